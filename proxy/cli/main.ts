@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * The `colo-proxy` executable: global flags (`--help`, `--version`), subcommand dispatch and the
+ * one place where errors become exit codes. A `UsageError` or `InputError` prints one line,
+ * `colo-proxy: <message>`, and exits 2; any other error is a bug and prints its stack (exit 70).
+ * Only commands that work are registered here.
+ */
+
+import type { Command } from './command.js';
+import { formatFlagHelp } from './flags.js';
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, UsageError } from './errors.js';
+import { packageVersion } from './version.js';
+import { inspectCommand } from './inspect.js';
+
+const commands: readonly Command[] = [inspectCommand];
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'colo-proxy: a userspace COLO proxy. It compares the output of a primary and a secondary VM',
+    'by TCP sequence range and releases what matches or asks for a checkpoint.',
+    '',
+    'Usage: colo-proxy COMMAND [flags] [args]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Flags:',
+    '  --help, -h     show this help, or a command\'s help with COMMAND --help',
+    '  --version, -V  print the version',
+    '',
+  ].join('\n');
+}
+
+function commandHelp(c: Command): string {
+  return [`Usage: colo-proxy ${c.name} ${c.synopsis}`, '', c.description, '', 'Flags:', formatFlagHelp(c.flags), '  --help  show this help', ''].join('\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    const topic = first === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
+    if (first === undefined) {
+      process.stderr.write(mainHelp());
+      return EXIT_USAGE;
+    }
+    process.stdout.write(topic ? commandHelp(topic) : mainHelp());
+    return EXIT_OK;
+  }
+  if (first === '--version' || first === '-V') {
+    process.stdout.write(`colo-proxy ${packageVersion()}\n`);
+    return EXIT_OK;
+  }
+  const command = commands.find((c) => c.name === first);
+  if (!command) {
+    const what = first.startsWith('-') ? `unknown flag ${first}` : `unknown command "${first}"`;
+    throw new UsageError(`${what} (commands: ${commands.map((c) => c.name).join(', ')}; see colo-proxy --help)`);
+  }
+  const end = rest.indexOf('--');
+  const flagPart = end === -1 ? rest : rest.slice(0, end);
+  if (flagPart.includes('--help') || flagPart.includes('-h')) {
+    process.stdout.write(commandHelp(command));
+    return EXIT_OK;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof InputError) {
+      process.stderr.write(`colo-proxy: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`colo-proxy: internal error (please report): ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exitCode = EXIT_INTERNAL;
+    }
+  },
+);
