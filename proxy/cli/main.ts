@@ -33,7 +33,8 @@ function mainHelp(): string {
 }
 
 function commandHelp(c: Command): string {
-  return [`Usage: colo-proxy ${c.name} ${c.synopsis}`, '', c.description, '', 'Flags:', formatFlagHelp(c.flags), '  --help  show this help', ''].join('\n');
+  const table = { ...c.flags, help: { type: 'boolean', help: 'show this help' } } as const;
+  return [`Usage: colo-proxy ${c.name} ${c.synopsis}`, '', c.description, '', 'Flags:', formatFlagHelp(table), ''].join('\n');
 }
 
 async function main(argv: readonly string[]): Promise<number> {
