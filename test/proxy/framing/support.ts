@@ -1,0 +1,107 @@
+/**
+ * Shared checks for the capture decoder tests: decoding under any chunking, every split point,
+ * every truncated prefix. Frames are compared as plain values with `data` in hex.
+ */
+
+import assert from 'node:assert/strict';
+import { toHex } from '../../../compare/wire/bytes.js';
+import { CaptureFormatError, createCaptureDecoder } from '../../../proxy/framing/capture.js';
+import type { CaptureDecoder, CapturedFrame } from '../../../proxy/framing/capture.js';
+
+export type FrameValue = Omit<CapturedFrame, 'data'> & { data: string };
+
+/** `f` with its data as hex, for deep equality. */
+export function value(f: CapturedFrame): FrameValue {
+  return { ...f, data: toHex(f.data) };
+}
+
+/** Concatenates byte arrays. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Pushes each chunk then ends; returns every frame, read only after the last push (so aliasing shows). */
+export function decode(chunks: Uint8Array[], decoder: CaptureDecoder = createCaptureDecoder()): FrameValue[] {
+  const frames: CapturedFrame[] = [];
+  for (const c of chunks) frames.push(...decoder.push(c));
+  decoder.end();
+  return frames.map(value);
+}
+
+/** `input` split before each offset in `cuts` (ascending). */
+export function split(input: Uint8Array, cuts: number[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  let from = 0;
+  for (const c of cuts) {
+    chunks.push(input.subarray(from, c));
+    from = c;
+  }
+  chunks.push(input.subarray(from));
+  return chunks;
+}
+
+/** Asserts that every two-piece split and 1-byte chunking of `input` decode to `expected`. */
+export function assertAnyChunking(input: Uint8Array, expected: FrameValue[], make: () => CaptureDecoder = createCaptureDecoder): void {
+  assert.deepEqual(decode([input], make()), expected, 'one chunk');
+  for (let k = 0; k <= input.length; k++) {
+    assert.deepEqual(decode(split(input, [k]), make()), expected, `split at ${k}`);
+  }
+  assert.deepEqual(decode(split(input, Array.from({ length: input.length }, (_, i) => i + 1)), make()), expected, '1-byte chunks');
+}
+
+/**
+ * Asserts that each prefix of `input` ending on a unit boundary decodes cleanly to the frames it
+ * holds, and that every other prefix fails in `end()` with `capture.truncated` at the offset of the
+ * unit it cuts. `boundaries` are the end offsets of the units (file header, records, blocks).
+ */
+export function assertTruncations(input: Uint8Array, boundaries: number[], make: () => CaptureDecoder = createCaptureDecoder): void {
+  const all = decode([input], make());
+  for (let p = 0; p < input.length; p++) {
+    const d = make();
+    const frames = d.push(input.subarray(0, p));
+    if (boundaries.includes(p)) {
+      d.end();
+      assert.deepEqual(frames.map(value), all.filter((f) => f.fileOffset < p), `prefix ${p}`);
+      continue;
+    }
+    const unitStart = Math.max(0, ...boundaries.filter((b) => b <= p));
+    assert.throws(() => d.end(), (e: unknown) => {
+      assert.ok(e instanceof CaptureFormatError, `prefix ${p}: ${String(e)}`);
+      assert.equal(e.code, 'capture.truncated', `prefix ${p}: ${e.message}`);
+      assert.equal(e.offset, unitStart, `prefix ${p}: ${e.message}`);
+      return true;
+    });
+  }
+}
+
+/**
+ * Asserts that decoding `input`, whole or in 1-byte chunks, throws CaptureFormatError with `code`
+ * at `offset`, after delivering the same frames, all from before `offset`.
+ */
+export function assertCorrupt(input: Uint8Array, code: string, offset: number, make: () => CaptureDecoder = createCaptureDecoder): void {
+  const delivered: FrameValue[][] = [];
+  for (const chunks of [[input], split(input, Array.from({ length: input.length }, (_, i) => i + 1))]) {
+    const d = make();
+    const frames: CapturedFrame[] = [];
+    assert.throws(() => {
+      for (const c of chunks) frames.push(...d.push(c));
+      d.end();
+    }, (e: unknown) => {
+      assert.ok(e instanceof CaptureFormatError, String(e));
+      assert.equal(e.code, code, e.message);
+      assert.equal(e.offset, offset, e.message);
+      assert.match(e.message, new RegExp(`at byte ${offset} \\(${code.replace('.', '\\.')}\\)$`));
+      return true;
+    });
+    assert.throws(() => d.end(), CaptureFormatError, 'a failed decoder stays failed');
+    assert.ok(frames.every((f) => f.fileOffset < offset), 'no frame from the damage on');
+    delivered.push(frames.map(value));
+  }
+  assert.deepEqual(delivered[0], delivered[1], 'the frames before the damage do not depend on chunking');
+}
