@@ -8,10 +8,14 @@
 import type { BenchResult } from './result.js';
 import { benchParse } from './parse.js';
 import { benchPcapRead } from './pcap-read.js';
+import { benchTcpStream } from './tcp-stream.js';
+import { benchComparator } from './comparator.js';
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['parse', benchParse],
   ['pcap-read', benchPcapRead],
+  ['tcp-stream', benchTcpStream],
+  ['comparator', benchComparator],
 ];
 
 function format(r: BenchResult): string {

@@ -18,3 +18,16 @@ export * from './wire/udp.js';
 export * from './wire/icmp.js';
 export * from './wire/icmpv6.js';
 export * from './wire/frame.js';
+
+export * from './events.js';
+export * from './config.js';
+export * from './actions.js';
+export { Counters } from './decide/counters.js';
+export type { Mismatch } from './match/mismatch.js';
+export { HEX_CONTEXT } from './match/mismatch.js';
+export type { BytesEqual } from './match/bytes-equal.js';
+export { jsBytesEqual } from './match/bytes-equal.js';
+export { createComparator, type Comparator } from './comparator.js';
+export * from './wire/emit.js';
+export * from './rewrite/translation.js';
+export * from './rewrite/pairing.js';

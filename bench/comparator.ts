@@ -1,0 +1,144 @@
+/**
+ * The comparator core on identical streams, frames already in memory: what `createComparator`
+ * sustains when the PVM and the SVM send the same TCP bytes in lockstep (alternately one side
+ * first, then the other), at 64-byte and 1448-byte payloads, over 1 and 10,000 connections.
+ * Every frame is decoded, keyed, compared by sequence range and released, as in production,
+ * with the Node.js byte equality the front ends use. The same-run baseline is plain
+ * `Buffer.equals` over the same payload pairs: the cost of comparing bytes and nothing else.
+ * Also reported: heap per idle connection (after a handshake and one exchange; needs
+ * `--expose-gc`, which `npm run bench` passes). Run standalone: `node --expose-gc --import tsx bench/comparator.ts`.
+ */
+
+import { pathToFileURL } from 'node:url';
+import { TCP_ACK, TCP_PSH, TCP_SYN, createComparator, type Comparator } from '../compare/index.js';
+import { emitTcp } from '../compare/wire/emit.js';
+import { nodeBytesEqual } from '../proxy/engine/node-bytes-equal.js';
+import type { BenchResult } from './result.js';
+
+const GUEST = '10.0.0.2';
+const CLIENT = '10.0.0.1';
+const ISN = 4_294_000_000; // streams cross 2^32 on the way
+
+interface Workload {
+  /** [primary, secondary] frame pairs in feeding order. */
+  pairs: [Uint8Array, Uint8Array][];
+  /** Payload views of the pairs, for the baseline. */
+  payloads: [Buffer, Buffer][];
+  connections: number;
+  payloadBytes: number;
+}
+
+function synAck(port: number): Uint8Array {
+  return emitTcp({ src: GUEST, dst: CLIENT, srcPort: 80, dstPort: port, seq: ISN - 1, ack: 1, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true, windowScale: 7 } });
+}
+
+export function workload(connections: number, payloadBytes: number, totalPairs: number): Workload {
+  const perConnection = Math.max(1, Math.floor(totalPairs / connections));
+  const payload = new Uint8Array(payloadBytes).map((_, i) => (i * 31 + 7) & 0xff);
+  const pairs: [Uint8Array, Uint8Array][] = [];
+  const payloads: [Buffer, Buffer][] = [];
+  for (let k = 0; k < perConnection; k++) {
+    for (let c = 0; c < connections; c++) {
+      const fields = {
+        src: GUEST, dst: CLIENT, srcPort: 80, dstPort: 10000 + c, seq: (ISN + k * payloadBytes) >>> 0, ack: 1,
+        flags: TCP_ACK | TCP_PSH, options: { timestamp: [k, k] as [number, number] }, payload,
+      };
+      const p = emitTcp(fields);
+      const s = emitTcp(fields);
+      pairs.push([p, s]);
+      const at = p.length - payloadBytes;
+      payloads.push([Buffer.from(p.buffer, p.byteOffset + at, payloadBytes), Buffer.from(s.buffer, s.byteOffset + at, payloadBytes)]);
+    }
+  }
+  return { pairs, payloads, connections, payloadBytes };
+}
+
+function established(w: Workload): Comparator {
+  const c = createComparator({ bytesEqual: nodeBytesEqual, maxConnections: w.connections + 16 });
+  for (let i = 0; i < w.connections; i++) {
+    c.ingest('primary', synAck(10000 + i), 0);
+    c.ingest('secondary', synAck(10000 + i), 0);
+  }
+  return c;
+}
+
+/** Feeds every pair once; returns primary frames released per second. */
+export function runComparator(w: Workload): number {
+  const c = established(w);
+  let released = 0;
+  const start = performance.now();
+  for (let i = 0; i < w.pairs.length; i++) {
+    const [p, s] = w.pairs[i]!;
+    const first = i & 1 ? c.ingest('secondary', s, 1) : c.ingest('primary', p, 1);
+    const second = i & 1 ? c.ingest('primary', p, 1) : c.ingest('secondary', s, 1);
+    for (const a of first) if (a.kind === 'release') released++;
+    for (const a of second) if (a.kind === 'release') released++;
+  }
+  const elapsed = performance.now() - start;
+  const expected = w.pairs.length + w.connections; // the SYN-ACKs were released before the clock started
+  if (released + w.connections !== expected || c.counters.checkpointRequests !== 0) {
+    throw new Error(`bench: ${released} of ${w.pairs.length} frames released, ${c.counters.checkpointRequests} checkpoints: the workload is wrong`);
+  }
+  return (w.pairs.length * 1000) / elapsed;
+}
+
+function runBaseline(w: Workload): number {
+  let equal = 0;
+  const start = performance.now();
+  for (const [p, s] of w.payloads) if (p.equals(s)) equal++;
+  const elapsed = performance.now() - start;
+  if (equal !== w.payloads.length) throw new Error('bench: baseline payloads differ');
+  return (w.payloads.length * 1000) / elapsed;
+}
+
+function idleConnectionBytes(count: number): number | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return undefined;
+  const w = workload(count, 16, count);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const c = established(w);
+  for (const [p, s] of w.pairs) {
+    c.ingest('primary', p, 1);
+    c.ingest('secondary', s, 1);
+  }
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  if (c.counters.releasedFrames !== 2 * count) throw new Error('bench: idle workload did not release everything');
+  return (after - before) / count;
+}
+
+/** Comparator throughput against Buffer.equals, for each payload size and connection count. */
+export async function benchComparator(): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  for (const payloadBytes of [64, 1448]) {
+    const totalPairs = payloadBytes === 64 ? 400_000 : 100_000;
+    for (const connections of [1, 10_000]) {
+      const w = workload(connections, payloadBytes, totalPairs);
+      runComparator(w);
+      runBaseline(w);
+      let ours = 0;
+      let base = 0;
+      for (let round = 0; round < 3; round++) {
+        ours = Math.max(ours, runComparator(w));
+        base = Math.max(base, runBaseline(w));
+      }
+      const name = `compare ${payloadBytes} B x ${connections.toLocaleString('en-US')} conn`;
+      const baseline = `Buffer.equals ${payloadBytes} B`;
+      const gbit = (rate: number) => (rate * payloadBytes * 8) / 1e9;
+      results.push({ name: `${name}`, value: ours, unit: 'frames/s', baseline, ratio: ours / base });
+      results.push({ name: `${name}`, value: gbit(ours), unit: 'Gbit/s' });
+      results.push({ name: baseline, value: base, unit: 'pairs/s' });
+    }
+  }
+  const idle = idleConnectionBytes(10_000);
+  if (idle !== undefined) results.push({ name: 'heap per idle connection (10,000)', value: idle, unit: 'bytes' });
+  return results;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const r of await benchComparator()) {
+    const ratio = r.ratio !== undefined ? `  (${r.ratio.toFixed(3)}x ${r.baseline})` : '';
+    console.log(`${r.name}: ${r.value >= 100 ? Math.round(r.value).toLocaleString('en-US') : r.value.toFixed(2)} ${r.unit}${ratio}`);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * What goes into the comparator and what comes out. Inputs are frames from three sides with the
+ * caller's time; outputs are `Action` values, in the order the caller must carry them out.
+ *
+ * Guarantees to the caller: every primary frame ingested leaves exactly once as a `release`,
+ * in the primary's order within its connection (and in arrival order across connections when a
+ * checkpoint flushes them); every secondary frame is answered by exactly one `drop` at ingest;
+ * every client frame is delivered once to the primary at ingest and once to the secondary (at
+ * ingest, or later once its sequence translation is known, or never when a checkpoint made it
+ * redundant, which a `client.discarded` event reports).
+ */
+
+import type { MismatchReason } from './events.js';
+import type { Mismatch } from './match/mismatch.js';
+
+/** Where a frame came from: the network towards the guest, the PVM's output, the SVM's output. */
+export type Side = 'client' | 'primary' | 'secondary';
+
+export type Action =
+  /** Send this primary frame to the client. The bytes may be a copy of the frame ingested. */
+  | { kind: 'release'; frame: Uint8Array }
+  /** Send this client frame to a guest (for the secondary, translated into its sequence space). */
+  | { kind: 'deliver'; to: 'primary' | 'secondary'; frame: Uint8Array }
+  /** This secondary frame was consumed; it never goes anywhere. */
+  | { kind: 'drop'; frame: Uint8Array }
+  /** The two sides differ (or could not be compared); one per detection, counted by reason. */
+  | { kind: 'mismatch'; flow: string; mismatch: Mismatch }
+  /** Ask the checkpoint controller for a checkpoint; at most one until `checkpointDone`. */
+  | { kind: 'checkpoint'; reason: MismatchReason; flow: string }
+  /** Something worth counting or logging that is not a mismatch (a decode error, an eviction). */
+  | { kind: 'event'; code: string; flow: string; detail: string };

@@ -1,0 +1,557 @@
+/**
+ * The comparator: the one object the three front ends drive. Frames go in with the side they
+ * came from and the caller's time; `Action` values come out (see actions.ts for the guarantees).
+ * Call order: any number of `ingest`, `advance` and `checkpointDone` calls with non-decreasing
+ * times; `advance` at (or after) `nextDeadline()` so that timeouts fire. No clock, no I/O.
+ *
+ * Per connection (flow/key.ts keys both directions and both guests under one key):
+ * - TCP output is compared by sequence range (match/tcp-stream.ts). A primary segment is released
+ *   once every byte of it (and its FIN) matched the secondary's AND its acknowledgement number
+ *   does not exceed the highest one the secondary has sent, i.e. the SVM has received the client
+ *   data the PVM acknowledges. Until then it is held, not checkpointed. SYN and SYN-ACK are held
+ *   until the other guest's arrives; their kinds and options (MSS, window scale, SACK-permitted)
+ *   must agree, and in `translate` mode they teach the sequence and timestamp offsets.
+ * - UDP, ICMP, other IP protocols and non-IP frames are compared message by message in FIFO order
+ *   (match/datagram.ts); frames that do not decode are compared whole, in one shared flow.
+ * - Client frames are delivered to the PVM unchanged and to the SVM translated into its sequence
+ *   space (translate mode), waiting if the translation is not known yet.
+ *
+ * Verdicts: the first difference on a connection is a `mismatch`, and a `checkpoint` request
+ * unless one is outstanding (requests coalesce until `checkpointDone`). A connection that
+ * diverged compares nothing more and holds its primary frames until the checkpoint; other
+ * connections go on releasing what they verify. A primary frame held, or a secondary message
+ * waiting, longer than `compareTimeoutMs` is a `timeout`; a queue over its frame or byte limit is
+ * `queue_full`; a full table evicting a connection that holds frames is `table_full`. Primary
+ * frames are never dropped: `checkpointDone` releases every held one in arrival order, discards
+ * all secondary state, sets offsets to zero (the SVM is now a copy of the PVM) and restarts every
+ * comparison from the primary's current position.
+ */
+
+import { LINKTYPE_ETHERNET } from './wire/link.js';
+import { Frame, decodeFrame } from './wire/frame.js';
+import type { TcpView } from './wire/tcp.js';
+import { seqAdd, seqGt, seqMax } from './wire/seq.js';
+import type { WireError } from './wire/error.js';
+import { toHex } from './wire/bytes.js';
+import { SlabCopier } from './wire/slab.js';
+import { UNDECODABLE_KEY, describeFlow, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
+import { ConnectionTable, type EvictionReason } from './flow/table.js';
+import { HeldFrame, HeldQueue, Fifo } from './decide/held.js';
+import { Counters } from './decide/counters.js';
+import { resolveConfig, type ComparatorConfig } from './config.js';
+import type { MismatchReason } from './events.js';
+import type { Mismatch } from './match/mismatch.js';
+import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts } from './match/datagram.js';
+import { TcpStreamMatch } from './match/tcp-stream.js';
+import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
+import type { Action, Side } from './actions.js';
+
+/** The handshake segment one guest sent: what must agree with the other guest's. */
+class SynInfo {
+  constructor(
+    readonly synAck: boolean,
+    readonly isn: number,
+    readonly mss: number,
+    readonly windowScale: number,
+    readonly sackPermitted: boolean,
+    readonly tsVal: number,
+  ) {}
+
+  static of(tcp: TcpView): SynInfo {
+    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal);
+  }
+
+  describe(): string {
+    return `${this.synAck ? 'SYN-ACK' : 'SYN'} mss ${this.mss} wscale ${this.windowScale} sackOK ${this.sackPermitted ? 1 : 0}`;
+  }
+}
+
+/** State shared by every kind of connection. */
+abstract class Connection {
+  lastSeen: number;
+  idleLimit: number;
+  /** Primary frames held, in the primary's order. */
+  readonly held = new Fifo<HeldFrame>();
+  heldBytes = 0;
+  /** Set at the first mismatch: nothing more is compared until the checkpoint. */
+  diverged = false;
+  /** The connection left the table; its held frames wait in the global queue for the checkpoint. */
+  evicted = false;
+
+  constructor(
+    readonly key: string,
+    readonly flow: string,
+    readonly cls: FlowClass,
+    now: number,
+    idleLimit: number,
+  ) {
+    this.lastSeen = now;
+    this.idleLimit = idleLimit;
+  }
+
+  /** Forgets secondary state after a checkpoint; held primary frames were released by the caller. */
+  abstract resetAfterCheckpoint(): void;
+  /** Caller time since which secondary output has been waiting for its primary counterpart, or -1. */
+  abstract secondaryWaitingSince(): number;
+}
+
+class TcpConnection extends Connection {
+  readonly match: TcpStreamMatch;
+  readonly translation = new SequenceTranslation();
+  primarySyn: SynInfo | null = null;
+  secondarySyn: SynInfo | null = null;
+  handshakeDone = false;
+  /** Highest acknowledgement number each guest has sent (client sequence space); -1 until one. */
+  primaryAck = -1;
+  secondaryAck = -1;
+  /** Copies of client frames for the SVM, waiting for the sequence translation to be learned. */
+  readonly toSecondary = new Fifo<Uint8Array>();
+  /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
+  tags: string | null = null;
+  secondarySince = -1;
+  /** FINs seen from the guest and from the client: both mean the connection is closing. */
+  outputFin = false;
+  clientFin = false;
+
+  constructor(key: string, flow: string, now: number, idleLimit: number, config: ComparatorConfig) {
+    super(key, flow, 'tcp', now, idleLimit);
+    this.match = new TcpStreamMatch({ bytesEqual: config.bytesEqual, maxBytesPerSide: config.maxQueueBytes });
+  }
+
+  resetAfterCheckpoint(): void {
+    this.match.resetAfterCheckpoint();
+    this.translation.reset();
+    this.diverged = false;
+    this.handshakeDone = true;
+    this.secondaryAck = this.primaryAck;
+    this.toSecondary.clear();
+    this.secondarySince = -1;
+  }
+
+  secondaryWaitingSince(): number {
+    return this.secondarySince;
+  }
+}
+
+class MessageConnection extends Connection {
+  /** Secondary messages waiting for their primary counterparts (copies). */
+  readonly waiting = new Fifo<{ parts: MessageParts; since: number }>();
+  /** The compared parts of each held primary frame, in step with `held`. */
+  readonly heldParts = new Fifo<MessageParts>();
+  /** Messages compared so far, the position reported in a mismatch. */
+  index = 0;
+
+  resetAfterCheckpoint(): void {
+    this.waiting.clear();
+    this.heldParts.clear();
+    this.diverged = false;
+  }
+
+  secondaryWaitingSince(): number {
+    return this.waiting.peek()?.since ?? -1;
+  }
+}
+
+/** The comparator's public face; see the module header for the call order. */
+export interface Comparator {
+  /** Takes one frame from `side` at caller time `now` (ms); returns what to do. */
+  ingest(side: Side, frame: Uint8Array, now: number): Action[];
+  /** Lets time pass to `now`: timeouts, idle connections. */
+  advance(now: number): Action[];
+  /** The checkpoint controller finished a checkpoint: flush and restart comparison. */
+  checkpointDone(now: number): Action[];
+  /** When `advance` must next be called (caller time), or undefined when nothing waits. */
+  nextDeadline(): number | undefined;
+  /** True between a `checkpoint` action and `checkpointDone`. */
+  readonly checkpointPending: boolean;
+  readonly counters: Counters;
+}
+
+/** Creates a comparator; throws ConfigError for a bad setting. */
+export function createComparator(config: Partial<ComparatorConfig> = {}): Comparator {
+  return new Engine(resolveConfig(config));
+}
+
+const NO_ACTIONS: Action[] = [];
+
+class Engine implements Comparator {
+  readonly counters = new Counters();
+  checkpointPending = false;
+  private readonly table: ConnectionTable<Connection>;
+  private readonly heldQueue = new HeldQueue();
+  private out: Action[] = [];
+  private lastScan = -1;
+  private readonly copier = new SlabCopier();
+
+  constructor(private readonly config: ComparatorConfig) {
+    this.table = new ConnectionTable<Connection>(config.maxConnections, (c, _key, reason) => this.evicted(c, reason));
+  }
+
+  ingest(side: Side, bytes: Uint8Array, now: number): Action[] {
+    this.out = [];
+    if (this.lastScan < 0) this.lastScan = now;
+    const decoded = decodeFrame(bytes, LINKTYPE_ETHERNET);
+    if (side === 'client') {
+      this.counters.clientFrames++;
+      this.client(bytes, decoded, now);
+    } else if (side === 'primary') {
+      this.counters.primaryFrames++;
+      this.output(true, bytes, decoded, now);
+    } else {
+      this.counters.secondaryFrames++;
+      this.output(false, bytes, decoded, now);
+      this.out.push({ kind: 'drop', frame: bytes });
+    }
+    return this.out;
+  }
+
+  advance(now: number): Action[] {
+    if (this.lastScan < 0 || now - this.lastScan < this.config.scanIntervalMs) return NO_ACTIONS;
+    this.out = [];
+    this.lastScan = now;
+    this.expire(now);
+    this.table.sweep(now);
+    return this.out;
+  }
+
+  checkpointDone(now: number): Action[] {
+    this.out = [];
+    this.counters.checkpointsDone++;
+    this.checkpointPending = false;
+    for (const h of this.heldQueue.drain()) this.emitRelease(h);
+    for (const c of this.table.values()) {
+      c.held.clear();
+      c.heldBytes = 0;
+      c.resetAfterCheckpoint();
+      c.lastSeen = Math.max(c.lastSeen, now);
+    }
+    return this.out;
+  }
+
+  nextDeadline(): number | undefined {
+    if (this.lastScan < 0 || this.table.size === 0 && this.heldQueue.count === 0) return undefined;
+    return this.lastScan + this.config.scanIntervalMs;
+  }
+
+  // --- client side -------------------------------------------------------------------------
+
+  private client(bytes: Uint8Array, decoded: Frame | WireError, now: number): void {
+    this.out.push({ kind: 'deliver', to: 'primary', frame: bytes });
+    if (!(decoded instanceof Frame) || this.config.mode !== 'translate' || decoded.transport?.kind !== 'tcp') {
+      this.out.push({ kind: 'deliver', to: 'secondary', frame: bytes });
+      return;
+    }
+    const c = this.connection(decoded, false, now);
+    if (!(c instanceof TcpConnection)) {
+      this.out.push({ kind: 'deliver', to: 'secondary', frame: bytes });
+      return;
+    }
+    const tcp = decoded.transport;
+    if (tcp.isFin) c.clientFin = true;
+    if (tcp.isRst || (c.clientFin && c.outputFin)) c.idleLimit = this.config.closedLingerMs;
+    if (tcp.isSyn && !tcp.isAck) {
+      // A client SYN opens a passive connection: nothing in it refers to the guest's sequence space.
+      this.out.push({ kind: 'deliver', to: 'secondary', frame: bytes });
+      return;
+    }
+    const copy = this.copier.copy(bytes);
+    if (!c.translation.known || c.toSecondary.length > 0) {
+      c.toSecondary.push(copy);
+      return;
+    }
+    this.deliverTranslated(c, copy);
+  }
+
+  private deliverTranslated(c: TcpConnection, copy: Uint8Array): void {
+    const f = decodeFrame(copy, LINKTYPE_ETHERNET);
+    if (f instanceof Frame) translateClientToSecondary(f, c.translation);
+    this.out.push({ kind: 'deliver', to: 'secondary', frame: copy });
+  }
+
+  private flushToSecondary(c: TcpConnection): void {
+    for (let f = c.toSecondary.shift(); f !== undefined; f = c.toSecondary.shift()) this.deliverTranslated(c, f);
+  }
+
+  // --- guest output -------------------------------------------------------------------------
+
+  private output(primary: boolean, bytes: Uint8Array, decoded: Frame | WireError, now: number): void {
+    if (!(decoded instanceof Frame)) {
+      this.counters.count(decoded.code);
+      this.out.push({ kind: 'event', code: decoded.code, flow: 'undecodable frames', detail: `${primary ? 'primary' : 'secondary'} frame of ${bytes.length} bytes, compared whole` });
+      this.message(this.undecodableConnection(now), primary, bytes, wholeFrameParts(bytes), now);
+      return;
+    }
+    const c = this.connection(decoded, true, now);
+    if (c instanceof TcpConnection) this.tcp(c, primary, bytes, decoded, decoded.transport as TcpView, now);
+    else this.message(c as MessageConnection, primary, bytes, messageParts(decoded), now);
+  }
+
+  private connection(frame: Frame, guestIsSource: boolean, now: number): Connection {
+    const key = flowKey(frame, guestIsSource);
+    let c = this.table.get(key);
+    if (c === undefined) {
+      const flow = describeFlow(frame, guestIsSource);
+      const cls = flowClassOf(frame);
+      if (cls === 'tcp') {
+        const t = new TcpConnection(key, flow, now, this.config.idleTimeoutMs, this.config);
+        const tcp = frame.transport as TcpView;
+        if (!tcp.isSyn) this.pickedUpMidStream(t);
+        c = t;
+      } else {
+        c = new MessageConnection(key, flow, cls, now, this.config.idleTimeoutMs);
+      }
+      this.table.add(key, c);
+      this.counters.connectionsOpened++;
+    }
+    c.lastSeen = now;
+    return c;
+  }
+
+  /**
+   * A connection whose first frame is not a SYN was open before we started (or before a restart).
+   * Its handshakes are not coming; in translate mode assume the SVM's sequence space equals the
+   * PVM's, which is true after any checkpoint and otherwise costs exactly one checkpoint.
+   */
+  private pickedUpMidStream(c: TcpConnection): void {
+    c.handshakeDone = true;
+    c.translation.reset();
+    this.counters.count('flow.midstream');
+    this.out.push({ kind: 'event', code: 'flow.midstream', flow: c.flow, detail: 'no handshake seen: comparison starts mid-stream' });
+  }
+
+  private undecodableConnection(now: number): MessageConnection {
+    let c = this.table.get(UNDECODABLE_KEY);
+    if (c === undefined) {
+      c = new MessageConnection(UNDECODABLE_KEY, 'undecodable frames', 'frame', now, this.config.idleTimeoutMs);
+      this.table.add(UNDECODABLE_KEY, c);
+    }
+    c.lastSeen = now;
+    return c as MessageConnection;
+  }
+
+  private tcp(c: TcpConnection, primary: boolean, bytes: Uint8Array, f: Frame, tcp: TcpView, now: number): void {
+    const tags = tagsOf(f);
+    if (c.tags === null) c.tags = tags;
+    else if (tags !== c.tags && !c.diverged) {
+      this.mismatch(c, { reason: 'vlan', position: tcp.seq, offset: 0, primaryHex: primary ? tags : c.tags, secondaryHex: primary ? c.tags : tags, detail: 'VLAN tags differ within the connection' });
+    }
+
+    if (tcp.isAck) {
+      if (primary) c.primaryAck = c.primaryAck === -1 ? tcp.ack : seqMax(c.primaryAck, tcp.ack);
+      else c.secondaryAck = c.secondaryAck === -1 ? tcp.ack : seqMax(c.secondaryAck, tcp.ack);
+    }
+
+    if (tcp.isRst) c.idleLimit = this.config.closedLingerMs;
+    if (tcp.isSyn) {
+      const info = SynInfo.of(tcp);
+      if (primary) {
+        if (c.primarySyn === null && !c.handshakeDone) c.match.startAt(info.isn);
+        c.primarySyn ??= info;
+        this.hold(c, this.copier.copy(bytes), now, 0, tcp.isAck ? tcp.ack : -1, !c.handshakeDone);
+      } else {
+        c.secondarySyn ??= info;
+      }
+      if (!c.handshakeDone && c.primarySyn !== null && c.secondarySyn !== null) this.handshake(c);
+      this.releaseTcp(c);
+      return;
+    }
+
+    const seq = primary || this.config.mode !== 'translate' ? tcp.seq : seqAdd(tcp.seq, -c.translation.seqOffset);
+    const payload = bytes.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength);
+    if (primary) {
+      if (tcp.isFin) c.outputFin = true;
+      if (c.clientFin && c.outputFin) c.idleLimit = this.config.closedLingerMs;
+      // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
+      // yet, and a frame that is not released now is held. Released at once, it is never copied.
+      let frame = c.match.secondaryCovers(seq, payload.length, tcp.isFin) ? bytes : this.copier.copy(bytes);
+      const end = c.match.addPrimary(seq, frame.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength), tcp.isFin, tcp.isRst);
+      this.checkMatch(c);
+      const ack = tcp.isAck ? tcp.ack : -1;
+      if (c.held.length === 0 && !c.diverged && end <= c.match.verified && ackReached(c, ack)) {
+        this.counters.releasedFrames++;
+        this.out.push({ kind: 'release', frame });
+      } else {
+        if (frame === bytes) frame = this.copier.copy(bytes);
+        this.hold(c, frame, now, end, ack, false);
+      }
+    } else {
+      c.match.addSecondary(seq, payload, tcp.isFin, tcp.isRst);
+      this.checkMatch(c);
+      if (c.match.secondaryBytesHeld > 0) {
+        if (c.secondarySince === -1) c.secondarySince = now;
+      } else {
+        c.secondarySince = -1;
+      }
+    }
+    if (c.match.overLimit) this.mismatch(c, limitMismatch(`TCP bytes held over ${this.config.maxQueueBytes}`));
+    this.releaseTcp(c);
+  }
+
+  private handshake(c: TcpConnection): void {
+    const p = c.primarySyn!;
+    const s = c.secondarySyn!;
+    if (p.synAck !== s.synAck) {
+      this.mismatch(c, { reason: 'tcp.handshake', position: p.isn, offset: 0, primaryHex: '', secondaryHex: '', detail: `${p.describe()} against ${s.describe()}` });
+      return;
+    }
+    if (p.mss !== s.mss || p.windowScale !== s.windowScale || p.sackPermitted !== s.sackPermitted) {
+      this.mismatch(c, { reason: 'tcp.syn_options', position: p.isn, offset: 0, primaryHex: '', secondaryHex: '', detail: `${p.describe()} against ${s.describe()}` });
+      return;
+    }
+    c.handshakeDone = true;
+    if (this.config.mode === 'translate') {
+      learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
+      this.flushToSecondary(c);
+    }
+  }
+
+  private checkMatch(c: TcpConnection): void {
+    const m = c.match.mismatch;
+    if (m !== null && !c.diverged) this.mismatch(c, m);
+  }
+
+  /** Releases the connection's held TCP frames from the front while their conditions hold. */
+  private releaseTcp(c: TcpConnection): void {
+    if (c.diverged) return;
+    for (let h = c.held.peek(); h !== undefined; h = c.held.peek()) {
+      if (h.syn ? !c.handshakeDone : h.end > c.match.verified) return;
+      if (!ackReached(c, h.ack)) return;
+      this.releaseFront(c);
+    }
+  }
+
+  private message(c: MessageConnection, primary: boolean, bytes: Uint8Array, parts: MessageParts, now: number): void {
+    const reason = messageReason(c.cls);
+    if (primary) {
+      const waiting = c.waiting.peek();
+      if (waiting !== undefined && !c.diverged && c.held.length === 0) {
+        c.waiting.shift();
+        const m = compareMessages(parts, waiting.parts, reason, c.index++, this.config.bytesEqual);
+        this.counters.comparedBytes += parts.bodyLength;
+        if (m === null) {
+          this.counters.releasedFrames++;
+          this.out.push({ kind: 'release', frame: bytes });
+          return;
+        }
+        this.mismatch(c, m);
+      }
+      const copy = this.copier.copy(bytes);
+      this.hold(c, copy, now, -1, -1, false);
+      c.heldParts.push(new MessageParts(copy, parts.headAt, parts.headLength, parts.bodyAt, parts.bodyLength, parts.tagsAt, parts.tagsLength));
+      return;
+    }
+    if (c.diverged) return;
+    const head = c.held.peek();
+    if (head === undefined) {
+      c.waiting.push({ parts: ownParts(parts, this.copier), since: now });
+      if (c.waiting.length > this.config.maxQueueFrames) this.mismatch(c, limitMismatch(`${c.waiting.length} secondary messages waiting`));
+      return;
+    }
+    const m = compareMessages(c.heldParts.peek()!, parts, reason, c.index++, this.config.bytesEqual);
+    this.counters.comparedBytes += parts.bodyLength;
+    if (m !== null) {
+      this.mismatch(c, m);
+      return;
+    }
+    c.heldParts.shift();
+    this.releaseFront(c);
+  }
+
+  // --- holding and releasing -----------------------------------------------------------------
+
+  private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean): void {
+    const h = new HeldFrame(frame, c.key, now, end, ack, syn);
+    c.held.push(h);
+    c.heldBytes += frame.length;
+    this.heldQueue.add(h);
+    if (!c.diverged && (c.held.length > this.config.maxQueueFrames || c.heldBytes > this.config.maxQueueBytes)) {
+      this.mismatch(c, limitMismatch(`${c.held.length} primary frames (${c.heldBytes} bytes) held`));
+    }
+  }
+
+  private releaseFront(c: Connection): void {
+    const h = c.held.shift()!;
+    c.heldBytes -= h.frame.length;
+    h.released = true;
+    this.heldQueue.released();
+    this.emitRelease(h);
+  }
+
+  private emitRelease(h: HeldFrame): void {
+    this.counters.releasedFrames++;
+    this.out.push({ kind: 'release', frame: h.frame });
+  }
+
+  // --- verdicts ------------------------------------------------------------------------------
+
+  private mismatch(c: Connection, m: Mismatch): void {
+    c.diverged = true;
+    this.counters.mismatch(m.reason);
+    this.out.push({ kind: 'mismatch', flow: c.flow, mismatch: m });
+    this.requestCheckpoint(m.reason, c.flow);
+  }
+
+  private requestCheckpoint(reason: MismatchReason, flow: string): void {
+    if (this.checkpointPending) {
+      this.counters.checkpointsCoalesced++;
+      return;
+    }
+    this.checkpointPending = true;
+    this.counters.checkpointRequested(reason);
+    this.out.push({ kind: 'checkpoint', reason, flow });
+  }
+
+  private expire(now: number): void {
+    const limit = this.config.compareTimeoutMs;
+    const oldest = this.heldQueue.oldest();
+    if (oldest !== undefined && now - oldest.since > limit) {
+      const c = this.table.get(oldest.flow);
+      const m = timeoutMismatch(`primary frame held ${now - oldest.since} ms`);
+      if (c !== undefined && !c.diverged) this.mismatch(c, m);
+      else if (c === undefined) {
+        this.counters.mismatch('timeout');
+        this.out.push({ kind: 'mismatch', flow: oldest.flow, mismatch: m });
+        this.requestCheckpoint('timeout', oldest.flow);
+      }
+    }
+    for (const c of this.table.values()) {
+      const since = c.secondaryWaitingSince();
+      if (since !== -1 && !c.diverged && now - since > limit) {
+        this.mismatch(c, timeoutMismatch(`secondary output waited ${now - since} ms for the primary's`));
+      }
+    }
+  }
+
+  private evicted(c: Connection, reason: EvictionReason): void {
+    c.evicted = true;
+    this.counters.connectionsClosed++;
+    if (c.held.length === 0) return;
+    this.out.push({ kind: 'event', code: `flow.evicted_${reason}`, flow: c.flow, detail: `${c.held.length} primary frames held; released after the checkpoint` });
+    if (reason === 'full' || !this.checkpointPending) this.mismatch(c, { reason: 'table_full', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `connection evicted (${reason}) holding ${c.held.length} frames` });
+  }
+}
+
+/** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */
+function ackReached(c: TcpConnection, ack: number): boolean {
+  return ack === -1 || (c.secondaryAck !== -1 && !seqGt(ack, c.secondaryAck));
+}
+
+function messageReason(cls: FlowClass): MismatchReason {
+  if (cls === 'udp') return 'udp.payload';
+  if (cls === 'icmp') return 'icmp.payload';
+  if (cls === 'ip') return 'ip.payload';
+  return 'frame.payload';
+}
+
+function tagsOf(f: Frame): string {
+  const link = f.link;
+  return link === null || link.tagCount === 0 ? '' : toHex(f.bytes, link.offset + 12, link.tagCount * 4);
+}
+
+function limitMismatch(detail: string): Mismatch {
+  return { reason: 'queue_full', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail };
+}
+
+function timeoutMismatch(detail: string): Mismatch {
+  return { reason: 'timeout', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail };
+}

@@ -1,0 +1,50 @@
+/**
+ * The comparator's counters, kept in the core and read by the front ends (metrics, reports).
+ * Plain numbers and maps keyed by stable codes (events.ts, `decode.*`); nothing here resets.
+ */
+
+import type { MismatchReason } from '../events.js';
+
+export class Counters {
+  clientFrames = 0;
+  primaryFrames = 0;
+  secondaryFrames = 0;
+  releasedFrames = 0;
+  /** Payload bytes compared between the two sides. */
+  comparedBytes = 0;
+  /** Primary bytes released without comparison (mid-stream pickup before the SVM's first byte). */
+  unverifiedBytes = 0;
+  checkpointsDone = 0;
+  /** Mismatches found while a checkpoint was already outstanding. */
+  checkpointsCoalesced = 0;
+  connectionsOpened = 0;
+  connectionsClosed = 0;
+  /** Mismatches by reason. */
+  readonly mismatches = new Map<MismatchReason, number>();
+  /** Checkpoint requests by the reason that triggered them. */
+  readonly checkpoints = new Map<MismatchReason, number>();
+  /** Other events by code (`decode.*`, `flow.*`, `client.*`). */
+  readonly events = new Map<string, number>();
+
+  /** Counts one mismatch of `reason`. */
+  mismatch(reason: MismatchReason): void {
+    this.mismatches.set(reason, (this.mismatches.get(reason) ?? 0) + 1);
+  }
+
+  /** Counts one checkpoint request caused by `reason`. */
+  checkpointRequested(reason: MismatchReason): void {
+    this.checkpoints.set(reason, (this.checkpoints.get(reason) ?? 0) + 1);
+  }
+
+  /** Counts one event of `code`. */
+  count(code: string): void {
+    this.events.set(code, (this.events.get(code) ?? 0) + 1);
+  }
+
+  /** Total checkpoint requests. */
+  get checkpointRequests(): number {
+    let n = 0;
+    for (const v of this.checkpoints.values()) n += v;
+    return n;
+  }
+}

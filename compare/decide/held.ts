@@ -1,0 +1,102 @@
+/**
+ * Held primary frames. Each connection releases its own frames in order from the front of its
+ * queue; the global queue keeps every held frame in arrival order, so that the oldest one (for
+ * timeouts) and the flush order after a checkpoint are both O(1) to find. A frame released from
+ * its connection's queue is only marked in the global queue, which skips marked entries lazily.
+ */
+
+/** One held primary frame. `end` and `ack` are the TCP release conditions (-1 when not TCP). */
+export class HeldFrame {
+  released = false;
+
+  constructor(
+    readonly frame: Uint8Array,
+    /** The connection's key, for reporting. */
+    readonly flow: string,
+    /** Caller time when the frame arrived. */
+    readonly since: number,
+    /** TCP: relative stream offset the matcher must verify before release; -1 otherwise. */
+    public end: number,
+    /** TCP: acknowledgement number the SVM must have reached, or -1 when the ACK flag is clear. */
+    readonly ack: number,
+    /** TCP: a SYN or SYN-ACK, released once the handshakes of both sides agree. */
+    readonly syn: boolean,
+  ) {}
+}
+
+/** A FIFO with O(1) amortised shift, for per-connection and global queues. */
+export class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  /** The front item, or undefined when empty. */
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  /** Removes and returns the front item, or undefined when empty. */
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head]!;
+    this.items[this.head] = undefined as T;
+    this.head++;
+    if (this.head > 64 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** Removes every item. */
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
+/** Every held frame of the comparator in arrival order. */
+export class HeldQueue {
+  private readonly fifo = new Fifo<HeldFrame>();
+  /** Number of held frames not yet released. */
+  count = 0;
+
+  add(h: HeldFrame): void {
+    this.fifo.push(h);
+    this.count++;
+  }
+
+  /** Marks `h` released (it left through its connection's queue). */
+  released(): void {
+    this.count--;
+  }
+
+  /** The oldest frame still held, or undefined. */
+  oldest(): HeldFrame | undefined {
+    let h = this.fifo.peek();
+    while (h !== undefined && h.released) {
+      this.fifo.shift();
+      h = this.fifo.peek();
+    }
+    return h;
+  }
+
+  /** Removes and returns every frame still held, oldest first, marking each released. */
+  drain(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    for (let h = this.fifo.shift(); h !== undefined; h = this.fifo.shift()) {
+      if (h.released) continue;
+      h.released = true;
+      out.push(h);
+    }
+    this.count = 0;
+    return out;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Matching of message-like flows: UDP, ICMP/ICMPv6, other IP protocols and non-IP frames. Each
+ * flow is compared in FIFO order, the n-th primary message against the n-th secondary one, so a
+ * PVM that is several datagrams ahead just waits for the SVM (QEMU compares against the newest
+ * packet and mismatches there). What is compared is what the guest chose: the VLAN tags, the
+ * transport header fields that carry meaning (ports; ICMP type, code and rest of header) and the
+ * payload. IP header noise (ID, TTL, TOS, flow label) and checksums are not compared, and the
+ * lengths come from the IP header, so Ethernet padding never counts. Non-IP frames compare from
+ * the EtherType on; ARP stops at the end of its addresses, so its padding is ignored too.
+ */
+
+import type { Frame } from '../wire/frame.js';
+import type { SlabCopier } from '../wire/slab.js';
+import type { MismatchReason } from '../events.js';
+import type { BytesEqual } from './bytes-equal.js';
+import { firstDifference, hexWindow, type Mismatch } from './mismatch.js';
+
+/** The byte ranges of a message that are compared: a header part and a payload part. */
+export class MessageParts {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly headAt: number,
+    readonly headLength: number,
+    readonly bodyAt: number,
+    readonly bodyLength: number,
+    /** Offset and length of the VLAN tags (0 length when untagged). */
+    readonly tagsAt: number,
+    readonly tagsLength: number,
+  ) {}
+}
+
+/** The compared parts of a decoded frame of class udp, icmp, ip or frame. */
+export function messageParts(frame: Frame): MessageParts {
+  const b = frame.bytes;
+  const link = frame.link;
+  const tagsAt = link === null ? 0 : link.offset + 12;
+  const tagsLength = link === null ? 0 : link.tagCount * 4;
+  const t = frame.transport;
+  if (t !== null) {
+    if (t.kind === 'udp') return new MessageParts(b, t.offset, 4, frame.payloadOffset, frame.payloadLength, tagsAt, tagsLength);
+    if (t.kind === 'icmp' || t.kind === 'icmpv6') {
+      // type and code, then (after the checksum) the rest of the header and the body
+      return new MessageParts(b, t.offset, 2, t.offset + 4, t.length - 4, tagsAt, tagsLength);
+    }
+  }
+  const net = frame.network;
+  if (net !== null && net.kind === 'arp') return new MessageParts(b, 0, 0, frame.networkOffset - 2, net.length + 2, tagsAt, tagsLength);
+  if (net !== null) return new MessageParts(b, 0, 0, frame.payloadOffset, frame.payloadLength, tagsAt, tagsLength);
+  return new MessageParts(b, 0, 0, Math.max(0, frame.networkOffset - 2), b.length - Math.max(0, frame.networkOffset - 2), tagsAt, tagsLength);
+}
+
+/** The parts of a frame that did not decode: the whole frame. */
+export function wholeFrameParts(bytes: Uint8Array): MessageParts {
+  return new MessageParts(bytes, 0, 0, 0, bytes.length, 0, 0);
+}
+
+/** Copies `p`'s bytes so they outlive the caller's frame; offsets are kept. */
+export function ownParts(p: MessageParts, copier: SlabCopier): MessageParts {
+  return new MessageParts(copier.copy(p.bytes), p.headAt, p.headLength, p.bodyAt, p.bodyLength, p.tagsAt, p.tagsLength);
+}
+
+/**
+ * Compares a primary message with a secondary one; returns null when they match, else the
+ * mismatch with `reason`, `position` = `index` (the message's place in its flow).
+ */
+export function compareMessages(p: MessageParts, s: MessageParts, reason: MismatchReason, index: number, equal: BytesEqual): Mismatch | null {
+  if (p.tagsLength !== s.tagsLength || !equal(p.bytes, p.tagsAt, s.bytes, s.tagsAt, p.tagsLength)) {
+    return {
+      reason: 'vlan', position: index, offset: 0,
+      primaryHex: hexWindow(p.bytes.subarray(p.tagsAt, p.tagsAt + p.tagsLength), 0),
+      secondaryHex: hexWindow(s.bytes.subarray(s.tagsAt, s.tagsAt + s.tagsLength), 0),
+      detail: `VLAN tags differ (${p.tagsLength / 4} tag(s) against ${s.tagsLength / 4})`,
+    };
+  }
+  if (p.headLength !== s.headLength || !equal(p.bytes, p.headAt, s.bytes, s.headAt, p.headLength)) {
+    const at = Math.max(0, firstDifference(p.bytes, p.headAt, s.bytes, s.headAt, Math.min(p.headLength, s.headLength)));
+    return {
+      reason, position: index, offset: at,
+      primaryHex: hexWindow(p.bytes.subarray(p.headAt, p.headAt + p.headLength), at),
+      secondaryHex: hexWindow(s.bytes.subarray(s.headAt, s.headAt + s.headLength), at),
+      detail: 'header fields differ (ports, or ICMP type and code)',
+    };
+  }
+  const same = p.bodyLength === s.bodyLength && equal(p.bytes, p.bodyAt, s.bytes, s.bodyAt, p.bodyLength);
+  if (same) return null;
+  const common = Math.min(p.bodyLength, s.bodyLength);
+  const diff = firstDifference(p.bytes, p.bodyAt, s.bytes, s.bodyAt, common);
+  const at = diff === -1 ? common : diff;
+  return {
+    reason, position: index, offset: at,
+    primaryHex: hexWindow(p.bytes.subarray(p.bodyAt, p.bodyAt + p.bodyLength), at),
+    secondaryHex: hexWindow(s.bytes.subarray(s.bodyAt, s.bodyAt + s.bodyLength), at),
+    detail: p.bodyLength === s.bodyLength
+      ? `payload differs at byte ${at} of ${p.bodyLength}`
+      : `payload length ${p.bodyLength} against ${s.bodyLength}${diff === -1 ? '' : `, first difference at byte ${at}`}`,
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * Pairing the PVM's and the SVM's SYNs of one guest-initiated (active-open) TCP connection,
+ * and the port map that follows when the two guests chose different ephemeral ports.
+ *
+ * Contract. Offer each guest SYN (SYN set, ACK clear) of a connection the caller has no
+ * translation for: `offerPrimarySyn` for the PVM's, `offerSecondarySyn` for the SVM's. SYNs wait
+ * per destination (IP version, guest address, remote address, remote port; both guests have
+ * the same address) and pair across sides in order of arrival, except that a waiting SYN from
+ * the very same source port is taken first (after a checkpoint both guests usually pick the
+ * same port, and that pairing is then certain). The offer that completes a pair returns a
+ * `PairedOpen` with both ports, ISNs and TSvals; feed it to `learnFromPairedOpen`. A SYN
+ * repeating a waiting one's source port on the same side (a retransmission) replaces it; a SYN
+ * of an already remapped connection is ignored. Everything else returns null.
+ *
+ * After a pairing with different ports, every later frame of that connection needs its
+ * guest-side port looked up: `primaryPortOf` for SVM output, `secondaryPortOf` for client
+ * frames to the SVM. Both are allocation-free, and with no remapped connection (same ports on
+ * both sides, the usual case) they return the frame's own port at once. The caller removes a
+ * mapping with `forget` when it drops the connection; `clear` after a checkpoint drops every
+ * waiting SYN and mapping, since the SVM then uses the PVM's ports and ISNs.
+ *
+ * Time is the caller's (`now`, in the unit of `pendingTimeout`; no clock is read). A SYN still
+ * unpaired when `now - arrival > pendingTimeout` is dropped by `expire` (also run by each
+ * offer); expiry walks from the oldest, so it assumes `now` does not go backwards (if it does,
+ * entries only expire later). At most `maxPending` SYNs wait and `maxMappings` mappings are
+ * kept; beyond either the oldest is dropped and counted. Same-port connections of two guests
+ * that were never offered are invisible here: the caller keys those by its own 5-tuple.
+ */
+
+import { toHex } from '../wire/bytes.js';
+import type { Frame } from '../wire/frame.js';
+import { Ipv4View } from '../wire/ipv4.js';
+import { Ipv6View } from '../wire/ipv6.js';
+import { TcpView } from '../wire/tcp.js';
+import { SequenceTranslation, learnFromHandshake } from './translation.js';
+
+/** Limits of an `ActiveOpenPairing`. */
+export interface ActiveOpenPairingOptions {
+  /** How long an unpaired SYN waits, in the unit of `now`; default 3000 (ms, QEMU's compare_timeout). */
+  pendingTimeout?: number;
+  /** Most SYNs waiting on both sides together; default 1024. */
+  maxPending?: number;
+  /** Most remapped connections; default 16384 (QEMU's connection table size). */
+  maxMappings?: number;
+}
+
+/** One active open seen from both guests; also the port mapping when the ports differ. */
+export class PairedOpen {
+  constructor(
+    readonly ipVersion: 4 | 6,
+    /** The guests' (shared) address, 4 or 16 bytes. */
+    readonly guestAddress: Uint8Array,
+    /** The destination address, 4 or 16 bytes. */
+    readonly remoteAddress: Uint8Array,
+    readonly remotePort: number,
+    /** The PVM's guest-side source port. */
+    readonly primaryPort: number,
+    /** The SVM's guest-side source port. */
+    readonly secondaryPort: number,
+    readonly primaryIsn: number,
+    readonly secondaryIsn: number,
+    /** TSval of the PVM's SYN, or -1 without timestamps. */
+    readonly primaryTsVal: number,
+    /** TSval of the SVM's SYN, or -1 without timestamps. */
+    readonly secondaryTsVal: number,
+  ) {}
+}
+
+/** Learns a translation from a pairing: offsets, and the ports when they differ. */
+export function learnFromPairedOpen(t: SequenceTranslation, p: PairedOpen): void {
+  learnFromHandshake(t, p.primaryIsn, p.secondaryIsn, p.primaryTsVal, p.secondaryTsVal);
+  const remapped = p.primaryPort !== p.secondaryPort;
+  t.primaryPort = remapped ? p.primaryPort : -1;
+  t.secondaryPort = remapped ? p.secondaryPort : -1;
+}
+
+const PRIMARY = 0;
+const SECONDARY = 1;
+
+/** A SYN waiting for its twin from the other guest. */
+class PendingSyn {
+  constructor(
+    readonly key: string,
+    readonly side: number,
+    readonly ipVersion: 4 | 6,
+    readonly guestAddress: Uint8Array,
+    readonly remoteAddress: Uint8Array,
+    readonly remotePort: number,
+    readonly port: number,
+    public isn: number,
+    public tsVal: number,
+    readonly arrival: number,
+  ) {}
+}
+
+/** The SYNs waiting for one destination, by side, oldest first. */
+class DestinationQueue {
+  readonly bySide: [PendingSyn[], PendingSyn[]] = [[], []];
+}
+
+export class ActiveOpenPairing {
+  private readonly pendingTimeout: number;
+  private readonly maxPending: number;
+  private readonly maxMappings: number;
+  private readonly queues = new Map<string, DestinationQueue>();
+  /** Every waiting SYN in arrival order. */
+  private readonly pending = new Set<PendingSyn>();
+  /** Every remapped connection in pairing order. */
+  private readonly mappings = new Set<PairedOpen>();
+  /** Mappings by `secondaryPort * 65536 + remotePort`. */
+  private readonly bySecondary = new Map<number, PairedOpen[]>();
+  /** Mappings by `primaryPort * 65536 + remotePort`. */
+  private readonly byPrimary = new Map<number, PairedOpen[]>();
+  /** SYNs dropped unpaired by `expire`. */
+  expiredSyns = 0;
+  /** SYNs dropped unpaired because `maxPending` were waiting. */
+  evictedSyns = 0;
+  /** Mappings dropped because `maxMappings` were kept. */
+  evictedMappings = 0;
+
+  /** Throws RangeError when `pendingTimeout` is not a positive finite number or a maximum not a positive integer. */
+  constructor(options: ActiveOpenPairingOptions = {}) {
+    this.pendingTimeout = positive('pendingTimeout', options.pendingTimeout ?? 3000, false);
+    this.maxPending = positive('maxPending', options.maxPending ?? 1024, true);
+    this.maxMappings = positive('maxMappings', options.maxMappings ?? 16384, true);
+  }
+
+  /** SYNs waiting for a twin. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Connections whose guest-side ports differ. */
+  get mappingCount(): number {
+    return this.mappings.size;
+  }
+
+  /** Offers a PVM SYN seen at `now`; returns the pairing it completes, or null. */
+  offerPrimarySyn(frame: Frame, now: number): PairedOpen | null {
+    return this.offer(PRIMARY, frame, now);
+  }
+
+  /** Offers an SVM SYN seen at `now`; returns the pairing it completes, or null. */
+  offerSecondarySyn(frame: Frame, now: number): PairedOpen | null {
+    return this.offer(SECONDARY, frame, now);
+  }
+
+  /** The PVM's port for an SVM output frame (guest -> remote): its source port, mapped when remapped; -1 for non-TCP. */
+  primaryPortOf(frame: Frame): number {
+    const tcp = frame.transport;
+    if (!(tcp instanceof TcpView)) return -1;
+    const port = tcp.srcPort;
+    if (this.mappings.size === 0) return port;
+    const m = findMapping(this.bySecondary, frame, port, tcp.dstPort, true);
+    return m === null ? port : m.primaryPort;
+  }
+
+  /** The SVM's port for a client frame (remote -> guest): its destination port, mapped when remapped; -1 for non-TCP. */
+  secondaryPortOf(frame: Frame): number {
+    const tcp = frame.transport;
+    if (!(tcp instanceof TcpView)) return -1;
+    const port = tcp.dstPort;
+    if (this.mappings.size === 0) return port;
+    const m = findMapping(this.byPrimary, frame, port, tcp.srcPort, false);
+    return m === null ? port : m.secondaryPort;
+  }
+
+  /** Removes a mapping returned by an offer (the connection is gone); false when it was not kept. */
+  forget(p: PairedOpen): boolean {
+    if (!this.mappings.delete(p)) return false;
+    removeFrom(this.bySecondary, p.secondaryPort * 65536 + p.remotePort, p);
+    removeFrom(this.byPrimary, p.primaryPort * 65536 + p.remotePort, p);
+    return true;
+  }
+
+  /** Drops unpaired SYNs older than `pendingTimeout` at `now`; returns how many. */
+  expire(now: number): number {
+    let n = 0;
+    for (const s of this.pending) {
+      if (!(now - s.arrival > this.pendingTimeout)) break;
+      this.unqueue(s);
+      n++;
+    }
+    this.expiredSyns += n;
+    return n;
+  }
+
+  /** Forgets every waiting SYN and mapping (after a checkpoint). Counters are kept. */
+  clear(): void {
+    this.queues.clear();
+    this.pending.clear();
+    this.mappings.clear();
+    this.bySecondary.clear();
+    this.byPrimary.clear();
+  }
+
+  private offer(side: number, frame: Frame, now: number): PairedOpen | null {
+    const tcp = frame.transport;
+    const ip = frame.network;
+    if (!(tcp instanceof TcpView) || !tcp.isSyn || tcp.isAck || ip === null || ip.kind === 'arp') return null;
+    this.expire(now);
+    const port = tcp.srcPort;
+    const remotePort = tcp.dstPort;
+    if (this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, port, remotePort, true) !== null) {
+      return null;
+    }
+    const v4 = ip instanceof Ipv4View;
+    const addressLength = v4 ? 4 : 16;
+    const srcAt = v4 ? ip.offset + 12 : ip.offset + 8;
+    const dstAt = srcAt + addressLength;
+    const key = `${v4 ? 4 : 6}|${toHex(ip.bytes, srcAt, addressLength)}|${toHex(ip.bytes, dstAt, addressLength)}|${remotePort}`;
+    let queue = this.queues.get(key);
+    if (queue === undefined) {
+      queue = new DestinationQueue();
+      this.queues.set(key, queue);
+    }
+    const others = queue.bySide[1 - side]!;
+    if (others.length > 0) {
+      const i = Math.max(0, others.findIndex((s) => s.port === port));
+      const twin = others[i]!;
+      this.unqueue(twin);
+      const primary = side === PRIMARY;
+      const p = new PairedOpen(
+        twin.ipVersion, twin.guestAddress, twin.remoteAddress, remotePort,
+        primary ? port : twin.port, primary ? twin.port : port,
+        primary ? tcp.seq : twin.isn, primary ? twin.isn : tcp.seq,
+        primary ? tcp.tsVal : twin.tsVal, primary ? twin.tsVal : tcp.tsVal,
+      );
+      if (p.primaryPort !== p.secondaryPort) this.addMapping(p);
+      return p;
+    }
+    const mine = queue.bySide[side]!;
+    const repeated = mine.find((s) => s.port === port);
+    if (repeated !== undefined) {
+      repeated.isn = tcp.seq;
+      repeated.tsVal = tcp.tsVal;
+      return null;
+    }
+    const s = new PendingSyn(
+      key, side, v4 ? 4 : 6, ip.bytes.slice(srcAt, srcAt + addressLength), ip.bytes.slice(dstAt, dstAt + addressLength),
+      remotePort, port, tcp.seq, tcp.tsVal, now,
+    );
+    mine.push(s);
+    this.pending.add(s);
+    if (this.pending.size > this.maxPending) {
+      this.unqueue(this.pending.values().next().value!);
+      this.evictedSyns++;
+    }
+    return null;
+  }
+
+  private unqueue(s: PendingSyn): void {
+    this.pending.delete(s);
+    const queue = this.queues.get(s.key)!;
+    const list = queue.bySide[s.side]!;
+    list.splice(list.indexOf(s), 1);
+    if (queue.bySide[0].length === 0 && queue.bySide[1].length === 0) this.queues.delete(s.key);
+  }
+
+  private addMapping(p: PairedOpen): void {
+    this.mappings.add(p);
+    addTo(this.bySecondary, p.secondaryPort * 65536 + p.remotePort, p);
+    addTo(this.byPrimary, p.primaryPort * 65536 + p.remotePort, p);
+    if (this.mappings.size > this.maxMappings) {
+      this.forget(this.mappings.values().next().value!);
+      this.evictedMappings++;
+    }
+  }
+}
+
+function positive(name: string, v: number, integer: boolean): number {
+  if (!(integer ? Number.isInteger(v) : Number.isFinite(v)) || v <= 0) {
+    throw new RangeError(`ActiveOpenPairing: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
+  }
+  return v;
+}
+
+function addTo(map: Map<number, PairedOpen[]>, key: number, p: PairedOpen): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [p]);
+  else list.push(p);
+}
+
+function removeFrom(map: Map<number, PairedOpen[]>, key: number, p: PairedOpen): void {
+  const list = map.get(key)!;
+  list.splice(list.indexOf(p), 1);
+  if (list.length === 0) map.delete(key);
+}
+
+/**
+ * The mapping in `map` (keyed by guest port and remote port) whose addresses match `frame`'s;
+ * the guest is the IP source when `guestIsSource`, else the destination. Allocation-free.
+ */
+function findMapping(map: Map<number, PairedOpen[]>, frame: Frame, guestPort: number, remotePort: number, guestIsSource: boolean): PairedOpen | null {
+  const list = map.get(guestPort * 65536 + remotePort);
+  if (list === undefined) return null;
+  const ip = frame.network;
+  let srcAt: number;
+  let addressLength: number;
+  if (ip instanceof Ipv4View) {
+    srcAt = ip.offset + 12;
+    addressLength = 4;
+  } else if (ip instanceof Ipv6View) {
+    srcAt = ip.offset + 8;
+    addressLength = 16;
+  } else {
+    return null;
+  }
+  const guestAt = guestIsSource ? srcAt : srcAt + addressLength;
+  const remoteAt = guestIsSource ? srcAt + addressLength : srcAt;
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i]!;
+    if (m.guestAddress.length === addressLength && sameBytes(m.guestAddress, ip.bytes, guestAt) && sameBytes(m.remoteAddress, ip.bytes, remoteAt)) return m;
+  }
+  return null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[at + i]) return false;
+  return true;
+}

@@ -1,0 +1,349 @@
+// Comparator scenarios, one per situation in COLO-REFERENCE.md §9, written as specifications:
+// what the PVM and the SVM send, and what must be released, held, or checkpointed.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError } from '../../compare/index.js';
+import { emitArp } from '../../compare/wire/emit.js';
+import { CLIENT, GUEST, Twins, pattern } from '../support/twins.js';
+
+const ISN = 1_000_000;
+
+describe('TCP: the same bytes, however they are cut, are released without a checkpoint', () => {
+  test('identical segmentation, primary first', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: 'hello ' }));
+    t.primary(t.out({ seq: ISN + 6, payload: 'world' }));
+    assert.deepEqual(t.released(), [], 'nothing is released before the SVM said the same');
+    t.secondary(t.out({ seq: ISN, payload: 'hello ' }));
+    assert.deepEqual(t.releasedPayloads(), ['hello ']);
+    t.secondary(t.out({ seq: ISN + 6, payload: 'world' }));
+    assert.deepEqual(t.releasedPayloads(), ['hello ', 'world']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('secondary first: the primary is released as it arrives, uncopied', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.secondary(t.out({ seq: ISN, payload: 'abc' }));
+    const frame = t.out({ seq: ISN, payload: 'abc' });
+    const actions = t.primary(frame);
+    const release = actions.find((a) => a.kind === 'release');
+    assert.ok(release && release.kind === 'release');
+    assert.equal(release.frame, frame, 'the very frame ingested, no copy');
+  });
+
+  test('1 x 1448 against 2 x 724, and the reverse', () => {
+    const data = pattern(0, 1448);
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: data }));
+    t.secondary(t.out({ seq: ISN, payload: data.slice(0, 724) }));
+    assert.deepEqual(t.released(), []);
+    t.secondary(t.out({ seq: ISN + 724, payload: data.slice(724) }));
+    assert.deepEqual(t.releasedPayloads(), [data]);
+
+    const r = new Twins();
+    r.primary(r.out({ seq: ISN, payload: data.slice(0, 724) }));
+    r.primary(r.out({ seq: ISN + 724, payload: data.slice(724) }));
+    r.secondary(r.out({ seq: ISN, payload: data }));
+    assert.deepEqual(r.releasedPayloads(), [data.slice(0, 724), data.slice(724)]);
+    assert.deepEqual([...t.checkpoints(), ...r.checkpoints()], []);
+  });
+
+  test('a 64 KB GSO frame against MSS-sized segments', () => {
+    const data = pattern(0, 65000);
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: data }));
+    for (let at = 0; at < data.length; at += 1448) t.secondary(t.out({ seq: ISN + at, payload: data.slice(at, at + 1448) }));
+    assert.deepEqual(t.releasedPayloads(), [data]);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('retransmission of verified bytes, with shifted boundaries straddling the verified point', () => {
+    const data = pattern(0, 300);
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: data.slice(0, 200) }));
+    t.secondary(t.out({ seq: ISN, payload: data.slice(0, 200) }));
+    t.primary(t.out({ seq: ISN, payload: data.slice(0, 100) }));
+    assert.equal(t.released().length, 2, 'a retransmission of verified bytes goes straight out');
+    t.primary(t.out({ seq: ISN + 150, payload: data.slice(150, 300) }));
+    assert.equal(t.released().length, 2, 'the part beyond the verified point waits');
+    t.secondary(t.out({ seq: ISN + 200, payload: data.slice(200, 300) }));
+    assert.deepEqual(t.releasedPayloads().slice(2), [data.slice(150, 300)]);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('out-of-order arrival on both sides', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN + 5, payload: 'world' }));
+    t.secondary(t.out({ seq: ISN + 5, payload: 'world' }));
+    t.secondary(t.out({ seq: ISN, payload: 'hello' }));
+    assert.deepEqual(t.releasedPayloads(), [''], 'after the SYN-ACK, the later primary segment waits for the earlier bytes');
+    t.primary(t.out({ seq: ISN, payload: 'hello' }));
+    assert.deepEqual(t.releasedPayloads(), ['', 'world', 'hello'], 'released in the primary\'s order once verified');
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('header noise never counts: IP ID, TTL, TOS, window, timestamps, SACK, padding', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: 'x', ipId: 1, ttl: 64, tos: 0, window: 500, options: { timestamp: [100, 7] } }));
+    t.secondary(t.out({ seq: ISN, payload: 'x', ipId: 999, ttl: 63, tos: 0x10, window: 29200, options: { timestamp: [987654, 7], sack: [[10, 20]] }, padTo: 60 }));
+    assert.deepEqual(t.releasedPayloads(), ['x']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('sequence wraparound at 2^32', () => {
+    const isn = 2 ** 32 - 3;
+    const t = new Twins();
+    t.primary(t.out({ seq: isn, payload: 'abcdef' }));
+    t.secondary(t.out({ seq: isn, payload: 'abc' }));
+    t.secondary(t.out({ seq: 0, payload: 'def' }));
+    assert.deepEqual(t.releasedPayloads(), ['abcdef']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});
+
+describe('TCP: real differences are caught before the primary bytes are released', () => {
+  test('one differing byte asks for a checkpoint and holds the segment', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: 'hello world' }));
+    t.secondary(t.out({ seq: ISN, payload: 'hello World' }));
+    assert.deepEqual(t.released(), []);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+    assert.deepEqual(t.checkpoints(), ['tcp.payload']);
+    const m = t.actions.find((a) => a.kind === 'mismatch');
+    assert.ok(m && m.kind === 'mismatch');
+    assert.equal(m.mismatch.position, ISN + 6);
+    assert.equal(m.flow, `tcp ${GUEST}:80 <> ${CLIENT}:40000`);
+  });
+
+  test('extra bytes where the other side ended its stream', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: 'abc', flags: TCP_ACK | TCP_FIN }));
+    t.secondary(t.out({ seq: ISN, payload: 'abcdef' }));
+    assert.deepEqual(t.released(), []);
+    assert.equal(t.checkpoints().length, 1);
+    assert.match(t.mismatchReasons()[0]!, /^tcp\.(length|fin_rst)$/);
+  });
+
+  test('FIN on one side, RST on the other', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, flags: TCP_ACK | TCP_FIN }));
+    t.secondary(t.out({ seq: ISN, flags: TCP_ACK | TCP_RST }));
+    assert.deepEqual(t.released(), []);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.fin_rst']);
+  });
+
+  test('matching FINs are released', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: 'bye', flags: TCP_ACK | TCP_PSH | TCP_FIN }));
+    t.secondary(t.out({ seq: ISN, payload: 'bye', flags: TCP_ACK | TCP_PSH | TCP_FIN }));
+    assert.deepEqual(t.releasedPayloads(), ['bye']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});
+
+describe('TCP: the handshake', () => {
+  const synAck = (t: Twins, isn: number, mss = 1460) => t.out({ seq: isn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss, sackPermitted: true, windowScale: 7, timestamp: [isn % 1000, 1] } });
+
+  test('SYN-ACKs with different ISNs (pre-translated mode) are released once both arrived', () => {
+    const t = new Twins();
+    t.primary(synAck(t, ISN));
+    assert.deepEqual(t.released(), []);
+    t.secondary(synAck(t, 777));
+    assert.equal(t.released().length, 1);
+    t.primary(t.out({ seq: ISN + 1, payload: 'data' }));
+    t.secondary(t.out({ seq: ISN + 1, payload: 'data' }));
+    assert.deepEqual(t.releasedPayloads(), ['', 'data']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('different MSS in the SYN-ACKs is a syn_options mismatch', () => {
+    const t = new Twins();
+    t.primary(synAck(t, ISN, 1460));
+    t.secondary(synAck(t, ISN, 1400));
+    assert.deepEqual(t.released(), []);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.syn_options']);
+  });
+
+  test('translate mode: the SVM\'s own ISN is learned and its data mapped into the PVM\'s space', () => {
+    const t = new Twins({ mode: 'translate' });
+    const svmIsn = 3_000_000_000;
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }));
+    t.primary(synAck(t, ISN));
+    t.secondary(synAck(t, svmIsn));
+    t.client(t.in({ seq: 5000, ack: ISN + 1 }));
+    const toSvm = t.delivered('secondary');
+    assert.equal(toSvm.length, 2, 'SYN and the handshake ACK reached the SVM');
+    const ack = new DataView(toSvm[1]!.buffer, toSvm[1]!.byteOffset).getUint32(14 + 20 + 8);
+    assert.equal(ack, svmIsn + 1, 'the client\'s ACK is translated into the SVM\'s space');
+    t.primary(t.out({ seq: ISN + 1, payload: 'same' }));
+    t.secondary(t.out({ seq: svmIsn + 1, payload: 'same' }));
+    assert.deepEqual(t.releasedPayloads(), ['', 'same']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('translate mode: a client ACK that beats the SVM\'s SYN-ACK waits instead of racing', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.client(t.in({ seq: 4999, flags: TCP_SYN }));
+    t.primary(synAck(t, ISN));
+    t.client(t.in({ seq: 5000, ack: ISN + 1 }));
+    assert.equal(t.delivered('secondary').length, 1, 'only the SYN so far');
+    assert.equal(t.delivered('primary').length, 2, 'the PVM got both at once');
+    t.secondary(synAck(t, 42));
+    const toSvm = t.delivered('secondary');
+    assert.equal(toSvm.length, 2);
+    assert.equal(new DataView(toSvm[1]!.buffer, toSvm[1]!.byteOffset).getUint32(42), 43);
+  });
+});
+
+describe('TCP: the ACK gate', () => {
+  test('a matched segment acknowledging client data the SVM has not acknowledged is held, not checkpointed', () => {
+    const t = new Twins();
+    t.secondary(t.out({ seq: ISN, payload: 'ok', ack: 5000 }));
+    t.primary(t.out({ seq: ISN, payload: 'ok', ack: 5100 }));
+    assert.deepEqual(t.released(), [], 'the PVM has acknowledged 100 bytes the SVM may not have');
+    assert.deepEqual(t.checkpoints(), []);
+    t.secondary(t.out({ seq: ISN + 2, ack: 5100 }));
+    assert.deepEqual(t.releasedPayloads(), ['ok']);
+  });
+
+  test('a pure ACK is gated too', () => {
+    const t = new Twins();
+    t.secondary(t.out({ seq: ISN, ack: 5000 }));
+    t.primary(t.out({ seq: ISN, ack: 6000 }));
+    assert.deepEqual(t.released(), []);
+    t.secondary(t.out({ seq: ISN, ack: 6000 }));
+    assert.equal(t.released().length, 1);
+  });
+});
+
+describe('datagrams', () => {
+  test('a primary several datagrams ahead is held, not a mismatch; release order is the primary\'s', () => {
+    const t = new Twins();
+    for (const p of ['one', 'two', 'three']) t.primary(t.udp({ payload: p }));
+    assert.deepEqual(t.released(), []);
+    for (const p of ['one', 'two', 'three']) t.secondary(t.udp({ payload: p, ipId: 77, ttl: 5 }));
+    assert.deepEqual(t.releasedPayloads(), ['one', 'two', 'three']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('a secondary ahead waits for the primary', () => {
+    const t = new Twins();
+    t.secondary(t.udp({ payload: 'a' }));
+    t.secondary(t.udp({ payload: 'b' }));
+    t.primary(t.udp({ payload: 'a' }));
+    t.primary(t.udp({ payload: 'b' }));
+    assert.deepEqual(t.releasedPayloads(), ['a', 'b']);
+  });
+
+  test('a one-byte difference and a size difference are udp.payload mismatches', () => {
+    const t = new Twins();
+    t.primary(t.udp({ payload: 'abcd' }));
+    t.secondary(t.udp({ payload: 'abXd' }));
+    const u = new Twins();
+    u.primary(u.udp({ payload: 'abcd' }));
+    u.secondary(u.udp({ payload: 'abcde' }));
+    assert.deepEqual([t.mismatchReasons(), u.mismatchReasons()], [['udp.payload'], ['udp.payload']]);
+    assert.deepEqual([t.released(), u.released()], [[], []]);
+  });
+
+  test('non-IP frames are compared too (ARP), padding excluded', () => {
+    const t = new Twins();
+    t.primary(emitArp({ senderIp: GUEST, targetIp: CLIENT, padTo: 60 }));
+    t.secondary(emitArp({ senderIp: GUEST, targetIp: CLIENT }));
+    assert.equal(t.released().length, 1);
+    t.primary(emitArp({ senderIp: GUEST, targetIp: '10.0.0.9' }));
+    t.secondary(emitArp({ senderIp: GUEST, targetIp: '10.0.0.8' }));
+    assert.deepEqual(t.mismatchReasons(), ['frame.payload']);
+  });
+
+  test('different VLAN tags are a vlan mismatch', () => {
+    const t = new Twins();
+    t.primary(t.udp({ payload: 'x', vlan: [100] }));
+    t.secondary(t.udp({ payload: 'x', vlan: [200] }));
+    assert.deepEqual(t.mismatchReasons(), ['vlan']);
+  });
+});
+
+describe('timeouts, limits and checkpoints', () => {
+  test('a silent secondary: checkpoint after compareTimeoutMs, checked on the scan cycle', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.primary(t.out({ seq: ISN, payload: 'lonely' }), 0);
+    assert.deepEqual(t.advanceTo(2999), []);
+    assert.deepEqual(t.checkpoints(), []);
+    t.advanceTo(4000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['lonely']);
+  });
+
+  test('secondary output the primary never produces is a timeout too', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.secondary(t.udp({ payload: 'phantom' }), 0);
+    t.advanceTo(5000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+  });
+
+  test('a full queue asks for a checkpoint but never drops a primary frame', () => {
+    const t = new Twins({ maxQueueFrames: 4 });
+    for (let i = 0; i < 6; i++) t.primary(t.udp({ payload: `p${i}` }));
+    assert.deepEqual(t.checkpoints(), ['queue_full']);
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+  });
+
+  test('checkpoint done: held primaries released in arrival order, secondaries discarded, comparison restarts', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN, payload: 'AAA' }));
+    t.primary(t.udp({ payload: 'u1' }));
+    t.secondary(t.out({ seq: ISN, payload: 'AAB' }));
+    t.primary(t.out({ seq: ISN + 3, payload: 'CCC' }));
+    t.secondary(t.udp({ payload: 'zz' }));
+    assert.deepEqual(t.checkpoints(), ['tcp.payload'], 'the second mismatch coalesces into the first request');
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload', 'udp.payload']);
+    assert.equal(t.c.counters.checkpointsCoalesced, 1);
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['AAA', 'u1', 'CCC']);
+    // After the checkpoint both guests continue from the primary's position, in the same space.
+    t.primary(t.out({ seq: ISN + 6, payload: 'next' }));
+    t.secondary(t.out({ seq: ISN + 6, payload: 'next' }));
+    t.primary(t.udp({ payload: 'u2' }));
+    t.secondary(t.udp({ payload: 'u2' }));
+    assert.deepEqual(t.releasedPayloads().slice(3), ['next', 'u2']);
+    assert.equal(t.checkpoints().length, 1);
+  });
+
+  test('a full connection table evicting a connection that holds frames asks for a checkpoint first', () => {
+    const t = new Twins({ maxConnections: 2 });
+    t.primary(t.udp({ srcPort: 1, payload: 'held' }));
+    t.primary(t.udp({ srcPort: 2, payload: 'b' }));
+    t.secondary(t.udp({ srcPort: 2, payload: 'b' }));
+    t.primary(t.udp({ srcPort: 3, payload: 'c' }));
+    assert.deepEqual(t.checkpoints(), ['table_full']);
+    assert.deepEqual(t.releasedPayloads(), ['b']);
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['b', 'held', 'c']);
+  });
+});
+
+describe('every primary frame is released exactly once', () => {
+  test('each frame object comes out once over a mixed run with a checkpoint', () => {
+    const t = new Twins();
+    const sent: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const p = `m${i}`;
+      sent.push(p);
+      t.primary(t.udp({ payload: p }));
+      if (i !== 7) t.secondary(t.udp({ payload: i === 12 ? 'bad' : p }));
+    }
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads().sort(), [...sent].sort());
+    assert.equal(t.released().length, 20);
+  });
+});
+
+test('configuration errors name the setting', () => {
+  assert.throws(() => createComparator({ compareTimeoutMs: 0 }), (e: unknown) => e instanceof ConfigError && /compareTimeoutMs must be an integer >= 1 \(got 0\)/.test(e.message));
+  assert.throws(() => createComparator({ mode: 'magic' as 'translate' }), /mode must be translate or pre-translated/);
+});
