@@ -32,7 +32,28 @@ function synAck(port: number): Uint8Array {
   return emitTcp({ src: GUEST, dst: CLIENT, srcPort: 80, dstPort: port, seq: ISN - 1, ack: 1, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true, windowScale: 7 } });
 }
 
+/**
+ * Packs frames back to back into 64 KiB chunks, as socket reads deliver them: one ArrayBuffer per
+ * frame would make every garbage collection walk a million ArrayBuffers, which no front end does.
+ */
+class ChunkPacker {
+  private chunk = new Uint8Array(65536);
+  private used = 0;
+
+  pack(frame: Uint8Array): Uint8Array {
+    if (this.used + frame.length > this.chunk.length) {
+      this.chunk = new Uint8Array(65536);
+      this.used = 0;
+    }
+    this.chunk.set(frame, this.used);
+    const view = this.chunk.subarray(this.used, this.used + frame.length);
+    this.used += frame.length;
+    return view;
+  }
+}
+
 export function workload(connections: number, payloadBytes: number, totalPairs: number): Workload {
+  const packer = new ChunkPacker();
   const perConnection = Math.max(1, Math.floor(totalPairs / connections));
   const payload = new Uint8Array(payloadBytes).map((_, i) => (i * 31 + 7) & 0xff);
   const pairs: [Uint8Array, Uint8Array][] = [];
@@ -43,8 +64,8 @@ export function workload(connections: number, payloadBytes: number, totalPairs: 
         src: GUEST, dst: CLIENT, srcPort: 80, dstPort: 10000 + c, seq: (ISN + k * payloadBytes) >>> 0, ack: 1,
         flags: TCP_ACK | TCP_PSH, options: { timestamp: [k, k] as [number, number] }, payload,
       };
-      const p = emitTcp(fields);
-      const s = emitTcp(fields);
+      const p = packer.pack(emitTcp(fields));
+      const s = packer.pack(emitTcp(fields));
       pairs.push([p, s]);
       const at = p.length - payloadBytes;
       payloads.push([Buffer.from(p.buffer, p.byteOffset + at, payloadBytes), Buffer.from(s.buffer, s.byteOffset + at, payloadBytes)]);

@@ -34,16 +34,18 @@ import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
 import { toHex } from './wire/bytes.js';
 import { SlabCopier } from './wire/slab.js';
-import { UNDECODABLE_KEY, describeFlow, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
+import { FRAGMENTS_KEY, UNDECODABLE_KEY, describeFlow, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
 import { HeldFrame, HeldQueue, Fifo } from './decide/held.js';
 import { Counters } from './decide/counters.js';
 import { resolveConfig, type ComparatorConfig } from './config.js';
-import type { MismatchReason } from './events.js';
+import type { EventCode, MismatchReason } from './events.js';
 import type { Mismatch } from './match/mismatch.js';
 import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts } from './match/datagram.js';
 import { TcpStreamMatch } from './match/tcp-stream.js';
+import { FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
+import { ActiveOpenPairing, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
 import type { Action, Side } from './actions.js';
 
 /** The handshake segment one guest sent: what must agree with the other guest's. */
@@ -136,8 +138,8 @@ class TcpConnection extends Connection {
 class MessageConnection extends Connection {
   /** Secondary messages waiting for their primary counterparts (copies). */
   readonly waiting = new Fifo<{ parts: MessageParts; since: number }>();
-  /** The compared parts of each held primary frame, in step with `held`. */
-  readonly heldParts = new Fifo<MessageParts>();
+  /** The compared parts of each held primary message and how many held frames carry it, in step with `held`. */
+  readonly heldParts = new Fifo<{ parts: MessageParts; frames: number }>();
   /** Messages compared so far, the position reported in a mismatch. */
   index = 0;
 
@@ -182,9 +184,16 @@ class Engine implements Comparator {
   private out: Action[] = [];
   private lastScan = -1;
   private readonly copier = new SlabCopier();
+  private readonly primaryFragments: FragmentReassembler;
+  private readonly secondaryFragments: FragmentReassembler;
+  /** Translate mode: pairs the two guests' SYNs of guest-initiated connections (ports may differ). */
+  private readonly pairing: ActiveOpenPairing;
 
   constructor(private readonly config: ComparatorConfig) {
     this.table = new ConnectionTable<Connection>(config.maxConnections, (c, _key, reason) => this.evicted(c, reason));
+    this.primaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
+    this.secondaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
+    this.pairing = new ActiveOpenPairing({ pendingTimeout: config.compareTimeoutMs, maxMappings: config.maxConnections });
   }
 
   ingest(side: Side, bytes: Uint8Array, now: number): Action[] {
@@ -209,8 +218,11 @@ class Engine implements Comparator {
     if (this.lastScan < 0 || now - this.lastScan < this.config.scanIntervalMs) return NO_ACTIONS;
     this.out = [];
     this.lastScan = now;
+    for (const o of this.primaryFragments.expire(now)) this.fragmentOutcome(true, o, now);
+    for (const o of this.secondaryFragments.expire(now)) this.fragmentOutcome(false, o, now);
     this.expire(now);
     this.table.sweep(now);
+    for (const c of this.table.values()) if (c instanceof TcpConnection && c.held.length === 0) c.match.trimMemory();
     return this.out;
   }
 
@@ -219,9 +231,18 @@ class Engine implements Comparator {
     this.counters.checkpointsDone++;
     this.checkpointPending = false;
     for (const h of this.heldQueue.drain()) this.emitRelease(h);
+    for (const frame of this.primaryFragments.clear()) {
+      this.counters.releasedFrames++;
+      this.out.push({ kind: 'release', frame });
+    }
+    this.secondaryFragments.clear();
+    this.pairing.clear();
     for (const c of this.table.values()) {
       c.held.clear();
       c.heldBytes = 0;
+      if (c instanceof TcpConnection && c.toSecondary.length > 0) {
+        this.event('client.discarded', c.flow, `${c.toSecondary.length} client frames for the secondary`);
+      }
       c.resetAfterCheckpoint();
       c.lastSeen = Math.max(c.lastSeen, now);
     }
@@ -229,7 +250,8 @@ class Engine implements Comparator {
   }
 
   nextDeadline(): number | undefined {
-    if (this.lastScan < 0 || this.table.size === 0 && this.heldQueue.count === 0) return undefined;
+    const idle = this.table.size === 0 && this.heldQueue.count === 0 && this.primaryFragments.pendingDatagrams === 0 && this.secondaryFragments.pendingDatagrams === 0;
+    if (this.lastScan < 0 || idle) return undefined;
     return this.lastScan + this.config.scanIntervalMs;
   }
 
@@ -278,16 +300,46 @@ class Engine implements Comparator {
     if (!(decoded instanceof Frame)) {
       this.counters.count(decoded.code);
       this.out.push({ kind: 'event', code: decoded.code, flow: 'undecodable frames', detail: `${primary ? 'primary' : 'secondary'} frame of ${bytes.length} bytes, compared whole` });
-      this.message(this.undecodableConnection(now), primary, bytes, wholeFrameParts(bytes), now);
+      this.message(this.specialConnection(UNDECODABLE_KEY, 'undecodable frames', now), primary, [bytes], false, wholeFrameParts(bytes), now);
       return;
     }
-    const c = this.connection(decoded, true, now);
-    if (c instanceof TcpConnection) this.tcp(c, primary, bytes, decoded, decoded.transport as TcpView, now);
-    else this.message(c as MessageConnection, primary, bytes, messageParts(decoded), now);
+    if (decoded.isFragment) {
+      const r = primary ? this.primaryFragments : this.secondaryFragments;
+      const copy = this.copier.copy(bytes);
+      for (const o of r.add(decodeFrame(copy, LINKTYPE_ETHERNET) as Frame, now)) this.fragmentOutcome(primary, o, now);
+      return;
+    }
+    const tcp = decoded.transport?.kind === 'tcp' ? decoded.transport : null;
+    const translate = this.config.mode === 'translate' && tcp !== null;
+    if (translate && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
+    const c = this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1);
+    if (c instanceof TcpConnection) this.tcp(c, primary, bytes, decoded, tcp!, now);
+    else this.message(c as MessageConnection, primary, [bytes], false, messageParts(decoded), now);
   }
 
-  private connection(frame: Frame, guestIsSource: boolean, now: number): Connection {
-    const key = flowKey(frame, guestIsSource);
+  /**
+   * Offers a guest's SYN to the active-open pairing. When the pair completes with different
+   * ports, the SVM's SYN (if it came first) sits in a connection keyed by the SVM's own port:
+   * its handshake moves to the PVM's connection, which learns the port mapping.
+   */
+  private activeOpen(primary: boolean, syn: Frame, now: number): void {
+    const pair = primary ? this.pairing.offerPrimarySyn(syn, now) : this.pairing.offerSecondarySyn(syn, now);
+    if (pair === null || pair.primaryPort === pair.secondaryPort) return;
+    const target = this.connection(syn, true, now, pair.primaryPort);
+    if (!(target instanceof TcpConnection)) return;
+    learnFromPairedOpen(target.translation, pair);
+    if (primary) this.adoptSecondarySyn(target, flowKey(syn, true, pair.secondaryPort), pair);
+  }
+
+  private adoptSecondarySyn(target: TcpConnection, strayKey: string, pair: PairedOpen): void {
+    const stray = this.table.get(strayKey);
+    if (!(stray instanceof TcpConnection) || stray.secondarySyn === null || stray.secondarySyn.isn !== pair.secondaryIsn) return;
+    target.secondarySyn ??= stray.secondarySyn;
+    this.table.delete(strayKey);
+  }
+
+  private connection(frame: Frame, guestIsSource: boolean, now: number, guestPort = -1): Connection {
+    const key = flowKey(frame, guestIsSource, guestPort);
     let c = this.table.get(key);
     if (c === undefined) {
       const flow = describeFlow(frame, guestIsSource);
@@ -315,18 +367,39 @@ class Engine implements Comparator {
   private pickedUpMidStream(c: TcpConnection): void {
     c.handshakeDone = true;
     c.translation.reset();
-    this.counters.count('flow.midstream');
-    this.out.push({ kind: 'event', code: 'flow.midstream', flow: c.flow, detail: 'no handshake seen: comparison starts mid-stream' });
+    this.event('flow.midstream', c.flow, 'no handshake seen: comparison starts mid-stream');
   }
 
-  private undecodableConnection(now: number): MessageConnection {
-    let c = this.table.get(UNDECODABLE_KEY);
+  /** The shared connection of frames compared outside their own flow (undecodable, unreassembled fragments). */
+  private specialConnection(key: string, flow: string, now: number): MessageConnection {
+    let c = this.table.get(key);
     if (c === undefined) {
-      c = new MessageConnection(UNDECODABLE_KEY, 'undecodable frames', 'frame', now, this.config.idleTimeoutMs);
-      this.table.add(UNDECODABLE_KEY, c);
+      c = new MessageConnection(key, flow, 'frame', now, this.config.idleTimeoutMs);
+      this.table.add(key, c);
     }
     c.lastSeen = now;
     return c as MessageConnection;
+  }
+
+  /**
+   * A fragmented datagram reassembled on one side is compared as one message, and the primary
+   * releases all its original fragments. TCP segments are not expected in fragments (Linux sets
+   * DF and sizes to the MSS), so they, and datagrams that cannot be reassembled (overlaps, limits,
+   * timeouts), are compared fragment by fragment from the IP payload on, in one shared flow.
+   */
+  private fragmentOutcome(primary: boolean, o: FragmentOutcome, now: number): void {
+    if (o instanceof Reassembled) {
+      const whole = decodeFrame(o.bytes, LINKTYPE_ETHERNET);
+      if (whole instanceof Frame && whole.transport?.kind !== 'tcp') {
+        const c = this.connection(whole, true, now) as MessageConnection;
+        this.message(c, primary, o.fragments, true, messageParts(whole), now);
+        return;
+      }
+    } else {
+      this.event(o.code as EventCode, 'ip fragments', `${o.fragments.length} ${primary ? 'primary' : 'secondary'} fragments compared one by one`);
+    }
+    const c = this.specialConnection(FRAGMENTS_KEY, 'ip fragments', now);
+    for (const f of o.fragments) this.message(c, primary, [f], true, messageParts(decodeFrame(f, LINKTYPE_ETHERNET) as Frame), now);
   }
 
   private tcp(c: TcpConnection, primary: boolean, bytes: Uint8Array, f: Frame, tcp: TcpView, now: number): void {
@@ -420,7 +493,11 @@ class Engine implements Comparator {
     }
   }
 
-  private message(c: MessageConnection, primary: boolean, bytes: Uint8Array, parts: MessageParts, now: number): void {
+  /**
+   * One message of a message-like flow. `frames` are what the primary releases for it: the frame
+   * itself, or every fragment of a reassembled datagram; `owned` says they are copies already.
+   */
+  private message(c: MessageConnection, primary: boolean, frames: readonly Uint8Array[], owned: boolean, parts: MessageParts, now: number): void {
     const reason = messageReason(c.cls);
     if (primary) {
       const waiting = c.waiting.peek();
@@ -429,15 +506,21 @@ class Engine implements Comparator {
         const m = compareMessages(parts, waiting.parts, reason, c.index++, this.config.bytesEqual);
         this.counters.comparedBytes += parts.bodyLength;
         if (m === null) {
-          this.counters.releasedFrames++;
-          this.out.push({ kind: 'release', frame: bytes });
+          for (const frame of frames) {
+            this.counters.releasedFrames++;
+            this.out.push({ kind: 'release', frame });
+          }
           return;
         }
         this.mismatch(c, m);
       }
-      const copy = this.copier.copy(bytes);
-      this.hold(c, copy, now, -1, -1, false);
-      c.heldParts.push(new MessageParts(copy, parts.headAt, parts.headLength, parts.bodyAt, parts.bodyLength, parts.tagsAt, parts.tagsLength));
+      let kept = parts;
+      for (const frame of frames) {
+        const copy = owned ? frame : this.copier.copy(frame);
+        if (frame === parts.bytes) kept = new MessageParts(copy, parts.headAt, parts.headLength, parts.bodyAt, parts.bodyLength, parts.tagsAt, parts.tagsLength);
+        this.hold(c, copy, now, -1, -1, false);
+      }
+      c.heldParts.push({ parts: kept, frames: frames.length });
       return;
     }
     if (c.diverged) return;
@@ -447,14 +530,15 @@ class Engine implements Comparator {
       if (c.waiting.length > this.config.maxQueueFrames) this.mismatch(c, limitMismatch(`${c.waiting.length} secondary messages waiting`));
       return;
     }
-    const m = compareMessages(c.heldParts.peek()!, parts, reason, c.index++, this.config.bytesEqual);
+    const first = c.heldParts.peek()!;
+    const m = compareMessages(first.parts, parts, reason, c.index++, this.config.bytesEqual);
     this.counters.comparedBytes += parts.bodyLength;
     if (m !== null) {
       this.mismatch(c, m);
       return;
     }
     c.heldParts.shift();
-    this.releaseFront(c);
+    for (let i = 0; i < first.frames; i++) this.releaseFront(c);
   }
 
   // --- holding and releasing -----------------------------------------------------------------
@@ -489,6 +573,11 @@ class Engine implements Comparator {
     this.counters.mismatch(m.reason);
     this.out.push({ kind: 'mismatch', flow: c.flow, mismatch: m });
     this.requestCheckpoint(m.reason, c.flow);
+  }
+
+  private event(code: EventCode, flow: string, detail: string): void {
+    this.counters.count(code);
+    this.out.push({ kind: 'event', code, flow, detail });
   }
 
   private requestCheckpoint(reason: MismatchReason, flow: string): void {
@@ -526,7 +615,7 @@ class Engine implements Comparator {
     c.evicted = true;
     this.counters.connectionsClosed++;
     if (c.held.length === 0) return;
-    this.out.push({ kind: 'event', code: `flow.evicted_${reason}`, flow: c.flow, detail: `${c.held.length} primary frames held; released after the checkpoint` });
+    this.event(reason === 'full' ? 'flow.evicted_full' : 'flow.evicted_idle', c.flow, `${c.held.length} primary frames held; released after the checkpoint`);
     if (reason === 'full' || !this.checkpointPending) this.mismatch(c, { reason: 'table_full', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `connection evicted (${reason}) holding ${c.held.length} frames` });
   }
 }

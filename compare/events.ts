@@ -24,3 +24,24 @@ export const MISMATCH_REASONS = {
 } as const;
 
 export type MismatchReason = keyof typeof MISMATCH_REASONS;
+
+/**
+ * Events that are not mismatches: counted in `Counters.events` and reported as `event` actions.
+ * `decode.*` codes (a frame that did not decode; it is then compared whole) come from the wire
+ * layer and are not listed.
+ */
+export const EVENT_CODES = {
+  'flow.midstream': 'a TCP connection was first seen after its handshake; comparison starts mid-stream',
+  'flow.evicted_full': 'the connection table was full and evicted a connection holding primary frames',
+  'flow.evicted_idle': 'an idle connection was forgotten while holding primary frames',
+  'fragment.timeout': 'a fragmented datagram was not complete within compareTimeoutMs; its fragments are compared one by one',
+  'fragment.overlap_inconsistent': 'IPv4 fragments overlap with different bytes; compared one by one',
+  'fragment.overlap_ipv6': 'IPv6 fragments overlap (RFC 5722); compared one by one',
+  'fragment.bad_length': 'an empty fragment, or a non-final one whose length is not a multiple of 8',
+  'fragment.end_inconsistent': 'two final fragments with different ends, or bytes past the final end',
+  'fragment.too_big': 'fragments add up to more than 65535 bytes',
+  'fragment.limit': 'too many fragmented datagrams (or bytes) pending; the oldest is compared one by one',
+  'client.discarded': 'client frames waiting for the SVM\'s sequence translation were dropped at a checkpoint (the SVM now has the PVM\'s state, which already holds them)',
+} as const;
+
+export type EventCode = keyof typeof EVENT_CODES;

@@ -32,6 +32,9 @@ export function flowClassOf(frame: Frame): FlowClass {
 /** Key of all frames that could not be decoded: they are compared as whole frames, in order. */
 export const UNDECODABLE_KEY = String.fromCharCode(0xfffe);
 
+/** Key of fragments of datagrams that could not be reassembled: compared one by one, in order. */
+export const FRAGMENTS_KEY = String.fromCharCode(0xfffd);
+
 /**
  * Key of `frame`'s flow. `guestIsSource` is true for PVM/SVM output and false for client frames.
  * `guestPort`, when not -1, replaces the guest-side port (an SVM whose ephemeral port differs

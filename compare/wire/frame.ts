@@ -130,7 +130,7 @@ export function decodeFrame(bytes: Uint8Array, linkType = LINKTYPE_ETHERNET): Fr
         payloadAt = t.payloadOffset;
         payloadLength = t.payloadLength;
       } else if (protocol === IP_PROTOCOL_UDP) {
-        const u = UdpView.parse(bytes, upperAt, upperLength);
+        const u = UdpView.parse(bytes, upperAt, upperLength, (flags & 0x2000) !== 0);
         if (!(u instanceof UdpView)) return u;
         transport = u;
         payloadAt = u.payloadOffset;
@@ -163,7 +163,7 @@ export function decodeFrame(bytes: Uint8Array, linkType = LINKTYPE_ETHERNET): Fr
         payloadAt = t.payloadOffset;
         payloadLength = t.payloadLength;
       } else if (protocol === IP_PROTOCOL_UDP) {
-        const u = UdpView.parse(bytes, upperAt, upperLength);
+        const u = UdpView.parse(bytes, upperAt, upperLength, ip.isFragment);
         if (!(u instanceof UdpView)) return u;
         transport = u;
         payloadAt = u.payloadOffset;

@@ -27,12 +27,19 @@ export class UdpView {
     readonly length: number,
   ) {}
 
-  /** Checks the datagram at `offset` within `length` IP payload bytes; returns a view or a coded error. */
-  static parse(bytes: Uint8Array, offset: number, length: number): UdpView | WireError {
+  /**
+   * Checks the datagram at `offset` within `length` IP payload bytes; returns a view or a coded
+   * error. In the first fragment of a fragmented datagram (`firstFragment`) the length field
+   * counts the whole datagram, so it may exceed `length`; the view then ends with the fragment.
+   */
+  static parse(bytes: Uint8Array, offset: number, length: number, firstFragment = false): UdpView | WireError {
     if (length < UDP_HEADER_LEN) return new WireError('decode.udp.header_too_short', offset + length);
     const udpLength = readU16(bytes, offset + 4);
     if (udpLength < UDP_HEADER_LEN) return new WireError('decode.udp.bad_length', offset + 4);
-    if (udpLength > length) return new WireError('decode.udp.length_exceeds_ip_payload', offset + 4);
+    if (udpLength > length) {
+      if (!firstFragment) return new WireError('decode.udp.length_exceeds_ip_payload', offset + 4);
+      return new UdpView(bytes, offset, length);
+    }
     return new UdpView(bytes, offset, udpLength);
   }
 

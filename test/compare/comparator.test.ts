@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError } from '../../compare/index.js';
 import { emitArp } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins, pattern } from '../support/twins.js';
+import { split } from '../support/fragments.js';
 
 const ISN = 1_000_000;
 
@@ -197,6 +198,53 @@ describe('TCP: the handshake', () => {
   });
 });
 
+test('translate mode: client frames still waiting for the translation at a checkpoint are dropped, and say so', () => {
+  const t = new Twins({ mode: 'translate' });
+  t.client(t.in({ seq: 4999, flags: TCP_SYN }));
+  t.primary(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }));
+  t.client(t.in({ seq: 5000, ack: ISN + 1 }));
+  t.primary(t.udp({ payload: 'x' }));
+  t.secondary(t.udp({ payload: 'y' }));
+  t.checkpointDone();
+  const events = t.actions.flatMap((a) => (a.kind === 'event' ? [a.code] : []));
+  assert.deepEqual(events, ['client.discarded']);
+  assert.equal(t.c.counters.events.get('client.discarded'), 1);
+  assert.equal(t.delivered('secondary').length, 1, 'only the SYN ever reached the SVM');
+});
+
+test('a connection first seen mid-stream is reported and compared from there', () => {
+  const t = new Twins();
+  t.primary(t.out({ seq: ISN, payload: 'mid' }));
+  t.secondary(t.out({ seq: ISN, payload: 'mid' }));
+  assert.deepEqual(t.releasedPayloads(), ['mid']);
+  assert.deepEqual(t.actions.flatMap((a) => (a.kind === 'event' ? [a.code] : [])), ['flow.midstream']);
+});
+
+describe('translate mode: guest-initiated connections whose guests chose different ports', () => {
+  const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
+  for (const svmFirst of [false, true]) {
+    test(`paired by destination, ports and ISNs translated (${svmFirst ? 'SVM' : 'PVM'} SYN first)`, () => {
+      const t = new Twins({ mode: 'translate' });
+      const pvmSyn = t.out({ srcPort: 33000, dstPort: 443, seq: ISN, ack: 0, flags: TCP_SYN, options: opts });
+      const svmSyn = t.out({ srcPort: 44000, dstPort: 443, seq: 7, ack: 0, flags: TCP_SYN, options: opts });
+      if (svmFirst) t.secondary(svmSyn);
+      t.primary(pvmSyn);
+      if (!svmFirst) t.secondary(svmSyn);
+      assert.equal(t.released().length, 1, 'the PVM\'s SYN goes out once the SVM\'s agrees');
+      t.client(t.in({ srcPort: 443, dstPort: 33000, seq: 9000, ack: ISN + 1, flags: TCP_SYN | TCP_ACK, options: opts }));
+      const toSvm = t.delivered('secondary');
+      assert.equal(toSvm.length, 1);
+      const view = new DataView(toSvm[0]!.buffer, toSvm[0]!.byteOffset);
+      assert.equal(view.getUint16(14 + 20 + 2), 44000, 'destination port moved to the SVM\'s');
+      assert.equal(view.getUint32(14 + 20 + 8), 8, 'acknowledgement moved to the SVM\'s ISN');
+      t.primary(t.out({ srcPort: 33000, dstPort: 443, seq: ISN + 1, ack: 9001, payload: 'GET /' }));
+      t.secondary(t.out({ srcPort: 44000, dstPort: 443, seq: 8, ack: 9001, payload: 'GET /' }));
+      assert.deepEqual(t.releasedPayloads(), ['', 'GET /']);
+      assert.deepEqual(t.checkpoints(), []);
+    });
+  }
+});
+
 describe('TCP: the ACK gate', () => {
   test('a matched segment acknowledging client data the SVM has not acknowledged is held, not checkpointed', () => {
     const t = new Twins();
@@ -263,6 +311,44 @@ describe('datagrams', () => {
     t.primary(t.udp({ payload: 'x', vlan: [100] }));
     t.secondary(t.udp({ payload: 'x', vlan: [200] }));
     assert.deepEqual(t.mismatchReasons(), ['vlan']);
+  });
+});
+
+describe('IP fragments are reassembled per side before comparison', () => {
+  const datagram = (t: Twins, ipId: number, last = 'z') => t.udp({ payload: pattern(0, 2999) + last, ipId, dontFragment: false });
+
+  test('cut differently on each side, different IP IDs: no mismatch, the PVM\'s own fragments released', () => {
+    const t = new Twins();
+    const pvm = split(datagram(t, 1), [1480, 2960]);
+    const svm = split(datagram(t, 2), [1000]);
+    for (const f of pvm) t.primary(f);
+    assert.deepEqual(t.released(), []);
+    for (const f of svm.reverse()) t.secondary(f);
+    assert.deepEqual(t.released(), pvm, 'all three PVM fragments, as sent, in order');
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('a differing byte in the last fragment is a udp.payload mismatch; nothing released until the checkpoint', () => {
+    const t = new Twins();
+    const pvm = split(datagram(t, 1, 'z'), [1480]);
+    for (const f of pvm) t.primary(f);
+    for (const f of split(datagram(t, 1, 'Z'), [1480])) t.secondary(f);
+    assert.deepEqual(t.mismatchReasons(), ['udp.payload']);
+    assert.deepEqual(t.released(), []);
+    t.checkpointDone();
+    assert.deepEqual(t.released(), pvm);
+  });
+
+  test('a datagram never completed is compared fragment by fragment after the timeout', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const pvm = split(datagram(t, 1), [1480]);
+    const svm = split(datagram(t, 9), [1480]);
+    t.primary(pvm[0]!, 0);
+    t.secondary(svm[0]!, 0);
+    t.advanceTo(5000);
+    assert.deepEqual(t.released(), [pvm[0]], 'the lone fragments matched from the IP payload on');
+    assert.equal(t.c.counters.events.get('fragment.timeout'), 2);
+    assert.deepEqual(t.checkpoints(), []);
   });
 });
 

@@ -4,6 +4,8 @@ import { fromHex } from '../../../compare/wire/bytes.js';
 import { pseudoSumV4, pseudoSumV6 } from '../../../compare/wire/checksum.js';
 import { isWireError } from '../../../compare/wire/error.js';
 import { UdpView } from '../../../compare/wire/udp.js';
+import { emitUdp } from '../../../compare/wire/emit.js';
+import { decodeFrame, Frame } from '../../../compare/wire/frame.js';
 import { fixture } from './fixtures.js';
 
 test('udp: known bytes -> fields, padding excluded', () => {
@@ -52,4 +54,20 @@ test('udp: every truncated prefix and impossible lengths are coded errors', () =
   const short = UdpView.parse(fromHex('14e9 0035 0007 0000'), 0, 8);
   assert.ok(isWireError(short));
   assert.equal(short.code, 'decode.udp.bad_length');
+});
+
+test('udp: the first fragment of a fragmented datagram decodes, its view ending with the fragment', () => {
+  const whole = emitUdp({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2, payload: new Uint8Array(100) });
+  // Keep the first 8 + 24 bytes of the UDP datagram, set MF, fix the IPv4 total length.
+  const first = whole.slice(0, 14 + 20 + 32);
+  first[14 + 6] = 0x20;
+  first[14 + 3] = 20 + 32;
+  const f = decodeFrame(first);
+  assert.ok(f instanceof Frame, String(f));
+  assert.equal(f.isFragment, true);
+  assert.equal(f.transport?.kind, 'udp');
+  assert.equal(f.payloadLength, 24);
+  // The same length field without MF is still an error: the datagram is truncated.
+  first[14 + 6] = 0x00;
+  assert.ok(!(decodeFrame(first) instanceof Frame));
 });
