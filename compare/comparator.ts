@@ -430,14 +430,14 @@ class Engine implements Comparator {
     }
 
     const seq = primary || this.config.mode !== 'translate' ? tcp.seq : seqAdd(tcp.seq, -c.translation.seqOffset);
-    const payload = bytes.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength);
+
     if (primary) {
       if (tcp.isFin) c.outputFin = true;
       if (c.clientFin && c.outputFin) c.idleLimit = this.config.closedLingerMs;
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
-      let frame = c.match.secondaryCovers(seq, payload.length, tcp.isFin) ? bytes : this.copier.copy(bytes);
-      const end = c.match.addPrimary(seq, frame.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength), tcp.isFin, tcp.isRst);
+      let frame = c.match.secondaryCovers(seq, f.payloadLength, tcp.isFin) ? bytes : this.copier.copy(bytes);
+      const end = c.match.addPrimary(seq, frame, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       const ack = tcp.isAck ? tcp.ack : -1;
       if (c.held.length === 0 && !c.diverged && end <= c.match.verified && ackReached(c, ack)) {
@@ -448,7 +448,7 @@ class Engine implements Comparator {
         this.hold(c, frame, now, end, ack, false);
       }
     } else {
-      c.match.addSecondary(seq, payload, tcp.isFin, tcp.isRst);
+      c.match.addSecondary(seq, bytes, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (c.match.secondaryBytesHeld > 0) {
         if (c.secondarySince === -1) c.secondarySince = now;

@@ -138,6 +138,8 @@ export class TcpStreamMatch {
   private verifiedEnd = 0;
   /** The segment being added (for mismatch windows only), null between calls. */
   private incoming: Uint8Array | null = null;
+  private incomingAt = 0;
+  private incomingLength = 0;
   private incomingSide: Side | null = null;
   private incomingStart = 0;
 
@@ -213,14 +215,17 @@ export class TcpStreamMatch {
     this.comparing = true;
   }
 
-  /** Adds a primary segment (payload must be the exact payload view); returns its relative end. */
-  addPrimary(seq: number, payload: Uint8Array, fin: boolean, rst: boolean): number {
-    return this.track(this.primary, this.secondary, seq, payload, fin, rst);
+  /**
+   * Adds a primary segment whose payload is `bytes[at, at + length)` (by default all of `bytes`,
+   * which must then be exactly the payload); returns its relative end.
+   */
+  addPrimary(seq: number, bytes: Uint8Array, fin: boolean, rst: boolean, at = 0, length = bytes.length - at): number {
+    return this.track(this.primary, this.secondary, seq, bytes, at, length, fin, rst);
   }
 
   /** Adds a secondary segment (its bytes are copied if kept); returns its relative end. */
-  addSecondary(seq: number, payload: Uint8Array, fin: boolean, rst: boolean): number {
-    return this.track(this.secondary, this.primary, seq, payload, fin, rst);
+  addSecondary(seq: number, bytes: Uint8Array, fin: boolean, rst: boolean, at = 0, length = bytes.length - at): number {
+    return this.track(this.secondary, this.primary, seq, bytes, at, length, fin, rst);
   }
 
   /**
@@ -274,16 +279,18 @@ export class TcpStreamMatch {
     this.secondary.store.trim();
   }
 
-  private track(x: Side, y: Side, seq: number, payload: Uint8Array, fin: boolean, rst: boolean): number {
-    this.incoming = payload;
+  private track(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
+    this.incoming = bytes;
+    this.incomingAt = at;
+    this.incomingLength = length;
     this.incomingSide = x;
-    const end = this.add(x, y, seq, payload, fin, rst);
+    const end = this.add(x, y, seq, bytes, at, length, fin, rst);
     this.incoming = null;
     this.incomingSide = null;
     return end;
   }
 
-  private add(x: Side, y: Side, seq: number, payload: Uint8Array, fin: boolean, rst: boolean): number {
+  private add(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
     if (!this.based) {
       this.based = true;
       this.baseSeq = seq;
@@ -295,7 +302,6 @@ export class TcpStreamMatch {
       if (y.started) this.beginComparison();
     }
     if (rst) return this.addRst(x, s);
-    const length = payload.length;
     const e = s + length;
     if (length === 0 && !fin) {
       if (this.comparing && this.found === null) this.advance();
@@ -330,16 +336,16 @@ export class TcpStreamMatch {
 
     let from = Math.max(s, this.verifiedEnd);
     if (from < e && this.comparing && from === this.verifiedEnd && y.store.chunkAt(from) !== null) {
-      from = this.compareIncoming(x, y, payload, s, Math.min(e, x.store.firstStart()));
+      from = this.compareIncoming(x, y, bytes, at - s, Math.min(e, x.store.firstStart()));
       if (this.found !== null) return end;
     }
     if (from < e) {
       if (x.store.held + (e - from) > this.maxBytesPerSide) {
         this.over = true;
       } else {
-        const bad = x.store.insert(from, payload, from - s, e - from);
+        const bad = x.store.insert(from, bytes, at + from - s, e - from);
         if (bad !== -1) {
-          const now = hexWindow(payload, bad - s);
+          const now = hexWindow(bytes.subarray(at, at + length), bad - s);
           this.fail('tcp.retransmit_inconsistent', bad, `${x.name} resent offset ${bad} with different bytes (now ${now})`);
           return end;
         }
@@ -361,17 +367,17 @@ export class TcpStreamMatch {
   }
 
   /**
-   * Compares `payload` (at offset `s`) from `verified` up to `limit` directly against the other
-   * side's buffered chunks, so bytes matched on arrival are never stored. Returns the offset it
-   * stopped at.
+   * Compares the incoming bytes (relative offset `o` is at `bytes[shift + o]`) from `verified` up
+   * to `limit` directly against the other side's buffered chunks, so bytes matched on arrival are
+   * never stored. Returns the offset it stopped at.
    */
-  private compareIncoming(x: Side, y: Side, payload: Uint8Array, s: number, limit: number): number {
+  private compareIncoming(x: Side, y: Side, bytes: Uint8Array, shift: number, limit: number): number {
     let v = this.verifiedEnd;
     for (let c = y.store.chunkAt(v); c !== null && v < limit; c = y.store.chunkAt(v)) {
       const n = Math.min(limit - v, c.length);
-      if (!this.bytesEqual(payload, v - s, c.bytes, c.at, n)) {
-        const i = firstDifference(payload, v - s, c.bytes, c.at, n);
-        const xHex = hexWindow(payload, v - s + i);
+      if (!this.bytesEqual(bytes, shift + v, c.bytes, c.at, n)) {
+        const i = firstDifference(bytes, shift + v, c.bytes, c.at, n);
+        const xHex = hexWindow(bytes.subarray(this.incomingAt, this.incomingAt + this.incomingLength), v - this.incomingStart + i);
         const yHex = c.hex(i);
         this.payloadMismatch(v, i, x === this.primary ? xHex : yHex, x === this.primary ? yHex : xHex);
         return this.verifiedEnd;
@@ -455,10 +461,10 @@ export class TcpStreamMatch {
    */
   private fail(reason: MismatchReason, offset: number, detail: string): void {
     const hex = (side: Side): string => {
-      const payload = this.incoming;
+      const bytes = this.incoming;
       const s = this.incomingStart;
-      return side === this.incomingSide && payload !== null && offset >= s && offset < s + payload.length
-        ? hexWindow(payload, offset - s)
+      return side === this.incomingSide && bytes !== null && offset >= s && offset < s + this.incomingLength
+        ? hexWindow(bytes.subarray(this.incomingAt, this.incomingAt + this.incomingLength), offset - s)
         : side.store.hexAround(offset);
     };
     this.record(reason, offset, hex(this.primary), hex(this.secondary), detail);
