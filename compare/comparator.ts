@@ -440,7 +440,7 @@ class Engine implements Comparator {
       const end = c.match.addPrimary(seq, frame, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       const ack = tcp.isAck ? tcp.ack : -1;
-      if (c.held.length === 0 && !c.diverged && end <= c.match.verified && ackReached(c, ack)) {
+      if (c.held.length === 0 && c.match.started && end <= c.match.verified && ackReached(c, ack)) {
         this.counters.releasedFrames++;
         this.out.push({ kind: 'release', frame });
       } else {
@@ -450,7 +450,7 @@ class Engine implements Comparator {
     } else {
       c.match.addSecondary(seq, bytes, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
-      if (c.match.secondaryBytesHeld > 0) {
+      if (c.match.secondaryAhead) {
         if (c.secondarySince === -1) c.secondarySince = now;
       } else {
         c.secondarySince = -1;
@@ -485,7 +485,9 @@ class Engine implements Comparator {
 
   /** Releases the connection's held TCP frames from the front while their conditions hold. */
   private releaseTcp(c: TcpConnection): void {
-    if (c.diverged) return;
+    // Even after a mismatch the bytes below `verified` did match: those frames need not wait.
+    // Until both sides' starts are known (mid-stream pickup) nothing has been verified.
+    if (!c.match.started) return;
     for (let h = c.held.peek(); h !== undefined; h = c.held.peek()) {
       if (h.syn ? !c.handshakeDone : h.end > c.match.verified) return;
       if (!ackReached(c, h.ack)) return;
@@ -544,7 +546,7 @@ class Engine implements Comparator {
   // --- holding and releasing -----------------------------------------------------------------
 
   private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean): void {
-    const h = new HeldFrame(frame, c.key, now, end, ack, syn);
+    const h = new HeldFrame(frame, c, now, end, ack, syn);
     c.held.push(h);
     c.heldBytes += frame.length;
     this.heldQueue.add(h);
@@ -593,15 +595,8 @@ class Engine implements Comparator {
   private expire(now: number): void {
     const limit = this.config.compareTimeoutMs;
     const oldest = this.heldQueue.oldest();
-    if (oldest !== undefined && now - oldest.since > limit) {
-      const c = this.table.get(oldest.flow);
-      const m = timeoutMismatch(`primary frame held ${now - oldest.since} ms`);
-      if (c !== undefined && !c.diverged) this.mismatch(c, m);
-      else if (c === undefined) {
-        this.counters.mismatch('timeout');
-        this.out.push({ kind: 'mismatch', flow: oldest.flow, mismatch: m });
-        this.requestCheckpoint('timeout', oldest.flow);
-      }
+    if (oldest !== undefined && now - oldest.since > limit && !oldest.owner.diverged) {
+      this.mismatch(oldest.owner as Connection, timeoutMismatch(`primary frame held ${now - oldest.since} ms`));
     }
     for (const c of this.table.values()) {
       const since = c.secondaryWaitingSince();

@@ -5,14 +5,20 @@
  * its connection's queue is only marked in the global queue, which skips marked entries lazily.
  */
 
+/** What a held frame needs of its connection: a name to report, and whether it already diverged. */
+export interface HeldOwner {
+  readonly flow: string;
+  diverged: boolean;
+}
+
 /** One held primary frame. `end` and `ack` are the TCP release conditions (-1 when not TCP). */
 export class HeldFrame {
   released = false;
 
   constructor(
     readonly frame: Uint8Array,
-    /** The connection's key, for reporting. */
-    readonly flow: string,
+    /** The connection holding it (it may have left the table since). */
+    readonly owner: HeldOwner,
     /** Caller time when the frame arrived. */
     readonly since: number,
     /** TCP: relative stream offset the matcher must verify before release; -1 otherwise. */

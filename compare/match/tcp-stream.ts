@@ -188,6 +188,11 @@ export class TcpStreamMatch {
     return this.primary.store.held;
   }
 
+  /** True when the secondary has sent bytes, a FIN or an RST that the primary has not matched yet. */
+  get secondaryAhead(): boolean {
+    return this.comparing && this.found === null && this.secondary.end > this.verifiedEnd;
+  }
+
   /** Secondary payload bytes buffered (copies). */
   get secondaryBytesHeld(): number {
     return this.secondary.store.held;
@@ -329,7 +334,7 @@ export class TcpStreamMatch {
         this.fail('tcp.length', Math.max(s, x.fin), `${x.name} sent data past its own FIN at offset ${x.fin}`);
         return end;
       }
-    } else if (fin && before > e) {
+    } else if (fin && before > e && before > x.start) {
       this.fail('tcp.length', e, `${x.name} sent FIN at offset ${e} after data up to ${before}`);
       return end;
     }
