@@ -43,6 +43,7 @@ import type { EventCode, MismatchReason } from './events.js';
 import type { Mismatch } from './match/mismatch.js';
 import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts } from './match/datagram.js';
 import { TcpStreamMatch } from './match/tcp-stream.js';
+import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from './match/headers.js';
 import { FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
 import { ActiveOpenPairing, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
@@ -108,6 +109,8 @@ class TcpConnection extends Connection {
   secondaryAck = -1;
   /** Copies of client frames for the SVM, waiting for the sequence translation to be learned. */
   readonly toSecondary = new Fifo<Uint8Array>();
+  /** `compareHeaders` values of the connection's first primary segment (connection-constant fields only). */
+  headers: string | null = null;
   /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
   tags: string | null = null;
   secondarySince = -1;
@@ -184,6 +187,8 @@ class Engine implements Comparator {
   private out: Action[] = [];
   private lastScan = -1;
   private readonly copier = new SlabCopier();
+  /** The configured header fields that are checked for TCP (the connection-constant ones). */
+  private readonly tcpHeaders: readonly HeaderField[];
   private readonly primaryFragments: FragmentReassembler;
   private readonly secondaryFragments: FragmentReassembler;
   /** Translate mode: pairs the two guests' SYNs of guest-initiated connections (ports may differ). */
@@ -191,6 +196,7 @@ class Engine implements Comparator {
 
   constructor(private readonly config: ComparatorConfig) {
     this.table = new ConnectionTable<Connection>(config.maxConnections, (c, _key, reason) => this.evicted(c, reason));
+    this.tcpHeaders = config.compareHeaders.filter((f) => CONNECTION_CONSTANT_FIELDS.includes(f));
     this.primaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
     this.secondaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
     this.pairing = new ActiveOpenPairing({ pendingTimeout: config.compareTimeoutMs, maxMappings: config.maxConnections });
@@ -314,7 +320,7 @@ class Engine implements Comparator {
     if (translate && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
     const c = this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1);
     if (c instanceof TcpConnection) this.tcp(c, primary, bytes, decoded, tcp!, now);
-    else this.message(c as MessageConnection, primary, [bytes], false, messageParts(decoded), now);
+    else this.message(c as MessageConnection, primary, [bytes], false, messageParts(decoded, this.config.compareHeaders), now);
   }
 
   /**
@@ -392,14 +398,14 @@ class Engine implements Comparator {
       const whole = decodeFrame(o.bytes, LINKTYPE_ETHERNET);
       if (whole instanceof Frame && whole.transport?.kind !== 'tcp') {
         const c = this.connection(whole, true, now) as MessageConnection;
-        this.message(c, primary, o.fragments, true, messageParts(whole), now);
+        this.message(c, primary, o.fragments, true, messageParts(whole, this.config.compareHeaders), now);
         return;
       }
     } else {
       this.event(o.code as EventCode, 'ip fragments', `${o.fragments.length} ${primary ? 'primary' : 'secondary'} fragments compared one by one`);
     }
     const c = this.specialConnection(FRAGMENTS_KEY, 'ip fragments', now);
-    for (const f of o.fragments) this.message(c, primary, [f], true, messageParts(decodeFrame(f, LINKTYPE_ETHERNET) as Frame), now);
+    for (const f of o.fragments) this.message(c, primary, [f], true, messageParts(decodeFrame(f, LINKTYPE_ETHERNET) as Frame, this.config.compareHeaders), now);
   }
 
   private tcp(c: TcpConnection, primary: boolean, bytes: Uint8Array, f: Frame, tcp: TcpView, now: number): void {
@@ -407,6 +413,15 @@ class Engine implements Comparator {
     if (c.tags === null) c.tags = tags;
     else if (tags !== c.tags && !c.diverged) {
       this.mismatch(c, { reason: 'vlan', position: tcp.seq, offset: 0, primaryHex: primary ? tags : c.tags, secondaryHex: primary ? c.tags : tags, detail: 'VLAN tags differ within the connection' });
+    }
+
+    if (this.tcpHeaders.length > 0 && !c.diverged) {
+      const sig = headerSignature(f, this.tcpHeaders);
+      if (c.headers === null) {
+        if (primary) c.headers = sig;
+      } else if (sig !== c.headers) {
+        this.mismatch(c, { reason: 'header', position: tcp.seq, offset: 0, primaryHex: '', secondaryHex: '', detail: `${primary ? 'primary' : 'secondary'} segment has ${sig}, the connection ${c.headers}` });
+      }
     }
 
     if (tcp.isAck) {
@@ -519,7 +534,7 @@ class Engine implements Comparator {
       let kept = parts;
       for (const frame of frames) {
         const copy = owned ? frame : this.copier.copy(frame);
-        if (frame === parts.bytes) kept = new MessageParts(copy, parts.headAt, parts.headLength, parts.bodyAt, parts.bodyLength, parts.tagsAt, parts.tagsLength);
+        if (frame === parts.bytes) kept = parts.rebased(copy);
         this.hold(c, copy, now, -1, -1, false);
       }
       c.heldParts.push({ parts: kept, frames: frames.length });

@@ -6,6 +6,7 @@
 
 import type { BytesEqual } from './match/bytes-equal.js';
 import { jsBytesEqual } from './match/bytes-equal.js';
+import { HEADER_FIELDS, type HeaderField } from './match/headers.js';
 
 /**
  * How the secondary's TCP sequence numbers relate to the primary's.
@@ -33,6 +34,8 @@ export interface ComparatorConfig {
   idleTimeoutMs: number;
   /** A closed (FIN both ways, or RST) connection is kept this long for late retransmissions. */
   closedLingerMs: number;
+  /** Header fields compared besides the payload (none by default; see match/headers.ts). */
+  compareHeaders: readonly HeaderField[];
   /** Byte equality used by every comparison (front ends pass a Buffer.compare-based one). */
   bytesEqual: BytesEqual;
 }
@@ -46,6 +49,7 @@ export const DEFAULT_CONFIG: Readonly<ComparatorConfig> = {
   maxConnections: 65536,
   idleTimeoutMs: 300_000,
   closedLingerMs: 10_000,
+  compareHeaders: [],
   bytesEqual: jsBytesEqual,
 };
 
@@ -72,6 +76,11 @@ export function resolveConfig(partial: Partial<ComparatorConfig> = {}): Comparat
   positiveInteger('maxConnections', c.maxConnections, 1);
   positiveInteger('idleTimeoutMs', c.idleTimeoutMs, 1);
   positiveInteger('closedLingerMs', c.closedLingerMs, 0);
+  for (const f of c.compareHeaders) {
+    if (!(HEADER_FIELDS as readonly string[]).includes(f)) {
+      throw new ConfigError(`comparator setting compareHeaders: unknown field ${String(f)} (accepted: ${HEADER_FIELDS.join(', ')})`);
+    }
+  }
   if (typeof c.bytesEqual !== 'function') throw new ConfigError('comparator setting bytesEqual must be a function');
   return c;
 }

@@ -18,6 +18,7 @@ export const MISMATCH_REASONS = {
   'ip.payload': 'packets of another IP protocol in the same place of the flow differ',
   'frame.payload': 'non-IP frames in the same place of the flow differ',
   'vlan': 'the frames carry different VLAN tags',
+  'header': 'a header field listed in compareHeaders differs (TTL, TOS, IP ID, flow label, window, options, checksums)',
   'timeout': 'a primary frame was held longer than compareTimeoutMs',
   'queue_full': 'a per-connection queue reached its frame or byte limit',
   'table_full': 'the connection table was full and evicted a connection holding frames',

@@ -31,3 +31,4 @@ export { createComparator, type Comparator } from './comparator.js';
 export * from './wire/emit.js';
 export * from './rewrite/translation.js';
 export * from './rewrite/pairing.js';
+export { HEADER_FIELDS, type HeaderField } from './match/headers.js';

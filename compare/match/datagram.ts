@@ -11,6 +11,7 @@
 
 import type { Frame } from '../wire/frame.js';
 import type { SlabCopier } from '../wire/slab.js';
+import { headerSignature, type HeaderField } from './headers.js';
 import type { MismatchReason } from '../events.js';
 import type { BytesEqual } from './bytes-equal.js';
 import { firstDifference, hexWindow, type Mismatch } from './mismatch.js';
@@ -26,11 +27,28 @@ export class MessageParts {
     /** Offset and length of the VLAN tags (0 length when untagged). */
     readonly tagsAt: number,
     readonly tagsLength: number,
+    /** The configured header fields' values (`headerSignature`), '' when none are compared. */
+    readonly headers = '',
   ) {}
+
+  /** The same parts over `bytes` (a copy of the frame, same offsets). */
+  rebased(bytes: Uint8Array): MessageParts {
+    return new MessageParts(bytes, this.headAt, this.headLength, this.bodyAt, this.bodyLength, this.tagsAt, this.tagsLength, this.headers);
+  }
+
+  /** The same parts with a header signature. */
+  withHeaders(headers: string): MessageParts {
+    return new MessageParts(this.bytes, this.headAt, this.headLength, this.bodyAt, this.bodyLength, this.tagsAt, this.tagsLength, headers);
+  }
 }
 
-/** The compared parts of a decoded frame of class udp, icmp, ip or frame. */
-export function messageParts(frame: Frame): MessageParts {
+/** The compared parts of a decoded frame of class udp, icmp, ip or frame, with the header fields listed. */
+export function messageParts(frame: Frame, headers: readonly HeaderField[] = []): MessageParts {
+  const p = bodyParts(frame);
+  return headers.length === 0 ? p : p.withHeaders(headerSignature(frame, headers));
+}
+
+function bodyParts(frame: Frame): MessageParts {
   const b = frame.bytes;
   const link = frame.link;
   const tagsAt = link === null ? 0 : link.offset + 12;
@@ -56,7 +74,7 @@ export function wholeFrameParts(bytes: Uint8Array): MessageParts {
 
 /** Copies `p`'s bytes so they outlive the caller's frame; offsets are kept. */
 export function ownParts(p: MessageParts, copier: SlabCopier): MessageParts {
-  return new MessageParts(copier.copy(p.bytes), p.headAt, p.headLength, p.bodyAt, p.bodyLength, p.tagsAt, p.tagsLength);
+  return p.rebased(copier.copy(p.bytes));
 }
 
 /**
@@ -80,6 +98,9 @@ export function compareMessages(p: MessageParts, s: MessageParts, reason: Mismat
       secondaryHex: hexWindow(s.bytes.subarray(s.headAt, s.headAt + s.headLength), at),
       detail: 'header fields differ (ports, or ICMP type and code)',
     };
+  }
+  if (p.headers !== s.headers) {
+    return { reason: 'header', position: index, offset: 0, primaryHex: '', secondaryHex: '', detail: `${p.headers} against ${s.headers}` };
   }
   const same = p.bodyLength === s.bodyLength && equal(p.bytes, p.bodyAt, s.bytes, s.bodyAt, p.bodyLength);
   if (same) return null;

@@ -352,6 +352,41 @@ describe('IP fragments are reassembled per side before comparison', () => {
   });
 });
 
+describe('header fields: ignored by default, compared when configured', () => {
+  test('datagrams: every listed field is compared between the paired frames', () => {
+    const quiet = new Twins();
+    quiet.primary(quiet.udp({ payload: 'x', ttl: 64, ipId: 1 }));
+    quiet.secondary(quiet.udp({ payload: 'x', ttl: 63, ipId: 2 }));
+    assert.deepEqual(quiet.mismatchReasons(), []);
+    const strict = new Twins({ compareHeaders: ['ip.ttl'] });
+    strict.primary(strict.udp({ payload: 'x', ttl: 64, ipId: 1 }));
+    strict.secondary(strict.udp({ payload: 'x', ttl: 64, ipId: 2 }));
+    strict.primary(strict.udp({ payload: 'y', ttl: 64 }));
+    strict.secondary(strict.udp({ payload: 'y', ttl: 63 }));
+    assert.deepEqual(strict.releasedPayloads(), ['x'], 'a different IP ID is still ignored');
+    assert.deepEqual(strict.mismatchReasons(), ['header']);
+    const m = strict.actions.find((a) => a.kind === 'mismatch');
+    assert.ok(m?.kind === 'mismatch');
+    assert.equal(m.mismatch.detail, 'ip.ttl=64 against ip.ttl=63');
+  });
+
+  test('TCP: connection-constant fields must keep the first primary segment\'s value', () => {
+    const t = new Twins({ compareHeaders: ['ip.tos', 'tcp.window'] });
+    t.primary(t.out({ seq: ISN, payload: 'ab', tos: 0x10, window: 100 }));
+    t.secondary(t.out({ seq: ISN, payload: 'a', tos: 0x10, window: 999 }));
+    assert.deepEqual(t.mismatchReasons(), [], 'the window differs, but it is not checked for TCP');
+    t.secondary(t.out({ seq: ISN + 1, payload: 'b', tos: 0x00 }));
+    assert.deepEqual(t.mismatchReasons(), ['header']);
+    const m = t.actions.find((a) => a.kind === 'mismatch');
+    assert.ok(m?.kind === 'mismatch');
+    assert.equal(m.mismatch.detail, 'secondary segment has ip.tos=0, the connection ip.tos=16');
+  });
+
+  test('an unknown field is a configuration error naming the accepted ones', () => {
+    assert.throws(() => createComparator({ compareHeaders: ['ip.ecn' as 'ip.tos'] }), /compareHeaders: unknown field ip\.ecn \(accepted: ip\.ttl, ip\.tos, /);
+  });
+});
+
 describe('timeouts, limits and checkpoints', () => {
   test('a silent secondary: checkpoint after compareTimeoutMs, checked on the scan cycle', () => {
     const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
