@@ -112,7 +112,7 @@ function runBaseline(w: Workload): number {
   return (w.payloads.length * 1000) / elapsed;
 }
 
-function idleConnectionBytes(count: number): number | undefined {
+export function idleConnectionBytes(count: number): number | undefined {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) return undefined;
   const w = workload(count, 16, count);

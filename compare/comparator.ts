@@ -34,7 +34,7 @@ import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
 import { toHex } from './wire/bytes.js';
 import { SlabCopier } from './wire/slab.js';
-import { FRAGMENTS_KEY, UNDECODABLE_KEY, describeFlow, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
+import { FRAGMENTS_KEY, UNDECODABLE_KEY, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
 import { HeldFrame, HeldQueue, Fifo } from './decide/held.js';
 import { Counters } from './decide/counters.js';
@@ -83,13 +83,17 @@ abstract class Connection {
 
   constructor(
     readonly key: string,
-    readonly flow: string,
     readonly cls: FlowClass,
     now: number,
     idleLimit: number,
   ) {
     this.lastSeen = now;
     this.idleLimit = idleLimit;
+  }
+
+  /** The readable flow name, rebuilt from the key when needed (mismatches and events are rare). */
+  get flow(): string {
+    return describeKey(this.key);
   }
 
   /** Forgets secondary state after a checkpoint; held primary frames were released by the caller. */
@@ -100,15 +104,17 @@ abstract class Connection {
 
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
-  readonly translation = new SequenceTranslation();
+  /** Translate mode only (null otherwise): how the SVM's sequence space relates to the PVM's. */
+  readonly translation: SequenceTranslation | null;
+  /** The guests' handshake segments, until the handshake is compared (then dropped). */
   primarySyn: SynInfo | null = null;
   secondarySyn: SynInfo | null = null;
   handshakeDone = false;
   /** Highest acknowledgement number each guest has sent (client sequence space); -1 until one. */
   primaryAck = -1;
   secondaryAck = -1;
-  /** Copies of client frames for the SVM, waiting for the sequence translation to be learned. */
-  readonly toSecondary = new Fifo<Uint8Array>();
+  /** Copies of client frames for the SVM, waiting for the sequence translation to be learned (made on first need). */
+  toSecondary: Fifo<Uint8Array> | null = null;
   /** `compareHeaders` values of the connection's first primary segment (connection-constant fields only). */
   headers: string | null = null;
   /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
@@ -118,18 +124,21 @@ class TcpConnection extends Connection {
   outputFin = false;
   clientFin = false;
 
-  constructor(key: string, flow: string, now: number, idleLimit: number, config: ComparatorConfig) {
-    super(key, flow, 'tcp', now, idleLimit);
+  constructor(key: string, now: number, idleLimit: number, config: ComparatorConfig) {
+    super(key, 'tcp', now, idleLimit);
     this.match = new TcpStreamMatch({ bytesEqual: config.bytesEqual, maxBytesPerSide: config.maxQueueBytes });
+    this.translation = config.mode === 'translate' ? new SequenceTranslation() : null;
   }
 
   resetAfterCheckpoint(): void {
     this.match.resetAfterCheckpoint();
-    this.translation.reset();
+    this.translation?.reset();
     this.diverged = false;
     this.handshakeDone = true;
+    this.primarySyn = null;
+    this.secondarySyn = null;
     this.secondaryAck = this.primaryAck;
-    this.toSecondary.clear();
+    this.toSecondary = null;
     this.secondarySince = -1;
   }
 
@@ -246,7 +255,7 @@ class Engine implements Comparator {
     for (const c of this.table.values()) {
       c.held.clear();
       c.heldBytes = 0;
-      if (c instanceof TcpConnection && c.toSecondary.length > 0) {
+      if (c instanceof TcpConnection && c.toSecondary !== null && c.toSecondary.length > 0) {
         this.event('client.discarded', c.flow, `${c.toSecondary.length} client frames for the secondary`);
       }
       c.resetAfterCheckpoint();
@@ -283,8 +292,8 @@ class Engine implements Comparator {
       return;
     }
     const copy = this.copier.copy(bytes);
-    if (!c.translation.known || c.toSecondary.length > 0) {
-      c.toSecondary.push(copy);
+    if (!c.translation!.known || c.toSecondary !== null) {
+      (c.toSecondary ??= new Fifo<Uint8Array>()).push(copy);
       return;
     }
     this.deliverTranslated(c, copy);
@@ -292,12 +301,15 @@ class Engine implements Comparator {
 
   private deliverTranslated(c: TcpConnection, copy: Uint8Array): void {
     const f = decodeFrame(copy, LINKTYPE_ETHERNET);
-    if (f instanceof Frame) translateClientToSecondary(f, c.translation);
+    if (f instanceof Frame) translateClientToSecondary(f, c.translation!);
     this.out.push({ kind: 'deliver', to: 'secondary', frame: copy });
   }
 
   private flushToSecondary(c: TcpConnection): void {
-    for (let f = c.toSecondary.shift(); f !== undefined; f = c.toSecondary.shift()) this.deliverTranslated(c, f);
+    const waiting = c.toSecondary;
+    if (waiting === null) return;
+    c.toSecondary = null;
+    for (let f = waiting.shift(); f !== undefined; f = waiting.shift()) this.deliverTranslated(c, f);
   }
 
   // --- guest output -------------------------------------------------------------------------
@@ -306,7 +318,7 @@ class Engine implements Comparator {
     if (!(decoded instanceof Frame)) {
       this.counters.count(decoded.code);
       this.out.push({ kind: 'event', code: decoded.code, flow: 'undecodable frames', detail: `${primary ? 'primary' : 'secondary'} frame of ${bytes.length} bytes, compared whole` });
-      this.message(this.specialConnection(UNDECODABLE_KEY, 'undecodable frames', now), primary, [bytes], false, wholeFrameParts(bytes), now);
+      this.message(this.specialConnection(UNDECODABLE_KEY, now), primary, [bytes], false, wholeFrameParts(bytes), now);
       return;
     }
     if (decoded.isFragment) {
@@ -333,7 +345,7 @@ class Engine implements Comparator {
     if (pair === null || pair.primaryPort === pair.secondaryPort) return;
     const target = this.connection(syn, true, now, pair.primaryPort);
     if (!(target instanceof TcpConnection)) return;
-    learnFromPairedOpen(target.translation, pair);
+    learnFromPairedOpen(target.translation!, pair);
     if (primary) this.adoptSecondarySyn(target, flowKey(syn, true, pair.secondaryPort), pair);
   }
 
@@ -348,15 +360,14 @@ class Engine implements Comparator {
     const key = flowKey(frame, guestIsSource, guestPort);
     let c = this.table.get(key);
     if (c === undefined) {
-      const flow = describeFlow(frame, guestIsSource);
       const cls = flowClassOf(frame);
       if (cls === 'tcp') {
-        const t = new TcpConnection(key, flow, now, this.config.idleTimeoutMs, this.config);
+        const t = new TcpConnection(key, now, this.config.idleTimeoutMs, this.config);
         const tcp = frame.transport as TcpView;
         if (!tcp.isSyn) this.pickedUpMidStream(t);
         c = t;
       } else {
-        c = new MessageConnection(key, flow, cls, now, this.config.idleTimeoutMs);
+        c = new MessageConnection(key, cls, now, this.config.idleTimeoutMs);
       }
       this.table.add(key, c);
       this.counters.connectionsOpened++;
@@ -372,15 +383,15 @@ class Engine implements Comparator {
    */
   private pickedUpMidStream(c: TcpConnection): void {
     c.handshakeDone = true;
-    c.translation.reset();
+    c.translation?.reset();
     this.event('flow.midstream', c.flow, 'no handshake seen: comparison starts mid-stream');
   }
 
   /** The shared connection of frames compared outside their own flow (undecodable, unreassembled fragments). */
-  private specialConnection(key: string, flow: string, now: number): MessageConnection {
+  private specialConnection(key: string, now: number): MessageConnection {
     let c = this.table.get(key);
     if (c === undefined) {
-      c = new MessageConnection(key, flow, 'frame', now, this.config.idleTimeoutMs);
+      c = new MessageConnection(key, 'frame', now, this.config.idleTimeoutMs);
       this.table.add(key, c);
     }
     c.lastSeen = now;
@@ -404,7 +415,7 @@ class Engine implements Comparator {
     } else {
       this.event(o.code as EventCode, 'ip fragments', `${o.fragments.length} ${primary ? 'primary' : 'secondary'} fragments compared one by one`);
     }
-    const c = this.specialConnection(FRAGMENTS_KEY, 'ip fragments', now);
+    const c = this.specialConnection(FRAGMENTS_KEY, now);
     for (const f of o.fragments) this.message(c, primary, [f], true, messageParts(decodeFrame(f, LINKTYPE_ETHERNET) as Frame, this.config.compareHeaders), now);
   }
 
@@ -431,20 +442,18 @@ class Engine implements Comparator {
 
     if (tcp.isRst) c.idleLimit = this.config.closedLingerMs;
     if (tcp.isSyn) {
-      const info = SynInfo.of(tcp);
-      if (primary) {
-        if (c.primarySyn === null && !c.handshakeDone) c.match.startAt(info.isn);
-        c.primarySyn ??= info;
-        this.hold(c, this.copier.copy(bytes), now, 0, tcp.isAck ? tcp.ack : -1, !c.handshakeDone);
-      } else {
-        c.secondarySyn ??= info;
+      if (!c.handshakeDone) {
+        if (primary && c.primarySyn === null) c.match.startAt(tcp.seq);
+        if (primary) c.primarySyn ??= SynInfo.of(tcp);
+        else c.secondarySyn ??= SynInfo.of(tcp);
       }
+      if (primary) this.hold(c, this.copier.copy(bytes), now, 0, tcp.isAck ? tcp.ack : -1, !c.handshakeDone);
       if (!c.handshakeDone && c.primarySyn !== null && c.secondarySyn !== null) this.handshake(c);
       this.releaseTcp(c);
       return;
     }
 
-    const seq = primary || this.config.mode !== 'translate' ? tcp.seq : seqAdd(tcp.seq, -c.translation.seqOffset);
+    const seq = primary || c.translation === null ? tcp.seq : seqAdd(tcp.seq, -c.translation.seqOffset);
 
     if (primary) {
       if (tcp.isFin) c.outputFin = true;
@@ -487,7 +496,9 @@ class Engine implements Comparator {
       return;
     }
     c.handshakeDone = true;
-    if (this.config.mode === 'translate') {
+    c.primarySyn = null;
+    c.secondarySyn = null;
+    if (c.translation !== null) {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
       this.flushToSecondary(c);
     }

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Frame, decodeFrame, emitArp, emitIcmpEcho, emitTcp, emitUdp, TCP_ACK } from '../../../compare/index.js';
+import { describeKey, flowKey } from '../../../compare/flow/key.js';
+
+function frame(bytes: Uint8Array): Frame {
+  const f = decodeFrame(bytes);
+  assert.ok(f instanceof Frame, String(f));
+  return f;
+}
+
+// Guest output (guest is the source) and the matching client frame (guest is the destination).
+const pairs: [string, Uint8Array, Uint8Array][] = [
+  ['tcp4', emitTcp({ src: '10.0.0.2', dst: '192.168.7.1', srcPort: 80, dstPort: 40000, seq: 1, ack: 1, flags: TCP_ACK }), emitTcp({ src: '192.168.7.1', dst: '10.0.0.2', srcPort: 40000, dstPort: 80, seq: 1, ack: 1, flags: TCP_ACK })],
+  ['udp6', emitUdp({ src: 'fd00::2', dst: 'fd00::1:7', srcPort: 53, dstPort: 5353, payload: 'x' }), emitUdp({ src: 'fd00::1:7', dst: 'fd00::2', srcPort: 5353, dstPort: 53 })],
+  ['icmp4 echo', emitIcmpEcho({ src: '10.0.0.2', dst: '10.0.0.1', id: 77, sequence: 1, reply: true }), emitIcmpEcho({ src: '10.0.0.1', dst: '10.0.0.2', id: 77, sequence: 1 })],
+  ['icmpv6 echo', emitIcmpEcho({ src: 'fd00::2', dst: 'fd00::1', id: 9, sequence: 1, reply: true }), emitIcmpEcho({ src: 'fd00::1', dst: 'fd00::2', id: 9, sequence: 1 })],
+  ['arp', emitArp({ senderIp: '10.0.0.2', targetIp: '10.0.0.1', operation: 2 }), emitArp({ senderIp: '10.0.0.1', targetIp: '10.0.0.2' })],
+];
+
+test('both directions of a flow meet under one key', () => {
+  for (const [name, out, into] of pairs) assert.equal(flowKey(frame(out), true), flowKey(frame(into), false), name);
+});
+
+test('different flows get different keys', () => {
+  const keys = pairs.map(([, out]) => flowKey(frame(out), true));
+  assert.equal(new Set(keys).size, keys.length);
+  const other = emitTcp({ src: '10.0.0.2', dst: '192.168.7.1', srcPort: 80, dstPort: 40001, seq: 1, ack: 1, flags: TCP_ACK });
+  assert.notEqual(flowKey(frame(other), true), keys[0]);
+});
+
+test('describeKey names the flow, guest first, from either direction\'s key', () => {
+  const expected = ['tcp 10.0.0.2:80 <> 192.168.7.1:40000', 'udp [fd00::2]:53 <> [fd00::1:7]:5353', 'icmp id 77 10.0.0.2 <> 10.0.0.1', 'icmpv6 id 9 [fd00::2] <> [fd00::1]', 'arp'];
+  pairs.forEach(([name, out, into], i) => {
+    assert.equal(describeKey(flowKey(frame(out), true)), expected[i], name);
+    assert.equal(describeKey(flowKey(frame(into), false)), expected[i], `${name} (client side)`);
+  });
+});
+
+test('a guest port override keys the SVM under the PVM\'s port', () => {
+  const svm = frame(emitTcp({ src: '10.0.0.2', dst: '192.168.7.1', srcPort: 44000, dstPort: 443, seq: 1, ack: 1, flags: TCP_ACK }));
+  const pvm = frame(emitTcp({ src: '10.0.0.2', dst: '192.168.7.1', srcPort: 33000, dstPort: 443, seq: 1, ack: 1, flags: TCP_ACK }));
+  assert.equal(flowKey(svm, true, 33000), flowKey(pvm, true));
+});
