@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError } from '../../compare/index.js';
-import { emitArp } from '../../compare/wire/emit.js';
+import { emitArp, emitIcmpEcho } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins, pattern } from '../support/twins.js';
 import { split } from '../support/fragments.js';
 
@@ -349,6 +349,46 @@ describe('IP fragments are reassembled per side before comparison', () => {
     assert.deepEqual(t.released(), [pvm[0]], 'the lone fragments matched from the IP payload on');
     assert.equal(t.c.counters.events.get('fragment.timeout'), 2);
     assert.deepEqual(t.checkpoints(), []);
+  });
+});
+
+describe('IPv6 and ICMP are compared like their IPv4 and UDP counterparts', () => {
+  test('TCP over IPv6: resegmented identical bytes released, a differing byte caught', () => {
+    const v6 = { src: 'fd00::2', dst: 'fd00::1' };
+    const t = new Twins();
+    t.primary(t.out({ ...v6, seq: ISN, payload: 'abcdef', flowLabel: 1 }));
+    t.secondary(t.out({ ...v6, seq: ISN, payload: 'abc', flowLabel: 2 }));
+    t.secondary(t.out({ ...v6, seq: ISN + 3, payload: 'def' }));
+    assert.deepEqual(t.releasedPayloads(), ['abcdef']);
+    t.primary(t.out({ ...v6, seq: ISN + 6, payload: 'g' }));
+    t.secondary(t.out({ ...v6, seq: ISN + 6, payload: 'G' }));
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+    const m = t.actions.find((a) => a.kind === 'mismatch');
+    assert.ok(m?.kind === 'mismatch');
+    assert.equal(m.flow, 'tcp [fd00::2]:80 <> [fd00::1]:40000');
+  });
+
+  test('ICMP echo replies pair in order per echo id; a different sequence number is icmp.payload', () => {
+    const t = new Twins();
+    const reply = (sequence: number, id = 7) => emitIcmpEcho({ src: GUEST, dst: CLIENT, id, sequence, reply: true, payload: 'ping' });
+    t.primary(reply(1));
+    t.primary(reply(2));
+    t.primary(reply(1, 8));
+    t.secondary(reply(1, 8));
+    t.secondary(reply(1));
+    t.secondary(reply(2));
+    assert.equal(t.released().length, 3);
+    assert.deepEqual(t.checkpoints(), []);
+    t.primary(reply(3));
+    t.secondary(reply(4));
+    assert.deepEqual(t.mismatchReasons(), ['icmp.payload']);
+  });
+
+  test('pre-translated mode: client frames go to both guests unchanged', () => {
+    const t = new Twins();
+    const frame = t.in({ seq: 5000, ack: ISN, payload: 'GET /' });
+    t.client(frame);
+    assert.deepEqual([t.delivered('primary'), t.delivered('secondary')], [[frame], [frame]]);
   });
 });
 
