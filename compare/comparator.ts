@@ -246,6 +246,7 @@ class Engine implements Comparator {
     this.counters.checkpointsDone++;
     this.checkpointPending = false;
     for (const h of this.heldQueue.drain()) this.emitRelease(h);
+    this.counters.heldFrames = 0;
     for (const frame of this.primaryFragments.clear()) {
       this.counters.releasedFrames++;
       this.out.push({ kind: 'release', frame });
@@ -454,6 +455,8 @@ class Engine implements Comparator {
     }
 
     const seq = primary || c.translation === null ? tcp.seq : seqAdd(tcp.seq, -c.translation.seqOffset);
+    const compared = c.match.comparedBytes;
+    const unverified = c.match.unverifiedBytes;
 
     if (primary) {
       if (tcp.isFin) c.outputFin = true;
@@ -480,7 +483,9 @@ class Engine implements Comparator {
         c.secondarySince = -1;
       }
     }
-    if (c.match.overLimit) this.mismatch(c, limitMismatch(`TCP bytes held over ${this.config.maxQueueBytes}`));
+    this.counters.comparedBytes += c.match.comparedBytes - compared;
+    this.counters.unverifiedBytes += c.match.unverifiedBytes - unverified;
+    if (c.match.overLimit && !c.diverged) this.mismatch(c, limitMismatch(`TCP bytes held over ${this.config.maxQueueBytes}`));
     this.releaseTcp(c);
   }
 
@@ -576,6 +581,7 @@ class Engine implements Comparator {
     c.held.push(h);
     c.heldBytes += frame.length;
     this.heldQueue.add(h);
+    this.counters.heldFrames = this.heldQueue.count;
     if (!c.diverged && (c.held.length > this.config.maxQueueFrames || c.heldBytes > this.config.maxQueueBytes)) {
       this.mismatch(c, limitMismatch(`${c.held.length} primary frames (${c.heldBytes} bytes) held`));
     }
@@ -586,6 +592,7 @@ class Engine implements Comparator {
     c.heldBytes -= h.frame.length;
     h.released = true;
     this.heldQueue.released();
+    this.counters.heldFrames = this.heldQueue.count;
     this.emitRelease(h);
   }
 

@@ -6,7 +6,9 @@
  * addresses (Ethernet padding) is ignored. Address sizes other than Ethernet/IPv4 are not errors:
  * the address getters return `hlen`/`plen`-byte subarrays, and the IPv4 convenience getters
  * return -1 unless `plen` is 4. `isEthernetIpv4` tells the common case (htype 1, ptype 0x0800,
- * hlen 6, plen 4) apart.
+ * hlen 6, plen 4) apart. `reset` re-runs the checks of `parse` on an existing view, for decoders
+ * that reuse one view per frame (frame.ts `FrameDecoder`); `empty` makes such a view, to be read
+ * only after a `reset` succeeded.
  *
  * Error codes: `decode.arp.header_too_short` (fewer than 8 bytes),
  * `decode.arp.addresses_truncated` (the address fields run past `length`).
@@ -20,6 +22,11 @@ export const ARP_HTYPE_ETHERNET = 1;
 export const ARP_OP_REQUEST = 1;
 export const ARP_OP_REPLY = 2;
 
+const NO_BYTES = new Uint8Array(0);
+
+/** ArpView with its fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof ArpView]: ArpView[K] };
+
 export class ArpView {
   private constructor(
     readonly bytes: Uint8Array,
@@ -31,10 +38,27 @@ export class ArpView {
 
   /** Checks `length` bytes at `offset` and returns a view, or the coded reason it is not ARP. */
   static parse(bytes: Uint8Array, offset = 0, length = bytes.length - offset): ArpView | WireError {
+    return ArpView.empty().reset(bytes, offset, length);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): ArpView {
+    return new ArpView(NO_BYTES, 0, 0);
+  }
+
+  /**
+   * Makes this view describe `length` bytes at `offset`, with the checks of `parse`: returns this
+   * view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number): ArpView | WireError {
     if (length < ARP_HEADER_LEN) return new WireError('decode.arp.header_too_short', offset + length);
     const needed = ARP_HEADER_LEN + 2 * (bytes[offset + 4]! + bytes[offset + 5]!);
     if (needed > length) return new WireError('decode.arp.addresses_truncated', offset + length);
-    return new ArpView(bytes, offset, needed);
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.length = needed;
+    return this;
   }
 
   /** Discriminant shared by the network-layer views. */

@@ -2,7 +2,9 @@
  * Ethernet II frames (no FCS), with any number of stacked 802.1Q / 802.1ad VLAN tags.
  *
  * `EthernetView.parse` checks the lengths once; after that every getter reads in place and cannot
- * fail. `etherType` is the type after the last tag and `payloadOffset` is where that payload
+ * fail. `reset` re-runs the same checks on an existing view, for decoders that reuse one view
+ * per frame (frame.ts `FrameDecoder`); `empty` makes such a view, which is to be read only after a
+ * `reset` succeeded. `etherType` is the type after the last tag and `payloadOffset` is where that payload
  * starts in the underlying array. Frames shorter than 14 bytes, or whose tags run past the end,
  * are `decode.ethernet.*` errors. Tag stacks deeper than `MAX_VLAN_TAGS` are refused rather than
  * walked (`decode.ethernet.too_many_tags`): real networks use one or two.
@@ -21,6 +23,11 @@ export const ETHERTYPE_IPV6 = 0x86dd;
 export const ETHERNET_HEADER_LEN = 14;
 export const VLAN_TAG_LEN = 4;
 export const MAX_VLAN_TAGS = 4;
+
+const NO_BYTES = new Uint8Array(0);
+
+/** EthernetView with its fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof EthernetView]: EthernetView[K] };
 
 function isTagType(t: number): boolean {
   return t === ETHERTYPE_VLAN || t === ETHERTYPE_QINQ || t === ETHERTYPE_QINQ_OLD;
@@ -41,6 +48,19 @@ export class EthernetView {
 
   /** Checks `length` bytes at `offset` and returns a view, or the coded reason it is not Ethernet. */
   static parse(bytes: Uint8Array, offset = 0, length = bytes.length - offset): EthernetView | WireError {
+    return EthernetView.empty().reset(bytes, offset, length);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): EthernetView {
+    return new EthernetView(NO_BYTES, 0, 0, 0, 0);
+  }
+
+  /**
+   * Makes this view describe `length` bytes at `offset`, with the checks of `parse`: returns this
+   * view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number): EthernetView | WireError {
     if (length < ETHERNET_HEADER_LEN) return new WireError('decode.ethernet.too_short', offset + length);
     let at = offset + 12;
     let tags = 0;
@@ -51,7 +71,13 @@ export class EthernetView {
       tags++;
     }
     const payloadOffset = at + 2;
-    return new EthernetView(bytes, offset, tags, payloadOffset, offset + length - payloadOffset);
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.tagCount = tags;
+    f.payloadOffset = payloadOffset;
+    f.payloadLength = offset + length - payloadOffset;
+    return this;
   }
 
   /** Destination MAC as six bytes (a subarray, not a copy). */

@@ -4,6 +4,8 @@
  *
  * `IcmpView.parse(bytes, offset, length)` takes the IP payload length as `length` and checks only
  * that the 8-byte header fits; after that no getter can fail. The message ends at `length`.
+ * `reset` re-runs the check on an existing view, for decoders that reuse one view per frame
+ * (frame.ts `FrameDecoder`); `empty` makes such a view, to be read only after a `reset` succeeded.
  * Echo fields read -1 for other types; `embeddedOffset` is -1 unless the type is an error
  * (destination unreachable, source quench, redirect, time exceeded, parameter problem), and the
  * embedded IP header is not parsed here (it is usually truncated, so parse it on demand with
@@ -25,6 +27,11 @@ export const ICMP_ECHO_REQUEST = 8;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_PARAMETER_PROBLEM = 12;
 
+const NO_BYTES = new Uint8Array(0);
+
+/** IcmpView with its fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof IcmpView]: IcmpView[K] };
+
 export class IcmpView {
   private constructor(
     readonly bytes: Uint8Array,
@@ -36,8 +43,25 @@ export class IcmpView {
 
   /** Checks the `length`-byte message at `offset`; returns a view or a coded error. */
   static parse(bytes: Uint8Array, offset: number, length: number): IcmpView | WireError {
+    return IcmpView.empty().reset(bytes, offset, length);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): IcmpView {
+    return new IcmpView(NO_BYTES, 0, 0);
+  }
+
+  /**
+   * Makes this view describe the `length`-byte message at `offset`, with the checks of `parse`: returns this
+   * view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number): IcmpView | WireError {
     if (length < ICMP_HEADER_LEN) return new WireError('decode.icmp.header_too_short', offset + length);
-    return new IcmpView(bytes, offset, length);
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.length = length;
+    return this;
   }
 
   /** Discriminant shared by the transport-layer views. */

@@ -7,7 +7,9 @@
  * after that no getter can fail. Echo fields read -1 for other types; `embeddedOffset` is -1
  * unless the type is an error message (types 0..127, RFC 4443 §2.1), and the embedded IPv6
  * header is not parsed here. Neighbour Discovery bodies are not interpreted. The checksum
- * covers the IPv6 pseudo-header (RFC 4443 §2.3) and is not verified at parse time.
+ * covers the IPv6 pseudo-header (RFC 4443 §2.3) and is not verified at parse time. `reset`
+ * re-runs the check on an existing view, for decoders that reuse one view per frame (frame.ts
+ * `FrameDecoder`); `empty` makes such a view, to be read only after a `reset` succeeded.
  *
  * Error codes: `decode.icmpv6.header_too_short` (fewer than 8 bytes).
  */
@@ -24,6 +26,11 @@ export const ICMPV6_PARAMETER_PROBLEM = 4;
 export const ICMPV6_ECHO_REQUEST = 128;
 export const ICMPV6_ECHO_REPLY = 129;
 
+const NO_BYTES = new Uint8Array(0);
+
+/** Icmpv6View with its fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof Icmpv6View]: Icmpv6View[K] };
+
 export class Icmpv6View {
   private constructor(
     readonly bytes: Uint8Array,
@@ -35,8 +42,25 @@ export class Icmpv6View {
 
   /** Checks the `length`-byte message at `offset`; returns a view or a coded error. */
   static parse(bytes: Uint8Array, offset: number, length: number): Icmpv6View | WireError {
+    return Icmpv6View.empty().reset(bytes, offset, length);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): Icmpv6View {
+    return new Icmpv6View(NO_BYTES, 0, 0);
+  }
+
+  /**
+   * Makes this view describe the `length`-byte message at `offset`, with the checks of `parse`: returns this
+   * view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number): Icmpv6View | WireError {
     if (length < ICMPV6_HEADER_LEN) return new WireError('decode.icmpv6.header_too_short', offset + length);
-    return new Icmpv6View(bytes, offset, length);
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.length = length;
+    return this;
   }
 
   /** Discriminant shared by the transport-layer views. */

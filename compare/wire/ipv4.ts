@@ -5,7 +5,9 @@
  * checks them once: version 4, IHL of at least 5 and within `length`, and a total length that
  * covers the header and fits in `length`. The packet ends at the total length, never at the end
  * of the frame: Ethernet pads short frames, and padding is not payload. After parse no getter can
- * fail. The header checksum is not checked at parse time (it is verified on demand with
+ * fail. `reset` re-runs the same checks on an existing view, for decoders that reuse one view per
+ * frame (frame.ts `FrameDecoder`); `empty` makes such a view, to be read only after a `reset`
+ * succeeded. The header checksum is not checked at parse time (it is verified on demand with
  * `verifyChecksum`), and fragments are not reassembled: `isFragment` says whether the payload is
  * a piece of a larger datagram, and only the first fragment carries the upper-layer header.
  *
@@ -22,6 +24,11 @@ import { WireError } from './error.js';
 
 export const IPV4_HEADER_LEN = 20;
 
+const NO_BYTES = new Uint8Array(0);
+
+/** Ipv4View with its fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof Ipv4View]: Ipv4View[K] };
+
 export class Ipv4View {
   private constructor(
     readonly bytes: Uint8Array,
@@ -35,6 +42,19 @@ export class Ipv4View {
 
   /** Checks `length` bytes at `offset` and returns a view, or the coded reason it is not valid IPv4. */
   static parse(bytes: Uint8Array, offset = 0, length = bytes.length - offset): Ipv4View | WireError {
+    return Ipv4View.empty().reset(bytes, offset, length);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): Ipv4View {
+    return new Ipv4View(NO_BYTES, 0, 0, 0);
+  }
+
+  /**
+   * Makes this view describe `length` bytes at `offset`, with the checks of `parse`: returns this
+   * view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number): Ipv4View | WireError {
     if (length < IPV4_HEADER_LEN) return new WireError('decode.ipv4.header_too_short', offset + length);
     const vihl = bytes[offset]!;
     if (vihl >>> 4 !== 4) return new WireError('decode.ipv4.bad_version', offset);
@@ -44,7 +64,12 @@ export class Ipv4View {
     const totalLength = readU16(bytes, offset + 2);
     if (totalLength < headerLength) return new WireError('decode.ipv4.total_length_too_small', offset + 2);
     if (totalLength > length) return new WireError('decode.ipv4.total_length_exceeds_frame', offset + 2);
-    return new Ipv4View(bytes, offset, headerLength, totalLength);
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.headerLength = headerLength;
+    f.totalLength = totalLength;
+    return this;
   }
 
   /** Discriminant shared by the network-layer views. */

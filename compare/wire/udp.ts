@@ -4,7 +4,9 @@
  * `UdpView.parse(bytes, offset, length)` takes the IP payload length as `length` and checks the
  * UDP length field against it: below 8 or above `length` is an error; below `length` is allowed
  * and the datagram ends at the UDP length (the rest is trailing junk, as Linux treats it).
- * After parse no getter can fail. A checksum of 0 means "none" over IPv4 (RFC 768) and is
+ * After parse no getter can fail. `reset` re-runs the same checks on an existing view, for
+ * decoders that reuse one view per frame (frame.ts `FrameDecoder`); `empty` makes such a view, to
+ * be read only after a `reset` succeeded. A checksum of 0 means "none" over IPv4 (RFC 768) and is
  * invalid over IPv6 (RFC 8200 §8.1); `verifyChecksum` only does the arithmetic, so check
  * `hasChecksum` first. Jumbograms (length field 0, RFC 2675) are not supported.
  *
@@ -17,6 +19,11 @@ import { udpChecksum, verifyTransportChecksum } from './checksum.js';
 import { WireError } from './error.js';
 
 export const UDP_HEADER_LEN = 8;
+
+const NO_BYTES = new Uint8Array(0);
+
+/** UdpView with its fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof UdpView]: UdpView[K] };
 
 export class UdpView {
   private constructor(
@@ -33,14 +40,31 @@ export class UdpView {
    * counts the whole datagram, so it may exceed `length`; the view then ends with the fragment.
    */
   static parse(bytes: Uint8Array, offset: number, length: number, firstFragment = false): UdpView | WireError {
+    return UdpView.empty().reset(bytes, offset, length, firstFragment);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): UdpView {
+    return new UdpView(NO_BYTES, 0, 0);
+  }
+
+  /**
+   * Makes this view describe the datagram at `offset` (as `parse` does), with the checks of `parse`: returns this
+   * view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number, firstFragment = false): UdpView | WireError {
     if (length < UDP_HEADER_LEN) return new WireError('decode.udp.header_too_short', offset + length);
-    const udpLength = readU16(bytes, offset + 4);
+    let udpLength = readU16(bytes, offset + 4);
     if (udpLength < UDP_HEADER_LEN) return new WireError('decode.udp.bad_length', offset + 4);
     if (udpLength > length) {
       if (!firstFragment) return new WireError('decode.udp.length_exceeds_ip_payload', offset + 4);
-      return new UdpView(bytes, offset, length);
+      udpLength = length;
     }
-    return new UdpView(bytes, offset, udpLength);
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.length = udpLength;
+    return this;
   }
 
   /** Discriminant shared by the transport-layer views. */

@@ -15,11 +15,13 @@ describe('TCP: the same bytes, however they are cut, are released without a chec
     t.primary(t.out({ seq: ISN, payload: 'hello ' }));
     t.primary(t.out({ seq: ISN + 6, payload: 'world' }));
     assert.deepEqual(t.released(), [], 'nothing is released before the SVM said the same');
+    assert.equal(t.c.counters.heldFrames, 2);
     t.secondary(t.out({ seq: ISN, payload: 'hello ' }));
     assert.deepEqual(t.releasedPayloads(), ['hello ']);
     t.secondary(t.out({ seq: ISN + 6, payload: 'world' }));
     assert.deepEqual(t.releasedPayloads(), ['hello ', 'world']);
     assert.deepEqual(t.checkpoints(), []);
+    assert.deepEqual([t.c.counters.heldFrames, t.c.counters.primaryFrames, t.c.counters.secondaryFrames, t.c.counters.releasedFrames, t.c.counters.comparedBytes], [0, 2, 2, 2, 11]);
   });
 
   test('secondary first: the primary is released as it arrives, uncopied', () => {
@@ -452,6 +454,15 @@ describe('timeouts, limits and checkpoints', () => {
     assert.deepEqual(t.checkpoints(), ['queue_full']);
     t.checkpointDone();
     assert.deepEqual(t.releasedPayloads(), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+  });
+
+  test('TCP bytes over maxQueueBytes: one queue_full, however many segments follow', () => {
+    const t = new Twins({ maxQueueBytes: 1000 });
+    t.established(ISN - 1);
+    for (let i = 0; i < 5; i++) t.primary(t.out({ seq: ISN + i * 400, payload: pattern(i * 400, 400) }));
+    assert.deepEqual(t.mismatchReasons(), ['queue_full']);
+    t.checkpointDone();
+    assert.equal(t.released().length, 6);
   });
 
   test('checkpoint done: held primaries released in arrival order, secondaries discarded, comparison restarts', () => {
