@@ -10,12 +10,14 @@ import { benchParse } from './parse.js';
 import { benchPcapRead } from './pcap-read.js';
 import { benchTcpStream } from './tcp-stream.js';
 import { benchComparator } from './comparator.js';
+import { benchQemuFrames } from './qemu-frames.js';
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['parse', benchParse],
   ['pcap-read', benchPcapRead],
   ['tcp-stream', benchTcpStream],
   ['comparator', benchComparator],
+  ['qemu-frames', benchQemuFrames],
 ];
 
 function format(r: BenchResult): string {
