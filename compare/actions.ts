@@ -17,8 +17,12 @@ import type { Mismatch } from './match/mismatch.js';
 export type Side = 'client' | 'primary' | 'secondary';
 
 export type Action =
-  /** Send this primary frame to the client. The bytes may be a copy of the frame ingested. */
-  | { kind: 'release'; frame: Uint8Array }
+  /**
+   * Send this primary frame to the client. The bytes may be a copy of the frame ingested; `tag` is
+   * whatever the caller passed with it to `ingest` (a front end's per-frame metadata, such as the
+   * virtio-net header to write back with it), undefined when none was.
+   */
+  | { kind: 'release'; frame: Uint8Array; tag: unknown }
   /** Send this client frame to a guest (for the secondary, translated into its sequence space). */
   | { kind: 'deliver'; to: 'primary' | 'secondary'; frame: Uint8Array }
   /** This secondary frame was consumed; it never goes anywhere. */

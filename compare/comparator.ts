@@ -168,8 +168,8 @@ class MessageConnection extends Connection {
 
 /** The comparator's public face; see the module header for the call order. */
 export interface Comparator {
-  /** Takes one frame from `side` at caller time `now` (ms); returns what to do. */
-  ingest(side: Side, frame: Uint8Array, now: number): Action[];
+  /** Takes one frame from `side` at caller time `now` (ms), with an optional tag returned with its release; returns what to do. */
+  ingest(side: Side, frame: Uint8Array, now: number, tag?: unknown): Action[];
   /** Lets time pass to `now`: timeouts, idle connections. */
   advance(now: number): Action[];
   /** The checkpoint controller finished a checkpoint: flush and restart comparison. */
@@ -196,6 +196,10 @@ class Engine implements Comparator {
   private out: Action[] = [];
   private lastScan = -1;
   private readonly copier = new SlabCopier();
+  /** The tag of the frame being ingested. */
+  private tag: unknown = undefined;
+  /** Tags of the primary fragments waiting in the reassembler (keyed by the copy handed to it). */
+  private readonly fragmentTags = new Map<Uint8Array, unknown>();
   /** The configured header fields that are checked for TCP (the connection-constant ones). */
   private readonly tcpHeaders: readonly HeaderField[];
   private readonly primaryFragments: FragmentReassembler;
@@ -211,8 +215,9 @@ class Engine implements Comparator {
     this.pairing = new ActiveOpenPairing({ pendingTimeout: config.compareTimeoutMs, maxMappings: config.maxConnections });
   }
 
-  ingest(side: Side, bytes: Uint8Array, now: number): Action[] {
+  ingest(side: Side, bytes: Uint8Array, now: number, tag?: unknown): Action[] {
     this.out = [];
+    this.tag = tag;
     if (this.lastScan < 0) this.lastScan = now;
     const decoded = decodeFrame(bytes, LINKTYPE_ETHERNET);
     if (side === 'client') {
@@ -247,10 +252,7 @@ class Engine implements Comparator {
     this.checkpointPending = false;
     for (const h of this.heldQueue.drain()) this.emitRelease(h);
     this.counters.heldFrames = 0;
-    for (const frame of this.primaryFragments.clear()) {
-      this.counters.releasedFrames++;
-      this.out.push({ kind: 'release', frame });
-    }
+    for (const frame of this.primaryFragments.clear()) this.releaseNow(frame, this.fragmentTag(frame));
     this.secondaryFragments.clear();
     this.pairing.clear();
     for (const c of this.table.values()) {
@@ -325,6 +327,7 @@ class Engine implements Comparator {
     if (decoded.isFragment) {
       const r = primary ? this.primaryFragments : this.secondaryFragments;
       const copy = this.copier.copy(bytes);
+      if (primary && this.tag !== undefined) this.fragmentTags.set(copy, this.tag);
       for (const o of r.add(decodeFrame(copy, LINKTYPE_ETHERNET) as Frame, now)) this.fragmentOutcome(primary, o, now);
       return;
     }
@@ -448,7 +451,7 @@ class Engine implements Comparator {
         if (primary) c.primarySyn ??= SynInfo.of(tcp);
         else c.secondarySyn ??= SynInfo.of(tcp);
       }
-      if (primary) this.hold(c, this.copier.copy(bytes), now, 0, tcp.isAck ? tcp.ack : -1, !c.handshakeDone);
+      if (primary) this.hold(c, this.copier.copy(bytes), now, 0, tcp.isAck ? tcp.ack : -1, !c.handshakeDone, this.tag);
       if (!c.handshakeDone && c.primarySyn !== null && c.secondarySyn !== null) this.handshake(c);
       this.releaseTcp(c);
       return;
@@ -468,11 +471,10 @@ class Engine implements Comparator {
       this.checkMatch(c);
       const ack = tcp.isAck ? tcp.ack : -1;
       if (c.held.length === 0 && c.match.started && end <= c.match.verified && ackReached(c, ack)) {
-        this.counters.releasedFrames++;
-        this.out.push({ kind: 'release', frame });
+        this.releaseNow(frame, this.tag);
       } else {
         if (frame === bytes) frame = this.copier.copy(bytes);
-        this.hold(c, frame, now, end, ack, false);
+        this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
       c.match.addSecondary(seq, bytes, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
@@ -539,10 +541,7 @@ class Engine implements Comparator {
         const m = compareMessages(parts, waiting.parts, reason, c.index++, this.config.bytesEqual);
         this.counters.comparedBytes += parts.bodyLength;
         if (m === null) {
-          for (const frame of frames) {
-            this.counters.releasedFrames++;
-            this.out.push({ kind: 'release', frame });
-          }
+          for (const frame of frames) this.releaseNow(frame, owned ? this.fragmentTag(frame) : this.tag);
           return;
         }
         this.mismatch(c, m);
@@ -551,7 +550,7 @@ class Engine implements Comparator {
       for (const frame of frames) {
         const copy = owned ? frame : this.copier.copy(frame);
         if (frame === parts.bytes) kept = parts.rebased(copy);
-        this.hold(c, copy, now, -1, -1, false);
+        this.hold(c, copy, now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
       }
       c.heldParts.push({ parts: kept, frames: frames.length });
       return;
@@ -576,8 +575,8 @@ class Engine implements Comparator {
 
   // --- holding and releasing -----------------------------------------------------------------
 
-  private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean): void {
-    const h = new HeldFrame(frame, c, now, end, ack, syn);
+  private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean, tag: unknown): void {
+    const h = new HeldFrame(frame, c, now, end, ack, syn, tag);
     c.held.push(h);
     c.heldBytes += frame.length;
     this.heldQueue.add(h);
@@ -597,8 +596,19 @@ class Engine implements Comparator {
   }
 
   private emitRelease(h: HeldFrame): void {
+    this.releaseNow(h.frame, h.tag);
+  }
+
+  private releaseNow(frame: Uint8Array, tag: unknown): void {
     this.counters.releasedFrames++;
-    this.out.push({ kind: 'release', frame: h.frame });
+    this.out.push({ kind: 'release', frame, tag });
+  }
+
+  /** The tag of a primary fragment coming back from the reassembler (forgotten once taken). */
+  private fragmentTag(frame: Uint8Array): unknown {
+    const tag = this.fragmentTags.get(frame);
+    if (tag !== undefined) this.fragmentTags.delete(frame);
+    return tag;
   }
 
   // --- verdicts ------------------------------------------------------------------------------

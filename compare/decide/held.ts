@@ -27,6 +27,8 @@ export class HeldFrame {
     readonly ack: number,
     /** TCP: a SYN or SYN-ACK, released once the handshakes of both sides agree. */
     readonly syn: boolean,
+    /** The caller's tag for the frame, handed back with its release. */
+    readonly tag: unknown,
   ) {}
 }
 

@@ -9,7 +9,9 @@
  * stops at anything else, including ESP (50), No Next Header (59) and upper-layer protocols;
  * `upperProtocol`, `upperOffset` and `upperLength` describe what it stopped at. It also stops
  * after the Fragment header of a non-first fragment, whose later headers are in fragment 0.
- * After parse no getter can fail.
+ * After parse no getter can fail. `reset` re-runs the same checks and walk on an existing view,
+ * for decoders that reuse one view per frame (frame.ts `FrameDecoder`); `empty` makes such a
+ * view, to be read only after a `reset` succeeded.
  *
  * Limits: jumbograms (RFC 2675) are refused; at most `MAX_EXTENSION_HEADERS` extension headers
  * are walked; a second Fragment header is refused. Option contents are not interpreted.
@@ -33,6 +35,11 @@ import {
 export const IPV6_HEADER_LEN = 40;
 /** Longest extension-header chain walked; real traffic carries one or two. */
 export const MAX_EXTENSION_HEADERS = 8;
+
+const NO_BYTES = new Uint8Array(0);
+
+/** Ipv6View with its fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof Ipv6View]: Ipv6View[K] };
 
 function isGenericExtension(next: number): boolean {
   return next === IP_PROTOCOL_HOP_BY_HOP || next === IP_PROTOCOL_IPV6_ROUTING
@@ -61,6 +68,19 @@ export class Ipv6View {
 
   /** Checks `length` bytes at `offset` and returns a view, or the coded reason it is not valid IPv6. */
   static parse(bytes: Uint8Array, offset = 0, length = bytes.length - offset): Ipv6View | WireError {
+    return Ipv6View.empty().reset(bytes, offset, length);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): Ipv6View {
+    return new Ipv6View(NO_BYTES, 0, 0, 0, 0, 0, 0, -1);
+  }
+
+  /**
+   * Makes this view describe `length` bytes at `offset`, with the checks and the walk of `parse`:
+   * returns this view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number): Ipv6View | WireError {
     if (length < IPV6_HEADER_LEN) return new WireError('decode.ipv6.header_too_short', offset + length);
     if (bytes[offset]! >>> 4 !== 6) return new WireError('decode.ipv6.bad_version', offset);
     const payloadLength = readU16(bytes, offset + 4);
@@ -96,7 +116,16 @@ export class Ipv6View {
       count++;
       if (fragmentAt >= 0 && (readU16(bytes, fragmentAt + 2) & 0xfff8) !== 0) break;
     }
-    return new Ipv6View(bytes, offset, payloadLength, next, at, end - at, count, fragmentAt);
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.payloadLength = payloadLength;
+    f.upperProtocol = next;
+    f.upperOffset = at;
+    f.upperLength = end - at;
+    f.extensionCount = count;
+    f.fragmentHeaderOffset = fragmentAt;
+    return this;
   }
 
   /** Discriminant shared by the network-layer views. */

@@ -9,7 +9,9 @@
  * that must stay inside the header. MSS (2, length 4), window scale (3, length 3),
  * SACK-permitted (4, length 2), SACK (5, 2 + 8n with 1..4 blocks, RFC 2018 §3) and timestamps
  * (8, length 10, RFC 7323 §3.2) must have exactly their length and appear at most once;
- * unknown kinds are skipped by their length. After parse no getter can fail.
+ * unknown kinds are skipped by their length. After parse no getter can fail. `reset` re-runs the
+ * same checks on an existing view, for decoders that reuse one view per frame (frame.ts
+ * `FrameDecoder`); `empty` makes such a view, to be read only after a `reset` succeeded.
  *
  * Absent numeric options read as -1 (`mss`, `windowScale`, `tsVal`, `tsEcr`, `sackLeft(i)` out
  * of range); the window scale is reported as sent, even above the RFC 7323 §2.3 limit of 14.
@@ -48,6 +50,11 @@ export const TCP_OPTION_SACK_PERMITTED = 4;
 export const TCP_OPTION_SACK = 5;
 export const TCP_OPTION_TIMESTAMPS = 8;
 
+const NO_BYTES = new Uint8Array(0);
+
+/** TcpView with its public fields writable, for `reset`. */
+type Fields = { -readonly [K in keyof TcpView]: TcpView[K] };
+
 export class TcpView {
   private constructor(
     readonly bytes: Uint8Array,
@@ -57,8 +64,8 @@ export class TcpView {
     readonly headerLength: number,
     /** Segment length (header plus payload) as given by the IP layer. */
     readonly segmentLength: number,
-    private readonly mssAt: number,
-    private readonly windowScaleAt: number,
+    private mssAt: number,
+    private windowScaleAt: number,
     /** True when the SACK-permitted option is present. */
     readonly sackPermitted: boolean,
     /** Offset of the first SACK block's left edge in `bytes`, or -1 without a SACK option. */
@@ -71,6 +78,19 @@ export class TcpView {
 
   /** Checks the `length`-byte segment at `offset` and returns a view, or the coded reason it is malformed. */
   static parse(bytes: Uint8Array, offset: number, length: number): TcpView | WireError {
+    return TcpView.empty().reset(bytes, offset, length);
+  }
+
+  /** A view of no bytes, to be filled by `reset` before any other use. */
+  static empty(): TcpView {
+    return new TcpView(NO_BYTES, 0, 0, 0, -1, -1, false, -1, 0, -1);
+  }
+
+  /**
+   * Makes this view describe the `length`-byte segment at `offset`, with the checks of `parse`:
+   * returns this view, or the coded error and the view is left as it was.
+   */
+  reset(bytes: Uint8Array, offset: number, length: number): TcpView | WireError {
     if (length < TCP_HEADER_LEN) return new WireError('decode.tcp.header_too_short', offset + length);
     const headerLength = (bytes[offset + 12]! >>> 4) * 4;
     if (headerLength < TCP_HEADER_LEN) return new WireError('decode.tcp.bad_data_offset', offset + 12);
@@ -85,7 +105,7 @@ export class TcpView {
     let i = offset + TCP_HEADER_LEN;
     if (headerLength === TCP_HEADER_LEN + 12 && readU32(bytes, i) === 0x0101080a) {
       // The layout nearly every timestamped segment uses (RFC 7323 Appendix A), Linux's fast path.
-      return new TcpView(bytes, offset, headerLength, length, -1, -1, false, -1, 0, i + 4);
+      return this.set(bytes, offset, headerLength, length, -1, -1, false, -1, 0, i + 4);
     }
     while (i < end) {
       const kind = bytes[i]!;
@@ -123,7 +143,25 @@ export class TcpView {
       }
       i += len;
     }
-    return new TcpView(bytes, offset, headerLength, length, mssAt, windowScaleAt, sackPermitted, sackAt, sackBlocks, timestampAt);
+    return this.set(bytes, offset, headerLength, length, mssAt, windowScaleAt, sackPermitted, sackAt, sackBlocks, timestampAt);
+  }
+
+  private set(
+    bytes: Uint8Array, offset: number, headerLength: number, segmentLength: number, mssAt: number, windowScaleAt: number,
+    sackPermitted: boolean, sackOffset: number, sackBlockCount: number, timestampOffset: number,
+  ): TcpView {
+    const f = this as Fields;
+    f.bytes = bytes;
+    f.offset = offset;
+    f.headerLength = headerLength;
+    f.segmentLength = segmentLength;
+    this.mssAt = mssAt;
+    this.windowScaleAt = windowScaleAt;
+    f.sackPermitted = sackPermitted;
+    f.sackOffset = sackOffset;
+    f.sackBlockCount = sackBlockCount;
+    f.timestampOffset = timestampOffset;
+    return this;
   }
 
   /** Discriminant shared by the transport-layer views. */

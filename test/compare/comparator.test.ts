@@ -499,6 +499,25 @@ describe('timeouts, limits and checkpoints', () => {
   });
 });
 
+test('a tag given with a primary frame comes back with its release (held, immediate, fragments, flush)', () => {
+  const t = new Twins();
+  const c = t.c;
+  const tagsOf = (actions: readonly { kind: string }[]) => actions.flatMap((a) => (a.kind === 'release' ? [(a as { tag: unknown }).tag] : []));
+  const got: unknown[] = [];
+  got.push(...tagsOf(c.ingest('primary', t.udp({ payload: 'a' }), 0, 'held')));
+  got.push(...tagsOf(c.ingest('secondary', t.udp({ payload: 'a' }), 0)));
+  got.push(...tagsOf(c.ingest('secondary', t.udp({ payload: 'b' }), 0)));
+  got.push(...tagsOf(c.ingest('primary', t.udp({ payload: 'b' }), 0, 'immediate')));
+  const pieces = split(t.udp({ payload: pattern(0, 3000), dontFragment: false }), [1480]);
+  got.push(...tagsOf(c.ingest('primary', pieces[0]!, 0, 'frag0')));
+  got.push(...tagsOf(c.ingest('primary', pieces[1]!, 0, 'frag1')));
+  for (const p of split(t.udp({ payload: pattern(0, 3000), dontFragment: false }), [1480])) got.push(...tagsOf(c.ingest('secondary', p, 0)));
+  got.push(...tagsOf(c.ingest('primary', t.udp({ payload: 'c' }), 0, 'flushed')));
+  got.push(...tagsOf(c.ingest('secondary', t.udp({ payload: 'X' }), 0)));
+  got.push(...tagsOf(c.checkpointDone(0)));
+  assert.deepEqual(got, ['held', 'immediate', 'frag0', 'frag1', 'flushed']);
+});
+
 describe('every primary frame is released exactly once', () => {
   test('each frame object comes out once over a mixed run with a checkpoint', () => {
     const t = new Twins();
