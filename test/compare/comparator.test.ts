@@ -2,7 +2,7 @@
 // what the PVM and the SVM send, and what must be released, held, or checkpointed.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError } from '../../compare/index.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, type Action } from '../../compare/index.js';
 import { emitArp, emitIcmpEcho } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins, pattern } from '../support/twins.js';
 import { split } from '../support/fragments.js';
@@ -502,7 +502,7 @@ describe('timeouts, limits and checkpoints', () => {
 test('a tag given with a primary frame comes back with its release (held, immediate, fragments, flush)', () => {
   const t = new Twins();
   const c = t.c;
-  const tagsOf = (actions: readonly { kind: string }[]) => actions.flatMap((a) => (a.kind === 'release' ? [(a as { tag: unknown }).tag] : []));
+  const tagsOf = (actions: readonly Action[]) => actions.flatMap((a) => (a.kind === 'release' ? [a.tag] : []));
   const got: unknown[] = [];
   got.push(...tagsOf(c.ingest('primary', t.udp({ payload: 'a' }), 0, 'held')));
   got.push(...tagsOf(c.ingest('secondary', t.udp({ payload: 'a' }), 0)));
