@@ -11,8 +11,9 @@ import { formatFlagHelp } from './flags.js';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, UsageError } from './errors.js';
 import { packageVersion } from './version.js';
 import { inspectCommand } from './inspect.js';
+import { compareCommand } from './compare.js';
 
-const commands: readonly Command[] = [inspectCommand];
+const commands: readonly Command[] = [compareCommand, inspectCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -37,7 +37,7 @@ test('cli: --version prints the package version', () => {
 test('cli: --help lists the working commands; no command is a usage error', () => {
   const r = cli(['--help']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /^Commands:\n {2}inspect /m);
+  assert.match(r.stdout, /^Commands:\n {2}compare +compare PVM and SVM output .*\n {2}inspect +print the frames/m);
   const bare = cli([]);
   assert.equal(bare.code, 2);
   assert.match(bare.stderr, /Usage: colo-proxy COMMAND/);
@@ -48,7 +48,7 @@ test('cli: --help lists the working commands; no command is a usage error', () =
 });
 
 test('cli: command-line mistakes are one line and exit code 2', () => {
-  assertOneLineError(cli(['frobnicate']), /unknown command "frobnicate" \(commands: inspect/);
+  assertOneLineError(cli(['frobnicate']), /unknown command "frobnicate" \(commands: compare, inspect;/);
   assertOneLineError(cli(['--frob']), /unknown flag --frob/);
   assertOneLineError(cli(['inspect', CAPTURES[0]!, '--limit', 'x']), /inspect: --limit must be an integer from 1 to \d+ \(got "x"\)/);
   assertOneLineError(cli(['inspect', CAPTURES[0]!, '--limit']), /inspect: --limit needs N/);

@@ -1,0 +1,92 @@
+/**
+ * `colo-proxy compare`: a drop-in for QEMU's colo-compare object. The flags are colo-compare's
+ * property names (primary_in -> --primary-in ...) with its defaults, and the endpoints are
+ * socket chardevs in QEMU's spelling, so a QEMU command line translates by eye. Runs until
+ * SIGINT or SIGTERM; logs one line per peer change, mismatch, checkpoint and error on stderr.
+ */
+
+import type { Server } from 'node:http';
+import type { Command } from './command.js';
+import { UsageError } from './errors.js';
+import { parseFlags } from './flags.js';
+import { parseEndpoint } from '../ports/endpoint.js';
+import { CompareEngine } from '../engine/compare-engine.js';
+import { serveMetrics } from '../metrics/http.js';
+
+const flags = {
+  'primary-in': { type: 'string', help: 'PVM output, from the primary filter-redirector (QEMU primary_in)', metavar: 'EP' },
+  'secondary-in': { type: 'string', help: 'SVM output, from the secondary host (QEMU secondary_in)', metavar: 'EP' },
+  outdev: { type: 'string', help: 'released frames, to the redirector back onto the tap (QEMU outdev)', metavar: 'EP' },
+  'notify-dev': { type: 'string', help: 'checkpoint controller, Xen notify protocol (QEMU notify_dev)', metavar: 'EP' },
+  'vnet-hdr': { type: 'boolean', help: 'frames carry a virtio-net header length (QEMU vnet_hdr_support)' },
+  'compare-timeout': { type: 'integer', help: 'ms a frame may be held before a checkpoint', metavar: 'MS', min: 1, max: 3_600_000, default: 3000 },
+  'expired-scan-cycle': { type: 'integer', help: 'ms between checks for held frames past the timeout', metavar: 'MS', min: 1, max: 3_600_000, default: 1000 },
+  'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
+  metrics: { type: 'string', help: 'serve Prometheus metrics at http://HOST:PORT/metrics', metavar: 'HOST:PORT' },
+} as const;
+
+function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) throw new UsageError(`compare: --metrics must be HOST:PORT with a port from 1 to 65535 (got "${text}")`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+export const compareCommand: Command = {
+  name: 'compare',
+  summary: 'compare PVM and SVM output on QEMU colo-compare sockets (a drop-in for colo-compare)',
+  synopsis: '--primary-in EP --secondary-in EP --outdev EP [--notify-dev EP] [flags]',
+  description:
+    'Takes the place of QEMU\'s colo-compare object: reads PVM and SVM output from QEMU\'s\n' +
+    'filter-redirector sockets, compares them by TCP sequence range (SVM output already mapped by\n' +
+    'filter-rewriter) and writes released PVM frames to outdev. EP is a QEMU socket chardev:\n' +
+    'tcp:HOST:PORT[,server] or unix:PATH[,server]; ",server" listens, otherwise it connects and\n' +
+    'reconnects.',
+  flags,
+  async run(argv) {
+    const { flags: f, positionals } = parseFlags('compare', flags, argv);
+    if (positionals.length > 0) throw new UsageError(`compare: unexpected argument "${positionals[0]}"`);
+    const need = (name: 'primary-in' | 'secondary-in' | 'outdev'): string => {
+      const v = f[name];
+      if (v === undefined) throw new UsageError(`compare: --${name} EP is required (tcp:HOST:PORT[,server] or unix:PATH[,server])`);
+      return v;
+    };
+    const primaryIn = parseEndpoint('--primary-in', need('primary-in'));
+    const secondaryIn = parseEndpoint('--secondary-in', need('secondary-in'));
+    const outdev = parseEndpoint('--outdev', need('outdev'));
+    const notifyDev = f['notify-dev'] === undefined ? undefined : parseEndpoint('--notify-dev', f['notify-dev']);
+    const metricsAt = f.metrics === undefined ? undefined : parseHostPort(f.metrics);
+
+    const log = (line: string): void => {
+      process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    };
+    const engine = new CompareEngine({
+      primaryIn, secondaryIn, outdev, notifyDev, vnetHeader: f['vnet-hdr'], log,
+      comparator: { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] },
+    });
+    try {
+      await engine.start();
+    } catch (e) {
+      throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    let metricsServer: Server | undefined;
+    if (metricsAt) {
+      try {
+        metricsServer = await serveMetrics(engine.metrics.registry, metricsAt.host, metricsAt.port);
+      } catch (e) {
+        await engine.close();
+        throw new UsageError(`compare: --metrics: cannot listen on ${f.metrics}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      log(`metrics: http://${f.metrics}/metrics`);
+    }
+    log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    log('compare: stopping');
+    metricsServer?.close();
+    await engine.close();
+    return 0;
+  },
+};

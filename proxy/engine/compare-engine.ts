@@ -1,0 +1,223 @@
+/**
+ * The `compare` front end's loop: QEMU chardev sockets in, the comparator core in the middle,
+ * released frames out on `outdev`, checkpoints through a controller.
+ *
+ * Each input chunk is decoded into frames (QEMU framing, with or without virtio-net headers),
+ * every frame goes into the core with the monotonic clock's time and its virtio-net header as the
+ * tag, and the frames the core releases are encoded back, header as received, into one buffer and
+ * written with one write per chunk. The core is woken at its `nextDeadline` for timeouts. When
+ * `outdev` cannot keep up (its socket buffer full, or no peer connected and too much waiting),
+ * both inputs stop being read until it drains: memory stays bounded and the senders (QEMU's
+ * redirectors) feel TCP backpressure. A framing error closes that one connection (logged and
+ * counted) and the listener waits for a new peer; the other ports keep working. Zero-length
+ * frames are counted and skipped (QEMU never forwards one).
+ */
+
+import { performance } from 'node:perf_hooks';
+import { createComparator, type Action, type Comparator, type ComparatorConfig, type Mismatch } from '../../compare/index.js';
+import { QemuFrameDecoder, QemuFramingError, encodeQemuFrames, suspectVnetMismatch, type QemuFrameParts } from '../framing/qemu-frames.js';
+import type { Endpoint } from '../ports/endpoint.js';
+import { StreamPort } from '../ports/stream-port.js';
+import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
+import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
+import { nodeBytesEqual } from './node-bytes-equal.js';
+
+export interface CompareOptions {
+  primaryIn: Endpoint;
+  secondaryIn: Endpoint;
+  outdev: Endpoint;
+  notifyDev: Endpoint | undefined;
+  vnetHeader: boolean;
+  comparator: Partial<ComparatorConfig>;
+  /** One line per call: start-up, peers, mismatches, errors. */
+  log(line: string): void;
+}
+
+/** Bytes waiting for an outdev peer before the inputs are paused. */
+const OUTDEV_PENDING_LIMIT = 16 * 1024 * 1024;
+
+const EMPTY = new Uint8Array(0);
+
+/** One line describing a mismatch for the log. */
+export function describeMismatch(flow: string, m: Mismatch): string {
+  const where = m.position >= 0 ? ` at ${m.position}` : '';
+  const hex = m.primaryHex !== '' || m.secondaryHex !== '' ? ` primary ${m.primaryHex || '-'} secondary ${m.secondaryHex || '-'}` : '';
+  return `mismatch ${m.reason} ${flow}${where}: ${m.detail}${hex}`;
+}
+
+export class CompareEngine {
+  readonly comparator: Comparator;
+  readonly metrics: ProxyMetrics;
+  readonly controller: CheckpointController;
+  private readonly primary: StreamPort;
+  private readonly secondary: StreamPort;
+  private readonly outdev: StreamPort;
+  private readonly decoders = new Map<StreamPort, QemuFrameDecoder>();
+  private readonly firstChunk = new Set<StreamPort>();
+  private batch: QemuFrameParts[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private paused = false;
+  private closed = false;
+
+  constructor(private readonly options: CompareOptions) {
+    this.comparator = createComparator({ bytesEqual: nodeBytesEqual, ...options.comparator, mode: 'pre-translated' });
+    this.metrics = createMetrics(this.comparator.counters);
+    const done = (): void => this.run(() => this.comparator.checkpointDone(this.now()));
+    this.controller = options.notifyDev
+      ? new XenNotifyController(options.notifyDev, done, this.metrics, options.log)
+      : new ImmediateController(done);
+    this.primary = this.input('primary-in', options.primaryIn, 'primary');
+    this.secondary = this.input('secondary-in', options.secondaryIn, 'secondary');
+    this.outdev = new StreamPort(options.outdev, {
+      connected: () => {
+        this.metrics.peerConnections.inc({ port: 'outdev' });
+        options.log('outdev: peer connected');
+      },
+      data: () => {},
+      disconnected: (reason) => options.log(`outdev: peer gone (${reason}); released frames wait for the next one`),
+      drained: () => this.resumeInputs(),
+    });
+  }
+
+  /** Opens every port; rejects (naming the port) when one cannot listen. */
+  async start(): Promise<void> {
+    const ports: [string, { start(): Promise<void> }][] = [
+      ['--primary-in', this.primary], ['--secondary-in', this.secondary], ['--outdev', this.outdev], ['--notify-dev', this.controller],
+    ];
+    for (const [flag, port] of ports) {
+      try {
+        await port.start();
+      } catch (e) {
+        await this.close();
+        throw new Error(`${flag}: cannot listen: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    this.options.log(this.controller.description);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.all([this.primary.close(), this.secondary.close(), this.outdev.close(), this.controller.close()]);
+  }
+
+  private now(): number {
+    return performance.now();
+  }
+
+  private input(name: string, endpoint: Endpoint, side: 'primary' | 'secondary'): StreamPort {
+    const port: StreamPort = new StreamPort(endpoint, {
+      connected: () => {
+        this.decoders.set(port, new QemuFrameDecoder({ vnetHeader: this.options.vnetHeader }));
+        this.firstChunk.add(port);
+        this.metrics.peerConnections.inc({ port: name });
+        this.options.log(`${name}: peer connected`);
+        if (this.paused) port.pause();
+      },
+      data: (chunk) => this.receive(name, port, side, chunk),
+      disconnected: (reason) => this.options.log(`${name}: peer gone (${reason})`),
+      drained: () => {},
+    });
+    return port;
+  }
+
+  private receive(name: string, port: StreamPort, side: 'primary' | 'secondary', chunk: Buffer): void {
+    if (this.firstChunk.delete(port)) {
+      const suspicion = suspectVnetMismatch(chunk, this.options.vnetHeader);
+      if (suspicion !== null) this.options.log(`${name}: warning: ${suspicion}`);
+    }
+    const decoder = this.decoders.get(port)!;
+    let frames;
+    try {
+      frames = decoder.push(chunk);
+    } catch (e) {
+      if (!(e instanceof QemuFramingError)) throw e;
+      this.framingError(name, port, e);
+      return;
+    }
+    const now = this.now();
+    for (const f of frames) {
+      if (f.packet.length === 0) {
+        this.comparator.counters.count('qemu.empty_frame');
+        continue;
+      }
+      this.execute(this.comparator.ingest(side, f.packet, now, f.vnetHeader));
+    }
+    this.flush();
+    if (decoder.error) this.framingError(name, port, decoder.error);
+  }
+
+  private framingError(name: string, port: StreamPort, e: QemuFramingError): void {
+    this.metrics.framingErrors.inc({ port: name, code: e.code });
+    this.options.log(`${name}: ${e.message}; closing this connection, waiting for a new peer`);
+    port.drop(e.code);
+  }
+
+  /** Runs a core call that may release frames outside an input chunk (timeouts, checkpoint done). */
+  private run(call: () => readonly Action[]): void {
+    if (this.closed) return;
+    this.execute(call());
+    this.flush();
+  }
+
+  private execute(actions: readonly Action[]): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'release':
+          this.batch.push({ packet: a.frame, vnetHeader: (a.tag as Uint8Array | undefined) ?? EMPTY });
+          break;
+        case 'mismatch':
+          this.options.log(describeMismatch(a.flow, a.mismatch));
+          break;
+        case 'checkpoint':
+          this.options.log(`checkpoint requested (${a.reason}, ${a.flow})`);
+          this.controller.request();
+          break;
+        case 'event':
+          this.options.log(`event ${a.code} ${a.flow}: ${a.detail}`);
+          break;
+        case 'drop':
+        case 'deliver':
+          break;
+      }
+    }
+  }
+
+  /** Writes the batch of released frames in one write, pausing the inputs when outdev is full. */
+  private flush(): void {
+    if (this.batch.length > 0) {
+      const bytes = encodeQemuFrames(this.batch, this.options.vnetHeader);
+      this.batch = [];
+      const ok = this.outdev.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      if (!ok && (this.outdev.connected || this.outdev.pendingBytes > OUTDEV_PENDING_LIMIT)) this.pauseInputs();
+    }
+    this.schedule();
+  }
+
+  private pauseInputs(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.primary.pause();
+    this.secondary.pause();
+  }
+
+  private resumeInputs(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.primary.resume();
+    this.secondary.resume();
+  }
+
+  private schedule(): void {
+    const at = this.comparator.nextDeadline();
+    if (at === undefined || at >= this.timerAt || this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.run(() => this.comparator.advance(this.now()));
+    }, Math.max(0, Math.ceil(at - this.now())));
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Prometheus metrics for a running comparator, read from the core's `Counters` when scraped:
+ * the hot path counts plain numbers and pays nothing for metrics. Front-end counters (framing
+ * errors, connections, notify messages) are prom-client counters incremented where they happen.
+ * All names start with `colo_proxy_`; reason and code labels are the stable codes of
+ * compare/events.ts, the same words as in logs and replay reports.
+ */
+
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Counters } from '../../compare/index.js';
+
+export interface ProxyMetrics {
+  registry: Registry;
+  /** Framing and protocol errors on the front end's sockets, by code (`qemu.*`, `notify.*`). */
+  framingErrors: Counter<'port' | 'code'>;
+  /** Peer connections accepted or made, by port. */
+  peerConnections: Counter<'port'>;
+  /** Notify messages received that colo-proxy does not know. */
+  notifyUnknown: Counter;
+}
+
+/** A registry whose core metrics read `counters` at scrape time. */
+export function createMetrics(counters: Counters): ProxyMetrics {
+  const registry = new Registry();
+  const total = (name: string, help: string, read: () => number): void => {
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+  };
+  const byLabel = <L extends string>(name: string, help: string, label: L, read: () => Iterable<[string, number]>): void => {
+    new Counter<L>({
+      name, help, labelNames: [label], registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of read()) this.inc({ [label]: value } as Record<L, string>, n);
+      },
+    });
+  };
+  byLabel('colo_proxy_frames_total', 'Frames received, by side (primary = PVM output, secondary = SVM output, client = towards the guest).', 'side', () => [
+    ['primary', counters.primaryFrames], ['secondary', counters.secondaryFrames], ['client', counters.clientFrames],
+  ]);
+  total('colo_proxy_released_frames_total', 'Primary frames released to the client.', () => counters.releasedFrames);
+  total('colo_proxy_compared_bytes_total', 'Payload bytes compared between the two sides.', () => counters.comparedBytes);
+  total('colo_proxy_unverified_bytes_total', 'Primary bytes released uncompared (connections picked up mid-stream).', () => counters.unverifiedBytes);
+  byLabel('colo_proxy_mismatches_total', 'Differences found, by reason.', 'reason', () => counters.mismatches);
+  byLabel('colo_proxy_checkpoint_requests_total', 'Checkpoints requested, by the reason that triggered them.', 'reason', () => counters.checkpoints);
+  total('colo_proxy_checkpoints_coalesced_total', 'Mismatches found while a checkpoint was already outstanding.', () => counters.checkpointsCoalesced);
+  total('colo_proxy_checkpoints_done_total', 'Checkpoints the controller reported done.', () => counters.checkpointsDone);
+  byLabel('colo_proxy_events_total', 'Other events by code (decode.*, fragment.*, flow.*, client.*).', 'code', () => counters.events);
+  new Gauge({ name: 'colo_proxy_held_frames', help: 'Primary frames held right now.', registers: [registry], collect() { this.set(counters.heldFrames); } });
+  return {
+    registry,
+    framingErrors: new Counter({ name: 'colo_proxy_framing_errors_total', help: 'Framing or protocol errors on a socket (the connection is closed), by port and code.', labelNames: ['port', 'code'], registers: [registry] }),
+    peerConnections: new Counter({ name: 'colo_proxy_peer_connections_total', help: 'Peer connections accepted or made, by port.', labelNames: ['port'], registers: [registry] }),
+    notifyUnknown: new Counter({ name: 'colo_proxy_notify_unknown_total', help: 'Notify messages of an unknown kind.', registers: [registry] }),
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * Socket endpoints in the spelling of QEMU's socket chardevs, so an operator can translate a QEMU
+ * command line by eye: `tcp:HOST:PORT` or `unix:PATH` connects (and reconnects), and a `,server`
+ * suffix listens instead (QEMU's `server=on`; `server=on` and `wait=off` are accepted too, and
+ * `wait` changes nothing here: colo-proxy never blocks start-up on a peer). IPv6 hosts go in
+ * brackets: `tcp:[::1]:9003`. A bad endpoint is a `UsageError` naming the flag.
+ */
+
+import { UsageError } from '../cli/errors.js';
+
+export type Endpoint =
+  | { kind: 'tcp'; host: string; port: number; server: boolean; text: string }
+  | { kind: 'unix'; path: string; server: boolean; text: string };
+
+const FORMS = 'tcp:HOST:PORT[,server] or unix:PATH[,server]';
+
+/** Parses `text` given to `flag`; throws UsageError naming the flag and the accepted forms. */
+export function parseEndpoint(flag: string, text: string): Endpoint {
+  const bad = (why: string): UsageError => new UsageError(`${flag}: ${why} in "${text}" (expected ${FORMS})`);
+  const [address = '', ...options] = text.split(',');
+  let server = false;
+  for (const o of options) {
+    if (o === 'server' || o === 'server=on') server = true;
+    else if (o === 'server=off') server = false;
+    else if (o === 'wait=off' || o === 'wait=on' || o === 'nowait') continue;
+    else throw bad(`unknown option "${o}"`);
+  }
+  if (address.startsWith('unix:')) {
+    const path = address.slice(5);
+    if (path === '') throw bad('empty socket path');
+    return { kind: 'unix', path, server, text };
+  }
+  if (!address.startsWith('tcp:')) throw bad('unknown kind');
+  const rest = address.slice(4);
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(rest);
+  if (!m) throw bad('no HOST:PORT');
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`port ${m[3]} out of range 1-65535`);
+  const host = m[1] ?? (m[2] === '' ? (server ? '0.0.0.0' : '127.0.0.1') : m[2]!);
+  return { kind: 'tcp', host, port, server, text };
+}

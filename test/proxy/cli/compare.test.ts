@@ -1,0 +1,172 @@
+// `colo-proxy compare` end to end, as a process on unix sockets, driven by test peers that
+// speak QEMU's framing and the Xen notify protocol: release, checkpoint, vnet headers, framing
+// errors, reconnects and the metrics endpoint.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TCP_ACK, TCP_PSH, emitTcp, emitUdp } from '../../../compare/index.js';
+import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT } from '../../../proxy/framing/notify.js';
+import { FramePeer, NotifyPeer, waitFor } from '../../support/socket-peer.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-compare-'));
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+interface Running {
+  child: ChildProcess;
+  log: () => string;
+  primary: FramePeer;
+  secondary: FramePeer;
+  outdev: FramePeer;
+  notify: NotifyPeer;
+  metricsPort: number;
+  sock: (name: string) => string;
+}
+
+let run = 0;
+async function startCompare(extra: string[] = [], vnet = false): Promise<Running> {
+  const tag = `r${run++}`;
+  const sock = (name: string) => join(dir, `${tag}-${name}.sock`);
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, [
+    '--import', 'tsx', join('proxy', 'cli', 'main.ts'), 'compare',
+    '--primary-in', `unix:${sock('p')},server`, '--secondary-in', `unix:${sock('s')},server`,
+    '--outdev', `unix:${sock('o')},server`, '--notify-dev', `unix:${sock('n')},server`,
+    '--metrics', `127.0.0.1:${metricsPort}`, ...(vnet ? ['--vnet-hdr'] : []), ...extra,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  await waitFor('compare to start', () => stderr.includes('metrics: http://'), 15000).catch((e: Error) => { throw new Error(`${e.message}; stderr: ${stderr}`); });
+  const [primary, secondary, outdev, notify] = await Promise.all([
+    FramePeer.open(sock('p'), vnet), FramePeer.open(sock('s'), vnet), FramePeer.open(sock('o'), vnet), NotifyPeer.open(sock('n')),
+  ]);
+  return { child, log: () => stderr, primary, secondary, outdev, notify, metricsPort, sock };
+}
+
+async function stop(r: Running): Promise<number | null> {
+  for (const p of [r.primary, r.secondary, r.outdev]) p.close();
+  r.notify.close();
+  r.child.kill('SIGTERM');
+  return new Promise((resolve) => r.child.once('exit', (code) => resolve(code)));
+}
+
+const segment = (seq: number, payload: string) =>
+  emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq, ack: 5000, flags: TCP_ACK | TCP_PSH, payload });
+
+let shared: Running;
+before(async () => {
+  shared = await startCompare();
+});
+after(async () => {
+  await stop(shared);
+});
+
+test('compare: answers the Xen hello', async () => {
+  shared.notify.send(COLO_USERSPACE_PROXY_INIT);
+  await shared.notify.waitFor(COLO_COMPARE_GET_XEN_INIT);
+});
+
+test('compare: identical output is released on outdev, byte for byte and in order', async () => {
+  const frames = [segment(1000, 'hello '), segment(1006, 'world')];
+  const start = shared.outdev.received.length;
+  for (const f of frames) shared.primary.send(f);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(shared.outdev.received.length, start, 'nothing goes out before the secondary agrees');
+  shared.secondary.send(segment(1000, 'hello world'));
+  await shared.outdev.waitForFrames(start + 2);
+  assert.deepEqual(shared.outdev.received.slice(start).map((f) => Buffer.from(f.packet).toString('hex')), frames.map((f) => Buffer.from(f).toString('hex')));
+});
+
+test('compare: a difference asks for one checkpoint; COLO_CHECKPOINT releases the held frames', async () => {
+  const start = shared.outdev.received.length;
+  const udp = (p: string) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload: p });
+  shared.primary.send(udp('real answer'));
+  shared.secondary.send(udp('other answer'));
+  shared.primary.send(udp('second'));
+  await shared.notify.waitFor(DO_CHECKPOINT);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(shared.notify.count(DO_CHECKPOINT), 1);
+  assert.equal(shared.outdev.received.length, start, 'held until the checkpoint is done');
+  shared.notify.send(COLO_CHECKPOINT);
+  await shared.outdev.waitForFrames(start + 2);
+  assert.match(shared.log(), /mismatch udp\.payload udp 10\.0\.0\.2:53 <> 10\.0\.0\.1:5353 at 0: payload/);
+});
+
+test('compare: a bad frame closes only that connection; a new peer carries on, nothing lost or doubled', async () => {
+  const start = shared.outdev.received.length;
+  const before = segment(1011, 'before');
+  const afterwards = segment(1017, 'after');
+  shared.primary.send(before);
+  const bad = Buffer.alloc(8);
+  bad.writeUInt32BE(69633, 0);
+  shared.primary.sendRaw(bad);
+  await waitFor('the primary connection to close', () => shared.primary.closed);
+  assert.match(shared.log(), /primary-in: .*qemu\.frame_too_long.*closing this connection/);
+  shared.primary = await FramePeer.open(shared.sock('p'));
+  shared.primary.send(afterwards);
+  shared.secondary.send(segment(1011, 'beforeafter'));
+  await shared.outdev.waitForFrames(start + 2);
+  await new Promise((r) => setTimeout(r, 50));
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  assert.deepEqual(shared.outdev.received.slice(start).map((f) => hex(f.packet)), [hex(before), hex(afterwards)]);
+});
+
+test('compare: metrics count frames, releases and mismatches by reason', async () => {
+  const text = await (await fetch(`http://127.0.0.1:${shared.metricsPort}/metrics`)).text();
+  const value = (re: RegExp) => Number(re.exec(text)?.[1]);
+  assert.ok(value(/^colo_proxy_frames_total\{side="primary"\} (\d+)$/m) >= 6);
+  assert.equal(value(/^colo_proxy_mismatches_total\{reason="udp.payload"\} (\d+)$/m), 1);
+  assert.equal(value(/^colo_proxy_checkpoint_requests_total\{reason="udp.payload"\} (\d+)$/m), 1);
+  assert.equal(value(/^colo_proxy_released_frames_total (\d+)$/m), shared.outdev.received.length);
+  assert.equal(value(/^colo_proxy_framing_errors_total\{port="primary-in",code="qemu.frame_too_long"\} (\d+)$/m), 1);
+  const missing = await fetch(`http://127.0.0.1:${shared.metricsPort}/nope`);
+  assert.equal(missing.status, 404);
+});
+
+test('compare: with --vnet-hdr the header comes back as it was received', async () => {
+  const r = await startCompare([], true);
+  try {
+    const header = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    r.primary.send(segment(1000, 'vnet'), header);
+    r.secondary.send(segment(1000, 'vnet'), new Uint8Array(12));
+    await r.outdev.waitForFrames(1);
+    assert.deepEqual([...r.outdev.received[0]!.vnetHeader], [...header]);
+    assert.equal(Buffer.from(r.outdev.received[0]!.packet).toString('hex'), Buffer.from(segment(1000, 'vnet')).toString('hex'));
+  } finally {
+    assert.equal(await stop(r), 0, 'SIGTERM stops it cleanly');
+  }
+});
+
+test('compare: bad flags and unusable endpoints are one line and exit code 2', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--primary-in', 'unix:/x,server', '--secondary-in', 'unix:/y,server'], /^colo-proxy: compare: --outdev EP is required/],
+    [['--primary-in', 'tcp:1.2.3.4', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: --primary-in: no HOST:PORT/],
+    [['--primary-in', `unix:${join(dir, 'no', 'such', 'dir.sock')},server`, '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: compare: --primary-in: cannot listen: .*(ENOENT|EACCES)/],
+    [['--primary-in', 'unix:/x', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z', '--metrics', 'nowhere'], /^colo-proxy: compare: --metrics must be HOST:PORT/],
+  ];
+  for (const [args, re] of cases) {
+    const child = spawn(process.execPath, ['--import', 'tsx', join('proxy', 'cli', 'main.ts'), 'compare', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+    assert.match(stderr.trimEnd(), re);
+    assert.equal(stderr.trimEnd().split('\n').length, 1, stderr);
+  }
+});

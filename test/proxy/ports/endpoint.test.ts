@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseEndpoint } from '../../../proxy/ports/endpoint.js';
+import { UsageError } from '../../../proxy/cli/errors.js';
+
+test('endpoints in QEMU chardev spelling', () => {
+  const cases: [string, object][] = [
+    ['tcp:127.0.0.1:9003', { kind: 'tcp', host: '127.0.0.1', port: 9003, server: false }],
+    ['tcp:localhost:9003,server', { kind: 'tcp', host: 'localhost', port: 9003, server: true }],
+    ['tcp::9003,server=on,wait=off', { kind: 'tcp', host: '0.0.0.0', port: 9003, server: true }],
+    ['tcp:[::1]:9003', { kind: 'tcp', host: '::1', port: 9003, server: false }],
+    ['unix:/run/colo/primary.sock,server', { kind: 'unix', path: '/run/colo/primary.sock', server: true }],
+    ['unix:rel.sock', { kind: 'unix', path: 'rel.sock', server: false }],
+  ];
+  for (const [text, expected] of cases) assert.deepEqual(parseEndpoint('--outdev', text), { ...expected, text }, text);
+});
+
+test('a bad endpoint is one line naming the flag, the problem and the accepted forms', () => {
+  const cases: [string, RegExp][] = [
+    ['udp:1.2.3.4:5', /^--primary-in: unknown kind in "udp:1\.2\.3\.4:5" \(expected tcp:HOST:PORT\[,server\] or unix:PATH\[,server\]\)$/],
+    ['tcp:1.2.3.4', /no HOST:PORT/],
+    ['tcp:1.2.3.4:0', /port 0 out of range 1-65535/],
+    ['tcp:1.2.3.4:70000', /port 70000 out of range/],
+    ['unix:', /empty socket path/],
+    ['unix:/x,reconnect=1', /unknown option "reconnect=1"/],
+  ];
+  for (const [text, re] of cases) {
+    assert.throws(() => parseEndpoint('--primary-in', text), (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'), text);
+  }
+});
