@@ -11,6 +11,8 @@ const NEEDED = {
   editcap: 'wireshark-common',
   capinfos: 'wireshark-common',
   text2pcap: 'wireshark-common',
+  // QEMU's own colo-compare, the reference peer of test/proxy/qemu-reference.test.ts
+  'qemu-system-x86_64': 'qemu-system-x86',
 };
 
 function onPath(tool) {
