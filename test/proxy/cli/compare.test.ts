@@ -5,11 +5,12 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TCP_ACK, TCP_PSH, emitTcp, emitUdp } from '../../../compare/index.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT } from '../../../proxy/framing/notify.js';
+import { QemuFrameDecoder } from '../../../proxy/framing/qemu-frames.js';
 import { FramePeer, NotifyPeer, waitFor } from '../../support/socket-peer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-compare-'));
@@ -168,5 +169,47 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
     assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
     assert.match(stderr.trimEnd(), re);
     assert.equal(stderr.trimEnd().split('\n').length, 1, stderr);
+  }
+});
+
+test('compare: a connecting outdev keeps released frames until its peer appears, and reconnects', async () => {
+  const tag = `c${run++}`;
+  const sock = (name: string) => join(dir, `${tag}-${name}.sock`);
+  const child = spawn(process.execPath, [
+    '--import', 'tsx', join('proxy', 'cli', 'main.ts'), 'compare',
+    '--primary-in', `unix:${sock('p')},server`, '--secondary-in', `unix:${sock('s')},server`, '--outdev', `unix:${sock('o')}`,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const [primary, secondary] = await Promise.all([FramePeer.open(sock('p')), FramePeer.open(sock('s'))]);
+  const udp = (p: string) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload: p });
+  primary.send(udp('early'));
+  secondary.send(udp('early'));
+  await waitFor('compare to start', () => stderr.includes('compare: primary-in'));
+  await new Promise((r) => setTimeout(r, 200)); // the frames are compared; only now does an outdev peer exist
+  const received: Buffer[] = [];
+  let decoder = new QemuFrameDecoder({ vnetHeader: false });
+  let current: Socket | null = null;
+  const server = createServer((s) => {
+    current = s;
+    decoder = new QemuFrameDecoder({ vnetHeader: false });
+    s.on('data', (chunk: Buffer) => received.push(...decoder.push(chunk).map((f) => Buffer.from(f.packet))));
+  });
+  await new Promise<void>((r) => server.listen(sock('o'), r));
+  try {
+    await waitFor('the early frame on outdev', () => received.length === 1);
+    current!.destroy();
+    await waitFor('compare to notice outdev went away', () => stderr.includes('outdev: peer gone'));
+    primary.send(udp('late'));
+    secondary.send(udp('late'));
+    await waitFor('the late frame after the reconnect', () => received.length === 2, 8000);
+    assert.deepEqual(received.map((b) => b.toString('hex')), [udp('early'), udp('late')].map((b) => Buffer.from(b).toString('hex')));
+  } finally {
+    primary.close();
+    secondary.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    server.close();
   }
 });
