@@ -1,33 +1,29 @@
 /**
  * Capture files, format-neutral: the frame record every capture decoder yields, the one error
- * class decoders throw, the incremental framer both formats share, and `createCaptureDecoder`,
- * which tells classic pcap from pcapng by the first four bytes.
+ * class decoders throw, what pcap.ts and pcapng.ts plug into the shared framer (unit-framer.ts),
+ * and `createCaptureDecoder`, which tells classic pcap from pcapng by the first four bytes.
  *
- * Decoders are pure and incremental. Push bytes in chunks of any size (a chunk may end anywhere,
- * even inside a header); each `push` returns the frames that chunk completed, in file order. Call
- * `end()` once when the input is over: it throws if the input stopped inside a header or a
- * record. Corrupt input throws `CaptureFormatError`, never anything else, and the frames before the
- * damage are all delivered whatever the chunking: a `push` that completed frames before hitting
- * the damage returns them, and the error comes from the next call. After that the decoder is dead
- * and rethrows the same error on every call. `push` after `end` is incorrect use.
- *
- * Memory stays bounded by the largest single record or block (never more than
- * `MAX_RECORD_BYTES`), whatever the size of the file; the buffer for a record that straddles
- * chunks grows only as its bytes arrive, so a lying length field costs no more than the input.
+ * Decoders are pure and have the framer's contract: chunks of any size, frames in file order
+ * whatever the chunking, corrupt input a `CaptureFormatError` (never anything else) thrown after
+ * the frames before the damage are all delivered, then dead; `end()` throws if the input stopped
+ * inside a header or a record. Memory stays bounded by the largest single record or block (never
+ * more than `MAX_RECORD_BYTES`), whatever the size of the file.
  *
  * Zero-copy: a frame's `data` is a subarray of the pushed chunk when the record lies wholly inside
- * it, and a private copy otherwise. A decoder never writes to a chunk and never keeps one after
- * `push` returns, so frames stay valid for as long as the caller leaves those chunk bytes alone;
- * a caller that reuses one read buffer must copy the frames it keeps before the next read. A kept
- * frame keeps its whole chunk alive, so long-lived queues should copy (ARCHITECTURE: "copied once,
- * at the queue boundary").
+ * it, and a private copy otherwise, so frames stay valid for as long as the caller leaves those
+ * chunk bytes alone; a caller that reuses one read buffer must copy the frames it keeps before the
+ * next read. A kept frame keeps its whole chunk alive, so long-lived queues should copy
+ * (ARCHITECTURE: "copied once, at the queue boundary").
  *
  * pcap.ts and pcapng.ts import from this module, and this module touches them only inside
- * `createCaptureDecoder`, so the import cycle is harmless at load time; keep it that way.
+ * `createCaptureDecoder`, so the import cycle is harmless at load time; keep it that way (they
+ * implement `CaptureUnits` rather than extend a class from here).
  */
 
 import { createPcapDecoder, PCAP_MAGIC_MICROS, PCAP_MAGIC_NANOS } from './pcap.js';
 import { createPcapngDecoder, PCAPNG_BLOCK_SHB } from './pcapng.js';
+import { FramingError, UnitFramer } from './unit-framer.js';
+import type { UnitFormat } from './unit-framer.js';
 
 /** One captured packet, as read from a pcap or pcapng file. */
 export interface CapturedFrame {
@@ -63,20 +59,17 @@ export interface CaptureDecoder {
  * `capture.unknown_interface`, `capture.bad_option`); `offset` is the byte offset in the input of
  * the record or block at fault, or, more precisely, of the faulty option or header field.
  */
-export class CaptureFormatError extends Error {
+export class CaptureFormatError extends FramingError {
   override readonly name = 'CaptureFormatError';
 
   constructor(
-    /** Stable dotted code, `capture.<problem>`. */
-    readonly code: string,
-    /** Byte offset in the input where the faulty record, block, option or field starts. */
-    readonly offset: number,
-    /** One-line description of the problem, without the offset. */
-    readonly problem: string,
+    code: string,
+    offset: number,
+    problem: string,
     /** The file the input came from, when known. */
     readonly path?: string,
   ) {
-    super(`${path !== undefined ? `${path}: ` : ''}${problem} at byte ${offset} (${code})`);
+    super(code, offset, problem, path);
   }
 }
 
@@ -117,125 +110,29 @@ export function checkU32(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`${name} ${v} is not an unsigned 32-bit integer`);
 }
 
-/**
- * The per-format half of a `UnitFramer`: how long the next unit (file header, record or block) is,
- * and what it contains. A file is a sequence of such units, each announcing its length in its
- * first `headLength` bytes.
- */
-export interface UnitFormat {
+/** A capture format's half of a `UnitFramer`: its units are the file header, then records or blocks, decoded whole. */
+export interface CaptureUnits extends UnitFormat<CapturedFrame, CaptureFormatError> {
   readonly format: 'pcap' | 'pcapng';
-  /** Bytes of the next unit needed before `unitLength` may be asked (at most 32). */
-  readonly headLength: number;
   /** True once the file header has been decoded. */
   readonly started: boolean;
-  /** Total length (>= headLength) of the unit at `b[at]`, from its head alone; no side effects. Throws CaptureFormatError. */
-  unitLength(b: Uint8Array, at: number, fileOffset: number): number;
-  /** Decodes the complete unit `b[at, at + length)`, appending its frame, if any, to `out`. */
-  unit(b: Uint8Array, at: number, length: number, fileOffset: number, out: CapturedFrame[]): void;
 }
 
-/** First allocation for a unit that straddles chunks; it doubles from here up to the unit's length. */
-const STRADDLE_START = 1 << 20;
-
-/** Turns a `UnitFormat` into a `CaptureDecoder` that accepts any chunking. */
-export class UnitFramer implements CaptureDecoder {
-  /** Input offset of the first byte of the chunk being pushed. */
-  private base = 0;
-  /** Bytes of a unit that started in an earlier chunk: in `head` until its length is known, then in `buf`. */
-  private pendLen = 0;
-  private pendStart = 0;
-  /** Length of the pending unit, 0 while its head is incomplete. */
-  private unitLen = 0;
-  private readonly head = new Uint8Array(32);
-  private buf = this.head;
-  private failure: CaptureFormatError | undefined = undefined;
-  private ended = false;
-
-  constructor(private readonly units: UnitFormat) {}
-
-  get format(): 'pcap' | 'pcapng' {
-    return this.units.format;
+/** `truncated` of both capture formats. */
+export function captureTruncated(units: CaptureUnits, fileOffset: number, have: number, length: number): CaptureFormatError | undefined {
+  if (have > 0) {
+    const what = length > 0 ? `a ${length}-byte unit` : 'a header';
+    return new CaptureFormatError('capture.truncated', fileOffset, `${units.format} input ends after ${have} bytes of ${what}`);
   }
+  return units.started ? undefined : new CaptureFormatError('capture.truncated', fileOffset, `${units.format} input ends before its file header`);
+}
 
-  push(chunk: Uint8Array): CapturedFrame[] {
-    if (this.failure) throw this.failure;
-    if (this.ended) throw new Error('CaptureDecoder: push() after end()');
-    const out: CapturedFrame[] = [];
-    try {
-      let pos = 0;
-      if (this.pendLen > 0) pos = this.fill(chunk, 0, out);
-      if (this.pendLen === 0) pos = this.scan(chunk, pos, out);
-      if (pos < chunk.length) {
-        this.pendStart = this.base + pos;
-        this.fill(chunk, pos, out);
-      }
-    } catch (e) {
-      if (!(e instanceof CaptureFormatError)) throw e;
-      this.failure = e;
-      if (out.length === 0) throw e;
-    }
-    this.base += chunk.length;
-    return out;
-  }
+/** The `CaptureDecoder` of one capture format. */
+export class CaptureFramer extends UnitFramer<CapturedFrame, CaptureFormatError> implements CaptureDecoder {
+  readonly format: 'pcap' | 'pcapng';
 
-  end(): void {
-    if (this.failure) throw this.failure;
-    this.ended = true;
-    if (this.pendLen > 0) {
-      const what = this.unitLen > 0 ? `a ${this.unitLen}-byte unit` : 'a header';
-      this.failure = new CaptureFormatError(
-        'capture.truncated', this.pendStart,
-        `${this.units.format} input ends after ${this.pendLen} bytes of ${what}`,
-      );
-    } else if (!this.units.started) {
-      this.failure = new CaptureFormatError('capture.truncated', this.base, `${this.units.format} input ends before its file header`);
-    }
-    if (this.failure) throw this.failure;
-  }
-
-  /** Decodes every unit lying wholly in `chunk` from `pos`; returns where the first incomplete one starts. */
-  private scan(chunk: Uint8Array, pos: number, out: CapturedFrame[]): number {
-    const units = this.units;
-    for (;;) {
-      const avail = chunk.length - pos;
-      if (avail < units.headLength) return pos;
-      const len = units.unitLength(chunk, pos, this.base + pos);
-      if (avail < len) return pos;
-      units.unit(chunk, pos, len, this.base + pos, out);
-      pos += len;
-    }
-  }
-
-  /** Adds bytes from `chunk[pos..]` to the pending unit, decoding it if complete; returns the new position. */
-  private fill(chunk: Uint8Array, pos: number, out: CapturedFrame[]): number {
-    const units = this.units;
-    if (this.unitLen === 0) {
-      const n = Math.min(units.headLength - this.pendLen, chunk.length - pos);
-      this.head.set(chunk.subarray(pos, pos + n), this.pendLen);
-      this.pendLen += n;
-      pos += n;
-      if (this.pendLen < units.headLength) return pos;
-      this.unitLen = units.unitLength(this.head, 0, this.pendStart);
-      this.buf = new Uint8Array(Math.min(this.unitLen, STRADDLE_START));
-      this.buf.set(this.head.subarray(0, this.pendLen));
-    }
-    const n = Math.min(this.unitLen - this.pendLen, chunk.length - pos);
-    if (this.pendLen + n > this.buf.length) {
-      const grown = new Uint8Array(Math.min(this.unitLen, Math.max(this.pendLen + n, 2 * this.buf.length)));
-      grown.set(this.buf.subarray(0, this.pendLen));
-      this.buf = grown;
-    }
-    this.buf.set(chunk.subarray(pos, pos + n), this.pendLen);
-    this.pendLen += n;
-    pos += n;
-    if (this.pendLen === this.unitLen) {
-      const unit = this.buf;
-      this.pendLen = 0;
-      this.unitLen = 0;
-      this.buf = this.head;
-      units.unit(unit, 0, unit.length, this.pendStart, out);
-    }
-    return pos;
+  constructor(units: CaptureUnits) {
+    super(units, 'CaptureDecoder');
+    this.format = units.format;
   }
 }
 

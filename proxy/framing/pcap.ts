@@ -15,8 +15,10 @@
  * RangeError or Error: those are programmer errors, not bad input.
  */
 
-import { CaptureFormatError, checkU32, DEFAULT_SNAPLEN, MAX_RECORD_BYTES, readU16Order, readU32Order, UnitFramer, writeU16LE, writeU32LE } from './capture.js';
-import type { CaptureDecoder, CapturedFrame, UnitFormat } from './capture.js';
+import {
+  CaptureFormatError, CaptureFramer, captureTruncated, checkU32, DEFAULT_SNAPLEN, MAX_RECORD_BYTES, readU16Order, readU32Order, writeU16LE, writeU32LE,
+} from './capture.js';
+import type { CaptureDecoder, CapturedFrame, CaptureUnits } from './capture.js';
 
 /** File magic of a microsecond-resolution pcap, as a number in the file's own byte order. */
 export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
@@ -28,12 +30,12 @@ const RECORD_HEADER = 16;
 
 /** A decoder for classic pcap input only (use `createCaptureDecoder` to detect the format). */
 export function createPcapDecoder(): CaptureDecoder {
-  return new UnitFramer(new PcapUnits());
+  return new CaptureFramer(new PcapUnits());
 }
 
-class PcapUnits implements UnitFormat {
+class PcapUnits implements CaptureUnits {
   readonly format = 'pcap';
-  headLength = FILE_HEADER;
+  readonly prefixLength = 0;
   started = false;
   private le = true;
   private fracNs = 1000;
@@ -43,8 +45,9 @@ class PcapUnits implements UnitFormat {
   private lastSec = -1;
   private lastSecNs = 0n;
 
-  unitLength(b: Uint8Array, at: number, fileOffset: number): number {
-    if (!this.started) return FILE_HEADER;
+  unitLength(b: Uint8Array, at: number, have: number, fileOffset: number): number {
+    if (!this.started) return have < FILE_HEADER ? 0 : FILE_HEADER;
+    if (have < RECORD_HEADER) return 0;
     const incl = readU32Order(b, at + 8, this.le);
     if (incl > this.maxRecord) {
       throw new CaptureFormatError(
@@ -92,8 +95,11 @@ class PcapUnits implements UnitFormat {
     this.snaplen = readU32Order(b, at + 16, this.le);
     this.maxRecord = Math.min(Math.max(this.snaplen, DEFAULT_SNAPLEN), MAX_RECORD_BYTES);
     this.linkType = readU32Order(b, at + 20, this.le) & 0xffff;
-    this.headLength = RECORD_HEADER;
     this.started = true;
+  }
+
+  truncated(fileOffset: number, have: number, length: number): CaptureFormatError | undefined {
+    return captureTruncated(this, fileOffset, have, length);
   }
 }
 

@@ -24,8 +24,10 @@
  * The writer emits little-endian sections. Its misuse throws RangeError or Error.
  */
 
-import { CaptureFormatError, checkU32, DEFAULT_SNAPLEN, MAX_RECORD_BYTES, readU16Order, readU32Order, UnitFramer, writeU16LE, writeU32LE } from './capture.js';
-import type { CaptureDecoder, CapturedFrame, UnitFormat } from './capture.js';
+import {
+  CaptureFormatError, CaptureFramer, captureTruncated, checkU32, DEFAULT_SNAPLEN, MAX_RECORD_BYTES, readU16Order, readU32Order, writeU16LE, writeU32LE,
+} from './capture.js';
+import type { CaptureDecoder, CapturedFrame, CaptureUnits } from './capture.js';
 
 /** Block type of a Section Header Block; a palindrome, so it reads the same in both byte orders. */
 export const PCAPNG_BLOCK_SHB = 0x0a0d0d0a;
@@ -50,7 +52,7 @@ const utf8Encoder = new TextEncoder();
 
 /** A decoder for pcapng input only (use `createCaptureDecoder` to detect the format). */
 export function createPcapngDecoder(): CaptureDecoder {
-  return new UnitFramer(new PcapngUnits());
+  return new CaptureFramer(new PcapngUnits());
 }
 
 /** An interface of the current section, with its timestamp units turned into ns arithmetic. */
@@ -64,9 +66,9 @@ interface Interface {
   offsetNs: bigint;
 }
 
-class PcapngUnits implements UnitFormat {
+class PcapngUnits implements CaptureUnits {
   readonly format = 'pcapng';
-  readonly headLength = 12;
+  readonly prefixLength = 0;
   started = false;
   private le = true;
   private interfaces: Interface[] = [];
@@ -74,7 +76,8 @@ class PcapngUnits implements UnitFormat {
   private lastHigh = -1;
   private lastHighBig = 0n;
 
-  unitLength(b: Uint8Array, at: number, fileOffset: number): number {
+  unitLength(b: Uint8Array, at: number, have: number, fileOffset: number): number {
+    if (have < 12) return 0;
     const type = readU32Order(b, at, this.le);
     let le = this.le;
     if (type === PCAPNG_BLOCK_SHB) le = sectionByteOrder(b, at, fileOffset);
@@ -149,6 +152,10 @@ class PcapngUnits implements UnitFormat {
       default:
         return;
     }
+  }
+
+  truncated(fileOffset: number, have: number, length: number): CaptureFormatError | undefined {
+    return captureTruncated(this, fileOffset, have, length);
   }
 
   /** EPB and OPB share their layout from offset 12 on: time high, low, captured, original, data, options. */

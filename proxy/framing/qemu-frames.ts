@@ -5,16 +5,13 @@
  * virtio-net header followed by the Ethernet frame. Nothing is negotiated, so both ends must agree
  * on vnet; `suspectVnetMismatch` guesses from the first bytes when they do not.
  *
- * The decoder is pure and incremental: push chunks of any size (a chunk may end anywhere, even
- * inside a length field); each `push` returns the frames that chunk completed, in stream order,
- * and the result never depends on the chunking. A `LEN` over `maxFrame` (QEMU's 69632 by default;
+ * The decoder is pure and has the contract of unit-framer.ts: any chunking; frames before the
+ * damage all delivered, with `error` set, and the error thrown by the next call; then dead; `end()`
+ * reports a stream that stopped inside a frame. A `LEN` over `maxFrame` (QEMU's 69632 by default;
  * exactly the limit is accepted), a `VNET_LEN` over 20 or over `LEN` is a `QemuFramingError`,
- * detected as soon as the field's four bytes are in. Frames completed before the damage are all
- * delivered: a `push` that completed some returns them and sets `error`, and the error is thrown
- * by the next call. After an error the decoder is dead and rethrows it on every call; the stream
- * cannot be resynchronised, so the caller closes that connection (checking `error` after each
- * `push` closes it without waiting for more bytes). `end()` reports a stream that stopped inside a
- * frame. `push` after `end` is incorrect use and throws a plain Error.
+ * detected as soon as the field's four bytes are in. The stream cannot be resynchronised, so the
+ * caller closes that connection (checking `error` after each `push` closes it without waiting for
+ * more bytes).
  *
  * `LEN` 0 (and, with vnet, `VNET_LEN` 0) is valid: it yields a frame whose `packet` is empty. QEMU
  * reads such a frame and then never forwards it (its `compare_chr_send` refuses size 0); the
@@ -27,9 +24,8 @@
  * one read buffer must copy the frames it keeps before the next read. A kept frame keeps its whole
  * chunk alive, so long-lived queues should copy (ARCHITECTURE: "copied once, at the queue boundary").
  *
- * Memory: the copy for a straddling frame starts at min(LEN, 128 KiB) and doubles as bytes
- * arrive, so with the default limit it is one allocation of exactly `LEN`, and with a raised
- * `maxFrame` a lying `LEN` costs no more than twice the bytes actually received.
+ * Memory: a straddling frame is copied as unit-framer.ts says; with the default limit that is one
+ * allocation of the frame's own size.
  *
  * The encoders write the same framing, one frame or many into one buffer (for few large writes).
  * Their misuse (a vnet header over 20 bytes, a frame over 69632 bytes that QEMU would refuse, a
@@ -37,6 +33,8 @@
  */
 
 import { readU16, readU32, writeU32 } from '../../compare/index.js';
+import { FramingError, UnitFramer } from './unit-framer.js';
+import type { UnitFormat } from './unit-framer.js';
 
 /** QEMU's receive buffer (4096 + 65536): the largest `LEN` it accepts, and the default `maxFrame`. */
 export const QEMU_MAX_FRAME = 69632;
@@ -77,177 +75,67 @@ export type QemuFramingCode = 'qemu.frame_too_long' | 'qemu.vnet_too_long' | 'qe
  * at fault: the `LEN` field for `qemu.frame_too_long` and `qemu.truncated`, the `VNET_LEN` field for
  * `qemu.vnet_too_long` and `qemu.vnet_exceeds_frame`.
  */
-export class QemuFramingError extends Error {
+export class QemuFramingError extends FramingError<QemuFramingCode> {
   override readonly name = 'QemuFramingError';
-
-  constructor(
-    /** Stable dotted code. */
-    readonly code: QemuFramingCode,
-    /** Stream offset of the faulty field. */
-    readonly offset: number,
-    /** One-line description of the problem, without the offset. */
-    readonly problem: string,
-  ) {
-    super(`${problem} at byte ${offset} (${code})`);
-  }
 }
-
-/** First allocation for a frame body that straddles chunks; it doubles from here up to `LEN`. */
-const STRADDLE_START = 1 << 17;
 
 const EMPTY = new Uint8Array(0);
 
 /** Incremental decoder of one QEMU socket stream. Call order: `push`* then `end` once. */
-export class QemuFrameDecoder {
-  private readonly vnet: boolean;
-  private readonly maxFrame: number;
-  /** Bytes of the length fields: 4, or 8 with vnet. */
-  private readonly headerLength: number;
-  /** Stream offset of the first byte of the chunk being pushed. */
-  private base = 0;
-  /** Stream offset of the pending frame, which started in an earlier chunk; -1 when there is none. */
-  private pendStart = -1;
-  /** The pending frame's length fields, `headHave` bytes of them so far. */
-  private readonly head = new Uint8Array(8);
-  private headHave = 0;
-  private len = 0;
-  private vnetLen = 0;
-  /** The pending frame's `LEN` bytes, `bodyHave` of them so far; EMPTY until its length fields are in. */
-  private body = EMPTY;
-  private bodyHave = 0;
-  private failure: QemuFramingError | undefined = undefined;
-  private ended = false;
-
+export class QemuFrameDecoder extends UnitFramer<QemuFrame, QemuFramingError> {
   constructor(options: QemuFrameDecoderOptions) {
     const maxFrame = options.maxFrame ?? QEMU_MAX_FRAME;
     if (!Number.isInteger(maxFrame) || maxFrame < 0 || maxFrame > 0xffffffff) {
       throw new RangeError(`QemuFrameDecoder: maxFrame ${maxFrame} is not an unsigned 32-bit integer`);
     }
-    this.vnet = options.vnetHeader;
-    this.maxFrame = maxFrame;
-    this.headerLength = options.vnetHeader ? 8 : 4;
+    super(new QemuUnits(options.vnetHeader, maxFrame), 'QemuFrameDecoder');
+  }
+}
+
+/** QEMU frames as units: the length fields are the prefix, `unit` sees the `LEN` bytes. */
+class QemuUnits implements UnitFormat<QemuFrame, QemuFramingError> {
+  /** Bytes of the length fields: 4, or 8 with vnet. */
+  readonly prefixLength: number;
+  /** `VNET_LEN` of the frame `unitLength` read last. */
+  private vnetLen = 0;
+
+  constructor(private readonly vnet: boolean, private readonly maxFrame: number) {
+    this.prefixLength = vnet ? 8 : 4;
   }
 
-  /** The error that killed the decoder, set as soon as it is found (possibly before `push` throws it). */
-  get error(): QemuFramingError | undefined {
-    return this.failure;
-  }
-
-  /** Decodes the next chunk; returns the frames it completed. Throws QemuFramingError (see the module header for when). */
-  push(chunk: Uint8Array): QemuFrame[] {
-    if (this.failure) throw this.failure;
-    if (this.ended) throw new Error('QemuFrameDecoder: push() after end()');
-    const out: QemuFrame[] = [];
-    try {
-      let pos = 0;
-      if (this.pendStart >= 0) pos = this.fill(chunk, 0, out);
-      if (this.pendStart < 0) {
-        pos = this.scan(chunk, pos, out);
-        if (pos < chunk.length) {
-          this.pendStart = this.base + pos;
-          this.fill(chunk, pos, out);
-        }
-      }
-    } catch (e) {
-      if (!(e instanceof QemuFramingError)) throw e;
-      this.failure = e;
-      if (out.length === 0) throw e;
-    }
-    this.base += chunk.length;
-    return out;
-  }
-
-  /** Declares the stream over; throws QemuFramingError('qemu.truncated') if it stopped inside a frame. */
-  end(): void {
-    if (this.failure) throw this.failure;
-    this.ended = true;
-    if (this.pendStart < 0) return;
-    const problem = this.body === EMPTY
-      ? `stream ends after ${this.headHave} of the ${this.headerLength} bytes of a frame's length fields`
-      : `stream ends after ${this.bodyHave} of the ${this.len} bytes of a frame`;
-    this.failure = new QemuFramingError('qemu.truncated', this.pendStart, problem);
-    throw this.failure;
-  }
-
-  /** Decodes every frame lying wholly in `chunk` from `pos`; returns where the first incomplete one starts. */
-  private scan(chunk: Uint8Array, pos: number, out: QemuFrame[]): number {
-    const end = chunk.length;
-    const vnet = this.vnet;
-    const h = this.headerLength;
-    while (end - pos >= h) {
-      const len = readU32(chunk, pos);
-      if (len > this.maxFrame) throw this.tooLong(len, this.base + pos);
-      const vnetLen = vnet ? this.checkVnet(readU32(chunk, pos + 4), len, this.base + pos + 4) : 0;
-      const body = pos + h;
-      if (end - body < len) return pos;
-      out.push({
-        packet: chunk.subarray(body + vnetLen, body + len),
-        vnetHeader: vnet ? chunk.subarray(body, body + vnetLen) : EMPTY,
-        offset: this.base + pos,
-      });
-      pos = body + len;
-    }
-    return pos;
-  }
-
-  /** Adds bytes from `chunk[pos..]` to the pending frame, emitting it if complete; returns the new position. */
-  private fill(chunk: Uint8Array, pos: number, out: QemuFrame[]): number {
-    const end = chunk.length;
-    if (this.body === EMPTY) {
-      while (this.headHave < this.headerLength) {
-        if (pos === end) return pos;
-        this.head[this.headHave++] = chunk[pos++]!;
-        if (this.headHave === 4) {
-          this.len = readU32(this.head, 0);
-          if (this.len > this.maxFrame) throw this.tooLong(this.len, this.pendStart);
-        }
-      }
-      this.vnetLen = this.vnet ? this.checkVnet(readU32(this.head, 4), this.len, this.pendStart + 4) : 0;
-      if (end - pos >= this.len) {
-        this.emit(chunk, pos, out);
-        return pos + this.len;
-      }
-      this.body = new Uint8Array(Math.min(this.len, STRADDLE_START));
-    }
-    const n = Math.min(this.len - this.bodyHave, end - pos);
-    if (this.bodyHave + n > this.body.length) {
-      const grown = new Uint8Array(Math.min(this.len, Math.max(this.bodyHave + n, 2 * this.body.length)));
-      grown.set(this.body.subarray(0, this.bodyHave));
-      this.body = grown;
-    }
-    this.body.set(chunk.subarray(pos, pos + n), this.bodyHave);
-    this.bodyHave += n;
-    if (this.bodyHave === this.len) this.emit(this.body, 0, out);
-    return pos + n;
-  }
-
-  /** Emits the pending frame, whose `LEN` bytes are at `b[at..]`, and forgets it. */
-  private emit(b: Uint8Array, at: number, out: QemuFrame[]): void {
-    const v = this.vnetLen;
-    out.push({
-      packet: b.subarray(at + v, at + this.len),
-      vnetHeader: this.vnet ? b.subarray(at, at + v) : EMPTY,
-      offset: this.pendStart,
-    });
-    this.pendStart = -1;
-    this.headHave = 0;
-    this.body = EMPTY;
-    this.bodyHave = 0;
-  }
-
-  private tooLong(len: number, offset: number): QemuFramingError {
-    return new QemuFramingError('qemu.frame_too_long', offset, `frame length ${len} exceeds the limit ${this.maxFrame}`);
-  }
-
-  /** Returns `vnetLen` if it is acceptable for a frame of `len` bytes; throws otherwise. */
-  private checkVnet(vnetLen: number, len: number, offset: number): number {
+  unitLength(b: Uint8Array, at: number, have: number, offset: number): number {
+    if (have < 4) return 0;
+    const len = readU32(b, at);
+    if (len > this.maxFrame) throw new QemuFramingError('qemu.frame_too_long', offset, `frame length ${len} exceeds the limit ${this.maxFrame}`);
+    if (!this.vnet) return 4 + len;
+    if (have < 8) return 0;
+    const vnetLen = readU32(b, at + 4);
     if (vnetLen > VNET_MAX_LEN) {
-      throw new QemuFramingError('qemu.vnet_too_long', offset, `vnet header length ${vnetLen} exceeds ${VNET_MAX_LEN}`);
+      throw new QemuFramingError('qemu.vnet_too_long', offset + 4, `vnet header length ${vnetLen} exceeds ${VNET_MAX_LEN}`);
     }
     if (vnetLen > len) {
-      throw new QemuFramingError('qemu.vnet_exceeds_frame', offset, `vnet header length ${vnetLen} exceeds the frame length ${len}`);
+      throw new QemuFramingError('qemu.vnet_exceeds_frame', offset + 4, `vnet header length ${vnetLen} exceeds the frame length ${len}`);
     }
-    return vnetLen;
+    this.vnetLen = vnetLen;
+    return 8 + len;
+  }
+
+  unit(b: Uint8Array, at: number, length: number, offset: number, out: QemuFrame[]): void {
+    const v = this.vnetLen;
+    out.push({
+      packet: b.subarray(at + v, at + length),
+      vnetHeader: this.vnet ? b.subarray(at, at + v) : EMPTY,
+      offset,
+    });
+  }
+
+  truncated(offset: number, have: number, length: number): QemuFramingError | undefined {
+    if (have === 0) return undefined;
+    const h = this.prefixLength;
+    const problem = length === 0
+      ? `stream ends after ${have} of the ${h} bytes of a frame's length fields`
+      : `stream ends after ${have - h} of the ${length - h} bytes of a frame`;
+    return new QemuFramingError('qemu.truncated', offset, problem);
   }
 }
 
