@@ -5,7 +5,7 @@
  * Every frame is decoded, keyed, compared by sequence range and released, as in production,
  * with the Node.js byte equality the front ends use. The same-run baseline is plain
  * `Buffer.equals` over the same payload pairs: the cost of comparing bytes and nothing else.
- * Also reported: heap per idle connection (after a handshake and one exchange; needs
+ * Also reported: heap per idle connection (after a handshake, one exchange and one scan; needs
  * `--expose-gc`, which `npm run bench` passes). Run standalone: `node --expose-gc --import tsx bench/comparator.ts`.
  */
 
@@ -123,8 +123,10 @@ export function idleConnectionBytes(count: number): number | undefined {
     c.ingest('primary', p, 1);
     c.ingest('secondary', s, 1);
   }
+  c.advance(60_000); // one scan: idle connections give back their spare buffers, as they do every scan interval
   gc();
   const after = process.memoryUsage().heapUsed;
+  if (c.counters.connectionsClosed !== 0) throw new Error('bench: the idle connections were swept before being measured');
   if (c.counters.releasedFrames !== 2 * count) throw new Error('bench: idle workload did not release everything');
   return (after - before) / count;
 }

@@ -28,7 +28,7 @@
  */
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
-import { Frame, decodeFrame } from './wire/frame.js';
+import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
 import type { TcpView } from './wire/tcp.js';
 import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
@@ -196,6 +196,11 @@ class Engine implements Comparator {
   private out: Action[] = [];
   private lastScan = -1;
   private readonly copier = new SlabCopier();
+  /**
+   * Decodes each ingested frame into reused views (no allocation). Nothing keeps the Frame or its
+   * views past `ingest`; paths that decode a second frame inside one call use `decodeFrame`.
+   */
+  private readonly decoder = new FrameDecoder();
   /** The tag of the frame being ingested. */
   private tag: unknown = undefined;
   /** Tags of the primary fragments waiting in the reassembler (keyed by the copy handed to it). */
@@ -219,7 +224,7 @@ class Engine implements Comparator {
     this.out = [];
     this.tag = tag;
     if (this.lastScan < 0) this.lastScan = now;
-    const decoded = decodeFrame(bytes, LINKTYPE_ETHERNET);
+    const decoded = this.decoder.decode(bytes, LINKTYPE_ETHERNET);
     if (side === 'client') {
       this.counters.clientFrames++;
       this.client(bytes, decoded, now);

@@ -277,10 +277,12 @@ export class TcpStreamMatch {
   }
 
   /**
-   * Frees what an idle matcher does not need: the secondary's copy arena (4 KiB or more, kept for
-   * reuse while data flows) when nothing is buffered. For the caller's periodic scan.
+   * Frees what an idle matcher does not need: the secondary's copy arena (4 KiB or more) and both
+   * sides' spare chunks, kept for reuse while data flows, when nothing is buffered. For the
+   * caller's periodic scan.
    */
   trimMemory(): void {
+    this.primary.store.trim();
     this.secondary.store.trim();
   }
 

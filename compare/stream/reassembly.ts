@@ -15,9 +15,12 @@
  * empties, and reallocated (live bytes moved, at most twice the room they need rounded up to a
  * power of two, 4 KiB at least) when full; `clear`, and `trim` when empty, free it. With `copy = false` the store keeps a
  * view, and the caller must leave those bytes unchanged until they are consumed, discarded or
- * cleared. Appending at the end is O(1) amortized; an out-of-order insert costs a binary search
- * plus a splice. Incorrect use: offsets that are not integers, `consume` beyond the first chunk,
- * ranges outside the given array, keeping a `Chunk` across calls that store (its bytes may move).
+ * cleared. Appending at the end is O(1) amortized and, once the store has held as many chunks
+ * before, allocates nothing: a chunk that is used up stays in the array as a spare (its bytes
+ * reference dropped) for a later append to fill, until `clear` or `trim` frees the spares. An
+ * out-of-order insert costs a binary search plus a splice. Incorrect use: offsets that are not
+ * integers, `consume` beyond the first chunk, ranges outside the given array, keeping a `Chunk`
+ * across calls that store or consume (its bytes may move, or it may be reused).
  */
 
 import type { BytesEqual } from '../match/bytes-equal.js';
@@ -46,10 +49,15 @@ const COMPACT_AFTER = 32;
 /** Smallest copy arena; it grows to a power of two at least twice the bytes it must hold. */
 const MIN_ARENA = 4096;
 
+/** What a spare chunk points to, so that it keeps no frame alive. */
+const NO_BYTES = new Uint8Array(0);
+
 /** The sorted, non-overlapping chunks of one side; see the module header. */
 export class Reassembly {
+  /** Live chunks in [head, end); the chunks from `end` on are spares for `insert` to reuse. */
   private chunks: Chunk[] = [];
   private head = 0;
+  private end = 0;
   private bytesHeld = 0;
   /** Copy mode: the buffer copies are appended to (allocated on first use), and its fill level. */
   private arena: Uint8Array | null = null;
@@ -67,25 +75,25 @@ export class Reassembly {
 
   /** True when nothing is stored. */
   get empty(): boolean {
-    return this.head === this.chunks.length;
+    return this.head === this.end;
   }
 
   /** The lowest chunk when it starts exactly at `offset`, else null. */
   chunkAt(offset: number): Chunk | null {
-    const c = this.chunks[this.head];
-    return c !== undefined && c.start === offset ? c : null;
+    if (this.head === this.end) return null;
+    const c = this.chunks[this.head]!;
+    return c.start === offset ? c : null;
   }
 
   /** Start of the lowest chunk, Infinity when empty. */
   firstStart(): number {
-    const c = this.chunks[this.head];
-    return c === undefined ? Infinity : c.start;
+    return this.head === this.end ? Infinity : this.chunks[this.head]!.start;
   }
 
   /** End of the run of contiguous bytes beginning at `from` (`from` itself when no chunk starts there). */
   contiguousEnd(from: number): number {
     let end = from;
-    for (let i = this.head; i < this.chunks.length; i++) {
+    for (let i = this.head; i < this.end; i++) {
       const c = this.chunks[i]!;
       if (c.start !== end) break;
       end = c.start + c.length;
@@ -101,10 +109,12 @@ export class Reassembly {
   insert(start: number, bytes: Uint8Array, at: number, length: number): number {
     if (length === 0) return -1;
     const chunks = this.chunks;
-    const n = chunks.length;
+    const n = this.end;
     const end = start + length;
     if (this.head === n || chunks[n - 1]!.start + chunks[n - 1]!.length <= start) {
-      chunks.push(this.piece(start, bytes, at, length));
+      if (n < chunks.length) this.fill(chunks[n]!, start, bytes, at, length);
+      else chunks.push(this.fill(new Chunk(0, NO_BYTES, 0, 0, 0), start, bytes, at, length));
+      this.end = n + 1;
       this.bytesHeld += length;
       return -1;
     }
@@ -144,6 +154,7 @@ export class Reassembly {
       added += end - cur;
     }
     chunks.splice(lo, last - lo, ...merged);
+    this.end = n + merged.length - (last - lo);
     this.bytesHeld += added;
     return -1;
   }
@@ -160,7 +171,8 @@ export class Reassembly {
 
   /** Drops every byte below `offset`. */
   discardBelow(offset: number): void {
-    for (let c = this.chunks[this.head]; c !== undefined && c.start < offset; c = this.chunks[this.head]) {
+    while (this.head !== this.end && this.chunks[this.head]!.start < offset) {
+      const c = this.chunks[this.head]!;
       if (c.start + c.length <= offset) {
         this.bytesHeld -= c.length;
         this.dropHead();
@@ -170,9 +182,12 @@ export class Reassembly {
     }
   }
 
-  /** Frees the copy arena if nothing is stored (it is reallocated on the next copy). */
+  /** Frees the copy arena and the spare chunks if nothing is stored (they are made again when needed). */
   trim(): void {
-    if (this.head === this.chunks.length) {
+    if (this.head === this.end) {
+      this.chunks.length = 0;
+      this.head = 0;
+      this.end = 0;
       this.arena = null;
       this.arenaUsed = 0;
     }
@@ -182,6 +197,7 @@ export class Reassembly {
   clear(): void {
     this.chunks.length = 0;
     this.head = 0;
+    this.end = 0;
     this.bytesHeld = 0;
     this.arena = null;
     this.arenaUsed = 0;
@@ -189,7 +205,7 @@ export class Reassembly {
 
   /** Hex around `offset` (see `hexWindow`) from the chunk holding it, '' when none does. */
   hexAround(offset: number): string {
-    for (let i = this.head; i < this.chunks.length; i++) {
+    for (let i = this.head; i < this.end; i++) {
       const c = this.chunks[i]!;
       if (offset < c.start) break;
       if (offset < c.start + c.length) return c.hex(offset - c.start);
@@ -198,13 +214,28 @@ export class Reassembly {
   }
 
   private piece(start: number, bytes: Uint8Array, at: number, length: number): Chunk {
-    if (!this.copy) return new Chunk(start, bytes, at, length, 0);
+    return this.fill(new Chunk(0, NO_BYTES, 0, 0, 0), start, bytes, at, length);
+  }
+
+  /** Makes `c` hold `bytes[at, at + length)` (a view of it, or its copy in the arena) at offset `start`. */
+  private fill(c: Chunk, start: number, bytes: Uint8Array, at: number, length: number): Chunk {
+    c.start = start;
+    c.length = length;
+    if (!this.copy) {
+      c.bytes = bytes;
+      c.at = at;
+      c.base = 0;
+      return c;
+    }
     let arena = this.arena;
     if (arena === null || this.arenaUsed + length > arena.length) arena = this.regrow(length);
     const to = this.arenaUsed;
     arena.set(bytes.subarray(at, at + length), to);
     this.arenaUsed = to + length;
-    return new Chunk(start, arena, to, length, to);
+    c.bytes = arena;
+    c.at = to;
+    c.base = to;
+    return c;
   }
 
   /**
@@ -216,7 +247,7 @@ export class Reassembly {
     while (capacity < 2 * (this.bytesHeld + extra)) capacity *= 2;
     const next = new Uint8Array(capacity);
     let used = 0;
-    for (let i = this.head; i < this.chunks.length; i++) {
+    for (let i = this.head; i < this.end; i++) {
       const c = this.chunks[i]!;
       next.set(c.bytes.subarray(c.at, c.at + c.length), used);
       c.bytes = next;
@@ -230,13 +261,15 @@ export class Reassembly {
   }
 
   private dropHead(): void {
+    this.chunks[this.head]!.bytes = NO_BYTES;
     this.head++;
-    if (this.head === this.chunks.length) {
-      this.chunks.length = 0;
+    if (this.head === this.end) {
       this.head = 0;
+      this.end = 0;
       this.arenaUsed = 0;
-    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.chunks.length) {
+    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.end) {
       this.chunks.splice(0, this.head);
+      this.end -= this.head;
       this.head = 0;
     }
   }

@@ -52,8 +52,8 @@ export class IcmpView {
   }
 
   /**
-   * Makes this view describe the `length`-byte message at `offset`, with the checks of `parse`: returns this
-   * view, or the coded error and the view is left as it was.
+   * Makes this view describe the `length`-byte message at `offset`, with the checks of `parse`:
+   * returns this view, or the coded error and the view is left as it was.
    */
   reset(bytes: Uint8Array, offset: number, length: number): IcmpView | WireError {
     if (length < ICMP_HEADER_LEN) return new WireError('decode.icmp.header_too_short', offset + length);

@@ -51,8 +51,8 @@ export class Icmpv6View {
   }
 
   /**
-   * Makes this view describe the `length`-byte message at `offset`, with the checks of `parse`: returns this
-   * view, or the coded error and the view is left as it was.
+   * Makes this view describe the `length`-byte message at `offset`, with the checks of `parse`:
+   * returns this view, or the coded error and the view is left as it was.
    */
   reset(bytes: Uint8Array, offset: number, length: number): Icmpv6View | WireError {
     if (length < ICMPV6_HEADER_LEN) return new WireError('decode.icmpv6.header_too_short', offset + length);

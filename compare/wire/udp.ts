@@ -49,8 +49,8 @@ export class UdpView {
   }
 
   /**
-   * Makes this view describe the datagram at `offset` (as `parse` does), with the checks of `parse`: returns this
-   * view, or the coded error and the view is left as it was.
+   * Makes this view describe the datagram at `offset` (as `parse` does), with the checks of `parse`:
+   * returns this view, or the coded error and the view is left as it was.
    */
   reset(bytes: Uint8Array, offset: number, length: number, firstFragment = false): UdpView | WireError {
     if (length < UDP_HEADER_LEN) return new WireError('decode.udp.header_too_short', offset + length);

@@ -166,3 +166,75 @@ test('reassembly property: matches a byte-array model under random inserts and c
     { numRuns: 1000 },
   );
 });
+
+test('reassembly: a used-up chunk is reused for the next append and keeps no bytes alive; trim frees it', () => {
+  for (const copy of [false, true]) {
+    const r = new Reassembly(copy, jsBytesEqual);
+    const first = bytes('..abcd');
+    r.insert(0, first, 2, 4);
+    const chunk = r.chunkAt(0)!;
+    r.consume(4);
+    assert.ok(r.empty);
+    const spares = (r as unknown as { chunks: { bytes: Uint8Array }[] }).chunks;
+    assert.ok(spares.every((c) => c.bytes.length === 0), 'a spare keeps no reference to the bytes it held');
+    const second = bytes('xyzEFG');
+    r.insert(4, second, 3, 3);
+    assert.equal(r.chunkAt(4), chunk, 'the spare was reused');
+    assert.equal(Buffer.from(chunk.bytes.subarray(chunk.at, chunk.at + chunk.length)).toString(), 'EFG');
+    assert.equal(chunk.start, 4);
+    if (copy) assert.equal(r.hexAround(5), Buffer.from('EFG').toString('hex'));
+    assert.equal(copy ? chunk.bytes !== second : chunk.bytes === second, true);
+    r.consume(3);
+    r.trim();
+    assert.equal((r as unknown as { chunks: unknown[] }).chunks.length, 0, 'trim frees the spares');
+  }
+});
+
+test('reassembly property: stores that empty and refill (spare chunks) hold exactly the bytes offered, views and copies', () => {
+  const value = (offset: number): number => (offset * 7 + 3) & 0xff;
+  const op = fc.record({ insert: fc.boolean(), at: fc.nat(40), length: fc.nat(12), pad: fc.nat(5) });
+  fc.assert(
+    fc.property(fc.boolean(), fc.array(fc.array(op, { maxLength: 15 }), { minLength: 1, maxLength: 4 }), (copy, rounds) => {
+      const r = new Reassembly(copy, jsBytesEqual);
+      let floor = 0;
+      for (const ops of rounds) {
+        const base = floor;
+        const model = new Map<number, number>();
+        for (const o of ops) {
+          if (!o.insert) {
+            const c = r.chunkAt(floor);
+            if (c === null) continue;
+            const n = Math.min(1 + (o.length % 4), c.length);
+            r.consume(n);
+            for (let i = floor; i < floor + n; i++) model.delete(i);
+            floor += n;
+            continue;
+          }
+          const from = Math.max(base + o.at, floor);
+          const to = Math.max(from, base + o.at + o.length);
+          // A fresh array per insert, the range at a varying index among junk bytes: a chunk
+          // left pointing at an older array or index shows the wrong bytes.
+          const offered = new Uint8Array(o.pad + (to - from) + 3).fill(0xee);
+          for (let i = from; i < to; i++) offered[o.pad + i - from] = value(i);
+          assert.equal(r.insert(from, offered, o.pad, to - from), -1);
+          for (let i = from; i < to; i++) model.set(i, value(i));
+        }
+        assert.equal(r.held, model.size);
+        while (!r.empty) {
+          const at = r.firstStart();
+          const c = r.chunkAt(at)!;
+          for (let k = 0; k < c.length; k++) {
+            assert.equal(c.bytes[c.at + k], value(at + k), `byte at ${at + k}`);
+            assert.ok(model.delete(at + k), `offset ${at + k} was offered`);
+          }
+          r.consume(c.length);
+          floor = Math.max(floor, at + c.length);
+        }
+        assert.equal(model.size, 0);
+        assert.equal(r.held, 0);
+        floor += 5;
+      }
+    }),
+    { numRuns: 1000 },
+  );
+});

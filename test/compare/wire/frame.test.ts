@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { fromHex } from '../../../compare/wire/bytes.js';
 import { WireError, isWireError } from '../../../compare/wire/error.js';
-import { Frame, decodeFrame } from '../../../compare/wire/frame.js';
+import { Frame, FrameDecoder, decodeFrame } from '../../../compare/wire/frame.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW } from '../../../compare/wire/link.js';
 import { FIXTURE_NAMES, fixture } from './fixtures.js';
 
@@ -209,4 +209,67 @@ test('frame: never throws on mutated valid frames (flipped bytes, truncation)', 
     checkOutcome(truncate ? f.subarray(0, cut % (f.length + 1)) : f, LINKTYPE_ETHERNET);
     checkOutcome(f.subarray(14), LINKTYPE_RAW);
   }), { numRuns: 30000 });
+});
+
+/**
+ * Everything a decode result shows: own fields (private ones included), every getter, the indexed
+ * accessors, nested views; byte arrays other than the frame itself as hex.
+ */
+function snapshot(x: unknown, frame: Uint8Array): unknown {
+  if (x instanceof WireError) return { error: x.code, at: x.at };
+  if (x instanceof Uint8Array) return x === frame ? 'the frame' : Buffer.from(x).toString('hex');
+  if (x === null || typeof x !== 'object') return x;
+  const o = x as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) out[k] = snapshot(o[k], frame);
+  const proto = Object.getPrototypeOf(o) as object;
+  for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(proto))) {
+    if (d.get !== undefined) out[k] = snapshot(o[k], frame);
+  }
+  for (const m of ['sackLeft', 'sackRight', 'tagProtocol', 'vlanId', 'priority']) {
+    const f = o[m];
+    if (typeof f === 'function') out[m] = [0, 1, 2, 3, 4].map((i) => (f as (i: number) => unknown).call(o, i));
+  }
+  return out;
+}
+
+test('frame: FrameDecoder reuses one Frame and its views, and each result equals decodeFrame\'s', () => {
+  const d = new FrameDecoder();
+  const syn = d.decode(fixture('syn4'));
+  assert.ok(syn instanceof Frame && syn.transport?.kind === 'tcp');
+  assert.equal(syn.transport.mss, 1460);
+  const ack = d.decode(fixture('ack4'));
+  assert.equal(ack, syn, 'the same Frame, re-initialised');
+  assert.ok(ack instanceof Frame && ack.transport?.kind === 'tcp');
+  assert.equal(ack.transport.mss, -1, 'no MSS left over from the SYN');
+  assert.equal(ack.transport.windowScale, -1);
+  assert.equal(ack.transport.sackPermitted, false);
+  assert.deepEqual(snapshot(ack, fixture('ack4')), snapshot(decodeFrame(fixture('ack4')), fixture('ack4')));
+  const arp = d.decode(fixture('arp'));
+  assert.ok(arp instanceof Frame && arp.transport === null && arp.network?.kind === 'arp');
+  assert.ok(d.decode(fixture('udp4').subarray(0, 20)) instanceof WireError);
+  const udp6 = d.decode(fixture('udp6'));
+  assert.ok(udp6 instanceof Frame && udp6.transport?.kind === 'udp' && udp6.network?.kind === 'ipv6');
+  const raw = d.decode(fixture('syn6').subarray(14), LINKTYPE_RAW);
+  assert.ok(raw instanceof Frame && raw.link === null, 'no Ethernet view left over');
+});
+
+test('frame property: a FrameDecoder fed any sequence of frames never shows a stale field', () => {
+  const input = fc.record({
+    name: fc.constantFrom(...FIXTURE_NAMES),
+    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+    cut: fc.nat(),
+    truncate: fc.boolean(),
+    linkType: fc.constantFrom(...LINK_TYPES),
+  });
+  fc.assert(fc.property(fc.array(input, { minLength: 1, maxLength: 12 }), (inputs) => {
+    const d = new FrameDecoder();
+    for (const { name, flips, cut, truncate, linkType } of inputs) {
+      const f = fixture(name);
+      for (const [at, value] of flips) f[at % f.length] = value;
+      const whole = linkType === LINKTYPE_ETHERNET ? f : f.subarray(14);
+      const bytes = truncate ? whole.subarray(0, cut % (whole.length + 1)) : whole;
+      assert.deepEqual(snapshot(d.decode(bytes, linkType), bytes), snapshot(decodeFrame(bytes, linkType), bytes));
+    }
+  }), { numRuns: 3000 });
 });
