@@ -62,7 +62,9 @@ export class FramePeer {
   }
 
   waitForFrames(n: number, ms?: number): Promise<void> {
-    return waitFor(`${n} frames (have ${this.received.length})`, () => this.received.length >= n, ms);
+    return waitFor(`${n} frames`, () => this.received.length >= n, ms).catch((e: Error) => {
+      throw new Error(`${e.message} (have ${this.received.length})`);
+    });
   }
 
   close(): void {
@@ -93,7 +95,9 @@ export class NotifyPeer {
   }
 
   waitFor(text: string, n = 1, ms?: number): Promise<void> {
-    return waitFor(`${n} x ${text} on notify (have ${JSON.stringify(this.received.map((m) => m.text))})`, () => this.count(text) >= n, ms);
+    return waitFor(`${n} x ${text} on notify`, () => this.count(text) >= n, ms).catch((e: Error) => {
+      throw new Error(`${e.message} (have ${JSON.stringify(this.received.map((m) => m.text))})`);
+    });
   }
 
   close(): void {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TCP_ACK, TCP_PSH, emitTcp, emitUdp } from '../../../compare/index.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT } from '../../../proxy/framing/notify.js';
-import { QemuFrameDecoder } from '../../../proxy/framing/qemu-frames.js';
+import { QemuFrameDecoder, encodeQemuFrames } from '../../../proxy/framing/qemu-frames.js';
 import { FramePeer, NotifyPeer, waitFor } from '../../support/socket-peer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-compare-'));
@@ -211,5 +211,31 @@ test('compare: a connecting outdev keeps released frames until its peer appears,
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     server.close();
+  }
+});
+
+test('compare: when outdev stops reading, the inputs stop being read too; nothing is lost', async () => {
+  // Frames held while the senders are stalled would time out into a checkpoint that this test's
+  // controller never completes: give them all the time the test needs.
+  const r = await startCompare(['--compare-timeout', '600000']);
+  try {
+    r.outdev.socket.pause();
+    const total = 12_000;
+    const frame = (i: number) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'x'.repeat(1400)}` });
+    for (let at = 0; at < total; at += 500) {
+      const batch = Array.from({ length: 500 }, (_, k) => ({ packet: frame(at + k) }));
+      const bytes = encodeQemuFrames(batch, false);
+      r.primary.sendRaw(bytes);
+      r.secondary.sendRaw(bytes);
+    }
+    // ~17 MB per input: far more than the socket buffers between us, so it can only sit in the
+    // senders' own buffers once compare has stopped reading.
+    await waitFor('backpressure to reach the senders', () => r.primary.socket.writableLength > 8_000_000 && r.secondary.socket.writableLength > 8_000_000, 10_000);
+    r.outdev.socket.resume();
+    await r.outdev.waitForFrames(total, 30_000);
+    const got = r.outdev.received.map((f) => Buffer.from(f.packet).subarray(42, 48).toString());
+    assert.deepEqual(got, Array.from({ length: total }, (_, i) => String(i).padStart(6, '0')));
+  } finally {
+    await stop(r);
   }
 });
