@@ -216,8 +216,9 @@ test('compare: a connecting outdev keeps released frames until its peer appears,
 
 test('compare: when outdev stops reading, the inputs stop being read too; nothing is lost', async () => {
   // Frames held while the senders are stalled would time out into a checkpoint that this test's
-  // controller never completes: give them all the time the test needs.
-  const r = await startCompare(['--compare-timeout', '600000']);
+  // controller never completes, and one input may be read far ahead of the other before the
+  // stall (so far there is no per-side flow control): give both limits the room the test needs.
+  const r = await startCompare(['--compare-timeout', '600000', '--max-queue-size', '100000']);
   try {
     r.outdev.socket.pause();
     const total = 12_000;
@@ -232,7 +233,9 @@ test('compare: when outdev stops reading, the inputs stop being read too; nothin
     // senders' own buffers once compare has stopped reading.
     await waitFor('backpressure to reach the senders', () => r.primary.socket.writableLength > 8_000_000 && r.secondary.socket.writableLength > 8_000_000, 10_000);
     r.outdev.socket.resume();
-    await r.outdev.waitForFrames(total, 30_000);
+    await r.outdev.waitForFrames(total, 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}; compare's log: ${r.log()}`);
+    });
     const got = r.outdev.received.map((f) => Buffer.from(f.packet).subarray(42, 48).toString());
     assert.deepEqual(got, Array.from({ length: total }, (_, i) => String(i).padStart(6, '0')));
   } finally {
