@@ -119,7 +119,11 @@ class TcpConnection extends Connection {
   headers: string | null = null;
   /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
   tags: string | null = null;
-  secondarySince = -1;
+  /**
+   * Secondary segments not yet matched, oldest first: their relative end and arrival time. The
+   * head's time is how long the SVM has been ahead (for the timeout); made on first need.
+   */
+  secondaryPending: Fifo<{ end: number; since: number }> | null = null;
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
   clientFin = false;
@@ -139,11 +143,12 @@ class TcpConnection extends Connection {
     this.secondarySyn = null;
     this.secondaryAck = this.primaryAck;
     this.toSecondary = null;
-    this.secondarySince = -1;
+    this.secondaryPending = null;
   }
 
   secondaryWaitingSince(): number {
-    return this.secondarySince;
+    const head = this.secondaryPending?.peek();
+    return head === undefined ? -1 : head.since;
   }
 }
 
@@ -482,13 +487,15 @@ class Engine implements Comparator {
         this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
-      c.match.addSecondary(seq, bytes, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
+      const end = c.match.addSecondary(seq, bytes, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
-      if (c.match.secondaryAhead) {
-        if (c.secondarySince === -1) c.secondarySince = now;
-      } else {
-        c.secondarySince = -1;
-      }
+      if (end > c.match.verified) (c.secondaryPending ??= new Fifo()).push({ end, since: now });
+    }
+    // Whatever the primary matched no longer waits: the timeout runs from the oldest unmatched segment.
+    const pending = c.secondaryPending;
+    if (pending !== null) {
+      for (let h = pending.peek(); h !== undefined && h.end <= c.match.verified; h = pending.peek()) pending.shift();
+      if (pending.length === 0) c.secondaryPending = null;
     }
     this.counters.comparedBytes += c.match.comparedBytes - compared;
     this.counters.unverifiedBytes += c.match.unverifiedBytes - unverified;

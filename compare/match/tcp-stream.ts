@@ -188,11 +188,6 @@ export class TcpStreamMatch {
     return this.primary.store.held;
   }
 
-  /** True when the secondary has sent bytes, a FIN or an RST that the primary has not matched yet. */
-  get secondaryAhead(): boolean {
-    return this.comparing && this.found === null && this.secondary.end > this.verifiedEnd;
-  }
-
   /** Secondary payload bytes buffered (copies). */
   get secondaryBytesHeld(): number {
     return this.secondary.store.held;

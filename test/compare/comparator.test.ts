@@ -441,6 +441,21 @@ describe('timeouts, limits and checkpoints', () => {
     assert.deepEqual(t.releasedPayloads(), ['lonely']);
   });
 
+  test('a secondary that is always a segment ahead, or was ahead and then matched, never times out', () => {
+    const steady = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    steady.established(ISN - 1);
+    steady.secondary(steady.out({ seq: ISN, payload: pattern(0, 100) }), 0);
+    for (let i = 1; i < 500; i++) {
+      steady.secondary(steady.out({ seq: ISN + i * 100, payload: pattern(i * 100, 100) }), i * 10);
+      steady.primary(steady.out({ seq: ISN + (i - 1) * 100, payload: pattern((i - 1) * 100, 100) }), i * 10);
+      steady.advanceTo(i * 10);
+    }
+    steady.primary(steady.out({ seq: ISN + 49_900, payload: pattern(49_900, 100) }), 5000);
+    steady.advanceTo(20_000);
+    assert.deepEqual(steady.checkpoints(), []);
+    assert.equal(steady.released().length, 501);
+  });
+
   test('secondary output the primary never produces is a timeout too', () => {
     const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
     t.secondary(t.udp({ payload: 'phantom' }), 0);
