@@ -11,6 +11,7 @@ import { benchPcapRead } from './pcap-read.js';
 import { benchTcpStream } from './tcp-stream.js';
 import { benchComparator } from './comparator.js';
 import { benchQemuFrames } from './qemu-frames.js';
+import { benchCompareVsQemu } from './compare-vs-qemu.js';
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['parse', benchParse],
@@ -18,6 +19,7 @@ const suites: [string, () => Promise<BenchResult[]>][] = [
   ['tcp-stream', benchTcpStream],
   ['comparator', benchComparator],
   ['qemu-frames', benchQemuFrames],
+  ['compare-vs-qemu', benchCompareVsQemu],
 ];
 
 function format(r: BenchResult): string {
