@@ -100,6 +100,8 @@ abstract class Connection {
   abstract resetAfterCheckpoint(): void;
   /** Caller time since which secondary output has been waiting for its primary counterpart, or -1. */
   abstract secondaryWaitingSince(): number;
+  /** How many secondary segments or messages wait for their primary counterparts. */
+  abstract secondaryWaitingCount(): number;
 }
 
 class TcpConnection extends Connection {
@@ -150,6 +152,10 @@ class TcpConnection extends Connection {
     const head = this.secondaryPending?.peek();
     return head === undefined ? -1 : head.since;
   }
+
+  secondaryWaitingCount(): number {
+    return this.secondaryPending?.length ?? 0;
+  }
 }
 
 class MessageConnection extends Connection {
@@ -168,6 +174,10 @@ class MessageConnection extends Connection {
 
   secondaryWaitingSince(): number {
     return this.waiting.peek()?.since ?? -1;
+  }
+
+  secondaryWaitingCount(): number {
+    return this.waiting.length;
   }
 }
 
@@ -262,6 +272,7 @@ class Engine implements Comparator {
     this.checkpointPending = false;
     for (const h of this.heldQueue.drain()) this.emitRelease(h);
     this.counters.heldFrames = 0;
+    this.counters.secondaryWaitingFrames = 0;
     for (const frame of this.primaryFragments.clear()) this.releaseNow(frame, this.fragmentTag(frame));
     this.secondaryFragments.clear();
     this.pairing.clear();
@@ -489,12 +500,18 @@ class Engine implements Comparator {
     } else {
       const end = c.match.addSecondary(seq, bytes, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
-      if (end > c.match.verified) (c.secondaryPending ??= new Fifo()).push({ end, since: now });
+      if (end > c.match.verified) {
+        (c.secondaryPending ??= new Fifo()).push({ end, since: now });
+        this.counters.secondaryWaitingFrames++;
+      }
     }
     // Whatever the primary matched no longer waits: the timeout runs from the oldest unmatched segment.
     const pending = c.secondaryPending;
     if (pending !== null) {
-      for (let h = pending.peek(); h !== undefined && h.end <= c.match.verified; h = pending.peek()) pending.shift();
+      for (let h = pending.peek(); h !== undefined && h.end <= c.match.verified; h = pending.peek()) {
+        pending.shift();
+        this.counters.secondaryWaitingFrames--;
+      }
       if (pending.length === 0) c.secondaryPending = null;
     }
     this.counters.comparedBytes += c.match.comparedBytes - compared;
@@ -550,6 +567,7 @@ class Engine implements Comparator {
       const waiting = c.waiting.peek();
       if (waiting !== undefined && !c.diverged && c.held.length === 0) {
         c.waiting.shift();
+        this.counters.secondaryWaitingFrames--;
         const m = compareMessages(parts, waiting.parts, reason, c.index++, this.config.bytesEqual);
         this.counters.comparedBytes += parts.bodyLength;
         if (m === null) {
@@ -571,6 +589,7 @@ class Engine implements Comparator {
     const head = c.held.peek();
     if (head === undefined) {
       c.waiting.push({ parts: ownParts(parts, this.copier), since: now });
+      this.counters.secondaryWaitingFrames++;
       if (c.waiting.length > this.config.maxQueueFrames) this.mismatch(c, limitMismatch(`${c.waiting.length} secondary messages waiting`));
       return;
     }
@@ -663,6 +682,7 @@ class Engine implements Comparator {
 
   private evicted(c: Connection, reason: EvictionReason): void {
     c.evicted = true;
+    this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
     this.counters.connectionsClosed++;
     if (c.held.length === 0) return;
     this.event(reason === 'full' ? 'flow.evicted_full' : 'flow.evicted_idle', c.flow, `${c.held.length} primary frames held; released after the checkpoint`);

@@ -8,7 +8,9 @@
  * written with one write per chunk. The core is woken at its `nextDeadline` for timeouts. When
  * `outdev` cannot keep up (its socket buffer full, or no peer connected and too much waiting),
  * both inputs stop being read until it drains: memory stays bounded and the senders (QEMU's
- * redirectors) feel TCP backpressure. A framing error closes that one connection (logged and
+ * redirectors) feel TCP backpressure. Each input is also paused on its own while it is far ahead
+ * of the other (more than half `maxQueueFrames` of its frames waiting for the other side's), so
+ * a burst read from one socket before the other cannot fill a queue and cost a checkpoint. A framing error closes that one connection (logged and
  * counted) and the listener waits for a new peer; the other ports keep working. Zero-length
  * frames are counted and skipped (QEMU never forwards one).
  */
@@ -58,10 +60,14 @@ export class CompareEngine {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private paused = false;
+  /** Inputs paused because they ran ahead of the other side (see `balance`). */
+  private readonly ahead = new Set<StreamPort>();
+  private readonly aheadLimit: number;
   private closed = false;
 
   constructor(private readonly options: CompareOptions) {
     this.comparator = createComparator({ bytesEqual: nodeBytesEqual, ...options.comparator, mode: 'pre-translated' });
+    this.aheadLimit = Math.max(1, Math.floor((options.comparator.maxQueueFrames ?? 1024) / 2));
     this.metrics = createMetrics(this.comparator.counters);
     const done = (): void => this.run(() => this.comparator.checkpointDone(this.now()));
     this.controller = options.notifyDev
@@ -113,7 +119,7 @@ export class CompareEngine {
         this.firstChunk.add(port);
         this.metrics.peerConnections.inc({ port: name });
         this.options.log(`${name}: peer connected`);
-        if (this.paused) port.pause();
+        if (this.paused || this.ahead.has(port)) port.pause();
       },
       data: (chunk) => this.receive(name, port, side, chunk),
       disconnected: (reason) => this.options.log(`${name}: peer gone (${reason})`),
@@ -192,7 +198,24 @@ export class CompareEngine {
       const ok = this.outdev.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       if (!ok && (this.outdev.connected || this.outdev.pendingBytes > OUTDEV_PENDING_LIMIT)) this.pauseInputs();
     }
+    this.balance();
     this.schedule();
+  }
+
+  /** Pauses an input that is far ahead of the other, and resumes it once it is halfway back. */
+  private balance(): void {
+    const c = this.comparator.counters;
+    this.throttle(this.primary, c.heldFrames);
+    this.throttle(this.secondary, c.secondaryWaitingFrames);
+  }
+
+  private throttle(port: StreamPort, waiting: number): void {
+    if (waiting > this.aheadLimit && !this.ahead.has(port)) {
+      this.ahead.add(port);
+      port.pause();
+    } else if (waiting <= this.aheadLimit / 2 && this.ahead.delete(port) && !this.paused) {
+      port.resume();
+    }
   }
 
   private pauseInputs(): void {
@@ -205,8 +228,8 @@ export class CompareEngine {
   private resumeInputs(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.primary.resume();
-    this.secondary.resume();
+    if (!this.ahead.has(this.primary)) this.primary.resume();
+    if (!this.ahead.has(this.secondary)) this.secondary.resume();
   }
 
   private schedule(): void {

@@ -282,9 +282,11 @@ describe('datagrams', () => {
     const t = new Twins();
     t.secondary(t.udp({ payload: 'a' }));
     t.secondary(t.udp({ payload: 'b' }));
+    assert.equal(t.c.counters.secondaryWaitingFrames, 2);
     t.primary(t.udp({ payload: 'a' }));
     t.primary(t.udp({ payload: 'b' }));
     assert.deepEqual(t.releasedPayloads(), ['a', 'b']);
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
   });
 
   test('a one-byte difference and a size difference are udp.payload mismatches', () => {
@@ -454,6 +456,7 @@ describe('timeouts, limits and checkpoints', () => {
     steady.advanceTo(20_000);
     assert.deepEqual(steady.checkpoints(), []);
     assert.equal(steady.released().length, 501);
+    assert.equal(steady.c.counters.secondaryWaitingFrames, 0, 'nothing of the secondary left waiting');
   });
 
   test('secondary output the primary never produces is a timeout too', () => {
