@@ -8,9 +8,12 @@
  * written with one write per chunk. The core is woken at its `nextDeadline` for timeouts. When
  * `outdev` cannot keep up (its socket buffer full, or no peer connected and too much waiting),
  * both inputs stop being read until it drains: memory stays bounded and the senders (QEMU's
- * redirectors) feel TCP backpressure. Each input is also paused on its own while it is far ahead
- * of the other (more than half `maxQueueFrames` of its frames waiting for the other side's), so
- * a burst read from one socket before the other cannot fill a queue and cost a checkpoint. A framing error closes that one connection (logged and
+ * redirectors) feel TCP backpressure. An input that runs far ahead of the other (more than half
+ * `maxQueueFrames` frames waiting for the other side's) is paused on its own, so a burst read
+ * from one socket before the other cannot fill a queue and cost a false checkpoint. The secondary
+ * stays paused until it is halfway back. The primary is paused for at most PRIMARY_PAUSE_MS:
+ * every flow's released output goes through it, so a PVM that stays ahead is a real lag, which
+ * the queue limit and the timeout then turn into a checkpoint, as in QEMU. A framing error closes that one connection (logged and
  * counted) and the listener waits for a new peer; the other ports keep working. Zero-length
  * frames are counted and skipped (QEMU never forwards one).
  */
@@ -34,6 +37,9 @@ export interface CompareOptions {
   /** One line per call: start-up, peers, mismatches, errors. */
   log(line: string): void;
 }
+
+/** Longest pause of the primary input for running ahead of the secondary (see the header). */
+const PRIMARY_PAUSE_MS = 100;
 
 /** Bytes waiting for an outdev peer before the inputs are paused. */
 const OUTDEV_PENDING_LIMIT = 16 * 1024 * 1024;
@@ -60,8 +66,11 @@ export class CompareEngine {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private paused = false;
-  /** Inputs paused because they ran ahead of the other side (see `balance`). */
-  private readonly ahead = new Set<StreamPort>();
+  /** The secondary input is paused because the SVM ran far ahead (see `balance`). */
+  private secondaryAhead = false;
+  /** The primary input is paused for running ahead, or its pause ran out: 'paused' | 'expired' | 'no'. */
+  private primaryAhead: 'no' | 'paused' | 'expired' = 'no';
+  private primaryTimer: NodeJS.Timeout | null = null;
   private readonly aheadLimit: number;
   private closed = false;
 
@@ -105,6 +114,7 @@ export class CompareEngine {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.primaryTimer) clearTimeout(this.primaryTimer);
     await Promise.all([this.primary.close(), this.secondary.close(), this.outdev.close(), this.controller.close()]);
   }
 
@@ -119,7 +129,7 @@ export class CompareEngine {
         this.firstChunk.add(port);
         this.metrics.peerConnections.inc({ port: name });
         this.options.log(`${name}: peer connected`);
-        if (this.paused || this.ahead.has(port)) port.pause();
+        if (this.paused || (port === this.secondary && this.secondaryAhead) || (port === this.primary && this.primaryAhead === 'paused')) port.pause();
       },
       data: (chunk) => this.receive(name, port, side, chunk),
       disconnected: (reason) => this.options.log(`${name}: peer gone (${reason})`),
@@ -202,20 +212,33 @@ export class CompareEngine {
     this.schedule();
   }
 
-  /** Pauses an input that is far ahead of the other, and resumes it once it is halfway back. */
+  /** Pauses an input that runs far ahead of the other, and resumes it once it is halfway back. */
   private balance(): void {
-    const c = this.comparator.counters;
-    this.throttle(this.primary, c.heldFrames);
-    this.throttle(this.secondary, c.secondaryWaitingFrames);
+    const counters = this.comparator.counters;
+    const waiting = counters.secondaryWaitingFrames;
+    if (waiting > this.aheadLimit && !this.secondaryAhead) {
+      this.secondaryAhead = true;
+      this.secondary.pause();
+    } else if (waiting <= this.aheadLimit / 2 && this.secondaryAhead) {
+      this.secondaryAhead = false;
+      if (!this.paused) this.secondary.resume();
+    }
+    const held = counters.heldFrames;
+    if (held > this.aheadLimit && this.primaryAhead === 'no') {
+      this.primaryAhead = 'paused';
+      this.primary.pause();
+      this.primaryTimer = setTimeout(() => this.endPrimaryPause('expired'), PRIMARY_PAUSE_MS);
+    } else if (held <= this.aheadLimit / 2 && this.primaryAhead !== 'no') {
+      this.endPrimaryPause('no');
+    }
   }
 
-  private throttle(port: StreamPort, waiting: number): void {
-    if (waiting > this.aheadLimit && !this.ahead.has(port)) {
-      this.ahead.add(port);
-      port.pause();
-    } else if (waiting <= this.aheadLimit / 2 && this.ahead.delete(port) && !this.paused) {
-      port.resume();
-    }
+  private endPrimaryPause(next: 'no' | 'expired'): void {
+    if (this.primaryTimer) clearTimeout(this.primaryTimer);
+    this.primaryTimer = null;
+    const wasPaused = this.primaryAhead === 'paused';
+    this.primaryAhead = next;
+    if (wasPaused && !this.paused) this.primary.resume();
   }
 
   private pauseInputs(): void {
@@ -228,8 +251,8 @@ export class CompareEngine {
   private resumeInputs(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (!this.ahead.has(this.primary)) this.primary.resume();
-    if (!this.ahead.has(this.secondary)) this.secondary.resume();
+    if (this.primaryAhead !== 'paused') this.primary.resume();
+    if (!this.secondaryAhead) this.secondary.resume();
   }
 
   private schedule(): void {
