@@ -589,6 +589,11 @@ function expectedReason(pu: number[], su: number[], i: number): MismatchReason |
   return 'tcp.fin_rst';
 }
 
+/** A case of at least one byte whose secondary has the one `edit`, acknowledged the same on both sides. */
+function editedCase(p0: TcpParams, kind: Edit, where: number, value: number): TcpCase {
+  return makeCase({ ...p0, length: Math.max(p0.length, 1) }, 'same', edit(kind, where, value));
+}
+
 describe('TCP: any single-byte difference is caught before release', () => {
   for (const translate of [false, true]) {
     test(`flip, insert or delete one byte: one mismatch at the first difference, nothing past it released, all released after the checkpoint (${translate ? 'translate' : 'pre-translated'})`, () => {
@@ -599,8 +604,7 @@ describe('TCP: any single-byte difference is caught before release', () => {
           editPosition,
           fc.nat(255),
           (p0, kind, where, value) => {
-            const p = { ...p0, length: Math.max(p0.length, 1) };
-            const k = makeCase(p, 'same', edit(kind, where, value));
+            const k = editedCase(p0, kind, where, value);
             const fd = new TcpModel(k.primary, k.secondary).firstDifference();
             fc.pre(fd !== -1); // inserting a byte equal to its neighbour can still differ later; never equal
             let checked = 0;
@@ -721,8 +725,7 @@ describe('TCP: a checkpoint that takes long', () => {
         editPosition,
         fc.nat(255),
         (p0, kind, where, value) => {
-          const p = { ...p0, length: Math.max(p0.length, 1) };
-          const k = makeCase(p, 'same', edit(kind, where, value));
+          const k = editedCase(p0, kind, where, value);
           const { d, m } = runTcp(k, false);
           d.advanceTo(400_000);
           const ctx = describeTcp(k);

@@ -16,8 +16,9 @@ import assert from 'node:assert/strict';
 import { emitTcp, emitUdp, TCP_ACK, TCP_PSH, TCP_SYN } from '../../compare/index.js';
 import { encodeQemuFrames, QemuFrameDecoder, type QemuFrame } from '../../proxy/framing/qemu-frames.js';
 import { CLIENT, CLIENT_PORT, GUEST, GUEST_PORT } from '../support/twins.js';
-import { QEMU_INSTALL_LINE } from '../support/qemu-colo-compare.js';
-import { FILTERS, startQemuFilters, startRawColoProxyCompare, type QemuFiltersOptions } from '../support/qemu-filters.js';
+import { QEMU_INSTALL_LINE, withoutQemu } from '../support/qemu-colo-compare.js';
+import { FILTERS, startQemuFilters, type QemuFiltersOptions } from '../support/qemu-filters.js';
+import { startRawColoProxyCompare } from '../support/colo-proxy-compare.js';
 
 const ISN = 2_000_000;
 
@@ -130,13 +131,7 @@ async function roundTrip(t: TestContext, options: QemuFiltersOptions, expect: Ex
 }
 
 test('qemu filters: fail (never skip) without qemu-system-x86_64, naming the apt-get line', async () => {
-  const path = process.env['PATH'];
-  process.env['PATH'] = '/nonexistent';
-  try {
-    await assert.rejects(startQemuFilters(), (e: Error) => e.message.includes(QEMU_INSTALL_LINE) && e.message.includes('qemu-system-x86_64'));
-  } finally {
-    process.env['PATH'] = path;
-  }
+  await withoutQemu(() => assert.rejects(startQemuFilters(), (e: Error) => e.message.includes(QEMU_INSTALL_LINE) && e.message.includes('qemu-system-x86_64')));
 });
 
 test('qemu filters: -netdev stream, no vnet: LEN only; our compare releases the real streams byte-identical', async (t) => {

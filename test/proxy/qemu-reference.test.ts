@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { emitArp, emitTcp, emitUdp, TCP_ACK, TCP_PSH, TCP_SYN, type TcpFields } from '../../compare/index.js';
 import { COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, encodeNotify } from '../../proxy/framing/notify.js';
 import { CLIENT, CLIENT_PORT, GUEST, GUEST_PORT } from '../support/twins.js';
-import { QEMU_INSTALL_LINE, startQemuColoCompare, type QemuColoCompare, type QemuColoCompareOptions, type ReleasedFrame } from '../support/qemu-colo-compare.js';
+import { QEMU_INSTALL_LINE, startQemuColoCompare, withoutQemu, type QemuColoCompare, type QemuColoCompareOptions, type ReleasedFrame } from '../support/qemu-colo-compare.js';
 
 const ISN = 1_000_000;
 
@@ -53,13 +53,7 @@ function checkpointRequests(q: QemuColoCompare): number {
 }
 
 test('qemu reference: the harness fails (never skips) without qemu-system-x86_64, naming the apt-get line', async () => {
-  const path = process.env['PATH'];
-  process.env['PATH'] = '/nonexistent';
-  try {
-    await assert.rejects(startQemuColoCompare(), (e: Error) => e.message.includes(QEMU_INSTALL_LINE) && e.message.includes('qemu-system-x86_64'));
-  } finally {
-    process.env['PATH'] = path;
-  }
+  await withoutQemu(() => assert.rejects(startQemuColoCompare(), (e: Error) => e.message.includes(QEMU_INSTALL_LINE) && e.message.includes('qemu-system-x86_64')));
 });
 
 test('qemu reference: the notify handshake is answered byte-exact, and QEMU starts with no machine or guest', async (t) => {

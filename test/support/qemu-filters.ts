@@ -52,19 +52,19 @@
  *
  * If `qemu-system-x86_64` is not installed, `startQemuFilters` throws an Error naming the apt-get
  * line: a test using this harness fails, it never skips; so does the tap variant without root,
- * /dev/net/tun or perl. `close` kills QEMU, waits for it (the tap it created goes with it),
- * closes the sockets and removes the temp dir; a QEMU still alive when the test process exits is
- * SIGKILLed.
+ * /dev/net/tun or perl. QEMU runs as a `ChildUnderTest` (comparator-under-test.ts): `close`
+ * closes the sockets, kills QEMU, waits for it (the tap it created goes with it) and removes the
+ * temp dir; a QEMU still alive when the test process exits is SIGKILLed. Our compare, which the
+ * test relays these streams into, is `startRawColoProxyCompare` (colo-proxy-compare.ts).
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { QEMU_BINARY, QEMU_INSTALL_LINE } from './qemu-colo-compare.js';
-import { coloProxyCompareArgs } from './colo-proxy-compare.js';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { ChildUnderTest, findOnPath, makeTempDir, spawnTracked } from './comparator-under-test.js';
+import { requireQemu } from './qemu-colo-compare.js';
+import { dial, waitFor, writeAll } from './socket-peer.js';
 
 export type FilterNetdev = 'stream' | 'tap';
 export type FilterName = 'mirror' | 'redirector';
@@ -100,82 +100,7 @@ export interface QemuFilters {
   close(): Promise<void>;
 }
 
-/** The repository root (this file is test/support/qemu-filters.ts): `--import tsx` resolves from there. */
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const POLL_MS = 5;
 const DEFAULT_WAIT_MS = 3000;
-
-/** Processes still running, killed if the test process exits without closing them. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-}
-
-function findOnPath(binary: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, binary);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** Polls `ready` every few ms until it is true; rejects after `timeoutMs` with `describe()`'s text. */
-export async function until(ready: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-function connectOnce(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ path });
-    s.once('connect', () => {
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (e) => {
-      s.destroy();
-      reject(e);
-    });
-  });
-}
-
-/** Connects to `path`, retrying while nobody listens yet; `alive` throws if the server died. */
-async function dialUntil(path: string, deadline: number, alive: () => void): Promise<Socket> {
-  for (;;) {
-    alive();
-    try {
-      return await connectOnce(path);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw e;
-      if (Date.now() >= deadline) throw new Error(`nobody listens on ${path}: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, POLL_MS));
-    }
-  }
-}
-
-function writeAll(s: Socket, bytes: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    s.write(bytes, (e) => (e ? reject(e) : resolve()));
-  });
-}
 
 let tapCount = 0;
 
@@ -228,12 +153,11 @@ function run(cmd: string, args: string[], input?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
-      child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+      child = spawnTracked(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     } catch (e) {
       reject(e as Error);
       return;
     }
-    track(child);
     let err = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => (err += d));
@@ -249,11 +173,7 @@ function run(cmd: string, args: string[], input?: string): Promise<void> {
 
 /** Starts QEMU with the two filters; see the module header. */
 export async function startQemuFilters(options: QemuFiltersOptions = {}): Promise<QemuFilters> {
-  const binary = findOnPath(QEMU_BINARY);
-  if (binary === undefined) {
-    throw new Error(`${QEMU_BINARY} is not installed, and the QEMU filter tests need it. ` +
-      `Install it with: apt-get update && ${QEMU_INSTALL_LINE} (or run \`npm run setup\` as root, which does exactly that)`);
-  }
+  const binary = requireQemu('QEMU filter tests');
   const netdev = options.netdev ?? 'stream';
   if (netdev === 'tap') {
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
@@ -262,11 +182,11 @@ export async function startQemuFilters(options: QemuFiltersOptions = {}): Promis
     if (!existsSync('/dev/net/tun')) throw new Error('the tap variant needs /dev/net/tun');
     if (findOnPath('perl') === undefined) throw new Error('the tap variant needs `perl` on PATH (Debian: perl-base)');
   }
-  const dir = mkdtempSync(join(tmpdir(), 'colo-qemu-filters-'));
+  const dir = makeTempDir('colo-qemu-filters-');
   const tapName = netdev === 'tap' ? `cqf${process.pid % 1_000_000}x${++tapCount}` : undefined;
   const h = new Harness(dir, netdev, options.vnetHeader === true, tapName);
   try {
-    await h.start(binary, qemuFiltersArgs(dir, { ...options, ...(tapName === undefined ? {} : { tapName }) }), options.startTimeoutMs ?? 5000);
+    await h.start(binary, qemuFiltersArgs(dir, { ...options, tapName }), options.startTimeoutMs ?? 5000);
   } catch (e) {
     await h.close();
     throw e;
@@ -275,11 +195,7 @@ export async function startQemuFilters(options: QemuFiltersOptions = {}): Promis
 }
 
 class Harness implements QemuFilters {
-  commandLine: readonly string[] = [];
-  private child: ChildProcess | undefined;
-  private stderrText = '';
-  private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private exitPromise: Promise<void> = Promise.resolve();
+  private qemu: ChildUnderTest | undefined;
   private readonly servers: Server[] = [];
   private readonly accepted = new Map<FilterName, Socket>();
   private readonly chunks = new Map<FilterName, Buffer[]>(FILTERS.map((f) => [f, []]));
@@ -294,12 +210,17 @@ class Harness implements QemuFilters {
     readonly tapName: string | undefined,
   ) {}
 
+  get commandLine(): readonly string[] {
+    return this.qemu?.commandLine ?? [];
+  }
+
   get stderr(): string {
-    return this.stderrText;
+    return this.qemu?.stderr ?? '';
   }
 
   async start(binary: string, args: string[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const left = (): number => Math.max(1, deadline - Date.now());
     // The filters' chardevs are clients: listen first, QEMU connects during its start-up.
     for (const f of FILTERS) {
       const server = createServer((s) => this.accept(f, s));
@@ -312,36 +233,21 @@ class Harness implements QemuFilters {
         });
       });
     }
-    this.commandLine = [binary, ...args];
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child = child;
-    track(child);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => (this.stderrText += d));
-    this.exitPromise = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exited = { code, signal };
-        resolve();
-      });
-      child.once('error', (e) => {
-        this.stderrText += `\nspawn error: ${e.message}`;
-        this.exited ??= { code: null, signal: null };
-        resolve();
-      });
-    });
-    await until(() => {
-      this.checkAlive();
+    const qemu = new ChildUnderTest('QEMU', this.dir, binary, args);
+    this.qemu = qemu;
+    await waitFor(() => `QEMU's filter chardevs to connect (${[...this.accepted.keys()].join(', ') || 'none'} did); ${this.describe()}`, () => {
+      qemu.checkAlive();
       return this.accepted.size === FILTERS.length;
-    }, Math.max(1, deadline - Date.now()), () => `QEMU's filter chardevs did not connect (${[...this.accepted.keys()].join(', ') || 'none'} did); ${this.describe()}`);
+    }, left());
     if (this.netdev === 'stream') {
-      this.netdevSocket = await dialUntil(join(this.dir, 'netdev'), deadline, () => this.checkAlive());
+      this.netdevSocket = await dial(join(this.dir, 'netdev'), left(), () => qemu.checkAlive());
       this.netdevSocket.on('error', () => {});
     } else {
       const tap = this.tapName!;
-      await until(() => {
-        this.checkAlive();
+      await waitFor(() => `QEMU to create tap ${tap}; ${this.describe()}`, () => {
+        qemu.checkAlive();
         return existsSync(`/sys/class/net/${tap}`);
-      }, Math.max(1, deadline - Date.now()), () => `QEMU did not create tap ${tap}; ${this.describe()}`);
+      }, left());
       // No IPv6 on the tap, so the host sends no frames of its own on it (MLD, router solicitations).
       const v6 = `/proc/sys/net/ipv6/conf/${tap}/disable_ipv6`;
       if (existsSync(v6)) writeFileSync(v6, '1');
@@ -362,13 +268,8 @@ class Harness implements QemuFilters {
     });
   }
 
-  private checkAlive(): void {
-    if (this.exited) throw new Error(`QEMU exited (code ${this.exited.code}, signal ${this.exited.signal}); stderr: ${this.stderrText.trim()}`);
-  }
-
   private describe(): string {
-    return `mirror ${this.bytes('mirror').length} B, redirector ${this.bytes('redirector').length} B; ` +
-      `QEMU ${this.exited ? 'exited' : 'running'}; stderr: ${JSON.stringify(this.stderrText.trim())}`;
+    return `mirror ${this.bytes('mirror').length} B, redirector ${this.bytes('redirector').length} B; ${this.qemu?.describe() ?? 'QEMU not started'}`;
   }
 
   bytes(filter: FilterName): Buffer {
@@ -381,7 +282,7 @@ class Harness implements QemuFilters {
   }
 
   async inject(frames: readonly Uint8Array[]): Promise<void> {
-    this.checkAlive();
+    this.qemu!.checkAlive();
     if (this.netdev === 'stream') {
       for (const frame of frames) {
         // -netdev stream framing: 4-byte big-endian length, then the frame.
@@ -396,10 +297,10 @@ class Harness implements QemuFilters {
   }
 
   async waitForBytes(n: number, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
-    await until(() => {
-      this.checkAlive();
+    await waitFor(() => `${n} bytes from each filter; ${this.describe()}`, () => {
+      this.qemu!.checkAlive();
       return FILTERS.every((f) => this.bytes(f).length >= n);
-    }, timeoutMs, () => `waiting for ${n} bytes from each filter; ${this.describe()}`);
+    }, timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -408,98 +309,8 @@ class Harness implements QemuFilters {
     this.netdevSocket?.destroy();
     for (const s of this.accepted.values()) s.destroy();
     for (const s of this.servers) s.close();
-    if (this.child && !this.exited) {
-      this.child.kill('SIGTERM');
-      const killer = setTimeout(() => this.child?.kill('SIGKILL'), 2000);
-      await this.exitPromise;
-      clearTimeout(killer);
-    }
     // A tap QEMU created goes away with its fd (QEMU exits, or is killed, and the kernel closes it).
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.qemu) await this.qemu.close();
+    else rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/**
- * OUR `colo-proxy compare` with raw access to its inputs: `write(side, bytes)` writes bytes to
- * primary_in or secondary_in verbatim (so a QEMU filter stream can be relayed chunk for chunk,
- * with no re-encoding), and `outdev` collects the raw bytes it releases. Started as in
- * colo-proxy-compare.ts (`coloProxyCompareArgs`: four `unix:...,server` ports in a temp dir);
- * notify_dev is left unconnected (nothing here needs a checkpoint).
- */
-export interface RawColoProxyCompare {
-  readonly commandLine: readonly string[];
-  readonly stderr: string;
-  /** The raw bytes read from outdev so far. */
-  outdev(): Buffer;
-  write(side: 'primary_in' | 'secondary_in', bytes: Uint8Array): void;
-  waitForOutdev(n: number, timeoutMs?: number): Promise<void>;
-  close(): Promise<void>;
-}
-
-export async function startRawColoProxyCompare(options: { vnetHeader?: boolean; startTimeoutMs?: number } = {}): Promise<RawColoProxyCompare> {
-  const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-filters-'));
-  const args = coloProxyCompareArgs(dir, options.vnetHeader === true ? { vnetHeader: true } : {});
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  track(child);
-  let stderr = '';
-  let exited: string | undefined;
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (stderr += d));
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = `code ${code}, signal ${signal}`;
-      resolve();
-    });
-    child.once('error', (e) => {
-      exited ??= e.message;
-      resolve();
-    });
-  });
-  const sockets = new Map<string, Socket>();
-  const out: Buffer[] = [];
-  let closed = false;
-  const alive = (): void => {
-    if (exited !== undefined) throw new Error(`colo-proxy compare exited (${exited}); stderr: ${stderr.trim()}`);
-  };
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    for (const s of sockets.values()) s.destroy();
-    if (exited === undefined) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 2000);
-      await exitPromise;
-      clearTimeout(killer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    const deadline = Date.now() + (options.startTimeoutMs ?? 15000);
-    for (const name of ['primary_in', 'secondary_in', 'outdev']) {
-      const s = await dialUntil(join(dir, name), deadline, alive);
-      s.on('error', () => {});
-      sockets.set(name, s);
-    }
-    sockets.get('outdev')!.on('data', (c: Buffer) => out.push(c));
-  } catch (e) {
-    await close();
-    throw e;
-  }
-  return {
-    commandLine: [process.execPath, ...args],
-    get stderr() {
-      return stderr;
-    },
-    outdev: () => Buffer.concat(out),
-    write: (side, bytes) => {
-      alive();
-      sockets.get(side)!.write(bytes);
-    },
-    waitForOutdev: (n, timeoutMs = DEFAULT_WAIT_MS) =>
-      until(() => {
-        alive();
-        return out.reduce((a, c) => a + c.length, 0) >= n;
-      }, timeoutMs, () => `waiting for ${n} bytes on outdev, have ${out.reduce((a, c) => a + c.length, 0)}; stderr: ${JSON.stringify(stderr.trim())}`),
-    close,
-  };
 }

@@ -1,48 +1,84 @@
 /**
  * Test peers for socket front ends: connect to a unix socket (retrying while the server starts),
  * send QEMU-framed packets or notify messages, and collect what comes back, with bounded waits
- * that fail with a clear message instead of hanging.
+ * that fail with a clear message instead of hanging. A peer that cannot decode what it reads
+ * stops there and keeps the decoder's error in `error`.
  */
 
 import { connect, type Socket } from 'node:net';
 import { QemuFrameDecoder, encodeQemuFrame, type QemuFrame } from '../../proxy/framing/qemu-frames.js';
 import { NotifyDecoder, encodeNotify, type NotifyMessage } from '../../proxy/framing/notify.js';
 
-/** Polls `check` every 10 ms until it returns true or `ms` pass; then throws `what`. */
-export async function waitFor(what: string, check: () => boolean, ms = 5000): Promise<void> {
+/**
+ * Polls `check` every 5 ms until it returns true or `ms` pass; then throws, naming `what` (a
+ * function is called at the timeout, so it can tell what was seen so far). An error `check`
+ * throws ends the wait.
+ */
+export async function waitFor(what: string | (() => string), check: () => boolean, ms = 5000): Promise<void> {
   const until = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
-/** Connects to the unix socket at `path`, retrying for up to 5 s while nobody listens. */
-export async function dial(path: string): Promise<Socket> {
-  const until = Date.now() + 5000;
+/**
+ * Connects to the unix socket at `path`, retrying for up to `ms` while nobody listens there yet;
+ * `alive` is called before each attempt and throws to give up early (the server died).
+ */
+export async function dial(path: string, ms = 5000, alive?: () => void): Promise<Socket> {
+  const until = Date.now() + ms;
   for (;;) {
+    alive?.();
     try {
       return await new Promise<Socket>((resolve, reject) => {
         const s = connect(path);
-        s.once('connect', () => resolve(s));
-        s.once('error', reject);
+        s.once('connect', () => {
+          s.removeAllListeners('error');
+          resolve(s);
+        });
+        s.once('error', (e) => {
+          s.destroy();
+          reject(e);
+        });
       });
     } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 20));
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw e;
+      if (Date.now() > until) throw new Error(`nobody listens on ${path} after ${ms} ms (${(e as Error).message})`);
+      await new Promise((r) => setTimeout(r, 10));
     }
   }
 }
 
-/** A peer on a QEMU chardev socket: sends frames, collects the frames it receives. */
+/** Writes `bytes` to `socket`; resolves once they are handed to the kernel. */
+export function writeAll(socket: Socket, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.write(bytes, (e) => (e ? reject(e) : resolve()));
+  });
+}
+
+/** A peer on a QEMU chardev socket: sends frames, collects (copies of) the frames it receives that `keep` accepts. */
 export class FramePeer {
   readonly received: QemuFrame[] = [];
   closed = false;
   private readonly decoder: QemuFrameDecoder;
+  private decodeError: Error | undefined = undefined;
 
-  constructor(readonly socket: Socket, vnetHeader = false) {
+  constructor(readonly socket: Socket, vnetHeader = false, keep: (frame: QemuFrame) => boolean = () => true) {
     this.decoder = new QemuFrameDecoder({ vnetHeader });
-    socket.on('data', (chunk: Buffer) => this.received.push(...this.decoder.push(chunk).map((f) => ({ ...f, packet: f.packet.slice(), vnetHeader: f.vnetHeader.slice() }))));
+    socket.on('data', (chunk: Buffer) => {
+      if (this.decodeError) return;
+      try {
+        for (const f of this.decoder.push(chunk)) {
+          const frame = { ...f, packet: Uint8Array.from(f.packet), vnetHeader: Uint8Array.from(f.vnetHeader) };
+          if (keep(frame)) this.received.push(frame);
+        }
+      } catch (e) {
+        this.decodeError = e as Error;
+      }
+      this.decodeError ??= this.decoder.error;
+    });
     socket.on('close', () => {
       this.closed = true;
     });
@@ -51,6 +87,11 @@ export class FramePeer {
 
   static async open(path: string, vnetHeader = false): Promise<FramePeer> {
     return new FramePeer(await dial(path), vnetHeader);
+  }
+
+  /** Why decoding stopped, if it did. */
+  get error(): Error | undefined {
+    return this.decodeError;
   }
 
   send(packet: Uint8Array, vnetHeader?: Uint8Array): void {
@@ -76,14 +117,28 @@ export class FramePeer {
 export class NotifyPeer {
   readonly received: NotifyMessage[] = [];
   private readonly decoder = new NotifyDecoder();
+  private decodeError: Error | undefined = undefined;
 
   constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => this.received.push(...this.decoder.push(chunk)));
+    socket.on('data', (chunk: Buffer) => {
+      if (this.decodeError) return;
+      try {
+        this.received.push(...this.decoder.push(chunk));
+      } catch (e) {
+        this.decodeError = e as Error;
+      }
+      this.decodeError ??= this.decoder.error;
+    });
     socket.on('error', () => {});
   }
 
   static async open(path: string): Promise<NotifyPeer> {
     return new NotifyPeer(await dial(path));
+  }
+
+  /** Why decoding stopped, if it did. */
+  get error(): Error | undefined {
+    return this.decodeError;
   }
 
   send(text: string): void {

@@ -5,10 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { toHex } from '../../../compare/wire/bytes.js';
 import { pseudoSumV4, pseudoSumV6 } from '../../../compare/wire/checksum.js';
@@ -18,6 +14,7 @@ import { formatMac } from '../../../compare/wire/ethernet.js';
 import { Frame, decodeFrame } from '../../../compare/wire/frame.js';
 import { formatIpv6 } from '../../../compare/wire/ipv6.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../../compare/wire/tcp.js';
+import { tsharkFields } from '../../support/tshark.js';
 import { fixture } from './fixtures.js';
 
 function decoded(bytes: Uint8Array): Frame {
@@ -252,26 +249,7 @@ test('emit: misuse throws EmitError with a stable code', () => {
   expectCode(() => emitUdp({ ...v6, payload: new Uint8Array(65528) }), 'emit.too_long');
 });
 
-/** text2pcap's input: per frame, offset-prefixed lines of 16 hex bytes starting again at 000000. */
-function hexDump(list: Uint8Array[]): string {
-  let out = '';
-  for (const bytes of list) {
-    for (let at = 0; at < bytes.length; at += 16) {
-      const line = Array.from(bytes.subarray(at, at + 16), (b) => b.toString(16).padStart(2, '0')).join(' ');
-      out += `${at.toString(16).padStart(6, '0')} ${line}\n`;
-    }
-  }
-  return out;
-}
-
-function run(tool: string, args: string[]): string {
-  const r = spawnSync(tool, args, { encoding: 'utf8' });
-  if (r.error) assert.fail(`${tool} is required for this test and could not be run (${r.error.message}); install the Debian package providing it (tshark / wireshark-common)`);
-  assert.equal(r.status, 0, `${tool} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-test('emit: tshark reads our frames with Good checksums and the fields we wrote', async () => {
+test('emit: tshark reads our frames with Good checksums and the fields we wrote', () => {
   const tcp = { srcPort: 40000, dstPort: 80, seq: 0xfffffff0, ack: 7, flags: TCP_ACK, options: { timestamp: [11, 22] as [number, number], sack: [[100, 200], [300, 400]] as [number, number][] }, payload: 'odd', padTo: 60 };
   const corrupted = emitTcp({ src: '10.0.0.1', dst: '10.0.0.2', ...tcp });
   corrupted[corrupted.length - 1] ^= 1; // the last payload byte (89 bytes: no padding)
@@ -286,25 +264,13 @@ test('emit: tshark reads our frames with Good checksums and the fields we wrote'
     ['icmp6', emitIcmpEcho({ src: 'fd00::1', dst: 'fd00::2', id: 1, sequence: 1, payload: 'ping' }), ',,,,1,,,,,,,,'],
     ['tcp4-corrupted', corrupted, '1,0,,,,,,4294967280,7,3,11,22,100;300'],
   ];
-  const dir = await mkdtemp(join(tmpdir(), 'colo-emit-tshark-'));
-  try {
-    const dump = join(dir, 'frames.txt');
-    const pcap = join(dir, 'frames.pcap');
-    await writeFile(dump, hexDump(frames.map(([, b]) => b)));
-    run('text2pcap', ['-q', dump, pcap]);
-    const out = run('tshark', [
-      '-r', pcap, '-n',
-      '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE',
-      '-T', 'fields', '-E', 'separator=,', '-E', 'aggregator=;',
-      '-e', 'frame.number', '-e', 'ip.checksum.status', '-e', 'tcp.checksum.status', '-e', 'udp.checksum.status',
-      '-e', 'icmp.checksum.status', '-e', 'icmpv6.checksum.status', '-e', 'ieee8021ad.id', '-e', 'vlan.id',
-      '-e', 'tcp.seq_raw', '-e', 'tcp.ack_raw', '-e', 'tcp.len', '-e', 'tcp.options.timestamp.tsval', '-e', 'tcp.options.timestamp.tsecr', '-e', 'tcp.options.sack_le',
-    ]);
-    const rows = out.trim().split('\n').map((line) => line.split(',').slice(1).join(','));
-    assert.equal(rows.length, frames.length, out);
-    // tshark's proto_checksum_enum_e: 0 = Bad, 1 = Good.
-    frames.forEach(([name, , expected], i) => assert.equal(rows[i], expected, `${name}: ${rows[i]}`));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const out = tsharkFields(frames.map(([, b]) => b), [
+    'frame.number', 'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status',
+    'icmp.checksum.status', 'icmpv6.checksum.status', 'ieee8021ad.id', 'vlan.id',
+    'tcp.seq_raw', 'tcp.ack_raw', 'tcp.len', 'tcp.options.timestamp.tsval', 'tcp.options.timestamp.tsecr', 'tcp.options.sack_le',
+  ], ['-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE', '-E', 'aggregator=;']);
+  const rows = out.trim().split('\n').map((line) => line.split(',').slice(1).join(','));
+  assert.equal(rows.length, frames.length, out);
+  // tshark's proto_checksum_enum_e: 0 = Bad, 1 = Good.
+  frames.forEach(([name, , expected], i) => assert.equal(rows[i], expected, `${name}: ${rows[i]}`));
 });

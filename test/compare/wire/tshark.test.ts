@@ -6,13 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fromHex } from '../../../compare/wire/bytes.js';
 import { fillIpv4HeaderChecksum, pseudoSumV4, pseudoSumV6 } from '../../../compare/wire/checksum.js';
 import { Frame, decodeFrame } from '../../../compare/wire/frame.js';
+import { tsharkFields } from '../../support/tshark.js';
 
 const MAC = '525400123456 525400abcdef';
 const V6 = 'fd000000000000000000000000000001 fd000000000000000000000000000002';
@@ -66,55 +63,24 @@ const corrupted6 = frames[3]![1].slice();
 corrupted6[corrupted6.length - 2] ^= 0x01;
 frames.push(['ipv6-udp-corrupted', corrupted6]);
 
-/** text2pcap's input: per frame, offset-prefixed lines of 16 hex bytes starting again at 000000. */
-function hexDump(list: Uint8Array[]): string {
-  let out = '';
-  for (const bytes of list) {
-    for (let at = 0; at < bytes.length; at += 16) {
-      const line = Array.from(bytes.subarray(at, at + 16), (b) => b.toString(16).padStart(2, '0')).join(' ');
-      out += `${at.toString(16).padStart(6, '0')} ${line}\n`;
-    }
-  }
-  return out;
-}
-
-function run(tool: string, args: string[]): string {
-  const r = spawnSync(tool, args, { encoding: 'utf8' });
-  if (r.error) assert.fail(`${tool} is required for this test and could not be run (${r.error.message}); install the Debian package providing it (tshark / wireshark-common)`);
-  assert.equal(r.status, 0, `${tool} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-test('tshark validates the checksums we compute (and rejects corrupted ones)', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'colo-wire-tshark-'));
-  try {
-    const dump = join(dir, 'frames.txt');
-    const pcap = join(dir, 'frames.pcap');
-    await writeFile(dump, hexDump(frames.map(([, b]) => b)));
-    run('text2pcap', ['-q', dump, pcap]);
-    const out = run('tshark', [
-      '-r', pcap, '-n',
-      '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
-      '-T', 'fields', '-E', 'separator=,',
-      '-e', 'frame.number', '-e', 'ip.checksum.status', '-e', 'tcp.checksum.status', '-e', 'udp.checksum.status', '-e', 'icmpv6.checksum.status',
-    ]);
-    const rows = out.trim().split('\n').map((line) => line.split(','));
-    assert.equal(rows.length, frames.length, out);
-    // tshark's proto_checksum_enum_e: 0 = Bad, 1 = Good.
-    const expected: Record<string, string[]> = {
-      'ipv4-tcp': ['1', '1', '', ''],
-      'ipv4-udp': ['1', '', '1', ''],
-      'ipv6-tcp': ['', '1', '', ''],
-      'ipv6-udp': ['', '', '1', ''],
-      'icmpv6': ['', '', '', '1'],
-      'ipv4-tcp-rewritten': ['1', '1', '', ''],
-      'ipv4-tcp-corrupted': ['1', '0', '', ''],
-      'ipv6-udp-corrupted': ['', '', '0', ''],
-    };
-    frames.forEach(([name], i) => {
-      assert.deepEqual(rows[i]!.slice(1), expected[name], `${name}: ${rows[i]!.join(',')}`);
-    });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+test('tshark validates the checksums we compute (and rejects corrupted ones)', () => {
+  const out = tsharkFields(frames.map(([, b]) => b),
+    ['frame.number', 'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'icmpv6.checksum.status'],
+    ['-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE']);
+  const rows = out.trim().split('\n').map((line) => line.split(','));
+  assert.equal(rows.length, frames.length, out);
+  // tshark's proto_checksum_enum_e: 0 = Bad, 1 = Good.
+  const expected: Record<string, string[]> = {
+    'ipv4-tcp': ['1', '1', '', ''],
+    'ipv4-udp': ['1', '', '1', ''],
+    'ipv6-tcp': ['', '1', '', ''],
+    'ipv6-udp': ['', '', '1', ''],
+    'icmpv6': ['', '', '', '1'],
+    'ipv4-tcp-rewritten': ['1', '1', '', ''],
+    'ipv4-tcp-corrupted': ['1', '0', '', ''],
+    'ipv6-udp-corrupted': ['', '', '0', ''],
+  };
+  frames.forEach(([name], i) => {
+    assert.deepEqual(rows[i]!.slice(1), expected[name], `${name}: ${rows[i]!.join(',')}`);
+  });
 });

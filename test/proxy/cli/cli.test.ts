@@ -2,12 +2,13 @@
 // frame by frame against tshark's reading of the same captures.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromHex, LINKTYPE_ETHERNET } from '../../../compare/index.js';
 import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
+import { runTool } from '../../support/tshark.js';
 
 const MAIN = join('proxy', 'cli', 'main.ts');
 const CAPTURES = ['captures/linux-http/primary.pcapng', 'captures/linux-http/secondary.pcapng'];
@@ -69,10 +70,7 @@ interface SharkFrame {
 
 // tshark's view of every TCP frame: raw (absolute) seq and ack, and the TCP payload length.
 function tsharkTcp(path: string): Map<number, SharkFrame> {
-  const out = execFileSync('tshark', ['-r', path, '-Y', 'tcp', '-T', 'fields', '-e', 'frame.number', '-e', 'tcp.seq_raw', '-e', 'tcp.ack_raw', '-e', 'tcp.len', '-e', 'tcp.flags.ack'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const out = runTool('tshark', ['-r', path, '-Y', 'tcp', '-T', 'fields', '-e', 'frame.number', '-e', 'tcp.seq_raw', '-e', 'tcp.ack_raw', '-e', 'tcp.len', '-e', 'tcp.flags.ack']);
   const frames = new Map<number, SharkFrame>();
   for (const line of out.trim().split('\n')) {
     const [n, seq, ack, len] = line.split('\t');
@@ -88,7 +86,7 @@ test('cli: inspect agrees with tshark on every TCP frame of the bundled captures
     const r = cli(['inspect', path]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    const total = Number(execFileSync('capinfos', ['-M', '-c', '-r', path], { encoding: 'utf8' }).match(/(\d+)\s*$/)![1]);
+    const total = Number(runTool('capinfos', ['-M', '-c', '-r', path]).match(/(\d+)\s*$/)![1]);
     assert.equal(lines.length, total, 'one line per frame');
     let tcp = 0;
     for (const line of lines) {
@@ -111,7 +109,7 @@ test('cli: inspect --limit stops early and --time epoch prints exact nanoseconds
   assert.equal(r.code, 0);
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 3);
-  const shark = execFileSync('tshark', ['-r', CAPTURES[0]!, '-c', '3', '-T', 'fields', '-e', 'frame.time_epoch'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const shark = runTool('tshark', ['-r', CAPTURES[0]!, '-c', '3', '-T', 'fields', '-e', 'frame.time_epoch']);
   assert.deepEqual(lines.map((l) => l.trim().split(' ')[1]), shark.trim().split('\n'));
   assert.match(r.stderr, /3 frames \(limit reached\)/);
 });

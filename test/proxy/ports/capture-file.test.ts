@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import {
   CaptureFileError, createCaptureFileWriter, readCaptureBatches, readCaptureFile,
 } from '../../../proxy/ports/capture-file.js';
 import type { FrameToWrite } from '../../../proxy/ports/capture-file.js';
+import { runTool } from '../../support/tshark.js';
 
 let dir = '';
 before(async () => {
@@ -21,16 +21,6 @@ before(async () => {
 after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** Runs a Wireshark tool; fails the test (never skips) if it is not installed or exits non-zero. */
-function tool(name: string, args: string[]): string {
-  const r = spawnSync(name, args, { encoding: 'utf8' });
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    assert.fail(`${name} is not installed: these tests need Wireshark's command-line tools (Debian: apt-get install tshark)`);
-  }
-  assert.equal(r.status, 0, `${name} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** Ethernet frame of `length` bytes whose bytes count up from `seed`. */
 function bytes(length: number, seed: number): Uint8Array {
@@ -131,11 +121,11 @@ test('tshark reads our pcap and pcapng: count, ns timestamps, lengths, comments,
   const fields = ['-T', 'fields', '-E', 'separator=|', '-e', 'frame.time_epoch', '-e', 'frame.len', '-e', 'frame.cap_len', '-e', 'frame.interface_id', '-e', 'frame.comment'];
   const epoch = (ns: bigint) => `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
   const rows = (out: string) => out.trim().split('\n');
-  assert.deepEqual(rows(tool('tshark', ['-r', pcap, ...fields])), singleInterface.map((f) =>
+  assert.deepEqual(rows(runTool('tshark', ['-r', pcap, ...fields])), singleInterface.map((f) =>
     `${epoch(f.timeNs)}|${f.originalLength ?? f.data.length}|${f.data.length}||`));
-  assert.deepEqual(rows(tool('tshark', ['-r', pcapng, ...fields])), multi.map((f) =>
+  assert.deepEqual(rows(runTool('tshark', ['-r', pcapng, ...fields])), multi.map((f) =>
     `${epoch(f.timeNs)}|${f.originalLength ?? f.data.length}|${f.data.length}|${f.interfaceId}|${f.comment ?? ''}`));
-  const info = tool('capinfos', ['-c', '-M', pcapng]);
+  const info = runTool('capinfos', ['-c', '-M', pcapng]);
   assert.match(info, /Number of packets:\s+4\b/);
 });
 
@@ -151,7 +141,7 @@ test('files editcap converts from our pcap read back identically', async () => {
   ];
   for (const [name, args, expect] of cases) {
     const out = join(dir, `editcap-${name.replace(/\W/g, '')}`);
-    tool('editcap', [...args, ours, out]);
+    runTool('editcap', [...args, ours, out]);
     const got = (await readAll(out, 13)).map(essentials);
     assert.deepEqual(got, want.map(expect), name);
   }
@@ -164,7 +154,7 @@ test('a file editcap snaps (-s) and comments (-a) reads back snapped and comment
     const out = join(dir, `snapped.${format}`);
     const args = ['-F', format, '-s', '32'];
     if (format === 'pcapng') args.push('-a', '2:two words');
-    tool('editcap', [...args, ours, out]);
+    runTool('editcap', [...args, ours, out]);
     const got = await readAll(out);
     assert.deepEqual(got.map((f) => [f.timeNs, toHex(f.data), f.originalLength, f.comment]), singleInterface.map((f, i) => [
       f.timeNs, toHex(f.data.subarray(0, 32)), f.originalLength ?? f.data.length, format === 'pcapng' && i === 1 ? 'two words' : undefined,
