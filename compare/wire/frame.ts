@@ -179,78 +179,61 @@ function decode(bytes: Uint8Array, linkType: number, r: Reused | null): Frame | 
     return frameOf(r, bytes, linkType, null, -1, 0, null, null, -1, false, 0, length);
   }
 
+  let ip: Ipv4View | Ipv6View;
+  let protocol: number;
+  let isFragment: boolean;
+  let fragmentOffset: number;
+  let upperAt: number;
+  let upperLength: number;
   if (etherType === ETHERTYPE_IPV4) {
-    const ip = (r === null ? Ipv4View.empty() : r.ipv4).reset(bytes, at, length - at);
-    if (!(ip instanceof Ipv4View)) return ip;
+    const v4 = (r === null ? Ipv4View.empty() : r.ipv4).reset(bytes, at, length - at);
+    if (!(v4 instanceof Ipv4View)) return v4;
     const flags = readU16(bytes, at + 6);
-    const protocol = bytes[at + 9]!;
-    const upperAt = at + ip.headerLength;
-    const upperLength = ip.totalLength - ip.headerLength;
-    let transport: TransportView | null = null;
-    let payloadAt = upperAt;
-    let payloadLength = upperLength;
-    if ((flags & 0x1fff) === 0) {
-      if (protocol === IP_PROTOCOL_TCP) {
-        const t = (r === null ? TcpView.empty() : r.tcp).reset(bytes, upperAt, upperLength);
-        if (!(t instanceof TcpView)) return t;
-        transport = t;
-        payloadAt = t.payloadOffset;
-        payloadLength = t.payloadLength;
-      } else if (protocol === IP_PROTOCOL_UDP) {
-        const u = (r === null ? UdpView.empty() : r.udp).reset(bytes, upperAt, upperLength, (flags & 0x2000) !== 0);
-        if (!(u instanceof UdpView)) return u;
-        transport = u;
-        payloadAt = u.payloadOffset;
-        payloadLength = u.payloadLength;
-      } else if (protocol === IP_PROTOCOL_ICMP) {
-        const c = (r === null ? IcmpView.empty() : r.icmp).reset(bytes, upperAt, upperLength);
-        if (!(c instanceof IcmpView)) return c;
-        transport = c;
-        payloadAt = c.payloadOffset;
-        payloadLength = c.payloadLength;
-      }
-    }
-    return frameOf(r, bytes, linkType, link, etherType, at, ip, transport, protocol, (flags & 0x3fff) !== 0, payloadAt, payloadLength);
-  }
-
-  if (etherType === ETHERTYPE_IPV6) {
-    const ip = (r === null ? Ipv6View.empty() : r.ipv6).reset(bytes, at, length - at);
-    if (!(ip instanceof Ipv6View)) return ip;
-    const protocol = ip.upperProtocol;
-    const upperAt = ip.upperOffset;
-    const upperLength = ip.upperLength;
-    let transport: TransportView | null = null;
-    let payloadAt = upperAt;
-    let payloadLength = upperLength;
-    if (ip.fragmentOffset === 0) {
-      if (protocol === IP_PROTOCOL_TCP) {
-        const t = (r === null ? TcpView.empty() : r.tcp).reset(bytes, upperAt, upperLength);
-        if (!(t instanceof TcpView)) return t;
-        transport = t;
-        payloadAt = t.payloadOffset;
-        payloadLength = t.payloadLength;
-      } else if (protocol === IP_PROTOCOL_UDP) {
-        const u = (r === null ? UdpView.empty() : r.udp).reset(bytes, upperAt, upperLength, ip.isFragment);
-        if (!(u instanceof UdpView)) return u;
-        transport = u;
-        payloadAt = u.payloadOffset;
-        payloadLength = u.payloadLength;
-      } else if (protocol === IP_PROTOCOL_ICMPV6) {
-        const c = (r === null ? Icmpv6View.empty() : r.icmpv6).reset(bytes, upperAt, upperLength);
-        if (!(c instanceof Icmpv6View)) return c;
-        transport = c;
-        payloadAt = c.payloadOffset;
-        payloadLength = c.payloadLength;
-      }
-    }
-    return frameOf(r, bytes, linkType, link, etherType, at, ip, transport, protocol, ip.isFragment, payloadAt, payloadLength);
-  }
-
-  if (etherType === ETHERTYPE_ARP) {
+    ip = v4;
+    protocol = bytes[at + 9]!;
+    isFragment = (flags & 0x3fff) !== 0;
+    fragmentOffset = flags & 0x1fff;
+    upperAt = at + v4.headerLength;
+    upperLength = v4.totalLength - v4.headerLength;
+  } else if (etherType === ETHERTYPE_IPV6) {
+    const v6 = (r === null ? Ipv6View.empty() : r.ipv6).reset(bytes, at, length - at);
+    if (!(v6 instanceof Ipv6View)) return v6;
+    ip = v6;
+    protocol = v6.upperProtocol;
+    isFragment = v6.isFragment;
+    fragmentOffset = v6.fragmentOffset;
+    upperAt = v6.upperOffset;
+    upperLength = v6.upperLength;
+  } else if (etherType === ETHERTYPE_ARP) {
     const arp = (r === null ? ArpView.empty() : r.arp).reset(bytes, at, length - at);
     if (!(arp instanceof ArpView)) return arp;
     return frameOf(r, bytes, linkType, link, etherType, at, arp, null, -1, false, at + arp.length, 0);
+  } else {
+    return frameOf(r, bytes, linkType, link, etherType, at, null, null, -1, false, at, length - at);
   }
 
-  return frameOf(r, bytes, linkType, link, etherType, at, null, null, -1, false, at, length - at);
+  // One transport parse for both IP versions; none for non-first fragments. In a first fragment
+  // (isFragment) UDP's length field counts the whole datagram, not this fragment.
+  let transport: TransportView | null = null;
+  if (fragmentOffset === 0) {
+    if (protocol === IP_PROTOCOL_TCP) {
+      const t = (r === null ? TcpView.empty() : r.tcp).reset(bytes, upperAt, upperLength);
+      if (!(t instanceof TcpView)) return t;
+      transport = t;
+    } else if (protocol === IP_PROTOCOL_UDP) {
+      const u = (r === null ? UdpView.empty() : r.udp).reset(bytes, upperAt, upperLength, isFragment);
+      if (!(u instanceof UdpView)) return u;
+      transport = u;
+    } else if (protocol === IP_PROTOCOL_ICMP && etherType === ETHERTYPE_IPV4) {
+      const c = (r === null ? IcmpView.empty() : r.icmp).reset(bytes, upperAt, upperLength);
+      if (!(c instanceof IcmpView)) return c;
+      transport = c;
+    } else if (protocol === IP_PROTOCOL_ICMPV6 && etherType === ETHERTYPE_IPV6) {
+      const c = (r === null ? Icmpv6View.empty() : r.icmpv6).reset(bytes, upperAt, upperLength);
+      if (!(c instanceof Icmpv6View)) return c;
+      transport = c;
+    }
+  }
+  if (transport === null) return frameOf(r, bytes, linkType, link, etherType, at, ip, null, protocol, isFragment, upperAt, upperLength);
+  return frameOf(r, bytes, linkType, link, etherType, at, ip, transport, protocol, isFragment, transport.payloadOffset, transport.payloadLength);
 }
