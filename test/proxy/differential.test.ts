@@ -769,6 +769,9 @@ const scenario = (s: Scenario): void => {
     async play(r) {
       await r.handshake();
       await Promise.all([(async () => { for (const f of p) await r.c.sendPrimary(f); })(), (async () => { for (const f of s) await r.c.sendSecondary(f); })()]);
+      // QEMU's reordering can let the barrier overtake the burst's last frames, so wait for all of
+      // them first; the barrier then only closes the phase.
+      await r.c.waitForReleased(n);
       await r.phase('burst');
     },
     qemu: [HANDSHAKE, ['burst', all, 0, 'any order']],
