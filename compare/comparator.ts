@@ -260,9 +260,8 @@ class Engine implements Comparator {
     this.lastScan = now;
     for (const o of this.primaryFragments.expire(now)) this.fragmentOutcome(true, o, now);
     for (const o of this.secondaryFragments.expire(now)) this.fragmentOutcome(false, o, now);
-    this.expire(now);
+    this.scan(now);
     this.table.sweep(now);
-    for (const c of this.table.values()) if (c instanceof TcpConnection && c.held.length === 0) c.match.trimMemory();
     return this.out;
   }
 
@@ -666,7 +665,8 @@ class Engine implements Comparator {
     this.out.push({ kind: 'checkpoint', reason, flow });
   }
 
-  private expire(now: number): void {
+  /** The periodic scan: timeouts on both sides, and idle matchers give their spare buffers back. */
+  private scan(now: number): void {
     const limit = this.config.compareTimeoutMs;
     const oldest = this.heldQueue.oldest();
     if (oldest !== undefined && now - oldest.since > limit && !oldest.owner.diverged) {
@@ -677,6 +677,7 @@ class Engine implements Comparator {
       if (since !== -1 && !c.diverged && now - since > limit) {
         this.mismatch(c, timeoutMismatch(`secondary output waited ${now - since} ms for the primary's`));
       }
+      if (c instanceof TcpConnection && c.held.length === 0) c.match.trimMemory();
     }
   }
 
