@@ -207,7 +207,7 @@ class Engine implements Comparator {
   readonly counters = new Counters();
   checkpointPending = false;
   private readonly table: ConnectionTable<Connection>;
-  private readonly heldQueue = new HeldQueue();
+  private readonly heldQueue = new HeldQueue(this.counters);
   private out: Action[] = [];
   private lastScan = -1;
   private readonly copier = new SlabCopier();
@@ -270,7 +270,6 @@ class Engine implements Comparator {
     this.counters.checkpointsDone++;
     this.checkpointPending = false;
     for (const h of this.heldQueue.drain()) this.emitRelease(h);
-    this.counters.heldFrames = 0;
     this.counters.secondaryWaitingFrames = 0;
     for (const frame of this.primaryFragments.clear()) this.releaseNow(frame, this.fragmentTag(frame));
     this.secondaryFragments.clear();
@@ -288,7 +287,7 @@ class Engine implements Comparator {
   }
 
   nextDeadline(): number | undefined {
-    const idle = this.table.size === 0 && this.heldQueue.count === 0 && this.primaryFragments.pendingDatagrams === 0 && this.secondaryFragments.pendingDatagrams === 0;
+    const idle = this.table.size === 0 && this.counters.heldFrames === 0 && this.primaryFragments.pendingDatagrams === 0 && this.secondaryFragments.pendingDatagrams === 0;
     if (this.lastScan < 0 || idle) return undefined;
     return this.lastScan + this.config.scanIntervalMs;
   }
@@ -610,7 +609,6 @@ class Engine implements Comparator {
     c.held.push(h);
     c.heldBytes += frame.length;
     this.heldQueue.add(h);
-    this.counters.heldFrames = this.heldQueue.count;
     if (!c.diverged && (c.held.length > this.config.maxQueueFrames || c.heldBytes > this.config.maxQueueBytes)) {
       this.mismatch(c, limitMismatch(`${c.held.length} primary frames (${c.heldBytes} bytes) held`));
     }
@@ -621,7 +619,6 @@ class Engine implements Comparator {
     c.heldBytes -= h.frame.length;
     h.released = true;
     this.heldQueue.released();
-    this.counters.heldFrames = this.heldQueue.count;
     this.emitRelease(h);
   }
 

@@ -5,6 +5,8 @@
  * its connection's queue is only marked in the global queue, which skips marked entries lazily.
  */
 
+import type { Counters } from './counters.js';
+
 /** What a held frame needs of its connection: a name to report, and whether it already diverged. */
 export interface HeldOwner {
   readonly flow: string;
@@ -70,20 +72,20 @@ export class Fifo<T> {
   }
 }
 
-/** Every held frame of the comparator in arrival order. */
+/** Every held frame of the comparator in arrival order; keeps `counters.heldFrames` up to date. */
 export class HeldQueue {
   private readonly fifo = new Fifo<HeldFrame>();
-  /** Number of held frames not yet released. */
-  count = 0;
+
+  constructor(private readonly counters: Counters) {}
 
   add(h: HeldFrame): void {
     this.fifo.push(h);
-    this.count++;
+    this.counters.heldFrames++;
   }
 
-  /** Marks `h` released (it left through its connection's queue). */
+  /** Counts a frame that left through its connection's queue (the caller marked it released). */
   released(): void {
-    this.count--;
+    this.counters.heldFrames--;
   }
 
   /** The oldest frame still held, or undefined. */
@@ -104,7 +106,7 @@ export class HeldQueue {
       h.released = true;
       out.push(h);
     }
-    this.count = 0;
+    this.counters.heldFrames = 0;
     return out;
   }
 }
