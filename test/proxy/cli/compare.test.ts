@@ -4,7 +4,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { TCP_ACK, TCP_PSH, emitTcp, emitUdp } from '../../../compare/index.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT } from '../../../proxy/framing/notify.js';
 import { QemuFrameDecoder, encodeQemuFrames } from '../../../proxy/framing/qemu-frames.js';
 import { FramePeer, NotifyPeer, waitFor } from '../../support/socket-peer.js';
+import { coloProxyCompareArgs } from '../../support/colo-proxy-compare.js';
+import { spawnTracked } from '../../support/comparator-under-test.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-compare-'));
 const children: ChildProcess[] = [];
@@ -41,21 +43,18 @@ interface Running {
 
 let run = 0;
 async function startCompare(extra: string[] = [], vnet = false): Promise<Running> {
-  const tag = `r${run++}`;
-  const sock = (name: string) => join(dir, `${tag}-${name}.sock`);
+  const runDir = join(dir, `r${run++}`);
+  mkdirSync(runDir);
+  const sock = (name: string) => join(runDir, name);
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, [
-    '--import', 'tsx', join('proxy', 'cli', 'main.ts'), 'compare',
-    '--primary-in', `unix:${sock('p')},server`, '--secondary-in', `unix:${sock('s')},server`,
-    '--outdev', `unix:${sock('o')},server`, '--notify-dev', `unix:${sock('n')},server`,
-    '--metrics', `127.0.0.1:${metricsPort}`, ...(vnet ? ['--vnet-hdr'] : []), ...extra,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [...coloProxyCompareArgs(runDir, { vnetHeader: vnet }), '--metrics', `127.0.0.1:${metricsPort}`, ...extra];
+  const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
   await waitFor('compare to start', () => stderr.includes('metrics: http://'), 15000).catch((e: Error) => { throw new Error(`${e.message}; stderr: ${stderr}`); });
   const [primary, secondary, outdev, notify] = await Promise.all([
-    FramePeer.open(sock('p'), vnet), FramePeer.open(sock('s'), vnet), FramePeer.open(sock('o'), vnet), NotifyPeer.open(sock('n')),
+    FramePeer.open(sock('primary_in'), vnet), FramePeer.open(sock('secondary_in'), vnet), FramePeer.open(sock('outdev'), vnet), NotifyPeer.open(sock('notify_dev')),
   ]);
   return { child, log: () => stderr, primary, secondary, outdev, notify, metricsPort, sock };
 }
@@ -119,7 +118,7 @@ test('compare: a bad frame closes only that connection; a new peer carries on, n
   shared.primary.sendRaw(bad);
   await waitFor('the primary connection to close', () => shared.primary.closed);
   assert.match(shared.log(), /primary-in: .*qemu\.frame_too_long.*closing this connection/);
-  shared.primary = await FramePeer.open(shared.sock('p'));
+  shared.primary = await FramePeer.open(shared.sock('primary_in'));
   shared.primary.send(afterwards);
   shared.secondary.send(segment(1011, 'beforeafter'));
   await shared.outdev.waitForFrames(start + 2);
