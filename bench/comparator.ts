@@ -52,7 +52,7 @@ class ChunkPacker {
   }
 }
 
-export function workload(connections: number, payloadBytes: number, totalPairs: number): Workload {
+function workload(connections: number, payloadBytes: number, totalPairs: number): Workload {
   const packer = new ChunkPacker();
   const perConnection = Math.max(1, Math.floor(totalPairs / connections));
   const payload = new Uint8Array(payloadBytes).map((_, i) => (i * 31 + 7) & 0xff);
@@ -84,7 +84,7 @@ function established(w: Workload): Comparator {
 }
 
 /** Feeds every pair once; returns primary frames released per second. */
-export function runComparator(w: Workload): number {
+function runComparator(w: Workload): number {
   const c = established(w);
   let released = 0;
   const start = performance.now();
@@ -112,7 +112,7 @@ function runBaseline(w: Workload): number {
   return (w.payloads.length * 1000) / elapsed;
 }
 
-export function idleConnectionBytes(count: number): number | undefined {
+function idleConnectionBytes(count: number): number | undefined {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) return undefined;
   const w = workload(count, 16, count);

@@ -728,7 +728,7 @@ interface Summary {
   inStreamOrderRounds: number;
 }
 
-export interface CaseSummary {
+interface CaseSummary {
   payloadBytes: number;
   flows: number;
   frames: number;
@@ -762,7 +762,7 @@ function summarize(runs: Measurement[]): Summary {
 }
 
 /** Runs every case on QEMU's colo-compare, ours and the echo; see the module header. */
-export async function measureCompareVsQemu(): Promise<CaseSummary[]> {
+async function measureCompareVsQemu(): Promise<CaseSummary[]> {
   const onSigint = (): void => {
     killAllNow();
     process.exit(130);
@@ -823,7 +823,7 @@ function caseLabel(c: CaseSummary): string {
 }
 
 /** The figures as BenchResults; every ratio is ours / QEMU (frames/s, Gbit/s: above 1 = ours faster; latency: below 1 = ours lower). */
-export function toBenchResults(cases: CaseSummary[]): BenchResult[] {
+function toBenchResults(cases: CaseSummary[]): BenchResult[] {
   const results: BenchResult[] = [];
   for (const c of cases) {
     const { qemu: q, ours: o, echo: e, payloadBytes: b } = c;

@@ -92,7 +92,7 @@ function ipv6UdpFrame(random: () => number, vlan: boolean, payload: number): Uin
 }
 
 /** Builds the synthetic set as subarrays of one buffer. */
-export function buildFrames(count = FRAME_COUNT): Uint8Array[] {
+function buildFrames(count = FRAME_COUNT): Uint8Array[] {
   const random = rng(0xc0105eed);
   const built: Uint8Array[] = [];
   let total = 0;
