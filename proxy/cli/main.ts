@@ -12,8 +12,9 @@ import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, UsageError } from './er
 import { packageVersion } from './version.js';
 import { inspectCommand } from './inspect.js';
 import { compareCommand } from './compare.js';
+import { replayCommand } from './replay.js';
 
-const commands: readonly Command[] = [compareCommand, inspectCommand];
+const commands: readonly Command[] = [compareCommand, replayCommand, inspectCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,107 @@
+/**
+ * `colo-proxy replay`: what would the comparator have done with this traffic? Replays a
+ * primary and a secondary capture (and optionally the client's) through the comparator core on
+ * a virtual clock with a simulated checkpoint controller, and reports every release, hold and
+ * checkpoint and why. Exit code 0 when the outputs never diverged, 1 when a checkpoint was
+ * needed, 2 for a usage or input error.
+ */
+
+import { mkdir } from 'node:fs/promises';
+import { SingleBar } from 'cli-progress';
+import { HEADER_FIELDS, type HeaderField, type SequenceMode } from '../../compare/index.js';
+import { CaptureFormatError } from '../framing/capture.js';
+import { CaptureFileError } from '../ports/capture-file.js';
+import { parseMac } from '../replay/guest.js';
+import { formatReport, replayExitCode } from '../replay/report.js';
+import { ReplayInputError, runReplay } from '../replay/run-replay.js';
+import type { Command } from './command.js';
+import { InputError, UsageError } from './errors.js';
+import { parseFlags } from './flags.js';
+
+const flags = {
+  primary: { type: 'string', help: 'the PVM\'s output: a pcap or pcapng capture', metavar: 'FILE' },
+  secondary: { type: 'string', help: 'the SVM\'s output: a pcap or pcapng capture', metavar: 'FILE' },
+  client: { type: 'string', help: 'traffic towards the guests, when captured apart from theirs', metavar: 'FILE' },
+  mode: {
+    type: 'string', metavar: 'MODE', choices: ['pre-translated', 'translate'], default: 'pre-translated',
+    help: 'pre-translated: SVM output captured after QEMU\'s filter-rewriter (in the PVM\'s sequence space); translate: raw SVM output with its own sequence numbers',
+  },
+  'guest-mac': { type: 'string', help: 'the guests\' MAC, to tell their output from client traffic in the same capture (found when not given)', metavar: 'MAC' },
+  json: { type: 'boolean', help: 'print the report as one JSON object' },
+  out: { type: 'string', help: 'write the released frames to FILE (pcapng)', metavar: 'FILE' },
+  'mismatch-dir': { type: 'string', help: 'write one pcapng per checkpoint with both sides\' frames around it', metavar: 'DIR' },
+  'checkpoint-ms': { type: 'integer', help: 'virtual ms from a checkpoint request to "checkpoint done"', metavar: 'MS', min: 0, max: 3_600_000, default: 30 },
+  'compare-timeout': { type: 'integer', help: 'ms a frame may be held before a checkpoint', metavar: 'MS', min: 1, max: 3_600_000, default: 3000 },
+  'expired-scan-cycle': { type: 'integer', help: 'ms between checks for held frames past the timeout', metavar: 'MS', min: 1, max: 3_600_000, default: 1000 },
+  'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
+  'compare-headers': { type: 'string', help: `header fields to compare besides payloads, comma-separated (${HEADER_FIELDS.join(', ')})`, metavar: 'LIST' },
+  quiet: { type: 'boolean', help: 'no progress bar and no warnings on stderr' },
+} as const;
+
+function headerList(text: string | undefined): HeaderField[] {
+  if (text === undefined || text === '') return [];
+  return text.split(',').map((field) => {
+    const name = field.trim();
+    if (!(HEADER_FIELDS as readonly string[]).includes(name)) throw new UsageError(`replay: --compare-headers: unknown field "${name}" (known: ${HEADER_FIELDS.join(', ')})`);
+    return name as HeaderField;
+  });
+}
+
+export const replayCommand: Command = {
+  name: 'replay',
+  summary: 'replay PVM and SVM captures through the comparator and report what it would have done',
+  synopsis: '--primary FILE --secondary FILE [--client FILE] [--json] [--out FILE] [--mismatch-dir DIR] [flags]',
+  description:
+    'Merges the captures by timestamp into one virtual clock and feeds them to the comparator with\n' +
+    'a simulated checkpoint controller (a checkpoint takes --checkpoint-ms). At the end, virtual\n' +
+    'time runs on until nothing is held. Reports frames, releases, checkpoints by reason, every\n' +
+    'mismatch with its flow, sequence number and hex windows, and release delays.\n' +
+    'Exit code: 0 when the outputs never diverged, 1 when a checkpoint was needed, 2 on an error.',
+  flags,
+  async run(argv) {
+    const { flags: f, positionals } = parseFlags('replay', flags, argv);
+    if (positionals.length > 0) throw new UsageError(`replay: unexpected argument "${positionals[0]}" (captures are given with --primary and --secondary)`);
+    if (f.primary === undefined) throw new UsageError('replay: --primary FILE is required');
+    if (f.secondary === undefined) throw new UsageError('replay: --secondary FILE is required');
+    const guestMac = f['guest-mac'] === undefined ? undefined : parseMac(f['guest-mac']);
+    if (f['guest-mac'] !== undefined && guestMac === undefined) throw new UsageError(`replay: --guest-mac must be a MAC address like 52:54:00:12:34:56 (got "${f['guest-mac']}")`);
+    const compareHeaders = headerList(f['compare-headers']);
+    if (f['mismatch-dir'] !== undefined) {
+      try {
+        await mkdir(f['mismatch-dir'], { recursive: true });
+      } catch (e) {
+        throw new InputError(`replay: --mismatch-dir ${f['mismatch-dir']}: ${e instanceof Error ? e.message : String(e)}`, 'replay.mismatch_dir');
+      }
+    }
+
+    const bar = !f.quiet && process.stderr.isTTY
+      ? new SingleBar({ format: 'replay [{bar}] {percentage}% {value}/{total} MB | {eta_formatted} left', stream: process.stderr, clearOnComplete: true, hideCursor: true })
+      : undefined;
+    const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
+    let barStarted = false;
+    try {
+      const { report } = await runReplay({
+        primary: f.primary, secondary: f.secondary, client: f.client, mode: f.mode as SequenceMode,
+        checkpointMs: f['checkpoint-ms'], compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'],
+        maxQueueFrames: f['max-queue-size'], compareHeaders, guestMac, out: f.out, mismatchDir: f['mismatch-dir'],
+        progress: bar && ((done, total) => {
+          if (!barStarted) bar.start(mb(total), 0);
+          barStarted = true;
+          bar.update(mb(done));
+        }),
+        warn: f.quiet ? undefined : (line) => {
+          bar?.stop();
+          process.stderr.write(`colo-proxy: replay: warning: ${line}\n`);
+        },
+      });
+      bar?.stop();
+      process.stdout.write(f.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      return replayExitCode(report);
+    } catch (e) {
+      bar?.stop();
+      if (e instanceof CaptureFormatError || e instanceof CaptureFileError) throw new InputError(e.message, e.code);
+      if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');
+      throw e;
+    }
+  },
+};

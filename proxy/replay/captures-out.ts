@@ -1,0 +1,158 @@
+/**
+ * The captures a replay writes, as pcapng that Wireshark and tshark open:
+ * - `ReleasedCapture` (`--out`): every released primary frame, in release order, stamped with
+ *   its virtual release time;
+ * - `MismatchCaptures` (`--mismatch-dir`): one file per checkpoint episode, holding the frames of
+ *   the flows that diverged in it from shortly before the first mismatch to shortly after, each
+ *   on an interface named after its side (primary, secondary, client) and with the side and,
+ *   for the first frame, the mismatch in its comment.
+ *
+ * Frames are queued synchronously while the session runs and written by `flush`, which the
+ * replay awaits between input batches; the file writers buffer, so this costs little.
+ */
+
+import { join } from 'node:path';
+import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
+import { createCaptureFileWriter, type CaptureFileWriter } from '../ports/capture-file.js';
+import type { MismatchRecord } from './session.js';
+
+interface Queued {
+  timeNs: bigint;
+  data: Uint8Array;
+  interfaceId: number;
+  comment: string | undefined;
+}
+
+async function writeAll(writer: CaptureFileWriter, frames: readonly Queued[]): Promise<void> {
+  for (const f of frames) await writer.write(f);
+}
+
+/** `--out`: the released frames. */
+export class ReleasedCapture {
+  private queue: Queued[] = [];
+
+  private constructor(private readonly writer: CaptureFileWriter, private readonly baseNs: bigint) {}
+
+  static async create(path: string, baseNs: bigint): Promise<ReleasedCapture> {
+    const writer = await createCaptureFileWriter(path, 'pcapng');
+    writer.addInterface(LINKTYPE_ETHERNET, { name: 'released' });
+    return new ReleasedCapture(writer, baseNs);
+  }
+
+  add(frame: Uint8Array, atMs: number): void {
+    this.queue.push({ timeNs: this.baseNs + BigInt(Math.round(atMs * 1e6)), data: frame, interfaceId: 0, comment: undefined });
+  }
+
+  async flush(): Promise<void> {
+    const q = this.queue;
+    this.queue = [];
+    await writeAll(this.writer, q);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.writer.close();
+  }
+}
+
+/** Frames of each flow kept from before a mismatch, and frames written after it. */
+const CONTEXT_FRAMES = 32;
+/** Recent frames remembered (all flows) to find the ones before a mismatch. */
+const RECENT_FRAMES = 1024;
+
+const SIDES: readonly Side[] = ['primary', 'secondary', 'client'];
+
+interface Recent {
+  side: Side;
+  timeNs: bigint;
+  data: Uint8Array;
+  flow: string;
+}
+
+interface OpenEpisode {
+  episode: number;
+  path: string;
+  flows: Set<string>;
+  frames: Queued[];
+  /** Frames of its flows still to take after the mismatch. */
+  after: number;
+  note: string;
+}
+
+/** `--mismatch-dir`: one capture per checkpoint episode. */
+export class MismatchCaptures {
+  private readonly recent: (Recent | undefined)[] = new Array<Recent | undefined>(RECENT_FRAMES);
+  private recentNext = 0;
+  private readonly open = new Map<number, OpenEpisode>();
+  private readonly done: OpenEpisode[] = [];
+  /** Episodes whose capture is complete: later mismatches of theirs are not written again. */
+  private readonly closed = new Set<number>();
+  /** Paths written, in episode order. */
+  readonly written: string[] = [];
+
+  constructor(private readonly dir: string) {}
+
+  /** Every frame fed to the comparator, before it is fed. */
+  frame(side: Side, data: Uint8Array, timeNs: bigint): void {
+    const d = decodeFrame(data);
+    const flow = d instanceof Frame ? describeKey(flowKey(d, side !== 'client')) : 'undecodable frames';
+    const copy = data.slice();
+    this.recent[this.recentNext] = { side, timeNs, data: copy, flow };
+    this.recentNext = (this.recentNext + 1) % RECENT_FRAMES;
+    for (const e of this.open.values()) {
+      if (!e.flows.has(flow)) continue;
+      e.frames.push(queued(side, timeNs, copy));
+      if (--e.after <= 0) {
+        this.open.delete(e.episode);
+        this.closed.add(e.episode);
+        this.done.push(e);
+      }
+    }
+  }
+
+  /** A mismatch the session recorded. */
+  mismatch(m: MismatchRecord): void {
+    let e = this.open.get(m.episode);
+    if (e === undefined) {
+      if (this.closed.has(m.episode)) return;
+      e = { episode: m.episode, path: join(this.dir, `${episodeName(m.episode)}-${m.reason}.pcapng`), flows: new Set(), frames: [], after: CONTEXT_FRAMES, note: `checkpoint ${m.episode}: ${m.reason} ${m.flow}` };
+      this.open.set(m.episode, e);
+    }
+    if (e.flows.has(m.flow)) return;
+    e.flows.add(m.flow);
+    // The frames of this flow seen before it, oldest first, at most CONTEXT_FRAMES.
+    const before: Recent[] = [];
+    for (let i = 1; i <= RECENT_FRAMES && before.length < CONTEXT_FRAMES; i++) {
+      const r = this.recent[(this.recentNext - i + RECENT_FRAMES) % RECENT_FRAMES];
+      if (r === undefined) break;
+      if (r.flow === m.flow) before.push(r);
+    }
+    e.frames.push(...before.reverse().map((r) => queued(r.side, r.timeNs, r.data)));
+    e.frames.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
+  }
+
+  /** Writes the episodes whose after-context is complete (all of them when `final`). */
+  async flush(final = false): Promise<void> {
+    if (final) {
+      for (const e of this.open.values()) this.done.push(e);
+      this.open.clear();
+    }
+    for (const e of this.done.splice(0)) {
+      const writer = await createCaptureFileWriter(e.path, 'pcapng');
+      for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side });
+      const first = e.frames[0];
+      if (first) first.comment = `${first.comment}; ${e.note}`;
+      await writeAll(writer, e.frames);
+      await writer.close();
+      this.written.push(e.path);
+    }
+  }
+}
+
+function episodeName(n: number): string {
+  return `checkpoint-${String(n).padStart(3, '0')}`;
+}
+
+function queued(side: Side, timeNs: bigint, data: Uint8Array): Queued {
+  return { timeNs, data, interfaceId: SIDES.indexOf(side), comment: side };
+}

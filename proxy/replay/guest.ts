@@ -1,0 +1,64 @@
+/**
+ * Which frames of a guest's capture the guest sent. A capture taken on a VM's tap device holds
+ * both directions: the guest's output, which is what the comparator compares, and the client
+ * traffic going to the guest. Replay tells them apart by the guest's MAC address (COLO twins
+ * share one): given with `--guest-mac`, or found in the primary capture as the sender of the
+ * first TCP SYN-ACK (guests usually serve) or, with no SYN-ACK among the first frames, the most
+ * frequent source. A capture with a single source MAC is all guest output and needs no choice.
+ * Frames without an Ethernet header (raw IP, Linux cooked) are all taken as guest output.
+ */
+
+import { LINKTYPE_ETHERNET, decodeFrame, Frame } from '../../compare/index.js';
+import type { CapturedFrame } from '../framing/capture.js';
+import { readCaptureBatches } from '../ports/capture-file.js';
+
+/** The guest's MAC, or undefined when every frame counts as guest output. */
+export interface GuestChoice {
+  mac: Uint8Array | undefined;
+  /** How it was chosen, for the report ('' when there was nothing to choose). */
+  how: string;
+}
+
+/** Frames looked at to find the guest's MAC. */
+const DETECTION_FRAMES = 10_000;
+
+/** Parses `aa:bb:cc:dd:ee:ff` (or with dashes); undefined when it is not a MAC address. */
+export function parseMac(text: string): Uint8Array | undefined {
+  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text.trim());
+  return m ? Uint8Array.from(m.slice(1), (h) => parseInt(h, 16)) : undefined;
+}
+
+export function formatMac(mac: Uint8Array, at = 0): string {
+  return Array.from(mac.subarray(at, at + 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Finds the guest's MAC among the first frames of `primaryPath` (see the module header). */
+export async function detectGuest(primaryPath: string): Promise<GuestChoice> {
+  const count = new Map<string, number>();
+  let synAckFrom: string | undefined;
+  let seen = 0;
+  for await (const batch of readCaptureBatches(primaryPath)) {
+    for (const f of batch) {
+      if (f.linkType !== LINKTYPE_ETHERNET || f.data.length < 14) continue;
+      const src = formatMac(f.data, 6);
+      count.set(src, (count.get(src) ?? 0) + 1);
+      if (synAckFrom === undefined) {
+        const d = decodeFrame(f.data);
+        if (d instanceof Frame && d.transport?.kind === 'tcp' && d.transport.isSyn && d.transport.isAck) synAckFrom = src;
+      }
+      if (++seen >= DETECTION_FRAMES) break;
+    }
+    if (seen >= DETECTION_FRAMES) break;
+  }
+  if (count.size <= 1) return { mac: undefined, how: '' };
+  if (synAckFrom !== undefined) return { mac: parseMac(synAckFrom), how: `guest MAC ${synAckFrom}: the sender of the first TCP SYN-ACK in the primary capture (set --guest-mac to choose)` };
+  const [mac] = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
+  return { mac: parseMac(mac), how: `guest MAC ${mac}: the most frequent source in the primary capture (set --guest-mac to choose)` };
+}
+
+/** True when the guest sent `f` (always true without a guest MAC or without an Ethernet header). */
+export function sentByGuest(f: CapturedFrame, mac: Uint8Array | undefined): boolean {
+  if (mac === undefined || f.linkType !== LINKTYPE_ETHERNET) return true;
+  const d = f.data;
+  return d.length >= 12 && d[6] === mac[0] && d[7] === mac[1] && d[8] === mac[2] && d[9] === mac[3] && d[10] === mac[4] && d[11] === mac[5];
+}

@@ -1,0 +1,154 @@
+/**
+ * A whole replay, files to report: the captures merged by time, each frame routed to the side
+ * the comparator sees it on, the session driven to the end, the optional output captures
+ * written, and the report built. The CLI's `replay` command and the benchmark call this.
+ *
+ * Routing: frames of `--client` are client input. In the guests' captures, frames the guest sent
+ * (guest.ts) are its output; the rest is client input that was captured on the same interface —
+ * taken from the primary capture as the client's side when no `--client` file is given, and
+ * otherwise skipped and counted, as is the secondary's copy of the input.
+ */
+
+import { stat } from 'node:fs/promises';
+import type { HeaderField, SequenceMode, Side } from '../../compare/index.js';
+import { mergeCaptures } from './merge.js';
+import { detectGuest, formatMac, sentByGuest } from './guest.js';
+import { ReplaySession } from './session.js';
+import { SequenceSpaceCheck } from './sequence-space.js';
+import { MismatchCaptures, ReleasedCapture } from './captures-out.js';
+import { asEthernet, replayableLinkType, unsupportedLinkType } from './as-ethernet.js';
+import { buildReport, type ReplayReport } from './report.js';
+
+export interface ReplayOptions {
+  primary: string;
+  secondary: string;
+  client?: string | undefined;
+  mode: SequenceMode;
+  checkpointMs: number;
+  compareTimeoutMs: number;
+  scanIntervalMs: number;
+  maxQueueFrames: number;
+  compareHeaders: readonly HeaderField[];
+  /** The guests' MAC address; found in the primary capture when not given. */
+  guestMac?: Uint8Array | undefined;
+  /** `--out`: write released frames here. */
+  out?: string | undefined;
+  /** `--mismatch-dir`: write one capture per checkpoint episode here. */
+  mismatchDir?: string | undefined;
+  /** Called after each batch with the input bytes read so far and in all. */
+  progress?: ((done: number, total: number) => void) | undefined;
+  /** Called once per warning, as soon as it is known. */
+  warn?: ((line: string) => void) | undefined;
+}
+
+/** A capture whose frames cannot be replayed (an unsupported link type). */
+export class ReplayInputError extends Error {
+  override name = 'ReplayInputError';
+}
+
+export interface ReplayResult {
+  report: ReplayReport;
+  /** Files written by `--mismatch-dir`. */
+  mismatchCaptures: string[];
+}
+
+export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
+  const roles: Side[] = ['primary', 'secondary'];
+  const paths = [o.primary, o.secondary];
+  if (o.client !== undefined) {
+    roles.push('client');
+    paths.push(o.client);
+  }
+  const sizes = await Promise.all(paths.map(async (p) => {
+    try {
+      return (await stat(p)).size;
+    } catch {
+      return 0; // the reader reports the file's problem with its own error
+    }
+  }));
+  const total = sizes.reduce((a, b) => a + b, 0);
+
+  const warnings: string[] = [];
+  const warn = (line: string): void => {
+    warnings.push(line);
+    o.warn?.(line);
+  };
+  let guestMac = o.guestMac;
+  let guestHow = guestMac ? `guest MAC ${formatMac(guestMac)} (--guest-mac)` : '';
+  if (!guestMac) {
+    const found = await detectGuest(o.primary);
+    guestMac = found.mac;
+    guestHow = found.how;
+  }
+
+  const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir) : undefined;
+  let released: ReleasedCapture | undefined;
+  const session = new ReplaySession(
+    {
+      checkpointMs: o.checkpointMs,
+      comparator: {
+        mode: o.mode, compareTimeoutMs: o.compareTimeoutMs, scanIntervalMs: o.scanIntervalMs,
+        maxQueueFrames: o.maxQueueFrames, compareHeaders: o.compareHeaders,
+      },
+    },
+    {
+      released: (frame, atMs) => released?.add(frame, atMs),
+      mismatch: (m) => mismatches?.mismatch(m),
+    },
+  );
+  const check = new SequenceSpaceCheck();
+  const skipped = { secondaryInput: 0, primaryInput: 0 };
+  const offsets = new Array<number>(paths.length).fill(0);
+  let baseNs: bigint | undefined;
+
+  for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
+    const { frames, source } = batch;
+    if (baseNs === undefined) {
+      baseNs = frames[0]!.timeNs;
+      if (o.out !== undefined) released = await ReleasedCapture.create(o.out, baseNs);
+    }
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      const from = source[i]!;
+      const role = roles[from]!;
+      offsets[from] = f.fileOffset;
+      if (!replayableLinkType(f.linkType)) throw new ReplayInputError(`${paths[from]}: frame at byte ${f.fileOffset}: ${unsupportedLinkType(f.linkType)}`);
+      let side: Side = role;
+      if (role !== 'client' && !sentByGuest(f, guestMac)) {
+        if (role === 'secondary' || o.client !== undefined) {
+          skipped[role === 'secondary' ? 'secondaryInput' : 'primaryInput']++;
+          continue;
+        }
+        side = 'client';
+      }
+      const data = asEthernet(f.linkType, f.data) ?? f.data;
+      if (side !== 'client' && !check.done) check.observe(side, data);
+      mismatches?.frame(side, data, f.timeNs);
+      session.ingest(side, data, Number(f.timeNs - baseNs) / 1e6);
+    }
+    await released?.flush();
+    await mismatches?.flush();
+    o.progress?.(offsets.reduce((a, b) => a + b, 0), total);
+  }
+  session.finish();
+  await released?.close();
+  await mismatches?.flush(true);
+  o.progress?.(total, total);
+
+  const verdict = check.verdict;
+  if (verdict === 'own' && o.mode === 'pre-translated') {
+    warn('the secondary\'s TCP sequence numbers follow its own initial ones (raw SVM output, as on its tap): replay with --mode translate');
+  } else if (verdict === 'primary' && o.mode === 'translate') {
+    warn('the secondary\'s TCP sequence numbers are already in the primary\'s space (captured after filter-rewriter): replay with --mode pre-translated');
+  }
+  if (session.unreleased > 0) warn(`${session.unreleased} primary frames were never released: a bug in colo-proxy, please report it with these captures`);
+
+  const report = buildReport(
+    {
+      primary: o.primary, secondary: o.secondary, client: o.client, mode: o.mode, checkpointMs: o.checkpointMs,
+      compareTimeoutMs: o.compareTimeoutMs, scanIntervalMs: o.scanIntervalMs, maxQueueFrames: o.maxQueueFrames, compareHeaders: o.compareHeaders,
+    },
+    session, guestHow, skipped, warnings,
+  );
+  return { report, mismatchCaptures: mismatches?.written ?? [] };
+}

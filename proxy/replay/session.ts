@@ -1,0 +1,186 @@
+/**
+ * One replay: the comparator core driven by a virtual clock, with a simulated checkpoint
+ * controller, recording everything the report needs.
+ *
+ * Time is the capture's: each frame is ingested at its capture time (milliseconds since the
+ * first frame of all inputs); before it, the core is woken at every deadline it asked for and
+ * every simulated "checkpoint done" that falls earlier, so timeouts fire exactly where they
+ * would have in real time. Time never goes backwards: an earlier timestamp is clamped to the
+ * current time and counted. A checkpoint request is answered `checkpointMs` later; requests in
+ * between are coalesced by the core. `finish` lets virtual time run on after the last frame until
+ * nothing is held, so a silent secondary ends as a timeout checkpoint rather than frames
+ * quietly never released. Memory is flat in the input size: delays go into a histogram and at
+ * most MAX_MISMATCH_RECORDS mismatches are kept in detail (all are counted).
+ */
+
+import hdr from 'hdr-histogram-js';
+import { createComparator, type Action, type Comparator, type ComparatorConfig, type MismatchReason, type Side } from '../../compare/index.js';
+import { nodeBytesEqual } from '../engine/node-bytes-equal.js';
+
+/** A mismatch as the report shows it. */
+export interface MismatchRecord {
+  /** Virtual time of the detection, ms since the first frame. */
+  atMs: number;
+  reason: MismatchReason;
+  flow: string;
+  /** TCP: the primary's sequence number where the sides differ; datagrams: index in the flow; -1: none. */
+  sequence: number;
+  /** First differing byte: from the start of the TCP stream, or within the datagram. */
+  offset: number;
+  primaryHex: string;
+  secondaryHex: string;
+  detail: string;
+  /** The checkpoint episode it belongs to (1-based). */
+  episode: number;
+}
+
+/** One checkpoint: requested, then done `checkpointMs` later. */
+export interface EpisodeRecord {
+  number: number;
+  requestedAtMs: number;
+  doneAtMs: number;
+  reason: MismatchReason;
+  flow: string;
+  /** Mismatches detected from the request until done (the triggering one included). */
+  mismatches: number;
+  /** Primary frames released by the flush when it was done. */
+  flushed: number;
+}
+
+export interface ReplaySettings {
+  /** Virtual ms from a checkpoint request to "checkpoint done". */
+  checkpointMs: number;
+  comparator: Partial<ComparatorConfig>;
+}
+
+/** Mismatches kept with their details; later ones are only counted. */
+export const MAX_MISMATCH_RECORDS = 1000;
+
+/** Hooks for the writers of --out and --mismatch-dir. */
+export interface ReplayObserver {
+  released?(frame: Uint8Array, atMs: number): void;
+  mismatch?(m: MismatchRecord): void;
+}
+
+export class ReplaySession {
+  readonly comparator: Comparator;
+  readonly mismatches: MismatchRecord[] = [];
+  mismatchCount = 0;
+  readonly episodes: EpisodeRecord[] = [];
+  released = 0;
+  releasedAtCheckpoints = 0;
+  /** Timestamps earlier than the current virtual time (clamped). */
+  timeBackwards = 0;
+  /** Primary frames still held when the replay ended (should stay 0; the report says so if not). */
+  unreleased = 0;
+  /** Release delay in virtual microseconds. */
+  readonly delays = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 24 * 3600 * 1e6, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  private now = 0;
+  private doneAt: number | undefined;
+  private flushing: EpisodeRecord | undefined;
+
+  constructor(readonly settings: ReplaySettings, private readonly observer: ReplayObserver = {}) {
+    this.comparator = createComparator({ bytesEqual: nodeBytesEqual, ...settings.comparator });
+  }
+
+  /** Virtual time now, ms since the first frame. */
+  get nowMs(): number {
+    return this.now;
+  }
+
+  /** Feeds one frame at virtual time `atMs`. */
+  ingest(side: Side, bytes: Uint8Array, atMs: number): void {
+    if (atMs < this.now) {
+      this.timeBackwards++;
+      atMs = this.now;
+    }
+    this.runUntil(atMs);
+    this.now = atMs;
+    this.carryOut(this.comparator.ingest(side, bytes, atMs, side === 'primary' ? atMs : undefined), atMs);
+  }
+
+  /** Runs virtual time on until nothing is held and no checkpoint is pending; returns the end time. */
+  finish(): number {
+    const c = this.comparator.counters;
+    // Every wait ends within a timeout plus a scan plus a checkpoint; a few rounds of that bound any tail.
+    const limit = this.now + 10 * ((this.settings.comparator.compareTimeoutMs ?? 3000) + (this.settings.comparator.scanIntervalMs ?? 1000) + this.settings.checkpointMs);
+    while (c.heldFrames > 0 || c.secondaryWaitingFrames > 0 || this.comparator.checkpointPending || this.released < c.primaryFrames) {
+      const next = this.nextWake();
+      if (next === undefined || next > limit) break;
+      this.runUntil(next);
+      this.now = Math.max(this.now, next);
+    }
+    this.unreleased = c.primaryFrames - this.released;
+    return this.now;
+  }
+
+  private nextWake(): number | undefined {
+    const deadline = this.comparator.nextDeadline();
+    if (this.doneAt === undefined) return deadline;
+    return deadline === undefined ? this.doneAt : Math.min(deadline, this.doneAt);
+  }
+
+  /** Wakes the core at every deadline and checkpoint completion up to and including `t`. */
+  private runUntil(t: number): void {
+    for (;;) {
+      const deadline = this.comparator.nextDeadline();
+      const done = this.doneAt;
+      if (done !== undefined && done <= t && (deadline === undefined || done <= deadline)) {
+        this.doneAt = undefined;
+        this.flushing = this.episodes[this.episodes.length - 1];
+        this.carryOut(this.comparator.checkpointDone(done), done);
+        this.flushing = undefined;
+      } else if (deadline !== undefined && deadline <= t) {
+        // advance() moves the deadline on by a scan interval, so this loop always ends.
+        this.carryOut(this.comparator.advance(deadline), deadline);
+      } else {
+        return;
+      }
+    }
+  }
+
+  private carryOut(actions: readonly Action[], at: number): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'release': {
+          this.released++;
+          if (this.flushing !== undefined) {
+            this.flushing.flushed++;
+            this.releasedAtCheckpoints++;
+          }
+          if (typeof a.tag === 'number') this.delays.recordValue(Math.round((at - a.tag) * 1000));
+          this.observer.released?.(a.frame, at);
+          break;
+        }
+        case 'mismatch': {
+          // The core reports a mismatch before the checkpoint it causes: an episode is open only
+          // once its request has been seen here.
+          const open = this.doneAt !== undefined ? this.episodes[this.episodes.length - 1] : undefined;
+          if (open) open.mismatches++;
+          this.mismatchCount++;
+          const m = a.mismatch;
+          const record: MismatchRecord = {
+            atMs: at, reason: m.reason, flow: a.flow, sequence: m.position, offset: m.offset,
+            primaryHex: m.primaryHex, secondaryHex: m.secondaryHex, detail: m.detail,
+            episode: open ? open.number : this.episodes.length + 1,
+          };
+          if (this.mismatches.length < MAX_MISMATCH_RECORDS) this.mismatches.push(record);
+          this.observer.mismatch?.(record);
+          break;
+        }
+        case 'checkpoint': {
+          const episode: EpisodeRecord = {
+            number: this.episodes.length + 1, requestedAtMs: at, doneAtMs: at + this.settings.checkpointMs,
+            reason: a.reason, flow: a.flow, mismatches: 1, flushed: 0,
+          };
+          this.episodes.push(episode);
+          this.doneAt = episode.doneAtMs;
+          break;
+        }
+        default:
+          // deliver and drop: nothing to send in a replay; events are counted by the core.
+          break;
+      }
+    }
+  }
+}

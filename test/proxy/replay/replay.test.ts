@@ -1,0 +1,179 @@
+// Replay end to end in-process: captures written to a temp dir, replayed with runReplay, and
+// the report checked as a specification of what the comparator did on the virtual clock.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../../compare/index.js';
+import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js';
+import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
+import { runReplay, type ReplayOptions } from '../../../proxy/replay/run-replay.js';
+import { pattern } from '../../support/twins.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'colo-replay-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const BASE_NS = 1_767_225_600_000_000_000n; // 2026-01-01T00:00:00Z
+const GUEST_MAC = '52:54:00:12:34:56';
+const CLIENT_MAC = '52:54:00:ab:cd:ef';
+
+interface At {
+  ms: number;
+  data: Uint8Array;
+}
+
+let files = 0;
+async function capture(frames: readonly At[], linkType = LINKTYPE_ETHERNET): Promise<string> {
+  const path = join(dir, `c${files++}.pcapng`);
+  const w = await createCaptureFileWriter(path, 'pcapng');
+  w.addInterface(linkType);
+  for (const f of frames) await w.write({ timeNs: BASE_NS + BigInt(Math.round(f.ms * 1e6)), data: f.data });
+  await w.close();
+  return path;
+}
+
+/** Guest output of the connection 10.0.0.2:80 -> 10.0.0.1:40000. */
+function out(f: Partial<TcpFields> & { payload?: string }): Uint8Array {
+  return emitTcp({
+    src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq: 0, ack: 5000, srcMac: GUEST_MAC, dstMac: CLIENT_MAC,
+    flags: TCP_ACK | (f.payload ? TCP_PSH : 0), ...f,
+  });
+}
+
+/** Client input to the guest. */
+function input(f: Partial<TcpFields>): Uint8Array {
+  return emitTcp({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 40000, dstPort: 80, seq: 5000, ack: 0, flags: TCP_ACK, srcMac: CLIENT_MAC, dstMac: GUEST_MAC, ...f });
+}
+
+/** A guest's side of one download: SYN-ACK at `isn`, `data` cut at `cuts`, then FIN; times from `t0`, `gap` ms apart. */
+function download(isn: number, data: string, cuts: readonly number[], t0: number, gap: number): At[] {
+  const frames: At[] = [{ ms: t0, data: out({ seq: isn, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }) }];
+  let at = 0;
+  for (const end of [...cuts, data.length]) {
+    frames.push({ ms: t0 + gap * frames.length, data: out({ seq: isn + 1 + at, payload: data.slice(at, end) }) });
+    at = end;
+  }
+  frames.push({ ms: t0 + gap * frames.length, data: out({ seq: isn + 1 + at, flags: TCP_ACK | TCP_FIN }) });
+  return frames;
+}
+
+function options(primary: string, secondary: string, more: Partial<ReplayOptions> = {}): ReplayOptions {
+  return {
+    primary, secondary, mode: 'pre-translated', checkpointMs: 30, compareTimeoutMs: 3000, scanIntervalMs: 1000,
+    maxQueueFrames: 1024, compareHeaders: [], ...more,
+  };
+}
+
+const BODY = pattern(0, 5000);
+
+test('replay: the same bytes cut differently on each side need no checkpoint and every primary frame is released', async () => {
+  const p = await capture(download(1000, BODY, [1448, 2896, 4344], 0, 1));
+  const s = await capture(download(1000, BODY, [700, 2896, 3000], 0.4, 1.3));
+  const { report } = await runReplay(options(p, s));
+  assert.equal(report.primaryFrames, 6);
+  assert.equal(report.secondaryFrames, 6);
+  assert.deepEqual(report.checkpoints, []);
+  assert.equal(report.released, 6);
+  assert.equal(report.releasedVerified, 6);
+  assert.equal(report.unreleased, 0);
+  assert.equal(report.comparedBytes, BODY.length);
+  assert.ok(report.releaseDelayMs !== null && report.releaseDelayMs.max < 3, `delays ${JSON.stringify(report.releaseDelayMs)}`);
+});
+
+test('replay: a one-byte difference is a tcp.payload checkpoint that names the sequence, the byte and both sides', async () => {
+  const flipped = `${BODY.slice(0, 3000)}#${BODY.slice(3001)}`;
+  const p = await capture(download(1000, BODY, [1448, 2896, 4344], 0, 1));
+  const s = await capture(download(1000, flipped, [1448, 2896, 4344], 0.5, 1));
+  const { report } = await runReplay(options(p, s));
+  assert.equal(report.checkpoints.length, 1);
+  const [e] = report.checkpoints;
+  assert.equal(e!.reason, 'tcp.payload');
+  assert.equal(e!.doneAtMs - e!.requestedAtMs, 30);
+  assert.equal(report.mismatches.length, 1);
+  const m = report.mismatches[0]!;
+  assert.equal(m.reason, 'tcp.payload');
+  assert.equal(m.flow, 'tcp 10.0.0.2:80 <> 10.0.0.1:40000');
+  assert.equal(m.sequence, 1000 + 1 + 3000);
+  assert.equal(m.offset, 3000);
+  assert.notEqual(m.primaryHex, m.secondaryHex);
+  assert.ok(m.secondaryHex.includes('23'), 'the # (0x23) is in the secondary window');
+  assert.equal(report.released, report.primaryFrames, 'nothing lost: held frames are flushed by the checkpoint');
+  assert.ok(report.releasedAtCheckpoints > 0);
+});
+
+test('replay: a silent secondary ends as a timeout checkpoint once virtual time runs on past the input', async () => {
+  const p = await capture(download(1000, BODY, [2000], 0, 1));
+  const s = await capture([{ ms: 0, data: out({ seq: 1000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }) }]);
+  const { report } = await runReplay(options(p, s, { compareTimeoutMs: 500, scanIntervalMs: 100 }));
+  assert.deepEqual(report.checkpoints.map((e) => e.reason), ['timeout']);
+  const e = report.checkpoints[0]!;
+  assert.ok(e.requestedAtMs > 500 && e.requestedAtMs <= 700, `timeout fired at ${e.requestedAtMs} ms`);
+  assert.equal(report.released, report.primaryFrames);
+  assert.ok(report.virtualMs >= e.doneAtMs, 'the replay ran on until the checkpoint was done');
+});
+
+test('replay: a timestamp earlier than the one before it is clamped and counted', async () => {
+  const frames = download(1000, BODY, [2000], 0, 1);
+  const backwards = [frames[0]!, frames[2]!, { ...frames[1]!, ms: 0.5 }, frames[3]!];
+  const p = await capture([frames[0]!, { ...frames[1]!, ms: 5 }, { ...frames[2]!, ms: 3 }, frames[3]!]);
+  const s = await capture(backwards);
+  const { report } = await runReplay(options(p, s));
+  assert.ok(report.timeBackwards >= 1, `clamped ${report.timeBackwards}`);
+  assert.equal(report.released, report.primaryFrames);
+  assert.deepEqual(report.checkpoints, []);
+});
+
+test('replay: client traffic captured on the guests\' interfaces is told apart by MAC and not compared', async () => {
+  const syn = { ms: 0, data: input({ seq: 4999, flags: TCP_SYN }) };
+  const request = { ms: 0.2, data: input({ seq: 5000, ack: 1001, flags: TCP_ACK | TCP_PSH, payload: 'GET / HTTP/1.0\r\n\r\n' }) };
+  const withInput = (frames: At[]): At[] => [syn, ...frames, request].sort((a, b) => a.ms - b.ms);
+  const p = await capture(withInput(download(1000, BODY, [1448], 0.1, 1)));
+  const s = await capture(withInput(download(1000, BODY, [1448], 0.15, 1)));
+  const { report } = await runReplay(options(p, s));
+  assert.match(report.guest ?? '', /52:54:00:12:34:56.*SYN-ACK/);
+  assert.equal(report.primaryFrames, 4);
+  assert.equal(report.clientFrames, 2, 'the primary capture\'s input is the client side');
+  assert.equal(report.skipped.secondaryInput, 2, 'the secondary\'s copy of the input is skipped');
+  assert.deepEqual(report.checkpoints, []);
+
+  const forced = await runReplay(options(p, s, { guestMac: Uint8Array.of(0x52, 0x54, 0, 0xab, 0xcd, 0xef) }));
+  assert.match(forced.report.guest ?? '', /--guest-mac/);
+  assert.equal(forced.report.primaryFrames, 2, 'with the client\'s MAC as the guest\'s, the roles swap');
+});
+
+test('replay: raw SVM output replays clean in translate mode and is flagged in pre-translated mode', async () => {
+  const p = await capture(download(1000, BODY, [1448, 2896], 0, 1));
+  const s = await capture(download(0x9000_0000, BODY, [1448, 2896], 0.3, 1));
+  const raw = await runReplay(options(p, s, { mode: 'translate' }));
+  assert.deepEqual(raw.report.checkpoints, []);
+  assert.deepEqual(raw.report.warnings, []);
+  assert.equal(raw.report.comparedBytes, BODY.length);
+
+  const warned: string[] = [];
+  const wrong = await runReplay(options(p, s, { warn: (l) => warned.push(l) }));
+  assert.ok(wrong.report.checkpoints.length > 0, 'in the wrong mode the bytes do not line up');
+  assert.equal(warned.length, 1);
+  assert.match(warned[0]!, /--mode translate/);
+  assert.deepEqual(wrong.report.warnings, warned);
+});
+
+test('replay: raw IP captures (no Ethernet header) replay like Ethernet ones', async () => {
+  const strip = (frames: At[]): At[] => frames.map((f) => ({ ms: f.ms, data: f.data.subarray(14) }));
+  const p = await capture(strip(download(1000, BODY, [1448], 0, 1)), LINKTYPE_RAW);
+  const s = await capture(strip(download(1000, BODY, [3000], 0.2, 1)), LINKTYPE_RAW);
+  const { report } = await runReplay(options(p, s));
+  assert.equal(report.primaryFrames, 4);
+  assert.equal(report.comparedBytes, BODY.length);
+  assert.deepEqual(report.checkpoints, []);
+});
+
+test('replay: a primary several datagrams ahead is held, not a mismatch', async () => {
+  const dgram = (n: number, ms: number): At => ({ ms, data: emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, srcMac: GUEST_MAC, payload: `answer ${n}` }) });
+  const p = await capture([0, 1, 2, 3, 4].map((n) => dgram(n, n)));
+  const s = await capture([0, 1, 2, 3, 4].map((n) => dgram(n, 10 + n)));
+  const { report } = await runReplay(options(p, s));
+  assert.deepEqual(report.checkpoints, []);
+  assert.equal(report.released, 5);
+  assert.ok(report.releaseDelayMs!.p50 >= 9, `the primary waited for the secondary: ${JSON.stringify(report.releaseDelayMs)}`);
+});
