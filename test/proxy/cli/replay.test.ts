@@ -1,0 +1,139 @@
+// `colo-proxy replay` as a user runs it: exit codes, the JSON report, the captures it writes
+// (read back by tshark), byte-identical reruns, and one-line errors for bad input.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
+import { emitTcp, type TcpFields } from '../../../compare/wire/emit.js';
+import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
+import { runTool } from '../../support/tshark.js';
+import { pattern } from '../../support/twins.js';
+
+const MAIN = join('proxy', 'cli', 'main.ts');
+const dir = mkdtempSync(join(tmpdir(), 'colo-replay-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'replay', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function out(f: Partial<TcpFields> & { payload?: string }): Uint8Array {
+  return emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq: 0, ack: 5000, flags: TCP_ACK | (f.payload ? TCP_PSH : 0), ...f });
+}
+
+const BODY = pattern(0, 4000);
+
+/** One download from ISN 1000 with `body` cut at `cuts`; returns the frames written. */
+async function download(name: string, body: string, cuts: number[], t0Ms: number): Promise<Uint8Array[]> {
+  const frames = [out({ seq: 1000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } })];
+  let at = 0;
+  for (const end of [...cuts, body.length]) {
+    frames.push(out({ seq: 1001 + at, payload: body.slice(at, end) }));
+    at = end;
+  }
+  frames.push(out({ seq: 1001 + at, flags: TCP_ACK | TCP_FIN }));
+  const w = await createCaptureFileWriter(join(dir, name), 'pcapng');
+  w.addInterface(1);
+  for (const [i, data] of frames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(Math.round((t0Ms + i) * 1e6)), data });
+  await w.close();
+  return frames;
+}
+
+const primaryFrames = await download('p.pcapng', BODY, [1448, 2896], 0);
+await download('s-same.pcapng', BODY, [1000, 3500], 0.3);
+await download('s-diff.pcapng', `${BODY.slice(0, 2000)}X${BODY.slice(2001)}`, [1448, 2896], 0.3);
+const P = join(dir, 'p.pcapng');
+
+interface JsonReport {
+  primaryFrames: number;
+  secondaryFrames: number;
+  released: number;
+  checkpoints: { reason: string; requestedAtMs: number }[];
+  mismatches: { reason: string; flow: string; sequence: number; offset: number; primaryHex: string; secondaryHex: string }[];
+  counters: { mismatches: Record<string, number> };
+}
+
+test('replay cli: identical outputs exit 0; --json has the frames, releases and no checkpoints', () => {
+  const r = cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as JsonReport;
+  assert.equal(report.primaryFrames, primaryFrames.length);
+  assert.equal(report.secondaryFrames, 5);
+  assert.equal(report.released, primaryFrames.length);
+  assert.deepEqual(report.checkpoints, []);
+  assert.deepEqual(report.mismatches, []);
+});
+
+test('replay cli: a difference exits 1 and the text report shows the reason, flow, sequence and hex of both sides', () => {
+  const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng')]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /outcome +diverged: 1 checkpoint \(tcp\.payload 1\)/);
+  assert.match(r.stdout, /tcp\.payload +tcp 10\.0\.0\.2:80 <> 10\.0\.0\.1:40000/);
+  assert.match(r.stdout, /seq 3001, stream byte 2000/);
+  const x = toHex(new TextEncoder().encode('X'));
+  assert.match(r.stdout, new RegExp(`secondary +[0-9a-f]*${x}`));
+});
+
+test('replay cli: --out holds exactly the primary frames, in order, as tshark reads them', () => {
+  const file = join(dir, 'released.pcapng');
+  const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--out', file, '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  const lines = runTool('tshark', ['-r', file, '-n', '-T', 'fields', '-e', 'frame.protocols', '-e', 'data.data', '-e', 'tcp.seq_raw', '-E', 'separator=,']).trim().split('\n');
+  assert.equal(lines.length, primaryFrames.length);
+  const hex = runTool('tshark', ['-r', file, '-n', '-x']);
+  for (const f of primaryFrames) {
+    const firstRow = toHex(f.subarray(0, 16)).match(/../g)!.join(' ');
+    assert.ok(hex.includes(firstRow), `released capture holds frame starting ${firstRow}`);
+  }
+  const seqs = lines.map((l) => Number(l.split(',').at(-1)));
+  assert.deepEqual(seqs, [1000, 1001, 2449, 3897, 5001], 'release order is the primary\'s');
+});
+
+test('replay cli: --mismatch-dir writes one capture per checkpoint with both sides\' frames, side in the comment', () => {
+  const mdir = join(dir, 'mismatches');
+  const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--mismatch-dir', mdir, '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  const files = readdirSync(mdir);
+  assert.deepEqual(files, ['checkpoint-001-tcp.payload.pcapng']);
+  const lines = runTool('tshark', ['-r', join(mdir, files[0]!), '-n', '-T', 'fields', '-e', 'frame.interface_name', '-e', 'frame.comment', '-E', 'separator=|']).trim().split('\n');
+  const sides = new Set(lines.map((l) => l.split('|')[0]));
+  assert.deepEqual([...sides].sort(), ['primary', 'secondary']);
+  assert.match(lines[0]!, /checkpoint 1: tcp\.payload tcp 10\.0\.0\.2:80 <> 10\.0\.0\.1:40000/);
+  for (const l of lines) assert.match(l.split('|')[1]!, /^(primary|secondary)/);
+});
+
+test('replay cli: a second replay prints the same bytes and writes the same capture', () => {
+  const args = (n: number): string[] => ['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--out', join(dir, `again-${n}.pcapng`), '--quiet'];
+  const a = cli([...args(1), '--json']);
+  const b = cli([...args(2), '--json']);
+  assert.equal(a.code, 1);
+  assert.equal(a.stdout.replaceAll('again-1', 'again-N'), b.stdout.replaceAll('again-2', 'again-N'));
+  assert.deepEqual(readFileSync(join(dir, 'again-1.pcapng')), readFileSync(join(dir, 'again-2.pcapng')));
+  assert.equal(cli(args(3)).stdout, cli(args(3)).stdout);
+});
+
+function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.equal(r.code, 2, `exit code, stderr: ${r.stderr}`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, pattern);
+}
+
+test('replay cli: bad input is one line naming what was wrong, exit 2', () => {
+  assertOneLineError(cli(['--secondary', P]), /--primary FILE is required/);
+  assertOneLineError(cli(['--primary', P, '--secondary', join(dir, 'missing.pcapng')]), /missing\.pcapng: cannot open capture file/);
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--guest-mac', 'nope']), /--guest-mac must be a MAC address/);
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--mode', 'sideways']), /--mode/);
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--compare-headers', 'ip.ttl,colour']), /unknown field "colour"/);
+  const bytes = readFileSync(P);
+  const truncated = join(dir, 'truncated.pcapng');
+  writeFileSync(truncated, bytes.subarray(0, bytes.length - 10));
+  assertOneLineError(cli(['--primary', P, '--secondary', truncated]), /truncated\.pcapng: .*at byte \d+ \(capture\.truncated\)/);
+  const garbage = join(dir, 'garbage.pcap');
+  writeFileSync(garbage, 'this is not a capture at all');
+  assertOneLineError(cli(['--primary', garbage, '--secondary', P]), /garbage\.pcap: .*\(capture\.bad_magic\)/);
+});
