@@ -1,0 +1,327 @@
+/**
+ * A live network interface (a VM's tap, a veth, a NIC), read and written at layer 2 with libpcap
+ * through the optional `cap` package, for `run` and `bridge`.
+ *
+ * Contract. `open()` starts capturing the frames the interface *receives* (BPF `inbound`: on a
+ * tap that is the VM's output, on the client-facing NIC the client's frames), so what this port
+ * injects with `send` (an outbound frame) is never read back. Each captured frame goes to
+ * `handlers.frame` as a view of the port's one receive buffer, valid only during that call: the
+ * handler must finish with it (or copy it) before returning, and never across an `await`. That
+ * buffer is owned here for the port's whole life, because cap's native side keeps only a raw
+ * pointer to it (a buffer the GC frees under an open handle corrupts the heap). `send` writes one
+ * frame at once (a system call); it never throws: a frame the kernel refuses (interface down,
+ * queue full, too big) is counted in `sendErrors` and lost, as on a wire.
+ *
+ * Limits, measured with cap 0.2.1 and libpcap 1.10: no drop counter is exposed, so `counters()`
+ * reads the interface's own statistics from sysfs (the gap between what the interface received
+ * and what was captured is what the capture ring lost). libpcap sizes the ring's slots by the MTU
+ * only when the interface has no segmentation or receive offloads (snaplen is fixed at 65535),
+ * so `disableOffloads` turns them off; a frame still longer than a slot arrives cut short and is
+ * counted in `truncated` and dropped here (it cannot be forwarded whole): the guest is sending
+ * TSO/GSO frames, and its interface needs `ethtool -K IF tso off gso off`.
+ *
+ * Interfaces that go away. A watchdog reads sysfs every `watchMs`: when the interface goes
+ * administratively down, disappears, or comes back as a new device (a tap recreated with the same
+ * name), the handle is closed and reopened once it is up again; `handlers.state` is told both
+ * times. A libpcap handle is never reused (cap cannot reopen one): each open makes a new one.
+ *
+ * libpcap 1.10 quirk: the first frame after `pcap_setfilter` is filtered in userland, where the
+ * `inbound` test (an ancillary load) cannot be evaluated, so the first frame each handle receives
+ * is lost. Once per open, like a frame lost on a wire: TCP and ARP retransmit.
+ */
+
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+/** The part of cap's native `Cap` object used here. */
+interface CapHandle {
+  open(device: string, filter: string, bufferBytes: number, buffer: Buffer): string;
+  close(): void;
+  send(frame: Buffer, length?: number): void;
+  on(event: 'packet', listener: (nbytes: number, truncated: boolean) => void): void;
+}
+
+interface CapModule {
+  Cap: new () => CapHandle;
+}
+
+/** What to install when cap cannot be loaded; printed by `run` and `bridge`. */
+export const CAP_INSTALL_HINT = 'apt-get install libpcap-dev && npm install cap (the optional dependency; `npm run setup` does both as root)';
+
+/** Live capture cannot work on this machine or for this user; the message says why and what to do. */
+export class LiveCaptureError extends Error {
+  override name = 'LiveCaptureError';
+  constructor(
+    message: string,
+    /** Stable code: `live.no_cap`, `live.permission`, `live.no_interface`, `live.interface_down`, `live.open`. */
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+let capModule: CapModule | null = null;
+
+/** Loads cap once; throws LiveCaptureError naming what to install when it is missing or not built. */
+export function loadCap(): CapModule {
+  if (capModule !== null) return capModule;
+  try {
+    capModule = createRequire(import.meta.url)('cap') as CapModule;
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new LiveCaptureError(`live capture needs libpcap and the cap package, which cannot be loaded (${why}); install them: ${CAP_INSTALL_HINT}`, 'live.no_cap');
+  }
+  return capModule;
+}
+
+const CAP_NET_ADMIN = 12;
+const CAP_NET_RAW = 13;
+
+/** Null when this process may capture and inject (CAP_NET_RAW) and change offloads (CAP_NET_ADMIN); else why not. */
+export function capturePermissionProblem(): string | null {
+  let eff: bigint;
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    eff = m ? BigInt(`0x${m[1]}`) : 0n;
+  } catch {
+    eff = 0n;
+  }
+  const has = (bit: number): boolean => ((eff >> BigInt(bit)) & 1n) === 1n;
+  if (has(CAP_NET_RAW) && has(CAP_NET_ADMIN)) return null;
+  return 'live capture needs root (or the capabilities CAP_NET_RAW and CAP_NET_ADMIN): run it with sudo';
+}
+
+/** What sysfs says about an interface right now; null when there is no such interface. */
+export interface InterfaceState {
+  ifindex: number;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+  /** Has carrier (a tap with no VM attached, or a veth whose peer is down, has none). */
+  carrier: boolean;
+  mtu: number;
+}
+
+function sysfs(name: string, file: string): string | null {
+  try {
+    return readFileSync(`/sys/class/net/${name}/${file}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Reads an interface's state from sysfs (the interface must be in this process's network namespace). */
+export function interfaceState(name: string): InterfaceState | null {
+  if (name === '' || name.includes('/') || name === '.' || name === '..') return null;
+  const ifindex = sysfs(name, 'ifindex');
+  if (ifindex === null) return null;
+  const flags = Number.parseInt(sysfs(name, 'flags') ?? '0', 16);
+  return {
+    ifindex: Number(ifindex),
+    up: (flags & 1) === 1,
+    carrier: sysfs(name, 'carrier') === '1',
+    mtu: Number(sysfs(name, 'mtu') ?? '1500'),
+  };
+}
+
+/** Throws LiveCaptureError when `name` (given to `flag`) does not exist or is down. */
+export function checkInterface(flag: string, name: string): InterfaceState {
+  const s = interfaceState(name);
+  if (s === null) throw new LiveCaptureError(`${flag}: no interface named "${name}" (see \`ip link\`)`, 'live.no_interface');
+  if (!s.up) throw new LiveCaptureError(`${flag}: interface ${name} is down; bring it up with: ip link set ${name} up`, 'live.interface_down');
+  return s;
+}
+
+/** The interface's own counters (sysfs statistics), the only drop counts libpcap gives us through cap. */
+export interface InterfaceCounters {
+  rxPackets: number;
+  rxDropped: number;
+  txPackets: number;
+  txDropped: number;
+}
+
+export function interfaceCounters(name: string): InterfaceCounters | null {
+  const read = (f: string): number | null => {
+    const v = sysfs(name, `statistics/${f}`);
+    return v === null ? null : Number(v);
+  };
+  const rxPackets = read('rx_packets');
+  if (rxPackets === null) return null;
+  return { rxPackets, rxDropped: read('rx_dropped') ?? 0, txPackets: read('tx_packets') ?? 0, txDropped: read('tx_dropped') ?? 0 };
+}
+
+/** The offloads that make an interface deliver frames larger than its MTU (or make libpcap size its ring for them). */
+const OFFLOADS = ['gro', 'lro', 'tso', 'gso', 'ufo', 'rx-gro-hw', 'rx-gro-list', 'rx-udp-gro-forwarding'];
+
+/**
+ * Turns off receive and segmentation offloads on `name` with ethtool, one feature at a time
+ * (a driver lacking one refuses only that one). Returns the features still on that matter
+ * (gro, lro, tso, gso), empty when all is well; never throws.
+ */
+export function disableOffloads(name: string): string[] {
+  for (const f of OFFLOADS) spawnSync('ethtool', ['-K', name, f, 'off'], { stdio: 'ignore' });
+  const r = spawnSync('ethtool', ['-k', name], { encoding: 'utf8' });
+  if (r.status !== 0) return ['(ethtool -k failed: is ethtool installed?)'];
+  const on: string[] = [];
+  const names: Record<string, string> = {
+    'generic-receive-offload': 'gro', 'large-receive-offload': 'lro', 'tcp-segmentation-offload': 'tso', 'generic-segmentation-offload': 'gso',
+  };
+  for (const line of r.stdout.split('\n')) {
+    const m = /^([a-z-]+): on(?! \[fixed\])/.exec(line);
+    if (m && names[m[1]!] !== undefined) on.push(names[m[1]!]!);
+  }
+  return on;
+}
+
+/**
+ * Whether a captured Ethernet frame holds its whole IP packet (a ring slot smaller than the frame
+ * cuts it short without telling). Non-IP frames are taken as whole. Up to two VLAN tags.
+ */
+export function wholeFrame(f: Uint8Array, length: number): boolean {
+  let off = 12;
+  let type = length >= 14 ? (f[12]! << 8) | f[13]! : 0;
+  for (let i = 0; i < 2 && (type === 0x8100 || type === 0x88a8) && length >= off + 6; i++) {
+    off += 4;
+    type = (f[off]! << 8) | f[off + 1]!;
+  }
+  const ip = off + 2;
+  if (type === 0x0800 && length >= ip + 4) return ip + ((f[ip + 2]! << 8) | f[ip + 3]!) <= length;
+  if (type === 0x86dd && length >= ip + 6) return ip + 40 + ((f[ip + 4]! << 8) | f[ip + 5]!) <= length;
+  return true;
+}
+
+export interface PcapInterfaceHandlers {
+  /** One received frame: a view valid only during this call (see the module header). */
+  frame(frame: Buffer): void;
+  /** The interface went away or came back (the handle was closed or reopened); `detail` is for the log. */
+  state(up: boolean, detail: string): void;
+}
+
+export interface PcapInterfaceOptions {
+  /** Kernel ring size in bytes (default 64 MiB). */
+  ringBytes?: number;
+  /** BPF filter (default `inbound`). */
+  filter?: string;
+  /** How often sysfs is checked for the interface going down or away, ms (default 500). */
+  watchMs?: number;
+}
+
+const DEFAULT_RING = 64 * 1024 * 1024;
+
+export class PcapInterface {
+  /** Frames captured and handed to `frame`. */
+  captured = 0;
+  /** Frames injected. */
+  sent = 0;
+  /** Frames the kernel refused to send. */
+  sendErrors = 0;
+  /** Frames captured cut short (longer than a ring slot) and dropped. */
+  truncated = 0;
+  /** Times the handle was reopened after the interface went down or away. */
+  reopens = 0;
+  /** The last send error's message, for the log. */
+  lastSendError = '';
+  private readonly cap: CapModule;
+  /** cap's receive buffer; see the module header for why it lives as long as this object. */
+  private readonly buffer = Buffer.alloc(65535);
+  private handle: CapHandle | null = null;
+  private ifindex = -1;
+  private watch: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly handlers: PcapInterfaceHandlers,
+    private readonly options: PcapInterfaceOptions = {},
+  ) {
+    this.cap = loadCap();
+  }
+
+  /** Opens the handle; throws LiveCaptureError when the interface is missing, down or cannot be opened. */
+  open(): void {
+    const s = checkInterface(this.name, this.name);
+    this.openHandle(s);
+    this.watch = setInterval(() => this.check(), this.options.watchMs ?? 500);
+    this.watch.unref();
+  }
+
+  get isOpen(): boolean {
+    return this.handle !== null;
+  }
+
+  /** Injects one frame; false (counted) when the kernel refused it or the interface is away. */
+  send(frame: Uint8Array): boolean {
+    const h = this.handle;
+    if (h === null) {
+      this.sendErrors++;
+      return false;
+    }
+    const b = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    try {
+      h.send(b, b.length);
+      this.sent++;
+      return true;
+    } catch (e) {
+      this.sendErrors++;
+      this.lastSendError = e instanceof Error ? e.message : String(e);
+      return false;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.watch) clearInterval(this.watch);
+    this.watch = null;
+    this.closeHandle();
+  }
+
+  private openHandle(s: InterfaceState): void {
+    const h = new this.cap.Cap();
+    try {
+      h.open(this.name, this.options.filter ?? 'inbound', this.options.ringBytes ?? DEFAULT_RING, this.buffer);
+    } catch (e) {
+      throw new LiveCaptureError(`cannot capture on ${this.name}: ${e instanceof Error ? e.message : String(e)}`, 'live.open');
+    }
+    const buffer = this.buffer;
+    h.on('packet', (nbytes) => {
+      if (this.handle !== h) return;
+      if (!wholeFrame(buffer, nbytes)) {
+        this.truncated++;
+        return;
+      }
+      this.captured++;
+      this.handlers.frame(buffer.subarray(0, nbytes));
+    });
+    this.handle = h;
+    this.ifindex = s.ifindex;
+  }
+
+  private closeHandle(): void {
+    const h = this.handle;
+    this.handle = null;
+    h?.close();
+  }
+
+  /** The watchdog: close on down or replaced, reopen on up. */
+  private check(): void {
+    if (this.closed) return;
+    const s = interfaceState(this.name);
+    if (this.handle !== null) {
+      if (s === null || !s.up || s.ifindex !== this.ifindex) {
+        this.closeHandle();
+        this.handlers.state(false, s === null ? 'interface gone' : !s.up ? 'interface down' : 'interface replaced by a new device');
+        if (s === null || !s.up) return;
+      } else {
+        return;
+      }
+    }
+    if (s === null || !s.up) return;
+    try {
+      this.openHandle(s);
+      this.reopens++;
+      this.handlers.state(true, 'interface up again, capture reopened');
+    } catch (e) {
+      this.handlers.state(false, `reopening failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+}
