@@ -12,6 +12,7 @@ import { benchTcpStream } from './tcp-stream.js';
 import { benchComparator } from './comparator.js';
 import { benchQemuFrames } from './qemu-frames.js';
 import { benchCompareVsQemu } from './compare-vs-qemu.js';
+import { benchReplay } from './replay.js';
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['parse', benchParse],
@@ -20,6 +21,7 @@ const suites: [string, () => Promise<BenchResult[]>][] = [
   ['comparator', benchComparator],
   ['qemu-frames', benchQemuFrames],
   ['compare-vs-qemu', benchCompareVsQemu],
+  ['replay', benchReplay],
 ];
 
 function format(r: BenchResult): string {

@@ -6,13 +6,16 @@
  * Replaying with the wrong `--mode` turns every TCP byte into a false mismatch, so the first
  * connections whose handshakes differ are sampled: for each secondary data segment, is its
  * sequence number near the SVM's initial one or near the PVM's? The majority of the first
- * SAMPLES answers decides, and the caller warns if it contradicts the mode.
+ * SAMPLES answers decides, and the caller warns if it contradicts the mode. The check gives up
+ * after BUDGET frames (twins that chose the same ISNs have nothing to tell).
  */
 
 import { Frame, decodeFrame, flowKey } from '../../compare/index.js';
 
 /** Data segments looked at before deciding. */
 const SAMPLES = 8;
+/** Guest frames looked at, at most: twins whose ISNs agree teach nothing, and decoding costs. */
+const BUDGET = 100_000;
 /** How far past an initial sequence number a sample may lie and still count as near it. */
 const NEAR = 1 << 24;
 
@@ -22,10 +25,11 @@ export class SequenceSpaceCheck {
   private readonly isn = new Map<string, { primary?: number; secondary?: number }>();
   private own = 0;
   private primary = 0;
+  private looked = 0;
 
   /** True once enough has been seen; `observe` is then a no-op. */
   get done(): boolean {
-    return this.own + this.primary >= SAMPLES;
+    return this.own + this.primary >= SAMPLES || this.looked >= BUDGET;
   }
 
   /** The space the secondary's sequence numbers are in, when the samples tell. */
@@ -37,6 +41,7 @@ export class SequenceSpaceCheck {
   /** Looks at one guest output frame. */
   observe(side: 'primary' | 'secondary', bytes: Uint8Array): void {
     if (this.done) return;
+    this.looked++;
     const f = decodeFrame(bytes);
     if (!(f instanceof Frame) || f.transport?.kind !== 'tcp') return;
     const tcp = f.transport;
