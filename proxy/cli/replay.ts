@@ -13,7 +13,7 @@ import { CaptureFormatError } from '../framing/capture.js';
 import { CaptureFileError } from '../ports/capture-file.js';
 import { parseMac } from '../replay/guest.js';
 import { formatReport, replayExitCode } from '../replay/report.js';
-import { ReplayInputError, runReplay } from '../replay/run-replay.js';
+import { ReplayInputError, runReplay, type ReplayOptions } from '../replay/run-replay.js';
 import type { Command } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
@@ -47,6 +47,30 @@ function headerList(text: string | undefined): HeaderField[] {
   });
 }
 
+/** The replay a command line asks for (flags checked; --mismatch-dir created). */
+export async function parseReplayArgs(argv: readonly string[]): Promise<{ options: ReplayOptions; json: boolean; quiet: boolean }> {
+  const { flags: f, positionals } = parseFlags('replay', flags, argv);
+  if (positionals.length > 0) throw new UsageError(`replay: unexpected argument "${positionals[0]}" (captures are given with --primary and --secondary)`);
+  if (f.primary === undefined) throw new UsageError('replay: --primary FILE is required');
+  if (f.secondary === undefined) throw new UsageError('replay: --secondary FILE is required');
+  const guestMac = f['guest-mac'] === undefined ? undefined : parseMac(f['guest-mac']);
+  if (f['guest-mac'] !== undefined && guestMac === undefined) throw new UsageError(`replay: --guest-mac must be a MAC address like 52:54:00:12:34:56 (got "${f['guest-mac']}")`);
+  const compareHeaders = headerList(f['compare-headers']);
+  if (f['mismatch-dir'] !== undefined) {
+    try {
+      await mkdir(f['mismatch-dir'], { recursive: true });
+    } catch (e) {
+      throw new InputError(`replay: --mismatch-dir ${f['mismatch-dir']}: ${e instanceof Error ? e.message : String(e)}`, 'replay.mismatch_dir');
+    }
+  }
+  const options: ReplayOptions = {
+    primary: f.primary, secondary: f.secondary, client: f.client, mode: f.mode as SequenceMode,
+    checkpointMs: f['checkpoint-ms'], compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'],
+    maxQueueFrames: f['max-queue-size'], compareHeaders, guestMac, out: f.out, mismatchDir: f['mismatch-dir'],
+  };
+  return { options, json: f.json, quiet: f.quiet };
+}
+
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'replay PVM and SVM captures through the comparator and report what it would have done',
@@ -59,43 +83,27 @@ export const replayCommand: Command = {
     'Exit code: 0 when the outputs never diverged, 1 when a checkpoint was needed, 2 on an error.',
   flags,
   async run(argv) {
-    const { flags: f, positionals } = parseFlags('replay', flags, argv);
-    if (positionals.length > 0) throw new UsageError(`replay: unexpected argument "${positionals[0]}" (captures are given with --primary and --secondary)`);
-    if (f.primary === undefined) throw new UsageError('replay: --primary FILE is required');
-    if (f.secondary === undefined) throw new UsageError('replay: --secondary FILE is required');
-    const guestMac = f['guest-mac'] === undefined ? undefined : parseMac(f['guest-mac']);
-    if (f['guest-mac'] !== undefined && guestMac === undefined) throw new UsageError(`replay: --guest-mac must be a MAC address like 52:54:00:12:34:56 (got "${f['guest-mac']}")`);
-    const compareHeaders = headerList(f['compare-headers']);
-    if (f['mismatch-dir'] !== undefined) {
-      try {
-        await mkdir(f['mismatch-dir'], { recursive: true });
-      } catch (e) {
-        throw new InputError(`replay: --mismatch-dir ${f['mismatch-dir']}: ${e instanceof Error ? e.message : String(e)}`, 'replay.mismatch_dir');
-      }
-    }
-
-    const bar = !f.quiet && process.stderr.isTTY
+    const { options, json, quiet } = await parseReplayArgs(argv);
+    const bar = !quiet && process.stderr.isTTY
       ? new SingleBar({ format: 'replay [{bar}] {percentage}% {value}/{total} MB | {eta_formatted} left', stream: process.stderr, clearOnComplete: true, hideCursor: true })
       : undefined;
     const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
     let barStarted = false;
     try {
       const { report } = await runReplay({
-        primary: f.primary, secondary: f.secondary, client: f.client, mode: f.mode as SequenceMode,
-        checkpointMs: f['checkpoint-ms'], compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'],
-        maxQueueFrames: f['max-queue-size'], compareHeaders, guestMac, out: f.out, mismatchDir: f['mismatch-dir'],
+        ...options,
         progress: bar && ((done, total) => {
           if (!barStarted) bar.start(mb(total), 0);
           barStarted = true;
           bar.update(mb(done));
         }),
-        warn: f.quiet ? undefined : (line) => {
+        warn: quiet ? undefined : (line) => {
           bar?.stop();
           process.stderr.write(`colo-proxy: replay: warning: ${line}\n`);
         },
       });
       bar?.stop();
-      process.stdout.write(f.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
       return replayExitCode(report);
     } catch (e) {
       bar?.stop();
