@@ -13,7 +13,11 @@ import { CaptureFormatError } from '../framing/capture.js';
 import { CaptureFileError } from '../ports/capture-file.js';
 import { parseMac } from '../replay/guest.js';
 import { formatReport, replayExitCode } from '../replay/report.js';
-import { ReplayInputError, runReplay, type ReplayOptions } from '../replay/run-replay.js';
+import { runReplay, type ReplayOptions } from '../replay/run-replay.js';
+import { ReplayInputError } from '../replay/route.js';
+import { againstExitCode, formatAgainst, parseAgainst, runAgainst, type AgainstReport, type ComparatorEndpoints } from '../replay/against.js';
+import { startQemuColoCompare, type QemuProcess } from '../replay/qemu-colo-compare.js';
+import { parseEndpoint } from '../ports/endpoint.js';
 import type { Command } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
@@ -35,6 +39,8 @@ const flags = {
   'expired-scan-cycle': { type: 'integer', help: 'ms between checks for held frames past the timeout', metavar: 'MS', min: 1, max: 3_600_000, default: 1000 },
   'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
   'compare-headers': { type: 'string', help: `header fields to compare besides payloads, comma-separated (${HEADER_FIELDS.join(', ')})`, metavar: 'LIST' },
+  against: { type: 'string', help: 'also replay into another comparator\'s sockets: primary_in,secondary_in,outdev,notify_dev (tcp:HOST:PORT or unix:PATH each)', metavar: 'EP4' },
+  'against-qemu': { type: 'boolean', help: 'also replay into QEMU\'s colo-compare, started here (needs qemu-system-x86_64)' },
   quiet: { type: 'boolean', help: 'no progress bar and no warnings on stderr' },
 } as const;
 
@@ -48,7 +54,7 @@ function headerList(text: string | undefined): HeaderField[] {
 }
 
 /** The replay a command line asks for (flags checked; --mismatch-dir created). */
-export async function parseReplayArgs(argv: readonly string[]): Promise<{ options: ReplayOptions; json: boolean; quiet: boolean }> {
+export async function parseReplayArgs(argv: readonly string[]): Promise<{ options: ReplayOptions; json: boolean; quiet: boolean; against: ComparatorEndpoints | 'qemu' | undefined }> {
   const { flags: f, positionals } = parseFlags('replay', flags, argv);
   if (positionals.length > 0) throw new UsageError(`replay: unexpected argument "${positionals[0]}" (captures are given with --primary and --secondary)`);
   if (f.primary === undefined) throw new UsageError('replay: --primary FILE is required');
@@ -68,22 +74,60 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{ option
     checkpointMs: f['checkpoint-ms'], compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'],
     maxQueueFrames: f['max-queue-size'], compareHeaders, guestMac, out: f.out, mismatchDir: f['mismatch-dir'],
   };
-  return { options, json: f.json, quiet: f.quiet };
+  if (f.against !== undefined && f['against-qemu']) throw new UsageError('replay: --against and --against-qemu exclude each other');
+  let against: ComparatorEndpoints | 'qemu' | undefined = f['against-qemu'] ? 'qemu' : undefined;
+  if (f.against !== undefined) {
+    try {
+      against = parseAgainst(f.against, parseEndpoint);
+    } catch (e) {
+      throw new UsageError(`replay: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { options, json: f.json, quiet: f.quiet, against };
+}
+
+/** Runs the replay into the other comparator (starting QEMU's for 'qemu'). */
+async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints | 'qemu'): Promise<AgainstReport> {
+  if (target !== 'qemu') {
+    try {
+      return await runAgainst(options, target, `comparator at ${Object.values(target).map((e) => e.text).join(',')}`);
+    } catch (e) {
+      if (e instanceof ReplayInputError) throw e;
+      throw new InputError(`replay: --against: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
+    }
+  }
+  let qemu: QemuProcess;
+  try {
+    qemu = startQemuColoCompare({ compareTimeoutMs: options.compareTimeoutMs, scanIntervalMs: options.scanIntervalMs, maxQueueSize: options.maxQueueFrames });
+  } catch (e) {
+    throw new InputError(`replay: --against-qemu: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
+  }
+  try {
+    return await runAgainst(options, qemu.endpoints, qemu.label, () => qemu.alive());
+  } catch (e) {
+    if (e instanceof ReplayInputError) throw e;
+    throw new InputError(`replay: --against-qemu: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
+  } finally {
+    await qemu.close();
+  }
 }
 
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'replay PVM and SVM captures through the comparator and report what it would have done',
-  synopsis: '--primary FILE --secondary FILE [--client FILE] [--json] [--out FILE] [--mismatch-dir DIR] [flags]',
+  synopsis: '--primary FILE --secondary FILE [--client FILE] [--json] [--out FILE] [--mismatch-dir DIR] [--against EP4 | --against-qemu] [flags]',
   description:
     'Merges the captures by timestamp into one virtual clock and feeds them to the comparator with\n' +
     'a simulated checkpoint controller (a checkpoint takes --checkpoint-ms). At the end, virtual\n' +
     'time runs on until nothing is held. Reports frames, releases, checkpoints by reason, every\n' +
     'mismatch with its flow, sequence number and hex windows, and release delays.\n' +
+    'With --against or --against-qemu the same captures also go, in capture order, into another\n' +
+    'comparator over colo-compare\'s sockets, with this process as its controller, and both\n' +
+    'verdicts are shown side by side; the exit code is then the other comparator\'s.\n' +
     'Exit code: 0 when the outputs never diverged, 1 when a checkpoint was needed, 2 on an error.',
   flags,
   async run(argv) {
-    const { options, json, quiet } = await parseReplayArgs(argv);
+    const { options, json, quiet, against } = await parseReplayArgs(argv);
     const bar = !quiet && process.stderr.isTTY
       ? new SingleBar({ format: 'replay [{bar}] {percentage}% {value}/{total} MB | {eta_formatted} left', stream: process.stderr, clearOnComplete: true, hideCursor: true })
       : undefined;
@@ -103,8 +147,14 @@ export const replayCommand: Command = {
         },
       });
       bar?.stop();
-      process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-      return replayExitCode(report);
+      if (against === undefined) {
+        process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+        return replayExitCode(report);
+      }
+      const external = await replayAgainst(options, against);
+      const ours = { checkpoints: report.checkpoints.length, byReason: report.checkpointsByReason, released: report.released };
+      process.stdout.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);
+      return againstExitCode(external);
     } catch (e) {
       bar?.stop();
       if (e instanceof CaptureFormatError || e instanceof CaptureFileError) throw new InputError(e.message, e.code);

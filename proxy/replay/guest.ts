@@ -62,3 +62,9 @@ export function sentByGuest(f: CapturedFrame, mac: Uint8Array | undefined): bool
   const d = f.data;
   return d.length >= 12 && d[6] === mac[0] && d[7] === mac[1] && d[8] === mac[2] && d[9] === mac[3] && d[10] === mac[4] && d[11] === mac[5];
 }
+
+/** The guest MAC given (`--guest-mac`) or found in the primary capture. */
+export async function chooseGuest(o: { primary: string; guestMac?: Uint8Array | undefined }): Promise<GuestChoice> {
+  if (o.guestMac) return { mac: o.guestMac, how: `guest MAC ${formatMac(o.guestMac)} (--guest-mac)` };
+  return detectGuest(o.primary);
+}

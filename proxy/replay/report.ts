@@ -7,6 +7,7 @@
 
 import type { Counters } from '../../compare/index.js';
 import type { EpisodeRecord, MismatchRecord, ReplaySession } from './session.js';
+import type { SkippedFrames } from './route.js';
 
 export interface ReportInputs {
   primary: string;
@@ -18,14 +19,6 @@ export interface ReportInputs {
   scanIntervalMs: number;
   maxQueueFrames: number;
   compareHeaders: readonly string[];
-}
-
-/** Frames of the captures that were not fed to the comparator as guest output, and why. */
-export interface SkippedFrames {
-  /** Client traffic found in the secondary capture (the SVM's copy of the input). */
-  secondaryInput: number;
-  /** Client traffic found in the primary capture while `--client` gave it separately. */
-  primaryInput: number;
 }
 
 export interface ReplayReport {

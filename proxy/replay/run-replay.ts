@@ -2,21 +2,18 @@
  * A whole replay, files to report: the captures merged by time, each frame routed to the side
  * the comparator sees it on, the session driven to the end, the optional output captures
  * written, and the report built. The CLI's `replay` command and the benchmark call this.
- *
- * Routing: frames of `--client` are client input. In the guests' captures, frames the guest sent
- * (guest.ts) are its output; the rest is client input that was captured on the same interface —
- * taken from the primary capture as the client's side when no `--client` file is given, and
- * otherwise skipped and counted, as is the secondary's copy of the input.
+ * Which side each frame goes to: route.ts.
  */
 
 import { stat } from 'node:fs/promises';
-import type { HeaderField, SequenceMode, Side } from '../../compare/index.js';
+import type { HeaderField, SequenceMode } from '../../compare/index.js';
 import { mergeCaptures } from './merge.js';
-import { detectGuest, formatMac, sentByGuest } from './guest.js';
+import { chooseGuest } from './guest.js';
 import { ReplaySession } from './session.js';
 import { SequenceSpaceCheck } from './sequence-space.js';
 import { MismatchCaptures, ReleasedCapture } from './captures-out.js';
-import { asEthernet, replayableLinkType, unsupportedLinkType } from './as-ethernet.js';
+import { asEthernet } from './as-ethernet.js';
+import { FrameRouter, replayInputs } from './route.js';
 import { buildReport, type ReplayReport } from './report.js';
 
 export interface ReplayOptions {
@@ -41,11 +38,6 @@ export interface ReplayOptions {
   warn?: ((line: string) => void) | undefined;
 }
 
-/** A capture whose frames cannot be replayed (an unsupported link type). */
-export class ReplayInputError extends Error {
-  override name = 'ReplayInputError';
-}
-
 export interface ReplayResult {
   report: ReplayReport;
   /** Files written by `--mismatch-dir`. */
@@ -53,12 +45,7 @@ export interface ReplayResult {
 }
 
 export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
-  const roles: Side[] = ['primary', 'secondary'];
-  const paths = [o.primary, o.secondary];
-  if (o.client !== undefined) {
-    roles.push('client');
-    paths.push(o.client);
-  }
+  const { paths, roles } = replayInputs(o);
   const sizes = await Promise.all(paths.map(async (p) => {
     try {
       return (await stat(p)).size;
@@ -73,13 +60,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     warnings.push(line);
     o.warn?.(line);
   };
-  let guestMac = o.guestMac;
-  let guestHow = guestMac ? `guest MAC ${formatMac(guestMac)} (--guest-mac)` : '';
-  if (!guestMac) {
-    const found = await detectGuest(o.primary);
-    guestMac = found.mac;
-    guestHow = found.how;
-  }
+  const guest = await chooseGuest(o);
+  const router = new FrameRouter(paths, roles, guest.mac);
 
   const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir) : undefined;
   let released: ReleasedCapture | undefined;
@@ -97,7 +79,6 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     },
   );
   const check = new SequenceSpaceCheck();
-  const skipped = { secondaryInput: 0, primaryInput: 0 };
   const offsets = new Array<number>(paths.length).fill(0);
   let baseNs: bigint | undefined;
 
@@ -110,17 +91,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
       const from = source[i]!;
-      const role = roles[from]!;
       offsets[from] = f.fileOffset;
-      if (!replayableLinkType(f.linkType)) throw new ReplayInputError(`${paths[from]}: frame at byte ${f.fileOffset}: ${unsupportedLinkType(f.linkType)}`);
-      let side: Side = role;
-      if (role !== 'client' && !sentByGuest(f, guestMac)) {
-        if (role === 'secondary' || o.client !== undefined) {
-          skipped[role === 'secondary' ? 'secondaryInput' : 'primaryInput']++;
-          continue;
-        }
-        side = 'client';
-      }
+      const side = router.route(f, from);
+      if (side === undefined) continue;
       const data = asEthernet(f.linkType, f.data) ?? f.data;
       if (side !== 'client' && !check.done) check.observe(side, data);
       mismatches?.frame(side, data, f.timeNs);
@@ -148,7 +121,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       primary: o.primary, secondary: o.secondary, client: o.client, mode: o.mode, checkpointMs: o.checkpointMs,
       compareTimeoutMs: o.compareTimeoutMs, scanIntervalMs: o.scanIntervalMs, maxQueueFrames: o.maxQueueFrames, compareHeaders: o.compareHeaders,
     },
-    session, guestHow, skipped, warnings,
+    session, guest.how, router.skipped, warnings,
   );
   return { report, mismatchCaptures: mismatches?.written ?? [] };
 }

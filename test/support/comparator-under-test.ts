@@ -17,10 +17,10 @@
  */
 
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { emitUdp } from '../../compare/index.js';
 import { encodeQemuFrame } from '../../proxy/framing/qemu-frames.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT } from '../../proxy/framing/notify.js';
@@ -68,20 +68,7 @@ export interface ComparatorUnderTest {
   close(): Promise<void>;
 }
 
-/** The executable `binary` on PATH, or undefined. */
-export function findOnPath(binary: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, binary);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { findOnPath } from '../../proxy/replay/qemu-colo-compare.js';
 
 /** A fresh directory under the system temp dir. */
 export function makeTempDir(prefix: string): string {

@@ -36,15 +36,13 @@
  * apt-get line: a test using this harness fails, it never skips.
  */
 
-import { join } from 'node:path';
 import { encodeQemuFrame } from '../../proxy/framing/qemu-frames.js';
+import { QEMU_BINARY, QEMU_INSTALL_LINE, qemuColoCompareArgs } from '../../proxy/replay/qemu-colo-compare.js';
 import { ChildUnderTest, connectComparator, findOnPath, makeTempDir, type ComparatorUnderTest } from './comparator-under-test.js';
 
 export type { ReleasedFrame } from './comparator-under-test.js';
 
-export const QEMU_BINARY = 'qemu-system-x86_64';
-export const QEMU_PACKAGE = 'qemu-system-x86';
-export const QEMU_INSTALL_LINE = `apt-get install -y --no-install-recommends ${QEMU_PACKAGE}`;
+export { QEMU_BINARY, QEMU_PACKAGE, QEMU_INSTALL_LINE, qemuColoCompareArgs } from '../../proxy/replay/qemu-colo-compare.js';
 
 /** Options of `startQemuColoCompare`; absent ones are left to QEMU's defaults (COLO-REFERENCE §3). */
 export interface QemuColoCompareOptions {
@@ -71,19 +69,6 @@ export interface QemuColoCompare extends ComparatorUnderTest {
   sendNotify(text: string): Promise<void>;
   /** Writes raw bytes to notify_dev (for framing experiments). */
   sendNotifyBytes(bytes: Uint8Array): Promise<void>;
-}
-
-/** The QEMU argv (without the binary) for the given socket directory and options. */
-export function qemuColoCompareArgs(dir: string, o: QemuColoCompareOptions = {}): string[] {
-  const args = ['-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-object', 'iothread,id=iothread0'];
-  for (const name of ['primary_in', 'secondary_in', 'outdev', 'notify_dev']) args.push('-chardev', `socket,id=${name},path=${join(dir, name)},server=on,wait=off`);
-  let compare = 'colo-compare,id=comp0,primary_in=primary_in,secondary_in=secondary_in,outdev=outdev,iothread=iothread0,notify_dev=notify_dev';
-  if (o.vnetHeader === true) compare += ',vnet_hdr_support=on';
-  if (o.compareTimeoutMs !== undefined) compare += `,compare_timeout=${o.compareTimeoutMs}`;
-  if (o.scanIntervalMs !== undefined) compare += `,expired_scan_cycle=${o.scanIntervalMs}`;
-  if (o.maxQueueSize !== undefined) compare += `,max_queue_size=${o.maxQueueSize}`;
-  args.push('-object', compare);
-  return args;
 }
 
 /** The path of `qemu-system-x86_64`; throws, naming the apt-get line, if it is not installed (`tests` says who needs it). */

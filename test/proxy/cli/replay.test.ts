@@ -137,3 +137,53 @@ test('replay cli: bad input is one line naming what was wrong, exit 2', () => {
   writeFileSync(garbage, 'this is not a capture at all');
   assertOneLineError(cli(['--primary', garbage, '--secondary', P]), /garbage\.pcap: .*\(capture\.bad_magic\)/);
 });
+
+interface AgainstJson {
+  against: { primaryFrames: number; secondaryFrames: number; released: number; lost: number; duplicated: number; reordered: number; checkpoints: unknown[]; helloAnswered: boolean };
+  coloProxy: JsonReport;
+}
+
+test('replay cli: --against-qemu plays the captures into QEMU\'s colo-compare as its controller; identical output needs no checkpoint there either', () => {
+  const r = cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--against-qemu', '--json', '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const { against, coloProxy } = JSON.parse(r.stdout) as AgainstJson;
+  assert.equal(against.helloAnswered, true);
+  assert.equal(against.primaryFrames, primaryFrames.length);
+  assert.equal(against.secondaryFrames, 5);
+  assert.deepEqual([against.released, against.lost, against.duplicated, against.reordered], [primaryFrames.length, 0, 0, 0]);
+  assert.deepEqual(against.checkpoints, []);
+  assert.deepEqual(coloProxy.checkpoints, []);
+});
+
+test('replay cli: --against-qemu shows a payload difference on both comparators side by side, nothing lost', () => {
+  const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--against-qemu', '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /against: QEMU colo-compare \(qemu-system-x86_64 -machine none/);
+  assert.match(r.stdout, /released +5 of 5: 0 lost, 0 duplicated/);
+  assert.match(r.stdout, /colo-proxy \(virtual clock\) +diverged: 1 checkpoint \(tcp\.payload 1\); released 5/);
+  assert.match(r.stdout, /QEMU +diverged: [1-9]\d* checkpoints?; released 5, lost 0/);
+});
+
+test('replay cli: --against takes any comparator on four sockets: here colo-proxy compare itself', async () => {
+  const sockets = mkdtempSync(join(tmpdir(), 'colo-against-'));
+  const names = ['primary_in', 'secondary_in', 'outdev', 'notify_dev'];
+  const flagsOf = ['--primary-in', '--secondary-in', '--outdev', '--notify-dev'];
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'compare', ...names.flatMap((n, i) => [flagsOf[i]!, `unix:${join(sockets, n)},server`])], { stdio: 'ignore' });
+  try {
+    const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--json', '--quiet', '--against', names.map((n) => `unix:${join(sockets, n)}`).join(',')]);
+    assert.equal(r.code, 1, r.stderr);
+    const { against, coloProxy } = JSON.parse(r.stdout) as AgainstJson;
+    assert.equal(against.checkpoints.length, coloProxy.checkpoints.length, 'the live compare and the replay agree on the episodes');
+    assert.deepEqual([against.released, against.lost, against.duplicated, against.reordered], [primaryFrames.length, 0, 0, 0]);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(sockets, { recursive: true, force: true });
+  }
+});
+
+test('replay cli: --against with a bad endpoint list is a one-line error', () => {
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--against', 'unix:/a,unix:/b']), /--against needs four endpoints/);
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--against', 'unix:/a,unix:/b,unix:/c,unix:/d,server']), /--against/);
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--against-qemu', '--against', 'unix:/a,unix:/b,unix:/c,unix:/d']), /exclude each other/);
+});

@@ -1,0 +1,340 @@
+/**
+ * Replay into another comparator: the same captures, routed as for the in-process replay, sent
+ * in capture-time order into a comparator that speaks colo-compare's socket protocol (QEMU's
+ * colo-compare, or colo-proxy compare), with this process as its four peers: it writes PVM
+ * output to `primary_in` and SVM output to `secondary_in` (QEMU framing, no vnet header), reads
+ * `outdev`, and is the Xen checkpoint controller on `notify_dev` (hello, then COLO_CHECKPOINT
+ * `checkpointMs` after each DO_CHECKPOINT; requests while one is pending are coalesced).
+ *
+ * Frames go out as fast as the comparator reads them (its timeouts run on its own clock, so a
+ * capture's pauses are not reproduced). A colo-compare takes no client input (QEMU's
+ * filter-mirror feeds the SVM), so client frames are counted, not sent. Completion is found with
+ * a barrier: a UDP datagram on its own flow (10.0.0.2:7 -> 10.0.0.1:7, payload
+ * `colo-replay-barrier-N`) sent to both inputs after everything else; once it is out, every
+ * earlier frame has been compared, and what is still held comes out after the comparator's
+ * timeout and a checkpoint, so the run waits until every primary frame is out or nothing has
+ * happened for a timeout, a scan, a checkpoint and a second. The released frames are then
+ * checked against those sent: each exactly once, in order.
+ */
+
+import { createHash } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { emitUdp } from '../../compare/index.js';
+import { QemuFrameDecoder, encodeQemuFrame } from '../framing/qemu-frames.js';
+import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../framing/notify.js';
+import type { Endpoint } from '../ports/endpoint.js';
+import { mergeCaptures } from './merge.js';
+import { chooseGuest } from './guest.js';
+import { asEthernet } from './as-ethernet.js';
+import { FrameRouter, replayInputs, type SkippedFrames } from './route.js';
+import type { ReplayOptions } from './run-replay.js';
+
+/** The four peers of a colo-compare, in QEMU's property names. */
+export interface ComparatorEndpoints {
+  primary_in: Endpoint;
+  secondary_in: Endpoint;
+  outdev: Endpoint;
+  notify_dev: Endpoint;
+}
+
+export interface AgainstReport {
+  /** What was compared against (an endpoint list, or QEMU's command line). */
+  comparator: string;
+  primaryFrames: number;
+  secondaryFrames: number;
+  /** Client frames in the captures, not sent (colo-compare takes none). */
+  clientFramesNotSent: number;
+  skipped: SkippedFrames;
+  released: number;
+  /** Primary frames sent and never released. */
+  lost: number;
+  /** Released frames beyond the copies sent (the same frame out twice, or one never sent). */
+  duplicated: number;
+  /** Released frames that came out before a frame sent earlier. */
+  reordered: number;
+  /** Checkpoint episodes: DO_CHECKPOINT while none was pending, ms since the first frame was sent. */
+  checkpoints: { number: number; requestedAtMs: number }[];
+  /** DO_CHECKPOINT messages received while a checkpoint was pending. */
+  checkpointsCoalesced: number;
+  /** Whether the comparator answered the hello with COLO_COMPARE_GET_XEN_INIT. */
+  helloAnswered: boolean;
+  /** Other notify messages, in order. */
+  otherNotify: string[];
+  /** Wall time of the run, ms. */
+  wallMs: number;
+}
+
+/** Parses `--against`: four comma-separated client endpoints, primary_in,secondary_in,outdev,notify_dev. */
+export function parseAgainst(text: string, parse: (flag: string, t: string) => Endpoint): ComparatorEndpoints {
+  const parts = text.split(',');
+  if (parts.length !== 4) throw new Error(`--against needs four endpoints, primary_in,secondary_in,outdev,notify_dev (got ${parts.length})`);
+  const [p, s, o, n] = parts.map((t) => {
+    const e = parse('--against', t);
+    if (e.server) throw new Error(`--against: ${t}: replay connects to the comparator's sockets; give them without ",server"`);
+    return e;
+  }) as [Endpoint, Endpoint, Endpoint, Endpoint];
+  return { primary_in: p, secondary_in: s, outdev: o, notify_dev: n };
+}
+
+const BARRIER_PREFIX = 'colo-replay-barrier-';
+const CONNECT_MS = 10_000;
+
+function barrier(n: number): Uint8Array {
+  return emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 7, dstPort: 7, payload: `${BARRIER_PREFIX}${n}` });
+}
+
+function isBarrier(p: Uint8Array): string | undefined {
+  if (p.length < 42 || p[12] !== 0x08 || p[13] !== 0x00 || p[23] !== 17 || p[35] !== 7 || p[37] !== 7 || p[34] !== 0 || p[36] !== 0) return undefined;
+  const text = Buffer.from(p.subarray(42)).toString('latin1');
+  return text.startsWith(BARRIER_PREFIX) ? text : undefined;
+}
+
+function digest(p: Uint8Array): string {
+  return createHash('sha1').update(p).digest('base64');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function dialEndpoint(e: Endpoint, until: number, alive: () => void): Promise<Socket> {
+  for (;;) {
+    alive();
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const s = e.kind === 'unix' ? connect(e.path) : connect(e.port, e.host);
+        s.once('connect', () => {
+          s.removeAllListeners('error');
+          s.setNoDelay?.(true);
+          resolve(s);
+        });
+        s.once('error', (err) => {
+          s.destroy();
+          reject(err);
+        });
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > until) {
+        throw new Error(`cannot connect to ${e.text}: ${(err as Error).message}`);
+      }
+      await sleep(20);
+    }
+  }
+}
+
+/** Writes, waiting for the socket to drain when its buffer is full. */
+async function send(s: Socket, bytes: Uint8Array): Promise<void> {
+  if (!s.write(bytes)) await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      s.off('drain', done);
+      s.off('close', closed);
+      if (err) reject(err); else resolve();
+    };
+    const closed = (): void => done(new Error('the comparator closed the connection'));
+    s.once('drain', done);
+    s.once('close', closed);
+  });
+}
+
+/**
+ * Replays `o`'s captures into the comparator at `endpoints`. `alive` throws when the comparator
+ * process is known to have died (for --against-qemu), so waits end early with its reason.
+ */
+export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoints, label: string, alive: () => void = () => {}): Promise<AgainstReport> {
+  const until = Date.now() + CONNECT_MS;
+  const sockets: Socket[] = [];
+  let failure: Error | undefined;
+  const check = (): void => {
+    alive();
+    if (failure) throw failure;
+  };
+  try {
+    for (const name of ['primary_in', 'secondary_in', 'outdev', 'notify_dev'] as const) sockets.push(await dialEndpoint(endpoints[name], until, alive));
+    const [primaryIn, secondaryIn, outdev, notifyDev] = sockets as [Socket, Socket, Socket, Socket];
+    for (const s of sockets) {
+      s.on('error', (err) => (failure ??= err));
+      s.on('close', () => (failure ??= new Error(`${label} closed a connection`)));
+    }
+
+    // outdev: released frames, barriers taken out.
+    const released: Uint8Array[] = [];
+    const barriersSeen = new Set<string>();
+    let lastActivity = Date.now();
+    const outDecoder = new QemuFrameDecoder({ vnetHeader: false });
+    outdev.on('data', (chunk: Buffer) => {
+      lastActivity = Date.now();
+      try {
+        for (const f of outDecoder.push(chunk)) {
+          const b = isBarrier(f.packet);
+          if (b !== undefined) barriersSeen.add(b);
+          else released.push(f.packet.slice());
+        }
+      } catch (err) {
+        failure ??= err as Error;
+      }
+    });
+
+    // notify_dev: the controller.
+    let helloAnswered = false;
+    const otherNotify: string[] = [];
+    const checkpoints: AgainstReport['checkpoints'] = [];
+    let coalesced = 0;
+    let pending = false;
+    let startedAt = Date.now();
+    const notifyDecoder = new NotifyDecoder();
+    notifyDev.on('data', (chunk: Buffer) => {
+      lastActivity = Date.now();
+      try {
+        for (const m of notifyDecoder.push(chunk)) {
+          if (m.text === COLO_COMPARE_GET_XEN_INIT) helloAnswered = true;
+          else if (m.text === DO_CHECKPOINT) {
+            if (pending) {
+              coalesced++;
+              continue;
+            }
+            pending = true;
+            checkpoints.push({ number: checkpoints.length + 1, requestedAtMs: Date.now() - startedAt });
+            setTimeout(() => {
+              pending = false;
+              lastActivity = Date.now();
+              if (!notifyDev.destroyed) notifyDev.write(encodeNotify(COLO_CHECKPOINT));
+            }, o.checkpointMs);
+          } else otherNotify.push(m.text);
+        }
+      } catch (err) {
+        failure ??= err as Error;
+      }
+    });
+
+    await send(notifyDev, encodeNotify(COLO_USERSPACE_PROXY_INIT));
+    for (const wait = Date.now() + 2000; !helloAnswered && Date.now() < wait;) {
+      check();
+      await sleep(5);
+    }
+
+    // Start-up barrier: a comparator may drop what it releases before it accepted outdev.
+    let barriers = 0;
+    const throughBarrier = async (ms: number): Promise<boolean> => {
+      const tag = `${BARRIER_PREFIX}${++barriers}`;
+      const frame = encodeQemuFrame(barrier(barriers));
+      await send(secondaryIn, frame);
+      await send(primaryIn, frame);
+      for (const wait = Date.now() + ms; Date.now() < wait;) {
+        check();
+        if (barriersSeen.has(tag)) return true;
+        await sleep(2);
+      }
+      return false;
+    };
+    let ready = false;
+    for (const wait = Date.now() + 5000; !ready && Date.now() < wait;) ready = await throughBarrier(200);
+    if (!ready) throw new Error(`${label} released nothing on outdev (start-up barrier lost)`);
+    released.length = 0;
+
+    const { paths, roles } = replayInputs(o);
+    const guest = await chooseGuest(o);
+    const router = new FrameRouter(paths, roles, guest.mac);
+    const sent: string[] = [];
+    let secondaryFrames = 0;
+    let clientFrames = 0;
+    startedAt = Date.now();
+    for await (const { frames, source } of mergeCaptures(paths.map((path) => ({ path })))) {
+      check();
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        const side = router.route(f, source[i]!);
+        if (side === undefined) continue;
+        if (side === 'client') {
+          clientFrames++;
+          continue;
+        }
+        const data = asEthernet(f.linkType, f.data) ?? f.data;
+        if (side === 'primary') {
+          sent.push(digest(data));
+          await send(primaryIn, encodeQemuFrame(data));
+        } else {
+          secondaryFrames++;
+          await send(secondaryIn, encodeQemuFrame(data));
+        }
+      }
+    }
+
+    // Wait for the end: the final barrier, then whatever the timeout and checkpoints release.
+    const quietMs = o.compareTimeoutMs + o.scanIntervalMs + o.checkpointMs + 1000;
+    await throughBarrier(quietMs + 5000);
+    lastActivity = Date.now();
+    while (released.length < sent.length && Date.now() - lastActivity < quietMs) {
+      check();
+      await sleep(10);
+    }
+    await sleep(Math.min(200, quietMs)); // a late duplicate would show here
+
+    // Each sent primary frame out exactly once, in order.
+    const positions = new Map<string, number[]>();
+    sent.forEach((d, i) => {
+      const list = positions.get(d);
+      if (list) list.push(i); else positions.set(d, [i]);
+    });
+    let duplicated = 0;
+    let reordered = 0;
+    let last = -1;
+    for (const p of released) {
+      const next = positions.get(digest(p))?.shift();
+      if (next === undefined) {
+        duplicated++;
+        continue;
+      }
+      if (next < last) reordered++;
+      last = Math.max(last, next);
+    }
+    return {
+      comparator: label,
+      primaryFrames: sent.length,
+      secondaryFrames,
+      clientFramesNotSent: clientFrames,
+      skipped: { ...router.skipped },
+      released: released.length - duplicated,
+      lost: sent.length - (released.length - duplicated),
+      duplicated,
+      reordered,
+      checkpoints,
+      checkpointsCoalesced: coalesced,
+      helloAnswered,
+      otherNotify,
+      wallMs: Date.now() - startedAt,
+    };
+  } finally {
+    for (const s of sockets) {
+      s.removeAllListeners('close');
+      s.destroy();
+    }
+  }
+}
+
+/** Exit code of a replay against another comparator: 0 when it needed no checkpoint and released every frame once, in order. */
+export function againstExitCode(r: AgainstReport): number {
+  return r.checkpoints.length === 0 && r.lost === 0 && r.duplicated === 0 && r.reordered === 0 ? 0 : 1;
+}
+
+/** The readable form of an against report, with colo-proxy's own verdict on the same captures beside it. */
+export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byReason: Record<string, number>; released: number }): string {
+  const verdict = (n: number): string => (n === 0 ? 'identical: no checkpoint needed' : `diverged: ${n} checkpoint${n === 1 ? '' : 's'}`);
+  const lines = [
+    `against: ${r.comparator}`,
+    '  frames were sent in capture order as fast as the comparator read them; its timeouts ran on its own clock',
+    '',
+    `  outcome     ${verdict(r.checkpoints.length)}${r.checkpointsCoalesced > 0 ? ` (${r.checkpointsCoalesced} more DO_CHECKPOINT while one was pending)` : ''}`,
+    `  frames      primary ${r.primaryFrames}, secondary ${r.secondaryFrames} sent; client ${r.clientFramesNotSent} not sent (colo-compare takes no client input)`,
+    `  released    ${r.released} of ${r.primaryFrames}: ${r.lost} lost, ${r.duplicated} duplicated or unknown, ${r.reordered} out of order`,
+    `  controller  hello ${r.helloAnswered ? 'answered' : 'NOT answered'}${r.otherNotify.length > 0 ? `; other messages: ${r.otherNotify.join(', ')}` : ''}`,
+    `  wall time   ${(r.wallMs / 1000).toFixed(3)} s`,
+  ];
+  if (r.checkpoints.length > 0) lines.push(`  checkpoints at ${r.checkpoints.map((c) => `${c.requestedAtMs} ms`).join(', ')} (wall clock; the comparator gives no reasons)`);
+  const reasons = Object.entries(ours.byReason).map(([k, v]) => `${k} ${v}`).join(', ');
+  lines.push(
+    '',
+    'side by side on the same captures',
+    `  colo-proxy (virtual clock)  ${verdict(ours.checkpoints)}${reasons ? ` (${reasons})` : ''}; released ${ours.released}`,
+    `  ${r.comparator.split(' ')[0]!.padEnd(26)}  ${verdict(r.checkpoints.length)}; released ${r.released}, lost ${r.lost}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
