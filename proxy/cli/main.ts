@@ -13,8 +13,10 @@ import { packageVersion } from './version.js';
 import { inspectCommand } from './inspect.js';
 import { compareCommand } from './compare.js';
 import { replayCommand } from './replay.js';
+import { runCommand } from './run.js';
+import { bridgeCommand } from './bridge.js';
 
-const commands: readonly Command[] = [compareCommand, replayCommand, inspectCommand];
+const commands: readonly Command[] = [compareCommand, replayCommand, runCommand, bridgeCommand, inspectCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -2,9 +2,9 @@
  * A live network interface (a VM's tap, a veth, a NIC), read and written at layer 2 with libpcap
  * through the optional `cap` package, for `run` and `bridge`.
  *
- * Contract. `open()` starts capturing the frames the interface *receives* (BPF `inbound`: on a
- * tap that is the VM's output, on the client-facing NIC the client's frames), so what this port
- * injects with `send` (an outbound frame) is never read back. Each captured frame goes to
+ * Contract. `open()` starts capturing the frames the interface *receives* (on a tap that is the
+ * VM's output, on the client-facing NIC the client's frames; see Direction below), and what this
+ * port injects with `send` is never read back. Each captured frame goes to
  * `handlers.frame` as a view of the port's one receive buffer, valid only during that call: the
  * handler must finish with it (or copy it) before returning, and never across an `await`. That
  * buffer is owned here for the port's whole life, because cap's native side keeps only a raw
@@ -25,9 +25,14 @@
  * name), the handle is closed and reopened once it is up again; `handlers.state` is told both
  * times. A libpcap handle is never reused (cap cannot reopen one): each open makes a new one.
  *
- * libpcap 1.10 quirk: the first frame after `pcap_setfilter` is filtered in userland, where the
- * `inbound` test (an ancillary load) cannot be evaluated, so the first frame each handle receives
- * is lost. Once per open, like a frame lost on a wire: TCP and ARP retransmit.
+ * Direction. Frames this handle injects never come back to it (a packet socket skips its own),
+ * but the host's own output on the interface would (IPv6 router solicitations and MLD reports
+ * on a tap with a link-local address, say). BPF `inbound` would exclude it, but libpcap 1.10 runs
+ * the filter in userland for the first frame after `pcap_setfilter`, where `inbound` (an
+ * ancillary load) cannot be evaluated, so the first frame of every handle was lost (measured; a
+ * lost PVM ping reply then misaligns the ICMP comparison). The default filter is therefore
+ * `not ether src <the interface's own MAC>`, which both the kernel and userland evaluate: the
+ * host stack sends with the interface's MAC, guests and clients with their own.
  */
 
 import { createRequire } from 'node:module';
@@ -173,6 +178,12 @@ export function disableOffloads(name: string): string[] {
   return on;
 }
 
+/** The BPF filter that drops the host's own output on `name` (frames from the interface's own MAC). */
+export function ownOutputFilter(name: string): string {
+  const mac = sysfs(name, 'address');
+  return mac !== null && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac) ? `not ether src ${mac}` : '';
+}
+
 /**
  * Whether a captured Ethernet frame holds its whole IP packet (a ring slot smaller than the frame
  * cuts it short without telling). Non-IP frames are taken as whole. Up to two VLAN tags.
@@ -191,7 +202,7 @@ export function wholeFrame(f: Uint8Array, length: number): boolean {
 }
 
 export interface PcapInterfaceHandlers {
-  /** One received frame: a view valid only during this call (see the module header). */
+  /** One received frame (not sent by this host): a view valid only during this call (see the module header). */
   frame(frame: Buffer): void;
   /** The interface went away or came back (the handle was closed or reopened); `detail` is for the log. */
   state(up: boolean, detail: string): void;
@@ -200,7 +211,7 @@ export interface PcapInterfaceHandlers {
 export interface PcapInterfaceOptions {
   /** Kernel ring size in bytes (default 64 MiB). */
   ringBytes?: number;
-  /** BPF filter (default `inbound`). */
+  /** BPF filter (default `not ether src <the interface's MAC>`, see the module header). */
   filter?: string;
   /** How often sysfs is checked for the interface going down or away, ms (default 500). */
   watchMs?: number;
@@ -278,7 +289,7 @@ export class PcapInterface {
   private openHandle(s: InterfaceState): void {
     const h = new this.cap.Cap();
     try {
-      h.open(this.name, this.options.filter ?? 'inbound', this.options.ringBytes ?? DEFAULT_RING, this.buffer);
+      h.open(this.name, this.options.filter ?? ownOutputFilter(this.name), this.options.ringBytes ?? DEFAULT_RING, this.buffer);
     } catch (e) {
       throw new LiveCaptureError(`cannot capture on ${this.name}: ${e instanceof Error ? e.message : String(e)}`, 'live.open');
     }

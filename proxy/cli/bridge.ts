@@ -1,0 +1,61 @@
+/**
+ * `colo-proxy bridge`: the secondary host's half of `run` when the SVM runs on another host. It
+ * joins the SVM's tap to a framed socket (QEMU chardev framing) that `run --secondary-socket`
+ * uses as the SVM side. Same start-up checks as `run` (one line, exit 2). Runs until SIGINT or
+ * SIGTERM.
+ */
+
+import type { Command } from './command.js';
+import { InputError, UsageError } from './errors.js';
+import { parseFlags } from './flags.js';
+import { parseEndpoint, type Endpoint } from '../ports/endpoint.js';
+import { LiveCaptureError } from '../ports/pcap-interface.js';
+import { BridgeEngine } from '../engine/bridge-engine.js';
+import { checkLiveCapture } from './run.js';
+
+const flags = {
+  if: { type: 'string', help: "the SVM's tap (or veth) on this host", metavar: 'IF' },
+  connect: { type: 'string', help: 'connect (and reconnect) to run --secondary-socket: tcp:HOST:PORT or unix:PATH', metavar: 'EP' },
+  listen: { type: 'string', help: 'listen for run --secondary-socket, one peer at a time: tcp:HOST:PORT or unix:PATH', metavar: 'EP' },
+  'ring-mb': { type: 'integer', help: 'capture ring, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
+  'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default they are turned off on --if)' },
+} as const;
+
+export const bridgeCommand: Command = {
+  name: 'bridge',
+  summary: "join the SVM's tap on another host to `run --secondary-socket` over a framed socket",
+  synopsis: '--if IF (--connect EP | --listen EP) [flags]',
+  description:
+    "For an SVM on another host: frames the SVM sends on --if go to the socket, frames from the\n" +
+    'socket are injected onto --if. The socket carries QEMU chardev framing (4-byte length, no\n' +
+    'virtio-net header). Needs root and libpcap (the optional cap package).',
+  flags,
+  async run(argv) {
+    const { flags: f, positionals } = parseFlags('bridge', flags, argv);
+    if (positionals.length > 0) throw new UsageError(`bridge: unexpected argument "${positionals[0]}"`);
+    if (f.if === undefined) throw new UsageError('bridge: --if IF is required');
+    if ((f.connect === undefined) === (f.listen === undefined)) throw new UsageError('bridge: give exactly one of --connect EP and --listen EP');
+    const endpoint: Endpoint = f.connect !== undefined
+      ? { ...parseEndpoint('--connect', f.connect), server: false }
+      : parseEndpoint('--listen', `${f.listen!},server`);
+    checkLiveCapture('bridge', [['--if', f.if]]);
+    const log = (line: string): void => {
+      process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    };
+    const engine = new BridgeEngine({ ifname: f.if, endpoint, log, ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'] });
+    try {
+      await engine.start();
+    } catch (e) {
+      if (e instanceof LiveCaptureError) throw new InputError(`bridge: ${e.message}`, e.code);
+      throw new UsageError(`bridge: ${f.listen !== undefined ? '--listen' : '--connect'}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    log(`bridge: ${f.if} <-> ${endpoint.text} (${endpoint.server ? 'listening' : 'connecting'})`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    log('bridge: stopping');
+    await engine.close();
+    return 0;
+  },
+};

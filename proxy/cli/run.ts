@@ -1,0 +1,133 @@
+/**
+ * `colo-proxy run`: the live COLO proxy beside the VMs' tap (or veth) devices, doing the whole
+ * job itself (mirror, translate, compare, release) with no QEMU filters. Checks before it opens
+ * anything, each a one-line error with exit code 2: root (or CAP_NET_RAW + CAP_NET_ADMIN), cap
+ * and libpcap loadable (naming what to install), the interfaces exist, are up and are distinct.
+ * Runs until SIGINT or SIGTERM; SIGUSR2 restores comparison after the secondary was declared lost.
+ */
+
+import type { Server } from 'node:http';
+import type { Command } from './command.js';
+import { InputError, UsageError } from './errors.js';
+import { parseFlags } from './flags.js';
+import { parseEndpoint } from '../ports/endpoint.js';
+import { LiveCaptureError, capturePermissionProblem, checkInterface, loadCap } from '../ports/pcap-interface.js';
+import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
+import { serveMetrics } from '../metrics/http.js';
+
+const flags = {
+  'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
+  'primary-if': { type: 'string', help: "the PVM's tap or veth", metavar: 'IF' },
+  'secondary-if': { type: 'string', help: "the SVM's tap or veth, on this host", metavar: 'IF' },
+  'secondary-socket': { type: 'string', help: 'the SVM through `colo-proxy bridge` on its host: tcp:HOST:PORT[,server] or unix:PATH[,server]', metavar: 'EP' },
+  'notify-dev': { type: 'string', help: 'checkpoint controller, Xen notify protocol (QEMU notify_dev)', metavar: 'EP' },
+  metrics: { type: 'string', help: 'serve Prometheus metrics at http://HOST:PORT/metrics', metavar: 'HOST:PORT' },
+  'compare-timeout': { type: 'integer', help: 'ms a frame may be held before a checkpoint', metavar: 'MS', min: 1, max: 3_600_000, default: 3000 },
+  'expired-scan-cycle': { type: 'integer', help: 'ms between checks for held frames past the timeout', metavar: 'MS', min: 1, max: 3_600_000, default: 1000 },
+  'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
+  'lost-after': { type: 'integer', help: 'consecutive timeout episodes before the SVM is declared lost and the PVM passes through (0: never)', metavar: 'N', min: 0, max: 1_000_000, default: 3 },
+  'ring-mb': { type: 'integer', help: 'capture ring per interface, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
+  'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default run turns them off on its interfaces)' },
+} as const;
+
+/** Parses --metrics HOST:PORT for `command`. */
+export function parseMetricsAddress(command: string, text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) throw new UsageError(`${command}: --metrics must be HOST:PORT with a port from 1 to 65535 (got "${text}")`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+/** The start-up checks every live command makes, as one-line errors (exit 2). */
+export function checkLiveCapture(command: string, interfaces: readonly [flag: string, name: string][]): void {
+  try {
+    const problem = capturePermissionProblem();
+    if (problem !== null) throw new LiveCaptureError(problem, 'live.permission');
+    loadCap();
+    const seen = new Map<string, string>();
+    for (const [flag, name] of interfaces) {
+      const other = seen.get(name);
+      if (other !== undefined) throw new UsageError(`${command}: ${flag} and ${other} name the same interface ${name}`);
+      seen.set(name, flag);
+      checkInterface(flag, name);
+    }
+  } catch (e) {
+    if (e instanceof LiveCaptureError) throw new InputError(`${command}: ${e.message}`, e.code);
+    throw e;
+  }
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: "the live COLO proxy beside the VMs' tap devices: mirror, translate, compare, release",
+  synopsis: '--client-if IF --primary-if IF (--secondary-if IF | --secondary-socket EP) [--notify-dev EP] [flags]',
+  description:
+    'Captures client frames on --client-if and delivers them to the PVM unchanged and to the SVM\n' +
+    "translated into its sequence space; compares the PVM's and the SVM's output by TCP sequence\n" +
+    "range and releases the PVM's onto --client-if. Needs root and libpcap (the optional cap\n" +
+    'package). The interfaces must not be enslaved to a bridge: run forwards both ways itself.\n' +
+    'After --lost-after consecutive timeouts with nothing compared the SVM is declared lost and\n' +
+    "the PVM's output passes through uncompared; SIGUSR2 restores comparison.",
+  flags,
+  async run(argv) {
+    const { flags: f, positionals } = parseFlags('run', flags, argv);
+    if (positionals.length > 0) throw new UsageError(`run: unexpected argument "${positionals[0]}"`);
+    const need = (name: 'client-if' | 'primary-if'): string => {
+      const v = f[name];
+      if (v === undefined) throw new UsageError(`run: --${name} IF is required`);
+      return v;
+    };
+    const clientIf = need('client-if');
+    const primaryIf = need('primary-if');
+    if ((f['secondary-if'] === undefined) === (f['secondary-socket'] === undefined)) {
+      throw new UsageError('run: give exactly one of --secondary-if IF and --secondary-socket EP');
+    }
+    const secondary: SecondaryPort = f['secondary-if'] !== undefined
+      ? { kind: 'interface', name: f['secondary-if'] }
+      : { kind: 'socket', endpoint: parseEndpoint('--secondary-socket', f['secondary-socket']!) };
+    const notifyDev = f['notify-dev'] === undefined ? undefined : parseEndpoint('--notify-dev', f['notify-dev']);
+    const metricsAt = f.metrics === undefined ? undefined : parseMetricsAddress('run', f.metrics);
+    const interfaces: [string, string][] = [['--client-if', clientIf], ['--primary-if', primaryIf]];
+    if (secondary.kind === 'interface') interfaces.push(['--secondary-if', secondary.name]);
+    checkLiveCapture('run', interfaces);
+
+    const log = (line: string): void => {
+      process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    };
+    const engine = new RunEngine({
+      clientIf, primaryIf, secondary, notifyDev, log,
+      lostAfter: f['lost-after'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'],
+      comparator: { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] },
+    });
+    try {
+      await engine.start();
+    } catch (e) {
+      if (e instanceof LiveCaptureError) throw new InputError(`run: ${e.message}`, e.code);
+      throw new UsageError(`run: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    let metricsServer: Server | undefined;
+    if (metricsAt) {
+      try {
+        metricsServer = await serveMetrics(engine.metrics.registry, metricsAt.host, metricsAt.port);
+      } catch (e) {
+        await engine.close();
+        throw new UsageError(`run: --metrics: cannot listen on ${f.metrics}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      log(`metrics: http://${f.metrics}/metrics`);
+    }
+    const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
+    const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
+    log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}`);
+    const restore = (): void => engine.restore();
+    process.on('SIGUSR2', restore);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    process.off('SIGUSR2', restore);
+    log('run: stopping');
+    metricsServer?.close();
+    await engine.close();
+    return 0;
+  },
+};

@@ -1,0 +1,56 @@
+/**
+ * The `bridge` front end: one live interface (the SVM's tap on the secondary's host) joined to a
+ * framed socket (QEMU chardev framing, no virtio-net header) that leads to `colo-proxy run
+ * --secondary-socket` on the primary's host. Frames the interface receives (the SVM's output) go
+ * to the socket, batched one write per event-loop turn; frames from the socket (client traffic,
+ * already translated by `run`) are injected onto the interface. Nothing is compared or changed
+ * here. While no peer is connected the SVM's output is dropped and counted: `run` compares only
+ * what arrives while it is connected.
+ */
+
+import type { Endpoint } from '../ports/endpoint.js';
+import { FramedSocket } from '../ports/framed-socket.js';
+import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
+
+export interface BridgeOptions {
+  ifname: string;
+  endpoint: Endpoint;
+  ringBytes?: number;
+  keepOffloads?: boolean;
+  log(line: string): void;
+}
+
+export class BridgeEngine {
+  readonly port: PcapInterface;
+  readonly socket: FramedSocket;
+
+  constructor(private readonly options: BridgeOptions) {
+    this.port = new PcapInterface(options.ifname, {
+      frame: (f) => this.socket.send(f),
+      state: (_up, detail) => options.log(`${options.ifname}: ${detail}`),
+    }, { ringBytes: options.ringBytes });
+    this.socket = new FramedSocket(options.endpoint, {
+      frame: (f) => this.port.send(f),
+      peer: (_connected, detail) => options.log(`${options.endpoint.text}: ${detail}`),
+    });
+  }
+
+  async start(): Promise<void> {
+    if (!this.options.keepOffloads) {
+      const still = disableOffloads(this.options.ifname);
+      if (still.length > 0) this.options.log(`${this.options.ifname}: warning: offloads still on (${still.join(', ')}): frames over the MTU will be dropped as truncated`);
+    }
+    this.port.open();
+    try {
+      await this.socket.start();
+    } catch (e) {
+      this.port.close();
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.port.close();
+    await this.socket.close();
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The `run` front end's loop: the live COLO proxy beside the VMs' tap devices, with no QEMU
+ * filters. Three ports: the client-facing interface, the PVM's interface and the SVM's (an
+ * interface, or a framed socket to a `bridge` on the secondary's host).
+ *
+ *   client-if frame   -> core (client) -> deliver: unchanged to primary-if, translated to the SVM
+ *   primary-if frame  -> core (primary) -> release: onto client-if (when the SVM agreed)
+ *   SVM frame         -> core (secondary) -> drop (compared, never reaches the client)
+ *
+ * Everything runs synchronously inside each capture callback (the frame is a view of the capture
+ * buffer, valid only during the call; the core copies what it keeps and every send is a system
+ * call that copies), the core is woken at its `nextDeadline`, and checkpoint requests go to a
+ * controller (Xen notify protocol on --notify-dev, or logged and completed at once without it).
+ * There is no backpressure on a live link: the kernel drops what the capture ring cannot hold, and
+ * the interfaces' counters are exported (see run-metrics.ts).
+ *
+ * Secondary lost. A checkpoint requested for `timeout` with no payload compared in between since
+ * the previous one is one more consecutive timeout episode; any other checkpoint reason, or bytes
+ * compared equal, starts the count again. After `lostAfter` episodes (0: never) the SVM is
+ * declared lost: counted, logged, held frames flushed, and from then on the PVM's output goes
+ * straight to the client and client frames only to the PVM, uncompared, until `restore()` (the
+ * operator's SIGUSR2), which starts comparison afresh with a new core (connections open by then are
+ * picked up mid-stream, the SVM assumed to be a copy of the PVM, as after a checkpoint).
+ */
+
+import { performance } from 'node:perf_hooks';
+import { createComparator, type Action, type Comparator, type ComparatorConfig } from '../../compare/index.js';
+import type { Endpoint } from '../ports/endpoint.js';
+import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
+import { FramedSocket } from '../ports/framed-socket.js';
+import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
+import { nodeBytesEqual } from './node-bytes-equal.js';
+import { describeMismatch } from './compare-engine.js';
+import { createRunMetrics, type RunMetrics, type LivePortStats } from './run-metrics.js';
+
+export type SecondaryPort = { kind: 'interface'; name: string } | { kind: 'socket'; endpoint: Endpoint };
+
+export interface RunOptions {
+  clientIf: string;
+  primaryIf: string;
+  secondary: SecondaryPort;
+  notifyDev: Endpoint | undefined;
+  comparator: Partial<ComparatorConfig>;
+  /** Consecutive timeout episodes before the SVM is declared lost (0: never). */
+  lostAfter: number;
+  /** Capture ring per interface, bytes. */
+  ringBytes?: number;
+  /** Leave the interfaces' offloads as they are (default: turn GRO/GSO/TSO/LRO off). */
+  keepOffloads?: boolean;
+  /** One line per call: start-up, mismatches, checkpoints, state changes. */
+  log(line: string): void;
+}
+
+type Role = 'client' | 'primary' | 'secondary';
+
+export class RunEngine {
+  comparator: Comparator;
+  readonly metrics: RunMetrics;
+  readonly controller: CheckpointController;
+  /** True while the SVM is declared lost (pass-through). */
+  secondaryLost = false;
+  /** Consecutive timeout episodes so far. */
+  timeoutEpisodes = 0;
+  private comparedAtLastEpisode = -1;
+  private readonly client: PcapInterface;
+  private readonly primary: PcapInterface;
+  private readonly secondaryIf: PcapInterface | null;
+  private readonly secondarySocket: FramedSocket | null;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private closed = false;
+  /** Set by `episode` inside `execute`: flush the core once the current actions are carried out. */
+  private lostNow = false;
+  /** Frames passed straight through while the SVM is lost, by side. */
+  readonly passedThrough = { client: 0, primary: 0, secondary: 0 };
+
+  constructor(private readonly options: RunOptions) {
+    this.comparator = this.newComparator();
+    const ports: LivePortStats[] = [];
+    const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
+    const pcapOptions = { ringBytes: options.ringBytes };
+    this.client = new PcapInterface(options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf) }, pcapOptions);
+    this.primary = new PcapInterface(options.primaryIf, { frame: (f) => this.fromPrimary(f), state: state('primary', options.primaryIf) }, pcapOptions);
+    ports.push({ role: 'client', port: this.client }, { role: 'primary', port: this.primary });
+    if (options.secondary.kind === 'interface') {
+      this.secondaryIf = new PcapInterface(options.secondary.name, { frame: (f) => this.fromSecondary(f), state: state('secondary', options.secondary.name) }, pcapOptions);
+      this.secondarySocket = null;
+      ports.push({ role: 'secondary', port: this.secondaryIf });
+    } else {
+      this.secondaryIf = null;
+      this.secondarySocket = new FramedSocket(options.secondary.endpoint, {
+        frame: (f) => this.fromSecondary(f),
+        peer: (connected, detail) => {
+          if (connected) this.metrics.peerConnections.inc({ port: 'secondary-socket' });
+          options.log(`secondary-socket: ${detail}`);
+        },
+      });
+    }
+    this.metrics = createRunMetrics(() => this.comparator.counters, ports, this);
+    const done = (): void => {
+      if (this.secondaryLost) {
+        options.log('checkpoint done while the secondary is lost: ignored (SIGUSR2 restores comparison)');
+        return;
+      }
+      this.run(() => this.comparator.checkpointDone(this.now()));
+    };
+    this.controller = options.notifyDev
+      ? new XenNotifyController(options.notifyDev, done, this.metrics, options.log)
+      : new ImmediateController(done);
+  }
+
+  /** Turns offloads off, opens the interfaces and the sockets; throws (LiveCaptureError or a socket error) naming what failed. */
+  async start(): Promise<void> {
+    const log = this.options.log;
+    const interfaces: [string, PcapInterface][] = [['client', this.client], ['primary', this.primary]];
+    if (this.secondaryIf) interfaces.push(['secondary', this.secondaryIf]);
+    if (!this.options.keepOffloads) {
+      for (const [role, p] of interfaces) {
+        const still = disableOffloads(p.name);
+        if (still.length > 0) log(`${role} ${p.name}: warning: offloads still on (${still.join(', ')}): frames over the MTU will be dropped as truncated`);
+      }
+    }
+    try {
+      for (const [, p] of interfaces) p.open();
+      if (this.secondarySocket) await this.secondarySocket.start();
+      await this.controller.start();
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    log(this.controller.description);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.client.close();
+    this.primary.close();
+    this.secondaryIf?.close();
+    await Promise.all([this.secondarySocket?.close(), this.controller.close()]);
+  }
+
+  /** The operator restores comparison after the SVM was declared lost: a fresh core, counts from zero. */
+  restore(): void {
+    if (!this.secondaryLost) {
+      this.options.log('restore: the secondary is not lost; nothing to do');
+      return;
+    }
+    this.secondaryLost = false;
+    this.timeoutEpisodes = 0;
+    this.comparedAtLastEpisode = -1;
+    this.comparator = this.newComparator();
+    this.metrics.restores.inc();
+    this.options.log('secondary restored by the operator: comparing again (open connections are picked up mid-stream)');
+  }
+
+  private newComparator(): Comparator {
+    return createComparator({ bytesEqual: nodeBytesEqual, ...this.options.comparator, mode: 'translate' });
+  }
+
+  private now(): number {
+    return performance.now();
+  }
+
+  private fromClient(frame: Buffer): void {
+    if (this.secondaryLost) {
+      this.passedThrough.client++;
+      this.primary.send(frame);
+      return;
+    }
+    this.execute(this.comparator.ingest('client', frame, this.now()));
+    this.schedule();
+  }
+
+  private fromPrimary(frame: Buffer): void {
+    if (this.secondaryLost) {
+      this.passedThrough.primary++;
+      this.client.send(frame);
+      return;
+    }
+    this.execute(this.comparator.ingest('primary', frame, this.now()));
+    this.schedule();
+  }
+
+  private fromSecondary(frame: Uint8Array): void {
+    if (this.secondaryLost) {
+      this.passedThrough.secondary++;
+      return;
+    }
+    this.execute(this.comparator.ingest('secondary', frame, this.now()));
+    this.schedule();
+  }
+
+  private sendToSecondary(frame: Uint8Array): void {
+    if (this.secondaryIf) this.secondaryIf.send(frame);
+    else this.secondarySocket!.send(frame);
+  }
+
+  /** Runs a core call outside a capture callback (timeouts, checkpoint done). */
+  private run(call: () => readonly Action[]): void {
+    if (this.closed) return;
+    this.execute(call());
+    this.schedule();
+  }
+
+  private execute(actions: readonly Action[]): void {
+    for (let i = 0; i < actions.length; i++) {
+      const a = actions[i]!;
+      switch (a.kind) {
+        case 'release':
+          this.client.send(a.frame);
+          break;
+        case 'deliver':
+          if (a.to === 'primary') this.primary.send(a.frame);
+          else this.sendToSecondary(a.frame);
+          break;
+        case 'drop':
+          break;
+        case 'mismatch':
+          this.options.log(describeMismatch(a.flow, a.mismatch));
+          break;
+        case 'checkpoint':
+          this.options.log(`checkpoint requested (${a.reason}, ${a.flow})`);
+          if (this.episode(a.reason)) this.lostNow = true;
+          else this.controller.request();
+          break;
+        case 'event':
+          this.options.log(`event ${a.code} ${a.flow}: ${a.detail}`);
+          break;
+      }
+    }
+    if (this.lostNow) {
+      this.lostNow = false;
+      // Whatever the core holds goes out now, as a checkpoint would release it.
+      for (const f of this.comparator.checkpointDone(this.now())) if (f.kind === 'release') this.client.send(f.frame);
+    }
+  }
+
+  /** Counts timeout episodes; true when this one declares the SVM lost (the caller flushes the core). */
+  private episode(reason: string): boolean {
+    const compared = this.comparator.counters.comparedBytes;
+    if (reason !== 'timeout') {
+      this.timeoutEpisodes = 0;
+    } else {
+      this.timeoutEpisodes = this.comparedAtLastEpisode === compared ? this.timeoutEpisodes + 1 : 1;
+      this.comparedAtLastEpisode = compared;
+    }
+    if (this.options.lostAfter === 0 || this.timeoutEpisodes < this.options.lostAfter) return false;
+    this.secondaryLost = true;
+    this.metrics.secondaryLost.inc();
+    this.options.log(`secondary lost: ${this.timeoutEpisodes} consecutive timeout episodes with nothing compared; passing the primary's output through uncompared until SIGUSR2 restores comparison`);
+    return true;
+  }
+
+  private schedule(): void {
+    const at = this.comparator.nextDeadline();
+    if (at === undefined || at >= this.timerAt || this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      if (!this.secondaryLost) this.run(() => this.comparator.advance(this.now()));
+    }, Math.max(0, Math.ceil(at - this.now())));
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Metrics of `run`: everything `compare` exports (read from the core's counters at scrape time,
+ * through a getter because `restore` replaces the core), plus the live ports and the
+ * secondary-lost state. cap exposes no capture drop counter, so each interface's own kernel
+ * counters (sysfs) are exported beside what was captured: `rx_packets` growing faster than
+ * `captured` means the capture ring is losing frames.
+ *
+ *   colo_proxy_interface_frames_total{role,interface,direction="captured"|"sent"}
+ *   colo_proxy_interface_send_errors_total{role,interface}    frames the kernel refused
+ *   colo_proxy_interface_truncated_total{role,interface}      frames longer than a ring slot
+ *   colo_proxy_interface_reopens_total{role,interface}        handle reopened after down/up
+ *   colo_proxy_interface_kernel_packets_total{role,interface,direction="rx"|"tx"}
+ *   colo_proxy_interface_kernel_dropped_total{role,interface,direction="rx"|"tx"}
+ *   colo_proxy_secondary_lost                                  1 while passing through
+ *   colo_proxy_secondary_lost_total, colo_proxy_secondary_restores_total
+ *   colo_proxy_timeout_episodes                                consecutive ones so far
+ *   colo_proxy_passthrough_frames_total{side}
+ */
+
+import { Counter, Gauge } from 'prom-client';
+import type { Counters } from '../../compare/index.js';
+import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
+import { interfaceCounters, type PcapInterface } from '../ports/pcap-interface.js';
+
+export interface LivePortStats {
+  role: 'client' | 'primary' | 'secondary';
+  port: PcapInterface;
+}
+
+export interface RunMetrics extends ProxyMetrics {
+  secondaryLost: Counter;
+  restores: Counter;
+}
+
+/** What the metrics read from the engine besides the core. */
+export interface RunState {
+  readonly secondaryLost: boolean;
+  readonly timeoutEpisodes: number;
+  readonly passedThrough: { client: number; primary: number; secondary: number };
+}
+
+/** A Counters that always reads the current core's (the core is replaced on restore). */
+function currentCounters(current: () => Counters): Counters {
+  return new Proxy({} as Counters, {
+    get: (_t, key) => {
+      const c = current();
+      const v = Reflect.get(c, key, c) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(c) : v;
+    },
+  });
+}
+
+export function createRunMetrics(current: () => Counters, ports: readonly LivePortStats[], state: RunState): RunMetrics {
+  const base = createMetrics(currentCounters(current));
+  const registry = base.registry;
+  const perPort = (name: string, help: string, read: (p: PcapInterface) => number): void => {
+    new Counter({
+      name, help, labelNames: ['role', 'interface'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const { role, port } of ports) this.inc({ role, interface: port.name }, read(port));
+      },
+    });
+  };
+  new Counter({
+    name: 'colo_proxy_interface_frames_total', help: 'Frames captured from and sent onto each live interface.', labelNames: ['role', 'interface', 'direction'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const { role, port } of ports) {
+        this.inc({ role, interface: port.name, direction: 'captured' }, port.captured);
+        this.inc({ role, interface: port.name, direction: 'sent' }, port.sent);
+      }
+    },
+  });
+  perPort('colo_proxy_interface_send_errors_total', 'Frames the kernel refused to send (interface down, queue full, too long).', (p) => p.sendErrors);
+  perPort('colo_proxy_interface_truncated_total', 'Frames captured cut short (longer than a capture ring slot: offloads on) and dropped.', (p) => p.truncated);
+  perPort('colo_proxy_interface_reopens_total', 'Capture handles reopened after the interface went down or was replaced.', (p) => p.reopens);
+  const kernel = (name: string, help: string, rx: 'rxPackets' | 'rxDropped', tx: 'txPackets' | 'txDropped'): void => {
+    new Counter({
+      name, help, labelNames: ['role', 'interface', 'direction'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const { role, port } of ports) {
+          const c = interfaceCounters(port.name);
+          if (c === null) continue;
+          this.inc({ role, interface: port.name, direction: 'rx' }, c[rx]);
+          this.inc({ role, interface: port.name, direction: 'tx' }, c[tx]);
+        }
+      },
+    });
+  };
+  kernel('colo_proxy_interface_kernel_packets_total', "The interface's own packet counters (sysfs statistics).", 'rxPackets', 'txPackets');
+  kernel('colo_proxy_interface_kernel_dropped_total', "The interface's own drop counters (sysfs statistics).", 'rxDropped', 'txDropped');
+  new Gauge({ name: 'colo_proxy_secondary_lost', help: '1 while the secondary is declared lost and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.secondaryLost ? 1 : 0); } });
+  new Gauge({ name: 'colo_proxy_timeout_episodes', help: 'Consecutive timeout episodes with nothing compared (the secondary is lost at --lost-after).', registers: [registry], collect() { this.set(state.timeoutEpisodes); } });
+  new Counter({
+    name: 'colo_proxy_passthrough_frames_total', help: 'Frames passed through uncompared while the secondary was lost, by side.', labelNames: ['side'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [side, n] of Object.entries(state.passedThrough)) this.inc({ side }, n);
+    },
+  });
+  return {
+    ...base,
+    secondaryLost: new Counter({ name: 'colo_proxy_secondary_lost_total', help: 'Times the secondary was declared lost.', registers: [registry] }),
+    restores: new Counter({ name: 'colo_proxy_secondary_restores_total', help: 'Times the operator restored comparison (SIGUSR2).', registers: [registry] }),
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * `colo-proxy run` and `colo-proxy bridge` refuse to start with one clear line and exit code 2:
+ * missing flags, not root (no CAP_NET_RAW/CAP_NET_ADMIN), an unknown interface, an interface that
+ * is down, the same interface twice. The interface checks run inside a namespace made here.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { NetnsLab, execFile } from '../../support/netns.js';
+
+const MAIN = fileURLToPath(new URL('../../../proxy/cli/main.ts', import.meta.url));
+const lab = new NetnsLab();
+let ns = '';
+
+before(() => {
+  ns = lab.ns('cli');
+  lab.veth({ ns, name: 'up0' }, { ns, name: 'up1' });
+  lab.veth({ ns, name: 'up2' }, { ns, name: 'down0' });
+  lab.run(ns, 'ip', ['link', 'set', 'down0', 'down']);
+});
+after(() => lab.cleanup());
+
+async function colo(args: readonly string[], prefix: readonly string[] = ['ip', 'netns', 'exec', ns]): Promise<{ code: number | null; stderr: string }> {
+  const [cmd, ...rest] = [...prefix, process.execPath, '--import', 'tsx', MAIN, ...args];
+  const r = await execFile(cmd!, rest, { timeoutMs: 20_000 });
+  return { code: r.code, stderr: r.stderr };
+}
+
+/** Asserts exit 2 with exactly one line on stderr matching `pattern`. */
+function oneLine(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.equal(r.code, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, pattern);
+}
+
+const ifs = (c: string, p: string, s: string): string[] => ['--client-if', c, '--primary-if', p, '--secondary-if', s];
+
+test('run: missing flags', async () => {
+  oneLine(await colo(['run']), /^colo-proxy: run: --client-if IF is required$/);
+  oneLine(await colo(['run', '--client-if', 'up0', '--primary-if', 'up1']), /exactly one of --secondary-if IF and --secondary-socket EP/);
+});
+
+test('run: an unknown interface, an interface that is down, the same interface twice', async () => {
+  oneLine(await colo(['run', ...ifs('up0', 'nope0', 'up1')]), /^colo-proxy: run: --primary-if: no interface named "nope0"/);
+  oneLine(await colo(['run', ...ifs('up0', 'up1', 'down0')]), /^colo-proxy: run: --secondary-if: interface down0 is down; bring it up with: ip link set down0 up$/);
+  oneLine(await colo(['run', ...ifs('up0', 'up1', 'up0')]), /^colo-proxy: run: --secondary-if and --client-if name the same interface up0$/);
+});
+
+test('run and bridge: not root (no capture capabilities)', async () => {
+  const noCaps = ['ip', 'netns', 'exec', ns, 'setpriv', '--inh-caps=-all', '--bounding-set=-all'];
+  oneLine(await colo(['run', ...ifs('up0', 'up1', 'up2')], noCaps), /^colo-proxy: run: live capture needs root \(or the capabilities CAP_NET_RAW and CAP_NET_ADMIN\)/);
+  oneLine(await colo(['bridge', '--if', 'up0', '--connect', 'tcp:127.0.0.1:9'], noCaps), /^colo-proxy: bridge: live capture needs root/);
+});
+
+test('bridge: flags and interface checks', async () => {
+  oneLine(await colo(['bridge', '--if', 'up0']), /^colo-proxy: bridge: give exactly one of --connect EP and --listen EP$/);
+  oneLine(await colo(['bridge', '--if', 'nope0', '--connect', 'tcp:127.0.0.1:9']), /^colo-proxy: bridge: --if: no interface named "nope0"/);
+  oneLine(await colo(['bridge', '--if', 'down0', '--listen', 'tcp:127.0.0.1:9']), /^colo-proxy: bridge: --if: interface down0 is down/);
+});

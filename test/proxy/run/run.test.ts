@@ -1,0 +1,169 @@
+/**
+ * `colo-proxy run` end to end, with real Linux TCP stacks: a client namespace, twin PVM and SVM
+ * namespaces (same IP and MAC, the same deterministic servers) and the proxy in its own namespace
+ * on the three veths (topology.ts). Real clients: curl, ping, Python. This process is the Xen
+ * checkpoint controller on --notify-dev and counts every DO_CHECKPOINT.
+ *
+ * With identical twins every scenario must deliver the client's data intact with zero checkpoint
+ * requests. A server answering with random bytes must cost checkpoints while the client still gets
+ * the PVM's bytes intact; an SVM whose server is killed mid-transfer must not stall the client
+ * for ever (timeouts, then the secondary is declared lost and the PVM passes through).
+ */
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { CALLBACK_PORT, CLIENT_IP, ColoLab, GUEST_IP, GUEST_IP6, PORT, TWIN, waitFor, type ProxyProcess } from './topology.js';
+
+const BLOB = 20_000_000;
+const blobSha = spawnSync('python3', [TWIN, 'blobsha', String(BLOB)], { encoding: 'utf8' }).stdout.trim();
+
+/** Runs `fn` and asserts that it cost no checkpoint request (counted by the controller and by the proxy). */
+async function noCheckpoints(t: ColoLab, proxy: ProxyProcess, fn: () => Promise<void>): Promise<void> {
+  const before = t.checkpointRequests;
+  const m0 = await t.metrics();
+  await fn();
+  const m = await t.metrics();
+  const delta = (name: string): number => ColoLab.total(m, name) - ColoLab.total(m0, name);
+  assert.equal(t.checkpointRequests - before, 0, `checkpoints requested; proxy log:\n${proxy.log()}`);
+  assert.equal(delta('colo_proxy_checkpoint_requests_total'), 0, `proxy log:\n${proxy.log()}`);
+  assert.equal(delta('colo_proxy_mismatches_total'), 0, `proxy log:\n${proxy.log()}`);
+  assert.ok(delta('colo_proxy_released_frames_total') > 0, 'nothing was released');
+}
+
+/** The proxy log's mismatch and checkpoint lines, counted by kind, for the test's diagnostics. */
+function summary(log: string): string {
+  const counts = new Map<string, number>();
+  for (const line of log.split('\n')) {
+    const m = / (mismatch [a-z_.]+|checkpoint requested \([a-z_.]+|secondary lost|event [a-z_.]+)/.exec(line);
+    if (m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k}: ${n}`).join(', ');
+}
+
+function json(text: string): { ok: number; bad: number } {
+  return JSON.parse(text.trim().split('\n').pop()!) as { ok: number; bad: number };
+}
+
+describe('identical twins: data intact, zero checkpoints', () => {
+  const t = new ColoLab();
+  let proxy: ProxyProcess;
+
+  before(async () => {
+    t.build();
+    await Promise.all([t.startServers(BLOB), t.startController()]);
+    proxy = await t.startProxy();
+  });
+  after(() => t.cleanup());
+
+  test('ping, IPv4 and IPv6', async () => {
+    await noCheckpoints(t, proxy, async () => {
+      for (const dst of [GUEST_IP, GUEST_IP6]) {
+        const r = await t.lab.exec(t.client, 'ping', ['-c', '5', '-i', '0.05', '-W', '2', dst]);
+        assert.match(r.stdout, /5 packets transmitted, 5 received/, r.stdout + r.stderr);
+      }
+    });
+  });
+
+  test('a 20 MB download (IPv4)', async () => {
+    await noCheckpoints(t, proxy, async () => {
+      const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
+      assert.equal(r.stdout.trim(), blobSha, r.stderr);
+    });
+  });
+
+  test('a 20 MB download over IPv6', async () => {
+    await noCheckpoints(t, proxy, async () => {
+      const r = await t.lab.exec(t.client, 'sh', ['-c', `curl -sS -g http://[${GUEST_IP6}]:${PORT}/blob | python3 -c 'import hashlib,sys; d=sys.stdin.buffer.read(); print(len(d), hashlib.sha256(d).hexdigest())'`], { timeoutMs: 60_000 });
+      assert.equal(r.stdout.trim(), blobSha, r.stderr);
+    });
+  });
+
+  test('300 short connections, one after another', async () => {
+    await noCheckpoints(t, proxy, async () => {
+      const r = await t.lab.exec(t.client, 'python3', [TWIN, 'short', `http://${GUEST_IP}:${PORT}/small`, '300'], { timeoutMs: 60_000 });
+      assert.deepEqual(json(r.stdout), { ok: 300, bad: 0 }, r.stderr);
+    });
+  });
+
+  test('16 parallel keep-alive connections, 25 requests each', async () => {
+    await noCheckpoints(t, proxy, async () => {
+      const r = await t.lab.exec(t.client, 'python3', [TWIN, 'keepalive', `http://${GUEST_IP}:${PORT}/small`, '16', '25'], { timeoutMs: 60_000 });
+      assert.deepEqual(json(r.stdout), { ok: 400, bad: 0 }, r.stderr);
+    });
+  });
+
+  test('UDP request/response, IPv4 and IPv6', async () => {
+    await noCheckpoints(t, proxy, async () => {
+      for (const dst of [GUEST_IP, GUEST_IP6]) {
+        const r = await t.lab.exec(t.client, 'python3', [TWIN, 'udp', dst, String(PORT), '100'], { timeoutMs: 60_000 });
+        assert.deepEqual(json(r.stdout), { ok: 100, bad: 0 }, r.stderr);
+      }
+    });
+  });
+
+  test('a connection the guests open towards the client', async () => {
+    const server = t.lab.spawn(t.client, 'python3', [TWIN, 'serve', String(CALLBACK_PORT), '3000000']);
+    let out = '';
+    server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitFor('the client-side server', () => out.includes('serving'), 10_000);
+    try {
+      await noCheckpoints(t, proxy, async () => {
+        const url = `http://${CLIENT_IP}:${CALLBACK_PORT}/blob`;
+        const [p, s] = await Promise.all([t.pvm, t.svm].map((ns) => t.lab.exec(ns, 'python3', [TWIN, 'get', url], { timeoutMs: 60_000 })));
+        const want = spawnSync('python3', [TWIN, 'blobsha', '3000000'], { encoding: 'utf8' }).stdout.trim();
+        assert.equal(p!.stdout.trim(), want, `PVM: ${p!.stderr}`);
+        assert.equal(s!.stdout.trim(), want, `SVM: ${s!.stderr}`);
+      });
+    } finally {
+      await t.lab.stop(server);
+    }
+  });
+});
+
+describe('twins that differ', () => {
+  const t = new ColoLab();
+
+  before(async () => {
+    t.build();
+    await Promise.all([t.startServers(BLOB), t.startController()]);
+  });
+  after(() => t.cleanup());
+
+  test('random bytes from the server: checkpoints are requested and the client gets the PVM bytes intact', async (ctx) => {
+    const proxy = await t.startProxy(['--compare-timeout', '300', '--expired-scan-cycle', '50']);
+    const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/random/300000`], { timeoutMs: 60_000 });
+    const pvmSent = /random ([0-9a-f]{64})/.exec(t.serverOutput.get(t.pvm)!)?.[1];
+    const svmSent = /random ([0-9a-f]{64})/.exec(t.serverOutput.get(t.svm)!)?.[1];
+    assert.ok(pvmSent && svmSent && pvmSent !== svmSent, 'both twins served different random bytes');
+    assert.equal(r.stdout.trim(), `300000 ${pvmSent}`, `client did not get the PVM's bytes; proxy log:\n${proxy.log()}`);
+    assert.ok(t.checkpointRequests > 0, 'no checkpoint requested');
+    const m = await t.metrics();
+    assert.ok((m.get('colo_proxy_mismatches_total{reason="tcp.payload"}') ?? 0) >= 1, proxy.log());
+    ctx.diagnostic(`${t.checkpointRequests} checkpoints; ${summary(proxy.log())}`);
+    await t.lab.stop(proxy.child);
+  });
+
+  test("the SVM's server killed mid-transfer: timeouts, then the secondary is lost and the client completes", async (ctx) => {
+    const proxy = await t.startProxy(['--compare-timeout', '200', '--expired-scan-cycle', '50', '--lost-after', '3']);
+    const download = t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
+    // Kill the SVM's server once the transfer is under way (20 MB take about a second here).
+    await new Promise((r) => setTimeout(r, 300));
+    await t.stopServer(t.svm);
+    const started = Date.now();
+    const r = await download;
+    assert.equal(r.stdout.trim(), blobSha, `client did not get the blob; proxy log:\n${proxy.log()}`);
+    assert.ok(Date.now() - started < 30_000, 'the client was stalled');
+    const m = await t.metrics();
+    assert.equal(m.get('colo_proxy_secondary_lost'), 1, proxy.log());
+    assert.equal(m.get('colo_proxy_secondary_lost_total'), 1, proxy.log());
+    assert.match(proxy.log(), /secondary lost: 3 consecutive timeout episodes/);
+    assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0);
+    ctx.diagnostic(`download done ${Date.now() - started} ms after the kill; ${summary(proxy.log())}`);
+    // SIGUSR2 restores comparison.
+    proxy.child.kill('SIGUSR2');
+    await waitFor('the restore', () => proxy.log().includes('secondary restored by the operator'), 5000);
+    assert.equal((await t.metrics()).get('colo_proxy_secondary_lost'), 0);
+    await t.lab.stop(proxy.child);
+  });
+});
