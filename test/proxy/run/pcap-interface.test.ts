@@ -90,8 +90,10 @@ test('frames injected on one veth end are captured on the other, intact and in o
   assert.deepEqual(sa.tags['2'], { count: 3000, next: 3000, inOrder: true, intact: true });
   assert.equal(sa.tags['1'], undefined, 'a read back its own injections');
   assert.equal(sb.truncated, 0);
-  // The host's own output on b0 (IPv6 autoconfiguration: its source is b0's MAC) is not captured.
-  lab.run(b, 'ping', ['-c', '1', '-W', '1', '-I', 'b0', 'ff02::1']);
+  // The host's own output on b0 (ARP requests from its stack: their source is b0's MAC) is not captured.
+  lab.run(b, 'ip', ['addr', 'add', '10.98.0.2/24', 'dev', 'b0']);
+  await lab.exec(b, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', '10.98.0.1']);
+  assert.ok((await da.ask('stats')).ownArp > 0, "b's ARP requests did not reach a");
   const own = (await db.ask('stats')).foreign;
   assert.equal(own, 0, "the host stack's own frames on b0 were captured");
   assert.ok(sb.counters.rxPackets >= 5000, 'the interface counters are read from sysfs');

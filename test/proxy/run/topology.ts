@@ -5,6 +5,9 @@
  *   PVM ns    (10.77.0.2, fd77::2)  eth0 ==veth== p0 ├ proxy ns: `colo-proxy run` on c0/p0/s0
  *   SVM ns    (10.77.0.2, fd77::2)  eth0 ==veth== s0 ┘  (or a plain Linux bridge of c0 and p0)
  *
+ * With a remote SVM, s0 sits in a fourth namespace (the secondary's host) with `colo-proxy bridge`,
+ * linked to the proxy's namespace by a veth, and run takes the SVM through --secondary-socket.
+ *
  * The PVM and the SVM are twins: same IP, same MAC, the same `twin.py serve` on both. Their and
  * the client's interfaces have checksum and segmentation offloads off (what `run` needs of a
  * guest: full checksums, frames no longer than the MTU), and neighbours are pinned both ways, so
@@ -30,6 +33,10 @@ export const GUEST_IP6 = 'fd77::2';
 export const CLIENT_MAC = '02:00:00:77:00:01';
 export const GUEST_MAC = '52:54:00:77:00:02';
 export const PORT = 8080;
+/** The link between the proxy's host and the secondary's host (remote SVM topology). */
+export const HOST_A_IP = '10.78.0.1';
+export const HOST_B_IP = '10.78.0.2';
+export const BRIDGE_PORT = 9200;
 export const CALLBACK_PORT = 8081;
 
 export const TWIN = fileURLToPath(new URL('./fixtures/twin.py', import.meta.url));
@@ -56,8 +63,15 @@ export class ColoLab {
   /** What each twin server printed (the sha256 of each /random body). */
   readonly serverOutput = new Map<string, string>();
 
-  /** Builds the namespaces and links; `bridged` puts c0 and p0 in a Linux bridge instead of leaving them to run. */
-  build(): void {
+  /** The secondary's host when the SVM is remote (`build({ remoteSvm: true })`), else ''. */
+  hostB = '';
+
+  /**
+   * Builds the namespaces and links. With `remoteSvm` the SVM's veth (s0) is in a namespace of its
+   * own standing for the secondary's host, linked to the proxy's by l0 (10.78.0.1 <-> 10.78.0.2),
+   * where `colo-proxy bridge` joins s0 to `run --secondary-socket`.
+   */
+  build(options: { remoteSvm?: boolean } = {}): void {
     const lab = this.lab;
     this.client = lab.ns('client');
     this.proxy = lab.ns('proxy');
@@ -73,7 +87,14 @@ export class ColoLab {
     }
     lab.veth({ ns: this.client, name: 'eth0', mac: CLIENT_MAC, addresses: [`${CLIENT_IP}/24`, `${CLIENT_IP6}/64`] }, { ns: this.proxy, name: 'c0' });
     lab.veth({ ns: this.pvm, name: 'eth0', mac: GUEST_MAC, addresses: [`${GUEST_IP}/24`, `${GUEST_IP6}/64`] }, { ns: this.proxy, name: 'p0' });
-    lab.veth({ ns: this.svm, name: 'eth0', mac: GUEST_MAC, addresses: [`${GUEST_IP}/24`, `${GUEST_IP6}/64`] }, { ns: this.proxy, name: 's0' });
+    if (options.remoteSvm) {
+      this.hostB = lab.ns('hostb');
+      lab.veth({ ns: this.svm, name: 'eth0', mac: GUEST_MAC, addresses: [`${GUEST_IP}/24`, `${GUEST_IP6}/64`] }, { ns: this.hostB, name: 's0' });
+      lab.veth({ ns: this.proxy, name: 'l0', addresses: [`${HOST_A_IP}/30`] }, { ns: this.hostB, name: 'l0', addresses: [`${HOST_B_IP}/30`] });
+      lab.run(this.hostB, 'sysctl', ['-qw', 'net.ipv6.conf.s0.disable_ipv6=1']);
+    } else {
+      lab.veth({ ns: this.svm, name: 'eth0', mac: GUEST_MAC, addresses: [`${GUEST_IP}/24`, `${GUEST_IP6}/64`] }, { ns: this.proxy, name: 's0' });
+    }
     for (const ns of [this.client, this.pvm, this.svm]) lab.offloadsOff(ns, 'eth0');
     lab.run(this.client, 'ip', ['neigh', 'add', GUEST_IP, 'lladdr', GUEST_MAC, 'dev', 'eth0', 'nud', 'permanent']);
     lab.run(this.client, 'ip', ['-6', 'neigh', 'add', GUEST_IP6, 'lladdr', GUEST_MAC, 'dev', 'eth0', 'nud', 'permanent']);
@@ -135,7 +156,8 @@ export class ColoLab {
 
   /** Starts `colo-proxy run` in the proxy namespace; resolves once it logged its start-up line. */
   async startProxy(extra: readonly string[] = []): Promise<ProxyProcess> {
-    const args = ['--import', 'tsx', MAIN, 'run', '--client-if', 'c0', '--primary-if', 'p0', '--secondary-if', 's0',
+    const secondary = this.hostB === '' ? ['--secondary-if', 's0'] : ['--secondary-socket', `tcp:${HOST_A_IP}:${BRIDGE_PORT},server`];
+    const args = ['--import', 'tsx', MAIN, 'run', '--client-if', 'c0', '--primary-if', 'p0', ...secondary,
       '--notify-dev', `unix:${this.notifyPath}`, '--metrics', '127.0.0.1:9100', ...extra];
     const child = this.lab.spawn(this.proxy, process.execPath, args);
     let text = '';
@@ -144,6 +166,15 @@ export class ColoLab {
     await waitFor('the proxy to start', () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
     if (child.exitCode !== null) throw new Error(`colo-proxy run exited ${child.exitCode}:\n${text}`);
     await waitFor('the controller to connect', () => text.includes('notify-dev: controller connected'), 5000);
+    return { child, log: () => text };
+  }
+
+  /** Starts `colo-proxy bridge` on the secondary's host, connecting to the proxy (remote SVM topology). */
+  startBridge(): ProxyProcess {
+    const child = this.lab.spawn(this.hostB, process.execPath, ['--import', 'tsx', MAIN, 'bridge', '--if', 's0', '--connect', `tcp:${HOST_A_IP}:${BRIDGE_PORT}`]);
+    let text = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+    child.stdout!.resume();
     return { child, log: () => text };
   }
 
