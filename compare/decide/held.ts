@@ -83,9 +83,15 @@ export class HeldQueue {
     this.counters.heldFrames++;
   }
 
-  /** Counts a frame that left through its connection's queue (the caller marked it released). */
+  /**
+   * Counts a frame that left through its connection's queue (the caller marked it released), and
+   * drops released frames from the front at once. Left for the next scan's `oldest`, they kept
+   * every frame held since the last scan (and its slab) alive: ~1 M frames a second at full rate,
+   * each surviving a scavenge or two, which made about half of the comparator's GC time.
+   */
   released(): void {
     this.counters.heldFrames--;
+    this.oldest();
   }
 
   /** The oldest frame still held, or undefined. */
