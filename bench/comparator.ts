@@ -3,14 +3,16 @@
  * sustains when the PVM and the SVM send the same TCP bytes in lockstep (alternately one side
  * first, then the other), at 64-byte and 1448-byte payloads, over 1 and 10,000 connections.
  * Every frame is decoded, keyed, compared by sequence range and released, as in production,
- * with the Node.js byte equality the front ends use. The same-run baseline is plain
- * `Buffer.equals` over the same payload pairs: the cost of comparing bytes and nothing else.
+ * with the Node.js byte equality the front ends use. Both forms of the call are measured on the
+ * same frames: `ingest`, returning an array of `Action` objects, and `ingestTo`, handing the same
+ * actions to a sink as calls. The same-run baseline is plain `Buffer.equals` over the same
+ * payload pairs: the cost of comparing bytes and nothing else.
  * Also reported: heap per idle connection (after a handshake, one exchange and one scan; needs
  * `--expose-gc`, which `npm run bench` passes). Run standalone: `node --expose-gc --import tsx bench/comparator.ts`.
  */
 
 import { pathToFileURL } from 'node:url';
-import { TCP_ACK, TCP_PSH, TCP_SYN, createComparator, type Comparator } from '../compare/index.js';
+import { TCP_ACK, TCP_PSH, TCP_SYN, createComparator, type ActionSink, type Comparator } from '../compare/index.js';
 import { emitTcp } from '../compare/wire/emit.js';
 import { nodeBytesEqual } from '../proxy/engine/node-bytes-equal.js';
 import type { BenchResult } from './result.js';
@@ -83,17 +85,42 @@ function established(w: Workload): Comparator {
   return c;
 }
 
-/** Feeds every pair once; returns primary frames released per second. */
-function runComparator(w: Workload): number {
+/** Counts releases, as a front end's sink would act on them. */
+class CountingSink implements ActionSink {
+  released = 0;
+  release(): void {
+    this.released++;
+  }
+  deliver(): void {}
+  drop(): void {}
+  mismatch(): void {}
+  checkpoint(): void {}
+  event(): void {}
+}
+
+/** Feeds every pair once, through `ingest` or (`sink`) `ingestTo`; returns primary frames released per second. */
+function runComparator(w: Workload, sink: boolean): number {
   const c = established(w);
   let released = 0;
+  const counter = new CountingSink();
   const start = performance.now();
-  for (let i = 0; i < w.pairs.length; i++) {
-    const [p, s] = w.pairs[i]!;
-    const first = i & 1 ? c.ingest('secondary', s, 1) : c.ingest('primary', p, 1);
-    const second = i & 1 ? c.ingest('primary', p, 1) : c.ingest('secondary', s, 1);
-    for (const a of first) if (a.kind === 'release') released++;
-    for (const a of second) if (a.kind === 'release') released++;
+  if (sink) {
+    for (let i = 0; i < w.pairs.length; i++) {
+      const [p, s] = w.pairs[i]!;
+      if (i & 1) c.ingestTo(counter, 'secondary', s, 1);
+      else c.ingestTo(counter, 'primary', p, 1);
+      if (i & 1) c.ingestTo(counter, 'primary', p, 1);
+      else c.ingestTo(counter, 'secondary', s, 1);
+    }
+    released = counter.released;
+  } else {
+    for (let i = 0; i < w.pairs.length; i++) {
+      const [p, s] = w.pairs[i]!;
+      const first = i & 1 ? c.ingest('secondary', s, 1) : c.ingest('primary', p, 1);
+      const second = i & 1 ? c.ingest('primary', p, 1) : c.ingest('secondary', s, 1);
+      for (const a of first) if (a.kind === 'release') released++;
+      for (const a of second) if (a.kind === 'release') released++;
+    }
   }
   const elapsed = performance.now() - start;
   const expected = w.pairs.length + w.connections; // the SYN-ACKs were released before the clock started
@@ -138,12 +165,15 @@ export async function benchComparator(): Promise<BenchResult[]> {
     const totalPairs = payloadBytes === 64 ? 400_000 : 100_000;
     for (const connections of [1, 10_000]) {
       const w = workload(connections, payloadBytes, totalPairs);
-      runComparator(w);
+      runComparator(w, false);
+      runComparator(w, true);
       runBaseline(w);
       let ours = 0;
+      let sunk = 0;
       let base = 0;
       for (let round = 0; round < 3; round++) {
-        ours = Math.max(ours, runComparator(w));
+        ours = Math.max(ours, runComparator(w, false));
+        sunk = Math.max(sunk, runComparator(w, true));
         base = Math.max(base, runBaseline(w));
       }
       const name = `compare ${payloadBytes} B x ${connections.toLocaleString('en-US')} conn`;
@@ -151,6 +181,8 @@ export async function benchComparator(): Promise<BenchResult[]> {
       const gbit = (rate: number) => (rate * payloadBytes * 8) / 1e9;
       results.push({ name: `${name}`, value: ours, unit: 'frames/s', baseline, ratio: ours / base });
       results.push({ name: `${name}`, value: gbit(ours), unit: 'Gbit/s' });
+      results.push({ name: `${name}, ingestTo`, value: sunk, unit: 'frames/s', baseline, ratio: sunk / base });
+      results.push({ name: `${name}, ingestTo`, value: gbit(sunk), unit: 'Gbit/s' });
       results.push({ name: baseline, value: base, unit: 'pairs/s' });
     }
   }

@@ -8,6 +8,9 @@
  * every client frame is delivered once to the primary at ingest and once to the secondary (at
  * ingest, or later once its sequence translation is known, or never when a checkpoint made it
  * redundant, which a `client.discarded` event reports).
+ *
+ * The same actions can be taken as calls instead of values (`ActionSink`, `Comparator.ingestTo`),
+ * with the same guarantees and order; that path allocates no `Action` objects and no arrays.
  */
 
 import type { MismatchReason } from './events.js';
@@ -33,3 +36,48 @@ export type Action =
   | { kind: 'checkpoint'; reason: MismatchReason; flow: string }
   /** Something worth counting or logging that is not a mismatch (a decode error, an eviction). */
   | { kind: 'event'; code: string; flow: string; detail: string };
+
+/**
+ * Takes actions as calls: one call per action, in the order `ingest` would return them, with the
+ * same fields (a `release` action is a `release(frame, tag)` call, and so on). The comparator
+ * calls it during `ingestTo`, `advanceTo` and `checkpointDoneTo`; a sink must not call back into
+ * the comparator from inside a call (it throws), and whatever it keeps of the arguments it may
+ * keep as it would keep an `Action`'s.
+ */
+export interface ActionSink {
+  release(frame: Uint8Array, tag: unknown): void;
+  deliver(to: 'primary' | 'secondary', frame: Uint8Array): void;
+  drop(frame: Uint8Array): void;
+  mismatch(flow: string, mismatch: Mismatch): void;
+  checkpoint(reason: MismatchReason, flow: string): void;
+  event(code: string, flow: string, detail: string): void;
+}
+
+/** An `ActionSink` that turns each call back into its `Action`, appended to `actions`. */
+export class ActionList implements ActionSink {
+  actions: Action[] = [];
+
+  release(frame: Uint8Array, tag: unknown): void {
+    this.actions.push({ kind: 'release', frame, tag });
+  }
+
+  deliver(to: 'primary' | 'secondary', frame: Uint8Array): void {
+    this.actions.push({ kind: 'deliver', to, frame });
+  }
+
+  drop(frame: Uint8Array): void {
+    this.actions.push({ kind: 'drop', frame });
+  }
+
+  mismatch(flow: string, mismatch: Mismatch): void {
+    this.actions.push({ kind: 'mismatch', flow, mismatch });
+  }
+
+  checkpoint(reason: MismatchReason, flow: string): void {
+    this.actions.push({ kind: 'checkpoint', reason, flow });
+  }
+
+  event(code: string, flow: string, detail: string): void {
+    this.actions.push({ kind: 'event', code, flow, detail });
+  }
+}

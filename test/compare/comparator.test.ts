@@ -2,7 +2,7 @@
 // what the PVM and the SVM send, and what must be released, held, or checkpointed.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, type Action } from '../../compare/index.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, type Action, type ActionSink } from '../../compare/index.js';
 import { emitArp, emitIcmpEcho } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins, pattern } from '../support/twins.js';
 import { split } from '../support/fragments.js';
@@ -549,6 +549,57 @@ describe('every primary frame is released exactly once', () => {
     t.checkpointDone();
     assert.deepEqual(t.releasedPayloads().sort(), [...sent].sort());
     assert.equal(t.released().length, 20);
+  });
+});
+
+describe('the sink form: actions as calls (ingestTo, advanceTo, checkpointDoneTo)', () => {
+  /** A sink writing each call down as `name args`. */
+  function recorder(): { sink: ActionSink; calls: string[] } {
+    const calls: string[] = [];
+    const sink: ActionSink = {
+      release: (frame, tag) => calls.push(`release ${frame.length} ${String(tag)}`),
+      deliver: (to, frame) => calls.push(`deliver ${to} ${frame.length}`),
+      drop: (frame) => calls.push(`drop ${frame.length}`),
+      mismatch: (flow, m) => calls.push(`mismatch ${flow} ${m.reason}`),
+      checkpoint: (reason, flow) => calls.push(`checkpoint ${reason} ${flow}`),
+      event: (code, flow) => calls.push(`event ${code} ${flow}`),
+    };
+    return { sink, calls };
+  }
+
+  test('every kind of action arrives as its call, in order, tags included', () => {
+    const t = new Twins({ compareTimeoutMs: 10, scanIntervalMs: 5 });
+    const c = t.c;
+    const { sink, calls } = recorder();
+    const synAck = t.out({ seq: ISN - 1, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true, windowScale: 7 } });
+    c.ingestTo(sink, 'client', t.in({ seq: 5000, payload: 'q' }), 0);
+    c.ingestTo(sink, 'primary', synAck, 0, 'syn');
+    c.ingestTo(sink, 'secondary', synAck, 0);
+    c.ingestTo(sink, 'primary', t.out({ seq: ISN, payload: 'same' }), 1, 'a');
+    c.ingestTo(sink, 'secondary', t.out({ seq: ISN, payload: 'same' }), 1);
+    c.ingestTo(sink, 'primary', t.out({ seq: ISN + 4, payload: 'held' }), 2, 'b');
+    c.advanceTo(sink, 20);
+    c.checkpointDoneTo(sink, 21);
+    const flow = 'tcp 10.0.0.2:80 <> 10.0.0.1:40000';
+    assert.deepEqual(calls, [
+      'deliver primary 55', 'deliver secondary 55',
+      'release 66 syn', 'drop 66',
+      'release 58 a', 'drop 58',
+      `mismatch ${flow} timeout`, `checkpoint timeout ${flow}`,
+      'release 58 b',
+    ]);
+  });
+
+  test('a sink calling back into the comparator is refused, and the comparator stays usable', () => {
+    const t = new Twins();
+    const { sink, calls } = recorder();
+    const reentrant: ActionSink = { ...sink, release: () => t.c.ingest('secondary', t.out({ seq: ISN, payload: 'x' }), 0) };
+    t.established(ISN - 1);
+    t.c.ingestTo(sink, 'secondary', t.out({ seq: ISN, payload: 'x' }), 0);
+    assert.throws(() => t.c.ingestTo(reentrant, 'primary', t.out({ seq: ISN, payload: 'x' }), 0), /called from inside an ActionSink call/);
+    t.c.ingestTo(sink, 'primary', t.out({ seq: ISN + 1, payload: 'y' }), 0);
+    t.c.ingestTo(sink, 'secondary', t.out({ seq: ISN + 1, payload: 'y' }), 0);
+    assert.deepEqual(calls, ['drop 55', 'release 55 undefined', 'drop 55']);
   });
 });
 
