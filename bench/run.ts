@@ -13,6 +13,7 @@ import { benchComparator } from './comparator.js';
 import { benchQemuFrames } from './qemu-frames.js';
 import { benchCompareVsQemu } from './compare-vs-qemu.js';
 import { benchReplay } from './replay.js';
+import { benchRunVsBridge } from './run-vs-bridge.js';
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['parse', benchParse],
@@ -22,6 +23,7 @@ const suites: [string, () => Promise<BenchResult[]>][] = [
   ['qemu-frames', benchQemuFrames],
   ['compare-vs-qemu', benchCompareVsQemu],
   ['replay', benchReplay],
+  ['run-vs-bridge', benchRunVsBridge],
 ];
 
 function format(r: BenchResult): string {
