@@ -264,7 +264,7 @@ class Engine implements Comparator {
   }
 
   advance(now: number): Action[] {
-    if (this.lastScan < 0 || now - this.lastScan < this.config.scanIntervalMs) return NO_ACTIONS;
+    if (this.lastScan < 0 || now < this.lastScan + this.config.scanIntervalMs) return NO_ACTIONS;
     const list = this.list;
     list.actions = [];
     this.advanceTo(list, now);
@@ -301,7 +301,7 @@ class Engine implements Comparator {
   }
 
   advanceTo(sink: ActionSink, now: number): void {
-    if (this.lastScan < 0 || now - this.lastScan < this.config.scanIntervalMs) return;
+    if (this.lastScan < 0 || now < this.lastScan + this.config.scanIntervalMs) return;
     this.enter(sink);
     try {
       this.lastScan = now;

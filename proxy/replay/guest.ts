@@ -2,9 +2,10 @@
  * Which frames of a guest's capture the guest sent. A capture taken on a VM's tap device holds
  * both directions: the guest's output, which is what the comparator compares, and the client
  * traffic going to the guest. Replay tells them apart by the guest's MAC address (COLO twins
- * share one): given with `--guest-mac`, or found in the primary capture as the sender of the
- * first TCP SYN-ACK (guests usually serve) or, with no SYN-ACK among the first frames, the most
- * frequent source. A capture with a single source MAC is all guest output and needs no choice.
+ * share one): given with `--guest-mac`, or found among the first frames of the guests' captures
+ * as the sender of the first TCP SYN-ACK (guests usually serve) or, with no SYN-ACK there, the
+ * most frequent source. Captures with a single source MAC between them are all guest output and
+ * need no choice.
  * Frames without an Ethernet header (raw IP, Linux cooked) are all taken as guest output.
  */
 
@@ -32,12 +33,25 @@ export function formatMac(mac: Uint8Array, at = 0): string {
   return Array.from(mac.subarray(at, at + 6), (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-/** Finds the guest's MAC among the first frames of `primaryPath` (see the module header). */
-export async function detectGuest(primaryPath: string): Promise<GuestChoice> {
+/** Finds the guest's MAC among the first frames of the guests' captures (see the module header). */
+export async function detectGuest(paths: readonly string[]): Promise<GuestChoice> {
   const count = new Map<string, number>();
   let synAckFrom: string | undefined;
+  for (const path of paths) {
+    const found = await countSources(path, count);
+    synAckFrom ??= found;
+  }
+  if (count.size <= 1) return { mac: undefined, how: '' };
+  if (synAckFrom !== undefined) return { mac: parseMac(synAckFrom), how: `guest MAC ${synAckFrom}: the sender of the first TCP SYN-ACK in the captures (set --guest-mac to choose)` };
+  const [mac] = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
+  return { mac: parseMac(mac), how: `guest MAC ${mac}: the most frequent source in the captures (set --guest-mac to choose)` };
+}
+
+/** Counts the source MACs of the first DETECTION_FRAMES frames of `path`; returns the sender of its first SYN-ACK. */
+async function countSources(path: string, count: Map<string, number>): Promise<string | undefined> {
+  let synAckFrom: string | undefined;
   let seen = 0;
-  for await (const batch of readCaptureBatches(primaryPath)) {
+  for await (const batch of readCaptureBatches(path)) {
     for (const f of batch) {
       if (f.linkType !== LINKTYPE_ETHERNET || f.data.length < 14) continue;
       const src = formatMac(f.data, 6);
@@ -50,10 +64,7 @@ export async function detectGuest(primaryPath: string): Promise<GuestChoice> {
     }
     if (seen >= DETECTION_FRAMES) break;
   }
-  if (count.size <= 1) return { mac: undefined, how: '' };
-  if (synAckFrom !== undefined) return { mac: parseMac(synAckFrom), how: `guest MAC ${synAckFrom}: the sender of the first TCP SYN-ACK in the primary capture (set --guest-mac to choose)` };
-  const [mac] = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
-  return { mac: parseMac(mac), how: `guest MAC ${mac}: the most frequent source in the primary capture (set --guest-mac to choose)` };
+  return synAckFrom;
 }
 
 /** True when the guest sent `f` (always true without a guest MAC or without an Ethernet header). */
@@ -63,8 +74,8 @@ export function sentByGuest(f: CapturedFrame, mac: Uint8Array | undefined): bool
   return d.length >= 12 && d[6] === mac[0] && d[7] === mac[1] && d[8] === mac[2] && d[9] === mac[3] && d[10] === mac[4] && d[11] === mac[5];
 }
 
-/** The guest MAC given (`--guest-mac`) or found in the primary capture. */
-export async function chooseGuest(o: { primary: string; guestMac?: Uint8Array | undefined }): Promise<GuestChoice> {
+/** The guest MAC given (`--guest-mac`) or found in the guests' captures. */
+export async function chooseGuest(o: { primary: string; secondary: string; guestMac?: Uint8Array | undefined }): Promise<GuestChoice> {
   if (o.guestMac) return { mac: o.guestMac, how: `guest MAC ${formatMac(o.guestMac)} (--guest-mac)` };
-  return detectGuest(o.primary);
+  return detectGuest([o.primary, o.secondary]);
 }

@@ -131,8 +131,10 @@ export class ReplaySession {
         this.carryOut(this.comparator.checkpointDone(done), done);
         this.flushing = undefined;
       } else if (deadline !== undefined && deadline <= t) {
-        // advance() moves the deadline on by a scan interval, so this loop always ends.
         this.carryOut(this.comparator.advance(deadline), deadline);
+        // advance() at the deadline moves it on by a scan interval; if it ever did not, this
+        // loop would spin forever: fail loudly instead.
+        if (this.comparator.nextDeadline() === deadline) throw new Error(`the comparator did not move its deadline past ${deadline} ms`);
       } else {
         return;
       }

@@ -177,3 +177,16 @@ test('replay: a primary several datagrams ahead is held, not a mismatch', async 
   assert.equal(report.released, 5);
   assert.ok(report.releaseDelayMs!.p50 >= 9, `the primary waited for the secondary: ${JSON.stringify(report.releaseDelayMs)}`);
 });
+
+test('replay: capture times that are not whole milliseconds still reach every deadline (a silent UDP peer times out)', async () => {
+  // Times like 0.000123 s apart make deadline arithmetic inexact in floating point; the core must
+  // still treat "advance at nextDeadline()" as reaching it, or the replay would never end.
+  const dgram = (n: number): Uint8Array => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, srcMac: GUEST_MAC, payload: `answer ${n}` });
+  // The first frame of all is the secondary's copy of a client frame, skipped, so the clock
+  // starts at 0 but the comparator's first frame comes at a fraction of a millisecond.
+  const p = await capture([0, 1, 2, 3].map((n) => ({ ms: 0.123457 + n * 1000.000123, data: dgram(n) })));
+  const s = await capture([{ ms: 0, data: input({ flags: TCP_ACK }) }, ...[0, 1].map((n) => ({ ms: 0.2 + n * 1000.000123, data: dgram(n) }))]);
+  const { report } = await runReplay(options(p, s, { compareTimeoutMs: 1500, scanIntervalMs: 333 }));
+  assert.deepEqual(report.checkpoints.map((e) => e.reason), ['timeout']);
+  assert.equal(report.released, 4);
+});
