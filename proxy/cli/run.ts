@@ -4,14 +4,18 @@
  * anything, each a one-line error with exit code 2: root (or CAP_NET_RAW + CAP_NET_ADMIN), cap
  * and libpcap loadable (naming what to install), the interfaces exist, are up and are distinct.
  * Runs until SIGINT or SIGTERM; SIGUSR2 restores comparison after the secondary was declared lost.
+ * The engine runs in a child process that is started again if it dies (see `supervise`).
  */
 
 import type { Server } from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import type { Command } from './command.js';
-import { InputError, UsageError } from './errors.js';
+import { EXIT_USAGE, InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 import { parseEndpoint } from '../ports/endpoint.js';
-import { LiveCaptureError, capturePermissionProblem, checkInterface, loadCap } from '../ports/pcap-interface.js';
+import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { serveMetrics } from '../metrics/http.js';
 
@@ -57,6 +61,69 @@ export function checkLiveCapture(command: string, interfaces: readonly [flag: st
   }
 }
 
+/** Set in the environment of the engine process that `supervise` starts. */
+const ENGINE_ENV = 'COLO_PROXY_RUN_ENGINE';
+const RESTART_FIRST_MS = 250;
+const RESTART_MAX_MS = 5000;
+
+/**
+ * Runs the engine in a child process (this same command line) and starts it again when it dies.
+ * cap 0.2.1 asserts that libuv never reports a poll error, and a packet socket reports one as
+ * soon as its interface goes down or away (a tap removed when QEMU restarts), so the whole process
+ * aborts: the engine cannot survive that, this process can. Once every interface is up again a
+ * new engine starts with a fresh core (open connections are picked up mid-stream; held frames and
+ * the capture rings' contents are lost, as on a wire, and TCP retransmits). A first start that
+ * fails exits with the engine's code (its one-line error is already printed). SIGINT, SIGTERM
+ * and SIGUSR2 are passed on.
+ */
+async function supervise(interfaces: readonly [string, string][], log: (line: string) => void): Promise<number> {
+  let child: ChildProcess | null = null;
+  let stopping = false;
+  let started = false;
+  let delay = RESTART_FIRST_MS;
+  const signals = ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const;
+  const forward = (sig: NodeJS.Signals): void => {
+    if (sig !== 'SIGUSR2') stopping = true;
+    child?.kill(sig);
+  };
+  for (const sig of signals) process.on(sig, forward);
+  try {
+    for (;;) {
+      const c = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+        env: { ...process.env, [ENGINE_ENV]: '1' }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      });
+      child = c;
+      // cap prints libpcap's pcap_lookupnet complaint for every interface without an IPv4 address
+      // (a proxy's interfaces need none): not worth an operator's attention.
+      createInterface({ input: c.stderr! }).on('line', (line) => {
+        if (!/^Warning: \S+: no IPv4 address assigned - This may not actually work$/.test(line)) process.stderr.write(`${line}\n`);
+      });
+      let up = false;
+      c.on('message', (m) => {
+        if (m === 'started') {
+          up = true;
+          started = true;
+          delay = RESTART_FIRST_MS;
+        }
+      });
+      const [code, signal] = (await once(c, 'exit')) as [number | null, NodeJS.Signals | null];
+      child = null;
+      if (stopping) return code ?? 0;
+      if (!started) return code ?? EXIT_USAGE;
+      log(`run: the capture engine died (${signal ?? `exit code ${code}`})${signal === 'SIGABRT' ? ': cap 0.2.1 aborts when a captured interface goes down or away' : ''}; starting a new one once every interface is up`);
+      for (;;) {
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(RESTART_MAX_MS, delay * 2);
+        if (stopping) return 0;
+        if (interfaces.every(([, name]) => interfaceState(name)?.up === true)) break;
+      }
+      if (!up) log('run: the engine died before it had started; trying again');
+    }
+  } finally {
+    for (const sig of signals) process.off(sig, forward);
+  }
+}
+
 export const runCommand: Command = {
   name: 'run',
   summary: "the live COLO proxy beside the VMs' tap devices: mirror, translate, compare, release",
@@ -94,6 +161,7 @@ export const runCommand: Command = {
     const log = (line: string): void => {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
+    if (process.env[ENGINE_ENV] !== '1') return supervise(interfaces, log);
     const engine = new RunEngine({
       clientIf, primaryIf, secondary, notifyDev, log,
       lostAfter: f['lost-after'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'],
@@ -118,6 +186,7 @@ export const runCommand: Command = {
     const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
     log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}`);
+    process.send?.('started');
     const restore = (): void => engine.restore();
     process.on('SIGUSR2', restore);
     await new Promise<void>((resolve) => {
@@ -128,6 +197,7 @@ export const runCommand: Command = {
     log('run: stopping');
     metricsServer?.close();
     await engine.close();
+    process.disconnect?.();
     return 0;
   },
 };
