@@ -146,6 +146,8 @@ class TcpConnection extends Connection {
     this.secondaryAck = this.primaryAck;
     this.toSecondary = null;
     this.secondaryPending = null;
+    // The SVM is now a copy of the PVM: learn the VLAN tags afresh, whoever speaks first.
+    this.tags = null;
   }
 
   secondaryWaitingSince(): number {

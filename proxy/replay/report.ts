@@ -176,7 +176,7 @@ export function formatReport(r: ReplayReport): string {
   if (r.mismatches.length > 0) {
     out.push('', 'mismatches');
     for (const [i, m] of r.mismatches.entries()) {
-      const where = m.sequence < 0 ? 'no position' : m.reason.startsWith('tcp.') ? `seq ${m.sequence}, stream byte ${m.offset}` : `message ${m.sequence}, byte ${m.offset}`;
+      const where = m.sequence < 0 ? 'no position' : m.flow.startsWith('tcp ') ? `seq ${m.sequence}, stream byte ${m.offset}` : `message ${m.sequence}, byte ${m.offset}`;
       out.push(`  ${i + 1}. ${seconds(m.atMs)}  ${m.reason}  ${m.flow}  (checkpoint ${m.episode})`);
       out.push(`     ${where}: ${m.detail}`);
       if (m.primaryHex !== '' || m.secondaryHex !== '') {
