@@ -224,7 +224,8 @@ export class Reassembly {
     if (!this.copy) {
       c.bytes = bytes;
       c.at = at;
-      c.base = 0;
+      // A view into the caller's frame: what precedes `at` there is headers, not this side's stream.
+      c.base = at;
       return c;
     }
     let arena = this.arena;

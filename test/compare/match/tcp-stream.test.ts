@@ -538,3 +538,17 @@ test('tcp-stream: trimMemory keeps buffered bytes and frees only an empty arena'
   m.addPrimary(20, new TextEncoder().encode('X'), false, false);
   assert.equal(found(m)?.offset, 19);
 });
+
+test('tcp-stream: hex windows show stream bytes only, never the headers in front of a payload', () => {
+  // Payloads given as ranges of whole frames (as the comparator does): the window before the
+  // difference must stop at the payload's start, on the side held in the store and on the other.
+  const frame = (header: string, payload: string): Uint8Array => new TextEncoder().encode(header + payload);
+  const m = new TcpStreamMatch({ bytesEqual: jsBytesEqual });
+  m.startAt(1000);
+  m.addPrimary(1001, frame('HEADERBYTES-', 'Xbcdef'), false, false, 12, 6);
+  m.addSecondary(1001, frame('OTHERHEADER-', 'Ybcdef'), false, false, 12, 6);
+  const x = m.mismatch!;
+  assert.equal(x.reason, 'tcp.payload');
+  assert.equal(x.primaryHex, Buffer.from('Xbcdef').toString('hex'));
+  assert.equal(x.secondaryHex, Buffer.from('Ybcdef').toString('hex'));
+});
