@@ -7,6 +7,8 @@
  *   primary-if frame  -> core (primary) -> release: onto client-if (when the SVM agreed)
  *   SVM frame         -> core (secondary) -> drop (compared, never reaches the client)
  *
+ * Frames from the client and the PVM are injected elsewhere, so a checksum their sender left to
+ * the device is completed first (complete-checksum.ts); the SVM's output is only compared.
  * Everything runs synchronously inside each capture callback (the frame is a view of the capture
  * buffer, valid only during the call; the core copies what it keeps and every send is a system
  * call that copies), the core is woken at its `nextDeadline`, and checkpoint requests go to a
@@ -30,6 +32,7 @@ import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
+import { ChecksumCompleter } from './complete-checksum.js';
 import { describeMismatch } from './compare-engine.js';
 import { createRunMetrics, type RunMetrics, type LivePortStats } from './run-metrics.js';
 
@@ -71,6 +74,8 @@ export class RunEngine {
   private closed = false;
   /** Set by `episode` inside `execute`: flush the core once the current actions are carried out. */
   private lostNow = false;
+  /** Completes the checksums of frames from offloading senders before they are injected anywhere. */
+  readonly checksums = new ChecksumCompleter();
   /** Frames passed straight through while the SVM is lost, by side. */
   readonly passedThrough = { client: 0, primary: 0, secondary: 0 };
 
@@ -163,6 +168,7 @@ export class RunEngine {
   }
 
   private fromClient(frame: Buffer): void {
+    this.checksums.complete(frame);
     if (this.secondaryLost) {
       this.passedThrough.client++;
       this.primary.send(frame);
@@ -173,6 +179,7 @@ export class RunEngine {
   }
 
   private fromPrimary(frame: Buffer): void {
+    this.checksums.complete(frame);
     if (this.secondaryLost) {
       this.passedThrough.primary++;
       this.client.send(frame);

@@ -15,6 +15,7 @@
  *   colo_proxy_secondary_lost_total, colo_proxy_secondary_restores_total
  *   colo_proxy_timeout_episodes                                consecutive ones so far
  *   colo_proxy_passthrough_frames_total{side}
+ *   colo_proxy_checksums_completed_total                     partial (offloaded) checksums completed
  */
 
 import { Counter, Gauge } from 'prom-client';
@@ -37,6 +38,7 @@ export interface RunState {
   readonly secondaryLost: boolean;
   readonly timeoutEpisodes: number;
   readonly passedThrough: { client: number; primary: number; secondary: number };
+  readonly checksums: { readonly completed: number };
 }
 
 /** A Counters that always reads the current core's (the core is replaced on restore). */
@@ -91,6 +93,7 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
   };
   kernel('colo_proxy_interface_kernel_packets_total', "The interface's own packet counters (sysfs statistics).", 'rxPackets', 'txPackets');
   kernel('colo_proxy_interface_kernel_dropped_total', "The interface's own drop counters (sysfs statistics).", 'rxDropped', 'txDropped');
+  new Counter({ name: 'colo_proxy_checksums_completed_total', help: 'Client and PVM frames whose TCP/UDP checksum the sender left to the device (offload), completed before injection.', registers: [registry], collect() { this.reset(); this.inc(state.checksums.completed); } });
   new Gauge({ name: 'colo_proxy_secondary_lost', help: '1 while the secondary is declared lost and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.secondaryLost ? 1 : 0); } });
   new Gauge({ name: 'colo_proxy_timeout_episodes', help: 'Consecutive timeout episodes with nothing compared (the secondary is lost at --lost-after).', registers: [registry], collect() { this.set(state.timeoutEpisodes); } });
   new Counter({

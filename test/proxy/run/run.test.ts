@@ -129,6 +129,23 @@ describe('identical twins: data intact, zero checkpoints', () => {
     }
   });
 
+  test('client and guests with checksum offload on: partial checksums are completed', async () => {
+    for (const ns of [t.client, t.pvm, t.svm]) t.lab.run(ns, 'ethtool', ['-K', 'eth0', 'tx', 'on']);
+    try {
+      const m0 = await t.metrics();
+      await noCheckpoints(t, proxy, async () => {
+        const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
+        assert.equal(r.stdout.trim(), blobSha, r.stderr);
+        const u = await t.lab.exec(t.client, 'python3', [TWIN, 'udp', GUEST_IP6, String(PORT), '20'], { timeoutMs: 60_000 });
+        assert.deepEqual(json(u.stdout), { ok: 20, bad: 0 }, u.stderr);
+      });
+      const completed = ((await t.metrics()).get('colo_proxy_checksums_completed_total') ?? 0) - (m0.get('colo_proxy_checksums_completed_total') ?? 0);
+      assert.ok(completed > 10_000, `only ${completed} checksums completed`);
+    } finally {
+      for (const ns of [t.client, t.pvm, t.svm]) t.lab.offloadsOff(ns, 'eth0');
+    }
+  });
+
   test("an interface that goes down and up again mid-run is picked up again", async () => {
     const before = proxy.log().length;
     t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'down']);
