@@ -13,8 +13,9 @@ import { REPORT_FILE, goldenCases } from '../support/golden-cases.js';
 
 const cases = goldenCases();
 
-test('golden: captures/ holds the generated cases', () => {
+test('golden: captures/ holds the generated cases and at least three recorded from real Linux stacks', () => {
   assert.ok(cases.length >= 30, `only ${cases.length} cases`);
+  assert.ok(cases.filter((c) => c.name.startsWith('linux-')).length >= 3, 'recorded cases (captures/linux-*)');
 });
 
 for (const c of cases) {

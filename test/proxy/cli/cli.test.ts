@@ -11,7 +11,7 @@ import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
 
 const MAIN = join('proxy', 'cli', 'main.ts');
-const CAPTURES = ['captures/linux-http/primary.pcapng', 'captures/linux-http/secondary.pcapng'];
+const CAPTURES = ['captures/linux-download/primary.pcapng', 'captures/linux-download/secondary.pcapng', 'captures/linux-mixed/primary.pcapng'];
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -38,7 +38,7 @@ test('cli: --version prints the package version', () => {
 test('cli: --help lists the working commands; no command is a usage error', () => {
   const r = cli(['--help']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /^Commands:\n {2}compare +compare PVM and SVM output .*\n {2}inspect +print the frames/m);
+  for (const name of ['compare', 'replay', 'run', 'bridge', 'inspect']) assert.match(r.stdout, new RegExp(`^ {2}${name} +\\S`, 'm'), `${name} listed`);
   const bare = cli([]);
   assert.equal(bare.code, 2);
   assert.match(bare.stderr, /Usage: colo-proxy COMMAND/);
@@ -49,7 +49,7 @@ test('cli: --help lists the working commands; no command is a usage error', () =
 });
 
 test('cli: command-line mistakes are one line and exit code 2', () => {
-  assertOneLineError(cli(['frobnicate']), /unknown command "frobnicate" \(commands: compare, inspect;/);
+  assertOneLineError(cli(['frobnicate']), /unknown command "frobnicate" \(commands: compare, replay, run, bridge, inspect;/);
   assertOneLineError(cli(['--frob']), /unknown flag --frob/);
   assertOneLineError(cli(['inspect', CAPTURES[0]!, '--limit', 'x']), /inspect: --limit must be an integer from 1 to \d+ \(got "x"\)/);
   assertOneLineError(cli(['inspect', CAPTURES[0]!, '--limit']), /inspect: --limit needs N/);
