@@ -148,7 +148,7 @@ export function formatReport(r: ReplayReport): string {
   const verdict = r.checkpoints.length === 0
     ? 'identical: no checkpoint needed'
     : `diverged: ${r.checkpoints.length} checkpoint${r.checkpoints.length === 1 ? '' : 's'} (${counts(r.checkpointsByReason)})`;
-  out.push(...table([
+  const rows: string[][] = [
     ['outcome', verdict],
     ['frames', `primary ${r.primaryFrames}, secondary ${r.secondaryFrames}, client ${r.clientFrames}`],
     ['released', `${r.released}: ${r.releasedVerified} verified, ${r.releasedAtCheckpoints} flushed by checkpoints`],
@@ -159,12 +159,13 @@ export function formatReport(r: ReplayReport): string {
     ['mismatches', `${r.mismatchCount} (${counts(r.counters.mismatches as Record<string, number>)})`],
     ['events', counts(r.counters.events as Record<string, number>)],
     ['duration', `${seconds(r.virtualMs)} of capture time`],
-  ]).map((l) => `  ${l}`));
+  ];
   if (r.skipped.secondaryInput > 0 || r.skipped.primaryInput > 0) {
-    out.push(`  skipped    client traffic in the captures: ${r.skipped.secondaryInput} in the secondary, ${r.skipped.primaryInput} in the primary`);
+    rows.push(['skipped', `client traffic in the captures: ${r.skipped.secondaryInput} in the secondary, ${r.skipped.primaryInput} in the primary`]);
   }
-  if (r.unreleased > 0) out.push(`  NOT RELEASED ${r.unreleased} primary frames were still held when the replay ended`);
-  if (r.timeBackwards > 0) out.push(`  clamped    ${r.timeBackwards} timestamps earlier than the frame before them`);
+  if (r.unreleased > 0) rows.push(['NOT RELEASED', `${r.unreleased} primary frames were still held when the replay ended`]);
+  if (r.timeBackwards > 0) rows.push(['clamped', `${r.timeBackwards} timestamps earlier than the frame before them`]);
+  out.push(...table(rows).map((l) => `  ${l}`));
 
   if (r.checkpoints.length > 0) {
     out.push('', 'checkpoints');
