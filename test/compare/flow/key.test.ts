@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Frame, decodeFrame, emitArp, emitIcmpEcho, emitTcp, emitUdp, TCP_ACK } from '../../../compare/index.js';
-import { describeKey, flowKey } from '../../../compare/flow/key.js';
+import fc from 'fast-check';
+import { Frame, FrameDecoder, decodeFrame, emitArp, emitIcmpEcho, emitTcp, emitUdp, TCP_ACK } from '../../../compare/index.js';
+import { FlowKeys, describeKey, flowKey } from '../../../compare/flow/key.js';
 
 function frame(bytes: Uint8Array): Frame {
   const f = decodeFrame(bytes);
@@ -41,4 +42,39 @@ test('a guest port override keys the SVM under the PVM\'s port', () => {
   const svm = frame(emitTcp({ src: '10.0.0.2', dst: '192.168.7.1', srcPort: 44000, dstPort: 443, seq: 1, ack: 1, flags: TCP_ACK }));
   const pvm = frame(emitTcp({ src: '10.0.0.2', dst: '192.168.7.1', srcPort: 33000, dstPort: 443, seq: 1, ack: 1, flags: TCP_ACK }));
   assert.equal(flowKey(svm, true, 33000), flowKey(pvm, true));
+});
+
+test('FlowKeys gives flowKey\'s key for every frame of a mixed sequence, repeated or not', () => {
+  const hosts = ['10.0.0.2', '10.0.0.1', '192.168.7.1', '255.255.255.254'];
+  const hosts6 = ['fd00::2', 'fd00::1'];
+  const frameArb = fc.record({
+    kind: fc.constantFrom('tcp', 'udp', 'icmp', 'icmpv6', 'udp6', 'arp'),
+    a: fc.nat(3), b: fc.nat(3), p: fc.constantFrom(0, 1, 80, 40000, 65535), q: fc.constantFrom(0, 80, 65535),
+    guestIsSource: fc.boolean(), guestPort: fc.constantFrom(-1, 0, 33000, 65535), repeat: fc.nat(2),
+  });
+  const build = (x: fc.RecordValue<{ kind: string; a: number; b: number; p: number; q: number }>): Uint8Array => {
+    const src = hosts[x.a]!;
+    const dst = hosts[x.b]!;
+    if (x.kind === 'tcp') return emitTcp({ src, dst, srcPort: x.p, dstPort: x.q, seq: 1, ack: 1, flags: TCP_ACK });
+    if (x.kind === 'udp') return emitUdp({ src, dst, srcPort: x.p, dstPort: x.q });
+    if (x.kind === 'icmp') return emitIcmpEcho({ src, dst, id: x.p, sequence: 1 });
+    if (x.kind === 'icmpv6') return emitIcmpEcho({ src: hosts6[x.a & 1]!, dst: hosts6[x.b & 1]!, id: x.p, sequence: 1 });
+    if (x.kind === 'udp6') return emitUdp({ src: hosts6[x.a & 1]!, dst: hosts6[x.b & 1]!, srcPort: x.p, dstPort: x.q });
+    return emitArp({ senderIp: src, targetIp: dst });
+  };
+  fc.assert(
+    fc.property(fc.array(frameArb, { maxLength: 30 }), (xs) => {
+      const keys = new FlowKeys();
+      const decoder = new FrameDecoder();
+      for (const x of xs) {
+        const bytes = build(x);
+        for (let i = 0; i <= x.repeat; i++) {
+          const f = decoder.decode(bytes);
+          assert.ok(f instanceof Frame);
+          assert.equal(keys.of(f, x.guestIsSource, x.guestPort), flowKey(frame(bytes), x.guestIsSource, x.guestPort));
+        }
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
