@@ -151,6 +151,10 @@ export const replayCommand: Command = {
         process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
         return replayExitCode(report);
       }
+      if (options.mode === 'translate' && !quiet) {
+        process.stderr.write('colo-proxy: replay: warning: with --mode translate the SVM\'s frames are sent as captured, in its own sequence space; ' +
+          'a colo-compare expects them after filter-rewriter, so it will see its TCP bytes at other sequence numbers\n');
+      }
       const external = await replayAgainst(options, against);
       const ours = { checkpoints: report.checkpoints.length, byReason: report.checkpointsByReason, released: report.released };
       process.stdout.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);

@@ -14,12 +14,12 @@
  * earlier frame has been compared, and what is still held comes out after the comparator's
  * timeout and a checkpoint, so the run waits until every primary frame is out or nothing has
  * happened for a timeout, a scan, a checkpoint and a second. The released frames are then
- * checked against those sent: each exactly once, in order.
+ * checked against those sent: each exactly once, and in order within its flow.
  */
 
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { emitUdp } from '../../compare/index.js';
+import { Frame, decodeFrame, emitUdp, flowKey } from '../../compare/index.js';
 import { QemuFrameDecoder, encodeQemuFrame } from '../framing/qemu-frames.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../framing/notify.js';
 import type { Endpoint } from '../ports/endpoint.js';
@@ -50,7 +50,7 @@ export interface AgainstReport {
   lost: number;
   /** Released frames beyond the copies sent (the same frame out twice, or one never sent). */
   duplicated: number;
-  /** Released frames that came out before a frame sent earlier. */
+  /** Released frames that came out before a frame of the same flow sent earlier. */
   reordered: number;
   /** Checkpoint episodes: DO_CHECKPOINT while none was pending, ms since the first frame was sent. */
   checkpoints: { number: number; requestedAtMs: number }[];
@@ -274,17 +274,21 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
       const list = positions.get(d);
       if (list) list.push(i); else positions.set(d, [i]);
     });
+    // Order matters within a flow; across flows a comparator may release in any order.
     let duplicated = 0;
     let reordered = 0;
-    let last = -1;
+    const lastOfFlow = new Map<string, number>();
     for (const p of released) {
       const next = positions.get(digest(p))?.shift();
       if (next === undefined) {
         duplicated++;
         continue;
       }
+      const decoded = decodeFrame(p);
+      const flow = decoded instanceof Frame ? flowKey(decoded, true) : '';
+      const last = lastOfFlow.get(flow) ?? -1;
       if (next < last) reordered++;
-      last = Math.max(last, next);
+      lastOfFlow.set(flow, Math.max(last, next));
     }
     return {
       comparator: label,
@@ -324,7 +328,7 @@ export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byR
     '',
     `  outcome     ${verdict(r.checkpoints.length)}${r.checkpointsCoalesced > 0 ? ` (${r.checkpointsCoalesced} more DO_CHECKPOINT while one was pending)` : ''}`,
     `  frames      primary ${r.primaryFrames}, secondary ${r.secondaryFrames} sent; client ${r.clientFramesNotSent} not sent (colo-compare takes no client input)`,
-    `  released    ${r.released} of ${r.primaryFrames}: ${r.lost} lost, ${r.duplicated} duplicated or unknown, ${r.reordered} out of order`,
+    `  released    ${r.released} of ${r.primaryFrames}: ${r.lost} lost, ${r.duplicated} duplicated or unknown, ${r.reordered} out of order within their flow`,
     `  controller  hello ${r.helloAnswered ? 'answered' : 'NOT answered'}${r.otherNotify.length > 0 ? `; other messages: ${r.otherNotify.join(', ')}` : ''}`,
     `  wall time   ${(r.wallMs / 1000).toFixed(3)} s`,
   ];
