@@ -38,6 +38,16 @@ export interface ComparatorConfig {
   compareHeaders: readonly HeaderField[];
   /** Byte equality used by every comparison (front ends pass a Buffer.compare-based one). */
   bytesEqual: BytesEqual;
+  /**
+   * The caller promises never to change or reuse the bytes of a primary or secondary frame after
+   * handing it to `ingest` (true when every frame is a view into a fresh socket or file read that
+   * nothing writes to). The core then keeps views of those frames instead of copies: a held
+   * primary frame is released as the very array ingested, and secondary bytes waiting for the
+   * primary's are the secondary frame's own. Off by default: the core copies what it keeps. The
+   * price of a view is that it keeps the caller's whole buffer alive while the frame waits.
+   * Client frames are still copied where they are rewritten for the SVM (translate mode).
+   */
+  framesImmutable: boolean;
 }
 
 export const DEFAULT_CONFIG: Readonly<ComparatorConfig> = {
@@ -51,6 +61,7 @@ export const DEFAULT_CONFIG: Readonly<ComparatorConfig> = {
   closedLingerMs: 10_000,
   compareHeaders: [],
   bytesEqual: jsBytesEqual,
+  framesImmutable: false,
 };
 
 /** A setting that cannot be used. */
@@ -82,5 +93,6 @@ export function resolveConfig(partial: Partial<ComparatorConfig> = {}): Comparat
     }
   }
   if (typeof c.bytesEqual !== 'function') throw new ConfigError('comparator setting bytesEqual must be a function');
+  if (typeof c.framesImmutable !== 'boolean') throw new ConfigError(`comparator setting framesImmutable must be true or false (got ${String(c.framesImmutable)})`);
   return c;
 }

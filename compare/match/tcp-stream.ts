@@ -41,7 +41,8 @@
  * Until the secondary's first segment, nothing of the primary is verified. FIN and RST points
  * below the comparison start are not compared.
  *
- * Ownership. Every secondary byte kept is copied (the caller drops secondary frames at once). Of a
+ * Ownership. Every secondary byte kept is copied (the caller drops secondary frames at once),
+ * unless `copySecondary` is false, when secondary payloads are kept like the primary's. Of a
  * primary payload only a view of the part not yet compared is kept: the caller must leave those
  * bytes unchanged until `verified` reaches the segment's end or `resetAfterCheckpoint`. When
  * `secondaryCovers` says true just before `addPrimary`, nothing of that payload is kept after the
@@ -69,6 +70,11 @@ export interface TcpStreamMatchOptions {
   bytesEqual: BytesEqual;
   /** Buffered bytes allowed per side before `overLimit` (default DEFAULT_MAX_BYTES_PER_SIDE). */
   maxBytesPerSide?: number;
+  /**
+   * False: secondary payloads are kept as views, like the primary's, and the caller must leave
+   * those bytes unchanged until they are consumed (see Ownership). Default true: they are copied.
+   */
+  copySecondary?: boolean;
 }
 
 /** "No FIN (or RST) seen"; below every offset, which can be negative in a mid-stream pickup. */
@@ -150,7 +156,7 @@ export class TcpStreamMatch {
     this.maxBytesPerSide = max;
     this.bytesEqual = options.bytesEqual;
     this.primary = new Side('primary', false, options.bytesEqual);
-    this.secondary = new Side('secondary', true, options.bytesEqual);
+    this.secondary = new Side('secondary', options.copySecondary ?? true, options.bytesEqual);
   }
 
   /** The first divergence, or null; set once, cleared only by `resetAfterCheckpoint`. */

@@ -260,9 +260,16 @@ function recorded(call: (sink: ActionSink) => void): Action[] {
 }
 
 /**
+ * How the driver treats the frames it ingests: `copied`, left alone (the default config);
+ * `scribbled`, overwritten after each call, so a comparator that kept a view instead of a copy is
+ * caught; `kept`, left alone under `framesImmutable`, where the comparator keeps views.
+ */
+type Frames = 'copied' | 'scribbled' | 'kept';
+const framesArb = fc.constantFrom<Frames>('copied', 'scribbled', 'kept');
+
+/**
  * Feeds a comparator the way a front end does: carry out the actions at once (here: copy the
- * released bytes), then reuse the input buffer. With `scribble`, every ingested buffer is
- * overwritten after the call, so a comparator that kept a view instead of a copy is caught.
+ * released bytes), then (unless `kept`) reuse the input buffer.
  */
 class Driver {
   readonly c: Comparator;
@@ -272,9 +279,12 @@ class Driver {
   readonly checkpoints: MismatchReason[] = [];
   now = 0;
 
+  private readonly scribble: boolean;
+
   /** With `viaSink`, every call goes through the sink form (`ingestTo` ...), its calls recorded as actions. */
-  constructor(config: Partial<ComparatorConfig>, readonly scribble: boolean, readonly viaSink = false) {
-    this.c = createComparator({ ...ROOMY, ...config });
+  constructor(config: Partial<ComparatorConfig>, frames: Frames, readonly viaSink = false) {
+    this.c = createComparator({ ...ROOMY, ...config, framesImmutable: frames === 'kept' });
+    this.scribble = frames === 'scribbled';
   }
 
   ingest(side: Side, frame: Uint8Array): Action[] {
@@ -460,8 +470,8 @@ function describeTcp(k: TcpCase, upTo = Infinity): string {
   return `events (${k.events.length}): ${evs.join(' ')}`;
 }
 
-function runTcp(k: TcpCase, scribble: boolean, step?: (d: Driver, m: TcpModel, i: number) => void, on?: { d: Driver; m: TcpModel }): { d: Driver; m: TcpModel } {
-  const d = on?.d ?? new Driver(frameConfig(k.p), scribble);
+function runTcp(k: TcpCase, frames: Frames, step?: (d: Driver, m: TcpModel, i: number) => void, on?: { d: Driver; m: TcpModel }): { d: Driver; m: TcpModel } {
+  const d = on?.d ?? new Driver(frameConfig(k.p), frames);
   const m = on?.m ?? new TcpModel(k.primary, k.secondary);
   const r = rng(k.p.seed ^ 0x5bd1e995);
   k.events.forEach((e, i) => {
@@ -487,10 +497,10 @@ describe('TCP: identical streams, however cut, reordered and retransmitted', () 
   for (const translate of [false, true]) {
     test(`zero mismatches; exactly the primary's frames released once, in order, as soon as the model allows (${translate ? 'translate' : 'pre-translated'})`, () => {
       fc.assert(
-        fc.property(tcpParams({ translate: fc.constant(translate) }), fc.boolean(), (p, scribble) => {
+        fc.property(tcpParams({ translate: fc.constant(translate) }), framesArb, (p, frames) => {
           const k = makeCase(p, 'same');
           let checked = 0;
-          const { d, m } = runTcp(k, scribble, (d2, m2, i) => {
+          const { d, m } = runTcp(k, frames, (d2, m2, i) => {
             const ctx = () => `after event ${i}; ${describeTcp(k, i + 1)}`;
             if (d2.mismatches.length + d2.checkpoints.length > 0) assert.fail(`mismatch ${JSON.stringify(d2.mismatches)}; ${ctx()}`);
             checked = checkReleasedPrefix(d2.released, m2.sent, `after event ${i}`, checked);
@@ -505,12 +515,12 @@ describe('TCP: identical streams, however cut, reordered and retransmitted', () 
 
   test('mid-stream pickup (no handshake seen): zero mismatches, everything released once in order by the end', () => {
     fc.assert(
-      fc.property(tcpParams({ handshake: fc.constant(false), translate: fc.constant(false) }), fc.boolean(), (p, scribble) => {
+      fc.property(tcpParams({ handshake: fc.constant(false), translate: fc.constant(false) }), framesArb, (p, frames) => {
         const k = makeCase(p, 'same');
         fc.pre(!midStreamFinTrap(k)); // see the KNOWN BUG below
         fc.pre(k.events.some((e) => e.side === 'secondary')); // a silent secondary verifies nothing
         let checked = 0;
-        const { d, m } = runTcp(k, scribble, (d2, m2, i) => {
+        const { d, m } = runTcp(k, frames, (d2, m2, i) => {
           if (d2.mismatches.length > 0) assert.fail(`mismatch ${JSON.stringify(d2.mismatches)} after event ${i}; ${describeTcp(k, i + 1)}`);
           checked = checkReleasedPrefix(d2.released, m2.sent, `after event ${i}`, checked);
         });
@@ -538,7 +548,7 @@ describe('TCP: identical streams, however cut, reordered and retransmitted', () 
         const k = makeCase(p, 'same');
         const ackPastFin = (side: 'primary' | 'secondary'): Ev => ({ side, seg: { at: p.length + 1, len: 0, fin: false, rst: false, synAck: false, ack: 0 } });
         k.events.unshift(ackPastFin('primary'), ackPastFin('secondary'));
-        const { d, m } = runTcp(k, false);
+        const { d, m } = runTcp(k, 'copied');
         assert.deepEqual(d.mismatches, [], describeTcp(k));
         assert.equal(d.released.length, m.frames.length, `all released at the end; ${describeTcp(k)}`);
       }),
@@ -551,7 +561,7 @@ describe('TCP: identical streams, however cut, reordered and retransmitted', () 
       fc.property(tcpParams(), (p) => {
         const k = makeCase(p, 'random');
         let checked = 0;
-        const { d, m } = runTcp(k, false, (d2, m2, i) => {
+        const { d, m } = runTcp(k, 'copied', (d2, m2, i) => {
           const ctx = () => `after event ${i}; ${describeTcp(k, i + 1)}`;
           if (d2.mismatches.length > 0) assert.fail(`mismatch ${JSON.stringify(d2.mismatches)}; ${ctx()}`);
           const from = checked;
@@ -618,12 +628,13 @@ describe('TCP: any single-byte difference is caught before release', () => {
           fc.constantFrom<Edit>('flip', 'insert', 'delete'),
           editPosition,
           fc.nat(255),
-          (p0, kind, where, value) => {
+          fc.constantFrom<Frames>('copied', 'kept'),
+          (p0, kind, where, value, frames) => {
             const k = editedCase(p0, kind, where, value);
             const fd = new TcpModel(k.primary, k.secondary).firstDifference();
             fc.pre(fd !== -1); // inserting a byte equal to its neighbour can still differ later; never equal
             let checked = 0;
-            const { d, m } = runTcp(k, false, (d2, m2, i) => {
+            const { d, m } = runTcp(k, frames, (d2, m2, i) => {
               const ctx = () => `first difference at ${fd}; after event ${i}; ${describeTcp(k, i + 1)}`;
               const from = checked;
               checked = checkReleasedPrefix(d2.released, m2.sent, `after event ${i}`, checked);
@@ -658,7 +669,7 @@ function differentEndingRun(p0: TcpParams, sEnding: Ending, edited: boolean, kin
   const fd = new TcpModel(k.primary, k.secondary).firstDifference();
   fc.pre(fd !== -1);
   let checked = 0;
-  const { d, m } = runTcp(k, false, (d2, m2, i) => {
+  const { d, m } = runTcp(k, 'copied', (d2, m2, i) => {
     const from = checked;
     checked = checkReleasedPrefix(d2.released, m2.sent, `after event ${i}`, checked);
     for (let j = from; j < d2.released.length; j++) {
@@ -741,7 +752,7 @@ describe('TCP: a checkpoint that takes long', () => {
         fc.nat(255),
         (p0, kind, where, value) => {
           const k = editedCase(p0, kind, where, value);
-          const { d, m } = runTcp(k, false);
+          const { d, m } = runTcp(k, 'copied');
           d.advanceTo(400_000);
           const ctx = describeTcp(k);
           assert.equal(d.mismatches.length, 1, `${JSON.stringify(d.mismatches.slice(0, 3))}...; ${ctx}`);
@@ -768,7 +779,7 @@ describe('TCP: after a checkpoint', () => {
         const a: Stream = { bytes: all.bytes.slice(0, c), ending: 'none' };
         const bad: Stream = { bytes: a.bytes.map((x, i) => (i === c - 1 ? x ^ 0xff : x)), ending: 'none' };
         const k1: TcpCase = { p, primary: a, secondary: bad, events: schedule(p, a, bad, r, 'same') };
-        const { d } = runTcp(k1, false);
+        const { d } = runTcp(k1, 'copied');
         assert.deepEqual(d.mismatches.map((x) => x.reason), ['tcp.payload'], describeTcp(k1));
         d.checkpointDone();
         const base = d.released.length;
@@ -779,7 +790,7 @@ describe('TCP: after a checkpoint', () => {
         const m2 = new TcpModel(all, all);
         m2.assumeAgreed(c);
         let checked = 0;
-        runTcp(k2, false, (d2, m, i) => {
+        runTcp(k2, 'copied', (d2, m, i) => {
           const ctx = () => `after phase-2 event ${i} (restart at ${c}); ${describeTcp(k2, i + 1)}`;
           if (d2.mismatches.length > 1) assert.fail(`${JSON.stringify(d2.mismatches)}; ${ctx()}`);
           const released = d2.released.slice(base);
@@ -819,7 +830,7 @@ describe('TCP: released bytes are always a prefix both sides agreed on', () => {
         let inOrder = true;
         const seen = new Uint8Array(k.primary.bytes.length + 2);
         let counted = 0;
-        runTcp(k, false, (d, m, i) => {
+        runTcp(k, 'copied', (d, m, i) => {
           const e = k.events[i]!;
           if (e.side === 'primary') {
             const [from, to] = rangeOf(e.seg);
@@ -905,23 +916,23 @@ function flowOfUdp(frame: Uint8Array): number {
 describe('datagrams on several flows', () => {
   test('identical content: no mismatch; each primary datagram released once, per-flow order kept, exactly when both have sent it', () => {
     fc.assert(
-      fc.property(udpParams(false), fc.boolean(), (u, scribble) => udpRun(u, scribble)),
+      fc.property(udpParams(false), framesArb, (u, frames) => udpRun(u, frames)),
       RUNS,
     );
   });
 
   test('one differing datagram: a udp.payload mismatch; it and its flow\'s later ones wait for checkpointDone, other flows go on', () => {
     fc.assert(
-      fc.property(udpParams(true), (u) => udpRun(u, false)),
+      fc.property(udpParams(true), (u) => udpRun(u, 'copied')),
       RUNS,
     );
   });
 });
 
-function udpRun(u: UdpParams, scribble: boolean): void {
+function udpRun(u: UdpParams, frames: Frames): void {
   const k = udpCase(u);
   const r = rng(u.seed ^ 0x1234567);
-  const d = new Driver({}, scribble);
+  const d = new Driver({}, frames);
   const sent: Uint8Array[][] = Array.from({ length: u.flows }, () => []);
   const sCount = new Array<number>(u.flows).fill(0);
   const releasedOf = (): Uint8Array[][] => {
@@ -976,7 +987,7 @@ describe('determinism', () => {
           inputs.push({ ...x, at: now });
         }
         const logOf = (viaSink: boolean): string[] => {
-          const d = new Driver(frameConfig(k.p), false, viaSink);
+          const d = new Driver(frameConfig(k.p), 'copied', viaSink);
           inputs.forEach((x, i) => {
             d.advanceTo(x.at);
             d.ingest(x.side, x.frame.slice());

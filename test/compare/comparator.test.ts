@@ -35,6 +35,19 @@ describe('TCP: the same bytes, however they are cut, are released without a chec
     assert.equal(release.frame, frame, 'the very frame ingested, no copy');
   });
 
+  test('a held primary frame is released as a copy, or with framesImmutable as the very frame ingested', () => {
+    for (const framesImmutable of [false, true]) {
+      const t = new Twins({ framesImmutable });
+      t.established(ISN - 1);
+      const frame = t.out({ seq: ISN, payload: 'abc' });
+      assert.deepEqual(t.primary(frame), []);
+      const release = t.secondary(t.out({ seq: ISN, payload: 'abc' })).find((a) => a.kind === 'release');
+      assert.ok(release && release.kind === 'release');
+      assert.deepEqual(release.frame, frame);
+      assert.equal(release.frame === frame, framesImmutable);
+    }
+  });
+
   test('1 x 1448 against 2 x 724, and the reverse', () => {
     const data = pattern(0, 1448);
     const t = new Twins();
@@ -606,4 +619,5 @@ describe('the sink form: actions as calls (ingestTo, advanceTo, checkpointDoneTo
 test('configuration errors name the setting', () => {
   assert.throws(() => createComparator({ compareTimeoutMs: 0 }), (e: unknown) => e instanceof ConfigError && /compareTimeoutMs must be an integer >= 1 \(got 0\)/.test(e.message));
   assert.throws(() => createComparator({ mode: 'magic' as 'translate' }), /mode must be translate or pre-translated/);
+  assert.throws(() => createComparator({ framesImmutable: 'yes' as unknown as boolean }), /framesImmutable must be true or false \(got yes\)/);
 });
