@@ -18,11 +18,12 @@
  */
 
 import { createHash } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Frame, decodeFrame, emitUdp, flowKey } from '../../compare/index.js';
 import { QemuFrameDecoder, encodeQemuFrame } from '../framing/qemu-frames.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../framing/notify.js';
 import type { Endpoint } from '../ports/endpoint.js';
+import { dialUntil } from '../ports/dial.js';
 import { mergeCaptures } from './merge.js';
 import { chooseGuest } from './guest.js';
 import { asEthernet } from './as-ethernet.js';
@@ -95,32 +96,6 @@ function digest(p: Uint8Array): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function dialEndpoint(e: Endpoint, until: number, alive: () => void): Promise<Socket> {
-  for (;;) {
-    alive();
-    try {
-      return await new Promise<Socket>((resolve, reject) => {
-        const s = e.kind === 'unix' ? connect(e.path) : connect(e.port, e.host);
-        s.once('connect', () => {
-          s.removeAllListeners('error');
-          s.setNoDelay?.(true);
-          resolve(s);
-        });
-        s.once('error', (err) => {
-          s.destroy();
-          reject(err);
-        });
-      });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > until) {
-        throw new Error(`cannot connect to ${e.text}: ${(err as Error).message}`);
-      }
-      await sleep(20);
-    }
-  }
-}
-
 /** Writes, waiting for the socket to drain when its buffer is full. */
 async function send(s: Socket, bytes: Uint8Array): Promise<void> {
   if (!s.write(bytes)) await new Promise<void>((resolve, reject) => {
@@ -148,9 +123,10 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
     if (failure) throw failure;
   };
   try {
-    for (const name of ['primary_in', 'secondary_in', 'outdev', 'notify_dev'] as const) sockets.push(await dialEndpoint(endpoints[name], until, alive));
+    for (const name of ['primary_in', 'secondary_in', 'outdev', 'notify_dev'] as const) sockets.push(await dialUntil(endpoints[name], until, alive));
     const [primaryIn, secondaryIn, outdev, notifyDev] = sockets as [Socket, Socket, Socket, Socket];
     for (const s of sockets) {
+      s.setNoDelay(true);
       s.on('error', (err) => (failure ??= err));
       s.on('close', () => (failure ??= new Error(`${label} closed a connection`)));
     }

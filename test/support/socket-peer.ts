@@ -5,7 +5,8 @@
  * stops there and keeps the decoder's error in `error`.
  */
 
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { dialUntil } from '../../proxy/ports/dial.js';
 import { QemuFrameDecoder, encodeQemuFrame, type QemuFrame } from '../../proxy/framing/qemu-frames.js';
 import { NotifyDecoder, encodeNotify, type NotifyMessage } from '../../proxy/framing/notify.js';
 
@@ -26,29 +27,8 @@ export async function waitFor(what: string | (() => string), check: () => boolea
  * Connects to the unix socket at `path`, retrying for up to `ms` while nobody listens there yet;
  * `alive` is called before each attempt and throws to give up early (the server died).
  */
-export async function dial(path: string, ms = 5000, alive?: () => void): Promise<Socket> {
-  const until = Date.now() + ms;
-  for (;;) {
-    alive?.();
-    try {
-      return await new Promise<Socket>((resolve, reject) => {
-        const s = connect(path);
-        s.once('connect', () => {
-          s.removeAllListeners('error');
-          resolve(s);
-        });
-        s.once('error', (e) => {
-          s.destroy();
-          reject(e);
-        });
-      });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw e;
-      if (Date.now() > until) throw new Error(`nobody listens on ${path} after ${ms} ms (${(e as Error).message})`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+export function dial(path: string, ms = 5000, alive?: () => void): Promise<Socket> {
+  return dialUntil({ kind: 'unix', path, server: false, text: path }, Date.now() + ms, alive);
 }
 
 /** Writes `bytes` to `socket`; resolves once they are handed to the kernel. */
