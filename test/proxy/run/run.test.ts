@@ -22,7 +22,13 @@ const blobSha = spawnSync('python3', [TWIN, 'blobsha', String(BLOB)], { encoding
 async function noCheckpoints(t: ColoLab, proxy: ProxyProcess, fn: () => Promise<void>): Promise<void> {
   const before = t.checkpointRequests;
   const m0 = await t.metrics();
-  await fn();
+  try {
+    await fn();
+  } catch (e) {
+    const m = await t.metrics().catch(() => new Map<string, number>());
+    const refused = ColoLab.total(m, 'colo_proxy_interface_send_errors_total');
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\ncapture (kernel rx / captured): ${captureGap(m)}; sends refused: ${refused}; proxy log:\n${proxy.log()}`);
+  }
   const m = await t.metrics();
   const delta = (name: string): number => ColoLab.total(m, name) - ColoLab.total(m0, name);
   assert.equal(t.checkpointRequests - before, 0, `checkpoints requested; capture (kernel rx / captured): ${captureGap(m)}; proxy log:\n${proxy.log()}`);
@@ -112,7 +118,7 @@ describe('identical twins: data intact, zero checkpoints', () => {
   });
 
   test('a connection the guests open towards the client', async () => {
-    const server = t.lab.spawn(t.client, 'python3', [TWIN, 'serve', String(CALLBACK_PORT), '3000000']);
+    const server = t.lab.spawn(t.client, 'python3', [TWIN, 'serve', String(CALLBACK_PORT), '2000000']);
     let out = '';
     server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     await waitFor('the client-side server', () => out.includes('serving'), 10_000);
@@ -120,7 +126,7 @@ describe('identical twins: data intact, zero checkpoints', () => {
       await noCheckpoints(t, proxy, async () => {
         const url = `http://${CLIENT_IP}:${CALLBACK_PORT}/blob`;
         const [p, s] = await Promise.all([t.pvm, t.svm].map((ns) => t.lab.exec(ns, 'python3', [TWIN, 'get', url], { timeoutMs: 60_000 })));
-        const want = spawnSync('python3', [TWIN, 'blobsha', '3000000'], { encoding: 'utf8' }).stdout.trim();
+        const want = spawnSync('python3', [TWIN, 'blobsha', '2000000'], { encoding: 'utf8' }).stdout.trim();
         assert.equal(p!.stdout.trim(), want, `PVM: ${p!.stderr}`);
         assert.equal(s!.stdout.trim(), want, `SVM: ${s!.stderr}`);
       });
