@@ -19,7 +19,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { createComparator, type Action, type Comparator, type ComparatorConfig, type Mismatch } from '../../compare/index.js';
+import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason } from '../../compare/index.js';
 import { QemuFrameDecoder, QemuFramingError, encodeQemuFrames, suspectVnetMismatch, type QemuFrameParts } from '../framing/qemu-frames.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { StreamPort } from '../ports/stream-port.js';
@@ -53,7 +53,7 @@ export function describeMismatch(flow: string, m: Mismatch): string {
   return `mismatch ${m.reason} ${flow}${where}: ${m.detail}${hex}`;
 }
 
-export class CompareEngine {
+export class CompareEngine implements ActionSink {
   readonly comparator: Comparator;
   readonly metrics: ProxyMetrics;
   readonly controller: CheckpointController;
@@ -75,10 +75,12 @@ export class CompareEngine {
   private closed = false;
 
   constructor(private readonly options: CompareOptions) {
-    this.comparator = createComparator({ bytesEqual: nodeBytesEqual, ...options.comparator, mode: 'pre-translated' });
+    // Frames are views of socket reads (fresh buffers) or of the decoder's own copies of frames
+    // that straddled reads (fresh per frame): nothing writes to them, so the core may keep views.
+    this.comparator = createComparator({ bytesEqual: nodeBytesEqual, ...options.comparator, mode: 'pre-translated', framesImmutable: true });
     this.aheadLimit = Math.max(1, Math.floor((options.comparator.maxQueueFrames ?? 1024) / 2));
     this.metrics = createMetrics(this.comparator.counters);
-    const done = (): void => this.run(() => this.comparator.checkpointDone(this.now()));
+    const done = (): void => this.run(() => this.comparator.checkpointDoneTo(this, this.now()));
     this.controller = options.notifyDev
       ? new XenNotifyController(options.notifyDev, done, this.metrics, options.log)
       : new ImmediateController(done);
@@ -158,7 +160,7 @@ export class CompareEngine {
         this.comparator.counters.count('qemu.empty_frame');
         continue;
       }
-      this.execute(this.comparator.ingest(side, f.packet, now, f.vnetHeader));
+      this.comparator.ingestTo(this, side, f.packet, now, f.vnetHeader);
     }
     this.flush();
     if (decoder.error) this.framingError(name, port, decoder.error);
@@ -171,33 +173,37 @@ export class CompareEngine {
   }
 
   /** Runs a core call that may release frames outside an input chunk (timeouts, checkpoint done). */
-  private run(call: () => readonly Action[]): void {
+  private run(call: () => void): void {
     if (this.closed) return;
-    this.execute(call());
+    call();
     this.flush();
   }
 
-  private execute(actions: readonly Action[]): void {
-    for (const a of actions) {
-      switch (a.kind) {
-        case 'release':
-          this.batch.push({ packet: a.frame, vnetHeader: (a.tag as Uint8Array | undefined) ?? EMPTY });
-          break;
-        case 'mismatch':
-          this.options.log(describeMismatch(a.flow, a.mismatch));
-          break;
-        case 'checkpoint':
-          this.options.log(`checkpoint requested (${a.reason}, ${a.flow})`);
-          this.controller.request();
-          break;
-        case 'event':
-          this.options.log(`event ${a.code} ${a.flow}: ${a.detail}`);
-          break;
-        case 'drop':
-        case 'deliver':
-          break;
-      }
-    }
+  // --- ActionSink: what the core decided, called while it runs (no action arrays).
+
+  release(frame: Uint8Array, tag: unknown): void {
+    this.batch.push({ packet: frame, vnetHeader: (tag as Uint8Array | undefined) ?? EMPTY });
+  }
+
+  mismatch(flow: string, m: Mismatch): void {
+    this.options.log(describeMismatch(flow, m));
+  }
+
+  checkpoint(reason: MismatchReason, flow: string): void {
+    this.options.log(`checkpoint requested (${reason}, ${flow})`);
+    this.controller.request();
+  }
+
+  event(code: string, flow: string, detail: string): void {
+    this.options.log(`event ${code} ${flow}: ${detail}`);
+  }
+
+  deliver(): void {
+    // compare has no client side: QEMU's filter-mirror feeds the SVM.
+  }
+
+  drop(): void {
+    // SVM output is consumed by the comparison.
   }
 
   /** Writes the batch of released frames in one write, pausing the inputs when outdev is full. */
@@ -263,7 +269,7 @@ export class CompareEngine {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
-      this.run(() => this.comparator.advance(this.now()));
+      this.run(() => this.comparator.advanceTo(this, this.now()));
     }, Math.max(0, Math.ceil(at - this.now())));
   }
 }
