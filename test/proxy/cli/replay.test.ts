@@ -187,3 +187,16 @@ test('replay cli: --against with a bad endpoint list is a one-line error', () =>
   assertOneLineError(cli(['--primary', P, '--secondary', P, '--against', 'unix:/a,unix:/b,unix:/c,unix:/d,server']), /--against/);
   assertOneLineError(cli(['--primary', P, '--secondary', P, '--against-qemu', '--against', 'unix:/a,unix:/b,unix:/c,unix:/d']), /exclude each other/);
 });
+
+test('replay cli: a progress bar on stderr only when it is a terminal, and never with --quiet', () => {
+  // `script` (util-linux) gives the command a pseudo-terminal; its output is what the terminal showed.
+  const onTerminal = (extra: string): string => {
+    const command = [process.execPath, '--import', 'tsx', MAIN, 'replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), extra, '>/dev/null'].join(' ');
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  assert.match(onTerminal(''), /replay \[[-=]*\] +\d+%/);
+  assert.doesNotMatch(onTerminal('--quiet'), /replay \[/);
+  assert.doesNotMatch(cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng')]).stderr, /replay \[/);
+});
