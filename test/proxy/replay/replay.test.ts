@@ -190,3 +190,15 @@ test('replay: capture times that are not whole milliseconds still reach every de
   assert.deepEqual(report.checkpoints.map((e) => e.reason), ['timeout']);
   assert.equal(report.released, 4);
 });
+
+test('replay: --client gives the client side; client frames in the guests\' captures are then skipped and counted', async () => {
+  const syn = { ms: 0, data: input({ seq: 4999, flags: TCP_SYN }) };
+  const p = await capture([syn, ...download(1000, BODY, [1448], 0.1, 1)]);
+  const s = await capture([syn, ...download(1000, BODY, [1448], 0.15, 1)]);
+  const c = await capture([syn, { ms: 0.05, data: input({ seq: 5000, ack: 1001 }) }]);
+  const { report } = await runReplay(options(p, s, { client: c }));
+  assert.equal(report.clientFrames, 2, 'both frames of the client capture');
+  assert.deepEqual(report.skipped, { secondaryInput: 1, primaryInput: 1 });
+  assert.equal(report.primaryFrames, 4);
+  assert.deepEqual(report.checkpoints, []);
+});
