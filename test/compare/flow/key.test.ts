@@ -52,7 +52,7 @@ test('FlowKeys gives flowKey\'s key for every frame of a mixed sequence, repeate
     a: fc.nat(3), b: fc.nat(3), p: fc.constantFrom(0, 1, 80, 40000, 65535), q: fc.constantFrom(0, 80, 65535),
     guestIsSource: fc.boolean(), guestPort: fc.constantFrom(-1, 0, 33000, 65535), repeat: fc.nat(2),
   });
-  const build = (x: fc.RecordValue<{ kind: string; a: number; b: number; p: number; q: number }>): Uint8Array => {
+  const build = (x: { kind: string; a: number; b: number; p: number; q: number }): Uint8Array => {
     const src = hosts[x.a]!;
     const dst = hosts[x.b]!;
     if (x.kind === 'tcp') return emitTcp({ src, dst, srcPort: x.p, dstPort: x.q, seq: 1, ack: 1, flags: TCP_ACK });
