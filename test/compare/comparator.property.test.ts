@@ -972,7 +972,7 @@ function udpRun(u: UdpParams, frames: Frames): void {
 // --- 5. determinism ----------------------------------------------------------------------------
 
 describe('determinism', () => {
-  test('the same inputs to two fresh comparators give identical action lists', () => {
+  test('the same inputs to two fresh comparators give identical action lists, in either call form and with framesImmutable', () => {
     fc.assert(
       fc.property(tcpParams(), fc.integer({ min: 0, max: 2 }), udpParams(true), fc.boolean(), fc.integer({ min: 0, max: 800 }), (p, edits, u, translate, step) => {
         const k = makeCase({ ...p, translate, length: Math.min(p.length, 3000) }, 'random', noisyEdits(edits));
@@ -986,8 +986,8 @@ describe('determinism', () => {
           now += r(step + 1);
           inputs.push({ ...x, at: now });
         }
-        const logOf = (viaSink: boolean): string[] => {
-          const d = new Driver(frameConfig(k.p), 'copied', viaSink);
+        const logOf = (viaSink: boolean, frames: Frames = 'copied'): string[] => {
+          const d = new Driver(frameConfig(k.p), frames, viaSink);
           inputs.forEach((x, i) => {
             d.advanceTo(x.at);
             d.ingest(x.side, x.frame.slice());
@@ -1000,6 +1000,7 @@ describe('determinism', () => {
         const first = logOf(false);
         assert.deepEqual(logOf(false), first);
         assert.deepEqual(logOf(true), first, 'the sink form (ingestTo ...) gives the same actions');
+        assert.deepEqual(logOf(true, 'kept'), first, 'framesImmutable gives the same actions');
       }),
       { numRuns: 100 },
     );
