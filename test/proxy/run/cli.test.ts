@@ -36,25 +36,35 @@ function oneLine(r: { code: number | null; stderr: string }, pattern: RegExp): v
 
 const ifs = (c: string, p: string, s: string): string[] => ['--client-if', c, '--primary-if', p, '--secondary-if', s];
 
-test('run: missing flags', async () => {
-  oneLine(await colo(['run']), /^colo-proxy: run: --client-if IF is required$/);
-  oneLine(await colo(['run', '--client-if', 'up0', '--primary-if', 'up1']), /exactly one of --secondary-if IF and --secondary-socket EP/);
-});
+/** Runs every case at once (each is a process start-up) and checks each one's single line. */
+async function cases(list: readonly [args: readonly string[], pattern: RegExp, prefix?: readonly string[]][]): Promise<void> {
+  const results = await Promise.all(list.map(([args, , prefix]) => colo(args, prefix)));
+  results.forEach((r, i) => oneLine(r, list[i]![1]));
+}
 
-test('run: an unknown interface, an interface that is down, the same interface twice', async () => {
-  oneLine(await colo(['run', ...ifs('up0', 'nope0', 'up1')]), /^colo-proxy: run: --primary-if: no interface named "nope0"/);
-  oneLine(await colo(['run', ...ifs('up0', 'up1', 'down0')]), /^colo-proxy: run: --secondary-if: interface down0 is down; bring it up with: ip link set down0 up$/);
-  oneLine(await colo(['run', ...ifs('up0', 'up1', 'up0')]), /^colo-proxy: run: --secondary-if and --client-if name the same interface up0$/);
+const noCaps = (): string[] => ['ip', 'netns', 'exec', ns, 'setpriv', '--inh-caps=-all', '--bounding-set=-all'];
+
+test('run: missing flags, an unknown interface, an interface that is down, the same interface twice', async () => {
+  await cases([
+    [['run'], /^colo-proxy: run: --client-if IF is required$/],
+    [['run', '--client-if', 'up0', '--primary-if', 'up1'], /exactly one of --secondary-if IF and --secondary-socket EP/],
+    [['run', ...ifs('up0', 'nope0', 'up1')], /^colo-proxy: run: --primary-if: no interface named "nope0"/],
+    [['run', ...ifs('up0', 'up1', 'down0')], /^colo-proxy: run: --secondary-if: interface down0 is down; bring it up with: ip link set down0 up$/],
+    [['run', ...ifs('up0', 'up1', 'up0')], /^colo-proxy: run: --secondary-if and --client-if name the same interface up0$/],
+  ]);
 });
 
 test('run and bridge: not root (no capture capabilities)', async () => {
-  const noCaps = ['ip', 'netns', 'exec', ns, 'setpriv', '--inh-caps=-all', '--bounding-set=-all'];
-  oneLine(await colo(['run', ...ifs('up0', 'up1', 'up2')], noCaps), /^colo-proxy: run: live capture needs root \(or the capabilities CAP_NET_RAW and CAP_NET_ADMIN\)/);
-  oneLine(await colo(['bridge', '--if', 'up0', '--connect', 'tcp:127.0.0.1:9'], noCaps), /^colo-proxy: bridge: live capture needs root/);
+  await cases([
+    [['run', ...ifs('up0', 'up1', 'up2')], /^colo-proxy: run: live capture needs root \(or the capabilities CAP_NET_RAW and CAP_NET_ADMIN\)/, noCaps()],
+    [['bridge', '--if', 'up0', '--connect', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: live capture needs root/, noCaps()],
+  ]);
 });
 
 test('bridge: flags and interface checks', async () => {
-  oneLine(await colo(['bridge', '--if', 'up0']), /^colo-proxy: bridge: give exactly one of --connect EP and --listen EP$/);
-  oneLine(await colo(['bridge', '--if', 'nope0', '--connect', 'tcp:127.0.0.1:9']), /^colo-proxy: bridge: --if: no interface named "nope0"/);
-  oneLine(await colo(['bridge', '--if', 'down0', '--listen', 'tcp:127.0.0.1:9']), /^colo-proxy: bridge: --if: interface down0 is down/);
+  await cases([
+    [['bridge', '--if', 'up0'], /^colo-proxy: bridge: give exactly one of --connect EP and --listen EP$/],
+    [['bridge', '--if', 'nope0', '--connect', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: no interface named "nope0"/],
+    [['bridge', '--if', 'down0', '--listen', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: interface down0 is down/],
+  ]);
 });
