@@ -1,7 +1,7 @@
 /**
  * `colo-proxy run` and `colo-proxy bridge` refuse to start with one clear line and exit code 2:
- * missing flags, not root (no CAP_NET_RAW/CAP_NET_ADMIN), an unknown interface, an interface that
- * is down, the same interface twice. The interface checks run inside a namespace made here.
+ * missing flags, not root (no CAP_NET_RAW/CAP_NET_ADMIN), no libpcap/cap, an unknown interface, an
+ * interface that is down, the same interface twice. The interface checks run inside a namespace made here.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,8 +20,8 @@ before(() => {
 });
 after(() => lab.cleanup());
 
-async function colo(args: readonly string[], prefix: readonly string[] = ['ip', 'netns', 'exec', ns]): Promise<{ code: number | null; stderr: string }> {
-  const [cmd, ...rest] = [...prefix, process.execPath, '--import', 'tsx', MAIN, ...args];
+async function colo(args: readonly string[], prefix: readonly string[] = ['ip', 'netns', 'exec', ns], node: readonly string[] = []): Promise<{ code: number | null; stderr: string }> {
+  const [cmd, ...rest] = [...prefix, process.execPath, ...node, '--import', 'tsx', MAIN, ...args];
   const r = await execFile(cmd!, rest, { timeoutMs: 20_000 });
   return { code: r.code, stderr: r.stderr };
 }
@@ -67,4 +67,10 @@ test('bridge: flags and interface checks', async () => {
     [['bridge', '--if', 'nope0', '--connect', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: no interface named "nope0"/],
     [['bridge', '--if', 'down0', '--listen', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: interface down0 is down/],
   ]);
+});
+
+test('run and bridge: without the cap package (no libpcap) they say what to install', async () => {
+  const noCap = ['--require', fileURLToPath(new URL('./fixtures/no-cap.cjs', import.meta.url))];
+  const results = await Promise.all([['run', ...ifs('up0', 'up1', 'up2')], ['bridge', '--if', 'up0', '--connect', 'tcp:127.0.0.1:9']].map((args) => colo(args, undefined, noCap)));
+  for (const r of results) oneLine(r, /needs libpcap and the cap package, which cannot be loaded \(Cannot find module 'cap'\); install them: apt-get install libpcap-dev && npm install cap/);
 });
