@@ -51,16 +51,24 @@ export async function* readCaptureBatches(path: string, options: ReadCaptureOpti
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkSize ${chunkSize} is not a positive integer`);
   const file = await io(path, 'open', () => open(path, 'r'));
   const decoder = createCaptureDecoder();
+  // One read always in flight: the next chunk is read while this one is decoded and consumed.
+  const read = (): Promise<{ bytesRead: number; buffer: Buffer }> => {
+    const buffer = Buffer.allocUnsafe(chunkSize);
+    return io(path, 'read', () => file.read(buffer, 0, chunkSize, null));
+  };
+  let pending: Promise<{ bytesRead: number; buffer: Buffer }> | undefined = read();
   try {
     for (;;) {
-      const buffer = Buffer.allocUnsafe(chunkSize);
-      const { bytesRead } = await io(path, 'read', () => file.read(buffer, 0, chunkSize, null));
+      const { bytesRead, buffer } = await pending;
+      pending = undefined;
       if (bytesRead === 0) break;
+      pending = read();
       const frames = withPath(path, () => decoder.push(new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead)));
       if (frames.length > 0) yield frames;
     }
     withPath(path, () => decoder.end());
   } finally {
+    await pending?.catch(() => undefined);
     await io(path, 'close', () => file.close());
   }
 }
