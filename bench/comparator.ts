@@ -86,15 +86,6 @@ function established(w: Workload, framesImmutable = false): Comparator {
   return c;
 }
 
-/**
- * A full collection before each timed run (when `--expose-gc` allows it), so that no run pays for
- * the garbage of the one before: without it, the run after a copying run over 10,000 connections
- * (40 MB of per-connection copy arenas left to collect) was consistently the slowest.
- */
-function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
-}
-
 /** Counts releases, as a front end's sink would act on them. */
 class CountingSink implements ActionSink {
   released = 0;
@@ -118,7 +109,6 @@ const FORMS: Form[] = ['ingest', 'ingestTo', 'ingestTo, framesImmutable'];
  * form and ran some rounds at half speed.
  */
 function runComparator(w: Workload, form: Form): number {
-  collectGarbage();
   const c = established(w, form === 'ingestTo, framesImmutable');
   const start = performance.now();
   const released = form === 'ingest' ? feedIngest(c, w.pairs) : feedIngestTo(c, w.pairs);
@@ -157,7 +147,6 @@ function feedIngestTo(c: Comparator, pairs: [Uint8Array, Uint8Array][]): number 
 }
 
 function runBaseline(w: Workload): number {
-  collectGarbage();
   let equal = 0;
   const start = performance.now();
   for (const [p, s] of w.payloads) if (p.equals(s)) equal++;
@@ -199,8 +188,15 @@ export async function benchComparator(): Promise<BenchResult[]> {
       runBaseline(w);
       const ours = FORMS.map(() => 0);
       let base = 0;
+      // Each round starts with another form: a run pays for collecting the garbage of the run
+      // before it (over 10,000 connections a copying run leaves ~40 MB of copy arenas), so a
+      // fixed order always handed that cost to the same form. (A forced gc() before each run
+      // was tried instead: it shrinks the heap and made every run 20-40 % slower.)
       for (let round = 0; round < 3; round++) {
-        FORMS.forEach((form, i) => (ours[i] = Math.max(ours[i]!, runComparator(w, form))));
+        for (let k = 0; k < FORMS.length; k++) {
+          const i = (round + k) % FORMS.length;
+          ours[i] = Math.max(ours[i]!, runComparator(w, FORMS[i]!));
+        }
         base = Math.max(base, runBaseline(w));
       }
       const baseline = `Buffer.equals ${payloadBytes} B`;
