@@ -26,7 +26,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { createComparator, type Action, type Comparator, type ComparatorConfig } from '../../compare/index.js';
+import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason } from '../../compare/index.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
@@ -56,7 +56,7 @@ export interface RunOptions {
 
 type Role = 'client' | 'primary' | 'secondary';
 
-export class RunEngine {
+export class RunEngine implements ActionSink {
   comparator: Comparator;
   readonly metrics: RunMetrics;
   readonly controller: CheckpointController;
@@ -107,7 +107,7 @@ export class RunEngine {
         options.log('checkpoint done while the secondary is lost: ignored (SIGUSR2 restores comparison)');
         return;
       }
-      this.run(() => this.comparator.checkpointDone(this.now()));
+      this.run(() => this.comparator.checkpointDoneTo(this, this.now()));
     };
     this.controller = options.notifyDev
       ? new XenNotifyController(options.notifyDev, done, this.metrics, options.log)
@@ -174,7 +174,8 @@ export class RunEngine {
       this.primary.send(frame);
       return;
     }
-    this.execute(this.comparator.ingest('client', frame, this.now()));
+    this.comparator.ingestTo(this, 'client', frame, this.now());
+    this.afterCall();
     this.schedule();
   }
 
@@ -185,7 +186,8 @@ export class RunEngine {
       this.client.send(frame);
       return;
     }
-    this.execute(this.comparator.ingest('primary', frame, this.now()));
+    this.comparator.ingestTo(this, 'primary', frame, this.now());
+    this.afterCall();
     this.schedule();
   }
 
@@ -194,7 +196,8 @@ export class RunEngine {
       this.passedThrough.secondary++;
       return;
     }
-    this.execute(this.comparator.ingest('secondary', frame, this.now()));
+    this.comparator.ingestTo(this, 'secondary', frame, this.now());
+    this.afterCall();
     this.schedule();
   }
 
@@ -204,43 +207,47 @@ export class RunEngine {
   }
 
   /** Runs a core call outside a capture callback (timeouts, checkpoint done). */
-  private run(call: () => readonly Action[]): void {
+  private run(call: () => void): void {
     if (this.closed) return;
-    this.execute(call());
+    call();
+    this.afterCall();
     this.schedule();
   }
 
-  private execute(actions: readonly Action[]): void {
-    for (let i = 0; i < actions.length; i++) {
-      const a = actions[i]!;
-      switch (a.kind) {
-        case 'release':
-          this.client.send(a.frame);
-          break;
-        case 'deliver':
-          if (a.to === 'primary') this.primary.send(a.frame);
-          else this.sendToSecondary(a.frame);
-          break;
-        case 'drop':
-          break;
-        case 'mismatch':
-          this.options.log(describeMismatch(a.flow, a.mismatch));
-          break;
-        case 'checkpoint':
-          this.options.log(`checkpoint requested (${a.reason}, ${a.flow})`);
-          if (this.episode(a.reason)) this.lostNow = true;
-          else this.controller.request();
-          break;
-        case 'event':
-          this.options.log(`event ${a.code} ${a.flow}: ${a.detail}`);
-          break;
-      }
-    }
-    if (this.lostNow) {
-      this.lostNow = false;
-      // Whatever the core holds goes out now, as a checkpoint would release it.
-      for (const f of this.comparator.checkpointDone(this.now())) if (f.kind === 'release') this.client.send(f.frame);
-    }
+  // --- ActionSink: what the core decided, called while it runs (no action arrays).
+
+  release(frame: Uint8Array): void {
+    this.client.send(frame);
+  }
+
+  deliver(to: 'primary' | 'secondary', frame: Uint8Array): void {
+    if (to === 'primary') this.primary.send(frame);
+    else this.sendToSecondary(frame);
+  }
+
+  drop(): void {
+    // SVM output is consumed by the comparison and never reaches the client.
+  }
+
+  mismatch(flow: string, m: Mismatch): void {
+    this.options.log(describeMismatch(flow, m));
+  }
+
+  checkpoint(reason: MismatchReason, flow: string): void {
+    this.options.log(`checkpoint requested (${reason}, ${flow})`);
+    if (this.episode(reason)) this.lostNow = true;
+    else this.controller.request();
+  }
+
+  event(code: string, flow: string, detail: string): void {
+    this.options.log(`event ${code} ${flow}: ${detail}`);
+  }
+
+  /** After a core call: if it declared the SVM lost, whatever the core holds goes out now, as a checkpoint would release it. */
+  private afterCall(): void {
+    if (!this.lostNow) return;
+    this.lostNow = false;
+    this.comparator.checkpointDoneTo(this, this.now());
   }
 
   /** Counts timeout episodes; true when this one declares the SVM lost (the caller flushes the core). */
@@ -267,7 +274,7 @@ export class RunEngine {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
-      if (!this.secondaryLost) this.run(() => this.comparator.advance(this.now()));
+      if (!this.secondaryLost) this.run(() => this.comparator.advanceTo(this, this.now()));
     }, Math.max(0, Math.ceil(at - this.now())));
   }
 }
