@@ -11,7 +11,7 @@ import { UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 import { parseEndpoint } from '../ports/endpoint.js';
 import { CompareEngine } from '../engine/compare-engine.js';
-import { serveMetrics } from '../metrics/http.js';
+import { parseMetricsAddress, startMetrics } from './metrics-flag.js';
 
 const flags = {
   'primary-in': { type: 'string', help: 'PVM output, from the primary filter-redirector (QEMU primary_in)', metavar: 'EP' },
@@ -24,13 +24,6 @@ const flags = {
   'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
   metrics: { type: 'string', help: 'serve Prometheus metrics at http://HOST:PORT/metrics', metavar: 'HOST:PORT' },
 } as const;
-
-function parseHostPort(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) throw new UsageError(`compare: --metrics must be HOST:PORT with a port from 1 to 65535 (got "${text}")`);
-  return { host: m[1] ?? m[2]!, port };
-}
 
 export const compareCommand: Command = {
   name: 'compare',
@@ -55,7 +48,7 @@ export const compareCommand: Command = {
     const secondaryIn = parseEndpoint('--secondary-in', need('secondary-in'));
     const outdev = parseEndpoint('--outdev', need('outdev'));
     const notifyDev = f['notify-dev'] === undefined ? undefined : parseEndpoint('--notify-dev', f['notify-dev']);
-    const metricsAt = f.metrics === undefined ? undefined : parseHostPort(f.metrics);
+    const metricsAt = f.metrics === undefined ? undefined : parseMetricsAddress('compare', f.metrics);
 
     const log = (line: string): void => {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -69,16 +62,7 @@ export const compareCommand: Command = {
     } catch (e) {
       throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
     }
-    let metricsServer: Server | undefined;
-    if (metricsAt) {
-      try {
-        metricsServer = await serveMetrics(engine.metrics.registry, metricsAt.host, metricsAt.port);
-      } catch (e) {
-        await engine.close();
-        throw new UsageError(`compare: --metrics: cannot listen on ${f.metrics}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      log(`metrics: http://${f.metrics}/metrics`);
-    }
+    const metricsServer: Server | undefined = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
     log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -17,7 +17,7 @@ import { parseFlags } from './flags.js';
 import { parseEndpoint } from '../ports/endpoint.js';
 import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
-import { serveMetrics } from '../metrics/http.js';
+import { parseMetricsAddress, startMetrics } from './metrics-flag.js';
 
 const flags = {
   'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
@@ -33,14 +33,6 @@ const flags = {
   'ring-mb': { type: 'integer', help: 'capture ring per interface, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
   'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default run turns them off on its interfaces)' },
 } as const;
-
-/** Parses --metrics HOST:PORT for `command`. */
-export function parseMetricsAddress(command: string, text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) throw new UsageError(`${command}: --metrics must be HOST:PORT with a port from 1 to 65535 (got "${text}")`);
-  return { host: m[1] ?? m[2]!, port };
-}
 
 /** The start-up checks every live command makes, as one-line errors (exit 2). */
 export function checkLiveCapture(command: string, interfaces: readonly [flag: string, name: string][]): void {
@@ -173,16 +165,7 @@ export const runCommand: Command = {
       if (e instanceof LiveCaptureError) throw new InputError(`run: ${e.message}`, e.code);
       throw new UsageError(`run: ${e instanceof Error ? e.message : String(e)}`);
     }
-    let metricsServer: Server | undefined;
-    if (metricsAt) {
-      try {
-        metricsServer = await serveMetrics(engine.metrics.registry, metricsAt.host, metricsAt.port);
-      } catch (e) {
-        await engine.close();
-        throw new UsageError(`run: --metrics: cannot listen on ${f.metrics}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      log(`metrics: http://${f.metrics}/metrics`);
-    }
+    const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
     const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
     log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}`);

@@ -26,6 +26,7 @@ import { StreamPort } from '../ports/stream-port.js';
 import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
+import { DeadlineTimer } from './deadline-timer.js';
 
 export interface CompareOptions {
   primaryIn: Endpoint;
@@ -63,8 +64,7 @@ export class CompareEngine implements ActionSink {
   private readonly decoders = new Map<StreamPort, QemuFrameDecoder>();
   private readonly firstChunk = new Set<StreamPort>();
   private batch: QemuFrameParts[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
+  private readonly deadlines = new DeadlineTimer(() => this.comparator.nextDeadline(), () => this.now(), () => this.wake());
   private paused = false;
   /** The secondary input is paused because the SVM ran far ahead (see `balance`). */
   private secondaryAhead = false;
@@ -115,7 +115,7 @@ export class CompareEngine implements ActionSink {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.deadlines.close();
     if (this.primaryTimer) clearTimeout(this.primaryTimer);
     await Promise.all([this.primary.close(), this.secondary.close(), this.outdev.close(), this.controller.close()]);
   }
@@ -262,14 +262,11 @@ export class CompareEngine implements ActionSink {
   }
 
   private schedule(): void {
-    const at = this.comparator.nextDeadline();
-    if (at === undefined || at >= this.timerAt || this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.run(() => this.comparator.advanceTo(this, this.now()));
-    }, Math.max(0, Math.ceil(at - this.now())));
+    this.deadlines.schedule();
+  }
+
+  /** The core's deadline came: timeouts and idle connections. */
+  private wake(): void {
+    this.run(() => this.comparator.advanceTo(this, this.now()));
   }
 }

@@ -32,6 +32,7 @@ import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { ChecksumCompleter } from './complete-checksum.js';
 import { describeMismatch } from './compare-engine.js';
 import { createRunMetrics, type RunMetrics, type LivePortStats } from './run-metrics.js';
@@ -69,8 +70,7 @@ export class RunEngine implements ActionSink {
   private readonly primary: PcapInterface;
   private readonly secondaryIf: PcapInterface | null;
   private readonly secondarySocket: FramedSocket | null;
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
+  private readonly deadlines = new DeadlineTimer(() => this.comparator.nextDeadline(), () => this.now(), () => this.wake());
   private closed = false;
   /** Set by `episode` inside `execute`: flush the core once the current actions are carried out. */
   private lostNow = false;
@@ -138,7 +138,7 @@ export class RunEngine implements ActionSink {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.deadlines.close();
     this.client.close();
     this.primary.close();
     this.secondaryIf?.close();
@@ -267,14 +267,11 @@ export class RunEngine implements ActionSink {
   }
 
   private schedule(): void {
-    const at = this.comparator.nextDeadline();
-    if (at === undefined || at >= this.timerAt || this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      if (!this.secondaryLost) this.run(() => this.comparator.advanceTo(this, this.now()));
-    }, Math.max(0, Math.ceil(at - this.now())));
+    this.deadlines.schedule();
+  }
+
+  /** The core's deadline came: timeouts and idle connections. */
+  private wake(): void {
+    if (!this.secondaryLost) this.run(() => this.comparator.advanceTo(this, this.now()));
   }
 }
