@@ -7,7 +7,9 @@
  * checkpoint flushes them); every secondary frame is answered by exactly one `drop` at ingest;
  * every client frame is delivered once to the primary at ingest and once to the secondary (at
  * ingest, or later once its sequence translation is known, or never when a checkpoint made it
- * redundant, which a `client.discarded` event reports).
+ * redundant, which a `client.discarded` event reports) — and in translate mode a TCP segment the
+ * SVM's ACKs show it dropped, though the PVM took it, is delivered to the secondary again
+ * (counted as `client.redelivered`).
  *
  * The same actions can be taken as calls instead of values (`ActionSink`, `Comparator.ingestTo`),
  * with the same guarantees and order; that path allocates no `Action` objects and no arrays.

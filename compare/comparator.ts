@@ -105,6 +105,14 @@ abstract class Connection {
   abstract secondaryWaitingCount(): number;
 }
 
+/** A client segment delivered to the SVM: where it ends (client sequence space) and the bytes sent. */
+class SentSegment {
+  constructor(readonly end: number, readonly frame: Uint8Array) {}
+}
+
+/** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
+const REDELIVER_GAP_MS = 2;
+
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
   /** Translate mode only (null otherwise): how the SVM's sequence space relates to the PVM's. */
@@ -118,6 +126,15 @@ class TcpConnection extends Connection {
   secondaryAck = -1;
   /** Copies of client frames for the SVM, waiting for the sequence translation to be learned (made on first need). */
   toSecondary: Fifo<Uint8Array> | null = null;
+  /**
+   * Translate mode: client segments carrying data or FIN delivered to the SVM (as translated) and
+   * not yet acknowledged by it, with their end in the client's sequence space; made on first need.
+   */
+  sentToSecondary: Fifo<SentSegment> | null = null;
+  sentBytes = 0;
+  /** The SVM's ACK and the caller time at the last re-delivery (see `redeliver`). */
+  redeliveredAck = -1;
+  redeliveredAt = 0;
   /** `compareHeaders` values of the connection's first primary segment (connection-constant fields only). */
   headers: string | null = null;
   /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
@@ -146,6 +163,9 @@ class TcpConnection extends Connection {
     this.secondarySyn = null;
     this.secondaryAck = this.primaryAck;
     this.toSecondary = null;
+    this.sentToSecondary = null;
+    this.sentBytes = 0;
+    this.redeliveredAck = -1;
     this.secondaryPending = null;
     // The SVM is now a copy of the PVM: learn the VLAN tags afresh, whoever speaks first.
     this.tags = null;
@@ -397,8 +417,42 @@ class Engine implements Comparator {
 
   private deliverTranslated(c: TcpConnection, copy: Uint8Array): void {
     const f = decodeFrame(copy, LINKTYPE_ETHERNET);
-    if (f instanceof Frame) translateClientToSecondary(f, c.translation!);
+    if (f instanceof Frame) {
+      translateClientToSecondary(f, c.translation!);
+      const t = f.transport;
+      if (t !== null && t.kind === 'tcp' && (f.payloadLength > 0 || t.isFin)) this.rememberSent(c, seqAdd(t.seq, f.payloadLength + (t.isFin ? 1 : 0)), copy);
+    }
     this.sink.deliver('secondary', copy);
+  }
+
+  /** Keeps a client segment the SVM has not acknowledged yet, within maxQueueBytes a connection. */
+  private rememberSent(c: TcpConnection, end: number, frame: Uint8Array): void {
+    const sent = (c.sentToSecondary ??= new Fifo<SentSegment>());
+    sent.push(new SentSegment(end, frame));
+    c.sentBytes += frame.length;
+    while (c.sentBytes > this.config.maxQueueBytes) c.sentBytes -= sent.shift()!.frame.length;
+  }
+
+  /**
+   * Translate mode: the SVM can drop client data the PVM accepted (its receive window was full,
+   * say), and the client, which only hears the PVM, never retransmits it: the PVM's output then
+   * waits at the ACK gate until a timeout. So while the PVM has acknowledged client data the SVM
+   * has not, the first segment the SVM lacks is delivered to it again: at once when the SVM's ACK
+   * has moved since the last time (it took the previous one), else at most every
+   * REDELIVER_GAP_MS (its duplicate ACKs and window updates), and at every scan.
+   */
+  private redeliver(c: TcpConnection, now: number): void {
+    const sent = c.sentToSecondary!;
+    const acked = c.secondaryAck;
+    if (acked === -1) return;
+    for (let head = sent.peek(); head !== undefined && !seqGt(head.end, acked); head = sent.peek()) c.sentBytes -= sent.shift()!.frame.length;
+    const head = sent.peek();
+    if (head === undefined || c.primaryAck === -1 || !seqGt(c.primaryAck, acked) || c.diverged) return;
+    if (acked === c.redeliveredAck && now - c.redeliveredAt < REDELIVER_GAP_MS) return;
+    c.redeliveredAck = acked;
+    c.redeliveredAt = now;
+    this.counters.count('client.redelivered');
+    this.sink.deliver('secondary', head.frame);
   }
 
   private flushToSecondary(c: TcpConnection): void {
@@ -542,7 +596,10 @@ class Engine implements Comparator {
 
     if (ack !== -1) {
       if (primary) c.primaryAck = c.primaryAck === -1 ? ack : seqMax(c.primaryAck, ack);
-      else c.secondaryAck = c.secondaryAck === -1 ? ack : seqMax(c.secondaryAck, ack);
+      else {
+        c.secondaryAck = c.secondaryAck === -1 ? ack : seqMax(c.secondaryAck, ack);
+        if (c.sentToSecondary !== null) this.redeliver(c, now);
+      }
     }
 
     if (isRst) c.idleLimit = this.config.closedLingerMs;
@@ -749,7 +806,10 @@ class Engine implements Comparator {
       if (since !== -1 && !c.diverged && now - since > limit) {
         this.mismatch(c, timeoutMismatch(`secondary output waited ${now - since} ms for the primary's`));
       }
-      if (c instanceof TcpConnection && c.held.length === 0) c.trimMemory();
+      if (c instanceof TcpConnection) {
+        if (c.sentToSecondary !== null) this.redeliver(c, now);
+        if (c.held.length === 0) c.trimMemory();
+      }
     }
   }
 

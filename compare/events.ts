@@ -42,6 +42,7 @@ export const EVENT_CODES = {
   'fragment.end_inconsistent': 'two final fragments with different ends, or bytes past the final end',
   'fragment.too_big': 'fragments add up to more than 65535 bytes',
   'fragment.limit': 'too many fragmented datagrams (or bytes) pending; the oldest is compared one by one',
+  'client.redelivered': 'client data the SVM had not acknowledged, though the PVM had, was delivered to the SVM again (counted only, not reported as an action)',
   'client.discarded': 'client frames waiting for the SVM\'s sequence translation were dropped at a checkpoint (the SVM now has the PVM\'s state, which already holds them)',
 } as const;
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, type Action, type ActionSink } from '../../compare/index.js';
 import { emitArp, emitIcmpEcho } from '../../compare/wire/emit.js';
-import { CLIENT, GUEST, Twins, pattern } from '../support/twins.js';
+import { CLIENT, GUEST, Twins, pattern, payloadText } from '../support/twins.js';
 import { split } from '../support/fragments.js';
 
 const ISN = 1_000_000;
@@ -620,4 +620,41 @@ test('configuration errors name the setting', () => {
   assert.throws(() => createComparator({ compareTimeoutMs: 0 }), (e: unknown) => e instanceof ConfigError && /compareTimeoutMs must be an integer >= 1 \(got 0\)/.test(e.message));
   assert.throws(() => createComparator({ mode: 'magic' as 'translate' }), /mode must be translate or pre-translated/);
   assert.throws(() => createComparator({ framesImmutable: 'yes' as unknown as boolean }), /framesImmutable must be true or false \(got yes\)/);
+});
+
+test('translate mode: client data the SVM dropped (its window was full) is delivered to it again while its ACK lags the PVM\'s', () => {
+  // The client hears only the PVM, so it never retransmits what the SVM alone dropped; without
+  // re-delivery the PVM's ACKs would wait at the ACK gate until a timeout checkpoint.
+  const t = new Twins({ mode: 'translate' });
+  const svmIsn = 3_000_000_000;
+  const seqOf = (frame: Uint8Array): number => new DataView(frame.buffer, frame.byteOffset).getUint32(14 + 20 + 4);
+  const synAck = (isn: number): Uint8Array => t.out({ seq: isn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } });
+  t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }));
+  t.primary(synAck(ISN));
+  t.secondary(synAck(svmIsn));
+  t.client(t.in({ seq: 5000, ack: ISN + 1 }));
+  for (const [i, text] of ['aaaa', 'bbbb', 'cccc'].entries()) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: text }));
+  const delivered = t.delivered('secondary').length;
+  t.primary(t.out({ seq: ISN + 1, ack: 5012 }));
+  assert.equal(t.released().length, 1, 'the PVM\'s ACK of all 12 bytes waits at the ACK gate (only the SYN-ACK is out)');
+
+  t.now = 10;
+  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004 }));
+  let again = t.delivered('secondary').slice(delivered);
+  assert.deepEqual(again.map(payloadText), ['bbbb'], 'the first segment the SVM lacks goes to it again');
+  assert.equal(seqOf(again[0]!), 5004);
+  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004, window: 1 }));
+  assert.equal(t.delivered('secondary').length - delivered, 1, 'a duplicate ACK right after does not repeat it at once');
+  t.now = 20;
+  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004, window: 1000 }));
+  assert.equal(t.delivered('secondary').length - delivered, 2, 'a window update later does');
+
+  t.secondary(t.out({ seq: svmIsn + 1, ack: 5008 }));
+  again = t.delivered('secondary').slice(delivered);
+  assert.deepEqual(again.map(payloadText), ['bbbb', 'bbbb', 'cccc'], 'progress: the next missing segment at once');
+  t.secondary(t.out({ seq: svmIsn + 1, ack: 5012 }));
+  assert.equal(t.delivered('secondary').length - delivered, 3, 'caught up: nothing more');
+  assert.equal(t.released().length, 2, 'the PVM\'s ACK is released once the SVM has the same client data');
+  assert.deepEqual(t.checkpoints(), []);
+  assert.equal(t.c.counters.events.get('client.redelivered'), 3);
 });
