@@ -34,6 +34,7 @@ import {
   type MismatchReason, type TcpFields, type TcpOptions, type UdpFields,
 } from '../compare/index.js';
 import { createCaptureFileWriter } from '../proxy/ports/capture-file.js';
+import { concat } from '../test/proxy/framing/support.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CAPTURES = join(ROOT, 'captures');
@@ -91,16 +92,6 @@ function seedOf(name: string): number {
 
 function ascii(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** An HTTP response of exactly `length` bytes: fixed headers, then pseudo-random body bytes. */
