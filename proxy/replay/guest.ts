@@ -35,26 +35,40 @@ export function formatMac(mac: Uint8Array, at = 0): string {
 
 /** Finds the guest's MAC among the first frames of the guests' captures (see the module header). */
 export async function detectGuest(paths: readonly string[]): Promise<GuestChoice> {
-  const count = new Map<string, number>();
-  let synAckFrom: string | undefined;
+  const count = new Map<number, number>();
+  let synAckFrom: number | undefined;
   for (const path of paths) {
     const found = await countSources(path, count);
     synAckFrom ??= found;
   }
   if (count.size <= 1) return { mac: undefined, how: '' };
-  if (synAckFrom !== undefined) return { mac: parseMac(synAckFrom), how: `guest MAC ${synAckFrom}: the sender of the first TCP SYN-ACK in the captures (set --guest-mac to choose)` };
-  const [mac] = [...count.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
+  if (synAckFrom !== undefined) {
+    const mac = macText(synAckFrom);
+    return { mac: parseMac(mac), how: `guest MAC ${mac}: the sender of the first TCP SYN-ACK in the captures (set --guest-mac to choose)` };
+  }
+  const mac = macText([...count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]);
   return { mac: parseMac(mac), how: `guest MAC ${mac}: the most frequent source in the captures (set --guest-mac to choose)` };
 }
 
+/** The source MAC of an Ethernet frame as one number (48 bits fit a double exactly). */
+function sourceMac(d: Uint8Array): number {
+  return ((d[6]! << 8) | d[7]!) * 2 ** 32 + (((d[8]! << 24) | (d[9]! << 16) | (d[10]! << 8) | d[11]!) >>> 0);
+}
+
+function macText(mac: number): string {
+  const b = new Uint8Array(6);
+  for (let i = 5, v = mac; i >= 0; i--, v = Math.floor(v / 256)) b[i] = v % 256;
+  return formatMac(b);
+}
+
 /** Counts the source MACs of the first DETECTION_FRAMES frames of `path`; returns the sender of its first SYN-ACK. */
-async function countSources(path: string, count: Map<string, number>): Promise<string | undefined> {
-  let synAckFrom: string | undefined;
+async function countSources(path: string, count: Map<number, number>): Promise<number | undefined> {
+  let synAckFrom: number | undefined;
   let seen = 0;
   for await (const batch of readCaptureBatches(path)) {
     for (const f of batch) {
       if (f.linkType !== LINKTYPE_ETHERNET || f.data.length < 14) continue;
-      const src = formatMac(f.data, 6);
+      const src = sourceMac(f.data);
       count.set(src, (count.get(src) ?? 0) + 1);
       if (synAckFrom === undefined) {
         const d = decodeFrame(f.data);
