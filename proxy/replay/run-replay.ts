@@ -26,7 +26,7 @@ export interface ReplayOptions {
   scanIntervalMs: number;
   maxQueueFrames: number;
   compareHeaders: readonly HeaderField[];
-  /** The guests' MAC address; found in the primary capture when not given. */
+  /** The guests' MAC address; found in their captures when not given. */
   guestMac?: Uint8Array | undefined;
   /** `--out`: write released frames here. */
   out?: string | undefined;
@@ -34,7 +34,7 @@ export interface ReplayOptions {
   mismatchDir?: string | undefined;
   /** Called after each batch with the input bytes read so far and in all. */
   progress?: ((done: number, total: number) => void) | undefined;
-  /** Called once per warning, as soon as it is known. */
+  /** Called once per warning, when the replay ends (they are in the report too). */
   warn?: ((line: string) => void) | undefined;
 }
 
