@@ -87,8 +87,6 @@ export class MismatchCaptures {
   private readonly done: OpenEpisode[] = [];
   /** Episodes whose capture is complete: later mismatches of theirs are not written again. */
   private readonly closed = new Set<number>();
-  /** Paths written, in episode order. */
-  readonly written: string[] = [];
 
   constructor(private readonly dir: string) {}
 
@@ -144,7 +142,6 @@ export class MismatchCaptures {
       if (first) first.comment = `${first.comment}; ${e.note}`;
       await writeAll(writer, e.frames);
       await writer.close();
-      this.written.push(e.path);
     }
   }
 }

@@ -40,8 +40,6 @@ export interface ReplayOptions {
 
 export interface ReplayResult {
   report: ReplayReport;
-  /** Files written by `--mismatch-dir`. */
-  mismatchCaptures: string[];
 }
 
 export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
@@ -123,5 +121,5 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     },
     session, guest.how, router.skipped, warnings,
   );
-  return { report, mismatchCaptures: mismatches?.written ?? [] };
+  return { report };
 }

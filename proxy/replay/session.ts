@@ -20,7 +20,7 @@
  */
 
 import hdr from 'hdr-histogram-js';
-import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason, type Side } from '../../compare/index.js';
+import { createComparator, resolveConfig, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason, type Side } from '../../compare/index.js';
 import { nodeBytesEqual } from '../engine/node-bytes-equal.js';
 
 /** A mismatch as the report shows it. */
@@ -70,6 +70,7 @@ export interface ReplayObserver {
 
 export class ReplaySession implements ActionSink {
   readonly comparator: Comparator;
+  private readonly config: ComparatorConfig;
   readonly mismatches: MismatchRecord[] = [];
   mismatchCount = 0;
   readonly episodes: EpisodeRecord[] = [];
@@ -88,7 +89,8 @@ export class ReplaySession implements ActionSink {
   private flushing: EpisodeRecord | undefined;
 
   constructor(readonly settings: ReplaySettings, private readonly observer: ReplayObserver = {}) {
-    this.comparator = createComparator({ bytesEqual: nodeBytesEqual, framesImmutable: true, ...settings.comparator });
+    this.config = resolveConfig({ bytesEqual: nodeBytesEqual, framesImmutable: true, ...settings.comparator });
+    this.comparator = createComparator(this.config);
   }
 
   /** Virtual time now, ms since the first frame. */
@@ -112,7 +114,7 @@ export class ReplaySession implements ActionSink {
   finish(): number {
     const c = this.comparator.counters;
     // Every wait ends within a timeout plus a scan plus a checkpoint; a few rounds of that bound any tail.
-    const limit = this.now + 10 * ((this.settings.comparator.compareTimeoutMs ?? 3000) + (this.settings.comparator.scanIntervalMs ?? 1000) + this.settings.checkpointMs);
+    const limit = this.now + 10 * (this.config.compareTimeoutMs + this.config.scanIntervalMs + this.settings.checkpointMs);
     while (c.heldFrames > 0 || c.secondaryWaitingFrames > 0 || this.comparator.checkpointPending || this.released < c.primaryFrames) {
       const next = this.nextWake();
       if (next === undefined || next > limit) break;
