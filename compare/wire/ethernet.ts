@@ -70,13 +70,20 @@ export class EthernetView {
       at += VLAN_TAG_LEN;
       tags++;
     }
-    const payloadOffset = at + 2;
+    return this.set(bytes, offset, tags, at + 2, offset + length - (at + 2));
+  }
+
+  /**
+   * Makes this view describe a header already known to pass `reset`'s checks with these values;
+   * for a decoder that did those checks itself (frame.ts `FrameDecoder`'s fast path).
+   */
+  set(bytes: Uint8Array, offset: number, tagCount: number, payloadOffset: number, payloadLength: number): EthernetView {
     const f = this as Fields;
     f.bytes = bytes;
     f.offset = offset;
-    f.tagCount = tags;
+    f.tagCount = tagCount;
     f.payloadOffset = payloadOffset;
-    f.payloadLength = offset + length - payloadOffset;
+    f.payloadLength = payloadLength;
     return this;
   }
 

@@ -23,13 +23,15 @@
  * and re-initialises them (views' `reset`) on every `decode`, so what it returns is valid only
  * until its next `decode` call, which overwrites it in place. It is for callers that keep nothing
  * of a decoded frame past that point (values read from it are theirs, the Frame and views are
- * not); anything else uses `decodeFrame`. Both run the same code and return equal results.
+ * not); anything else uses `decodeFrame`. Both return equal results; the decoder first tries a
+ * shortcut for the common untagged Ethernet / IPv4 / TCP frame (`untaggedIpv4Tcp`), and runs the
+ * same code as `decodeFrame` for everything else.
  * Parse results are told apart by `instanceof` on the expected view class: on Node 20 that is
  * several times cheaper than `instanceof WireError` when errors are rare (measured with
  * bench/parse.ts).
  */
 
-import { readU16 } from './bytes.js';
+import { readU16, readU32 } from './bytes.js';
 import { WireError } from './error.js';
 import { ArpView } from './arp.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetView } from './ethernet.js';
@@ -39,7 +41,7 @@ import { IP_PROTOCOL_ICMP, IP_PROTOCOL_ICMPV6, IP_PROTOCOL_TCP, IP_PROTOCOL_UDP 
 import { Ipv4View } from './ipv4.js';
 import { Ipv6View } from './ipv6.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW } from './link.js';
-import { TcpView } from './tcp.js';
+import { TCP_HEADER_LEN, TcpView } from './tcp.js';
 import { UdpView } from './udp.js';
 
 export const SLL_HEADER_LEN = 16;
@@ -109,8 +111,54 @@ export class FrameDecoder {
 
   /** `decodeFrame(bytes, linkType)`, into this decoder's Frame and views; see the class comment. */
   decode(bytes: Uint8Array, linkType = LINKTYPE_ETHERNET): Frame | WireError {
+    if (linkType === LINKTYPE_ETHERNET) {
+      const f = untaggedIpv4Tcp(bytes, this.reused);
+      if (f !== null) return f;
+    }
     return decode(bytes, linkType, this.reused);
   }
+}
+
+/** Offsets in an untagged Ethernet frame carrying IPv4 without options. */
+const IPV4_AT = 14;
+const TCP_AT = IPV4_AT + 20;
+
+/**
+ * The common case of `decode`, untagged Ethernet / IPv4 without options / TCP without options or
+ * with only the usual timestamps layout, not fragmented: the same checks and the same result in a
+ * few byte reads, or null for anything else (malformed frames included), which `decode` then
+ * handles. On the replay workload of .prof/session.mts it took decoding from ~78 to ~31 ns a
+ * frame (of which ~21 ns is the first touch of the frame's bytes).
+ */
+function untaggedIpv4Tcp(bytes: Uint8Array, r: Reused): Frame | null {
+  const length = bytes.length;
+  // EtherType 0x0800 right after the MACs (so no VLAN tag), version 4 with IHL 5, TCP, neither
+  // More Fragments nor a fragment offset.
+  if (length < TCP_AT + TCP_HEADER_LEN || bytes[12] !== 0x08 || bytes[13] !== 0x00 || bytes[IPV4_AT] !== 0x45) return null;
+  if (bytes[IPV4_AT + 9] !== IP_PROTOCOL_TCP || (bytes[IPV4_AT + 6]! & 0x3f) !== 0 || bytes[IPV4_AT + 7] !== 0) return null;
+  const totalLength = readU16(bytes, IPV4_AT + 2);
+  if (totalLength < 20 + TCP_HEADER_LEN || totalLength > length - IPV4_AT) return null;
+  const segmentLength = totalLength - 20;
+  const headerLength = (bytes[TCP_AT + 12]! >>> 4) * 4;
+  let timestampOffset = -1;
+  if (headerLength !== TCP_HEADER_LEN) {
+    // TcpView.reset's own fast case: NOP, NOP, timestamps.
+    if (headerLength !== TCP_HEADER_LEN + 12 || segmentLength < headerLength || readU32(bytes, TCP_AT + TCP_HEADER_LEN) !== 0x0101080a) return null;
+    timestampOffset = TCP_AT + TCP_HEADER_LEN + 4;
+  }
+  const f = r.frame as FrameFields;
+  f.bytes = bytes;
+  f.linkType = LINKTYPE_ETHERNET;
+  f.link = r.ethernet.set(bytes, 0, 0, IPV4_AT, length - IPV4_AT);
+  f.etherType = ETHERTYPE_IPV4;
+  f.networkOffset = IPV4_AT;
+  f.network = r.ipv4.set(bytes, IPV4_AT, 20, totalLength);
+  f.transport = r.tcp.set(bytes, TCP_AT, headerLength, segmentLength, -1, -1, false, -1, 0, timestampOffset);
+  f.protocol = IP_PROTOCOL_TCP;
+  f.isFragment = false;
+  f.payloadOffset = TCP_AT + headerLength;
+  f.payloadLength = segmentLength - headerLength;
+  return r.frame;
 }
 
 /**

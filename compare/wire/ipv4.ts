@@ -64,6 +64,14 @@ export class Ipv4View {
     const totalLength = readU16(bytes, offset + 2);
     if (totalLength < headerLength) return new WireError('decode.ipv4.total_length_too_small', offset + 2);
     if (totalLength > length) return new WireError('decode.ipv4.total_length_exceeds_frame', offset + 2);
+    return this.set(bytes, offset, headerLength, totalLength);
+  }
+
+  /**
+   * Makes this view describe a header already known to pass `reset`'s checks with these values;
+   * for a decoder that did those checks itself (frame.ts `FrameDecoder`'s fast path).
+   */
+  set(bytes: Uint8Array, offset: number, headerLength: number, totalLength: number): Ipv4View {
     const f = this as Fields;
     f.bytes = bytes;
     f.offset = offset;

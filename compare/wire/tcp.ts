@@ -146,7 +146,12 @@ export class TcpView {
     return this.set(bytes, offset, headerLength, length, mssAt, windowScaleAt, sackPermitted, sackAt, sackBlocks, timestampAt);
   }
 
-  private set(
+  /**
+   * Makes this view describe a segment already known to pass `reset`'s checks with these values
+   * (option offsets -1 when absent); for `reset` and for a decoder that did those checks itself
+   * (frame.ts `FrameDecoder`'s fast path).
+   */
+  set(
     bytes: Uint8Array, offset: number, headerLength: number, segmentLength: number, mssAt: number, windowScaleAt: number,
     sackPermitted: boolean, sackOffset: number, sackBlockCount: number, timestampOffset: number,
   ): TcpView {
