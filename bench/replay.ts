@@ -46,7 +46,7 @@ export async function writeTwins(dir: string, frames: number): Promise<{ primary
     } else if (c.next === SEGMENTS_PER_CONNECTION - 1) {
       frame = emitTcp({ ...base, seq: c.seq, flags: TCP_FIN | TCP_ACK });
     } else {
-      const size = SIZES[(n * 7) % SIZES.length]!;
+      const size = SIZES[c.next % SIZES.length]!;
       frame = emitTcp({ ...base, seq: c.seq, flags: TCP_ACK | TCP_PSH, payload: payload.subarray(0, size) });
       c.seq += size;
     }
