@@ -1,6 +1,12 @@
 /**
- * Pairing the PVM's and the SVM's SYNs of one guest-initiated (active-open) TCP connection,
- * and the port map that follows when the two guests chose different ephemeral ports.
+ * Pairing the PVM's and the SVM's SYNs of one guest-initiated (active-open) TCP connection, or
+ * their first datagrams of one guest-initiated UDP flow (a DNS query, say), and the port map that
+ * follows when the two guests chose different ephemeral ports.
+ *
+ * UDP has no handshake, so the caller offers the first datagram each guest sends on a flow
+ * (`offerPrimaryDatagram`, `offerSecondaryDatagram`); they pair exactly as SYNs do. A flow the
+ * client opened (a guest-side server) is offered too and pairs on its own port at once, which
+ * changes nothing. TCP and UDP never pair with each other, and a mapping is per protocol.
  *
  * Contract. Offer each guest SYN (SYN set, ACK clear) of a connection the caller has no
  * translation for: `offerPrimarySyn` for the PVM's, `offerSecondarySyn` for the SVM's. SYNs wait
@@ -32,6 +38,7 @@ import type { Frame } from '../wire/frame.js';
 import { Ipv4View } from '../wire/ipv4.js';
 import { Ipv6View } from '../wire/ipv6.js';
 import { TcpView } from '../wire/tcp.js';
+import { UdpView } from '../wire/udp.js';
 import { SequenceTranslation, learnFromHandshake } from './translation.js';
 
 /** Limits of an `ActiveOpenPairing`. */
@@ -47,6 +54,8 @@ export interface ActiveOpenPairingOptions {
 /** One active open seen from both guests; also the port mapping when the ports differ. */
 export class PairedOpen {
   constructor(
+    /** IP_PROTOCOL_TCP or IP_PROTOCOL_UDP. */
+    readonly protocol: number,
     readonly ipVersion: 4 | 6,
     /** The guests' (shared) address, 4 or 16 bytes. */
     readonly guestAddress: Uint8Array,
@@ -57,11 +66,12 @@ export class PairedOpen {
     readonly primaryPort: number,
     /** The SVM's guest-side source port. */
     readonly secondaryPort: number,
+    /** The ISNs of the SYNs; 0 for UDP. */
     readonly primaryIsn: number,
     readonly secondaryIsn: number,
-    /** TSval of the PVM's SYN, or -1 without timestamps. */
+    /** TSval of the PVM's SYN, or -1 without timestamps (and for UDP). */
     readonly primaryTsVal: number,
-    /** TSval of the SVM's SYN, or -1 without timestamps. */
+    /** TSval of the SVM's SYN, or -1 without timestamps (and for UDP). */
     readonly secondaryTsVal: number,
   ) {}
 }
@@ -77,7 +87,7 @@ export function learnFromPairedOpen(t: SequenceTranslation, p: PairedOpen): void
 const PRIMARY = 0;
 const SECONDARY = 1;
 
-/** A SYN waiting for its twin from the other guest. */
+/** A SYN (or first datagram) waiting for its twin from the other guest. */
 class PendingSyn {
   constructor(
     readonly key: string,
@@ -107,9 +117,9 @@ export class ActiveOpenPairing {
   private readonly pending = new Set<PendingSyn>();
   /** Every remapped connection in pairing order. */
   private readonly mappings = new Set<PairedOpen>();
-  /** Mappings by `secondaryPort * 65536 + remotePort`. */
+  /** Mappings by `portsKey(protocol, secondaryPort, remotePort)`. */
   private readonly bySecondary = new Map<number, PairedOpen[]>();
-  /** Mappings by `primaryPort * 65536 + remotePort`. */
+  /** Mappings by `portsKey(protocol, primaryPort, remotePort)`. */
   private readonly byPrimary = new Map<number, PairedOpen[]>();
   /** SYNs dropped unpaired by `expire`. */
   expiredSyns = 0;
@@ -137,39 +147,49 @@ export class ActiveOpenPairing {
 
   /** Offers a PVM SYN seen at `now`; returns the pairing it completes, or null. */
   offerPrimarySyn(frame: Frame, now: number): PairedOpen | null {
-    return this.offer(PRIMARY, frame, now);
+    return isActiveSyn(frame) ? this.offer(PRIMARY, frame, now) : null;
   }
 
   /** Offers an SVM SYN seen at `now`; returns the pairing it completes, or null. */
   offerSecondarySyn(frame: Frame, now: number): PairedOpen | null {
-    return this.offer(SECONDARY, frame, now);
+    return isActiveSyn(frame) ? this.offer(SECONDARY, frame, now) : null;
   }
 
-  /** The PVM's port for an SVM output frame (guest -> remote): its source port, mapped when remapped; -1 for non-TCP. */
+  /** Offers the PVM's first UDP datagram of a flow, seen at `now`; returns the pairing it completes, or null. */
+  offerPrimaryDatagram(frame: Frame, now: number): PairedOpen | null {
+    return frame.transport instanceof UdpView ? this.offer(PRIMARY, frame, now) : null;
+  }
+
+  /** Offers the SVM's first UDP datagram of a flow, seen at `now`; returns the pairing it completes, or null. */
+  offerSecondaryDatagram(frame: Frame, now: number): PairedOpen | null {
+    return frame.transport instanceof UdpView ? this.offer(SECONDARY, frame, now) : null;
+  }
+
+  /** The PVM's port for an SVM output frame (guest -> remote): its source port, mapped when remapped; -1 for neither TCP nor UDP. */
   primaryPortOf(frame: Frame): number {
-    const tcp = frame.transport;
-    if (!(tcp instanceof TcpView)) return -1;
-    const port = tcp.srcPort;
+    const t = frame.transport;
+    if (!(t instanceof TcpView || t instanceof UdpView)) return -1;
+    const port = t.srcPort;
     if (this.mappings.size === 0) return port;
-    const m = findMapping(this.bySecondary, frame, port, tcp.dstPort, true);
+    const m = findMapping(this.bySecondary, frame, portsKey(frame.protocol, port, t.dstPort), true);
     return m === null ? port : m.primaryPort;
   }
 
-  /** The SVM's port for a client frame (remote -> guest): its destination port, mapped when remapped; -1 for non-TCP. */
+  /** The SVM's port for a client frame (remote -> guest): its destination port, mapped when remapped; -1 for neither TCP nor UDP. */
   secondaryPortOf(frame: Frame): number {
-    const tcp = frame.transport;
-    if (!(tcp instanceof TcpView)) return -1;
-    const port = tcp.dstPort;
+    const t = frame.transport;
+    if (!(t instanceof TcpView || t instanceof UdpView)) return -1;
+    const port = t.dstPort;
     if (this.mappings.size === 0) return port;
-    const m = findMapping(this.byPrimary, frame, port, tcp.srcPort, false);
+    const m = findMapping(this.byPrimary, frame, portsKey(frame.protocol, port, t.srcPort), false);
     return m === null ? port : m.secondaryPort;
   }
 
   /** Removes a mapping returned by an offer (the connection is gone); false when it was not kept. */
   forget(p: PairedOpen): boolean {
     if (!this.mappings.delete(p)) return false;
-    removeFrom(this.bySecondary, p.secondaryPort * 65536 + p.remotePort, p);
-    removeFrom(this.byPrimary, p.primaryPort * 65536 + p.remotePort, p);
+    removeFrom(this.bySecondary, portsKey(p.protocol, p.secondaryPort, p.remotePort), p);
+    removeFrom(this.byPrimary, portsKey(p.protocol, p.primaryPort, p.remotePort), p);
     return true;
   }
 
@@ -194,21 +214,25 @@ export class ActiveOpenPairing {
     this.byPrimary.clear();
   }
 
+  /** Offers a SYN or first datagram (the caller checked which); see the module header. */
   private offer(side: number, frame: Frame, now: number): PairedOpen | null {
-    const tcp = frame.transport;
+    const t = frame.transport as TcpView | UdpView;
     const ip = frame.network;
-    if (!(tcp instanceof TcpView) || !tcp.isSyn || tcp.isAck || ip === null || ip.kind === 'arp') return null;
+    if (ip === null || ip.kind === 'arp') return null;
     this.expire(now);
-    const port = tcp.srcPort;
-    const remotePort = tcp.dstPort;
-    if (this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, port, remotePort, true) !== null) {
+    const protocol = frame.protocol;
+    const port = t.srcPort;
+    const remotePort = t.dstPort;
+    if (this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, portsKey(protocol, port, remotePort), true) !== null) {
       return null;
     }
+    const isn = t instanceof TcpView ? t.seq : 0;
+    const tsVal = t instanceof TcpView ? t.tsVal : -1;
     const v4 = ip instanceof Ipv4View;
     const addressLength = v4 ? 4 : 16;
     const srcAt = v4 ? ip.offset + 12 : ip.offset + 8;
     const dstAt = srcAt + addressLength;
-    const key = `${v4 ? 4 : 6}|${toHex(ip.bytes, srcAt, addressLength)}|${toHex(ip.bytes, dstAt, addressLength)}|${remotePort}`;
+    const key = `${protocol}|${v4 ? 4 : 6}|${toHex(ip.bytes, srcAt, addressLength)}|${toHex(ip.bytes, dstAt, addressLength)}|${remotePort}`;
     let queue = this.queues.get(key);
     if (queue === undefined) {
       queue = new DestinationQueue();
@@ -221,10 +245,10 @@ export class ActiveOpenPairing {
       this.unqueue(twin);
       const primary = side === PRIMARY;
       const p = new PairedOpen(
-        twin.ipVersion, twin.guestAddress, twin.remoteAddress, remotePort,
+        protocol, twin.ipVersion, twin.guestAddress, twin.remoteAddress, remotePort,
         primary ? port : twin.port, primary ? twin.port : port,
-        primary ? tcp.seq : twin.isn, primary ? twin.isn : tcp.seq,
-        primary ? tcp.tsVal : twin.tsVal, primary ? twin.tsVal : tcp.tsVal,
+        primary ? isn : twin.isn, primary ? twin.isn : isn,
+        primary ? tsVal : twin.tsVal, primary ? twin.tsVal : tsVal,
       );
       if (p.primaryPort !== p.secondaryPort) this.addMapping(p);
       return p;
@@ -232,13 +256,13 @@ export class ActiveOpenPairing {
     const mine = queue.bySide[side]!;
     const repeated = mine.find((s) => s.port === port);
     if (repeated !== undefined) {
-      repeated.isn = tcp.seq;
-      repeated.tsVal = tcp.tsVal;
+      repeated.isn = isn;
+      repeated.tsVal = tsVal;
       return null;
     }
     const s = new PendingSyn(
       key, side, v4 ? 4 : 6, ip.bytes.slice(srcAt, srcAt + addressLength), ip.bytes.slice(dstAt, dstAt + addressLength),
-      remotePort, port, tcp.seq, tcp.tsVal, now,
+      remotePort, port, isn, tsVal, now,
     );
     mine.push(s);
     this.pending.add(s);
@@ -259,8 +283,8 @@ export class ActiveOpenPairing {
 
   private addMapping(p: PairedOpen): void {
     this.mappings.add(p);
-    addTo(this.bySecondary, p.secondaryPort * 65536 + p.remotePort, p);
-    addTo(this.byPrimary, p.primaryPort * 65536 + p.remotePort, p);
+    addTo(this.bySecondary, portsKey(p.protocol, p.secondaryPort, p.remotePort), p);
+    addTo(this.byPrimary, portsKey(p.protocol, p.primaryPort, p.remotePort), p);
     if (this.mappings.size > this.maxMappings) {
       this.forget(this.mappings.values().next().value!);
       this.evictedMappings++;
@@ -273,6 +297,16 @@ function positive(name: string, v: number, integer: boolean): number {
     throw new RangeError(`ActiveOpenPairing: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
   }
   return v;
+}
+
+function isActiveSyn(frame: Frame): boolean {
+  const t = frame.transport;
+  return t instanceof TcpView && t.isSyn && !t.isAck;
+}
+
+/** One number for a protocol and a connection's two ports (below 2^41: exact in a double). */
+function portsKey(protocol: number, guestPort: number, remotePort: number): number {
+  return (protocol * 65536 + guestPort) * 65536 + remotePort;
 }
 
 function addTo(map: Map<number, PairedOpen[]>, key: number, p: PairedOpen): void {
@@ -288,11 +322,11 @@ function removeFrom(map: Map<number, PairedOpen[]>, key: number, p: PairedOpen):
 }
 
 /**
- * The mapping in `map` (keyed by guest port and remote port) whose addresses match `frame`'s;
- * the guest is the IP source when `guestIsSource`, else the destination. Allocation-free.
+ * The mapping in `map` under `key` (portsKey) whose addresses match `frame`'s; the guest is the
+ * IP source when `guestIsSource`, else the destination. Allocation-free.
  */
-function findMapping(map: Map<number, PairedOpen[]>, frame: Frame, guestPort: number, remotePort: number, guestIsSource: boolean): PairedOpen | null {
-  const list = map.get(guestPort * 65536 + remotePort);
+function findMapping(map: Map<number, PairedOpen[]>, frame: Frame, key: number, guestIsSource: boolean): PairedOpen | null {
+  const list = map.get(key);
   if (list === undefined) return null;
   const ip = frame.network;
   let srcAt: number;

@@ -1,7 +1,7 @@
 /**
- * Active-open pairing: the PVM's and the SVM's SYNs to one destination paired in arrival order
- * (same port first), port lookups for later frames, expiry by the caller's time, bounds, and
- * the whole path from pairing to translated frames.
+ * Active-open pairing: the PVM's and the SVM's SYNs (or first UDP datagrams) to one destination
+ * paired in arrival order (same port first), port lookups for later frames, expiry by the
+ * caller's time, bounds, and the whole path from pairing to translated frames.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,7 +74,8 @@ test('pairing: different ports give a mapping used by both lookups, and the tran
   assert.equal(a.primaryPortOf(fromGuest(50000, 444)), 50000);
   assert.equal(a.primaryPortOf(fromGuest(50000, 443, '192.0.2.8')), 50000);
   assert.equal(a.secondaryPortOf(toGuest(50000)), 50000);
-  assert.equal(a.primaryPortOf(decoded(emitUdp({ src: GUEST, dst: REMOTE, srcPort: 50000, dstPort: 443 }))), -1);
+  // A mapping is per protocol: UDP between the same ports is another flow.
+  assert.equal(a.primaryPortOf(decoded(emitUdp({ src: GUEST, dst: REMOTE, srcPort: 50000, dstPort: 443 }))), 50000);
 
   const t = new SequenceTranslation();
   learnFromPairedOpen(t, p);
@@ -214,4 +215,40 @@ test('pairing: bounds on waiting SYNs and mappings drop the oldest; clear forget
   assert.throws(() => new ActiveOpenPairing({ maxMappings: 1.5 }), RangeError);
   assert.throws(() => new ActiveOpenPairing({ pendingTimeout: Number.NaN }), RangeError);
   assert.doesNotThrow(() => new ActiveOpenPairing({ pendingTimeout: 0.25 }));
+});
+
+/** A guest UDP datagram from `port` to REMOTE:53, or the reply to it. */
+function datagram(port: number, reply = false, remote = REMOTE): Frame {
+  return decoded(reply
+    ? emitUdp({ src: remote, dst: GUEST, srcPort: 53, dstPort: port, payload: new Uint8Array(8) })
+    : emitUdp({ src: GUEST, dst: remote, srcPort: port, dstPort: 53, payload: new Uint8Array(8) }));
+}
+
+test('pairing: first UDP datagrams pair like SYNs, and their mapping is UDP only', () => {
+  const a = new ActiveOpenPairing();
+  assert.equal(a.offerPrimaryDatagram(datagram(33000), 0), null);
+  assert.equal(a.offerPrimaryDatagram(datagram(33001), 0), null);
+  // A TCP SYN to the same destination port does not take a waiting datagram.
+  assert.equal(a.offerSecondarySyn(syn(44000, 1, -1, 53), 0), null);
+  const first = pair(a.offerSecondaryDatagram(datagram(44001), 1));
+  const second = pair(a.offerSecondaryDatagram(datagram(44002), 1));
+  assert.deepEqual([first.protocol, first.primaryPort, first.secondaryPort, first.primaryIsn, first.primaryTsVal], [17, 33000, 44001, 0, -1]);
+  assert.deepEqual([second.primaryPort, second.secondaryPort], [33001, 44002]);
+  assert.equal(a.primaryPortOf(datagram(44001)), 33000);
+  assert.equal(a.secondaryPortOf(datagram(33001, true)), 44002);
+  // The same ports over TCP, or to another remote, keep their own.
+  assert.equal(a.primaryPortOf(fromGuest(44001, 53)), 44001);
+  assert.equal(a.primaryPortOf(datagram(44001, false, '192.0.2.8')), 44001);
+  // Offers of anything else are refused.
+  assert.equal(a.offerPrimaryDatagram(fromGuest(33005, 53), 2), null);
+  assert.equal(a.offerSecondarySyn(datagram(44005), 2), null);
+});
+
+test('pairing: a flow both guests send on from the same port pairs with no mapping', () => {
+  const a = new ActiveOpenPairing();
+  assert.equal(a.offerSecondaryDatagram(datagram(53000), 0), null);
+  const p = pair(a.offerPrimaryDatagram(datagram(53000), 0));
+  assert.equal(p.primaryPort, p.secondaryPort);
+  assert.equal(a.mappingCount, 0);
+  assert.equal(a.pendingCount, 0);
 });
