@@ -41,11 +41,10 @@ const NO_ITEMS: never[] = [];
 
 /**
  * A FIFO with O(1) push and shift, for per-connection and global queues: a ring buffer whose
- * capacity is a power of two, doubled when full. (It replaced an array shifted by advancing a head
- * index and sliced every 64 shifts; measured
- * with the ring, the replay workload of .prof/session.mts ran ~4-7 % more frames a second and
- * 64-byte lockstep pairs ~3 % more.) An emptied ring larger than KEEP_RING slots
- * is dropped, so a connection that once held a burst does not keep its array.
+ * capacity is a power of two, doubled when full. It replaced an array shifted by advancing a head
+ * index and sliced every 64 shifts: with the ring the core ran the replay workload of
+ * .prof/session.mts ~4-7 % faster and 64-byte lockstep pairs ~3 % faster. An emptied ring larger
+ * than KEEP_RING slots is dropped, so a connection that once held a burst does not keep its array.
  */
 export class Fifo<T> {
   private items: (T | undefined)[] = NO_ITEMS;
