@@ -604,14 +604,7 @@ class Engine implements Comparator {
 
     if (isRst) c.idleLimit = this.config.closedLingerMs;
     if (isSyn) {
-      if (!c.handshakeDone) {
-        if (primary && c.primarySyn === null) c.match.startAt(tcpSeq);
-        if (primary) c.primarySyn ??= SynInfo.of(tcp);
-        else c.secondarySyn ??= SynInfo.of(tcp);
-      }
-      if (primary) this.hold(c, this.keep ? bytes : this.copier.copy(bytes), now, 0, ack, !c.handshakeDone, this.tag);
-      if (!c.handshakeDone && c.primarySyn !== null && c.secondarySyn !== null) this.handshake(c);
-      this.releaseTcp(c);
+      this.syn(c, primary, bytes, tcp, now, ack);
       return;
     }
 
@@ -647,6 +640,22 @@ class Engine implements Comparator {
     this.counters.comparedBytes += c.match.comparedBytes - compared;
     this.counters.unverifiedBytes += c.match.unverifiedBytes - unverified;
     if (c.match.overLimit && !c.diverged) this.mismatch(c, limitMismatch(`TCP bytes held over ${this.config.maxQueueBytes}`));
+    this.releaseTcp(c);
+  }
+
+  /**
+   * A SYN or SYN-ACK: held until both guests' handshakes are in and agree. Kept out of `tcp`, which
+   * runs for every segment, to keep that function small: 64-byte lockstep pairs ran 2-7 % faster
+   * (p75 of four alternating A/B runs; about the size of this machine's noise).
+   */
+  private syn(c: TcpConnection, primary: boolean, bytes: Uint8Array, tcp: TcpView, now: number, ack: number): void {
+    if (!c.handshakeDone) {
+      if (primary && c.primarySyn === null) c.match.startAt(tcp.seq);
+      if (primary) c.primarySyn ??= SynInfo.of(tcp);
+      else c.secondarySyn ??= SynInfo.of(tcp);
+    }
+    if (primary) this.hold(c, this.keep ? bytes : this.copier.copy(bytes), now, 0, ack, !c.handshakeDone, this.tag);
+    if (!c.handshakeDone && c.primarySyn !== null && c.secondarySyn !== null) this.handshake(c);
     this.releaseTcp(c);
   }
 
