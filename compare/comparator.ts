@@ -30,6 +30,7 @@
 import { LINKTYPE_ETHERNET } from './wire/link.js';
 import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpView } from './wire/tcp.js';
+import { UdpView } from './wire/udp.js';
 import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
 import { toHex } from './wire/bytes.js';
@@ -43,6 +44,7 @@ import { resolveConfig, type ComparatorConfig } from './config.js';
 import type { EventCode, MismatchReason } from './events.js';
 import type { Mismatch } from './match/mismatch.js';
 import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts } from './match/datagram.js';
+import type { BytesEqual } from './match/bytes-equal.js';
 import { TcpStreamMatch } from './match/tcp-stream.js';
 import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from './match/headers.js';
 import { FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
@@ -193,11 +195,22 @@ class MessageConnection extends Connection {
   readonly heldParts = new Fifo<{ parts: MessageParts; frames: number }>();
   /** Messages compared so far, the position reported in a mismatch. */
   index = 0;
+  /** Translate mode, UDP: which guests have sent on this flow (HEARD_* bits), for the pairing of first datagrams. */
+  heard = 0;
+  /** Translate mode, UDP: the SVM sends from another port, mapped to the PVM's: that port is not compared. */
+  remapped = false;
 
   resetAfterCheckpoint(): void {
     this.waiting.clear();
     this.heldParts.clear();
     this.diverged = false;
+    this.remapped = false;
+  }
+
+  /** `compareMessages` on this flow: a remapped flow compares its UDP heads from the remote port on. */
+  compare(p: MessageParts, s: MessageParts, reason: MismatchReason, equal: BytesEqual): Mismatch | null {
+    const index = this.index++;
+    return this.remapped ? compareMessages(p.remotePortOnly(), s.remotePortOnly(), reason, index, equal) : compareMessages(p, s, reason, index, equal);
   }
 
   secondaryWaitingSince(): number {
@@ -239,6 +252,10 @@ export function createComparator(config: Partial<ComparatorConfig> = {}): Compar
 }
 
 const NO_ACTIONS: Action[] = [];
+
+/** `MessageConnection.heard` bits. */
+const HEARD_PRIMARY = 1;
+const HEARD_SECONDARY = 2;
 
 /** The sink outside calls: any action emitted then is a bug. */
 const NO_SINK: ActionSink = {
@@ -391,7 +408,7 @@ class Engine implements Comparator {
   private client(bytes: Uint8Array, decoded: Frame | WireError, now: number): void {
     this.sink.deliver('primary', bytes);
     if (!(decoded instanceof Frame) || this.config.mode !== 'translate' || decoded.transport?.kind !== 'tcp') {
-      this.sink.deliver('secondary', bytes);
+      this.sink.deliver('secondary', decoded instanceof Frame && this.config.mode === 'translate' ? this.toSecondaryPort(bytes, decoded) : bytes);
       return;
     }
     const c = this.connection(decoded, false, now);
@@ -413,6 +430,17 @@ class Engine implements Comparator {
       return;
     }
     this.deliverTranslated(c, copy);
+  }
+
+  /** A client datagram to a UDP flow the guests opened from different ports, readdressed (a copy) to the SVM's. */
+  private toSecondaryPort(bytes: Uint8Array, f: Frame): Uint8Array {
+    const udp = f.transport;
+    if (this.pairing.mappingCount === 0 || !(udp instanceof UdpView)) return bytes;
+    const port = this.pairing.secondaryPortOf(f);
+    if (port === udp.dstPort) return bytes;
+    const copy = this.copier.copy(bytes);
+    (UdpView.parse(copy, udp.offset, udp.length) as UdpView).setDstPort(port);
+    return copy;
   }
 
   private deliverTranslated(c: TcpConnection, copy: Uint8Array): void {
@@ -478,12 +506,49 @@ class Engine implements Comparator {
       for (const o of r.add(decodeFrame(copy, LINKTYPE_ETHERNET) as Frame, now)) this.fragmentOutcome(primary, o, now);
       return;
     }
-    const tcp = decoded.transport?.kind === 'tcp' ? decoded.transport : null;
-    const translate = this.config.mode === 'translate' && tcp !== null;
-    if (translate && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
-    const c = this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1);
-    if (c instanceof TcpConnection) this.tcp(c, primary, bytes, decoded, tcp!, now);
-    else this.message(c as MessageConnection, primary, [bytes], false, messageParts(decoded, this.config.compareHeaders), now);
+    const t = decoded.transport;
+    const tcp = t !== null && t.kind === 'tcp' ? t : null;
+    const udp = t !== null && t.kind === 'udp';
+    const translate = this.config.mode === 'translate' && (tcp !== null || udp);
+    if (translate && tcp !== null && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
+    let guestPort = translate && !primary ? this.pairing.primaryPortOf(decoded) : -1;
+    const pair = translate && udp ? this.datagramOpen(primary, decoded, guestPort, now) : null;
+    if (pair !== null && !primary) guestPort = pair.primaryPort;
+    const c = this.connection(decoded, true, now, guestPort);
+    if (c instanceof TcpConnection) {
+      this.tcp(c, primary, bytes, decoded, tcp!, now);
+      return;
+    }
+    const m = c as MessageConnection;
+    if (translate) {
+      m.heard |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
+      if (pair !== null) m.remapped = true;
+    }
+    this.message(m, primary, [bytes], false, messageParts(decoded, this.config.compareHeaders), now);
+  }
+
+  /**
+   * Offers a guest's first datagram on a UDP flow to the pairing (rewrite/pairing.ts); returns the
+   * pairing when it completes with different ports. When the PVM's completes it, the SVM's
+   * datagrams so far wait in a flow keyed by the SVM's own port: they move to the PVM's flow.
+   */
+  private datagramOpen(primary: boolean, f: Frame, guestPort: number, now: number): PairedOpen | null {
+    const known = this.table.get(this.keys.of(f, true, guestPort));
+    if (known instanceof MessageConnection && (known.heard & (primary ? HEARD_PRIMARY : HEARD_SECONDARY)) !== 0) return null;
+    const pair = primary ? this.pairing.offerPrimaryDatagram(f, now) : this.pairing.offerSecondaryDatagram(f, now);
+    if (pair === null || pair.primaryPort === pair.secondaryPort) return null;
+    if (primary) this.adoptSecondaryDatagrams(f, pair, now);
+    return pair;
+  }
+
+  private adoptSecondaryDatagrams(f: Frame, pair: PairedOpen, now: number): void {
+    const strayKey = flowKey(f, true, pair.secondaryPort);
+    const stray = this.table.get(strayKey);
+    if (!(stray instanceof MessageConnection) || stray.held.length > 0) return;
+    const target = this.connection(f, true, now) as MessageConnection;
+    for (let w = stray.waiting.shift(); w !== undefined; w = stray.waiting.shift()) target.waiting.push(w);
+    target.heard |= HEARD_SECONDARY;
+    this.table.delete(strayKey);
   }
 
   /**
@@ -707,7 +772,7 @@ class Engine implements Comparator {
       if (waiting !== undefined && !c.diverged && c.held.length === 0) {
         c.waiting.shift();
         this.counters.secondaryWaitingFrames--;
-        const m = compareMessages(parts, waiting.parts, reason, c.index++, this.config.bytesEqual);
+        const m = c.compare(parts, waiting.parts, reason, this.config.bytesEqual);
         this.counters.comparedBytes += parts.bodyLength;
         if (m === null) {
           for (const frame of frames) this.releaseNow(frame, owned ? this.fragmentTag(frame) : this.tag);
@@ -733,7 +798,7 @@ class Engine implements Comparator {
       return;
     }
     const first = c.heldParts.peek()!;
-    const m = compareMessages(first.parts, parts, reason, c.index++, this.config.bytesEqual);
+    const m = c.compare(first.parts, parts, reason, this.config.bytesEqual);
     this.counters.comparedBytes += parts.bodyLength;
     if (m !== null) {
       this.mismatch(c, m);

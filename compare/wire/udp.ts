@@ -8,14 +8,15 @@
  * decoders that reuse one view per frame (frame.ts `FrameDecoder`); `empty` makes such a view, to
  * be read only after a `reset` succeeded. A checksum of 0 means "none" over IPv4 (RFC 768) and is
  * invalid over IPv6 (RFC 8200 §8.1); `verifyChecksum` only does the arithmetic, so check
- * `hasChecksum` first. Jumbograms (length field 0, RFC 2675) are not supported.
+ * `hasChecksum` first. `setDstPort` rewrites the destination port in place (a sequence-space
+ * rewriter's port mapping), checksum included. Jumbograms (length field 0, RFC 2675) are not supported.
  *
  * Error codes: `decode.udp.header_too_short` (fewer than 8 bytes), `decode.udp.bad_length`
  * (length field < 8), `decode.udp.length_exceeds_ip_payload`.
  */
 
 import { readU16, writeU16 } from './bytes.js';
-import { udpChecksum, verifyTransportChecksum } from './checksum.js';
+import { rewriteU16, udpChecksum, verifyTransportChecksum } from './checksum.js';
 import { WireError } from './error.js';
 
 export const UDP_HEADER_LEN = 8;
@@ -105,6 +106,20 @@ export class UdpView {
   /** True when the stored checksum is correct after `pseudoSum` (from `pseudoSumV4`/`pseudoSumV6`). */
   verifyChecksum(pseudoSum: number): boolean {
     return verifyTransportChecksum(pseudoSum, this.bytes, this.offset, this.length);
+  }
+
+  /**
+   * Rewrites the destination port, fixing the checksum incrementally (RFC 1624): a datagram
+   * without one (0) keeps none, and a result of 0 is stored as 0xffff (RFC 768).
+   */
+  setDstPort(port: number): void {
+    const checksumAt = this.offset + 6;
+    if (readU16(this.bytes, checksumAt) === 0) {
+      writeU16(this.bytes, this.offset + 2, port);
+      return;
+    }
+    rewriteU16(this.bytes, this.offset + 2, checksumAt, port);
+    if (readU16(this.bytes, checksumAt) === 0) writeU16(this.bytes, checksumAt, 0xffff);
   }
 
   /** Recomputes and stores the checksum after `pseudoSum` (a computed 0 is stored as 0xffff). */

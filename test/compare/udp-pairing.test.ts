@@ -1,0 +1,133 @@
+// Translate mode: a UDP flow the guests open (a resolver's query, say) from different random
+// source ports. Their datagrams must meet in one flow, the server's reply must reach the SVM on
+// its own port, and real differences must still be found.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Frame, UdpView, decodeFrame } from '../../compare/index.js';
+import { pseudoSumV4, pseudoSumV6, verifyTransportChecksum } from '../../compare/wire/checksum.js';
+import { emitUdp, type UdpFields } from '../../compare/wire/emit.js';
+import { GUEST, Twins, payloadText } from '../support/twins.js';
+
+const SERVER = '192.0.2.53';
+
+/** A guest's query from `port` to SERVER:53. */
+function query(port: number, payload: string, f: Partial<UdpFields> = {}): Uint8Array {
+  return emitUdp({ src: GUEST, dst: SERVER, srcPort: port, dstPort: 53, payload, ...f });
+}
+
+/** The server's answer to `port`. */
+function answer(port: number, payload: string, f: Partial<UdpFields> = {}): Uint8Array {
+  return emitUdp({ src: SERVER, dst: GUEST, srcPort: 53, dstPort: port, payload, ...f });
+}
+
+function udpOf(bytes: Uint8Array): { frame: Frame; udp: UdpView } {
+  const frame = decodeFrame(bytes);
+  assert.ok(frame instanceof Frame && frame.transport instanceof UdpView);
+  return { frame, udp: frame.transport };
+}
+
+describe('translate mode: guest-initiated UDP flows whose guests chose different ports', () => {
+  for (const svmFirst of [false, true]) {
+    test(`paired by destination: compared as one flow, replies reach the SVM's port (${svmFirst ? 'SVM' : 'PVM'} first)`, () => {
+      const t = new Twins({ mode: 'translate' });
+      if (svmFirst) t.secondary(query(44000, 'who is example.org'));
+      t.primary(query(33000, 'who is example.org'));
+      if (!svmFirst) t.secondary(query(44000, 'who is example.org'));
+      assert.deepEqual(t.releasedPayloads(), ['who is example.org']);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+
+      const reply = answer(33000, 'example.org is 192.0.2.80');
+      t.client(reply);
+      assert.deepEqual(t.delivered('primary'), [reply], 'the PVM gets the reply unchanged');
+      const [toSvm] = t.delivered('secondary');
+      const { frame, udp } = udpOf(toSvm!);
+      assert.equal(udp.dstPort, 44000, 'the SVM gets it on its own port');
+      assert.ok(verifyTransportChecksum(pseudoSumV4(frame.bytes, 14, 17, udp.length), frame.bytes, udp.offset, udp.length), 'with a valid checksum');
+      assert.equal(payloadText(toSvm!), 'example.org is 192.0.2.80');
+
+      t.primary(query(33000, 'and example.net'));
+      t.secondary(query(44000, 'and example.net'));
+      assert.deepEqual(t.releasedPayloads(), ['who is example.org', 'and example.net']);
+      assert.deepEqual(t.checkpoints(), []);
+    });
+  }
+
+  test('a paired flow whose payloads differ is still a udp.payload mismatch', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.primary(query(33000, 'one'));
+    t.secondary(query(44000, 'one'));
+    t.primary(query(33000, 'two'));
+    t.secondary(query(44000, 'TWO'));
+    assert.deepEqual(t.checkpoints(), ['udp.payload']);
+    assert.deepEqual(t.releasedPayloads(), ['one']);
+  });
+
+  test('two flows to one destination pair in the order the guests opened them', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.primary(query(33000, 'first'));
+    t.primary(query(33001, 'second'));
+    t.secondary(query(44000, 'first'));
+    t.secondary(query(44001, 'second'));
+    assert.deepEqual(t.releasedPayloads(), ['first', 'second']);
+    assert.deepEqual(t.checkpoints(), []);
+    t.client(answer(33001, 'for the second'));
+    assert.equal(udpOf(t.delivered('secondary')[0]!).udp.dstPort, 44001);
+  });
+
+  test('IPv4 without a UDP checksum keeps none; IPv6 gets a valid one', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.primary(query(33000, 'q'));
+    t.secondary(query(44000, 'q'));
+    const bare = answer(33000, 'a');
+    bare[14 + 20 + 6] = 0;
+    bare[14 + 20 + 7] = 0;
+    t.client(bare);
+    const v4 = udpOf(t.delivered('secondary')[0]!);
+    assert.deepEqual([v4.udp.dstPort, v4.udp.checksum], [44000, 0]);
+
+    const six = new Twins({ mode: 'translate' });
+    const v6 = { src: 'fd00::2', dst: 'fd00::53' };
+    six.primary(query(33000, 'q', v6));
+    six.secondary(query(44000, 'q', v6));
+    assert.deepEqual(six.checkpoints(), []);
+    six.client(answer(33000, 'a', { src: 'fd00::53', dst: 'fd00::2' }));
+    const { frame, udp } = udpOf(six.delivered('secondary')[0]!);
+    assert.equal(udp.dstPort, 44000);
+    assert.ok(verifyTransportChecksum(pseudoSumV6(frame.bytes, 14, 17, udp.length), frame.bytes, udp.offset, udp.length));
+  });
+
+  test('a guest-side server (the client spoke first, one port on both guests) needs nothing', () => {
+    const t = new Twins({ mode: 'translate' });
+    const asked = answer(5353, 'client query');
+    t.client(asked);
+    assert.deepEqual(t.delivered('secondary'), [asked], 'delivered unchanged');
+    t.primary(query(5353, 'reply'));
+    t.secondary(query(5353, 'reply'));
+    assert.deepEqual(t.releasedPayloads(), ['reply']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('after a checkpoint the SVM is the PVM: the mapping is gone and both use the PVM\'s port', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.primary(query(33000, 'one'));
+    t.secondary(query(44000, 'ONE'));
+    assert.deepEqual(t.checkpoints(), ['udp.payload']);
+    t.checkpointDone();
+    t.client(answer(33000, 'reply'));
+    assert.equal(udpOf(t.delivered('secondary')[0]!).udp.dstPort, 33000);
+    t.primary(query(33000, 'two'));
+    t.secondary(query(33000, 'two'));
+    assert.deepEqual(t.releasedPayloads(), ['one', 'two']);
+    assert.deepEqual(t.checkpoints(), ['udp.payload']);
+  });
+
+  test('pre-translated mode (QEMU\'s rewriter does not remap UDP) pairs nothing', () => {
+    const t = new Twins();
+    t.primary(query(33000, 'q'));
+    t.secondary(query(44000, 'q'));
+    assert.deepEqual(t.released(), []);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+  });
+});
