@@ -13,7 +13,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { CALLBACK_PORT, CLIENT_IP, ColoLab, GUEST_IP, GUEST_IP6, PORT, TWIN, waitFor, type ProxyProcess } from './topology.js';
+import { CALLBACK_PORT, CLIENT_IP, CLIENT_IP6, ColoLab, GUEST_IP, GUEST_IP6, PORT, TWIN, waitFor, type ProxyProcess } from './topology.js';
 
 const BLOB = 20_000_000;
 const blobSha = spawnSync('python3', [TWIN, 'blobsha', String(BLOB)], { encoding: 'utf8' }).stdout.trim();
@@ -129,6 +129,27 @@ describe('identical twins: data intact, zero checkpoints', () => {
         const want = spawnSync('python3', [TWIN, 'blobsha', '2000000'], { encoding: 'utf8' }).stdout.trim();
         assert.equal(p!.stdout.trim(), want, `PVM: ${p!.stderr}`);
         assert.equal(s!.stdout.trim(), want, `SVM: ${s!.stderr}`);
+      });
+    } finally {
+      await t.lab.stop(server);
+    }
+  });
+
+  test('UDP flows the guests open towards the client, from different source ports', async () => {
+    const server = t.lab.spawn(t.client, 'python3', [TWIN, 'serve', String(CALLBACK_PORT), '1000']);
+    let out = '';
+    server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitFor('the client-side server', () => out.includes('serving'), 10_000);
+    try {
+      await noCheckpoints(t, proxy, async () => {
+        for (const [dst, pvmPort, svmPort] of [[CLIENT_IP, 33000, 44000], [CLIENT_IP6, 33001, 44001]] as const) {
+          // Each guest asks from its own port (as random ephemeral ports would be); the echo server
+          // hears only the PVM's, and its answers must reach the SVM's socket too.
+          const [p, s] = await Promise.all([[t.pvm, pvmPort], [t.svm, svmPort]].map(([ns, port]) =>
+            t.lab.exec(ns as string, 'python3', [TWIN, 'udp', dst, String(CALLBACK_PORT), '50', String(port)], { timeoutMs: 60_000 })));
+          assert.deepEqual(json(p!.stdout), { ok: 50, bad: 0 }, `PVM to ${dst}: ${p!.stderr}`);
+          assert.deepEqual(json(s!.stdout), { ok: 50, bad: 0 }, `SVM to ${dst}: ${s!.stderr}`);
+        }
       });
     } finally {
       await t.lab.stop(server);
