@@ -24,9 +24,10 @@ import { QemuFrameDecoder, encodeQemuFrame } from '../framing/qemu-frames.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../framing/notify.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { dialUntil } from '../ports/dial.js';
+import { mergeCaptures } from './merge.js';
 import { chooseGuest } from './guest.js';
-import { SIDES, feedBatches } from './feed.js';
-import { replayInputs, type SkippedFrames } from './route.js';
+import { asEthernet } from './as-ethernet.js';
+import { FrameRouter, replayInputs, type SkippedFrames } from './route.js';
 import type { ReplayOptions } from './run-replay.js';
 
 /** The four peers of a colo-compare, in QEMU's property names. */
@@ -207,27 +208,22 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
 
     const { paths, roles } = replayInputs(o);
     const guest = await chooseGuest(o);
+    const router = new FrameRouter(paths, roles, guest.mac);
     const sent: string[] = [];
     let secondaryFrames = 0;
     let clientFrames = 0;
     startedAt = Date.now();
-    const feed = feedBatches({ paths, roles, guestMac: guest.mac });
-    let skipped: SkippedFrames;
-    for (;;) {
-      const next = await feed.next();
-      if (next.done) {
-        skipped = next.value;
-        break;
-      }
+    for await (const { frames, source } of mergeCaptures(paths.map((path) => ({ path })))) {
       check();
-      const { count, bytes, ends, sides } = next.value;
-      for (let i = 0, start = 0; i < count; start = ends[i++]!) {
-        const side = SIDES[sides[i]!]!;
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        const side = router.route(f, source[i]!);
+        if (side === undefined) continue;
         if (side === 'client') {
           clientFrames++;
           continue;
         }
-        const data = bytes.subarray(start, ends[i]!);
+        const data = asEthernet(f.linkType, f.data) ?? f.data;
         if (side === 'primary') {
           sent.push(digest(data));
           await send(primaryIn, encodeQemuFrame(data));
@@ -275,7 +271,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
       primaryFrames: sent.length,
       secondaryFrames,
       clientFramesNotSent: clientFrames,
-      skipped,
+      skipped: { ...router.skipped },
       released: released.length - duplicated,
       lost: sent.length - (released.length - duplicated),
       duplicated,

@@ -3,7 +3,7 @@
  * input. In the guests' captures, frames the guest sent (guest.ts) are its output; the rest is
  * client input captured on the same interface — taken from the primary capture as the client's
  * side when no `--client` file is given, and otherwise skipped and counted, as is the
- * secondary's copy of the input. feed.ts routes with it, for the in-process replay and `--against` alike.
+ * secondary's copy of the input. Shared by the in-process replay and `--against`.
  */
 
 import type { Side } from '../../compare/index.js';

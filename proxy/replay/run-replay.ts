@@ -1,18 +1,19 @@
 /**
  * A whole replay, files to report: the captures merged by time, each frame routed to the side
- * the comparator sees it on (feed.ts, in a worker thread for large inputs), the session driven
- * to the end, the optional output captures written, and the report built. The CLI's `replay`
- * command and the benchmark call this. Which side each frame goes to: route.ts.
+ * the comparator sees it on, the session driven to the end, the optional output captures
+ * written, and the report built. The CLI's `replay` command and the benchmark call this.
+ * Which side each frame goes to: route.ts.
  */
 
 import { stat } from 'node:fs/promises';
 import type { HeaderField, SequenceMode } from '../../compare/index.js';
+import { mergeCaptures } from './merge.js';
 import { chooseGuest } from './guest.js';
 import { ReplaySession } from './session.js';
 import { SequenceSpaceCheck } from './sequence-space.js';
 import { MismatchCaptures, ReleasedCapture } from './captures-out.js';
-import { replayInputs, type SkippedFrames } from './route.js';
-import { SIDES, readFeed } from './feed.js';
+import { asEthernet } from './as-ethernet.js';
+import { FrameRouter, replayInputs } from './route.js';
 import { buildReport, type ReplayReport } from './report.js';
 
 export interface ReplayOptions {
@@ -35,8 +36,6 @@ export interface ReplayOptions {
   progress?: ((done: number, total: number) => void) | undefined;
   /** Called once per warning, when the replay ends (they are in the report too). */
   warn?: ((line: string) => void) | undefined;
-  /** Read the captures in a worker thread (feed.ts); by default only for large inputs. */
-  worker?: boolean | undefined;
 }
 
 export interface ReplayResult {
@@ -60,6 +59,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     o.warn?.(line);
   };
   const guest = await chooseGuest(o);
+  const router = new FrameRouter(paths, roles, guest.mac);
 
   const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir) : undefined;
   let released: ReleasedCapture | undefined;
@@ -77,31 +77,29 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     },
   );
   const check = new SequenceSpaceCheck();
-  const feed = readFeed({ paths, roles, guestMac: guest.mac }, total, { worker: o.worker });
-  let skipped: SkippedFrames;
-  for (;;) {
-    const next = await feed.next();
-    if (next.done) {
-      skipped = next.value;
-      break;
+  const offsets = new Array<number>(paths.length).fill(0);
+  let baseNs: bigint | undefined;
+
+  for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
+    const { frames, source } = batch;
+    if (baseNs === undefined) {
+      baseNs = frames[0]!.timeNs;
+      if (o.out !== undefined) released = await ReleasedCapture.create(o.out, baseNs);
     }
-    const b = next.value;
-    if (o.out !== undefined) released ??= await ReleasedCapture.create(o.out, b.baseNs);
-    const { bytes, ends, sides, offsetsNs } = b;
-    let start = 0;
-    for (let i = 0; i < b.count; i++) {
-      const end = ends[i]!;
-      const data = bytes.subarray(start, end);
-      start = end;
-      const side = SIDES[sides[i]!]!;
-      const offsetNs = offsetsNs[i]!;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      const from = source[i]!;
+      offsets[from] = f.fileOffset;
+      const side = router.route(f, from);
+      if (side === undefined) continue;
+      const data = asEthernet(f.linkType, f.data) ?? f.data;
       if (side !== 'client' && !check.done) check.observe(side, data);
-      mismatches?.frame(side, data, b.baseNs + BigInt(offsetNs));
-      session.ingest(side, data, offsetNs / 1e6);
+      mismatches?.frame(side, data, f.timeNs);
+      session.ingest(side, data, Number(f.timeNs - baseNs) / 1e6);
     }
     await released?.flush();
     await mismatches?.flush();
-    o.progress?.(b.readBytes, total);
+    o.progress?.(offsets.reduce((a, b) => a + b, 0), total);
   }
   session.finish();
   await released?.close();
@@ -121,7 +119,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       primary: o.primary, secondary: o.secondary, client: o.client, mode: o.mode, checkpointMs: o.checkpointMs,
       compareTimeoutMs: o.compareTimeoutMs, scanIntervalMs: o.scanIntervalMs, maxQueueFrames: o.maxQueueFrames, compareHeaders: o.compareHeaders,
     },
-    session, guest.how, skipped, warnings,
+    session, guest.how, router.skipped, warnings,
   );
   return { report };
 }
