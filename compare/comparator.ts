@@ -83,6 +83,12 @@ abstract class Connection {
   diverged = false;
   /** The connection left the table; its held frames wait in the global queue for the checkpoint. */
   evicted = false;
+  /**
+   * Translate mode: the pairing that mapped the SVM's port of this guest-opened connection or UDP
+   * flow to the PVM's, or null (same ports). The mapping is forgotten when the connection leaves
+   * the table: a guest reusing that port later opens a new flow, which must pair afresh.
+   */
+  paired: PairedOpen | null = null;
 
   constructor(
     readonly key: string,
@@ -160,6 +166,7 @@ class TcpConnection extends Connection {
     this.match.resetAfterCheckpoint();
     this.translation?.reset();
     this.diverged = false;
+    this.paired = null;
     this.handshakeDone = true;
     this.primarySyn = null;
     this.secondarySyn = null;
@@ -197,20 +204,18 @@ class MessageConnection extends Connection {
   index = 0;
   /** Translate mode, UDP: which guests have sent on this flow (HEARD_* bits), for the pairing of first datagrams. */
   heard = 0;
-  /** Translate mode, UDP: the SVM sends from another port, mapped to the PVM's: that port is not compared. */
-  remapped = false;
 
   resetAfterCheckpoint(): void {
     this.waiting.clear();
     this.heldParts.clear();
     this.diverged = false;
-    this.remapped = false;
+    this.paired = null;
   }
 
   /** `compareMessages` on this flow: a remapped flow compares its UDP heads from the remote port on. */
   compare(p: MessageParts, s: MessageParts, reason: MismatchReason, equal: BytesEqual): Mismatch | null {
     const index = this.index++;
-    return this.remapped ? compareMessages(p.remotePortOnly(), s.remotePortOnly(), reason, index, equal) : compareMessages(p, s, reason, index, equal);
+    return this.paired !== null ? compareMessages(p.remotePortOnly(), s.remotePortOnly(), reason, index, equal) : compareMessages(p, s, reason, index, equal);
   }
 
   secondaryWaitingSince(): number {
@@ -522,7 +527,7 @@ class Engine implements Comparator {
     const m = c as MessageConnection;
     if (translate) {
       m.heard |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
-      if (pair !== null) m.remapped = true;
+      if (pair !== null) m.paired = pair;
     }
     this.message(m, primary, [bytes], false, messageParts(decoded, this.config.compareHeaders), now);
   }
@@ -562,6 +567,7 @@ class Engine implements Comparator {
     const target = this.connection(syn, true, now, pair.primaryPort);
     if (!(target instanceof TcpConnection)) return;
     learnFromPairedOpen(target.translation!, pair);
+    target.paired = pair;
     if (primary) this.adoptSecondarySyn(target, flowKey(syn, true, pair.secondaryPort), pair);
   }
 
@@ -889,6 +895,7 @@ class Engine implements Comparator {
 
   private evicted(c: Connection, reason: EvictionReason): void {
     c.evicted = true;
+    if (c.paired !== null) this.pairing.forget(c.paired);
     this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
     this.counters.connectionsClosed++;
     if (c.held.length === 0) return;

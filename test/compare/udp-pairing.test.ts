@@ -122,6 +122,21 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.deepEqual(t.checkpoints(), ['udp.payload']);
   });
 
+  test('a flow that idled out forgets its mapping: the PVM reusing its port pairs afresh', () => {
+    const t = new Twins({ mode: 'translate', idleTimeoutMs: 5000, scanIntervalMs: 1000 });
+    t.primary(query(33000, 'first'));
+    t.secondary(query(44000, 'first'));
+    t.advanceTo(20_000);
+    assert.equal(t.c.counters.connectionsClosed, 1);
+    // The PVM's resolver happens to draw port 33000 again; the SVM's draws another.
+    t.primary(query(33000, 'again'));
+    t.secondary(query(45000, 'again'));
+    assert.deepEqual(t.releasedPayloads(), ['first', 'again']);
+    assert.deepEqual(t.checkpoints(), []);
+    t.client(answer(33000, 'reply'));
+    assert.equal(udpOf(t.delivered('secondary')[0]!).udp.dstPort, 45000);
+  });
+
   test('pre-translated mode (QEMU\'s rewriter does not remap UDP) pairs nothing', () => {
     const t = new Twins();
     t.primary(query(33000, 'q'));
