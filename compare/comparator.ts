@@ -31,6 +31,8 @@ import { LINKTYPE_ETHERNET } from './wire/link.js';
 import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpView } from './wire/tcp.js';
 import { UdpView } from './wire/udp.js';
+import { IcmpView } from './wire/icmp.js';
+import { Icmpv6View } from './wire/icmpv6.js';
 import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
 import { toHex } from './wire/bytes.js';
@@ -212,10 +214,16 @@ class MessageConnection extends Connection {
     this.paired = null;
   }
 
-  /** `compareMessages` on this flow: a remapped flow compares its UDP heads from the remote port on. */
+  /**
+   * `compareMessages` on this flow. In a flow paired across different ports the guests' ports
+   * correspond by the pairing and are not compared: a UDP head from the remote port on, an echo
+   * message's body after its identifier.
+   */
   compare(p: MessageParts, s: MessageParts, reason: MismatchReason, equal: BytesEqual): Mismatch | null {
     const index = this.index++;
-    return this.paired !== null ? compareMessages(p.remotePortOnly(), s.remotePortOnly(), reason, index, equal) : compareMessages(p, s, reason, index, equal);
+    if (this.paired === null) return compareMessages(p, s, reason, index, equal);
+    const [head, body] = this.cls === 'udp' ? [2, 0] : [0, 2];
+    return compareMessages(p.skipping(head, body), s.skipping(head, body), reason, index, equal);
   }
 
   secondaryWaitingSince(): number {
@@ -437,15 +445,29 @@ class Engine implements Comparator {
     this.deliverTranslated(c, copy);
   }
 
-  /** A client datagram to a UDP flow the guests opened from different ports, readdressed (a copy) to the SVM's. */
+  /**
+   * A client datagram (or echo reply) to a flow the guests opened from different ports (echo
+   * identifiers), readdressed (a copy) to the SVM's.
+   */
   private toSecondaryPort(bytes: Uint8Array, f: Frame): Uint8Array {
-    const udp = f.transport;
-    if (this.pairing.mappingCount === 0 || !(udp instanceof UdpView)) return bytes;
+    if (this.pairing.mappingCount === 0) return bytes;
+    const t = f.transport;
     const port = this.pairing.secondaryPortOf(f);
-    if (port === udp.dstPort) return bytes;
-    const copy = this.copier.copy(bytes);
-    (UdpView.parse(copy, udp.offset, udp.length) as UdpView).setDstPort(port);
-    return copy;
+    if (t === null || port === -1) return bytes;
+    if (t instanceof UdpView) {
+      if (port === t.dstPort) return bytes;
+      const copy = this.copier.copy(bytes);
+      (UdpView.parse(copy, t.offset, t.length) as UdpView).setDstPort(port);
+      return copy;
+    }
+    if ((t instanceof IcmpView || t instanceof Icmpv6View) && port !== t.echoId) {
+      const copy = this.copier.copy(bytes);
+      // The copy has the frame's layout, so its view parses as the original's did.
+      const view = (t instanceof IcmpView ? IcmpView.parse(copy, t.offset, t.length) : Icmpv6View.parse(copy, t.offset, t.length)) as IcmpView | Icmpv6View;
+      view.setEchoId(port);
+      return copy;
+    }
+    return bytes;
   }
 
   private deliverTranslated(c: TcpConnection, copy: Uint8Array): void {
@@ -513,11 +535,12 @@ class Engine implements Comparator {
     }
     const t = decoded.transport;
     const tcp = t !== null && t.kind === 'tcp' ? t : null;
-    const udp = t !== null && t.kind === 'udp';
-    const translate = this.config.mode === 'translate' && (tcp !== null || udp);
+    // UDP datagrams and echo messages pair by their first one (datagramOpen).
+    const datagram = t !== null && (t.kind === 'udp' || ((t.kind === 'icmp' || t.kind === 'icmpv6') && t.isEcho));
+    const translate = this.config.mode === 'translate' && (tcp !== null || datagram);
     if (translate && tcp !== null && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
     let guestPort = translate && !primary ? this.pairing.primaryPortOf(decoded) : -1;
-    const pair = translate && udp ? this.datagramOpen(primary, decoded, guestPort, now) : null;
+    const pair = translate && datagram ? this.datagramOpen(primary, decoded, guestPort, now) : null;
     if (pair !== null && !primary) guestPort = pair.primaryPort;
     const c = this.connection(decoded, true, now, guestPort);
     if (c instanceof TcpConnection) {

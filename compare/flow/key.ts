@@ -39,7 +39,8 @@ export const FRAGMENTS_KEY = String.fromCharCode(0xfffd);
 /**
  * Key of `frame`'s flow. `guestIsSource` is true for PVM/SVM output and false for client frames.
  * `guestPort`, when not -1, replaces the guest-side port (an SVM whose ephemeral port differs
- * from the PVM's is keyed under the PVM's port).
+ * from the PVM's is keyed under the PVM's port); for an echo message it replaces the identifier,
+ * which stands for both ports.
  */
 export function flowKey(frame: Frame, guestIsSource: boolean, guestPort = -1): string {
   const net = frame.network;
@@ -48,8 +49,11 @@ export function flowKey(frame: Frame, guestIsSource: boolean, guestPort = -1): s
   const srcPort = ports >>> 16;
   const dstPort = ports & 0xffff;
   let gPort = guestIsSource ? srcPort : dstPort;
-  if (guestPort !== -1) gPort = guestPort;
-  const rPort = guestIsSource ? dstPort : srcPort;
+  let rPort = guestIsSource ? dstPort : srcPort;
+  if (guestPort !== -1) {
+    gPort = guestPort;
+    if (isEcho(frame)) rPort = guestPort; // the echo identifier is both "ports"
+  }
   if (net.kind === 'ipv4') {
     const g = guestIsSource ? net.src : net.dst;
     const r = guestIsSource ? net.dst : net.src;
@@ -61,6 +65,11 @@ export function flowKey(frame: Frame, guestIsSource: boolean, guestPort = -1): s
   let key = String.fromCharCode(6, frame.protocol, gPort, rPort);
   for (let i = 0; i < 16; i += 2) key += String.fromCharCode((b[gAt + i]! << 8) | b[gAt + i + 1]!, (b[rAt + i]! << 8) | b[rAt + i + 1]!);
   return key;
+}
+
+function isEcho(frame: Frame): boolean {
+  const t = frame.transport;
+  return t !== null && (t.kind === 'icmp' || t.kind === 'icmpv6') && t.isEcho;
 }
 
 /** The frame's source and destination ports as `src << 16 | dst` (see the module header for what a port is). */
@@ -92,7 +101,7 @@ export class FlowKeys {
     if (net === null || net.kind !== 'ipv4') return flowKey(frame, guestIsSource, guestPort);
     const both = portsOf(frame);
     const gPort = guestPort !== -1 ? guestPort : guestIsSource ? both >>> 16 : both & 0xffff;
-    const rPort = guestIsSource ? both & 0xffff : both >>> 16;
+    const rPort = guestPort !== -1 && isEcho(frame) ? guestPort : guestIsSource ? both & 0xffff : both >>> 16;
     const ports = ((gPort << 16) | rPort) >>> 0;
     const g = guestIsSource ? net.src : net.dst;
     const r = guestIsSource ? net.dst : net.src;

@@ -36,13 +36,9 @@ export class MessageParts {
     return new MessageParts(bytes, this.headAt, this.headLength, this.bodyAt, this.bodyLength, this.tagsAt, this.tagsLength, this.headers);
   }
 
-  /**
-   * The same parts without the first two bytes of a UDP head (the guest's source port): for a flow
-   * whose guests send from different ports, mapped to each other by the pairing. Other parts as they are.
-   */
-  remotePortOnly(): MessageParts {
-    if (this.headLength !== 4) return this;
-    return new MessageParts(this.bytes, this.headAt + 2, 2, this.bodyAt, this.bodyLength, this.tagsAt, this.tagsLength, this.headers);
+  /** The same parts less the first `head` bytes of the header part and the first `body` of the payload part. */
+  skipping(head: number, body: number): MessageParts {
+    return new MessageParts(this.bytes, this.headAt + head, this.headLength - head, this.bodyAt + body, this.bodyLength - body, this.tagsAt, this.tagsLength, this.headers);
   }
 
   /** The same parts with a header signature. */

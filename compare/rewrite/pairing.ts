@@ -6,7 +6,9 @@
  * UDP has no handshake, so the caller offers the first datagram each guest sends on a flow
  * (`offerPrimaryDatagram`, `offerSecondaryDatagram`); they pair exactly as SYNs do. A flow the
  * client opened (a guest-side server) is offered too and pairs on its own port at once, which
- * changes nothing. TCP and UDP never pair with each other, and a mapping is per protocol.
+ * changes nothing. ICMP and ICMPv6 echo messages are offered the same way, their identifier
+ * standing for the guest's port (a ping run in each guest gets its own) and 0 for the remote's.
+ * Protocols never pair with each other, and a mapping is per protocol.
  *
  * Contract. Offer each guest SYN (SYN set, ACK clear) of a connection the caller has no
  * translation for: `offerPrimarySyn` for the PVM's, `offerSecondarySyn` for the SVM's. SYNs wait
@@ -39,6 +41,8 @@ import { Ipv4View } from '../wire/ipv4.js';
 import { Ipv6View } from '../wire/ipv6.js';
 import { TcpView } from '../wire/tcp.js';
 import { UdpView } from '../wire/udp.js';
+import { IcmpView } from '../wire/icmp.js';
+import { Icmpv6View } from '../wire/icmpv6.js';
 import { SequenceTranslation, learnFromHandshake } from './translation.js';
 
 /** Limits of an `ActiveOpenPairing`. */
@@ -155,33 +159,35 @@ export class ActiveOpenPairing {
     return isActiveSyn(frame) ? this.offer(SECONDARY, frame, now) : null;
   }
 
-  /** Offers the PVM's first UDP datagram of a flow, seen at `now`; returns the pairing it completes, or null. */
+  /** Offers the PVM's first UDP datagram (or echo message) of a flow, seen at `now`; returns the pairing it completes, or null. */
   offerPrimaryDatagram(frame: Frame, now: number): PairedOpen | null {
-    return frame.transport instanceof UdpView ? this.offer(PRIMARY, frame, now) : null;
+    return isDatagram(frame) ? this.offer(PRIMARY, frame, now) : null;
   }
 
-  /** Offers the SVM's first UDP datagram of a flow, seen at `now`; returns the pairing it completes, or null. */
+  /** Offers the SVM's first UDP datagram (or echo message) of a flow, seen at `now`; returns the pairing it completes, or null. */
   offerSecondaryDatagram(frame: Frame, now: number): PairedOpen | null {
-    return frame.transport instanceof UdpView ? this.offer(SECONDARY, frame, now) : null;
+    return isDatagram(frame) ? this.offer(SECONDARY, frame, now) : null;
   }
 
-  /** The PVM's port for an SVM output frame (guest -> remote): its source port, mapped when remapped; -1 for neither TCP nor UDP. */
+  /**
+   * The PVM's port for an SVM output frame (guest -> remote): its source port (echo identifier),
+   * mapped when remapped; -1 for neither TCP, UDP nor echo.
+   */
   primaryPortOf(frame: Frame): number {
-    const t = frame.transport;
-    if (!(t instanceof TcpView || t instanceof UdpView)) return -1;
-    const port = t.srcPort;
-    if (this.mappings.size === 0) return port;
-    const m = findMapping(this.bySecondary, frame, portsKey(frame.protocol, port, t.dstPort), true);
+    const port = guestPortOf(frame, true);
+    if (port === -1 || this.mappings.size === 0) return port;
+    const m = findMapping(this.bySecondary, frame, portsKey(frame.protocol, port, remotePortOf(frame, true)), true);
     return m === null ? port : m.primaryPort;
   }
 
-  /** The SVM's port for a client frame (remote -> guest): its destination port, mapped when remapped; -1 for neither TCP nor UDP. */
+  /**
+   * The SVM's port for a client frame (remote -> guest): its destination port (echo identifier),
+   * mapped when remapped; -1 for neither TCP, UDP nor echo.
+   */
   secondaryPortOf(frame: Frame): number {
-    const t = frame.transport;
-    if (!(t instanceof TcpView || t instanceof UdpView)) return -1;
-    const port = t.dstPort;
-    if (this.mappings.size === 0) return port;
-    const m = findMapping(this.byPrimary, frame, portsKey(frame.protocol, port, t.srcPort), false);
+    const port = guestPortOf(frame, false);
+    if (port === -1 || this.mappings.size === 0) return port;
+    const m = findMapping(this.byPrimary, frame, portsKey(frame.protocol, port, remotePortOf(frame, false)), false);
     return m === null ? port : m.secondaryPort;
   }
 
@@ -216,13 +222,13 @@ export class ActiveOpenPairing {
 
   /** Offers a SYN or first datagram (the caller checked which); see the module header. */
   private offer(side: number, frame: Frame, now: number): PairedOpen | null {
-    const t = frame.transport as TcpView | UdpView;
+    const t = frame.transport;
     const ip = frame.network;
     if (ip === null || ip.kind === 'arp') return null;
     this.expire(now);
     const protocol = frame.protocol;
-    const port = t.srcPort;
-    const remotePort = t.dstPort;
+    const port = guestPortOf(frame, true);
+    const remotePort = remotePortOf(frame, true);
     if (this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, portsKey(protocol, port, remotePort), true) !== null) {
       return null;
     }
@@ -297,6 +303,26 @@ function positive(name: string, v: number, integer: boolean): number {
     throw new RangeError(`ActiveOpenPairing: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
   }
   return v;
+}
+
+function isDatagram(frame: Frame): boolean {
+  const t = frame.transport;
+  return t instanceof UdpView || ((t instanceof IcmpView || t instanceof Icmpv6View) && t.isEcho);
+}
+
+/** The guest's port of a TCP or UDP frame, or its echo identifier; -1 for anything else. */
+function guestPortOf(frame: Frame, guestIsSource: boolean): number {
+  const t = frame.transport;
+  if (t instanceof TcpView || t instanceof UdpView) return guestIsSource ? t.srcPort : t.dstPort;
+  if ((t instanceof IcmpView || t instanceof Icmpv6View) && t.isEcho) return t.echoId;
+  return -1;
+}
+
+/** The remote's port of a TCP or UDP frame; 0 for echo messages (the identifier is the guest's). */
+function remotePortOf(frame: Frame, guestIsSource: boolean): number {
+  const t = frame.transport;
+  if (t instanceof TcpView || t instanceof UdpView) return guestIsSource ? t.dstPort : t.srcPort;
+  return 0;
 }
 
 function isActiveSyn(frame: Frame): boolean {

@@ -10,6 +10,7 @@
  */
 
 import { readU16 } from './bytes.js';
+import { rewriteU16 } from './checksum.js';
 import { WireError } from './error.js';
 
 /** Length of the common header of every ICMP and ICMPv6 message. */
@@ -69,6 +70,14 @@ export abstract class IcmpFamilyView {
   /** Echo sequence number, or -1 for other types. */
   get echoSequence(): number {
     return this.isEcho ? readU16(this.bytes, this.offset + 6) : -1;
+  }
+
+  /**
+   * Rewrites the echo identifier of an echo message, fixing the checksum incrementally (RFC 1624;
+   * ICMPv6's pseudo-header does not cover the identifier, so both families update alike).
+   */
+  setEchoId(id: number): void {
+    rewriteU16(this.bytes, this.offset + 4, this.offset + 2, id);
   }
 
   /** Offset of the embedded original IP header for error messages, or -1. */

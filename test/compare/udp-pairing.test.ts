@@ -1,11 +1,12 @@
 // Translate mode: a UDP flow the guests open (a resolver's query, say) from different random
-// source ports. Their datagrams must meet in one flow, the server's reply must reach the SVM on
-// its own port, and real differences must still be found.
+// source ports, or a ping each guest runs with its own echo identifier. Their datagrams must meet
+// in one flow, the server's reply must reach the SVM on its own port (identifier), and real
+// differences must still be found.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Frame, UdpView, decodeFrame } from '../../compare/index.js';
+import { Frame, IcmpView, Icmpv6View, UdpView, decodeFrame } from '../../compare/index.js';
 import { pseudoSumV4, pseudoSumV6, verifyTransportChecksum } from '../../compare/wire/checksum.js';
-import { emitUdp, type UdpFields } from '../../compare/wire/emit.js';
+import { emitIcmpEcho, emitUdp, type IcmpEchoFields, type UdpFields } from '../../compare/wire/emit.js';
 import { GUEST, Twins, payloadText } from '../support/twins.js';
 
 const SERVER = '192.0.2.53';
@@ -144,5 +145,68 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.deepEqual(t.released(), []);
     t.advanceTo(10_000);
     assert.deepEqual(t.checkpoints(), ['timeout']);
+  });
+});
+
+/** An echo request from the guest to SERVER (or, `reply`, the server's answer to the guest). */
+function echo(id: number, sequence: number, f: Partial<IcmpEchoFields> = {}): Uint8Array {
+  return f.reply
+    ? emitIcmpEcho({ src: SERVER, dst: GUEST, id, sequence, payload: new Uint8Array(32).fill(sequence), ...f })
+    : emitIcmpEcho({ src: GUEST, dst: SERVER, id, sequence, payload: new Uint8Array(32).fill(sequence), ...f });
+}
+
+describe('translate mode: a ping each guest runs, with its own echo identifier', () => {
+  for (const svmFirst of [false, true]) {
+    test(`requests paired, compared past the identifier; replies reach the SVM's identifier (${svmFirst ? 'SVM' : 'PVM'} first)`, () => {
+      const t = new Twins({ mode: 'translate' });
+      for (let seq = 1; seq <= 3; seq++) {
+        if (svmFirst) t.secondary(echo(2222, seq));
+        t.primary(echo(1111, seq));
+        if (!svmFirst) t.secondary(echo(2222, seq));
+        const reply = echo(1111, seq, { reply: true });
+        t.client(reply);
+        assert.deepEqual(t.delivered('primary').at(-1), reply);
+        const toSvm = decodeFrame(t.delivered('secondary').at(-1)!);
+        assert.ok(toSvm instanceof Frame && toSvm.transport instanceof IcmpView);
+        assert.deepEqual([toSvm.transport.echoId, toSvm.transport.echoSequence], [2222, seq]);
+        assert.ok(toSvm.transport.verifyChecksum());
+      }
+      assert.equal(t.released().length, 3);
+      assert.deepEqual(t.checkpoints(), []);
+    });
+  }
+
+  test('ICMPv6 too, checksum valid over the pseudo-header', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.primary(echo(1111, 1, { src: 'fd00::2', dst: 'fd00::53' }));
+    t.secondary(echo(2222, 1, { src: 'fd00::2', dst: 'fd00::53' }));
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.released().length, 1);
+    t.client(echo(1111, 1, { reply: true, src: 'fd00::53', dst: 'fd00::2' }));
+    const f = decodeFrame(t.delivered('secondary')[0]!);
+    assert.ok(f instanceof Frame && f.transport instanceof Icmpv6View);
+    assert.equal(f.transport.echoId, 2222);
+    assert.ok(f.transport.verifyChecksum(pseudoSumV6(f.bytes, 14, 58, f.transport.length)));
+  });
+
+  test('a paired ping whose sequence or data differ is still an icmp.payload mismatch', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.primary(echo(1111, 1));
+    t.secondary(echo(2222, 1));
+    t.primary(echo(1111, 2));
+    t.secondary(echo(2222, 3));
+    assert.deepEqual(t.checkpoints(), ['icmp.payload']);
+    assert.equal(t.released().length, 1);
+  });
+
+  test('the client\'s own ping (both guests answer with its identifier) needs nothing', () => {
+    const t = new Twins({ mode: 'translate' });
+    const request = echo(4242, 1, { src: SERVER, dst: GUEST });
+    t.client(request);
+    assert.deepEqual(t.delivered('secondary'), [request]);
+    t.primary(echo(4242, 1, { reply: true, src: GUEST, dst: SERVER }));
+    t.secondary(echo(4242, 1, { reply: true, src: GUEST, dst: SERVER }));
+    assert.equal(t.released().length, 1);
+    assert.deepEqual(t.checkpoints(), []);
   });
 });

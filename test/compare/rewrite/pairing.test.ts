@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pseudoSumV4 } from '../../../compare/wire/checksum.js';
-import { emitTcp, emitUdp } from '../../../compare/wire/emit.js';
+import { emitIcmpEcho, emitTcp, emitUdp } from '../../../compare/wire/emit.js';
 import { Frame, decodeFrame } from '../../../compare/wire/frame.js';
 import { TCP_ACK, TCP_SYN, TcpView } from '../../../compare/wire/tcp.js';
 import { ActiveOpenPairing, PairedOpen, learnFromPairedOpen } from '../../../compare/rewrite/pairing.js';
@@ -251,4 +251,16 @@ test('pairing: a flow both guests send on from the same port pairs with no mappi
   assert.equal(p.primaryPort, p.secondaryPort);
   assert.equal(a.mappingCount, 0);
   assert.equal(a.pendingCount, 0);
+});
+
+test('pairing: echo messages pair by identifier, which both lookups then map', () => {
+  const a = new ActiveOpenPairing();
+  const request = (id: number): Frame => decoded(emitIcmpEcho({ src: GUEST, dst: REMOTE, id, sequence: 1 }));
+  assert.equal(a.offerPrimaryDatagram(request(1111), 0), null);
+  const p = pair(a.offerSecondaryDatagram(request(2222), 0));
+  assert.deepEqual([p.protocol, p.primaryPort, p.secondaryPort, p.remotePort], [1, 1111, 2222, 0]);
+  assert.equal(a.primaryPortOf(request(2222)), 1111);
+  assert.equal(a.secondaryPortOf(decoded(emitIcmpEcho({ src: REMOTE, dst: GUEST, id: 1111, sequence: 1, reply: true }))), 2222);
+  // Not an echo: no port to map.
+  assert.equal(a.primaryPortOf(decoded(emitIcmpEcho({ src: GUEST, dst: REMOTE, id: 2222, sequence: 1 }).map((b, i) => (i === 34 ? 3 : b)))), -1);
 });
