@@ -323,16 +323,26 @@ function randomBounds(rng: Rng, from: number, to: number, min: number, max: numb
 }
 
 /** A DNS response (RFC 1035 §4.1) with one question and one A record answering it. */
-function dnsAnswer(id: number, name: string, address: number[], ttl: number): Uint8Array {
+/** A DNS message header and the question for `name` (type A, class IN). */
+function dnsHead(id: number, flags: number, answers: number, name: string): Uint8Array {
   const header = new Uint8Array(12);
   writeU16(header, 0, id);
-  writeU16(header, 2, 0x8180); // response, recursion desired and available, no error
+  writeU16(header, 2, flags);
   writeU16(header, 4, 1);
-  writeU16(header, 6, 1);
+  writeU16(header, 6, answers);
   const labels = concat(...name.split('.').map((l) => concat(Uint8Array.of(l.length), ascii(l))), Uint8Array.of(0));
-  const question = concat(labels, Uint8Array.of(0, 1, 0, 1)); // type A, class IN
+  return concat(header, labels, Uint8Array.of(0, 1, 0, 1));
+}
+
+function dnsAnswer(id: number, name: string, address: number[], ttl: number): Uint8Array {
+  // A response, recursion desired and available, no error.
   const answer = Uint8Array.of(0xc0, 12, 0, 1, 0, 1, ttl >>> 24, (ttl >>> 16) & 0xff, (ttl >>> 8) & 0xff, ttl & 0xff, 0, 4, ...address);
-  return concat(header, question, answer);
+  return concat(dnsHead(id, 0x8180, 1, name), answer);
+}
+
+/** A standard query for `name`, recursion desired. */
+function dnsQuery(id: number, name: string): Uint8Array {
+  return dnsHead(id, 0x0100, 0, name);
 }
 
 /** Base fields of a UDP datagram from the guest. */
@@ -1311,6 +1321,33 @@ define('raw-svm-active-open', function caseRawSvmActiveOpen(rng) {
     made: `The guest connects out to 10.0.0.1:443 (active open), sends an ${request.length}-byte request, acknowledges the server's response (the server's frames are not in the captures), closes with FIN and acknowledges the server's FIN. PVM: source port 51000, ISN 0x11112222, TSval from 5000000. SVM (raw, from its own tap): source port 52344, ISN 0xaaaabbbb, TSval from 1234567890. The SVM's SYN leaves 80 us before the PVM's.`,
     differs: 'Source port, sequence numbers and TSval of every SVM frame. Payload, flags and ACK numbers (the server\'s space) are the same.',
     correct: 'Pair the two SYNs of the same destination, learn the port map and the sequence and timestamp offsets from them, and compare the SVM\'s frames as the same connection in the PVM\'s space: no checkpoint. QEMU\'s filter-rewriter has no offset for guest-initiated connections, which costs a checkpoint (COLO-REFERENCE §6).',
+    timeline: tl,
+  };
+});
+
+define('raw-svm-guest-datagrams', function caseRawSvmGuestDatagrams(rng) {
+  const tl = new Timeline(rng);
+  // The guest resolves three names (a resolver's socket per query, so a random source port per
+  // query and guest), then pings the server (ping's random identifier, per guest).
+  const names = ['updates.example', 'mirror.example', 'time.example'];
+  const pvmPorts = [40001, 43117, 38250];
+  const svmPorts = [51234, 33690, 47002];
+  const query = (i: number): Uint8Array => dnsQuery(0x2000 + i, names[i]!);
+  tl.wait(400);
+  for (let i = 0; i < names.length; i++) {
+    tl.pair(udpFrom(pvmPorts[i]!, 53, query(i)), udpFrom(svmPorts[i]!, 53, query(i)), `DNS query for ${names[i]} from ${pvmPorts[i]} (PVM) and ${svmPorts[i]} (SVM)`, 3000);
+  }
+  const ping = (id: number, sequence: number): Uint8Array => emitIcmpEcho({
+    src: GUEST, dst: CLIENT, srcMac: GUEST_MAC, dstMac: CLIENT_MAC, id, sequence, payload: Uint8Array.from({ length: 12 }, (_, k) => 0x61 + k),
+  });
+  for (let seq = 1; seq <= 3; seq++) tl.pair(ping(0x1111, seq), ping(0x2222, seq), `echo request ${seq}, identifier 0x1111 (PVM) and 0x2222 (SVM)`, 100_000);
+  return {
+    summary: 'guest-initiated DNS queries and pings in raw SVM output (--mode translate): each guest chose its own source ports and echo identifier',
+    args: ['--mode', 'translate'],
+    checkpoints: {},
+    made: `The guest sends three DNS queries to 10.0.0.1:53 (${names.join(', ')}), each from a new socket, then three pings to 10.0.0.1 with 12 bytes of data and no timestamp. PVM: source ports ${pvmPorts.join(', ')}, echo identifier 0x1111. SVM (raw, from its own tap): source ports ${svmPorts.join(', ')}, echo identifier 0x2222. The answers are not in the captures.`,
+    differs: 'The UDP source port of every query and the echo identifier of every request. Everything else is the same.',
+    correct: 'Pair each guest\'s first datagram of a flow with the other\'s to the same destination, in order, and compare the flows as one, the guest\'s port (identifier) aside: no checkpoint. QEMU keys each guest\'s flow apart and never compares them: a timeout checkpoint per flow.',
     timeline: tl,
   };
 });
