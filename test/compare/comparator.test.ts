@@ -260,6 +260,25 @@ describe('translate mode: guest-initiated connections whose guests chose differe
   }
 });
 
+describe('translate mode: a guest reusing the port of a paired connection that is gone', () => {
+  test('pairs afresh: the old mapping left the table with its connection', () => {
+    const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
+    const t = new Twins({ mode: 'translate', idleTimeoutMs: 5000, scanIntervalMs: 1000 });
+    const syn = (port: number, isn: number): Uint8Array => t.out({ srcPort: port, dstPort: 443, seq: isn, ack: 0, flags: TCP_SYN, options: opts });
+    t.primary(syn(33000, ISN));
+    t.secondary(syn(44000, 7));
+    t.advanceTo(20_000);
+    assert.equal(t.c.counters.connectionsClosed, 1);
+    t.primary(syn(33000, ISN + 100_000), 20_001);
+    t.secondary(syn(45000, 9), 20_001);
+    assert.equal(t.released().length, 2, 'both SYNs went out, each once its twin agreed');
+    t.client(t.in({ srcPort: 443, dstPort: 33000, seq: 9000, ack: ISN + 100_001, flags: TCP_SYN | TCP_ACK, options: opts }));
+    const toSvm = t.delivered('secondary').at(-1)!;
+    assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint16(14 + 20 + 2), 45000);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});
+
 describe('TCP: the ACK gate', () => {
   test('a matched segment acknowledging client data the SVM has not acknowledged is held, not checkpointed', () => {
     const t = new Twins();

@@ -4,6 +4,7 @@
 // differences must still be found.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Frame, IcmpView, Icmpv6View, UdpView, decodeFrame } from '../../compare/index.js';
 import { pseudoSumV4, pseudoSumV6, verifyTransportChecksum } from '../../compare/wire/checksum.js';
 import { emitIcmpEcho, emitUdp, type IcmpEchoFields, type UdpFields } from '../../compare/wire/emit.js';
@@ -210,3 +211,71 @@ describe('translate mode: a ping each guest runs, with its own echo identifier',
     assert.deepEqual(t.checkpoints(), []);
   });
 });
+
+// Property: however the two guests' output interleaves, flows they open from different ports
+// (identifiers) are compared as one: no mismatch, and every PVM frame released once, in its flow's
+// order. Both guests run the same program, so they open the flows to one destination in the same
+// order; which guest is ahead, and by how much, is random.
+describe('translate mode: guest-opened datagram flows, any interleaving of the two guests', () => {
+  interface FlowSpec {
+    kind: 'udp' | 'echo';
+    /** Index into SERVERS. */
+    server: number;
+    pvmPort: number;
+    svmPort: number;
+    messages: number;
+  }
+  const SERVERS = ['192.0.2.53', '192.0.2.54'];
+
+  function frameOf(f: FlowSpec, svm: boolean, n: number, flow: number): Uint8Array {
+    const port = svm ? f.svmPort : f.pvmPort;
+    const dst = SERVERS[f.server]!;
+    const payload = `flow ${flow} message ${n}`;
+    return f.kind === 'udp'
+      ? emitUdp({ src: GUEST, dst, srcPort: port, dstPort: 53, payload })
+      : emitIcmpEcho({ src: GUEST, dst, id: port, sequence: n, payload: new TextEncoder().encode(payload) });
+  }
+
+  const flowArb = fc.record({
+    kind: fc.constantFrom<'udp' | 'echo'>('udp', 'echo'),
+    server: fc.integer({ min: 0, max: SERVERS.length - 1 }),
+    messages: fc.integer({ min: 1, max: 4 }),
+  });
+
+  test('zero mismatches; each PVM frame released once, in order within its flow', () => {
+    fc.assert(
+      fc.property(fc.array(flowArb, { minLength: 1, maxLength: 6 }), fc.array(fc.boolean(), { maxLength: 80 }), (shapes, coin) => {
+        // Distinct ports per side (as random ephemeral ports would be), never equal across sides.
+        const flows: FlowSpec[] = shapes.map((s, i) => ({ ...s, pvmPort: 30000 + i, svmPort: 40000 + 7 * i }));
+        // One program order of all messages (flow by flow, round robin), the same for both guests.
+        const order: [number, number][] = [];
+        for (let n = 0; n < 4; n++) flows.forEach((f, i) => n < f.messages && order.push([i, n]));
+        const t = new Twins({ mode: 'translate' });
+        let p = 0;
+        let s = 0;
+        let k = 0;
+        while (p < order.length || s < order.length) {
+          const primaryNext = s === order.length || (p < order.length && (coin[k++ % Math.max(1, coin.length)] ?? true));
+          const [flow, n] = order[primaryNext ? p++ : s++]!;
+          if (primaryNext) t.primary(frameOf(flows[flow]!, false, n, flow));
+          else t.secondary(frameOf(flows[flow]!, true, n, flow));
+        }
+        assert.deepEqual(t.mismatchReasons(), []);
+        const released = t.released().map(payloadOrEcho);
+        assert.equal(released.length, order.length, 'every PVM frame released, once');
+        flows.forEach((_, i) => {
+          const mine = released.filter((r) => r.startsWith(`flow ${i} `));
+          assert.deepEqual(mine, mine.map((_, n) => `flow ${i} message ${n}`), `flow ${i} in order`);
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+/** The payload of a UDP or echo frame as text. */
+function payloadOrEcho(bytes: Uint8Array): string {
+  const f = decodeFrame(bytes);
+  assert.ok(f instanceof Frame);
+  return new TextDecoder().decode(f.bytes.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength));
+}
