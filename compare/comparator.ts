@@ -533,26 +533,33 @@ class Engine implements Comparator {
       for (const o of r.add(decodeFrame(copy, LINKTYPE_ETHERNET) as Frame, now)) this.fragmentOutcome(primary, o, now);
       return;
     }
-    const t = decoded.transport;
-    const tcp = t !== null && t.kind === 'tcp' ? t : null;
-    // UDP datagrams and echo messages pair by their first one (datagramOpen).
-    const datagram = t !== null && (t.kind === 'udp' || ((t.kind === 'icmp' || t.kind === 'icmpv6') && t.isEcho));
-    const translate = this.config.mode === 'translate' && (tcp !== null || datagram);
-    if (translate && tcp !== null && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
-    let guestPort = translate && !primary ? this.pairing.primaryPortOf(decoded) : -1;
-    const pair = translate && datagram ? this.datagramOpen(primary, decoded, guestPort, now) : null;
-    if (pair !== null && !primary) guestPort = pair.primaryPort;
-    const c = this.connection(decoded, true, now, guestPort);
-    if (c instanceof TcpConnection) {
-      this.tcp(c, primary, bytes, decoded, tcp!, now);
+    const tcp = decoded.transport?.kind === 'tcp' ? decoded.transport : null;
+    if (tcp === null) {
+      this.message(this.messageConnection(primary, decoded, now), primary, [bytes], false, messageParts(decoded, this.config.compareHeaders), now);
       return;
     }
-    const m = c as MessageConnection;
-    if (translate) {
-      m.heard |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
-      if (pair !== null) m.paired = pair;
-    }
-    this.message(m, primary, [bytes], false, messageParts(decoded, this.config.compareHeaders), now);
+    const translate = this.config.mode === 'translate';
+    if (translate && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
+    const c = this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1);
+    this.tcp(c as TcpConnection, primary, bytes, decoded, tcp, now);
+  }
+
+  /**
+   * The flow of a guest's output message (not TCP). In translate mode UDP datagrams and echo
+   * messages are keyed under the PVM's port (identifier) when the guests' differ, learned by
+   * pairing their first ones (datagramOpen).
+   */
+  private messageConnection(primary: boolean, f: Frame, now: number): MessageConnection {
+    const t = f.transport;
+    const datagram = t !== null && (t.kind === 'udp' || ((t.kind === 'icmp' || t.kind === 'icmpv6') && t.isEcho));
+    if (this.config.mode !== 'translate' || !datagram) return this.connection(f, true, now) as MessageConnection;
+    let guestPort = primary ? -1 : this.pairing.primaryPortOf(f);
+    const pair = this.datagramOpen(primary, f, guestPort, now);
+    if (pair !== null && !primary) guestPort = pair.primaryPort;
+    const c = this.connection(f, true, now, guestPort) as MessageConnection;
+    c.heard |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
+    if (pair !== null) c.paired = pair;
+    return c;
   }
 
   /**
@@ -653,8 +660,7 @@ class Engine implements Comparator {
     if (o instanceof Reassembled) {
       const whole = decodeFrame(o.bytes, LINKTYPE_ETHERNET);
       if (whole instanceof Frame && whole.transport?.kind !== 'tcp') {
-        const c = this.connection(whole, true, now) as MessageConnection;
-        this.message(c, primary, o.fragments, true, messageParts(whole, this.config.compareHeaders), now);
+        this.message(this.messageConnection(primary, whole, now), primary, o.fragments, true, messageParts(whole, this.config.compareHeaders), now);
         return;
       }
     } else {

@@ -9,6 +9,7 @@ import { Frame, IcmpView, Icmpv6View, UdpView, decodeFrame } from '../../compare
 import { pseudoSumV4, pseudoSumV6, verifyTransportChecksum } from '../../compare/wire/checksum.js';
 import { emitIcmpEcho, emitUdp, type IcmpEchoFields, type UdpFields } from '../../compare/wire/emit.js';
 import { GUEST, Twins, payloadText } from '../support/twins.js';
+import { split } from '../support/fragments.js';
 
 const SERVER = '192.0.2.53';
 
@@ -137,6 +138,17 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.deepEqual(t.checkpoints(), []);
     t.client(answer(33000, 'reply'));
     assert.equal(udpOf(t.delivered('secondary')[0]!).udp.dstPort, 45000);
+  });
+
+  test('a datagram too large for one frame pairs once reassembled, and the PVM\'s fragments go out', () => {
+    const t = new Twins({ mode: 'translate' });
+    const big = 'x'.repeat(3000);
+    const pvm = split(query(33000, big, { ipId: 1 }), [1480]);
+    const svm = split(query(44000, big, { ipId: 2 }), [1000, 2000]);
+    for (const f of svm) t.secondary(f);
+    for (const f of pvm) t.primary(f);
+    assert.deepEqual(t.released(), pvm);
+    assert.deepEqual(t.checkpoints(), []);
   });
 
   test('pre-translated mode (QEMU\'s rewriter does not remap UDP) pairs nothing', () => {
