@@ -12,9 +12,12 @@
  *   until the other guest's arrives; their kinds and options (MSS, window scale, SACK-permitted)
  *   must agree, and in `translate` mode they teach the sequence and timestamp offsets.
  * - UDP, ICMP, other IP protocols and non-IP frames are compared message by message in FIFO order
- *   (match/datagram.ts); frames that do not decode are compared whole, in one shared flow.
+ *   (match/datagram.ts); frames that do not decode are compared whole, in one shared flow. In
+ *   translate mode a UDP or ping flow the guests open from different ports (echo identifiers) is
+ *   one flow: their first datagrams are paired like active-open SYNs (rewrite/pairing.ts).
  * - Client frames are delivered to the PVM unchanged and to the SVM translated into its sequence
- *   space (translate mode), waiting if the translation is not known yet.
+ *   space and, for such flows, to its port (translate mode), waiting if the translation is not
+ *   known yet.
  *
  * Verdicts: the first difference on a connection is a `mismatch`, and a `checkpoint` request
  * unless one is outstanding (requests coalesce until `checkpointDone`). A connection that
@@ -204,7 +207,7 @@ class MessageConnection extends Connection {
   readonly heldParts = new Fifo<{ parts: MessageParts; frames: number }>();
   /** Messages compared so far, the position reported in a mismatch. */
   index = 0;
-  /** Translate mode, UDP: which guests have sent on this flow (HEARD_* bits), for the pairing of first datagrams. */
+  /** Translate mode, UDP and echo flows: which guests have sent on this flow (HEARD_* bits), for the pairing of first datagrams. */
   heard = 0;
 
   resetAfterCheckpoint(): void {
@@ -563,8 +566,8 @@ class Engine implements Comparator {
   }
 
   /**
-   * Offers a guest's first datagram on a UDP flow to the pairing (rewrite/pairing.ts); returns the
-   * pairing when it completes with different ports. When the PVM's completes it, the SVM's
+   * Offers a guest's first datagram (or echo message) on a flow to the pairing (rewrite/pairing.ts);
+   * returns the pairing when it completes with different ports (identifiers). When the PVM's completes it, the SVM's
    * datagrams so far wait in a flow keyed by the SVM's own port: they move to the PVM's flow.
    */
   private datagramOpen(primary: boolean, f: Frame, guestPort: number, now: number): PairedOpen | null {
