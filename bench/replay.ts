@@ -9,7 +9,7 @@
  * the capture doubles). Run standalone with `npx tsx bench/replay.ts`.
  */
 
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -63,6 +63,16 @@ export async function writeTwins(dir: string, frames: number): Promise<{ primary
   return { primary, secondary, bytes: (await stat(primary)).size + (await stat(secondary)).size };
 }
 
+/** Waits until the file's data is on disk. */
+async function flushed(path: string): Promise<void> {
+  const file = await open(path, 'r+');
+  try {
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
 async function readOnly(paths: readonly string[]): Promise<number> {
   let frames = 0;
   for (const path of paths) for await (const batch of readCaptureBatches(path)) frames += batch.length;
@@ -89,6 +99,9 @@ export async function benchReplay(): Promise<BenchResult[]> {
   try {
     const half = await writeTwins(dir, FRAMES_PER_SIDE / 2);
     const full = await writeTwins(dir, FRAMES_PER_SIDE);
+    // Written out before anything is timed, so that the kernel is not still flushing the 2.4 GB
+    // just written while the replays run.
+    for (const path of [half.primary, half.secondary, full.primary, full.secondary]) await flushed(path);
     const readStart = process.hrtime.bigint();
     const readFrames = await readOnly([full.primary, full.secondary]);
     const readSeconds = Number(process.hrtime.bigint() - readStart) / 1e9;
