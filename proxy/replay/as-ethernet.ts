@@ -7,9 +7,11 @@
 
 import { LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, linkTypeName } from '../../compare/index.js';
 
-/** True for the link types `asEthernet` converts. */
+const REPLAYABLE = new Set([LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2]);
+
+/** True for the link types `asEthernet` converts (asked for every frame replayed, so no array is built per call). */
 export function replayableLinkType(linkType: number): boolean {
-  return [LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2].includes(linkType);
+  return REPLAYABLE.has(linkType);
 }
 
 export function unsupportedLinkType(linkType: number): string {
