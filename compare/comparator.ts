@@ -54,7 +54,7 @@ import { TcpStreamMatch } from './match/tcp-stream.js';
 import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from './match/headers.js';
 import { FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
-import { ActiveOpenPairing, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
+import { ActiveOpenPairing, isPairableDatagram, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
 import { ActionList, type Action, type ActionSink, type Side } from './actions.js';
 
 /** The handshake segment one guest sent: what must agree with the other guest's. */
@@ -553,9 +553,7 @@ class Engine implements Comparator {
    * pairing their first ones (datagramOpen).
    */
   private messageConnection(primary: boolean, f: Frame, now: number): MessageConnection {
-    const t = f.transport;
-    const datagram = t !== null && (t.kind === 'udp' || ((t.kind === 'icmp' || t.kind === 'icmpv6') && t.isEcho));
-    if (this.config.mode !== 'translate' || !datagram) return this.connection(f, true, now) as MessageConnection;
+    if (this.config.mode !== 'translate' || !isPairableDatagram(f)) return this.connection(f, true, now) as MessageConnection;
     let guestPort = primary ? -1 : this.pairing.primaryPortOf(f);
     const pair = this.datagramOpen(primary, f, guestPort, now);
     if (pair !== null && !primary) guestPort = pair.primaryPort;

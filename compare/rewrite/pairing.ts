@@ -161,12 +161,12 @@ export class ActiveOpenPairing {
 
   /** Offers the PVM's first UDP datagram (or echo message) of a flow, seen at `now`; returns the pairing it completes, or null. */
   offerPrimaryDatagram(frame: Frame, now: number): PairedOpen | null {
-    return isDatagram(frame) ? this.offer(PRIMARY, frame, now) : null;
+    return isPairableDatagram(frame) ? this.offer(PRIMARY, frame, now) : null;
   }
 
   /** Offers the SVM's first UDP datagram (or echo message) of a flow, seen at `now`; returns the pairing it completes, or null. */
   offerSecondaryDatagram(frame: Frame, now: number): PairedOpen | null {
-    return isDatagram(frame) ? this.offer(SECONDARY, frame, now) : null;
+    return isPairableDatagram(frame) ? this.offer(SECONDARY, frame, now) : null;
   }
 
   /**
@@ -305,7 +305,8 @@ function positive(name: string, v: number, integer: boolean): number {
   return v;
 }
 
-function isDatagram(frame: Frame): boolean {
+/** True for what pairs by its first message: a UDP datagram or an ICMP/ICMPv6 echo message. */
+export function isPairableDatagram(frame: Frame): boolean {
   const t = frame.transport;
   return t instanceof UdpView || ((t instanceof IcmpView || t instanceof Icmpv6View) && t.isEcho);
 }

@@ -26,7 +26,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason } from '../../compare/index.js';
+import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason, type Side } from '../../compare/index.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
@@ -174,9 +174,7 @@ export class RunEngine implements ActionSink {
       this.primary.send(frame);
       return;
     }
-    this.comparator.ingestTo(this, 'client', frame, this.now());
-    this.afterCall();
-    this.schedule();
+    this.ingest('client', frame);
   }
 
   private fromPrimary(frame: Buffer): void {
@@ -186,9 +184,7 @@ export class RunEngine implements ActionSink {
       this.client.send(frame);
       return;
     }
-    this.comparator.ingestTo(this, 'primary', frame, this.now());
-    this.afterCall();
-    this.schedule();
+    this.ingest('primary', frame);
   }
 
   private fromSecondary(frame: Uint8Array): void {
@@ -196,7 +192,12 @@ export class RunEngine implements ActionSink {
       this.passedThrough.secondary++;
       return;
     }
-    this.comparator.ingestTo(this, 'secondary', frame, this.now());
+    this.ingest('secondary', frame);
+  }
+
+  /** One captured frame into the core, then whatever the call decided. */
+  private ingest(side: Side, frame: Uint8Array): void {
+    this.comparator.ingestTo(this, side, frame, this.now());
     this.afterCall();
     this.schedule();
   }

@@ -117,12 +117,21 @@ describe('identical twins: data intact, zero checkpoints', () => {
     });
   });
 
-  test('a connection the guests open towards the client', async () => {
-    const server = t.lab.spawn(t.client, 'python3', [TWIN, 'serve', String(CALLBACK_PORT), '2000000']);
+  /** Runs `fn` with twin.py serving `blobBytes` (HTTP) and echoing UDP on the client's CALLBACK_PORT. */
+  async function withClientServer(blobBytes: number, fn: () => Promise<void>): Promise<void> {
+    const server = t.lab.spawn(t.client, 'python3', [TWIN, 'serve', String(CALLBACK_PORT), String(blobBytes)]);
     let out = '';
     server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await waitFor('the client-side server', () => out.includes('serving'), 10_000);
     try {
+      await waitFor('the client-side server', () => out.includes('serving'), 10_000);
+      await fn();
+    } finally {
+      await t.lab.stop(server);
+    }
+  }
+
+  test('a connection the guests open towards the client', async () => {
+    await withClientServer(2_000_000, async () => {
       await noCheckpoints(t, proxy, async () => {
         const url = `http://${CLIENT_IP}:${CALLBACK_PORT}/blob`;
         const [p, s] = await Promise.all([t.pvm, t.svm].map((ns) => t.lab.exec(ns, 'python3', [TWIN, 'get', url], { timeoutMs: 60_000 })));
@@ -130,17 +139,11 @@ describe('identical twins: data intact, zero checkpoints', () => {
         assert.equal(p!.stdout.trim(), want, `PVM: ${p!.stderr}`);
         assert.equal(s!.stdout.trim(), want, `SVM: ${s!.stderr}`);
       });
-    } finally {
-      await t.lab.stop(server);
-    }
+    });
   });
 
   test('UDP flows the guests open towards the client, from different source ports', async () => {
-    const server = t.lab.spawn(t.client, 'python3', [TWIN, 'serve', String(CALLBACK_PORT), '1000']);
-    let out = '';
-    server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await waitFor('the client-side server', () => out.includes('serving'), 10_000);
-    try {
+    await withClientServer(1000, async () => {
       await noCheckpoints(t, proxy, async () => {
         for (const [dst, pvmPort, svmPort] of [[CLIENT_IP, 33000, 44000], [CLIENT_IP6, 33001, 44001]] as const) {
           // Each guest asks from its own port (as random ephemeral ports would be); the echo server
@@ -151,9 +154,7 @@ describe('identical twins: data intact, zero checkpoints', () => {
           assert.deepEqual(json(s!.stdout), { ok: 50, bad: 0 }, `SVM to ${dst}: ${s!.stderr}`);
         }
       });
-    } finally {
-      await t.lab.stop(server);
-    }
+    });
   });
 
   test('pings the guests send towards the client, each with its own identifier', async () => {
