@@ -24,24 +24,9 @@ import { createPcapDecoder, PCAP_MAGIC_MICROS, PCAP_MAGIC_NANOS } from './pcap.j
 import { createPcapngDecoder, PCAPNG_BLOCK_SHB } from './pcapng.js';
 import { FramingError, UnitFramer } from './unit-framer.js';
 import type { UnitFormat } from './unit-framer.js';
+import type { CapturedFrame } from './captured-frame.js';
 
-/** One captured packet, as read from a pcap or pcapng file. */
-export interface CapturedFrame {
-  /** pcapng interface id within its section; 0 for classic pcap. */
-  interfaceId: number;
-  /** LINKTYPE_* of that interface. */
-  linkType: number;
-  /** Capture time in nanoseconds since the Unix epoch, exact (finer resolutions truncated). */
-  timeNs: bigint;
-  /** Captured bytes; shorter than `originalLength` when the capture was snapped. */
-  data: Uint8Array;
-  /** Length of the packet on the wire, as recorded. */
-  originalLength: number;
-  /** First pcapng `opt_comment` of the packet block; undefined otherwise. */
-  comment: string | undefined;
-  /** Byte offset in the input where the frame's record or block starts. */
-  fileOffset: number;
-}
+export { CapturedFrame } from './captured-frame.js';
 
 /** Incremental decoder of one capture stream. Call order: `push`* then `end` once. */
 export interface CaptureDecoder {

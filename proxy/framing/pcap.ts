@@ -18,7 +18,8 @@
 import {
   CaptureFormatError, CaptureFramer, captureTruncated, checkU32, DEFAULT_SNAPLEN, MAX_RECORD_BYTES, readU16Order, readU32Order, writeU16LE, writeU32LE,
 } from './capture.js';
-import type { CaptureDecoder, CapturedFrame, CaptureUnits } from './capture.js';
+import { CapturedFrame } from './captured-frame.js';
+import type { CaptureDecoder, CaptureUnits } from './capture.js';
 
 /** File magic of a microsecond-resolution pcap, as a number in the file's own byte order. */
 export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
@@ -42,8 +43,6 @@ class PcapUnits implements CaptureUnits {
   private linkType = 0;
   private snaplen = 0;
   private maxRecord = 0;
-  private lastSec = -1;
-  private lastSecNs = 0n;
 
   unitLength(b: Uint8Array, at: number, have: number, fileOffset: number): number {
     if (!this.started) return have < FILE_HEADER ? 0 : FILE_HEADER;
@@ -64,20 +63,10 @@ class PcapUnits implements CaptureUnits {
       return;
     }
     const le = this.le;
-    const sec = readU32Order(b, at, le);
-    if (sec !== this.lastSec) {
-      this.lastSec = sec;
-      this.lastSecNs = BigInt(sec) * 1_000_000_000n;
-    }
-    out.push({
-      interfaceId: 0,
-      linkType: this.linkType,
-      timeNs: this.lastSecNs + BigInt(readU32Order(b, at + 4, le) * this.fracNs),
-      data: b.subarray(at + RECORD_HEADER, at + length),
-      originalLength: readU32Order(b, at + 12, le),
-      comment: undefined,
-      fileOffset,
-    });
+    out.push(new CapturedFrame(
+      0, this.linkType, readU32Order(b, at, le), readU32Order(b, at + 4, le) * this.fracNs,
+      b.subarray(at + RECORD_HEADER, at + length), readU32Order(b, at + 12, le), undefined, fileOffset,
+    ));
   }
 
   private fileHeader(b: Uint8Array, at: number, fileOffset: number): void {

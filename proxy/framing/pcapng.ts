@@ -27,7 +27,8 @@
 import {
   CaptureFormatError, CaptureFramer, captureTruncated, checkU32, DEFAULT_SNAPLEN, MAX_RECORD_BYTES, readU16Order, readU32Order, writeU16LE, writeU32LE,
 } from './capture.js';
-import type { CaptureDecoder, CapturedFrame, CaptureUnits } from './capture.js';
+import { CapturedFrame } from './captured-frame.js';
+import type { CaptureDecoder, CaptureUnits } from './capture.js';
 
 /** Block type of a Section Header Block; a palindrome, so it reads the same in both byte orders. */
 export const PCAPNG_BLOCK_SHB = 0x0a0d0d0a;
@@ -64,6 +65,8 @@ interface Interface {
   div: bigint;
   shift: bigint;
   offsetNs: bigint;
+  /** True for the default resolution (µs) and no offset: times are then read with plain numbers. */
+  micros: boolean;
 }
 
 class PcapngUnits implements CaptureUnits {
@@ -72,9 +75,9 @@ class PcapngUnits implements CaptureUnits {
   started = false;
   private le = true;
   private interfaces: Interface[] = [];
-  private lastTimeNs = 0n;
-  private lastHigh = -1;
-  private lastHighBig = 0n;
+  /** Time of the input's latest packet, for a following Simple Packet Block. */
+  private lastSeconds = 0;
+  private lastNanoseconds = 0;
 
   unitLength(b: Uint8Array, at: number, have: number, fileOffset: number): number {
     if (have < 12) return 0;
@@ -117,15 +120,9 @@ class PcapngUnits implements CaptureUnits {
         if (captured > length - 16) {
           throw new CaptureFormatError('capture.bad_block_length', fileOffset, `simple packet of ${captured} captured bytes overruns its ${length}-byte block`);
         }
-        out.push({
-          interfaceId: 0,
-          linkType: iface.linkType,
-          timeNs: this.lastTimeNs,
-          data: b.subarray(at + 12, at + 12 + captured),
-          originalLength,
-          comment: undefined,
-          fileOffset,
-        });
+        out.push(new CapturedFrame(
+          0, iface.linkType, this.lastSeconds, this.lastNanoseconds, b.subarray(at + 12, at + 12 + captured), originalLength, undefined, fileOffset,
+        ));
         return;
       }
       case PCAPNG_BLOCK_OPB: {
@@ -168,17 +165,7 @@ class PcapngUnits implements CaptureUnits {
     if (captured > length - 32) {
       throw new CaptureFormatError('capture.bad_block_length', fileOffset, `packet of ${captured} captured bytes overruns its ${length}-byte block`);
     }
-    const high = readU32Order(b, at + 12, le);
-    if (high !== this.lastHigh) {
-      this.lastHigh = high;
-      this.lastHighBig = BigInt(high) << 32n;
-    }
-    let t = this.lastHighBig + BigInt(readU32Order(b, at + 16, le));
-    if (iface.mul !== 1n) t *= iface.mul;
-    if (iface.div !== 1n) t /= iface.div;
-    if (iface.shift !== 0n) t >>= iface.shift;
-    if (iface.offsetNs !== 0n) t += iface.offsetNs;
-    this.lastTimeNs = t;
+    this.packetTime(iface, readU32Order(b, at + 12, le), readU32Order(b, at + 16, le));
     const dataAt = at + 28;
     const optionsAt = dataAt + ((captured + 3) & ~3);
     const end = at + length - 4;
@@ -188,15 +175,34 @@ class PcapngUnits implements CaptureUnits {
         if (code === OPT_COMMENT && comment === undefined) comment = utf8Decoder.decode(b.subarray(v, v + n));
       });
     }
-    out.push({
-      interfaceId,
-      linkType: iface.linkType,
-      timeNs: t,
-      data: b.subarray(dataAt, dataAt + captured),
-      originalLength: readU32Order(b, at + 24, le),
-      comment,
-      fileOffset,
-    });
+    out.push(new CapturedFrame(
+      interfaceId, iface.linkType, this.lastSeconds, this.lastNanoseconds, b.subarray(dataAt, dataAt + captured),
+      readU32Order(b, at + 24, le), comment, fileOffset,
+    ));
+  }
+
+  /**
+   * Sets `lastSeconds`/`lastNanoseconds` from a packet's raw 64-bit timestamp. At the default
+   * resolution a timestamp in µs fits a double exactly until the year 2255, so the common case
+   * needs no BigInt; other resolutions and offsets take the exact BigInt arithmetic.
+   */
+  private packetTime(iface: Interface, high: number, low: number): void {
+    if (iface.micros && high < 0x200000) {
+      const us = high * 0x100000000 + low;
+      const seconds = Math.floor(us / 1_000_000);
+      this.lastSeconds = seconds;
+      this.lastNanoseconds = (us - seconds * 1_000_000) * 1000;
+      return;
+    }
+    let t = (BigInt(high) << 32n) | BigInt(low);
+    if (iface.mul !== 1n) t *= iface.mul;
+    if (iface.div !== 1n) t /= iface.div;
+    if (iface.shift !== 0n) t >>= iface.shift;
+    if (iface.offsetNs !== 0n) t += iface.offsetNs;
+    let seconds = t / 1_000_000_000n;
+    if (seconds * 1_000_000_000n > t) seconds -= 1n; // floor, for times before the epoch
+    this.lastSeconds = Number(seconds);
+    this.lastNanoseconds = Number(t - seconds * 1_000_000_000n);
   }
 
   private interfaceDescription(b: Uint8Array, at: number, length: number, fileOffset: number): Interface {
@@ -208,6 +214,7 @@ class PcapngUnits implements CaptureUnits {
       div: 1n,
       shift: 0n,
       offsetNs: 0n,
+      micros: true,
     };
     walkOptions(b, at + 16, at + length - 4, le, fileOffset - at, (code, v, n) => {
       if (code === OPT_IF_TSRESOL) {
@@ -230,6 +237,7 @@ class PcapngUnits implements CaptureUnits {
         iface.offsetNs = BigInt.asIntN(64, le ? (second << 32n) | first : (first << 32n) | second) * 1_000_000_000n;
       }
     });
+    iface.micros = iface.mul === 1000n && iface.div === 1n && iface.shift === 0n && iface.offsetNs === 0n;
     return iface;
   }
 

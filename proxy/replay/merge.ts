@@ -72,7 +72,7 @@ export async function* mergeCaptures(inputs: readonly MergeInput[], options: { c
             exhausted = true;
             break;
           }
-          if (best === undefined || head.timeNs < best.head!.timeNs) best = c;
+          if (best === undefined || head.before(best.head!)) best = c;
         }
         if (exhausted || best === undefined) break;
         frames.push(best.batch[best.next++]!);

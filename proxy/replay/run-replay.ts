@@ -7,6 +7,7 @@
 
 import { stat } from 'node:fs/promises';
 import type { HeaderField, SequenceMode } from '../../compare/index.js';
+import type { CapturedFrame } from '../framing/capture.js';
 import { mergeCaptures } from './merge.js';
 import { chooseGuest } from './guest.js';
 import { ReplaySession } from './session.js';
@@ -78,13 +79,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   );
   const check = new SequenceSpaceCheck();
   const offsets = new Array<number>(paths.length).fill(0);
-  let baseNs: bigint | undefined;
+  let first: CapturedFrame | undefined;
 
   for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
     const { frames, source } = batch;
-    if (baseNs === undefined) {
-      baseNs = frames[0]!.timeNs;
-      if (o.out !== undefined) released = await ReleasedCapture.create(o.out, baseNs);
+    if (first === undefined) {
+      first = frames[0]!;
+      if (o.out !== undefined) released = await ReleasedCapture.create(o.out, first.timeNs);
     }
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
@@ -95,7 +96,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       const data = asEthernet(f.linkType, f.data) ?? f.data;
       if (side !== 'client' && !check.done) check.observe(side, data);
       mismatches?.frame(side, data, f.timeNs);
-      session.ingest(side, data, Number(f.timeNs - baseNs) / 1e6);
+      session.ingest(side, data, f.msSince(first));
     }
     await released?.flush();
     await mismatches?.flush();

@@ -8,11 +8,22 @@ import { toHex } from '../../../compare/wire/bytes.js';
 import { CaptureFormatError, createCaptureDecoder } from '../../../proxy/framing/capture.js';
 import type { CaptureDecoder, CapturedFrame } from '../../../proxy/framing/capture.js';
 
-export type FrameValue = Omit<CapturedFrame, 'data'> & { data: string };
+export interface FrameValue {
+  interfaceId: number;
+  linkType: number;
+  timeNs: bigint;
+  data: string;
+  originalLength: number;
+  comment: string | undefined;
+  fileOffset: number;
+}
 
-/** `f` with its data as hex, for deep equality. */
+/** `f` as a plain value with its data as hex, for deep equality. */
 export function value(f: CapturedFrame): FrameValue {
-  return { ...f, data: toHex(f.data) };
+  return {
+    interfaceId: f.interfaceId, linkType: f.linkType, timeNs: f.timeNs, data: toHex(f.data),
+    originalLength: f.originalLength, comment: f.comment, fileOffset: f.fileOffset,
+  };
 }
 
 /** Concatenates byte arrays. */
