@@ -35,7 +35,7 @@
  * that were never offered are invisible here: the caller keys those by its own 5-tuple.
  */
 
-import { toHex } from '../wire/bytes.js';
+import { copyBytes, toHex } from '../wire/bytes.js';
 import type { Frame } from '../wire/frame.js';
 import { Ipv4View } from '../wire/ipv4.js';
 import { Ipv6View } from '../wire/ipv6.js';
@@ -267,7 +267,7 @@ export class ActiveOpenPairing {
       return null;
     }
     const s = new PendingSyn(
-      key, side, v4 ? 4 : 6, ip.bytes.slice(srcAt, srcAt + addressLength), ip.bytes.slice(dstAt, dstAt + addressLength),
+      key, side, v4 ? 4 : 6, copyBytes(ip.bytes, srcAt, srcAt + addressLength), copyBytes(ip.bytes, dstAt, dstAt + addressLength),
       remotePort, port, isn, tsVal, now,
     );
     mine.push(s);

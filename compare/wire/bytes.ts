@@ -31,6 +31,17 @@ export function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v & 0xff;
 }
 
+/**
+ * A copy of `b[from, to)` in a fresh Uint8Array that nothing else shares. Not `b.slice`: on a
+ * Node.js Buffer, `slice` is a view of the same memory, and a front end that reuses its receive
+ * buffer (libpcap through cap does, for every frame) would then change what was "copied".
+ */
+export function copyBytes(b: Uint8Array, from = 0, to = b.length): Uint8Array {
+  const out = new Uint8Array(to - from);
+  out.set(b.subarray(from, to));
+  return out;
+}
+
 /** Formats `len` bytes from `at` as lowercase hex with no separators. */
 export function toHex(b: Uint8Array, at = 0, len = b.length - at): string {
   let s = '';

@@ -11,8 +11,10 @@
  * never written again by the copier: a returned view is the caller's to keep.
  */
 
+import { copyBytes } from './bytes.js';
+
 export const SLAB_BYTES = 64 * 1024;
-/** Copies this large or larger are made with `slice` (they would waste much of a slab). */
+/** Copies this large or larger get a buffer of their own (they would waste much of a slab). */
 export const MAX_SLAB_COPY = 8 * 1024;
 
 export class SlabCopier {
@@ -22,7 +24,7 @@ export class SlabCopier {
   /** A copy of `bytes[from, to)` that stays valid and unchanged for as long as the caller keeps it. */
   copy(bytes: Uint8Array, from = 0, to = bytes.length): Uint8Array {
     const length = to - from;
-    if (length >= MAX_SLAB_COPY) return bytes.slice(from, to);
+    if (length >= MAX_SLAB_COPY) return copyBytes(bytes, from, to);
     if (this.used + length > SLAB_BYTES) {
       this.slab = new Uint8Array(SLAB_BYTES);
       this.used = 0;

@@ -48,6 +48,26 @@ describe('TCP: the same bytes, however they are cut, are released without a chec
     }
   });
 
+  test('held bytes are copies even when the caller reuses a Node Buffer for every frame (live capture), up to 64 KiB GSO frames', () => {
+    for (const size of [100, 9000, 65000]) {
+      const t = new Twins();
+      t.established(ISN - 1);
+      const receive = Buffer.alloc(66000);
+      const received = (frame: Uint8Array): Buffer => {
+        receive.set(frame);
+        return receive.subarray(0, frame.length);
+      };
+      const data = pattern(0, size);
+      const frame = t.out({ seq: ISN, payload: data });
+      assert.deepEqual(t.primary(received(frame)), []);
+      receive.fill(0xa5); // the next capture overwrites the buffer
+      t.secondary(received(t.out({ seq: ISN, payload: data.slice(0, 1448) })));
+      t.secondary(received(t.out({ seq: ISN + 1448, payload: data.slice(1448) })));
+      assert.deepEqual(t.checkpoints(), [], `${size} bytes`);
+      assert.deepEqual(t.released().slice(1), [frame], `${size} bytes (after the SYN-ACK)`);
+    }
+  });
+
   test('1 x 1448 against 2 x 724, and the reverse', () => {
     const data = pattern(0, 1448);
     const t = new Twins();

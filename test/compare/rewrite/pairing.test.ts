@@ -264,3 +264,19 @@ test('pairing: echo messages pair by identifier, which both lookups then map', (
   // Not an echo: no port to map.
   assert.equal(a.primaryPortOf(decoded(emitIcmpEcho({ src: GUEST, dst: REMOTE, id: 2222, sequence: 1 }).map((b, i) => (i === 34 ? 3 : b)))), -1);
 });
+
+test('pairing keeps its own copy of the addresses: frames that arrive in one reused receive buffer (as live capture hands them) cannot change a mapping', () => {
+  const a = new ActiveOpenPairing();
+  const receive = Buffer.alloc(2048);
+  const received = (f: Frame): Frame => {
+    receive.set(f.bytes);
+    return decoded(receive.subarray(0, f.bytes.length));
+  };
+  assert.equal(a.offerPrimarySyn(received(syn(40000, 1000)), 0), null);
+  const p = pair(a.offerSecondarySyn(received(syn(50000, 7000)), 1));
+  assert.deepEqual([p.primaryPort, p.secondaryPort], [40000, 50000]);
+  // The SVM's port 50000 talking to another server is another flow: no mapping applies to it.
+  assert.equal(a.primaryPortOf(received(fromGuest(50000, 443, '198.51.100.9'))), 50000);
+  assert.equal(a.primaryPortOf(received(fromGuest(50000))), 40000);
+  assert.deepEqual(Array.from(p.remoteAddress), [192, 0, 2, 7]);
+});
