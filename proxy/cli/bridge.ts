@@ -18,7 +18,7 @@ const flags = {
   connect: { type: 'string', help: 'connect (and reconnect) to run --secondary-socket: tcp:HOST:PORT or unix:PATH', metavar: 'EP' },
   listen: { type: 'string', help: 'listen for run --secondary-socket, one peer at a time: tcp:HOST:PORT or unix:PATH', metavar: 'EP' },
   'ring-mb': { type: 'integer', help: 'capture ring, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
-  'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default they are turned off on --if)' },
+  'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default they are turned off on --if). Needed when a guest sends segmentation-offload frames (up to 64 KiB; they are segmented again on the way out); a ring slot then takes 64 KiB, so give --ring-mb room' },
 } as const;
 
 export const bridgeCommand: Command = {

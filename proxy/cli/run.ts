@@ -31,7 +31,7 @@ const flags = {
   'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
   'lost-after': { type: 'integer', help: 'consecutive timeout episodes before the SVM is declared lost and the PVM passes through (0: never)', metavar: 'N', min: 0, max: 1_000_000, default: 3 },
   'ring-mb': { type: 'integer', help: 'capture ring per interface, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
-  'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default run turns them off on its interfaces)' },
+  'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default run turns them off on its interfaces). Needed when a guest sends segmentation-offload frames (up to 64 KiB; they are segmented again on the way out); a ring slot then takes 64 KiB, so give --ring-mb room' },
 } as const;
 
 /** The start-up checks every live command makes, as one-line errors (exit 2). */

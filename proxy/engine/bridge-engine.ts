@@ -28,6 +28,7 @@ export class BridgeEngine {
     this.port = new PcapInterface(options.ifname, {
       frame: (f) => this.socket.send(f),
       state: (_up, detail) => options.log(`${options.ifname}: ${detail}`),
+      notice: (detail) => options.log(`${options.ifname}: ${detail}`),
     }, { ringBytes: options.ringBytes });
     this.socket = new FramedSocket(options.endpoint, {
       frame: (f) => this.port.send(f),
@@ -38,7 +39,7 @@ export class BridgeEngine {
   async start(): Promise<void> {
     if (!this.options.keepOffloads) {
       const still = disableOffloads(this.options.ifname);
-      if (still.length > 0) this.options.log(`${this.options.ifname}: warning: offloads still on (${still.join(', ')}): frames over the MTU will be dropped as truncated`);
+      if (still.length > 0) this.options.log(`${this.options.ifname}: warning: offloads still on (${still.join(', ')}): the capture ring has 64 KiB slots, about 16 frames per MiB of --ring-mb`);
     }
     this.port.open();
     try {

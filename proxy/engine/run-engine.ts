@@ -83,12 +83,15 @@ export class RunEngine implements ActionSink {
     this.comparator = this.newComparator();
     const ports: LivePortStats[] = [];
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
+    const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
     const pcapOptions = { ringBytes: options.ringBytes };
-    this.client = new PcapInterface(options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf) }, pcapOptions);
-    this.primary = new PcapInterface(options.primaryIf, { frame: (f) => this.fromPrimary(f), state: state('primary', options.primaryIf) }, pcapOptions);
+    this.client = new PcapInterface(options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf), notice: notice('client', options.clientIf) }, pcapOptions);
+    this.primary = new PcapInterface(options.primaryIf, { frame: (f) => this.fromPrimary(f), state: state('primary', options.primaryIf), notice: notice('primary', options.primaryIf) }, pcapOptions);
     ports.push({ role: 'client', port: this.client }, { role: 'primary', port: this.primary });
     if (options.secondary.kind === 'interface') {
-      this.secondaryIf = new PcapInterface(options.secondary.name, { frame: (f) => this.fromSecondary(f), state: state('secondary', options.secondary.name) }, pcapOptions);
+      this.secondaryIf = new PcapInterface(options.secondary.name, {
+        frame: (f) => this.fromSecondary(f), state: state('secondary', options.secondary.name), notice: notice('secondary', options.secondary.name),
+      }, pcapOptions);
       this.secondarySocket = null;
       ports.push({ role: 'secondary', port: this.secondaryIf });
     } else {
@@ -122,7 +125,7 @@ export class RunEngine implements ActionSink {
     if (!this.options.keepOffloads) {
       for (const [role, p] of interfaces) {
         const still = disableOffloads(p.name);
-        if (still.length > 0) log(`${role} ${p.name}: warning: offloads still on (${still.join(', ')}): frames over the MTU will be dropped as truncated`);
+        if (still.length > 0) log(`${role} ${p.name}: warning: offloads still on (${still.join(', ')}): the capture ring has 64 KiB slots, about 16 frames per MiB of --ring-mb`);
       }
     }
     try {
@@ -178,7 +181,9 @@ export class RunEngine implements ActionSink {
   }
 
   private fromPrimary(frame: Buffer): void {
-    this.checksums.complete(frame);
+    // A frame over the MTU is cut into segments on the way out, each with a fresh checksum: completing
+    // its (partial) checksum first would sum up to 64 KiB for nothing.
+    if (this.client.sendsWhole(frame)) this.checksums.complete(frame);
     if (this.secondaryLost) {
       this.passedThrough.primary++;
       this.client.send(frame);

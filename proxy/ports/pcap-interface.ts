@@ -9,16 +9,19 @@
  * handler must finish with it (or copy it) before returning, and never across an `await`. That
  * buffer is owned here for the port's whole life, because cap's native side keeps only a raw
  * pointer to it (a buffer the GC frees under an open handle corrupts the heap). `send` writes one
- * frame at once (a system call); it never throws: a frame the kernel refuses (interface down,
- * queue full, too big) is counted in `sendErrors` and lost, as on a wire.
+ * frame at once (a system call), except that a TCP frame longer than the MTU goes out cut into
+ * segments that fit (tcp-segmenter.ts), as a NIC's TSO would; it never throws: a frame the kernel
+ * refuses (interface down, queue full, too big) is counted in `sendErrors` and lost, as on a wire.
  *
  * Limits, measured with cap 0.2.1 and libpcap 1.10: no drop counter is exposed, so `counters()`
  * reads the interface's own statistics from sysfs (the gap between what the interface received
  * and what was captured is what the capture ring lost). libpcap sizes the ring's slots by the MTU
  * only when the interface has no segmentation or receive offloads (snaplen is fixed at 65535),
  * so `disableOffloads` turns them off; a frame still longer than a slot arrives cut short and is
- * counted in `truncated` and dropped here (it cannot be forwarded whole): the guest is sending
- * TSO/GSO frames, and its interface needs `ethtool -K IF tso off gso off`.
+ * counted in `truncated` and dropped here (it cannot be forwarded whole), and the first one is
+ * reported through `handlers.notice`: the guest is sending TSO/GSO frames, so either its
+ * interface keeps its offloads (slots of 64 KiB, frames captured whole and segmented by `send`)
+ * or the guest turns TSO/GSO off.
  *
  * Interfaces that go away. A watchdog reads sysfs every `watchMs`: when the interface goes
  * administratively down, disappears, or comes back as a new device (a tap recreated with the same
@@ -38,6 +41,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { TcpSegmenter } from './tcp-segmenter.js';
 
 /** The part of cap's native `Cap` object used here. */
 interface CapHandle {
@@ -206,6 +210,8 @@ export interface PcapInterfaceHandlers {
   frame(frame: Buffer): void;
   /** The interface went away or came back (the handle was closed or reopened); `detail` is for the log. */
   state(up: boolean, detail: string): void;
+  /** Something the operator must know that is not a state change (the first truncated frame); for the log. */
+  notice(detail: string): void;
 }
 
 export interface PcapInterfaceOptions {
@@ -218,6 +224,8 @@ export interface PcapInterfaceOptions {
 }
 
 const DEFAULT_RING = 64 * 1024 * 1024;
+/** An Ethernet header without VLAN tags: a longer frame may carry an IP packet over the MTU. */
+const ETHERNET_HEADER = 14;
 
 export class PcapInterface {
   /** Frames captured and handed to `frame`. */
@@ -228,6 +236,8 @@ export class PcapInterface {
   sendErrors = 0;
   /** Frames captured cut short (longer than a ring slot) and dropped. */
   truncated = 0;
+  /** TCP frames longer than the MTU cut into segments to be sent (each segment counts in `sent`). */
+  segmented = 0;
   /** Times the handle was reopened after the interface went down or away. */
   reopens = 0;
   /** The last send error's message, for the log. */
@@ -237,6 +247,13 @@ export class PcapInterface {
   private readonly buffer = Buffer.alloc(65535);
   private handle: CapHandle | null = null;
   private ifindex = -1;
+  /** The interface's MTU when the handle was opened: longer TCP frames are segmented before sending. */
+  private mtu = 1500;
+  private readonly segmenter = new TcpSegmenter();
+  /** `sendWhole` bound once, for the segmenter. */
+  private readonly sendSegment = (segment: Uint8Array): void => {
+    this.sendWhole(segment);
+  };
   private watch: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -260,8 +277,28 @@ export class PcapInterface {
     return this.handle !== null;
   }
 
-  /** Injects one frame; false (counted) when the kernel refused it or the interface is away. */
+  /**
+   * Injects one frame; false (counted) when the kernel refused it or the interface is away. A TCP
+   * frame longer than the MTU (a guest's segmentation offload) goes out as segments that fit
+   * (tcp-segmenter.ts): a packet socket refuses frames over the MTU.
+   */
   send(frame: Uint8Array): boolean {
+    if (frame.length > this.mtu + ETHERNET_HEADER && this.handle !== null) {
+      const before = this.sendErrors;
+      if (this.segmenter.segment(frame, this.mtu, this.sendSegment) > 0) {
+        this.segmented++;
+        return this.sendErrors === before;
+      }
+    }
+    return this.sendWhole(frame);
+  }
+
+  /** True when `send` puts `frame` on the wire as it is (it is not cut into segments). */
+  sendsWhole(frame: Uint8Array): boolean {
+    return frame.length <= this.mtu + ETHERNET_HEADER;
+  }
+
+  private sendWhole(frame: Uint8Array): boolean {
     const h = this.handle;
     if (h === null) {
       this.sendErrors++;
@@ -297,7 +334,12 @@ export class PcapInterface {
     h.on('packet', (nbytes) => {
       if (this.handle !== h) return;
       if (!wholeFrame(buffer, nbytes)) {
-        this.truncated++;
+        if (this.truncated++ === 0) {
+          this.handlers.notice(
+            `a frame longer than a capture slot was cut to ${nbytes} bytes and dropped (counted in colo_proxy_interface_truncated_total): `
+            + `its sender uses segmentation offload: keep offloads on ${this.name} (--keep-offloads, with a larger --ring-mb), or turn TSO/GSO off on the sender`,
+          );
+        }
         return;
       }
       this.captured++;
@@ -305,6 +347,7 @@ export class PcapInterface {
     });
     this.handle = h;
     this.ifindex = s.ifindex;
+    this.mtu = s.mtu;
   }
 
   private closeHandle(): void {

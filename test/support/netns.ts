@@ -95,6 +95,12 @@ export class NetnsLab {
     }
   }
 
+  /** Turns checksum and segmentation offload on (what a virtio-net guest with TSO sends: frames of up to 64 KiB); throws if TSO stays off. */
+  segmentationOffloadOn(ns: string, ifname: string): void {
+    for (const f of ['tx', 'sg', 'tso', 'gso']) this.run(ns, 'ethtool', ['-K', ifname, f, 'on']);
+    if (!/^tcp-segmentation-offload: on/m.test(this.run(ns, 'ethtool', ['-k', ifname]))) throw new Error(`${ns} ${ifname}: TSO did not turn on`);
+  }
+
   /** Runs a command inside `ns` and throws unless it exits 0; returns stdout. */
   run(ns: string, cmd: string, args: readonly string[]): string {
     return must('ip', ['netns', 'exec', ns, cmd, ...args]);
