@@ -584,7 +584,7 @@ class Engine implements Comparator {
     const target = this.connection(f, true, now) as MessageConnection;
     for (let w = stray.waiting.shift(); w !== undefined; w = stray.waiting.shift()) target.waiting.push(w);
     target.heard |= HEARD_SECONDARY;
-    this.table.delete(strayKey);
+    this.mergedAway(strayKey);
   }
 
   /**
@@ -606,7 +606,13 @@ class Engine implements Comparator {
     const stray = this.table.get(strayKey);
     if (!(stray instanceof TcpConnection) || stray.secondarySyn === null || stray.secondarySyn.isn !== pair.secondaryIsn) return;
     target.secondarySyn ??= stray.secondarySyn;
-    this.table.delete(strayKey);
+    this.mergedAway(strayKey);
+  }
+
+  /** Removes a connection whose contents moved to another (its SVM's port was paired): it counts as closed. */
+  private mergedAway(key: string): void {
+    this.table.delete(key);
+    this.counters.connectionsClosed++;
   }
 
   private connection(frame: Frame, guestIsSource: boolean, now: number, guestPort = -1): Connection {

@@ -276,6 +276,8 @@ describe('translate mode: guest-initiated connections whose guests chose differe
       t.secondary(t.out({ srcPort: 44000, dstPort: 443, seq: 8, ack: 9001, payload: 'GET /' }));
       assert.deepEqual(t.releasedPayloads(), ['', 'GET /']);
       assert.deepEqual(t.checkpoints(), []);
+      const { connectionsOpened, connectionsClosed } = t.c.counters;
+      assert.deepEqual([connectionsOpened - connectionsClosed, connectionsClosed], [1, svmFirst ? 1 : 0], 'one connection; the SVM\'s own, when its SYN came first, merged and counted closed');
     });
   }
 });

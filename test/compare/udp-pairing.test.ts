@@ -273,6 +273,8 @@ describe('translate mode: guest-opened datagram flows, any interleaving of the t
           else t.secondary(frameOf(flows[flow]!, true, n, flow));
         }
         assert.deepEqual(t.mismatchReasons(), []);
+        const { connectionsOpened, connectionsClosed } = t.c.counters;
+        assert.equal(connectionsOpened - connectionsClosed, flows.length, 'one connection per flow: those the SVM opened first were merged (and counted closed)');
         const released = t.released().map(payloadOrEcho);
         assert.equal(released.length, order.length, 'every PVM frame released, once');
         flows.forEach((_, i) => {
