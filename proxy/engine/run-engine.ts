@@ -8,7 +8,11 @@
  *   SVM frame         -> core (secondary) -> drop (compared, never reaches the client)
  *
  * Frames from the client and the PVM are injected elsewhere, so a checksum their sender left to
- * the device is completed first (complete-checksum.ts); the SVM's output is only compared.
+ * the device is completed (complete-checksum.ts): the client's before the core (its rewrites for
+ * the SVM assume a complete checksum), the PVM's when it goes out (the comparison never reads it);
+ * the SVM's output is only compared. A PVM frame longer than the client link takes (a guest's
+ * segmentation offload) goes out cut into segments, no larger than the client's MSS when its
+ * handshake was seen (peer-mss.ts), each with a fresh checksum.
  * Everything runs synchronously inside each capture callback (the frame is a view of the capture
  * buffer, valid only during the call; the core copies what it keeps and every send is a system
  * call that copies), the core is woken at its `nextDeadline`, and checkpoint requests go to a
@@ -34,6 +38,7 @@ import { ImmediateController, XenNotifyController, type CheckpointController } f
 import { nodeBytesEqual } from './node-bytes-equal.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { ChecksumCompleter } from './complete-checksum.js';
+import { PeerMss } from './peer-mss.js';
 import { describeMismatch } from './compare-engine.js';
 import { createRunMetrics, type RunMetrics, type LivePortStats } from './run-metrics.js';
 
@@ -76,6 +81,8 @@ export class RunEngine implements ActionSink {
   private lostNow = false;
   /** Completes the checksums of frames from offloading senders before they are injected anywhere. */
   readonly checksums = new ChecksumCompleter();
+  /** The MSS each client announced, to cut the guests' offload frames for it. */
+  private readonly peerMss = new PeerMss();
   /** Frames passed straight through while the SVM is lost, by side. */
   readonly passedThrough = { client: 0, primary: 0, secondary: 0 };
 
@@ -85,7 +92,10 @@ export class RunEngine implements ActionSink {
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
     const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
     const pcapOptions = { ringBytes: options.ringBytes };
-    this.client = new PcapInterface(options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf), notice: notice('client', options.clientIf) }, pcapOptions);
+    this.client = new PcapInterface(
+      options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf), notice: notice('client', options.clientIf) },
+      { ...pcapOptions, payloadLimit: this.peerMss.limit },
+    );
     this.primary = new PcapInterface(options.primaryIf, { frame: (f) => this.fromPrimary(f), state: state('primary', options.primaryIf), notice: notice('primary', options.primaryIf) }, pcapOptions);
     ports.push({ role: 'client', port: this.client }, { role: 'primary', port: this.primary });
     if (options.secondary.kind === 'interface') {
@@ -172,6 +182,7 @@ export class RunEngine implements ActionSink {
 
   private fromClient(frame: Buffer): void {
     this.checksums.complete(frame);
+    this.peerMss.observe(frame);
     if (this.secondaryLost) {
       this.passedThrough.client++;
       this.primary.send(frame);
@@ -181,15 +192,22 @@ export class RunEngine implements ActionSink {
   }
 
   private fromPrimary(frame: Buffer): void {
-    // A frame over the MTU is cut into segments on the way out, each with a fresh checksum: completing
-    // its (partial) checksum first would sum up to 64 KiB for nothing.
-    if (this.client.sendsWhole(frame)) this.checksums.complete(frame);
     if (this.secondaryLost) {
       this.passedThrough.primary++;
-      this.client.send(frame);
+      this.toClient(frame);
       return;
     }
     this.ingest('primary', frame);
+  }
+
+  /**
+   * A PVM frame onto the client link: its checksum completed if the PVM left it to the device,
+   * unless it goes out cut into segments, which get checksums of their own (summing a 64 KiB
+   * frame first would be for nothing).
+   */
+  private toClient(frame: Uint8Array): void {
+    if (this.client.sendsWhole(frame)) this.checksums.complete(frame);
+    this.client.send(frame);
   }
 
   private fromSecondary(frame: Uint8Array): void {
@@ -223,7 +241,7 @@ export class RunEngine implements ActionSink {
   // --- ActionSink: what the core decided, called while it runs (no action arrays).
 
   release(frame: Uint8Array): void {
-    this.client.send(frame);
+    this.toClient(frame);
   }
 
   deliver(to: 'primary' | 'secondary', frame: Uint8Array): void {

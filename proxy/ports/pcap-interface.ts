@@ -41,7 +41,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { TcpSegmenter } from './tcp-segmenter.js';
+import { TcpSegmenter, type PayloadLimit } from './tcp-segmenter.js';
 
 /** The part of cap's native `Cap` object used here. */
 interface CapHandle {
@@ -219,13 +219,13 @@ export interface PcapInterfaceOptions {
   ringBytes?: number;
   /** BPF filter (default `not ether src <the interface's MAC>`, see the module header). */
   filter?: string;
-  /** How often sysfs is checked for the interface going down or away, ms (default 500). */
+  /** How often sysfs is checked for the interface going down or away (and its MTU), ms (default 500). */
   watchMs?: number;
+  /** A smaller payload limit than the MTU's for segments `send` cuts (the peer's MSS, when known). */
+  payloadLimit?: PayloadLimit;
 }
 
 const DEFAULT_RING = 64 * 1024 * 1024;
-/** An Ethernet header without VLAN tags: a longer frame may carry an IP packet over the MTU. */
-const ETHERNET_HEADER = 14;
 
 export class PcapInterface {
   /** Frames captured and handed to `frame`. */
@@ -249,7 +249,7 @@ export class PcapInterface {
   private ifindex = -1;
   /** The interface's MTU when the handle was opened: longer TCP frames are segmented before sending. */
   private mtu = 1500;
-  private readonly segmenter = new TcpSegmenter();
+  private readonly segmenter: TcpSegmenter;
   /** `sendWhole` bound once, for the segmenter. */
   private readonly sendSegment = (segment: Uint8Array): void => {
     this.sendWhole(segment);
@@ -263,6 +263,7 @@ export class PcapInterface {
     private readonly options: PcapInterfaceOptions = {},
   ) {
     this.cap = loadCap();
+    this.segmenter = new TcpSegmenter(options.payloadLimit);
   }
 
   /** Opens the handle; throws LiveCaptureError when the interface is missing, down or cannot be opened. */
@@ -283,7 +284,7 @@ export class PcapInterface {
    * (tcp-segmenter.ts): a packet socket refuses frames over the MTU.
    */
   send(frame: Uint8Array): boolean {
-    if (frame.length > this.mtu + ETHERNET_HEADER && this.handle !== null) {
+    if (this.handle !== null) {
       const before = this.sendErrors;
       if (this.segmenter.segment(frame, this.mtu, this.sendSegment) > 0) {
         this.segmented++;
@@ -293,9 +294,9 @@ export class PcapInterface {
     return this.sendWhole(frame);
   }
 
-  /** True when `send` puts `frame` on the wire as it is (it is not cut into segments). */
+  /** True when `send` would put `frame` on the wire as it is, not cut into segments (at the MTU as it is now). */
   sendsWhole(frame: Uint8Array): boolean {
-    return frame.length <= this.mtu + ETHERNET_HEADER;
+    return !this.segmenter.cuts(frame, this.mtu);
   }
 
   private sendWhole(frame: Uint8Array): boolean {
@@ -366,6 +367,7 @@ export class PcapInterface {
         this.handlers.state(false, s === null ? 'interface gone' : !s.up ? 'interface down' : 'interface replaced by a new device');
         if (s === null || !s.up) return;
       } else {
+        this.mtu = s.mtu; // `ip link set IF mtu N` while up
         return;
       }
     }

@@ -1,51 +1,80 @@
 /**
  * Software TCP segmentation: what a NIC's TSO or Linux's GSO does to a TCP frame longer than the
- * link's MTU. A guest with segmentation offload hands its tap (or veth) frames of up to 64 KiB,
+ * link allows. A guest with segmentation offload hands its tap (or veth) frames of up to 64 KiB,
  * the kernel would cut them on the way to a real wire, but a frame injected through a packet
- * socket is refused when it exceeds the MTU (EMSGSIZE). So a port that must inject such a frame
- * cuts it first, as Linux's tcp_gso_segment does:
+ * socket is refused when it exceeds the MTU (EMSGSIZE; Linux lets a frame be 4 bytes longer only
+ * for one 802.1Q tag). So a port that must inject such a frame cuts it first, as Linux's
+ * tcp_gso_segment does:
  *
- * - every segment carries a copy of the frame's headers (Ethernet, VLAN tags, IP with its options
- *   or extension headers, TCP with its options) and at most `mtu - IP and TCP headers` payload bytes;
+ * - every segment carries a copy of the frame's headers (Ethernet, VLAN tags, IP with its options,
+ *   TCP with its options) and as much payload as the link allows, or less when the owner's
+ *   `payloadLimit` knows a smaller one (the peer's MSS: Linux cuts at the connection's own segment
+ *   size, which a capture does not carry);
  * - the sequence number advances by the payload before it; FIN and PSH stay on the last segment
  *   only, CWR on the first only; the IPv4 identification counts up from the frame's, one per
  *   segment; lengths and both checksums are computed afresh (the frame's own TCP checksum is
  *   typically partial, left to the device).
  *
- * Only whole TCP segments are cut: IP fragments, other protocols, and frames whose headers leave
- * no room for payload are refused (0), and the caller sends them as they are (and counts the
- * kernel's refusal). Each segment is written into one scratch buffer and handed to `send`, which
- * must be done with it when it returns (a packet socket send copies it); no allocation per
- * segment beyond the scratch buffer's first growth.
+ * Only plain data segments are cut: IP fragments, other protocols, SYN or RST segments, IPv6
+ * with extension headers (a routing header changes the checksum's pseudo-header, AH covers the
+ * lengths), and frames whose headers leave no room for payload are refused (0), and the caller
+ * sends them as they are (the kernel's refusal is counted). Each segment is written into one
+ * scratch buffer and handed to `send`, which must be done with it when it returns (a packet socket
+ * send copies it); no allocation per segment beyond the scratch buffer's first growth.
  */
 
 import {
-  Frame, FrameDecoder, Ipv4View, LINKTYPE_ETHERNET, TCP_CWR, TCP_FIN, TCP_PSH, fillIpv4HeaderChecksum, finishChecksum, onesSum, pseudoSumV4,
-  pseudoSumV6, writeU16, writeU32,
+  Frame, FrameDecoder, Ipv4View, LINKTYPE_ETHERNET, TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, fillIpv4HeaderChecksum, finishChecksum,
+  onesSum, pseudoSumV4, pseudoSumV6, writeU16, writeU32, type TcpView,
 } from '../../compare/index.js';
+
+/** The Ethernet header without tags, and the one tag Linux lets a frame carry beyond the MTU. */
+const ETHERNET_HEADER = 14;
+const ETHERTYPE_8021Q = 0x8100;
+
+/** Bytes a frame on a link of `mtu` may have: the MTU, the Ethernet header, and one 802.1Q tag if it has one. */
+export function maxFrameBytes(frame: Uint8Array, mtu: number): number {
+  const tagged = frame.length >= 14 && ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_8021Q;
+  return mtu + ETHERNET_HEADER + (tagged ? 4 : 0);
+}
+
+/** The most payload bytes one segment of this connection may carry (Infinity: no limit but the link's). */
+export type PayloadLimit = (frame: Frame, tcp: TcpView) => number;
 
 export class TcpSegmenter {
   private readonly decoder = new FrameDecoder();
   private scratch = new Uint8Array(2048);
+  /** Set by `plan`: the decoded frame and the payload bytes per segment. */
+  private frame: Frame | null = null;
+  private tcp: TcpView | null = null;
+  private room = 0;
+
+  constructor(private readonly payloadLimit: PayloadLimit = () => Infinity) {}
 
   /**
-   * When `frame`'s IP packet is longer than `mtu`, cuts it into segments whose IP packets fit and
-   * calls `send` with each (a view of the scratch buffer, valid during the call); returns how many
-   * segments were sent, or 0 when the frame fits or cannot be cut (see the module header).
+   * True when `segment` would cut `frame` for a link of `mtu` (it is too long, and a TCP data
+   * segment that can be cut); false when it goes out as it is.
+   */
+  cuts(frame: Uint8Array, mtu: number): boolean {
+    return frame.length > maxFrameBytes(frame, mtu) && this.plan(frame, mtu);
+  }
+
+  /**
+   * When `frame` is too long for a link of `mtu`, cuts it into segments that fit (and keep to
+   * the payload limit), and calls `send` with each (a view of the scratch buffer, valid during
+   * the call); returns how many segments were sent, or 0 when the frame fits or cannot be cut
+   * (see the module header).
    */
   segment(frame: Uint8Array, mtu: number, send: (segment: Uint8Array) => void): number {
-    const f = this.decoder.decode(frame, LINKTYPE_ETHERNET);
-    if (!(f instanceof Frame) || f.isFragment) return 0;
-    const tcp = f.transport;
-    const net = f.network;
-    if (tcp === null || tcp.kind !== 'tcp' || net === null || net.kind === 'arp') return 0;
+    if (!this.cuts(frame, mtu)) return 0;
+    const f = this.frame!;
+    const tcp = this.tcp!;
+    const room = this.room;
+    const net = f.network!;
     const ipAt = net.offset;
     const headersEnd = tcp.payloadOffset;
     const payload = tcp.payloadLength;
-    const ipHeaders = headersEnd - ipAt; // IP header(s) and TCP header
-    const room = mtu - ipHeaders;
-    if (ipHeaders + payload <= mtu || room <= 0) return 0;
-
+    const ipHeaders = headersEnd - ipAt; // IP header and TCP header
     if (this.scratch.length < headersEnd + room) this.scratch = new Uint8Array(headersEnd + room);
     const s = this.scratch;
     s.set(frame.subarray(0, headersEnd));
@@ -80,5 +109,23 @@ export class TcpSegmenter {
       done += size;
     }
     return segments;
+  }
+
+  /** Decodes `frame` and decides whether it can be cut; on true, `frame`, `tcp` and `room` are set. */
+  private plan(bytes: Uint8Array, mtu: number): boolean {
+    const f = this.decoder.decode(bytes, LINKTYPE_ETHERNET);
+    if (!(f instanceof Frame) || f.isFragment) return false;
+    const tcp = f.transport;
+    const net = f.network;
+    if (tcp === null || tcp.kind !== 'tcp' || net === null || net.kind === 'arp') return false;
+    if ((tcp.flags & (TCP_SYN | TCP_RST)) !== 0) return false;
+    if (net.kind === 'ipv6' && tcp.offset !== net.offset + 40) return false;
+    const headersEnd = tcp.payloadOffset;
+    const room = Math.min(maxFrameBytes(bytes, mtu) - headersEnd, this.payloadLimit(f, tcp));
+    if (room <= 0 || tcp.payloadLength <= room) return false;
+    this.frame = f;
+    this.tcp = tcp;
+    this.room = room;
+    return true;
   }
 }

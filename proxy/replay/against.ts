@@ -19,7 +19,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { Frame, decodeFrame, emitUdp, flowKey } from '../../compare/index.js';
+import { Frame, copyBytes, decodeFrame, emitUdp, flowKey } from '../../compare/index.js';
 import { QemuFrameDecoder, encodeQemuFrame } from '../framing/qemu-frames.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../framing/notify.js';
 import type { Endpoint } from '../ports/endpoint.js';
@@ -142,7 +142,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
         for (const f of outDecoder.push(chunk)) {
           const b = isBarrier(f.packet);
           if (b !== undefined) barriersSeen.add(b);
-          else released.push(f.packet.slice());
+          else released.push(copyBytes(f.packet)); // the read chunk's own bytes, not a view keeping it alive
         }
       } catch (err) {
         failure ??= err as Error;

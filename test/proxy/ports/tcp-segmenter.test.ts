@@ -8,11 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  Frame, Ipv4View, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_URG, decodeFrame, pseudoSumV4, pseudoSumV6, verifyIpv4HeaderChecksum,
-  verifyTransportChecksum,
+  Frame, Ipv4View, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, decodeFrame, pseudoSumV4, pseudoSumV6,
+  verifyIpv4HeaderChecksum, verifyTransportChecksum,
 } from '../../../compare/index.js';
 import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js';
-import { TcpSegmenter } from '../../../proxy/ports/tcp-segmenter.js';
+import { TcpSegmenter, type PayloadLimit } from '../../../proxy/ports/tcp-segmenter.js';
 import { split } from '../../support/fragments.js';
 import { tsharkFields } from '../../support/tshark.js';
 
@@ -22,11 +22,14 @@ function decoded(bytes: Uint8Array): Frame {
   return f;
 }
 
-/** The segments of `frame` at `mtu`, each copied out of the scratch buffer. */
-function segments(frame: Uint8Array, mtu: number): Uint8Array[] {
+/** The segments of `frame` at `mtu`, each copied out of the scratch buffer; `cuts` must agree. */
+function segments(frame: Uint8Array, mtu: number, limit?: PayloadLimit): Uint8Array[] {
   const out: Uint8Array[] = [];
-  const n = new TcpSegmenter().segment(frame, mtu, (s) => out.push(s.slice()));
+  const segmenter = new TcpSegmenter(limit);
+  const cuts = segmenter.cuts(frame, mtu);
+  const n = segmenter.segment(frame, mtu, (s) => out.push(s.slice()));
   assert.equal(n, out.length);
+  assert.equal(cuts, n > 0, 'cuts() says what segment() does');
   return out;
 }
 
@@ -38,6 +41,7 @@ const fieldsArb = fc.record({
   timestamps: fc.boolean(),
   size: fc.integer({ min: 1, max: 65_000 }),
   mtu: fc.integer({ min: 576, max: 9000 }),
+  mss: fc.option(fc.integer({ min: 536, max: 9000 }), { nil: undefined }),
   seq: fc.integer({ min: 0, max: 0xffffffff }),
   ipId: fc.integer({ min: 0, max: 0xffff }),
   flags: fc.subarray([TCP_FIN, TCP_PSH, TCP_CWR, TCP_ECE, TCP_URG]).map((fs) => fs.reduce((a, b) => a | b, TCP_ACK)),
@@ -54,10 +58,11 @@ test('segmenter: any oversized TCP frame becomes valid segments that fit the MTU
     const frame = emitTcp(fields);
     const original = decoded(frame);
     const headers = original.transport!.payloadOffset - original.networkOffset;
-    const room = c.mtu - headers;
-    const out = segments(frame, c.mtu);
+    const tcpOptions = c.timestamps ? 12 : 0;
+    const room = Math.min(c.mtu - headers, c.mss === undefined ? Infinity : c.mss - tcpOptions);
+    const out = segments(frame, c.mtu, c.mss === undefined ? undefined : (_f, tcp) => c.mss! - (tcp.headerLength - 20));
     if (headers + c.size <= c.mtu) {
-      assert.equal(out.length, 0, 'a frame that fits is not cut');
+      assert.equal(out.length, 0, 'a frame that fits the link is not cut, whatever the MSS');
       return;
     }
     assert.equal(out.length, Math.ceil(c.size / room));
@@ -69,6 +74,7 @@ test('segmenter: any oversized TCP frame becomes valid segments that fit the MTU
       const net = f.network!;
       const ipLength = bytes.length - f.networkOffset;
       assert.ok(ipLength <= c.mtu, `segment ${i}: ${ipLength} bytes of IP over the MTU ${c.mtu}`);
+      assert.ok(tcp.payloadLength <= room, `segment ${i}: ${tcp.payloadLength} payload bytes over ${room} (MTU ${c.mtu}, MSS ${c.mss})`);
       assert.equal(tcp.seq, (c.seq + joined.length) >>> 0, `segment ${i}: sequence number`);
       assert.equal(tcp.ack, 12345);
       assert.equal(tcp.window, 501);
@@ -121,4 +127,34 @@ test('segmenter: refuses what it cannot or need not cut', () => {
   assert.deepEqual(segments(tcp, 40), [], 'headers leave no room for payload');
   for (const fragment of split(tcp, [1400])) assert.deepEqual(segments(fragment, 1000), [], 'an IP fragment');
   assert.deepEqual(segments(new Uint8Array(20), 10), [], 'not a decodable frame');
+  for (const flags of [TCP_SYN, TCP_RST | TCP_ACK]) {
+    const odd = emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq: 1, ack: 1, flags, payload: big });
+    assert.deepEqual(segments(odd, 1500), [], `a segment with flags ${flags.toString(16)} and data (cutting would repeat the flag)`);
+  }
+});
+
+test('segmenter: a link takes an 802.1Q frame 4 bytes over MTU + 14 whole, and a double-tagged one only within MTU + 14', () => {
+  const full = (vlan: number[]): Uint8Array =>
+    emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq: 1, ack: 1, flags: TCP_ACK, payload: payloadOf(1460, 2), vlan });
+  assert.equal(full([7]).length, 1518);
+  assert.deepEqual(segments(full([7]), 1500), [], 'one 802.1Q tag: 1518 bytes go out whole');
+  const qinq = segments(full([5, 7]), 1500);
+  assert.deepEqual(qinq.map((s) => s.length), [1514, 62 + 8], 'two tags: cut so that every frame is at most 1514 bytes');
+});
+
+test('segmenter: IPv6 with an extension header is not cut (a routing header would change the checksum)', () => {
+  const v6 = emitTcp({ src: 'fd00::2', dst: 'fd00::1', srcPort: 80, dstPort: 40000, seq: 1, ack: 1, flags: TCP_ACK, payload: payloadOf(3000, 4) });
+  // Insert an 8-byte hop-by-hop header (next header TCP, padding) after the fixed header.
+  const withExt = new Uint8Array(v6.length + 8);
+  withExt.set(v6.subarray(0, 54));
+  withExt.set([6, 0, 1, 4, 0, 0, 0, 0], 54);
+  withExt.set(v6.subarray(54), 62);
+  withExt[14 + 6] = 0; // next header: hop-by-hop
+  const payloadLength = ((v6[18]! << 8) | v6[19]!) + 8;
+  withExt[18] = payloadLength >> 8;
+  withExt[19] = payloadLength & 0xff;
+  const f = decoded(withExt);
+  assert.equal(f.transport?.kind, 'tcp', 'the test frame decodes as TCP behind the extension header');
+  assert.deepEqual(segments(withExt, 1500), []);
+  assert.equal(segments(v6, 1500).length, 3, 'the same frame without it is cut');
 });
