@@ -7,15 +7,9 @@
 import assert from 'node:assert/strict';
 import { readU16, writeU16, writeU32 } from '../../compare/wire/bytes.js';
 import { fillIpv4HeaderChecksum } from '../../compare/wire/checksum.js';
-import { Frame, decodeFrame } from '../../compare/wire/frame.js';
 import { Ipv4View } from '../../compare/wire/ipv4.js';
 import { Ipv6View } from '../../compare/wire/ipv6.js';
-
-function decoded(bytes: Uint8Array): Frame {
-  const f = decodeFrame(bytes);
-  assert.ok(f instanceof Frame, String(f));
-  return f;
-}
+import { decoded } from './decoded.js';
 
 /** Where the parts of an unfragmented frame are, for cutting it. */
 export interface Layout {

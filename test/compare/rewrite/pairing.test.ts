@@ -7,19 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pseudoSumV4 } from '../../../compare/wire/checksum.js';
 import { emitIcmpEcho, emitTcp, emitUdp } from '../../../compare/wire/emit.js';
-import { Frame, decodeFrame } from '../../../compare/wire/frame.js';
+import { Frame } from '../../../compare/wire/frame.js';
 import { TCP_ACK, TCP_SYN, TcpView } from '../../../compare/wire/tcp.js';
 import { ActiveOpenPairing, PairedOpen, learnFromPairedOpen } from '../../../compare/rewrite/pairing.js';
 import { SequenceTranslation, mapSecondaryToPrimary, translateClientToSecondary } from '../../../compare/rewrite/translation.js';
+import { decoded } from '../../support/decoded.js';
 
 const GUEST = '10.0.0.1';
 const REMOTE = '192.0.2.7';
-
-function decoded(bytes: Uint8Array): Frame {
-  const f = decodeFrame(bytes);
-  assert.ok(f instanceof Frame, String(f));
-  return f;
-}
 
 /** A guest SYN from `port` to REMOTE:`remotePort` with ISN `isn` and TSval `tsVal` (-1: no timestamps). */
 function syn(port: number, isn: number, tsVal = -1, remotePort = 443, remote = REMOTE, guest = GUEST): Frame {

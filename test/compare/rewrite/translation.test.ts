@@ -11,18 +11,13 @@ import { toHex } from '../../../compare/wire/bytes.js';
 import { pseudoSumV4, pseudoSumV6 } from '../../../compare/wire/checksum.js';
 import { emitTcp, emitUdp } from '../../../compare/wire/emit.js';
 import type { TcpFields } from '../../../compare/wire/emit.js';
-import { Frame, decodeFrame } from '../../../compare/wire/frame.js';
+import { Frame } from '../../../compare/wire/frame.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TcpView } from '../../../compare/wire/tcp.js';
 import {
   SequenceTranslation, learnFromHandshake, learnFromSegments, mapPrimaryToSecondary, mapSecondaryToPrimary,
   translateClientToSecondary, translateSecondaryToClient,
 } from '../../../compare/rewrite/translation.js';
-
-function decoded(bytes: Uint8Array): Frame {
-  const f = decodeFrame(bytes);
-  assert.ok(f instanceof Frame, String(f));
-  return f;
-}
+import { decoded } from '../../support/decoded.js';
 
 function tcpOf(f: Frame): TcpView {
   assert.ok(f.transport instanceof TcpView);

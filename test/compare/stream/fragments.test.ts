@@ -12,6 +12,7 @@ import { Ipv4View } from '../../../compare/wire/ipv4.js';
 import { Ipv6View } from '../../../compare/wire/ipv6.js';
 import { UdpView } from '../../../compare/wire/udp.js';
 import { fragment, layout, split } from '../../support/fragments.js';
+import { decoded } from '../../support/decoded.js';
 
 const HOP_BY_HOP = 0;
 const ROUTING = 43;
@@ -65,12 +66,6 @@ function udp(payload: Uint8Array, w: Whole = {}): Uint8Array {
 function slice(whole: Uint8Array, from: number, to: number, unfragmentable = 0): Uint8Array {
   const l = layout(whole, unfragmentable);
   return whole.slice(l.keep + from, l.keep + to);
-}
-
-function decoded(bytes: Uint8Array): Frame {
-  const f = decodeFrame(bytes);
-  assert.ok(f instanceof Frame, String(f));
-  return f;
 }
 
 /**

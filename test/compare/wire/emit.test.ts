@@ -11,17 +11,12 @@ import { pseudoSumV4, pseudoSumV6 } from '../../../compare/wire/checksum.js';
 import { EmitError, emitArp, emitIcmpEcho, emitTcp, emitUdp, parseIpv4, parseIpv6, parseMac } from '../../../compare/wire/emit.js';
 import type { TcpFields, TcpOptions } from '../../../compare/wire/emit.js';
 import { formatMac } from '../../../compare/wire/ethernet.js';
-import { Frame, decodeFrame } from '../../../compare/wire/frame.js';
+import { Frame } from '../../../compare/wire/frame.js';
 import { formatIpv6 } from '../../../compare/wire/ipv6.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../../compare/wire/tcp.js';
 import { tsharkFields } from '../../support/tshark.js';
 import { fixture } from './fixtures.js';
-
-function decoded(bytes: Uint8Array): Frame {
-  const f = decodeFrame(bytes);
-  assert.ok(f instanceof Frame, String(f));
-  return f;
-}
+import { decoded } from '../../support/decoded.js';
 
 /** True when the frame's IPv4 header (if any) and transport checksums verify by full recomputation. */
 function checksumsVerify(f: Frame): boolean {

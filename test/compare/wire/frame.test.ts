@@ -6,12 +6,7 @@ import { WireError, isWireError } from '../../../compare/wire/error.js';
 import { Frame, FrameDecoder, decodeFrame } from '../../../compare/wire/frame.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW } from '../../../compare/wire/link.js';
 import { FIXTURE_NAMES, fixture } from './fixtures.js';
-
-function decoded(bytes: Uint8Array, linkType = LINKTYPE_ETHERNET): Frame {
-  const f = decodeFrame(bytes, linkType);
-  assert.ok(f instanceof Frame, String(f));
-  return f;
-}
+import { decoded } from '../../support/decoded.js';
 
 /** The fixture without its 14-byte Ethernet header. */
 function ipOnly(name: 'syn4' | 'syn6' | 'udp4'): Uint8Array {

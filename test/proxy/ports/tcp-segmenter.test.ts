@@ -8,19 +8,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  Frame, Ipv4View, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, decodeFrame, pseudoSumV4, pseudoSumV6,
+  Ipv4View, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, pseudoSumV4, pseudoSumV6,
   verifyIpv4HeaderChecksum, verifyTransportChecksum,
 } from '../../../compare/index.js';
 import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js';
 import { TcpSegmenter, type PayloadLimit } from '../../../proxy/ports/tcp-segmenter.js';
 import { split } from '../../support/fragments.js';
 import { tsharkFields } from '../../support/tshark.js';
-
-function decoded(bytes: Uint8Array): Frame {
-  const f = decodeFrame(bytes);
-  assert.ok(f instanceof Frame, String(f));
-  return f;
-}
+import { decoded } from '../../support/decoded.js';
 
 /** The segments of `frame` at `mtu`, each copied out of the scratch buffer; `cuts` must agree. */
 function segments(frame: Uint8Array, mtu: number, limit?: PayloadLimit): Uint8Array[] {
