@@ -299,7 +299,12 @@ describe('twins that differ', () => {
   test('the SVM falls silent mid-transfer: timeouts, then the secondary is lost and the PVM passes through', async (ctx) => {
     const proxy = await t.startProxy(['--compare-timeout', '200', '--expired-scan-cycle', '50', '--lost-after', '3']);
     const download = t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    // Silence the SVM once the transfer is under way: a fixed delay was sometimes longer than the
+    // whole 20 MB download (~0.2 s here), and then nothing timed out.
+    const end = Date.now() + 10_000;
+    while (((await t.metrics()).get('colo_proxy_released_frames_total') ?? 0) < 1000) {
+      if (Date.now() > end) throw new Error(`the download did not start; proxy log:\n${proxy.log()}`);
+    }
     t.lab.run(t.svm, 'ip', ['link', 'set', 'eth0', 'down']);
     const started = Date.now();
     const r = await download;
