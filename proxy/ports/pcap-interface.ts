@@ -247,7 +247,7 @@ export class PcapInterface {
   private readonly buffer = Buffer.alloc(65535);
   private handle: CapHandle | null = null;
   private ifindex = -1;
-  /** The interface's MTU when the handle was opened: longer TCP frames are segmented before sending. */
+  /** The interface's MTU, read at open and by the watchdog: longer TCP frames are segmented before sending. */
   private mtu = 1500;
   private readonly segmenter: TcpSegmenter;
   /** `sendWhole` bound once, for the segmenter. */
