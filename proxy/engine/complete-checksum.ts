@@ -24,7 +24,13 @@ export class ChecksumCompleter {
   /** Completes `frame`'s TCP or UDP checksum in place when it is partial; true when it did. */
   complete(frame: Uint8Array): boolean {
     const f = this.decoder.decode(frame, LINKTYPE_ETHERNET);
-    if (!(f instanceof Frame) || f.isFragment) return false;
+    return f instanceof Frame && this.completeDecoded(f);
+  }
+
+  /** `complete` for a frame the caller has decoded already. */
+  completeDecoded(f: Frame): boolean {
+    const frame = f.bytes;
+    if (f.isFragment) return false;
     const t = f.transport;
     if (t === null || (t.kind !== 'tcp' && t.kind !== 'udp')) return false;
     const at = t.offset;

@@ -12,19 +12,16 @@
  */
 
 import { LRUCache } from 'lru-cache';
-import { Frame, FrameDecoder, LINKTYPE_ETHERNET, flowKey, type TcpView } from '../../compare/index.js';
+import { flowKey, type Frame, type TcpView } from '../../compare/index.js';
 
 /** Connections remembered; when full, the least recently used is forgotten. */
 const MAX_CONNECTIONS = 65_536;
 
 export class PeerMss {
-  private readonly decoder = new FrameDecoder();
   private readonly mss = new LRUCache<string, number>({ max: MAX_CONNECTIONS });
 
-  /** Looks at one client frame: a SYN or SYN-ACK with an MSS option is remembered for its connection. */
-  observe(bytes: Uint8Array): void {
-    const f = this.decoder.decode(bytes, LINKTYPE_ETHERNET);
-    if (!(f instanceof Frame)) return;
+  /** Looks at one decoded client frame: a SYN or SYN-ACK with an MSS option is remembered for its connection. */
+  observe(f: Frame): void {
     const tcp = f.transport;
     if (tcp === null || tcp.kind !== 'tcp' || !tcp.isSyn) return;
     const mss = tcp.mss;

@@ -30,7 +30,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason, type Side } from '../../compare/index.js';
+import { Frame, FrameDecoder, LINKTYPE_ETHERNET, createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason, type Side } from '../../compare/index.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
@@ -83,6 +83,7 @@ export class RunEngine implements ActionSink {
   readonly checksums = new ChecksumCompleter();
   /** The MSS each client announced, to cut the guests' offload frames for it. */
   private readonly peerMss = new PeerMss();
+  private readonly clientDecoder = new FrameDecoder();
   /** Frames passed straight through while the SVM is lost, by side. */
   readonly passedThrough = { client: 0, primary: 0, secondary: 0 };
 
@@ -181,8 +182,12 @@ export class RunEngine implements ActionSink {
   }
 
   private fromClient(frame: Buffer): void {
-    this.checksums.complete(frame);
-    this.peerMss.observe(frame);
+    // Decoded once here for both: this runs for every client frame.
+    const f = this.clientDecoder.decode(frame, LINKTYPE_ETHERNET);
+    if (f instanceof Frame) {
+      this.checksums.completeDecoded(f);
+      this.peerMss.observe(f);
+    }
     if (this.secondaryLost) {
       this.passedThrough.client++;
       this.primary.send(frame);
