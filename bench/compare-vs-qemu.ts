@@ -2,7 +2,8 @@
  * `colo-proxy compare` against QEMU's own colo-compare, side by side in one run (issue 4,
  * "Performance"). Both are started exactly as the differential-test harnesses start them (their
  * argv builders: QEMU 7.2 `-machine none` with an iothread and four UNIX-socket chardevs; ours as
- * `node --import tsx proxy/cli/main.ts compare` from source, in its own process), with the same
+ * `node --single-threaded-gc --import tsx proxy/cli/main.ts compare` from source, with the Node flags
+ * of the executable's shebang, in its own process), with the same
  * compare_timeout 3000 ms, expired_scan_cycle 1000 ms and max_queue_size 1024. The driver (this
  * process) connects to the four sockets, does the Xen notify hello and a start-up barrier (a UDP
  * datagram on its own flow, retried: QEMU drops what it releases before it has accepted outdev).

@@ -12,6 +12,7 @@ import { parseFlags } from './flags.js';
 import { parseEndpoint } from '../ports/endpoint.js';
 import { CompareEngine } from '../engine/compare-engine.js';
 import { parseMetricsAddress, startMetrics } from './metrics-flag.js';
+import { nodeFlagsNotice } from './node-flags.js';
 
 const flags = {
   'primary-in': { type: 'string', help: 'PVM output, from the primary filter-redirector (QEMU primary_in)', metavar: 'EP' },
@@ -63,6 +64,8 @@ export const compareCommand: Command = {
       throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
     }
     const metricsServer: Server | undefined = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
+    const notice = nodeFlagsNotice(process.execArgv);
+    if (notice !== undefined) log(`compare: ${notice}`);
     log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 /**
  * The `colo-proxy` executable: global flags (`--help`, `--version`), subcommand dispatch and the
  * one place where errors become exit codes. A `UsageError` or `InputError` prints one line,

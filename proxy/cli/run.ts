@@ -18,6 +18,7 @@ import { parseEndpoint } from '../ports/endpoint.js';
 import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { parseMetricsAddress, startMetrics } from './metrics-flag.js';
+import { missingNodeFlags } from './node-flags.js';
 
 const flags = {
   'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
@@ -66,7 +67,8 @@ const RESTART_MAX_MS = 5000;
  * new engine starts with a fresh core (open connections are picked up mid-stream; held frames and
  * the capture rings' contents are lost, as on a wire, and TCP retransmits). A first start that
  * fails exits with the engine's code (its one-line error is already printed). SIGINT, SIGTERM
- * and SIGUSR2 are passed on.
+ * and SIGUSR2 are passed on. The engine gets this process's Node flags plus any of NODE_FLAGS
+ * that are missing (node-flags.ts), however this process was started.
  */
 async function supervise(interfaces: readonly [string, string][], log: (line: string) => void): Promise<number> {
   let child: ChildProcess | null = null;
@@ -81,7 +83,7 @@ async function supervise(interfaces: readonly [string, string][], log: (line: st
   for (const sig of signals) process.on(sig, forward);
   try {
     for (;;) {
-      const c = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+      const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), process.argv[1]!, ...process.argv.slice(2)], {
         env: { ...process.env, [ENGINE_ENV]: '1' }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       });
       child = c;

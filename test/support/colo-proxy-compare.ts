@@ -7,7 +7,8 @@
  * either with the same options; `checkpointAndFlush(c)` sends COLO_CHECKPOINT to either and waits
  * until the flush is over. `startRawColoProxyCompare` gives raw access to ours instead (below).
  *
- * The process: `node --import tsx proxy/cli/main.ts compare` with all four ports listening on
+ * The process: `node --single-threaded-gc --import tsx proxy/cli/main.ts compare` (the Node flags of
+ * the executable, colo-proxy-cli.ts) with all four ports listening on
  * UNIX sockets in a fresh temp dir:
  *
  *   --primary-in unix:DIR/primary_in,server --secondary-in unix:DIR/secondary_in,server
@@ -32,6 +33,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
+import { coloProxyArgv } from './colo-proxy-cli.js';
 import { emitUdp } from '../../compare/index.js';
 import { encodeNotify } from '../../proxy/framing/notify.js';
 import { ChildUnderTest, connectComparator, makeTempDir, type ComparatorUnderTest, type ReleasedFrame } from './comparator-under-test.js';
@@ -99,7 +101,7 @@ const FLAG_OF = {
 
 /** The argv after `node` for the given socket directory and options. */
 export function coloProxyCompareArgs(dir: string, o: ComparatorUnderTestOptions = {}): string[] {
-  const args = ['--import', 'tsx', join(ROOT, 'proxy', 'cli', 'main.ts'), 'compare'];
+  const args = coloProxyArgv(['compare']);
   for (const [name, flag] of Object.entries(FLAG_OF)) args.push(flag, `unix:${join(dir, name)},server`);
   if (o.vnetHeader === true) args.push('--vnet-hdr');
   if (o.compareTimeoutMs !== undefined) args.push('--compare-timeout', String(o.compareTimeoutMs));

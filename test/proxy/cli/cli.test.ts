@@ -6,17 +6,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { fromHex, LINKTYPE_ETHERNET } from '../../../compare/index.js';
 import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
 
-const MAIN = join('proxy', 'cli', 'main.ts');
 const CAPTURES = ['captures/linux-download/primary.pcapng', 'captures/linux-download/secondary.pcapng', 'captures/linux-mixed/primary.pcapng'];
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, coloProxyArgv(args), { encoding: 'utf8', maxBuffer: 64 << 20 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -159,7 +159,7 @@ test('cli: inspect stops quietly when its reader goes away', async () => {
   w.addInterface(LINKTYPE_ETHERNET);
   for (let i = 0; i < 100_000; i++) await w.write({ timeNs: BigInt(i) * 1000n, data: ARP });
   await w.close();
-  const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx ${MAIN} inspect ${path} | head -n 2; echo "status \${PIPESTATUS:-0}"`], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" ${coloProxyArgv(['inspect', path]).join(' ')} | head -n 2; echo "status \${PIPESTATUS:-0}"`], { encoding: 'utf8' });
   assert.equal(r.stdout.split('\n').filter((l) => l.includes('arp who-has')).length, 2);
   assert.doesNotMatch(r.stderr, /EPIPE|Error|internal error/);
 });

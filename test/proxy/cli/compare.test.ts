@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_PSH, emitTcp, emitUdp } from '../../../compare/index.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT } from '../../../proxy/framing/notify.js';
 import { QemuFrameDecoder, encodeQemuFrames } from '../../../proxy/framing/qemu-frames.js';
@@ -161,7 +162,7 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
     [['--primary-in', 'unix:/x', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z', '--metrics', 'nowhere'], /^colo-proxy: compare: --metrics must be HOST:PORT/],
   ];
   for (const [args, re] of cases) {
-    const child = spawn(process.execPath, ['--import', 'tsx', join('proxy', 'cli', 'main.ts'), 'compare', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, coloProxyArgv(['compare', ...args]), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const code = await new Promise((r) => child.once('exit', r));
@@ -174,10 +175,9 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
 test('compare: a connecting outdev keeps released frames until its peer appears, and reconnects', async () => {
   const tag = `c${run++}`;
   const sock = (name: string) => join(dir, `${tag}-${name}.sock`);
-  const child = spawn(process.execPath, [
-    '--import', 'tsx', join('proxy', 'cli', 'main.ts'), 'compare',
-    '--primary-in', `unix:${sock('p')},server`, '--secondary-in', `unix:${sock('s')},server`, '--outdev', `unix:${sock('o')}`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, coloProxyArgv([
+    'compare', '--primary-in', `unix:${sock('p')},server`, '--secondary-in', `unix:${sock('s')},server`, '--outdev', `unix:${sock('o')}`,
+  ]), { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));

@@ -6,18 +6,18 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
 import { emitTcp, type TcpFields } from '../../../compare/wire/emit.js';
 import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
 import { pattern } from '../../support/twins.js';
 
-const MAIN = join('proxy', 'cli', 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'colo-replay-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'replay', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, coloProxyArgv(['replay', ...args]), { encoding: 'utf8', maxBuffer: 64 << 20 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -169,7 +169,7 @@ test('replay cli: --against takes any comparator on four sockets: here colo-prox
   const names = ['primary_in', 'secondary_in', 'outdev', 'notify_dev'];
   const flagsOf = ['--primary-in', '--secondary-in', '--outdev', '--notify-dev'];
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'compare', ...names.flatMap((n, i) => [flagsOf[i]!, `unix:${join(sockets, n)},server`])], { stdio: 'ignore' });
+  const child = spawn(process.execPath, coloProxyArgv(['compare', ...names.flatMap((n, i) => [flagsOf[i]!, `unix:${join(sockets, n)},server`])]), { stdio: 'ignore' });
   try {
     const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--json', '--quiet', '--against', names.map((n) => `unix:${join(sockets, n)}`).join(',')]);
     assert.equal(r.code, 1, r.stderr);
@@ -191,7 +191,7 @@ test('replay cli: --against with a bad endpoint list is a one-line error', () =>
 test('replay cli: a progress bar on stderr only when it is a terminal, and never with --quiet', () => {
   // `script` (util-linux) gives the command a pseudo-terminal; its output is what the terminal showed.
   const onTerminal = (extra: string): string => {
-    const command = [process.execPath, '--import', 'tsx', MAIN, 'replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), extra, '>/dev/null'].join(' ');
+    const command = [process.execPath, ...coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), extra]), '>/dev/null'].join(' ');
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     return r.stdout;

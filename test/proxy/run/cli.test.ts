@@ -6,9 +6,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { NetnsLab, execFile } from '../../support/netns.js';
 
-const MAIN = fileURLToPath(new URL('../../../proxy/cli/main.ts', import.meta.url));
 const lab = new NetnsLab();
 let ns = '';
 
@@ -21,7 +21,7 @@ before(() => {
 after(() => lab.cleanup());
 
 async function colo(args: readonly string[], prefix: readonly string[] = ['ip', 'netns', 'exec', ns], node: readonly string[] = []): Promise<{ code: number | null; stderr: string }> {
-  const [cmd, ...rest] = [...prefix, process.execPath, ...node, '--import', 'tsx', MAIN, ...args];
+  const [cmd, ...rest] = [...prefix, process.execPath, ...node, ...coloProxyArgv(args)];
   const r = await execFile(cmd!, rest, { timeoutMs: 20_000 });
   return { code: r.code, stderr: r.stderr };
 }

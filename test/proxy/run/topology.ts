@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { NetnsLab } from '../../support/netns.js';
 import { COLO_CHECKPOINT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../../../proxy/framing/notify.js';
 
@@ -40,7 +41,6 @@ export const BRIDGE_PORT = 9200;
 export const CALLBACK_PORT = 8081;
 
 export const TWIN = fileURLToPath(new URL('./fixtures/twin.py', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../../proxy/cli/main.ts', import.meta.url));
 
 export interface ProxyProcess {
   child: ChildProcess;
@@ -167,8 +167,8 @@ export class ColoLab {
   /** Starts `colo-proxy run` in the proxy namespace; resolves once it logged its start-up line. */
   async startProxy(extra: readonly string[] = []): Promise<ProxyProcess> {
     const secondary = this.hostB === '' ? ['--secondary-if', 's0'] : ['--secondary-socket', `tcp:${HOST_A_IP}:${BRIDGE_PORT},server`];
-    const args = ['--import', 'tsx', MAIN, 'run', '--client-if', 'c0', '--primary-if', 'p0', ...secondary,
-      '--notify-dev', `unix:${this.notifyPath}`, '--metrics', '127.0.0.1:9100', ...extra];
+    const args = coloProxyArgv(['run', '--client-if', 'c0', '--primary-if', 'p0', ...secondary,
+      '--notify-dev', `unix:${this.notifyPath}`, '--metrics', '127.0.0.1:9100', ...extra]);
     const child = this.lab.spawn(this.proxy, process.execPath, args);
     let text = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
@@ -181,7 +181,7 @@ export class ColoLab {
 
   /** Starts `colo-proxy bridge` on the secondary's host, connecting to the proxy (remote SVM topology). */
   startBridge(): ProxyProcess {
-    const child = this.lab.spawn(this.hostB, process.execPath, ['--import', 'tsx', MAIN, 'bridge', '--if', 's0', '--connect', `tcp:${HOST_A_IP}:${BRIDGE_PORT}`]);
+    const child = this.lab.spawn(this.hostB, process.execPath, coloProxyArgv(['bridge', '--if', 's0', '--connect', `tcp:${HOST_A_IP}:${BRIDGE_PORT}`]));
     let text = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
     child.stdout!.resume();
