@@ -3,13 +3,14 @@
  * `run` supervisor adds any that are missing to its capture engine, and `compare` and `run` say
  * at start-up when they run without them (started as `node main.js` by hand, say).
  *
- * `--single-threaded-gc`: V8 otherwise scavenges the young generation with helper threads and
- * marks the old one concurrently. A COLO host's cores are busy (the guests, QEMU's iothreads, the
- * kernel's socket copies), and a parallel scavenge whose helper is not scheduled stalls the main
- * thread until it is: measured on a 2-core machine in `bench/compare-vs-qemu.ts`, young-generation
- * pauses of 1-7.5 ms on an idle heap, and the release latency p99 at 1400-byte frames 2.4-5.8 ms
- * without the flag against 1.4-2.2 ms with it (eight runs each way), frames/s unchanged or better.
- * The replay benchmark ran as fast or faster with it, the comparator core alone the same.
+ * `--single-threaded-gc`: V8 otherwise collects with helper threads (parallel scavenges,
+ * concurrent marking of the old generation), which on a COLO host compete with the guests, QEMU's
+ * iothreads and the kernel's socket copies for busy cores. Measured on a 2-core machine in
+ * `bench/compare-vs-qemu.ts`: in one run each way, `compare` did 14 incremental-marking rounds and
+ * 14 full collections (57 ms, up to 8.5 ms each) without the flag, 1 of each (3.4 ms) with it,
+ * the scavenges alike (76 and 84, up to 7-10 ms); the release latency p99 at 1400-byte frames was
+ * 2.4-5.8 ms without it against 1.4-2.2 ms with it (eight runs each way), frames/s unchanged or
+ * better. The replay, core and run benchmarks showed no difference outside their noise.
  */
 
 /** Flags for `node`, in the order the shebang gives them. */
