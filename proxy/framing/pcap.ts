@@ -20,6 +20,7 @@ import {
 } from './capture.js';
 import { CapturedFrame } from './captured-frame.js';
 import type { CaptureDecoder, CaptureUnits } from './capture.js';
+import type { ChunkViews } from './unit-framer.js';
 
 /** File magic of a microsecond-resolution pcap, as a number in the file's own byte order. */
 export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
@@ -57,7 +58,7 @@ class PcapUnits implements CaptureUnits {
     return RECORD_HEADER + incl;
   }
 
-  unit(b: Uint8Array, at: number, length: number, fileOffset: number, out: CapturedFrame[]): void {
+  unit(b: Uint8Array, at: number, length: number, fileOffset: number, out: CapturedFrame[], views: ChunkViews): void {
     if (!this.started) {
       this.fileHeader(b, at, fileOffset);
       return;
@@ -65,7 +66,7 @@ class PcapUnits implements CaptureUnits {
     const le = this.le;
     out.push(new CapturedFrame(
       0, this.linkType, readU32Order(b, at, le), readU32Order(b, at + 4, le) * this.fracNs,
-      b.subarray(at + RECORD_HEADER, at + length), readU32Order(b, at + 12, le), undefined, fileOffset,
+      views.of(at + RECORD_HEADER, length - RECORD_HEADER), readU32Order(b, at + 12, le), undefined, fileOffset,
     ));
   }
 

@@ -29,6 +29,7 @@ import {
 } from './capture.js';
 import { CapturedFrame } from './captured-frame.js';
 import type { CaptureDecoder, CaptureUnits } from './capture.js';
+import type { ChunkViews } from './unit-framer.js';
 
 /** Block type of a Section Header Block; a palindrome, so it reads the same in both byte orders. */
 export const PCAPNG_BLOCK_SHB = 0x0a0d0d0a;
@@ -97,7 +98,7 @@ class PcapngUnits implements CaptureUnits {
     return length;
   }
 
-  unit(b: Uint8Array, at: number, length: number, fileOffset: number, out: CapturedFrame[]): void {
+  unit(b: Uint8Array, at: number, length: number, fileOffset: number, out: CapturedFrame[], views: ChunkViews): void {
     const type = readU32Order(b, at, this.le);
     if (type === PCAPNG_BLOCK_SHB) this.le = sectionByteOrder(b, at, fileOffset);
     const le = this.le;
@@ -109,7 +110,7 @@ class PcapngUnits implements CaptureUnits {
       case PCAPNG_BLOCK_EPB: {
         minLength(length, 32, 'enhanced packet', fileOffset);
         const id = readU32Order(b, at + 8, le);
-        this.packet(b, at, length, fileOffset, id, this.iface(id, fileOffset), out);
+        this.packet(b, at, length, fileOffset, id, this.iface(id, fileOffset), out, views);
         return;
       }
       case PCAPNG_BLOCK_SPB: {
@@ -121,14 +122,14 @@ class PcapngUnits implements CaptureUnits {
           throw new CaptureFormatError('capture.bad_block_length', fileOffset, `simple packet of ${captured} captured bytes overruns its ${length}-byte block`);
         }
         out.push(new CapturedFrame(
-          0, iface.linkType, this.lastSeconds, this.lastNanoseconds, b.subarray(at + 12, at + 12 + captured), originalLength, undefined, fileOffset,
+          0, iface.linkType, this.lastSeconds, this.lastNanoseconds, views.of(at + 12, captured), originalLength, undefined, fileOffset,
         ));
         return;
       }
       case PCAPNG_BLOCK_OPB: {
         minLength(length, 32, 'obsolete packet', fileOffset);
         const id = readU16Order(b, at + 8, le);
-        this.packet(b, at, length, fileOffset, id, this.iface(id, fileOffset), out);
+        this.packet(b, at, length, fileOffset, id, this.iface(id, fileOffset), out, views);
         return;
       }
       case PCAPNG_BLOCK_IDB:
@@ -158,7 +159,7 @@ class PcapngUnits implements CaptureUnits {
   /** EPB and OPB share their layout from offset 12 on: time high, low, captured, original, data, options. */
   private packet(
     b: Uint8Array, at: number, length: number, fileOffset: number,
-    interfaceId: number, iface: Interface, out: CapturedFrame[],
+    interfaceId: number, iface: Interface, out: CapturedFrame[], views: ChunkViews,
   ): void {
     const le = this.le;
     const captured = readU32Order(b, at + 20, le);
@@ -176,7 +177,7 @@ class PcapngUnits implements CaptureUnits {
       });
     }
     out.push(new CapturedFrame(
-      interfaceId, iface.linkType, this.lastSeconds, this.lastNanoseconds, b.subarray(dataAt, dataAt + captured),
+      interfaceId, iface.linkType, this.lastSeconds, this.lastNanoseconds, views.of(dataAt, captured),
       readU32Order(b, at + 24, le), comment, fileOffset,
     ));
   }

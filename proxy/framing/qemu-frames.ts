@@ -34,7 +34,7 @@
 
 import { readU16, readU32, writeU32 } from '../../compare/index.js';
 import { FramingError, UnitFramer } from './unit-framer.js';
-import type { UnitFormat } from './unit-framer.js';
+import type { ChunkViews, UnitFormat } from './unit-framer.js';
 
 /** QEMU's receive buffer (4096 + 65536): the largest `LEN` it accepts, and the default `maxFrame`. */
 export const QEMU_MAX_FRAME = 69632;
@@ -120,11 +120,11 @@ class QemuUnits implements UnitFormat<QemuFrame, QemuFramingError> {
     return 8 + len;
   }
 
-  unit(b: Uint8Array, at: number, length: number, offset: number, out: QemuFrame[]): void {
+  unit(_b: Uint8Array, at: number, length: number, offset: number, out: QemuFrame[], views: ChunkViews): void {
     const v = this.vnetLen;
     out.push({
-      packet: b.subarray(at + v, at + length),
-      vnetHeader: this.vnet ? b.subarray(at, at + v) : EMPTY,
+      packet: views.of(at + v, length - v),
+      vnetHeader: this.vnet ? views.of(at, v) : EMPTY,
       offset,
     });
   }

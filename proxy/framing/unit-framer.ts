@@ -13,7 +13,8 @@
  * inside a unit. `push` after `end` is incorrect use and throws a plain Error.
  *
  * Zero-copy: `unit` sees the pushed chunk itself when the unit (less its prefix) lies wholly
- * inside it, and a private copy otherwise. The framer never writes to a chunk and never keeps one after `push` returns.
+ * inside it, and a private copy otherwise, with a `ChunkViews` over the same bytes for the views
+ * it hands out. The framer never writes to a chunk and never keeps one after `push` returns.
  * The copy of a straddling unit starts at min(its length, 128 KiB) and doubles as bytes arrive, so
  * a lying length field costs at most 128 KiB or twice the bytes actually received.
  */
@@ -31,6 +32,31 @@ export abstract class FramingError<Code extends string = string> extends Error {
     context?: string,
   ) {
     super(`${context !== undefined ? `${context}: ` : ''}${problem} at byte ${offset} (${code})`);
+  }
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Views into the bytes a `unit` call decodes, made with the Uint8Array constructor on their
+ * ArrayBuffer, which the framer reads once per chunk. `subarray` on a Node Buffer reads `.buffer`
+ * (a call into C++) and constructs through Buffer's species constructor: measured ~85 ns a view
+ * against ~35 ns this way (~60 ns for `subarray` on a plain Uint8Array), once for every frame
+ * decoded. The views are plain Uint8Arrays over the same memory.
+ */
+export class ChunkViews {
+  private buffer: ArrayBufferLike = NO_BYTES.buffer;
+  private base = 0;
+
+  /** `length` bytes from `at` of the bytes given to `unit`: `b.subarray(at, at + length)`. */
+  of(at: number, length: number): Uint8Array {
+    return new Uint8Array(this.buffer, this.base + at, length);
+  }
+
+  /** Points the views at `b` (the framer, before each `unit` call on other bytes). */
+  over(b: Uint8Array): void {
+    this.buffer = b.buffer;
+    this.base = b.byteOffset;
   }
 }
 
@@ -52,8 +78,11 @@ export interface UnitFormat<F, E extends FramingError> {
    * soon as they show the head corrupt.
    */
   unitLength(b: Uint8Array, at: number, have: number, streamOffset: number): number;
-  /** Decodes the complete unit at `streamOffset`, less its prefix: `b[at, at + length)`; appends its items, if any, to `out`. Throws E. */
-  unit(b: Uint8Array, at: number, length: number, streamOffset: number, out: F[]): void;
+  /**
+   * Decodes the complete unit at `streamOffset`, less its prefix: `b[at, at + length)`; appends its
+   * items, if any, to `out`. Views into `b` come from `views.of`. Throws E.
+   */
+  unit(b: Uint8Array, at: number, length: number, streamOffset: number, out: F[], views: ChunkViews): void;
   /**
    * The error for input that ends `have` bytes into the unit at `streamOffset` (`length` 0 while
    * its length is unknown); `have` 0 means between units, which the format may accept (undefined).
@@ -77,6 +106,7 @@ export class UnitFramer<F, E extends FramingError> {
   private buf = this.head;
   private failure: E | undefined = undefined;
   private ended = false;
+  private readonly views = new ChunkViews();
 
   constructor(
     private readonly units: UnitFormat<F, E>,
@@ -106,6 +136,8 @@ export class UnitFramer<F, E extends FramingError> {
       if (!(e instanceof FramingError)) throw e;
       this.failure = e as E; // a format throws only its own E
       if (out.length === 0) throw e;
+    } finally {
+      this.views.over(NO_BYTES);
     }
     this.base += chunk.length;
     return out;
@@ -123,11 +155,13 @@ export class UnitFramer<F, E extends FramingError> {
   private scan(chunk: Uint8Array, pos: number, out: F[]): number {
     const units = this.units;
     const prefix = units.prefixLength;
+    const views = this.views;
+    views.over(chunk);
     for (;;) {
       const avail = chunk.length - pos;
       const len = units.unitLength(chunk, pos, avail, this.base + pos);
       if (len === 0 || avail < len) return pos;
-      units.unit(chunk, pos + prefix, len - prefix, this.base + pos, out);
+      units.unit(chunk, pos + prefix, len - prefix, this.base + pos, out, views);
       pos += len;
     }
   }
@@ -146,7 +180,8 @@ export class UnitFramer<F, E extends FramingError> {
       if (this.pendLen === prefix && chunk.length - pos >= rest) {
         this.pendLen = 0;
         this.unitLen = 0;
-        units.unit(chunk, pos, rest, this.pendStart, out);
+        this.views.over(chunk);
+        units.unit(chunk, pos, rest, this.pendStart, out, this.views);
         return pos + rest;
       }
       this.buf = new Uint8Array(Math.min(this.unitLen, STRADDLE_START));
@@ -166,7 +201,8 @@ export class UnitFramer<F, E extends FramingError> {
       this.pendLen = 0;
       this.unitLen = 0;
       this.buf = this.head;
-      units.unit(unit, prefix, unit.length - prefix, this.pendStart, out);
+      this.views.over(unit);
+      units.unit(unit, prefix, unit.length - prefix, this.pendStart, out, this.views);
     }
     return pos;
   }
