@@ -181,6 +181,8 @@ function runComparator(w: Workload, form: Form): number {
   let released = 0;
   let elapsed = 0;
   for (let lap = 0; lap < w.laps; lap++) {
+    // Rewriting frames in place is only sound while the core keeps none of them (framesImmutable).
+    if (c.counters.heldFrames !== 0 || c.counters.secondaryWaitingFrames !== 0) throw new Error('bench: frames still held at the end of a lap');
     if (w.laps > 1) setLap(w, lap);
     const start = performance.now();
     released += form === 'ingest' ? feedIngest(c, w.pairs) : feedIngestTo(c, counter, w.pairs);

@@ -1,7 +1,8 @@
 /**
- * The Node.js flags colo-proxy runs with: the executable's shebang passes them (`env -S`), the
- * `run` supervisor adds any that are missing to its capture engine, and `compare` and `run` say
- * at start-up when they run without them (started as `node main.js` by hand, say).
+ * The Node.js flags colo-proxy runs with: the executable's shebang passes them (`env -S`, GNU
+ * coreutils 8.30 or later), the `run` supervisor adds any that are missing to its capture engine,
+ * and `compare` says at start-up when it runs without them (started as `node main.js` by hand,
+ * say). A flag given in its `--no-` form counts as given: that is an operator's choice.
  *
  * `--single-threaded-gc`: V8 otherwise collects with helper threads (parallel scavenges,
  * concurrent marking of the old generation), which on a COLO host compete with the guests, QEMU's
@@ -16,9 +17,10 @@
 /** Flags for `node`, in the order the shebang gives them. */
 export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
 
-/** The flags of NODE_FLAGS that `execArgv` (a process's `process.execArgv`) lacks. */
+/** The flags of NODE_FLAGS that `execArgv` (a process's `process.execArgv`) lacks, in either form, `-` or `_` spelt. */
 export function missingNodeFlags(execArgv: readonly string[]): string[] {
-  return NODE_FLAGS.filter((f) => !execArgv.includes(f));
+  const given = new Set(execArgv.map((a) => `--${a.slice(2).replace(/_/g, '-').replace(/^no-/, '')}`));
+  return NODE_FLAGS.filter((f) => !given.has(f));
 }
 
 /** The start-up notice for a process without some of NODE_FLAGS, or undefined when it has them all. */

@@ -14,3 +14,8 @@ export const MAIN = fileURLToPath(new URL('../../proxy/cli/main.ts', import.meta
 export function coloProxyArgv(args: readonly string[]): string[] {
   return [...NODE_FLAGS, '--import', 'tsx', MAIN, ...args];
 }
+
+/** `node` running `colo-proxy ...args` from source as one shell command line, every word quoted. */
+export function coloProxyCommandLine(args: readonly string[]): string {
+  return [process.execPath, ...coloProxyArgv(args)].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+}

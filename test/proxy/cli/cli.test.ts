@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
+import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cli.js';
 import { fromHex, LINKTYPE_ETHERNET } from '../../../compare/index.js';
 import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
@@ -159,7 +159,7 @@ test('cli: inspect stops quietly when its reader goes away', async () => {
   w.addInterface(LINKTYPE_ETHERNET);
   for (let i = 0; i < 100_000; i++) await w.write({ timeNs: BigInt(i) * 1000n, data: ARP });
   await w.close();
-  const r = spawnSync('sh', ['-c', `"${process.execPath}" ${coloProxyArgv(['inspect', path]).join(' ')} | head -n 2; echo "status \${PIPESTATUS:-0}"`], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `${coloProxyCommandLine(['inspect', path])} | head -n 2; echo "status \${PIPESTATUS:-0}"`], { encoding: 'utf8' });
   assert.equal(r.stdout.split('\n').filter((l) => l.includes('arp who-has')).length, 2);
   assert.doesNotMatch(r.stderr, /EPIPE|Error|internal error/);
 });

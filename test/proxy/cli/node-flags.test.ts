@@ -23,6 +23,8 @@ test('missing flags are named; none missing, no notice', () => {
   assert.ok(NODE_FLAGS.length > 0);
   assert.deepEqual(missingNodeFlags([]), [...NODE_FLAGS]);
   assert.deepEqual(missingNodeFlags(['--expose-gc', ...NODE_FLAGS]), []);
+  assert.deepEqual(missingNodeFlags(NODE_FLAGS.map((f) => `--no-${f.slice(2)}`)), [], 'an operator who turned a flag off keeps it off');
+  assert.deepEqual(missingNodeFlags(NODE_FLAGS.map((f) => f.replace(/-/g, '_').replace(/^__/, '--'))), [], 'V8 spells flags with _ too');
   for (const flag of NODE_FLAGS) assert.ok(nodeFlagsNotice(['--expose-gc'])!.includes(flag));
   assert.equal(nodeFlagsNotice([...NODE_FLAGS]), undefined);
 });

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
+import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
 import { emitTcp, type TcpFields } from '../../../compare/wire/emit.js';
 import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
@@ -191,7 +191,7 @@ test('replay cli: --against with a bad endpoint list is a one-line error', () =>
 test('replay cli: a progress bar on stderr only when it is a terminal, and never with --quiet', () => {
   // `script` (util-linux) gives the command a pseudo-terminal; its output is what the terminal showed.
   const onTerminal = (extra: string): string => {
-    const command = [process.execPath, ...coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), extra]), '>/dev/null'].join(' ');
+    const command = `${coloProxyCommandLine(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), ...(extra === '' ? [] : [extra])])} >/dev/null`;
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     return r.stdout;
