@@ -47,7 +47,12 @@ import { TcpSegmenter, type PayloadLimit } from './tcp-segmenter.js';
 interface CapHandle {
   open(device: string, filter: string, bufferBytes: number, buffer: Buffer): string;
   close(): void;
-  send(frame: Buffer, length?: number): void;
+  /**
+   * Any Uint8Array: the binding checks node::Buffer::HasInstance, which takes every
+   * ArrayBufferView, and sends from the view's own offset (checked on lo: a subarray at offset
+   * 100 of a larger array went out byte for byte).
+   */
+  send(frame: Uint8Array, length?: number): void;
   on(event: 'packet', listener: (nbytes: number, truncated: boolean) => void): void;
 }
 
@@ -305,9 +310,8 @@ export class PcapInterface {
       this.sendErrors++;
       return false;
     }
-    const b = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
     try {
-      h.send(b, b.length);
+      h.send(frame, frame.length);
       this.sent++;
       return true;
     } catch (e) {
