@@ -9,8 +9,8 @@
  * inside a header or a record. Memory stays bounded by the largest single record or block (never
  * more than `MAX_RECORD_BYTES`), whatever the size of the file.
  *
- * Zero-copy: a frame's `data` is a subarray of the pushed chunk when the record lies wholly inside
- * it, and a private copy otherwise, so frames stay valid for as long as the caller leaves those
+ * Zero-copy: a frame's `data` is a view of the pushed chunk (a plain Uint8Array, even when the
+ * chunk is a Buffer) when the record lies wholly inside it, and of a private copy otherwise, so frames stay valid for as long as the caller leaves those
  * chunk bytes alone; a caller that reuses one read buffer must copy the frames it keeps before the
  * next read. A kept frame keeps its whole chunk alive, so long-lived queues should copy
  * (ARCHITECTURE: "copied once, at the queue boundary").

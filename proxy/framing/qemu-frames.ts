@@ -17,9 +17,9 @@
  * reads such a frame and then never forwards it (its `compare_chr_send` refuses size 0); the
  * caller should count and drop it rather than compare or release it.
  *
- * Zero-copy: `packet` and `vnetHeader` are subarrays of the pushed chunk when the frame's `LEN`
- * bytes lie wholly inside one chunk (the length fields may straddle), and subarrays of one private
- * copy otherwise. The decoder never writes to a chunk and never keeps one after `push` returns, so
+ * Zero-copy: `packet` and `vnetHeader` are views of the pushed chunk (plain Uint8Arrays, even when
+ * the chunk is a Buffer) when the frame's `LEN` bytes lie wholly inside one chunk (the length
+ * fields may straddle), and views of one private copy otherwise. The decoder never writes to a chunk and never keeps one after `push` returns, so
  * frames stay valid for as long as the caller leaves those chunk bytes alone; a caller that reuses
  * one read buffer must copy the frames it keeps before the next read. A kept frame keeps its whole
  * chunk alive, so long-lived queues should copy (ARCHITECTURE: "copied once, at the queue boundary").

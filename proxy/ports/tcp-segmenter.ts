@@ -25,7 +25,7 @@
 
 import {
   Frame, FrameDecoder, Ipv4View, LINKTYPE_ETHERNET, TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, fillIpv4HeaderChecksum, finishChecksum,
-  onesSum, pseudoSumV4, pseudoSumV6, writeU16, writeU32, type TcpView,
+  onesSum, pseudoSumV4, pseudoSumV6, readU16, writeU16, writeU32, type TcpView,
 } from '../../compare/index.js';
 
 /** The Ethernet header without tags, and the one tag Linux lets a frame carry beyond the MTU. */
@@ -34,7 +34,7 @@ const ETHERTYPE_8021Q = 0x8100;
 
 /** Bytes a frame on a link of `mtu` may have: the MTU, the Ethernet header, and one 802.1Q tag if it has one. */
 export function maxFrameBytes(frame: Uint8Array, mtu: number): number {
-  const tagged = frame.length >= 14 && ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_8021Q;
+  const tagged = frame.length >= 14 && readU16(frame, 12) === ETHERTYPE_8021Q;
   return mtu + ETHERNET_HEADER + (tagged ? 4 : 0);
 }
 
