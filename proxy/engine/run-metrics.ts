@@ -8,7 +8,8 @@
  *   colo_proxy_interface_frames_total{role,interface,direction="captured"|"sent"}
  *   colo_proxy_interface_send_errors_total{role,interface}    frames the kernel refused
  *   colo_proxy_interface_truncated_total{role,interface}      frames longer than a ring slot
- *   colo_proxy_interface_segmented_total{role,interface}      frames over the MTU cut into segments
+ *   colo_proxy_interface_segmented_total{role,interface,by="kernel"|"colo-proxy"}
+ *                                                             frames over the MTU cut into segments
  *   colo_proxy_interface_reopens_total{role,interface}        handle reopened after down/up
  *   colo_proxy_interface_kernel_packets_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_interface_kernel_dropped_total{role,interface,direction="rx"|"tx"}
@@ -77,7 +78,18 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
   });
   perPort('colo_proxy_interface_send_errors_total', 'Frames the kernel refused to send (interface down, queue full, too long).', (p) => p.sendErrors);
   perPort('colo_proxy_interface_truncated_total', 'Frames captured cut short (longer than a capture ring slot: offloads on) and dropped.', (p) => p.truncated);
-  perPort('colo_proxy_interface_segmented_total', 'TCP frames longer than the MTU (segmentation offload) cut into segments before they were sent.', (p) => p.segmented);
+  new Counter({
+    name: 'colo_proxy_interface_segmented_total',
+    help: 'TCP frames longer than the MTU (segmentation offload) sent as segments, cut by the kernel (packet socket addon) or by colo-proxy.',
+    labelNames: ['role', 'interface', 'by'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const { role, port } of ports) {
+        this.inc({ role, interface: port.name, by: 'kernel' }, port.kernelSegmented);
+        this.inc({ role, interface: port.name, by: 'colo-proxy' }, port.segmented);
+      }
+    },
+  });
   perPort('colo_proxy_interface_reopens_total', 'Capture handles reopened after the interface went down or was replaced.', (p) => p.reopens);
   const kernel = (name: string, help: string, rx: 'rxPackets' | 'rxDropped', tx: 'txPackets' | 'txDropped'): void => {
     new Counter({

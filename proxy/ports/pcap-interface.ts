@@ -10,8 +10,10 @@
  * buffer is owned here for the port's whole life, because cap's native side keeps only a raw
  * pointer to it (a buffer the GC frees under an open handle corrupts the heap). `send` writes one
  * frame at once (a system call), except that a TCP frame longer than the MTU goes out cut into
- * segments that fit (tcp-segmenter.ts), as a NIC's TSO would; it never throws: a frame the kernel
- * refuses (interface down, queue full, too big) is counted in `sendErrors` and lost, as on a wire.
+ * segments that fit, as a NIC's TSO would: handed whole to the kernel to cut through colo-proxy's
+ * packet socket (packet-socket.ts) when that addon is built, else cut here (tcp-segmenter.ts). It
+ * never throws: a frame the kernel refuses (interface down, queue full, too big) is counted in
+ * `sendErrors` and lost, as on a wire.
  *
  * Limits, measured with cap 0.2.1 and libpcap 1.10: no drop counter is exposed, so `counters()`
  * reads the interface's own statistics from sysfs (the gap between what the interface received
@@ -29,7 +31,8 @@
  * times. A libpcap handle is never reused (cap cannot reopen one): each open makes a new one.
  *
  * Direction. Frames this handle injects never come back to it (a packet socket skips its own),
- * but the host's own output on the interface would (IPv6 router solicitations and MLD reports
+ * nor do those of the packet socket (its capture socket is set to ignore outgoing frames), but
+ * the host's own output on the interface would (IPv6 router solicitations and MLD reports
  * on a tap with a link-local address, say). BPF `inbound` would exclude it, but libpcap 1.10 runs
  * the filter in userland for the first frame after `pcap_setfilter`, where `inbound` (an
  * ancillary load) cannot be evaluated, so the first frame of every handle was lost (measured; a
@@ -41,7 +44,9 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { TcpSegmenter, type PayloadLimit } from './tcp-segmenter.js';
+import { OffloadSocket, ignoreOutgoing, loadPacketSocket, packetSocketUnavailable, type OffloadPlan } from './packet-socket.js';
 
 /** The part of cap's native `Cap` object used here. */
 interface CapHandle {
@@ -228,6 +233,14 @@ export interface PcapInterfaceOptions {
   watchMs?: number;
   /** A smaller payload limit than the MTU's for segments `send` cuts (the peer's MSS, when known). */
   payloadLimit?: PayloadLimit;
+  /** False: cut frames over the MTU here even when the packet socket addon is built (default true). */
+  kernelSegmentation?: boolean;
+}
+
+/** The name of an errno value (`EMSGSIZE`), or the number. */
+function errnoName(err: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === err) return name;
+  return `errno ${err}`;
 }
 
 const DEFAULT_RING = 64 * 1024 * 1024;
@@ -241,8 +254,10 @@ export class PcapInterface {
   sendErrors = 0;
   /** Frames captured cut short (longer than a ring slot) and dropped. */
   truncated = 0;
-  /** TCP frames longer than the MTU cut into segments to be sent (each segment counts in `sent`). */
+  /** TCP frames longer than the MTU cut into segments here to be sent (each segment counts in `sent`). */
   segmented = 0;
+  /** TCP frames longer than the MTU handed to the kernel to cut (each segment counts in `sent`). */
+  kernelSegmented = 0;
   /** Times the handle was reopened after the interface went down or away. */
   reopens = 0;
   /** The last send error's message, for the log. */
@@ -255,6 +270,11 @@ export class PcapInterface {
   /** The interface's MTU, read at open and by the watchdog: longer TCP frames are segmented before sending. */
   private mtu = 1500;
   private readonly segmenter: TcpSegmenter;
+  /** The packet socket frames over the MTU go out through whole, or null: they are cut here. */
+  private offloadSocket: OffloadSocket | null = null;
+  /** Why there is no packet socket ('' while there is one or none was needed yet); said once, at the first frame cut here. */
+  private offloadProblem = '';
+  private offloadProblemSaid = false;
   /** `sendWhole` bound once, for the segmenter. */
   private readonly sendSegment = (segment: Uint8Array): void => {
     this.sendWhole(segment);
@@ -290,13 +310,32 @@ export class PcapInterface {
    */
   send(frame: Uint8Array): boolean {
     if (this.handle !== null) {
+      if (this.offloadSocket !== null) {
+        const plan = this.segmenter.offload(frame, this.mtu);
+        if (plan !== null) return this.sendOffloaded(this.offloadSocket, plan);
+      }
       const before = this.sendErrors;
       if (this.segmenter.segment(frame, this.mtu, this.sendSegment) > 0) {
-        this.segmented++;
+        if (this.segmented++ === 0 && this.offloadProblem !== '' && !this.offloadProblemSaid) {
+          this.offloadProblemSaid = true;
+          this.handlers.notice(`frames over the MTU are cut into segments in JavaScript, which is slower: ${this.offloadProblem}`);
+        }
         return this.sendErrors === before;
       }
     }
     return this.sendWhole(frame);
+  }
+
+  private sendOffloaded(socket: OffloadSocket, plan: OffloadPlan): boolean {
+    const err = socket.send(plan);
+    if (err !== 0) {
+      this.sendErrors++;
+      this.lastSendError = `sending a frame for the kernel to segment: ${errnoName(err)}`;
+      return false;
+    }
+    this.kernelSegmented++;
+    this.sent += plan.segments;
+    return true;
   }
 
   /** True when `send` would put `frame` on the wire as it is, not cut into segments (at the MTU as it is now). */
@@ -353,12 +392,31 @@ export class PcapInterface {
     this.handle = h;
     this.ifindex = s.ifindex;
     this.mtu = s.mtu;
+    if (this.options.kernelSegmentation !== false) this.openOffloadSocket(s.ifindex);
+  }
+
+  /** Opens the packet socket for frames over the MTU, or records why not (the frames are then cut here). */
+  private openOffloadSocket(ifindex: number): void {
+    const addon = loadPacketSocket();
+    if (addon === null) {
+      this.offloadProblem = packetSocketUnavailable();
+      return;
+    }
+    try {
+      // Before the socket exists, so that the capture never sees a frame it sends.
+      if (ignoreOutgoing(addon, ifindex) === 0) throw new Error("libpcap's capture socket was not found in /proc/net/packet");
+      this.offloadSocket = new OffloadSocket(addon, ifindex);
+    } catch (e) {
+      this.offloadProblem = `no packet socket on ${this.name}: ${e instanceof Error ? e.message : String(e)}`;
+    }
   }
 
   private closeHandle(): void {
     const h = this.handle;
     this.handle = null;
     h?.close();
+    this.offloadSocket?.close();
+    this.offloadSocket = null;
   }
 
   /** The watchdog: close on down or replaced, reopen on up. */

@@ -21,8 +21,15 @@
  * sends them as they are (the kernel's refusal is counted). Each segment is written into one
  * scratch buffer and handed to `send`, which must be done with it when it returns (a packet socket
  * send copies it); no allocation per segment beyond the scratch buffer's first growth.
+ *
+ * `offload` plans the same cut for the kernel to make instead (packet-socket.ts): the frame's
+ * headers, copied, with the TCP checksum field holding the pseudo-header sum, as a stack using
+ * TSO leaves it; the payload as a view; and the segment size. The kernel's tcp_gso_segment then
+ * does what `segment` does (sequence numbers, FIN/PSH/CWR, IPv4 identification, lengths and
+ * checksums). Only untagged frames: a VLAN-tagged one is cut here.
  */
 
+import { GSO_ECN, GSO_TCPV4, GSO_TCPV6, type OffloadPlan } from './packet-socket.js';
 import {
   Frame, FrameDecoder, Ipv4View, LINKTYPE_ETHERNET, TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, fillIpv4HeaderChecksum, finishChecksum,
   onesSum, pseudoSumV4, pseudoSumV6, readU16, writeU16, writeU32, type TcpView,
@@ -109,6 +116,34 @@ export class TcpSegmenter {
       done += size;
     }
     return segments;
+  }
+
+  /**
+   * The plan for the kernel to cut `frame` as `segment` would (see the module header), or null
+   * when it fits the link, cannot be cut, or is VLAN-tagged. `headers` is a view of the scratch
+   * buffer, valid until the next call.
+   */
+  offload(frame: Uint8Array, mtu: number): OffloadPlan | null {
+    if (!this.cuts(frame, mtu)) return null;
+    const f = this.frame!;
+    const tcp = this.tcp!;
+    const net = f.network!;
+    if (net.offset !== ETHERNET_HEADER) return null;
+    const headersEnd = tcp.payloadOffset;
+    if (this.scratch.length < headersEnd) this.scratch = new Uint8Array(headersEnd);
+    const headers = this.scratch.subarray(0, headersEnd);
+    headers.set(frame.subarray(0, headersEnd));
+    const v4 = net instanceof Ipv4View;
+    const tcpLength = tcp.headerLength + tcp.payloadLength; // not frame.length: trailing bytes past the IP packet are not sent
+    writeU16(headers, tcp.offset + 16, v4 ? pseudoSumV4(headers, net.offset, 6, tcpLength) : pseudoSumV6(headers, net.offset, 6, tcpLength));
+    return {
+      headers,
+      payload: frame.subarray(headersEnd, headersEnd + tcp.payloadLength),
+      gsoType: (v4 ? GSO_TCPV4 : GSO_TCPV6) | ((tcp.flags & TCP_CWR) !== 0 ? GSO_ECN : 0),
+      gsoSize: this.room,
+      tcpOffset: tcp.offset,
+      segments: Math.ceil(tcp.payloadLength / this.room),
+    };
   }
 
   /** Decodes `frame` and decides whether it can be cut; on true, `frame`, `tcp` and `room` are set. */

@@ -1,15 +1,20 @@
 /**
  * PcapInterface on a real veth pair between two network namespaces: frames injected on one end
  * are captured on the other intact and in order, a port never reads back its own injections, a
- * burst of thousands of frames gets through.
+ * burst of thousands of frames gets through; a TCP frame over the MTU comes out of the kernel's
+ * segmentation (the packet socket addon) as exactly the segments the JavaScript segmenter makes.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import fc from 'fast-check';
 import { NetnsLab } from '../../support/netns.js';
 import { wholeFrame } from '../../../proxy/ports/pcap-interface.js';
+import { TcpSegmenter } from '../../../proxy/ports/tcp-segmenter.js';
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH } from '../../../compare/index.js';
+import { emitTcp, type TcpFields } from '../../../compare/wire/emit.js';
 
 const driver = fileURLToPath(new URL('./fixtures/pcap-driver.ts', import.meta.url));
 const lab = new NetnsLab();
@@ -46,8 +51,8 @@ class Driver {
   }
 }
 
-function startDriver(ns: string, ifname: string): Driver {
-  const child = lab.spawn(ns, process.execPath, ['--import', 'tsx', driver, ifname], { stdio: ['pipe', 'pipe', 'inherit'] });
+function startDriver(ns: string, ifname: string, mode: 'kernel' | 'js' = 'kernel'): Driver {
+  const child = lab.spawn(ns, process.execPath, ['--import', 'tsx', driver, ifname, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Driver(child);
 }
 
@@ -121,4 +126,66 @@ test('wholeFrame: an IP packet longer than the captured bytes is detected', () =
   f[12] = 0x08;
   f[13] = 0x06; // ARP: not IP, whole
   assert.equal(wholeFrame(f, 60), true);
+});
+
+/** Oversized TCP frames: a fixed few at the edges (sequence and IP ID wrap, IPv6, all the flags segmentation treats apart) and random ones. */
+function oversizedFrames(): { frame: Uint8Array; tagged: boolean }[] {
+  const base = { srcPort: 80, dstPort: 40000, ack: 777, window: 501 };
+  const v4 = { src: '10.98.0.2', dst: '10.98.0.1' };
+  const v6 = { src: 'fd98::2', dst: 'fd98::1' };
+  const payload = (n: number, salt: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 13 + salt) & 0xff);
+  const fixed: TcpFields[] = [
+    { ...base, ...v4, seq: 0xffffff00, ipId: 0xfffe, flags: TCP_ACK | TCP_PSH, payload: payload(20_000, 1), options: { timestamp: [5, 6] } },
+    { ...base, ...v6, seq: 1, flags: TCP_ACK | TCP_PSH | TCP_FIN | TCP_CWR | TCP_ECE, payload: payload(9000, 2) },
+    { ...base, ...v4, seq: 1000, ipId: 7, flags: TCP_ACK, payload: payload(2 * 1460, 3) },
+    { ...base, ...v4, seq: 1000, ipId: 7, flags: TCP_ACK | TCP_PSH, payload: payload(1461, 4), vlan: [5] },
+  ];
+  const random = fc.sample(fc.record({
+    v6: fc.boolean(),
+    size: fc.integer({ min: 1461, max: 65_000 }),
+    seq: fc.integer({ min: 0, max: 0xffffffff }),
+    ipId: fc.integer({ min: 0, max: 0xffff }),
+    timestamps: fc.boolean(),
+    flags: fc.subarray([TCP_FIN, TCP_PSH, TCP_CWR, TCP_ECE]).map((fs) => fs.reduce((x, y) => x | y, TCP_ACK)),
+  }), { numRuns: 12, seed: 20261126 }).map((c): TcpFields => ({
+    ...base, ...(c.v6 ? v6 : v4), seq: c.seq, ipId: c.ipId, flags: c.flags, payload: payload(c.size, c.seq & 0xff),
+    ...(c.timestamps ? { options: { timestamp: [1, 2] as [number, number] } } : {}),
+  }));
+  return [...fixed, ...random].map((f) => ({ frame: emitTcp(f), tagged: f.vlan !== undefined }));
+}
+
+test('a TCP frame over the MTU comes out as the segments the JavaScript segmenter makes, cut by the kernel or by the port; the sender reads none back', async () => {
+  const frames = oversizedFrames();
+  const db = startDriver(b, 'b0');
+  assert.deepEqual(await db.next(), { ready: true });
+  for (const mode of ['kernel', 'js'] as const) {
+    const da = startDriver(a, 'a0', mode);
+    assert.deepEqual(await da.next(), { ready: true });
+    await db.ask('tcp');
+    let kernelCut = 0;
+    let jsCut = 0;
+    for (const { frame, tagged } of frames) {
+      const expected: string[] = [];
+      new TcpSegmenter().segment(frame, 1500, (seg) => expected.push(Buffer.from(seg).toString('hex')));
+      assert.ok(expected.length >= 2);
+      const r = await da.ask(`frame ${Buffer.from(frame).toString('hex')}`);
+      assert.equal(r.sent, true, `${mode}: ${r.lastError}`);
+      const byKernel = mode === 'kernel' && !tagged;
+      kernelCut += byKernel ? 1 : 0;
+      jsCut += byKernel ? 0 : 1;
+      assert.deepEqual([r.kernelSegmented, r.segmented], [kernelCut, jsCut], `${mode}: who cut the frame (tagged: ${tagged})`);
+      let got: string[] = [];
+      await until(`${mode}: ${expected.length} segments of frame ${frames.findIndex((x) => x.frame === frame)} (got ${got.length})`, async () => {
+        got = got.concat((await db.ask('tcp')).frames as string[]);
+        return got.length >= expected.length;
+      });
+      await sleep(20);
+      got = got.concat((await db.ask('tcp')).frames as string[]);
+      assert.deepEqual(got, expected, `${mode}: segments of a ${frame.length}-byte frame differ`);
+    }
+    assert.deepEqual((await da.ask('tcp')).frames, [], `${mode}: the sender captured its own segments`);
+    da.child.stdin!.end('quit\n');
+    await new Promise((resolve) => da.child.once('exit', resolve));
+  }
+  db.child.stdin!.end('quit\n');
 });
