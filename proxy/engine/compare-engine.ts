@@ -209,9 +209,9 @@ export class CompareEngine implements ActionSink {
   /** Writes the batch of released frames in one write, pausing the inputs when outdev is full. */
   private flush(): void {
     if (this.batch.length > 0) {
-      const bytes = encodeQemuFrames(this.batch, this.options.vnetHeader);
+      const bytes = encodeQemuFrames(this.batch, this.options.vnetHeader, Buffer.allocUnsafe);
       this.batch = [];
-      const ok = this.outdev.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const ok = this.outdev.write(bytes);
       if (!ok && (this.outdev.connected || this.outdev.pendingBytes > OUTDEV_PENDING_LIMIT)) this.pauseInputs();
     }
     this.balance();

@@ -168,8 +168,14 @@ export function encodeQemuFrame(packet: Uint8Array, vnetHeader?: Uint8Array): Ui
   return out;
 }
 
-/** Many frames back to back in one new buffer, each with `VNET_LEN` when `vnet`; decoded frames re-encode byte for byte. */
-export function encodeQemuFrames(frames: readonly QemuFrameParts[], vnet: boolean): Uint8Array {
+/**
+ * Many frames back to back in one new buffer, each with `VNET_LEN` when `vnet`; decoded frames
+ * re-encode byte for byte. `allocate` makes the buffer, which is wholly overwritten (so a caller
+ * with Node's `Buffer.allocUnsafe` skips the zero-filling a Uint8Array costs).
+ */
+export function encodeQemuFrames<B extends Uint8Array = Uint8Array>(
+  frames: readonly QemuFrameParts[], vnet: boolean, allocate: (bytes: number) => B = (n) => new Uint8Array(n) as B,
+): B {
   let total = 0;
   for (const f of frames) {
     const header = f.vnetHeader ?? EMPTY;
@@ -177,7 +183,7 @@ export function encodeQemuFrames(frames: readonly QemuFrameParts[], vnet: boolea
     checkEncodable(f.packet, header);
     total += (vnet ? 8 + header.length : 4) + f.packet.length;
   }
-  const out = new Uint8Array(total);
+  const out = allocate(total);
   let at = 0;
   for (const f of frames) at = writeFrame(out, at, f.packet, vnet ? f.vnetHeader ?? EMPTY : undefined);
   return out;

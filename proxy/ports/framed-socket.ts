@@ -91,9 +91,9 @@ export class FramedSocket {
       this.dropped += parts.length;
       return;
     }
-    const bytes = encodeQemuFrames(parts, false);
+    const bytes = encodeQemuFrames(parts, false, Buffer.allocUnsafe);
     this.sent += parts.length;
-    if (!this.port.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) || this.backlog > 0) this.backlog += bytes.length;
+    if (!this.port.write(bytes) || this.backlog > 0) this.backlog += bytes.length;
   }
 
   private receive(chunk: Buffer): void {

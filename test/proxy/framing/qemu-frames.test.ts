@@ -107,6 +107,10 @@ test('qemu-frames: the batch encoder writes exactly the single-frame encodings b
     toHex(concat(...vnetFrames.map((f) => encodeQemuFrame(f.packet, f.vnetHeader ?? new Uint8Array(0))))),
   );
   assert.equal(encodeQemuFrames([], true).length, 0);
+  // A caller's allocator may hand over dirty memory (Buffer.allocUnsafe): every byte is written.
+  const dirty = (n: number): Uint8Array => new Uint8Array(n).fill(0xaa);
+  assert.equal(toHex(encodeQemuFrames(vnetFrames, true, dirty)), toHex(encodeQemuFrames(vnetFrames, true)));
+  assert.equal(toHex(encodeQemuFrames(frames, false, dirty)), toHex(encodeQemuFrames(frames, false)));
 });
 
 test('qemu-frames: encoder misuse is a RangeError', () => {
