@@ -32,7 +32,7 @@
 import { performance } from 'node:perf_hooks';
 import { Frame, FrameDecoder, LINKTYPE_ETHERNET, createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason, type Side } from '../../compare/index.js';
 import type { Endpoint } from '../ports/endpoint.js';
-import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
+import { PcapInterface, disableOffloads, enableGro } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
@@ -56,6 +56,8 @@ export interface RunOptions {
   ringBytes?: number;
   /** Leave the interfaces' offloads as they are (default: turn GRO/GSO/TSO/LRO off). */
   keepOffloads?: boolean;
+  /** Turn GRO on on the guest-facing interfaces (after turning the other offloads off, unless keepOffloads). */
+  gro?: boolean;
   /** One line per call: start-up, mismatches, checkpoints, state changes. */
   log(line: string): void;
 }
@@ -133,10 +135,15 @@ export class RunEngine implements ActionSink {
     const log = this.options.log;
     const interfaces: [string, PcapInterface][] = [['client', this.client], ['primary', this.primary]];
     if (this.secondaryIf) interfaces.push(['secondary', this.secondaryIf]);
-    if (!this.options.keepOffloads) {
-      for (const [role, p] of interfaces) {
+    for (const [role, p] of interfaces) {
+      const gro = this.options.gro === true && role !== 'client';
+      if (!this.options.keepOffloads) {
         const still = disableOffloads(p.name);
         if (still.length > 0) log(`${role} ${p.name}: warning: offloads still on (${still.join(', ')}): the capture ring has 64 KiB slots, about 16 frames per MiB of --ring-mb`);
+      }
+      if (gro) {
+        const problem = enableGro(p.name);
+        if (problem !== null) log(`${role} ${p.name}: warning: --gro: GRO is not on (${problem}): the guest's segments are captured one by one`);
       }
     }
     try {

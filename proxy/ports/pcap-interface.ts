@@ -192,6 +192,18 @@ export function disableOffloads(name: string): string[] {
   return on;
 }
 
+/**
+ * Turns generic receive offload on for `name`: the kernel then merges a TCP flow's consecutive
+ * segments as they arrive, and the capture sees frames of up to 64 KiB (on a veth this also puts
+ * the device in NAPI mode). Returns null when GRO is on, else why not; never throws.
+ */
+export function enableGro(name: string): string | null {
+  spawnSync('ethtool', ['-K', name, 'gro', 'on'], { stdio: 'ignore' });
+  const r = spawnSync('ethtool', ['-k', name], { encoding: 'utf8' });
+  if (r.status !== 0) return 'ethtool -k failed: is ethtool installed?';
+  return /^generic-receive-offload: on/m.test(r.stdout) ? null : 'the driver refuses GRO';
+}
+
 /** The BPF filter that drops the host's own output on `name` (frames from the interface's own MAC). */
 export function ownOutputFilter(name: string): string {
   const mac = sysfs(name, 'address');

@@ -256,6 +256,39 @@ describe('guests with segmentation offload (TSO): frames of up to 64 KiB', () =>
   });
 });
 
+describe('guests without segmentation offload, run --gro', () => {
+  const t = new ColoLab();
+
+  before(async () => {
+    t.build();
+    await Promise.all([t.startServers(BLOB), t.startController()]);
+  });
+  after(() => t.cleanup());
+
+  test("the guests' segments are captured merged, compared whole and segmented by the kernel: 20 MB intact, zero checkpoints", async () => {
+    const proxy = await t.startProxy(['--gro', '--ring-mb', '256']);
+    try {
+      for (const i of ['p0', 's0']) assert.match(t.lab.run(t.proxy, 'ethtool', ['-k', i]), /^generic-receive-offload: on/m, `GRO on ${i}`);
+      assert.match(t.lab.run(t.proxy, 'ethtool', ['-k', 'c0']), /^generic-receive-offload: off/m, 'the client side keeps its offloads off');
+      const m0 = await t.metrics();
+      await noCheckpoints(t, proxy, async () => {
+        const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
+        assert.equal(r.stdout.trim(), blobSha, r.stderr);
+      });
+      const m = await t.metrics();
+      const delta = (name: string): number => ColoLab.total(m, name) - ColoLab.total(m0, name);
+      const primaryFrames = delta('colo_proxy_frames_total{side="primary"}');
+      // 20 MB in the guest's own segments of 1448 bytes would be ~14,000 frames.
+      assert.ok(primaryFrames < 7000, `${primaryFrames} primary frames: GRO did not merge the guest's segments`);
+      assert.ok(delta('colo_proxy_interface_segmented_total{role="client",interface="c0",by="kernel"}') > 0, 'merged frames were handed to the kernel to segment');
+      assert.equal(delta('colo_proxy_interface_truncated_total'), 0);
+      assert.equal(delta('colo_proxy_interface_send_errors_total'), 0);
+    } finally {
+      await t.lab.stop(proxy.child);
+    }
+  });
+});
+
 describe('twins that differ', () => {
   const t = new ColoLab();
 
