@@ -13,6 +13,9 @@
  *       never throws for a refused frame: the caller counts it, as a NIC drops a frame
  *   ignoreOutgoing(fd) -> 0 or errno   sets PACKET_IGNORE_OUTGOING (Linux >= 4.20) on a packet
  *       socket, so a capture socket stops seeing frames sent on its interface by other sockets
+ *   copy(target, at, source)  memcpy of `source` into `target` from byte `at` (bounds checked):
+ *       V8 copies into a SharedArrayBuffer with relaxed atomic stores, several times slower,
+ *       and the send thread's ring is one
  *   close(fd)
  * gsoType is VIRTIO_NET_HDR_GSO_* (0 none, 1 TCPv4, 4 TCPv6, | 0x80 ECN); csumStart < 0 means the
  * frame's checksums are complete (no VIRTIO_NET_HDR_F_NEEDS_CSUM).
@@ -137,6 +140,22 @@ static napi_value ignore_outgoing(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value copy_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  void *target, *source;
+  size_t target_length, source_length;
+  int64_t at;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || !bytes_of(env, argv[0], &target, &target_length) || napi_get_value_int64(env, argv[1], &at) != napi_ok ||
+      !bytes_of(env, argv[2], &source, &source_length) || at < 0 || (uint64_t)at + source_length > target_length) {
+    napi_throw_range_error(env, NULL, "copy(target: Uint8Array, at, source: Uint8Array): source must fit target from at");
+    return NULL;
+  }
+  memcpy((char *)target + at, source, source_length);
+  return NULL;
+}
+
 static napi_value close_socket(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -155,6 +174,7 @@ NAPI_MODULE_INIT() {
       {"open", NULL, open_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, send_frame, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ignoreOutgoing", NULL, ignore_outgoing, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copy", NULL, copy_bytes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_socket, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions) != napi_ok) return NULL;

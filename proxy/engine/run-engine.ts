@@ -34,6 +34,8 @@ import { Frame, FrameDecoder, LINKTYPE_ETHERNET, createComparator, type ActionSi
 import type { Endpoint } from '../ports/endpoint.js';
 import { PcapInterface, disableOffloads, enableGro } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
+import { SendThread } from '../ports/send-thread.js';
+import { loadPacketSocket, packetSocketPath } from '../ports/packet-socket.js';
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
 import { DeadlineTimer } from './deadline-timer.js';
@@ -58,6 +60,8 @@ export interface RunOptions {
   keepOffloads?: boolean;
   /** Turn GRO on on the guest-facing interfaces (after turning the other offloads off, unless keepOffloads). */
   gro?: boolean;
+  /** False: send from the engine's own thread (default: from a send thread when the packet socket addon is built). */
+  sendThread?: boolean;
   /** One line per call: start-up, mismatches, checkpoints, state changes. */
   log(line: string): void;
 }
@@ -83,6 +87,8 @@ export class RunEngine implements ActionSink {
   private lostNow = false;
   /** Completes the checksums of frames from offloading senders before they are injected anywhere. */
   readonly checksums = new ChecksumCompleter();
+  /** The thread the interfaces send through (send-thread.ts), or null: they send from this one. */
+  private readonly sendThread: SendThread | null;
   /** The MSS each client announced, to cut the guests' offload frames for it. */
   private readonly peerMss = new PeerMss();
   private readonly clientDecoder = new FrameDecoder();
@@ -94,7 +100,9 @@ export class RunEngine implements ActionSink {
     const ports: LivePortStats[] = [];
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
     const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
-    const pcapOptions = { ringBytes: options.ringBytes };
+    const addon = options.sendThread !== false ? loadPacketSocket() : null;
+    this.sendThread = addon !== null ? new SendThread(addon, packetSocketPath(), (why) => options.log(`${why}; sending from the engine's thread from now on`)) : null;
+    const pcapOptions = { ringBytes: options.ringBytes, ...(this.sendThread !== null ? { sendThread: this.sendThread } : {}) };
     this.client = new PcapInterface(
       options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf), notice: notice('client', options.clientIf) },
       { ...pcapOptions, payloadLimit: this.peerMss.limit },
@@ -163,7 +171,7 @@ export class RunEngine implements ActionSink {
     this.client.close();
     this.primary.close();
     this.secondaryIf?.close();
-    await Promise.all([this.secondarySocket?.close(), this.controller.close()]);
+    await Promise.all([this.secondarySocket?.close(), this.controller.close(), this.sendThread?.close()]);
   }
 
   /** The operator restores comparison after the SVM was declared lost: a fresh core, counts from zero. */

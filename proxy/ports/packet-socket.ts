@@ -24,10 +24,11 @@ import { createRequire } from 'node:module';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 /** The addon's functions (native/packet-socket/packet_socket.c). */
-interface PacketSocketAddon {
+export interface PacketSocketAddon {
   open(ifindex: number): number;
   send(fd: number, headers: Uint8Array, payload: Uint8Array, gsoType: number, gsoSize: number, hdrLen: number, csumStart: number, csumOffset: number): number;
   ignoreOutgoing(fd: number): number;
+  copy(target: Uint8Array, at: number, source: Uint8Array): void;
   close(fd: number): void;
 }
 
@@ -35,6 +36,7 @@ interface PacketSocketAddon {
 const CANDIDATES = ['../../native/packet-socket/build/Release/packet_socket.node', '../../../native/packet-socket/build/Release/packet_socket.node'];
 
 let addon: PacketSocketAddon | null | undefined;
+let addonPath = '';
 let unavailable = '';
 
 /** The addon, or null when it is not built (`packetSocketUnavailable` says why). */
@@ -45,6 +47,7 @@ export function loadPacketSocket(): PacketSocketAddon | null {
   for (const path of CANDIDATES) {
     try {
       addon = require(path) as PacketSocketAddon;
+      addonPath = require.resolve(path);
       return addon;
     } catch (e) {
       reasons.push(e instanceof Error ? e.message.split('\n')[0]! : String(e));
@@ -53,6 +56,11 @@ export function loadPacketSocket(): PacketSocketAddon | null {
   addon = null;
   unavailable = `colo-proxy's packet socket addon is not built (npm run setup builds it): ${reasons.at(-1)}`;
   return null;
+}
+
+/** The file `loadPacketSocket` loaded ('' before, or when it is not built): for a thread to load it too. */
+export function packetSocketPath(): string {
+  return addonPath;
 }
 
 /** Why `loadPacketSocket` returned null ('' when it did not). */

@@ -47,6 +47,7 @@ import { spawnSync } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { TcpSegmenter, type PayloadLimit } from './tcp-segmenter.js';
 import { OffloadSocket, ignoreOutgoing, loadPacketSocket, packetSocketUnavailable, type OffloadPlan } from './packet-socket.js';
+import type { SendThread } from './send-thread.js';
 
 /** The part of cap's native `Cap` object used here. */
 interface CapHandle {
@@ -247,6 +248,11 @@ export interface PcapInterfaceOptions {
   payloadLimit?: PayloadLimit;
   /** False: cut frames over the MTU here even when the packet socket addon is built (default true). */
   kernelSegmentation?: boolean;
+  /**
+   * Send through this thread (send-thread.ts) instead of in the caller's thread, when the packet
+   * socket addon is built (else, or if the thread dies, frames go out through cap as without it).
+   */
+  sendThread?: SendThread;
 }
 
 /** The name of an errno value (`EMSGSIZE`), or the number. */
@@ -260,10 +266,10 @@ const DEFAULT_RING = 64 * 1024 * 1024;
 export class PcapInterface {
   /** Frames captured and handed to `frame`. */
   captured = 0;
-  /** Frames injected. */
-  sent = 0;
-  /** Frames the kernel refused to send. */
-  sendErrors = 0;
+  /** Frames injected here, not counting the send thread's (see `sent`). */
+  private sentHere = 0;
+  /** Frames the kernel refused here, not counting the send thread's (see `sendErrors`). */
+  private sendErrorsHere = 0;
   /** Frames captured cut short (longer than a ring slot) and dropped. */
   truncated = 0;
   /** TCP frames longer than the MTU cut into segments here to be sent (each segment counts in `sent`). */
@@ -272,8 +278,7 @@ export class PcapInterface {
   kernelSegmented = 0;
   /** Times the handle was reopened after the interface went down or away. */
   reopens = 0;
-  /** The last send error's message, for the log. */
-  lastSendError = '';
+  private lastSendErrorHere = '';
   private readonly cap: CapModule;
   /** cap's receive buffer; see the module header for why it lives as long as this object. */
   private readonly buffer = Buffer.alloc(65535);
@@ -284,6 +289,9 @@ export class PcapInterface {
   private readonly segmenter: TcpSegmenter;
   /** The packet socket frames over the MTU go out through whole, or null: they are cut here. */
   private offloadSocket: OffloadSocket | null = null;
+  /** True while frames go through the send thread (its slot is `threadSlot`). */
+  private viaThread = false;
+  private readonly threadSlot: number;
   /** Why there is no packet socket ('' while there is one or none was needed yet); said once, at the first frame cut here. */
   private offloadProblem = '';
   private offloadProblemSaid = false;
@@ -301,6 +309,23 @@ export class PcapInterface {
   ) {
     this.cap = loadCap();
     this.segmenter = new TcpSegmenter(options.payloadLimit);
+    this.threadSlot = options.sendThread?.addPort() ?? -1;
+  }
+
+  /** Frames injected (each segment of a cut frame counts), by this port and by the send thread for it. */
+  get sent(): number {
+    return this.sentHere + (this.options.sendThread?.counters(this.threadSlot).sent ?? 0);
+  }
+
+  /** Frames the kernel refused to send (or the send thread could not take). */
+  get sendErrors(): number {
+    return this.sendErrorsHere + (this.options.sendThread?.counters(this.threadSlot).errors ?? 0);
+  }
+
+  /** The last send error's message, for the log. */
+  get lastSendError(): string {
+    const errno = this.options.sendThread?.counters(this.threadSlot).errno ?? 0;
+    return errno !== 0 ? `the send thread: ${errnoName(errno)}` : this.lastSendErrorHere;
   }
 
   /** Opens the handle; throws LiveCaptureError when the interface is missing, down or cannot be opened. */
@@ -322,32 +347,46 @@ export class PcapInterface {
    */
   send(frame: Uint8Array): boolean {
     if (this.handle !== null) {
-      if (this.offloadSocket !== null) {
+      if (this.offloadSocket !== null || (this.viaThread && this.options.kernelSegmentation !== false)) {
         const plan = this.segmenter.offload(frame, this.mtu);
-        if (plan !== null) return this.sendOffloaded(this.offloadSocket, plan);
+        if (plan !== null) return this.sendOffloaded(plan);
       }
-      const before = this.sendErrors;
+      const before = this.sendErrorsHere;
       if (this.segmenter.segment(frame, this.mtu, this.sendSegment) > 0) {
         if (this.segmented++ === 0 && this.offloadProblem !== '' && !this.offloadProblemSaid) {
           this.offloadProblemSaid = true;
           this.handlers.notice(`frames over the MTU are cut into segments in JavaScript, which is slower: ${this.offloadProblem}`);
         }
-        return this.sendErrors === before;
+        return this.sendErrorsHere === before;
       }
     }
     return this.sendWhole(frame);
   }
 
-  private sendOffloaded(socket: OffloadSocket, plan: OffloadPlan): boolean {
-    const err = socket.send(plan);
+  private sendOffloaded(plan: OffloadPlan): boolean {
+    const thread = this.options.sendThread;
+    if (this.viaThread && thread !== undefined) {
+      if (!thread.sendOffloaded(this.threadSlot, this.ifindex, plan)) return this.threadGone(thread);
+      this.kernelSegmented++;
+      return true;
+    }
+    const err = this.offloadSocket!.send(plan);
     if (err !== 0) {
-      this.sendErrors++;
-      this.lastSendError = `sending a frame for the kernel to segment: ${errnoName(err)}`;
+      this.sendErrorsHere++;
+      this.lastSendErrorHere = `sending a frame for the kernel to segment: ${errnoName(err)}`;
       return false;
     }
     this.kernelSegmented++;
-    this.sent += plan.segments;
+    this.sentHere += plan.segments;
     return true;
+  }
+
+  /** A frame the send thread could not take: counted, and later frames go out through cap. */
+  private threadGone(thread: SendThread): boolean {
+    this.sendErrorsHere++;
+    this.lastSendErrorHere = thread.failure;
+    this.viaThread = false;
+    return false;
   }
 
   /** True when `send` would put `frame` on the wire as it is, not cut into segments (at the MTU as it is now). */
@@ -358,16 +397,18 @@ export class PcapInterface {
   private sendWhole(frame: Uint8Array): boolean {
     const h = this.handle;
     if (h === null) {
-      this.sendErrors++;
+      this.sendErrorsHere++;
       return false;
     }
+    const thread = this.options.sendThread;
+    if (this.viaThread && thread !== undefined) return thread.send(this.threadSlot, this.ifindex, frame) || this.threadGone(thread);
     try {
       h.send(frame, frame.length);
-      this.sent++;
+      this.sentHere++;
       return true;
     } catch (e) {
-      this.sendErrors++;
-      this.lastSendError = e instanceof Error ? e.message : String(e);
+      this.sendErrorsHere++;
+      this.lastSendErrorHere = e instanceof Error ? e.message : String(e);
       return false;
     }
   }
@@ -404,20 +445,26 @@ export class PcapInterface {
     this.handle = h;
     this.ifindex = s.ifindex;
     this.mtu = s.mtu;
-    if (this.options.kernelSegmentation !== false) this.openOffloadSocket(s.ifindex);
+    if (this.options.kernelSegmentation !== false || this.options.sendThread !== undefined) this.openKernelSends(s.ifindex);
   }
 
-  /** Opens the packet socket for frames over the MTU, or records why not (the frames are then cut here). */
-  private openOffloadSocket(ifindex: number): void {
+  /**
+   * Sets up sending through the packet socket addon: the send thread, or a socket of this port's
+   * own for frames over the MTU. Records why not when it cannot (frames then go through cap and
+   * are cut here).
+   */
+  private openKernelSends(ifindex: number): void {
     const addon = loadPacketSocket();
     if (addon === null) {
       this.offloadProblem = packetSocketUnavailable();
       return;
     }
     try {
-      // Before the socket exists, so that the capture never sees a frame it sends.
+      // Before anything is sent, so that the capture never sees a frame another socket sends.
       if (ignoreOutgoing(addon, ifindex) === 0) throw new Error("libpcap's capture socket was not found in /proc/net/packet");
-      this.offloadSocket = new OffloadSocket(addon, ifindex);
+      const thread = this.options.sendThread;
+      if (thread !== undefined && thread.failure === '') this.viaThread = true;
+      else if (this.options.kernelSegmentation !== false) this.offloadSocket = new OffloadSocket(addon, ifindex);
     } catch (e) {
       this.offloadProblem = `no packet socket on ${this.name}: ${e instanceof Error ? e.message : String(e)}`;
     }
@@ -429,6 +476,7 @@ export class PcapInterface {
     h?.close();
     this.offloadSocket?.close();
     this.offloadSocket = null;
+    this.viaThread = false;
   }
 
   /** The watchdog: close on down or replaced, reopen on up. */

@@ -51,7 +51,7 @@ class Driver {
   }
 }
 
-function startDriver(ns: string, ifname: string, mode: 'kernel' | 'js' = 'kernel'): Driver {
+function startDriver(ns: string, ifname: string, mode: 'kernel' | 'js' | 'thread' = 'kernel'): Driver {
   const child = lab.spawn(ns, process.execPath, ['--import', 'tsx', driver, ifname, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Driver(child);
 }
@@ -103,6 +103,24 @@ test('frames injected on one veth end are captured on the other, intact and in o
   assert.equal(own, 0, "the host stack's own frames on b0 were captured");
   assert.ok(sb.counters.rxPackets >= 5000, 'the interface counters are read from sysfs');
 
+  da.child.stdin!.end('quit\n');
+  db.child.stdin!.end('quit\n');
+});
+
+test('through the send thread, its ring small enough to wrap and fill: thousands of frames intact and in order, none read back', async () => {
+  const da = startDriver(a, 'a0', 'thread');
+  const db = startDriver(b, 'b0');
+  assert.deepEqual(await da.next(), { ready: true });
+  assert.deepEqual(await db.next(), { ready: true });
+  const r = await da.ask('send 5000 3');
+  assert.equal(r.sent, 5000);
+  assert.ok(r.waits > 0, 'the 16 KiB ring never filled: the test does not exercise waiting for room');
+  await until('all frames', async () => (await db.ask('stats')).tags['3']?.count === 5000);
+  const sb = await db.ask('stats');
+  assert.deepEqual(sb.tags['3'], { count: 5000, next: 5000, inOrder: true, intact: true });
+  const sa = await da.ask('stats');
+  assert.equal(sa.sentCount, 5000, 'the thread counts what it sent for the port');
+  assert.equal(sa.tags['3'], undefined, 'a read back the thread\'s sends');
   da.child.stdin!.end('quit\n');
   db.child.stdin!.end('quit\n');
 });
