@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds colo-proxy's packet socket addon (native/packet-socket: a Node-API module in C that lets
 // `run` hand frames over the MTU to the kernel to segment; see proxy/ports/packet-socket.ts) with
-// the node-gyp that ships with npm, against this Node's own headers (no download).
+// the node-gyp that ships with npm, against this Node's own headers when they are installed beside
+// it (as Debian's and NodeSource's packages do; otherwise node-gyp fetches them).
 //   --optional  (npm's `prepare`, so `npm ci` builds it): on failure, say why and exit 0; `run`
 //               then cuts such frames in JavaScript.
 //   --check     (before `npm test`): exit 2, naming the fix, when it is not built.

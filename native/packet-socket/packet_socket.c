@@ -7,10 +7,14 @@
  * colo-proxy cutting it into MTU-sized segments in JavaScript and sending each with a system call.
  *
  * Node-API (C), so it loads in any Node.js >= 20 and in worker threads. Functions:
- *   open(ifindex) -> fd       a send-only socket bound to the interface; throws Error(errno text)
- *   send(fd, headers, payload, gsoType, gsoSize, hdrLen, csumStart, csumOffset) -> 0 or errno
- *       one frame, `headers` then `payload` (two Uint8Arrays, gathered by sendmsg: no copy);
- *       never throws for a refused frame: the caller counts it, as a NIC drops a frame
+ *   open(ifindex) -> fd       a send-only socket bound to the interface; throws Error (errno
+ *       text; `code` the errno number as a string)
+ *   send(fd, ifindex, headers, payload, gsoType, gsoSize, hdrLen, csumStart, csumOffset) -> 0 or errno
+ *       one frame, `headers` then `payload` (two Uint8Arrays, gathered by sendmsg: no copy), to
+ *       the interface the socket is bound to (`ifindex`, given again with the frame's EtherType:
+ *       a socket bound to protocol 0 leaves the packet's protocol to the kernel, which older
+ *       kernels do not derive, and segmentation needs it); never throws for a refused frame: the
+ *       caller counts it, as a NIC drops a frame
  *   ignoreOutgoing(fd) -> 0 or errno   sets PACKET_IGNORE_OUTGOING (Linux >= 4.20) on a packet
  *       socket, so a capture socket stops seeing frames sent on its interface by other sockets
  *   copy(target, at, source)  memcpy of `source` into `target` from byte `at` (bounds checked):
@@ -36,10 +40,12 @@
     if ((call) != napi_ok) return NULL;                                                            \
   } while (0)
 
+/* Throws Error(`what: strerror`) with `code` the errno's number, as a string (Node-API codes are strings). */
 static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char message[256];
+  char message[256], code[16];
   snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_throw_error(env, NULL, message);
+  snprintf(code, sizeof code, "%d", err);
+  napi_throw_error(env, code, message);
   return NULL;
 }
 
@@ -85,19 +91,32 @@ static int bytes_of(napi_env env, napi_value value, void **data, size_t *length)
 }
 
 static napi_value send_frame(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  int32_t fd, gso_type, gso_size, hdr_len, csum_start, csum_offset;
+  size_t argc = 9;
+  napi_value argv[9];
+  int32_t fd, ifindex, gso_type, gso_size, hdr_len, csum_start, csum_offset;
   size_t head_length, payload_length;
   void *head, *payload;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 8 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !bytes_of(env, argv[1], &head, &head_length) ||
-      !bytes_of(env, argv[2], &payload, &payload_length) || napi_get_value_int32(env, argv[3], &gso_type) != napi_ok ||
-      napi_get_value_int32(env, argv[4], &gso_size) != napi_ok || napi_get_value_int32(env, argv[5], &hdr_len) != napi_ok ||
-      napi_get_value_int32(env, argv[6], &csum_start) != napi_ok || napi_get_value_int32(env, argv[7], &csum_offset) != napi_ok) {
-    napi_throw_type_error(env, NULL, "send(fd, headers: Uint8Array, payload: Uint8Array, gsoType, gsoSize, hdrLen, csumStart, csumOffset)");
+  if (argc < 9 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &ifindex) != napi_ok ||
+      !bytes_of(env, argv[2], &head, &head_length) || !bytes_of(env, argv[3], &payload, &payload_length) ||
+      napi_get_value_int32(env, argv[4], &gso_type) != napi_ok || napi_get_value_int32(env, argv[5], &gso_size) != napi_ok ||
+      napi_get_value_int32(env, argv[6], &hdr_len) != napi_ok || napi_get_value_int32(env, argv[7], &csum_start) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &csum_offset) != napi_ok) {
+    napi_throw_type_error(env, NULL, "send(fd, ifindex, headers: Uint8Array, payload: Uint8Array, gsoType, gsoSize, hdrLen, csumStart, csumOffset)");
     return NULL;
   }
+  /* The EtherType: bytes 12-13 of the frame, which may start in either part. */
+  unsigned char type[2] = {0, 0};
+  for (size_t i = 0; i < 2; i++) {
+    size_t at = 12 + i;
+    if (at < head_length) type[i] = ((unsigned char *)head)[at];
+    else if (at - head_length < payload_length) type[i] = ((unsigned char *)payload)[at - head_length];
+  }
+  struct sockaddr_ll to;
+  memset(&to, 0, sizeof to);
+  to.sll_family = AF_PACKET;
+  to.sll_ifindex = ifindex;
+  memcpy(&to.sll_protocol, type, 2); /* already in network order */
   struct virtio_net_hdr vnet;
   memset(&vnet, 0, sizeof vnet);
   vnet.gso_type = (uint8_t)gso_type;
@@ -111,6 +130,8 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   struct iovec iov[3] = {{&vnet, sizeof vnet}, {head, head_length}, {payload, payload_length}};
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
+  msg.msg_name = &to;
+  msg.msg_namelen = sizeof to;
   msg.msg_iov = iov;
   msg.msg_iovlen = 3;
   int err = 0;

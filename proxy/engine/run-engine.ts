@@ -101,7 +101,7 @@ export class RunEngine implements ActionSink {
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
     const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
     const addon = options.sendThread !== false ? loadPacketSocket() : null;
-    this.sendThread = addon !== null ? new SendThread(addon, packetSocketPath(), (why) => options.log(`${why}; sending from the engine's thread from now on`)) : null;
+    this.sendThread = addon !== null ? new SendThread(addon, packetSocketPath(), (why) => options.log(why)) : null;
     const pcapOptions = { ringBytes: options.ringBytes, ...(this.sendThread !== null ? { sendThread: this.sendThread } : {}) };
     this.client = new PcapInterface(
       options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf), notice: notice('client', options.clientIf) },

@@ -21,12 +21,13 @@
  */
 
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 /** The addon's functions (native/packet-socket/packet_socket.c). */
 export interface PacketSocketAddon {
   open(ifindex: number): number;
-  send(fd: number, headers: Uint8Array, payload: Uint8Array, gsoType: number, gsoSize: number, hdrLen: number, csumStart: number, csumOffset: number): number;
+  send(fd: number, ifindex: number, headers: Uint8Array, payload: Uint8Array, gsoType: number, gsoSize: number, hdrLen: number, csumStart: number, csumOffset: number): number;
   ignoreOutgoing(fd: number): number;
   copy(target: Uint8Array, at: number, source: Uint8Array): void;
   close(fd: number): void;
@@ -68,6 +69,12 @@ export function packetSocketUnavailable(): string {
   return unavailable;
 }
 
+/** The name of an errno value (`EMSGSIZE`), or the number. */
+export function errnoName(err: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === err) return name;
+  return `errno ${err}`;
+}
+
 /** VIRTIO_NET_HDR_GSO_* (linux/virtio_net.h). */
 export const GSO_TCPV4 = 1;
 export const GSO_TCPV6 = 4;
@@ -87,6 +94,9 @@ export interface OffloadPlan {
   segments: number;
 }
 
+/** Where the checksum lies in a TCP header: the kernel's `csum_offset` for a frame it segments. */
+export const TCP_CHECKSUM_OFFSET = 16;
+
 /** A send-only packet socket on one interface. */
 export class OffloadSocket {
   private fd: number;
@@ -94,7 +104,7 @@ export class OffloadSocket {
   /** Throws (with the system's reason) when the socket cannot be opened. */
   constructor(
     private readonly addon: PacketSocketAddon,
-    ifindex: number,
+    private readonly ifindex: number,
   ) {
     this.fd = addon.open(ifindex);
   }
@@ -102,7 +112,7 @@ export class OffloadSocket {
   /** Sends one frame for the kernel to segment; 0 or the errno of the refusal. */
   send(plan: OffloadPlan): number {
     if (this.fd < 0) return 9; // EBADF
-    return this.addon.send(this.fd, plan.headers, plan.payload, plan.gsoType, plan.gsoSize, plan.headers.length, plan.tcpOffset, 16);
+    return this.addon.send(this.fd, this.ifindex, plan.headers, plan.payload, plan.gsoType, plan.gsoSize, plan.headers.length, plan.tcpOffset, TCP_CHECKSUM_OFFSET);
   }
 
   close(): void {
@@ -136,7 +146,7 @@ export function ignoreOutgoing(addon: PacketSocketAddon, ifindex: number): numbe
     const m = /^socket:\[(\d+)\]$/.exec(target);
     if (m === null || !inodes.has(m[1]!)) continue;
     const err = addon.ignoreOutgoing(Number(name));
-    if (err !== 0) throw new Error(`PACKET_IGNORE_OUTGOING on a capture socket failed (errno ${err}; Linux 4.20 or later needed)`);
+    if (err !== 0) throw new Error(`PACKET_IGNORE_OUTGOING on a capture socket failed: ${errnoName(err)} (the option needs Linux 4.20 or later)`);
     set++;
   }
   return set;

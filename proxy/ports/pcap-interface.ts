@@ -44,10 +44,9 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { TcpSegmenter, type PayloadLimit } from './tcp-segmenter.js';
-import { OffloadSocket, ignoreOutgoing, loadPacketSocket, packetSocketUnavailable, type OffloadPlan } from './packet-socket.js';
-import type { SendThread } from './send-thread.js';
+import { OffloadSocket, errnoName, ignoreOutgoing, loadPacketSocket, packetSocketUnavailable, type OffloadPlan } from './packet-socket.js';
+import type { SendResult, SendThread } from './send-thread.js';
 
 /** The part of cap's native `Cap` object used here. */
 interface CapHandle {
@@ -255,11 +254,7 @@ export interface PcapInterfaceOptions {
   sendThread?: SendThread;
 }
 
-/** The name of an errno value (`EMSGSIZE`), or the number. */
-function errnoName(err: number): string {
-  for (const [name, value] of Object.entries(osConstants.errno)) if (value === err) return name;
-  return `errno ${err}`;
-}
+
 
 const DEFAULT_RING = 64 * 1024 * 1024;
 
@@ -274,8 +269,8 @@ export class PcapInterface {
   truncated = 0;
   /** TCP frames longer than the MTU cut into segments here to be sent (each segment counts in `sent`). */
   segmented = 0;
-  /** TCP frames longer than the MTU handed to the kernel to cut (each segment counts in `sent`). */
-  kernelSegmented = 0;
+  /** TCP frames longer than the MTU handed to the kernel to cut here, not counting the send thread's (see `kernelSegmented`). */
+  private kernelSegmentedHere = 0;
   /** Times the handle was reopened after the interface went down or away. */
   reopens = 0;
   private lastSendErrorHere = '';
@@ -322,10 +317,15 @@ export class PcapInterface {
     return this.sendErrorsHere + (this.options.sendThread?.counters(this.threadSlot).errors ?? 0);
   }
 
-  /** The last send error's message, for the log. */
+  /** TCP frames longer than the MTU handed to the kernel to cut (each segment counts in `sent`). */
+  get kernelSegmented(): number {
+    return this.kernelSegmentedHere + (this.options.sendThread?.counters(this.threadSlot).offloaded ?? 0);
+  }
+
+  /** The last send errors' messages, for the log: this thread's and the send thread's, when there are any. */
   get lastSendError(): string {
     const errno = this.options.sendThread?.counters(this.threadSlot).errno ?? 0;
-    return errno !== 0 ? `the send thread: ${errnoName(errno)}` : this.lastSendErrorHere;
+    return [this.lastSendErrorHere, errno !== 0 ? `the send thread: ${errnoName(errno)}` : ''].filter((m) => m !== '').join('; ');
   }
 
   /** Opens the handle; throws LiveCaptureError when the interface is missing, down or cannot be opened. */
@@ -343,13 +343,18 @@ export class PcapInterface {
   /**
    * Injects one frame; false (counted) when the kernel refused it or the interface is away. A TCP
    * frame longer than the MTU (a guest's segmentation offload) goes out as segments that fit
-   * (tcp-segmenter.ts): a packet socket refuses frames over the MTU.
+   * (tcp-segmenter.ts): a packet socket refuses frames over the MTU. With a send thread, true
+   * means queued: what the kernel refuses then is counted in `sendErrors` as it happens.
    */
   send(frame: Uint8Array): boolean {
     if (this.handle !== null) {
       if (this.offloadSocket !== null || (this.viaThread && this.options.kernelSegmentation !== false)) {
         const plan = this.segmenter.offload(frame, this.mtu);
-        if (plan !== null) return this.sendOffloaded(plan);
+        if (plan !== null) {
+          const sent = this.sendOffloaded(plan);
+          if (sent !== 'thread-gone') return sent;
+          // The thread died: this frame and the next are cut here and go out through cap.
+        }
       }
       const before = this.sendErrorsHere;
       if (this.segmenter.segment(frame, this.mtu, this.sendSegment) > 0) {
@@ -363,30 +368,31 @@ export class PcapInterface {
     return this.sendWhole(frame);
   }
 
-  private sendOffloaded(plan: OffloadPlan): boolean {
+  private sendOffloaded(plan: OffloadPlan): boolean | 'thread-gone' {
     const thread = this.options.sendThread;
-    if (this.viaThread && thread !== undefined) {
-      if (!thread.sendOffloaded(this.threadSlot, this.ifindex, plan)) return this.threadGone(thread);
-      this.kernelSegmented++;
-      return true;
-    }
+    if (this.viaThread && thread !== undefined) return this.queued(thread, thread.sendOffloaded(this.threadSlot, this.ifindex, plan));
     const err = this.offloadSocket!.send(plan);
     if (err !== 0) {
       this.sendErrorsHere++;
       this.lastSendErrorHere = `sending a frame for the kernel to segment: ${errnoName(err)}`;
       return false;
     }
-    this.kernelSegmented++;
+    this.kernelSegmentedHere++;
     this.sentHere += plan.segments;
     return true;
   }
 
-  /** A frame the send thread could not take: counted, and later frames go out through cap. */
-  private threadGone(thread: SendThread): boolean {
-    this.sendErrorsHere++;
-    this.lastSendErrorHere = thread.failure;
+  /** What a send thread's answer means here; when the thread is gone, later frames go out through cap. */
+  private queued(thread: SendThread, result: SendResult): boolean | 'thread-gone' {
+    if (result === 'queued') return true;
+    if (result === 'too-long') {
+      this.sendErrorsHere++;
+      this.lastSendErrorHere = 'a frame longer than half the send thread\'s ring';
+      return false;
+    }
     this.viaThread = false;
-    return false;
+    this.handlers.notice(`${thread.failure}: sending from the engine's thread from now on`);
+    return 'thread-gone';
   }
 
   /** True when `send` would put `frame` on the wire as it is, not cut into segments (at the MTU as it is now). */
@@ -401,7 +407,10 @@ export class PcapInterface {
       return false;
     }
     const thread = this.options.sendThread;
-    if (this.viaThread && thread !== undefined) return thread.send(this.threadSlot, this.ifindex, frame) || this.threadGone(thread);
+    if (this.viaThread && thread !== undefined) {
+      const sent = this.queued(thread, thread.send(this.threadSlot, this.ifindex, frame));
+      if (sent !== 'thread-gone') return sent;
+    }
     try {
       h.send(frame, frame.length);
       this.sentHere++;
