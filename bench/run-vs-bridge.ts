@@ -5,9 +5,10 @@
  * the round trip of a small HTTP request on a keep-alive connection (p50/p99 over 2,000). The
  * baseline bridges the client's and the PVM's veths (no SVM, no comparison); then `run` takes
  * the same veths with the SVM attached and a Xen controller counting checkpoint requests, which
- * must stay at zero. Three times: with the guests' offloads off (every frame at most the MTU, as
- * the tests run them); the same with `run --gro` (GRO on the guest-facing veths merges those
- * frames before capture); and with the guests' segmentation offload on, as virtio-net guests
+ * must stay at zero. Four times: with the guests' offloads off (every frame at most the MTU, as
+ * the tests run them); the same with `run --send-thread` (sends from a second thread); the same
+ * with `run --gro` (GRO on the guest-facing veths merges those frames before capture); and with
+ * the guests' segmentation offload on, as virtio-net guests
  * usually run (frames of up to 64 KiB; run then needs --keep-offloads and ring room, and hands
  * them to the kernel to segment for the client). Needs root, like the tests. Goal (issue 6):
  * >= 1 Gbit/s through run.
@@ -51,6 +52,7 @@ export async function benchRunVsBridge(): Promise<BenchResult[]> {
     t.build();
     await Promise.all([t.startServers(BYTES), t.startController()]);
     results.push(...await side(t, 'guests without offloads', []));
+    results.push(...await side(t, 'guests without offloads, run --send-thread', ['--send-thread']));
     results.push(...await side(t, 'guests without offloads, run --gro', ['--gro', '--ring-mb', '256']));
     for (const ns of [t.pvm, t.svm]) t.lab.segmentationOffloadOn(ns, 'eth0');
     // run turned its own interfaces' offloads off; a 64 KiB capture slot needs one on (veth defaults).
@@ -72,6 +74,11 @@ async function side(t: ColoLab, label: string, proxyArgs: string[]): Promise<Ben
   const run = await measure(t);
   const checkpoints = t.checkpointRequests - before;
   const m = await t.metrics();
+  if (checkpoints > 0) {
+    // The goal is zero: say why there were any (the proxy's mismatch and checkpoint lines).
+    const why = proxy.log().split('\n').filter((l) => / (mismatch|checkpoint requested|secondary lost)/.test(l));
+    console.log(`  ${label}: ${checkpoints} checkpoint requests; the first of ${why.length} lines:\n${why.slice(0, 6).map((l) => `    ${l}`).join('\n')}`);
+  }
   await t.lab.stop(proxy.child);
   const truncated = ColoLab.total(m, 'colo_proxy_interface_truncated_total');
   return [

@@ -33,7 +33,7 @@ const flags = {
   'lost-after': { type: 'integer', help: 'consecutive timeout episodes before the SVM is declared lost and the PVM passes through (0: never)', metavar: 'N', min: 0, max: 1_000_000, default: 3 },
   'ring-mb': { type: 'integer', help: 'capture ring per interface, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
   'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default run turns them off on its interfaces). Needed when a guest sends segmentation-offload frames (up to 64 KiB; they are segmented again on the way out); a ring slot then takes 64 KiB, so give --ring-mb room' },
-  'no-send-thread': { type: 'boolean', help: "send from the engine's own thread (by default a second thread sends, when the packet socket addon is built, so that the receiving stacks' work the sends set off runs beside the comparison)" },
+  'send-thread': { type: 'boolean', help: "send from a second thread (needs the packet socket addon), so that the receiving stacks' work each send sets off runs beside the comparison: more throughput when a core is free, more CPU taken from the guests when not" },
   gro: { type: 'boolean', help: "turn GRO on on --primary-if and --secondary-if (veths): the guests' segments are captured merged into frames of up to 64 KiB, compared whole and cut again for the client (about twice the throughput of guests without segmentation offload); a ring slot then takes 64 KiB, so give --ring-mb room" },
 } as const;
 
@@ -160,7 +160,7 @@ export const runCommand: Command = {
     if (process.env[ENGINE_ENV] !== '1') return supervise(interfaces, log);
     const engine = new RunEngine({
       clientIf, primaryIf, secondary, notifyDev, log,
-      lostAfter: f['lost-after'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: !f['no-send-thread'],
+      lostAfter: f['lost-after'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
       comparator: { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] },
     });
     try {

@@ -35,7 +35,7 @@ import type { Endpoint } from '../ports/endpoint.js';
 import { PcapInterface, disableOffloads, enableGro } from '../ports/pcap-interface.js';
 import { FramedSocket } from '../ports/framed-socket.js';
 import { SendThread } from '../ports/send-thread.js';
-import { loadPacketSocket, packetSocketPath } from '../ports/packet-socket.js';
+import { loadPacketSocket, packetSocketPath, packetSocketUnavailable } from '../ports/packet-socket.js';
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
 import { DeadlineTimer } from './deadline-timer.js';
@@ -60,7 +60,7 @@ export interface RunOptions {
   keepOffloads?: boolean;
   /** Turn GRO on on the guest-facing interfaces (after turning the other offloads off, unless keepOffloads). */
   gro?: boolean;
-  /** False: send from the engine's own thread (default: from a send thread when the packet socket addon is built). */
+  /** Send from a second thread (send-thread.ts) when the packet socket addon is built (default: from the engine's own). */
   sendThread?: boolean;
   /** One line per call: start-up, mismatches, checkpoints, state changes. */
   log(line: string): void;
@@ -100,7 +100,8 @@ export class RunEngine implements ActionSink {
     const ports: LivePortStats[] = [];
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
     const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
-    const addon = options.sendThread !== false ? loadPacketSocket() : null;
+    const addon = options.sendThread === true ? loadPacketSocket() : null;
+    if (options.sendThread === true && addon === null) options.log(`--send-thread: ${packetSocketUnavailable()}; sending from the engine's thread`);
     this.sendThread = addon !== null ? new SendThread(addon, packetSocketPath(), (why) => options.log(why)) : null;
     const pcapOptions = { ringBytes: options.ringBytes, ...(this.sendThread !== null ? { sendThread: this.sendThread } : {}) };
     this.client = new PcapInterface(
@@ -163,6 +164,7 @@ export class RunEngine implements ActionSink {
       throw e;
     }
     log(this.controller.description);
+    if (this.sendThread !== null) log('sends: from a second thread (--send-thread)');
   }
 
   async close(): Promise<void> {
