@@ -145,15 +145,18 @@ static napi_value send_frame(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value ignore_outgoing(napi_env env, napi_callback_info info) {
+/* The one integer argument of a function called as `usage`; false (a TypeError thrown) when there is none. */
+static int fd_argument(napi_env env, napi_callback_info info, const char *usage, int32_t *fd) {
   size_t argc = 1;
   napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && napi_get_value_int32(env, argv[0], fd) == napi_ok) return 1;
+  napi_throw_type_error(env, NULL, usage);
+  return 0;
+}
+
+static napi_value ignore_outgoing(napi_env env, napi_callback_info info) {
   int32_t fd;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "ignoreOutgoing(fd)");
-    return NULL;
-  }
+  if (!fd_argument(env, info, "ignoreOutgoing(fd)", &fd)) return NULL;
   int on = 1;
   int err = setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof on) < 0 ? errno : 0;
   napi_value result;
@@ -178,14 +181,8 @@ static napi_value copy_bytes(napi_env env, napi_callback_info info) {
 }
 
 static napi_value close_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "close(fd)");
-    return NULL;
-  }
+  if (!fd_argument(env, info, "close(fd)", &fd)) return NULL;
   if (fd >= 0) close(fd);
   return NULL;
 }

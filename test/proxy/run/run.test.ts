@@ -259,6 +259,17 @@ describe('guests with segmentation offload (TSO): frames of up to 64 KiB', () =>
 describe('guests without segmentation offload: run --send-thread, run --gro', () => {
   const t = new ColoLab();
 
+  /** Downloads the 20 MB blob through `proxy` with no checkpoint; returns how much each metric grew meanwhile. */
+  async function download(proxy: ProxyProcess): Promise<(name: string) => number> {
+    const m0 = await t.metrics();
+    await noCheckpoints(t, proxy, async () => {
+      const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
+      assert.equal(r.stdout.trim(), blobSha, r.stderr);
+    });
+    const m = await t.metrics();
+    return (name) => ColoLab.total(m, name) - ColoLab.total(m0, name);
+  }
+
   before(async () => {
     t.build();
     await Promise.all([t.startServers(BLOB), t.startController()]);
@@ -269,13 +280,7 @@ describe('guests without segmentation offload: run --send-thread, run --gro', ()
     const proxy = await t.startProxy(['--send-thread']);
     try {
       assert.match(proxy.log(), /sends: from a second thread/);
-      const m0 = await t.metrics();
-      await noCheckpoints(t, proxy, async () => {
-        const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
-        assert.equal(r.stdout.trim(), blobSha, r.stderr);
-      });
-      const m = await t.metrics();
-      const delta = (name: string): number => ColoLab.total(m, name) - ColoLab.total(m0, name);
+      const delta = await download(proxy);
       // The thread counts what it sends for each port: 20 MB is ~14,000 frames to the client.
       assert.ok(delta('colo_proxy_interface_frames_total{role="client",interface="c0",direction="sent"}') > 13_000);
       assert.equal(delta('colo_proxy_interface_send_errors_total'), 0);
@@ -289,13 +294,7 @@ describe('guests without segmentation offload: run --send-thread, run --gro', ()
     try {
       for (const i of ['p0', 's0']) assert.match(t.lab.run(t.proxy, 'ethtool', ['-k', i]), /^generic-receive-offload: on/m, `GRO on ${i}`);
       assert.match(t.lab.run(t.proxy, 'ethtool', ['-k', 'c0']), /^generic-receive-offload: off/m, 'the client side keeps its offloads off');
-      const m0 = await t.metrics();
-      await noCheckpoints(t, proxy, async () => {
-        const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
-        assert.equal(r.stdout.trim(), blobSha, r.stderr);
-      });
-      const m = await t.metrics();
-      const delta = (name: string): number => ColoLab.total(m, name) - ColoLab.total(m0, name);
+      const delta = await download(proxy);
       const primaryFrames = delta('colo_proxy_frames_total{side="primary"}');
       // 20 MB in the guest's own segments of 1448 bytes would be ~14,000 frames.
       assert.ok(primaryFrames < 7000, `${primaryFrames} primary frames: GRO did not merge the guest's segments`);
