@@ -11,12 +11,14 @@
  * the device is completed (complete-checksum.ts): the client's before the core (its rewrites for
  * the SVM assume a complete checksum), the PVM's when it goes out (the comparison never reads it);
  * the SVM's output is only compared. A PVM frame longer than the client link takes (a guest's
- * segmentation offload) goes out cut into segments, no larger than the client's MSS when its
- * handshake was seen (peer-mss.ts), each with a fresh checksum.
+ * segmentation offload, or its segments merged by GRO with --gro) goes out cut into segments, no
+ * larger than the client's MSS when its handshake was seen (peer-mss.ts), each with a fresh
+ * checksum: cut by the kernel through the packet socket addon when it is built (pcap-interface.ts).
  * Everything runs synchronously inside each capture callback (the frame is a view of the capture
- * buffer, valid only during the call; the core copies what it keeps and every send is a system
- * call that copies), the core is woken at its `nextDeadline`, and checkpoint requests go to a
- * controller (Xen notify protocol on --notify-dev, or logged and completed at once without it).
+ * buffer, valid only during the call; the core copies what it keeps and every send copies: a
+ * system call, or with --send-thread a copy into the send thread's ring), the core is woken at
+ * its `nextDeadline`, and checkpoint requests go to a controller (Xen notify protocol on
+ * --notify-dev, or logged and completed at once without it).
  * There is no backpressure on a live link: the kernel drops what the capture ring cannot hold, and
  * the interfaces' counters are exported (see run-metrics.ts).
  *
