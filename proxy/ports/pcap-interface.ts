@@ -254,8 +254,6 @@ export interface PcapInterfaceOptions {
   sendThread?: SendThread;
 }
 
-
-
 const DEFAULT_RING = 64 * 1024 * 1024;
 
 export class PcapInterface {
