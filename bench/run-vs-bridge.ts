@@ -8,10 +8,9 @@
  * must stay at zero. Four times: with the guests' offloads off (every frame at most the MTU, as
  * the tests run them); the same with `run --send-thread` (sends from a second thread); the same
  * with `run --gro` (GRO on the guest-facing veths merges those frames before capture); and with
- * the guests' segmentation offload on, as virtio-net guests
- * usually run (frames of up to 64 KiB; run then needs --keep-offloads and ring room, and hands
- * them to the kernel to segment for the client). Needs root, like the tests. Goal (issue 6):
- * >= 1 Gbit/s through run.
+ * the guests' segmentation offload on, as virtio-net guests usually run (frames of up to 64 KiB;
+ * run then needs --keep-offloads and ring room, and hands them to the kernel to segment for the
+ * client). Needs root, like the tests. Goal (issue 6): >= 1 Gbit/s through run.
  */
 
 import type { BenchResult } from './result.js';
