@@ -55,6 +55,13 @@ export class TcpSegmenter {
   private frame: Frame | null = null;
   private tcp: TcpView | null = null;
   private room = 0;
+  /**
+   * The bytes and MTU of the last `plan` that said yes, until that frame is cut or offloaded:
+   * a caller that asks `cuts` first (run's `sendsWhole`) does not pay a second decode. The
+   * caller must not change the bytes in between (none does: a frame to be cut is sent as it is).
+   */
+  private plannedBytes: Uint8Array | null = null;
+  private plannedMtu = 0;
 
   constructor(private readonly payloadLimit: PayloadLimit = () => Infinity) {}
 
@@ -63,6 +70,7 @@ export class TcpSegmenter {
    * segment that can be cut); false when it goes out as it is.
    */
   cuts(frame: Uint8Array, mtu: number): boolean {
+    if (frame === this.plannedBytes && mtu === this.plannedMtu) return true;
     return frame.length > maxFrameBytes(frame, mtu) && this.plan(frame, mtu);
   }
 
@@ -74,6 +82,7 @@ export class TcpSegmenter {
    */
   segment(frame: Uint8Array, mtu: number, send: (segment: Uint8Array) => void): number {
     if (!this.cuts(frame, mtu)) return 0;
+    this.plannedBytes = null;
     const f = this.frame!;
     const tcp = this.tcp!;
     const room = this.room;
@@ -128,7 +137,8 @@ export class TcpSegmenter {
     const f = this.frame!;
     const tcp = this.tcp!;
     const net = f.network!;
-    if (net.offset !== ETHERNET_HEADER) return null;
+    if (net.offset !== ETHERNET_HEADER) return null; // the plan stays for `segment`
+    this.plannedBytes = null;
     const headersEnd = tcp.payloadOffset;
     if (this.scratch.length < headersEnd) this.scratch = new Uint8Array(headersEnd);
     const headers = this.scratch.subarray(0, headersEnd);
@@ -148,6 +158,7 @@ export class TcpSegmenter {
 
   /** Decodes `frame` and decides whether it can be cut; on true, `frame`, `tcp` and `room` are set. */
   private plan(bytes: Uint8Array, mtu: number): boolean {
+    this.plannedBytes = null; // the decoder reuses its views: an earlier plan is gone now
     const f = this.decoder.decode(bytes, LINKTYPE_ETHERNET);
     if (!(f instanceof Frame) || f.isFragment) return false;
     const tcp = f.transport;
@@ -158,6 +169,8 @@ export class TcpSegmenter {
     const headersEnd = tcp.payloadOffset;
     const room = Math.min(maxFrameBytes(bytes, mtu) - headersEnd, this.payloadLimit(f, tcp));
     if (room <= 0 || tcp.payloadLength <= room) return false;
+    this.plannedBytes = bytes;
+    this.plannedMtu = mtu;
     this.frame = f;
     this.tcp = tcp;
     this.room = room;
