@@ -1,7 +1,7 @@
 /**
  * The byte equality the front ends give the comparator core: Node's `Buffer.compare` (memcmp in
  * C++) for ranges long enough to pay for the call into the binding, which costs ~100-130 ns
- * whatever the length with its argument checks, and the core's portable loop (~1.3 ns a byte
+ * whatever the length with its argument checks, and the core's portable loop (~1.2 ns a byte
  * here) below that. Measured inside the core on the development machine (64-byte lockstep pairs,
  * alternating runs): with 64-byte payloads the loop ran the whole core 12-15 % faster, at 128
  * bytes `Buffer.compare` was as fast or faster, at 96 it was a toss-up. So ranges under 96 bytes

@@ -447,19 +447,6 @@ function frameConfig(p: TcpParams): Partial<ComparatorConfig> {
   return { mode: p.translate ? 'translate' : 'pre-translated' };
 }
 
-/**
- * True when some side's first segment is a pure ACK beyond its FIN, the mid-stream case of the
- * KNOWN BUG "a pure ACK past the FIN and then the FIN retransmitted".
- */
-function midStreamFinTrap(k: TcpCase): boolean {
-  for (const side of ['primary', 'secondary'] as const) {
-    const first = k.events.find((e) => e.side === side);
-    const stream = side === 'primary' ? k.primary : k.secondary;
-    if (first && !first.seg.synAck && first.seg.len === 0 && !first.seg.fin && !first.seg.rst && stream.ending === 'fin' && first.seg.at > stream.bytes.length) return true;
-  }
-  return false;
-}
-
 /** A readable account of a schedule, for failure messages. */
 function describeTcp(k: TcpCase, upTo = Infinity): string {
   const evs = k.events.slice(0, upTo).map((e, i) => {
@@ -487,7 +474,7 @@ const RUNS = { numRuns: 150, includeErrorInReport: true };
 
 /**
  * Where a silent side must have timed out: compareTimeoutMs (3000) plus a scan (1000) plus slack,
- * but before closedLingerMs (10 000) can age a closed connection out (see the eviction KNOWN BUG).
+ * but before closedLingerMs (10 000) can age a closed connection out (the eviction regression below).
  */
 const TIMEOUT_CHECK_MS = 6000;
 
@@ -517,7 +504,6 @@ describe('TCP: identical streams, however cut, reordered and retransmitted', () 
     fc.assert(
       fc.property(tcpParams({ handshake: fc.constant(false), translate: fc.constant(false) }), framesArb, (p, frames) => {
         const k = makeCase(p, 'same');
-        fc.pre(!midStreamFinTrap(k)); // see the KNOWN BUG below
         fc.pre(k.events.some((e) => e.side === 'secondary')); // a silent secondary verifies nothing
         let checked = 0;
         const { d, m } = runTcp(k, frames, (d2, m2, i) => {
@@ -530,18 +516,12 @@ describe('TCP: identical streams, however cut, reordered and retransmitted', () 
     );
   });
 
-  // KNOWN BUG (reported; the fix belongs to compare/match/tcp-stream.ts): in a mid-stream pickup,
-  // a side whose first segment is a pure ACK at FIN+1 (the guest ACKing client data after it sent
-  // its FIN, before the comparator started) and which then retransmits its FIN gets a
-  // `tcp.length` mismatch at offset -1, "FIN at offset -1 after data up to 0": `Side.begin` sets
-  // `end` to the pure ACK's offset, so the FIN looks like a FIN below data already sent. By the
-  // module's own rule the FIN lies below the comparison start and must not be compared. Both
-  // guests doing the same thing still costs a checkpoint. Minimal counterexample (default config,
-  // no SYN-ACKs seen), on either side alone or both alike:
+  // Regression (found by the property above, fixed in tcp-stream.ts): in a mid-stream pickup, a
+  // side whose first segment is a pure ACK at FIN+1 (the guest ACKing client data after it sent
+  // its FIN, before the comparator started) and which then retransmits its FIN got a `tcp.length`
+  // mismatch at offset -1, "FIN at offset -1 after data up to 0". The FIN lies below the
+  // comparison start and must not be compared. Minimal case (default config, no SYN-ACKs seen):
   //   pure ACK seq 1004 ack 5001; then FIN|ACK seq 1003 ack 5001
-  // Expected: no mismatch; both primary frames released once the secondary said the same.
-  // Actual: mismatch tcp.length, offset -1, position 1003, and a checkpoint.
-  // Remove `todo` once fixed.
   test('mid-stream, a pure ACK past the FIN and then the FIN retransmitted is no mismatch', () => {
     fc.assert(
       fc.property(tcpParams({ handshake: fc.constant(false), translate: fc.constant(false), ending: fc.constant<Ending>('fin') }), (p) => {
@@ -729,20 +709,13 @@ describe('TCP: the two sides end their streams differently (FIN, RST, nothing), 
 });
 
 describe('TCP: a checkpoint that takes long', () => {
-  // KNOWN BUG (reported; the fix belongs to compare/comparator.ts `expire`): when a connection
-  // holding primary frames leaves the table while a checkpoint is pending (idle aging: 300 s, or
-  // closedLingerMs = 10 s after an RST or FINs both ways), every later scan finds the oldest held
-  // frame without its connection and reports a NEW `timeout` mismatch, once per scanIntervalMs,
-  // each counted in `counters`, until checkpointDone; and that mismatch's `flow` is the raw
-  // binary connection key instead of the readable flow name ("tcp 10.0.0.2:80 <> ...").
-  // Minimal counterexample (default config, pre-translated):
+  // Regression (found by this property, fixed in comparator.ts and decide/held.ts): when a
+  // connection holding primary frames left the table while a checkpoint was pending (idle aging,
+  // or closedLingerMs after an RST or FINs both ways), every later scan reported a NEW `timeout`
+  // mismatch for the oldest held frame, once per scanIntervalMs until checkpointDone, with the
+  // raw binary key as its flow. Minimal case (default config, pre-translated):
   //   both SYN-ACK seq 999 ack 5000; primary 'a' at seq 1000, RST|ACK at seq 1001;
   //   secondary 'a' at seq 1000; advance to 20 000 ms without checkpointDone
-  // Expected: one `timeout` mismatch (at 4000 ms), flow "tcp 10.0.0.2:80 <> 10.0.0.1:40000".
-  // Actual: that one, then after the eviction (~11 000 ms) one more `timeout` per scan from
-  // 12 000 ms (9 more by 20 000 ms, ~90 by 100 000 ms; each counted in counters.mismatches and
-  // checkpointsCoalesced) with flow "\u0004\u0006\u0a00\u0002P..." (the key, not the name).
-  // Remove `todo` once fixed.
   test('one mismatch per detection, with a readable flow, however long the checkpoint takes', () => {
     fc.assert(
       fc.property(
