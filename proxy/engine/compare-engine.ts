@@ -20,7 +20,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason } from '../../compare/index.js';
-import { QemuFrameDecoder, QemuFramingError, encodeQemuFrames, suspectVnetMismatch, type QemuFrameParts } from '../framing/qemu-frames.js';
+import { QemuPacketDecoder, QemuFramingError, encodeQemuPackets, suspectVnetMismatch } from '../framing/qemu-frames.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { StreamPort } from '../ports/stream-port.js';
 import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
@@ -61,9 +61,16 @@ export class CompareEngine implements ActionSink {
   private readonly primary: StreamPort;
   private readonly secondary: StreamPort;
   private readonly outdev: StreamPort;
-  private readonly decoders = new Map<StreamPort, QemuFrameDecoder>();
+  private readonly decoders = new Map<StreamPort, QemuPacketDecoder>();
   private readonly firstChunk = new Set<StreamPort>();
-  private batch: QemuFrameParts[] = [];
+  /**
+   * The first `releasedCount` entries: frames released since the last flush and their vnet
+   * headers. The arrays are reused (cleared to EMPTY, never shortened), so a release allocates
+   * nothing.
+   */
+  private readonly released: Uint8Array[] = [];
+  private readonly releasedHeaders: Uint8Array[] = [];
+  private releasedCount = 0;
   private readonly deadlines = new DeadlineTimer(() => this.comparator.nextDeadline(), () => this.now(), () => this.wake());
   private paused = false;
   /** The secondary input is paused because the SVM ran far ahead (see `balance`). */
@@ -127,7 +134,7 @@ export class CompareEngine implements ActionSink {
   private input(name: string, endpoint: Endpoint, side: 'primary' | 'secondary'): StreamPort {
     const port: StreamPort = new StreamPort(endpoint, {
       connected: () => {
-        this.decoders.set(port, new QemuFrameDecoder({ vnetHeader: this.options.vnetHeader }));
+        this.decoders.set(port, new QemuPacketDecoder({ vnetHeader: this.options.vnetHeader }));
         this.firstChunk.add(port);
         this.metrics.peerConnections.inc({ port: name });
         this.options.log(`${name}: peer connected`);
@@ -155,12 +162,14 @@ export class CompareEngine implements ActionSink {
       return;
     }
     const now = this.now();
-    for (const f of frames) {
-      if (f.packet.length === 0) {
+    const headers = decoder.vnetHeaders;
+    for (let i = 0; i < frames.length; i++) {
+      const packet = frames[i]!;
+      if (packet.length === 0) {
         this.comparator.counters.count('qemu.empty_frame');
         continue;
       }
-      this.comparator.ingestTo(this, side, f.packet, now, f.vnetHeader);
+      this.comparator.ingestTo(this, side, packet, now, headers[i] ?? EMPTY);
     }
     this.flush();
     if (decoder.error) this.framingError(name, port, decoder.error);
@@ -182,7 +191,9 @@ export class CompareEngine implements ActionSink {
   // --- ActionSink: what the core decided, called while it runs (no action arrays).
 
   release(frame: Uint8Array, tag: unknown): void {
-    this.batch.push({ packet: frame, vnetHeader: (tag as Uint8Array | undefined) ?? EMPTY });
+    const n = this.releasedCount++;
+    this.released[n] = frame;
+    this.releasedHeaders[n] = (tag as Uint8Array | undefined) ?? EMPTY;
   }
 
   mismatch(flow: string, m: Mismatch): void {
@@ -208,9 +219,13 @@ export class CompareEngine implements ActionSink {
 
   /** Writes the batch of released frames in one write, pausing the inputs when outdev is full. */
   private flush(): void {
-    if (this.batch.length > 0) {
-      const bytes = encodeQemuFrames(this.batch, this.options.vnetHeader, Buffer.allocUnsafe);
-      this.batch = [];
+    const n = this.releasedCount;
+    if (n > 0) {
+      const bytes = encodeQemuPackets(this.released, this.releasedHeaders, this.options.vnetHeader, Buffer.allocUnsafe, n);
+      // Drop the references, so that a burst's frames and their read buffers do not stay alive.
+      this.released.fill(EMPTY, 0, n);
+      this.releasedHeaders.fill(EMPTY, 0, n);
+      this.releasedCount = 0;
       const ok = this.outdev.write(bytes);
       if (!ok && (this.outdev.connected || this.outdev.pendingBytes > OUTDEV_PENDING_LIMIT)) this.pauseInputs();
     }

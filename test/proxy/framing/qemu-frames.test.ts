@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { emitArp, emitTcp, emitUdp, fromHex, TCP_ACK, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
 import {
-  encodeQemuFrame, encodeQemuFrames, QEMU_MAX_FRAME, QemuFrameDecoder, QemuFramingError, suspectVnetMismatch, VNET_MAX_LEN,
+  encodeQemuFrame, encodeQemuFrames, encodeQemuPackets, QEMU_MAX_FRAME, QemuFrameDecoder, QemuFramingError, QemuPacketDecoder,
+  suspectVnetMismatch, VNET_MAX_LEN,
 } from '../../../proxy/framing/qemu-frames.js';
 import type { QemuFrame } from '../../../proxy/framing/qemu-frames.js';
 import { concat, split } from './support.js';
@@ -302,6 +303,54 @@ test('qemu-frames: random frame lists round-trip through the batch encoder at ra
       assert.equal(toHex(encodeQemuFrames(frames, vnet)), toHex(input), 'decoded frames re-encode byte for byte');
     },
   ), { numRuns: 500 });
+});
+
+/** What a decoder made of a chunked input: the frames of each push, and the error that ended it. */
+function decodeEach(d: QemuFrameDecoder | QemuPacketDecoder, chunks: Uint8Array[]): { pushes: FrameValue[][]; error: string } {
+  const pushes: FrameValue[][] = [];
+  try {
+    for (const c of chunks) {
+      if (d instanceof QemuFrameDecoder) {
+        pushes.push(d.push(c).map((f) => ({ packet: toHex(f.packet), vnetHeader: toHex(f.vnetHeader), offset: 0 })));
+      } else {
+        const packets = d.push(c);
+        assert.ok(d.vnetHeaders.length === 0 || d.vnetHeaders.length === packets.length, 'one vnet header per packet, or none');
+        pushes.push(packets.map((p, i) => ({ packet: toHex(p), vnetHeader: toHex(d.vnetHeaders[i] ?? new Uint8Array(0)), offset: 0 })));
+      }
+    }
+    d.end();
+  } catch (e) {
+    if (!(e instanceof QemuFramingError)) throw e;
+    return { pushes, error: `${e.code} at ${e.offset}: ${e.message.replace('QemuPacketDecoder', 'QemuFrameDecoder')}` };
+  }
+  return { pushes, error: '' };
+}
+
+test('qemu-frames: QemuPacketDecoder gives QemuFrameDecoder\'s packets and headers, push by push, and its errors', () => {
+  const frame = fc.record({ packet: fc.uint8Array({ maxLength: 90 }), vnetHeader: fc.uint8Array({ maxLength: VNET_MAX_LEN }) });
+  fc.assert(fc.property(
+    fc.boolean(), fc.array(frame, { maxLength: 10 }), fc.uint8Array({ maxLength: 12 }), fc.array(fc.nat(), { maxLength: 8 }),
+    (vnet, list, tail, rawCuts) => {
+      // Valid frames, then possibly garbage (a lying length, a truncated frame) to compare the errors too.
+      const input = concat(encodeQemuFrames(list.map((f) => ({ packet: f.packet, vnetHeader: vnet ? f.vnetHeader : undefined })), vnet), tail);
+      const chunks = split(input, cutsWithin(rawCuts, input.length));
+      const expected = decodeEach(new QemuFrameDecoder({ vnetHeader: vnet, maxFrame: 200 }), chunks);
+      assert.deepEqual(decodeEach(new QemuPacketDecoder({ vnetHeader: vnet, maxFrame: 200 }), chunks), expected);
+    },
+  ), { numRuns: 500 });
+});
+
+test('qemu-frames: encodeQemuPackets writes what encodeQemuFrames does, for the first `count` frames only', () => {
+  const packets = [bytes(3), bytes(60, 2), bytes(0), bytes(1500, 3)];
+  const headers = [bytes(10, 4), bytes(0), bytes(12, 5), bytes(20, 6)];
+  for (const vnet of [false, true]) {
+    const hs = vnet ? headers : [];
+    for (let count = 0; count <= packets.length; count++) {
+      const parts = packets.slice(0, count).map((p, i) => ({ packet: p, vnetHeader: vnet ? headers[i] : undefined }));
+      assert.equal(toHex(encodeQemuPackets(packets, hs, vnet, undefined, count)), toHex(encodeQemuFrames(parts, vnet)), `vnet ${vnet}, count ${count}`);
+    }
+  }
+  assert.throws(() => encodeQemuPackets(packets, headers, false), RangeError, 'a vnet header on a link without vnet');
 });
 
 /** Asserts that `input`, cut before `cuts`, decodes or fails with a well-formed QemuFramingError, yielding no more bytes than given. */
