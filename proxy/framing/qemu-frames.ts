@@ -91,8 +91,9 @@ export class QemuFrameDecoder extends UnitFramer<QemuFrame, QemuFramingError> {
 /**
  * `QemuFrameDecoder` for the hot path of `compare`, without an object per frame: `push` returns
  * the packets, and `vnetHeaders` the virtio-net header of each, by index (empty on a link without
- * vnet). The per-frame object was a third of the bytes `compare` allocated per frame at 64-byte
- * payloads, and allocation sets the pace of the scavenges that make its latency tail.
+ * vnet). That record per frame, with the engine's one per released frame, was a third of the
+ * bytes `compare` allocated per frame at 64-byte payloads, and allocation sets the pace of the
+ * scavenges among the causes of its latency tail.
  */
 export class QemuPacketDecoder extends UnitFramer<Uint8Array, QemuFramingError> {
   private readonly packetUnits: QemuPacketUnits;
