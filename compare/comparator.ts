@@ -81,6 +81,8 @@ class SynInfo {
 abstract class Connection {
   lastSeen: number;
   idleLimit: number;
+  /** The connection table's second-chance flag (flow/table.ts). */
+  used = true;
   /** Primary frames held, in the primary's order. */
   readonly held = new Fifo<HeldFrame>();
   heldBytes = 0;
@@ -616,22 +618,31 @@ class Engine implements Comparator {
   }
 
   private connection(frame: Frame, guestIsSource: boolean, now: number, guestPort = -1): Connection {
-    const key = this.keys.of(frame, guestIsSource, guestPort);
-    let c = this.table.get(key);
+    // IPv4 flows are found by their tuple, without a key string; the key is built for the rest
+    // and for a connection that is not in the table yet.
+    const keys = this.keys;
+    let c = keys.tuple(frame, guestIsSource, guestPort) ? this.table.getIpv4(keys.tupleProtocol, keys.tupleGuest, keys.tupleRemote, keys.tuplePorts) : undefined;
     if (c === undefined) {
-      const cls = flowClassOf(frame);
-      if (cls === 'tcp') {
-        const t = new TcpConnection(key, now, this.config.idleTimeoutMs, this.config);
-        const tcp = frame.transport as TcpView;
-        if (!tcp.isSyn) this.pickedUpMidStream(t);
-        c = t;
-      } else {
-        c = new MessageConnection(key, cls, now, this.config.idleTimeoutMs);
-      }
-      this.table.add(key, c);
-      this.counters.connectionsOpened++;
+      const key = keys.of(frame, guestIsSource, guestPort);
+      c = this.table.get(key) ?? this.opened(key, frame, now);
     }
     c.lastSeen = now;
+    return c;
+  }
+
+  /** A new connection under `key` for `frame`'s flow, added to the table. */
+  private opened(key: string, frame: Frame, now: number): Connection {
+    let c: Connection;
+    const cls = flowClassOf(frame);
+    if (cls === 'tcp') {
+      const t = new TcpConnection(key, now, this.config.idleTimeoutMs, this.config);
+      if (!(frame.transport as TcpView).isSyn) this.pickedUpMidStream(t);
+      c = t;
+    } else {
+      c = new MessageConnection(key, cls, now, this.config.idleTimeoutMs);
+    }
+    this.table.add(key, c);
+    this.counters.connectionsOpened++;
     return c;
   }
 

@@ -28,7 +28,7 @@ export interface ComparatorConfig {
   maxQueueFrames: number;
   /** Bytes one side of one connection may hold before a checkpoint. */
   maxQueueBytes: number;
-  /** Connections tracked at once; the least recently used is evicted beyond it. */
+  /** Connections tracked at once; beyond it one not used lately is evicted (second chance, flow/table.ts). */
   maxConnections: number;
   /** An open connection with no frames for this long is forgotten. */
   idleTimeoutMs: number;

@@ -1,22 +1,32 @@
 /**
- * The bounded connection table: at most `max` connections, the least recently used evicted first
- * when a new one arrives (the `lru-cache` package), and aged by the caller's clock. The table
- * never reads a clock: the owner records its time in `lastSeen`, and `sweep(now)` removes every
- * entry idle for longer than its own `idleLimit` (closed connections get a short one). A sweep
- * visits every entry, so it costs O(size); the comparator runs one per scan interval.
+ * The bounded connection table: at most `max` connections, aged by the caller's clock, and when
+ * a new one arrives at a full table, one that has not been used for a while is evicted first.
+ * The table never reads a clock: the owner records its time in `lastSeen`, and `sweep(now)`
+ * removes every entry idle for longer than its own `idleLimit` (closed connections get a short
+ * one). A sweep visits every entry, so it costs O(size); the comparator runs one per scan interval.
  *
  * Every removal other than `delete` goes through `onEvict` with the reason, so the owner can make
  * sure nothing it holds is lost (the comparator asks for a checkpoint and keeps the evicted
  * connection's held frames for release after it).
  *
- * Speed: `get` remembers the entry it returned last. That entry is the most recently used one
- * until another key is looked up or the table changes, so a repeated lookup of the same key can
- * skip `lru-cache` (whose `get` costs ~60 ns here, an options object and a move to the tail that
- * is then a no-op) without changing the eviction order. The comparator looks the same key up
- * twice in a row whenever the two guests' output for one connection arrives back to back.
+ * Eviction is second chance (CLOCK), an approximation of least-recently-used: entries sit in an
+ * `lru-cache` in the order they came in, a lookup only sets the entry's `used` flag, and a full
+ * table looks at its oldest entry: one used since it was last looked at gets its flag cleared and
+ * goes to the back, and the first one not used is evicted. Exact LRU order had to be updated on
+ * every lookup, and finding the entry went through a string key: with 1,000 to 10,000 connections
+ * the lookup and that update were about a third of the comparator core's time per frame pair
+ * (64 and 1448-byte payloads). Now a lookup touches only the entry, found through `getIpv4` (a
+ * tuple index, tuple-index.ts, for IPv4 flows: no key string is built) or `get` (any key). An
+ * eviction in a table full of connections all in use clears every flag, O(size), but each flag
+ * it clears was set by a lookup or an `add`: amortized, eviction costs O(1) per lookup.
+ *
+ * `get` and `getIpv4` also remember the entry they returned last, so the same connection looked up
+ * twice in a row (both guests' output for it arriving back to back) skips the Map or the index.
  */
 
 import { LRUCache } from 'lru-cache';
+import { tupleOfKey } from './key.js';
+import { TupleIndex } from './tuple-index.js';
 
 /** What the table needs to know of an entry. */
 export interface TableEntry {
@@ -24,56 +34,91 @@ export interface TableEntry {
   lastSeen: number;
   /** How long (ms) the entry may stay idle before a sweep removes it. */
   idleLimit: number;
+  /** Set by every lookup that finds the entry; cleared when eviction passes over it (the table's own). */
+  used: boolean;
 }
 
 export type EvictionReason = 'full' | 'idle';
 
 export class ConnectionTable<T extends TableEntry> {
+  /** Every entry, oldest (next to be looked at by eviction) first. */
   private readonly cache: LRUCache<string, T>;
-  /** The most recently used entry and its key, or undefined and '' (see the module header). */
+  /** The entries of IPv4 keys, by the tuple their key encodes. */
+  private readonly ipv4 = new TupleIndex<T>();
+  /** The entry `get` returned last and its key, or undefined and ''. */
   private recent: T | undefined = undefined;
   private recentKey = '';
+  /** The entry `getIpv4` returned last and its tuple, or undefined. */
+  private recentIpv4: T | undefined = undefined;
+  private recentProtocol = 0;
+  private recentGuest = 0;
+  private recentRemote = 0;
+  private recentPorts = 0;
 
   constructor(
-    max: number,
+    private readonly max: number,
     private readonly onEvict: (entry: T, key: string, reason: EvictionReason) => void,
   ) {
     this.cache = new LRUCache<string, T>({
       max,
       // Every removal (evict, delete, sweep) passes here.
-      dispose: (entry, key, reason) => {
-        this.forgetRecent();
-        if (reason === 'evict') onEvict(entry, key, 'full');
+      dispose: (_entry, key) => {
+        this.recent = undefined;
+        this.recentKey = '';
+        this.recentIpv4 = undefined;
+        const t = tupleOfKey(key);
+        if (t !== undefined) this.ipv4.delete(t[0], t[1], t[2], t[3]);
       },
     });
   }
 
-  /** The entry under `key` (now the most recently used), or undefined. */
+  /** The entry under `key`, or undefined. */
   get(key: string): T | undefined {
-    if (key === this.recentKey) return this.recent;
-    const entry = this.cache.get(key);
-    if (entry !== undefined) {
-      this.recent = entry;
-      this.recentKey = key;
+    let entry: T | undefined;
+    if (key === this.recentKey) {
+      entry = this.recent;
+    } else {
+      entry = this.cache.peek(key);
+      if (entry !== undefined) {
+        this.recent = entry;
+        this.recentKey = key;
+      }
     }
+    if (entry !== undefined) entry.used = true;
     return entry;
   }
 
-  /** Adds `entry` under `key`; when the table is full the least recently used entry is evicted first. */
+  /**
+   * The entry whose IPv4 key encodes this tuple (protocol, guest and remote address, guest << 16
+   * | remote port: see `FlowKeys.tuple`), or undefined.
+   */
+  getIpv4(protocol: number, guest: number, remote: number, ports: number): T | undefined {
+    let entry = this.recentIpv4;
+    if (entry === undefined || protocol !== this.recentProtocol || guest !== this.recentGuest || remote !== this.recentRemote || ports !== this.recentPorts) {
+      entry = this.ipv4.get(protocol, guest, remote, ports);
+      if (entry === undefined) return undefined;
+      this.recentIpv4 = entry;
+      this.recentProtocol = protocol;
+      this.recentGuest = guest;
+      this.recentRemote = remote;
+      this.recentPorts = ports;
+    }
+    entry.used = true;
+    return entry;
+  }
+
+  /** Adds `entry` under `key` (which must not be in the table); when the table is full, one is evicted first. */
   add(key: string, entry: T): void {
+    if (this.cache.size >= this.max) this.evictOne();
+    entry.used = true;
     this.cache.set(key, entry);
-    this.recent = entry;
-    this.recentKey = key;
+    const t = tupleOfKey(key);
+    if (t !== undefined) this.ipv4.set(t[0], t[1], t[2], t[3], entry);
   }
 
   /** Removes `key` without calling `onEvict`. */
   delete(key: string): void {
     this.cache.delete(key);
-  }
-
-  private forgetRecent(): void {
-    this.recent = undefined;
-    this.recentKey = '';
   }
 
   /** Evicts (reason 'idle') every entry idle for longer than its `idleLimit` at `now`; returns how many. */
@@ -92,8 +137,25 @@ export class ConnectionTable<T extends TableEntry> {
     return this.cache.size;
   }
 
-  /** Every entry, most recently used first. */
+  /** Every entry, newest (or most recently given a second chance) first. */
   values(): IterableIterator<T> {
     return this.cache.values();
+  }
+
+  /** Second chance: clears and requeues used entries from the oldest on, and evicts the first unused one. */
+  private evictOne(): void {
+    for (;;) {
+      const oldest = this.cache.rentries().next();
+      if (oldest.done === true) return;
+      const [key, entry] = oldest.value as [string, T];
+      if (entry.used) {
+        entry.used = false;
+        this.cache.get(key); // to the back of the queue
+        continue;
+      }
+      this.cache.delete(key);
+      this.onEvict(entry, key, 'full');
+      return;
+    }
   }
 }
