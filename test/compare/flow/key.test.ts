@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Frame, FrameDecoder, decodeFrame, emitArp, emitIcmpEcho, emitTcp, emitUdp, TCP_ACK } from '../../../compare/index.js';
-import { FlowKeys, describeKey, flowKey } from '../../../compare/flow/key.js';
+import { FlowKeys, describeKey, flowKey, tupleOfKey } from '../../../compare/flow/key.js';
 
 function frame(bytes: Uint8Array): Frame {
   const f = decodeFrame(bytes);
@@ -44,7 +44,7 @@ test('a guest port override keys the SVM under the PVM\'s port', () => {
   assert.equal(flowKey(svm, true, 33000), flowKey(pvm, true));
 });
 
-test('FlowKeys gives flowKey\'s key for every frame of a mixed sequence, repeated or not', () => {
+test('FlowKeys gives flowKey\'s key, and for IPv4 the tuple it encodes, for every frame of a mixed sequence, repeated or not', () => {
   const hosts = ['10.0.0.2', '10.0.0.1', '192.168.7.1', '255.255.255.254'];
   const hosts6 = ['fd00::2', 'fd00::1'];
   const frameArb = fc.record({
@@ -71,7 +71,11 @@ test('FlowKeys gives flowKey\'s key for every frame of a mixed sequence, repeate
         for (let i = 0; i <= x.repeat; i++) {
           const f = decoder.decode(bytes);
           assert.ok(f instanceof Frame);
-          assert.equal(keys.of(f, x.guestIsSource, x.guestPort), flowKey(frame(bytes), x.guestIsSource, x.guestPort));
+          const key = flowKey(frame(bytes), x.guestIsSource, x.guestPort);
+          assert.equal(keys.of(f, x.guestIsSource, x.guestPort), key);
+          // The tuple (IPv4 only) is the one the key encodes, so the table's tuple index and key agree.
+          const isIpv4 = keys.tuple(f, x.guestIsSource, x.guestPort);
+          assert.deepEqual(isIpv4 ? [keys.tupleProtocol, keys.tupleGuest, keys.tupleRemote, keys.tuplePorts] : undefined, tupleOfKey(key));
         }
       }
     }),
