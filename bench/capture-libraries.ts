@@ -21,6 +21,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { loadCap } from '../proxy/ports/pcap-interface.js';
 
 const require = createRequire(import.meta.url);
 const FRAMES = Number(process.env['CAPL_FRAMES'] ?? 200_000);
@@ -55,8 +56,7 @@ const RING_BYTES = 16 * 1024 * 1024;
 
 function injector(library: Library, device: string): Injector {
   if (library === 'cap') {
-    const { Cap } = require('cap') as { Cap: new () => CapLike };
-    const h = new Cap();
+    const h = new (loadCap().Cap)();
     h.open(device, 'less 1', 1024 * 1024, Buffer.alloc(65535));
     return { send: (f) => h.send(f, f.length), close: () => h.close() };
   }
@@ -67,8 +67,7 @@ function injector(library: Library, device: string): Injector {
 
 function capturer(library: Library, device: string): Capturer {
   if (library === 'cap') {
-    const { Cap } = require('cap') as { Cap: new () => CapLike };
-    const h = new Cap();
+    const h = new (loadCap().Cap)();
     const buffer = Buffer.alloc(65535);
     return {
       start: (seen) => {
@@ -87,13 +86,6 @@ function capturer(library: Library, device: string): Capturer {
     },
     close: () => s?.close(),
   };
-}
-
-interface CapLike {
-  open(device: string, filter: string, bufferBytes: number, buffer: Buffer): string;
-  send(frame: Buffer, length: number): void;
-  on(event: 'packet', listener: (nbytes: number) => void): void;
-  close(): void;
 }
 
 interface PcapSession {

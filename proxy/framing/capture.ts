@@ -12,8 +12,9 @@
  * Zero-copy: a frame's `data` is a view of the pushed chunk (a plain Uint8Array, even when the
  * chunk is a Buffer) when the record lies wholly inside it, and of a private copy otherwise, so
  * frames stay valid for as long as the caller leaves those chunk bytes alone; a caller that reuses
- * one read buffer must copy the frames it keeps before the next read. A kept frame keeps its whole chunk alive, so long-lived queues should copy
- * (ARCHITECTURE: "copied once, at the queue boundary").
+ * one read buffer must copy the frames it keeps before the next read. A kept frame keeps its
+ * whole chunk alive, so long-lived queues should copy (ARCHITECTURE: "copied once, at the queue
+ * boundary").
  *
  * pcap.ts and pcapng.ts import from this module, and this module touches them only inside
  * `createCaptureDecoder`, so the import cycle is harmless at load time; keep it that way (they
