@@ -876,8 +876,7 @@ class Engine implements Comparator {
   private releaseFront(c: Connection): void {
     const h = c.held.shift()!;
     c.heldBytes -= h.frame.length;
-    h.released = true;
-    this.heldQueue.released();
+    this.heldQueue.release(h);
     this.emitRelease(h);
   }
 

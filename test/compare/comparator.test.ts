@@ -2,8 +2,10 @@
 // what the PVM and the SVM send, and what must be released, held, or checkpointed.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, type Action, type ActionSink } from '../../compare/index.js';
-import { emitArp, emitIcmpEcho } from '../../compare/wire/emit.js';
+import { emitArp, emitIcmpEcho, emitTcp } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins, pattern, payloadText } from '../support/twins.js';
 import { split } from '../support/fragments.js';
 
@@ -603,6 +605,39 @@ describe('every primary frame is released exactly once', () => {
     t.checkpointDone();
     assert.deepEqual(t.releasedPayloads().sort(), [...sent].sort());
     assert.equal(t.released().length, 20);
+  });
+});
+
+describe('memory: a released frame is kept by nothing', () => {
+  test('frames released while another connection holds one are not kept alive by it', async () => {
+    // A held frame used to keep every frame released after it alive until it left, and with
+    // each one its whole read buffer (the frames are views with framesImmutable).
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const c = createComparator({ framesImmutable: true });
+    let released = 0;
+    const sink: ActionSink = { release: () => void released++, deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
+    const out = (port: number, seq: number, flags: number, payload?: Uint8Array): Uint8Array =>
+      emitTcp({ src: GUEST, dst: CLIENT, srcPort: 80, dstPort: port, seq, ack: 5000, flags, ...(payload ? { payload } : {}), options: flags & TCP_SYN ? { mss: 1460 } : {} });
+    for (const port of [1, 2]) for (const side of ['primary', 'secondary'] as const) c.ingestTo(sink, side, out(port, ISN - 1, TCP_SYN | TCP_ACK), 0);
+    c.ingestTo(sink, 'primary', out(1, ISN, TCP_ACK | TCP_PSH, pattern(0, 100)), 1); // its secondary never comes
+    // In a function of its own, so that no local variable keeps the frames.
+    const flow = (): WeakRef<ArrayBufferLike>[] => {
+      const refs: WeakRef<ArrayBufferLike>[] = [];
+      for (let k = 0; k < 10; k++) {
+        const primary = out(2, ISN + 100 * k, TCP_ACK | TCP_PSH, pattern(100 * k, 100));
+        refs.push(new WeakRef(primary.buffer));
+        c.ingestTo(sink, 'primary', primary, 2);
+        c.ingestTo(sink, 'secondary', primary.slice(), 2);
+      }
+      return refs;
+    };
+    const refs = flow();
+    assert.equal(released, 2 + 10, 'both handshakes and every frame of the second connection');
+    assert.equal(c.counters.heldFrames, 1, 'the first connection\'s frame is still held');
+    await new Promise((resolve) => setImmediate(resolve)); // WeakRef targets stay alive until the current job ends
+    collectGarbage();
+    assert.deepEqual(refs.map((r) => r.deref() === undefined), refs.map(() => true), 'every released frame was collected');
   });
 });
 
