@@ -245,7 +245,7 @@ export class TcpStreamMatch {
     if (start + length + (fin ? 1 : 0) <= v) return true;
     if (start > v) return false;
     const dataEnd = start + length;
-    return dataEnd <= this.secondary.store.contiguousEnd(v) && (!fin || this.secondary.fin === dataEnd);
+    return dataEnd <= this.secondary.store.contiguousEnd(v, dataEnd) && (!fin || this.secondary.fin === dataEnd);
   }
 
   /**

@@ -90,10 +90,15 @@ export class Reassembly {
     return this.head === this.end ? Infinity : this.chunks[this.head]!.start;
   }
 
-  /** End of the run of contiguous bytes beginning at `from` (`from` itself when no chunk starts there). */
-  contiguousEnd(from: number): number {
+  /**
+   * End of the run of contiguous bytes beginning at `from` (`from` itself when no chunk starts
+   * there), or, once the run reaches `upTo`, the end of the chunk that got it there: the walk stops
+   * at that chunk, so asking whether the front of a long backlog is covered costs only the chunks
+   * the answer needs.
+   */
+  contiguousEnd(from: number, upTo = Infinity): number {
     let end = from;
-    for (let i = this.head; i < this.end; i++) {
+    for (let i = this.head; i < this.end && end < upTo; i++) {
       const c = this.chunks[i]!;
       if (c.start !== end) break;
       end = c.start + c.length;

@@ -27,6 +27,19 @@ test('reassembly: append, contiguous end, consume', () => {
   assert.equal(r.held, 0);
 });
 
+test('reassembly: contiguousEnd stops at the chunk that reaches upTo, not at the end of a long run', () => {
+  const r = new Reassembly(false, jsBytesEqual);
+  const data = bytes('0123456789'.repeat(100));
+  for (let at = 0; at < 1000; at += 10) r.insert(at, data, at, 10);
+  assert.equal(r.contiguousEnd(0), 1000);
+  assert.equal(r.contiguousEnd(0, 25), 30, 'the walk ends with the chunk holding offset 24');
+  assert.equal(r.contiguousEnd(0, 30), 30);
+  assert.equal(r.contiguousEnd(0, 0), 0, 'nothing needed, nothing walked');
+  assert.equal(r.contiguousEnd(5, 20), 5, 'no chunk starts at 5');
+  r.consume(10);
+  assert.equal(r.contiguousEnd(10, 2000), 1000, 'a run shorter than asked for ends where it ends');
+});
+
 test('reassembly: out-of-order inserts fill gaps and keep the first copy', () => {
   const r = new Reassembly(true, jsBytesEqual);
   r.insert(10, bytes('klmno'), 0, 5);
