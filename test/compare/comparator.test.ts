@@ -617,7 +617,7 @@ describe('memory: a released frame is kept by nothing', () => {
     const c = createComparator({ framesImmutable: true });
     let released = 0;
     const sink: ActionSink = { release: () => void released++, deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
-    const out = (port: number, seq: number, flags: number, payload?: Uint8Array): Uint8Array =>
+    const out = (port: number, seq: number, flags: number, payload?: string): Uint8Array =>
       emitTcp({ src: GUEST, dst: CLIENT, srcPort: 80, dstPort: port, seq, ack: 5000, flags, ...(payload ? { payload } : {}), options: flags & TCP_SYN ? { mss: 1460 } : {} });
     for (const port of [1, 2]) for (const side of ['primary', 'secondary'] as const) c.ingestTo(sink, side, out(port, ISN - 1, TCP_SYN | TCP_ACK), 0);
     c.ingestTo(sink, 'primary', out(1, ISN, TCP_ACK | TCP_PSH, pattern(0, 100)), 1); // its secondary never comes
