@@ -20,12 +20,15 @@
  * frame's bytes, so the core keeps views instead of copies). The same-run baseline is plain
  * `Buffer.equals` over the same payload pairs: the cost of comparing bytes and nothing else.
  * Also reported: heap per idle connection (after a handshake, one exchange and one scan; needs
- * `--expose-gc`, which `npm run bench` passes). Run standalone:
+ * `--expose-gc`, which `npm run bench` passes); and the cost of a backlog: the same pairs fed in
+ * bursts of BURST frames of one side, then the same of the other, as a front end sees them when
+ * one guest's output arrives ahead of the other's, secondary first against primary first (a
+ * ratio near 1: the cost of a segment does not grow with the other side's backlog). Run standalone:
  * `node --expose-gc --single-threaded-gc --import tsx bench/comparator.ts`.
  */
 
 import { pathToFileURL } from 'node:url';
-import { TCP_ACK, TCP_PSH, TCP_SYN, createComparator, pseudoSumV4, readU16, updateChecksum16, updateChecksum32, verifyTransportChecksum, writeU16, writeU32, type ActionSink, type Comparator } from '../compare/index.js';
+import { TCP_ACK, TCP_PSH, TCP_SYN, createComparator, pseudoSumV4, readU16, updateChecksum16, updateChecksum32, verifyTransportChecksum, writeU16, writeU32, type ActionSink, type Comparator, type Side } from '../compare/index.js';
 import { emitTcp } from '../compare/wire/emit.js';
 import { nodeBytesEqual } from '../proxy/engine/node-bytes-equal.js';
 import type { BenchResult } from './result.js';
@@ -250,6 +253,53 @@ function idleConnectionBytes(count: number): number | undefined {
   return (after - before) / count;
 }
 
+/** Pairs per burst in the backlog runs, under the default queue limit of 1,024 frames. */
+const BURST = 1000;
+
+/** The pairs in bursts (see the module header), `first` side first in each; returns pairs released per second. */
+function runBursts(w: Workload, framesImmutable: boolean, first: 'primary' | 'secondary'): number {
+  const c = established(w, framesImmutable);
+  const sink = new CountingSink();
+  const order: Side[] = first === 'primary' ? ['primary', 'secondary'] : ['secondary', 'primary'];
+  const start = performance.now();
+  for (let i = 0; i < w.pairs.length; i += BURST) {
+    const end = Math.min(i + BURST, w.pairs.length);
+    for (const side of order) {
+      const k = side === 'primary' ? 0 : 1;
+      for (let j = i; j < end; j++) c.ingestTo(sink, side, w.pairs[j]![k]!, 1);
+    }
+  }
+  const elapsed = performance.now() - start;
+  if (sink.released !== w.pairs.length || c.counters.checkpointRequests !== 0) {
+    throw new Error(`bench: ${sink.released} of ${w.pairs.length} frames released in bursts, ${c.counters.checkpointRequests} checkpoints: the workload is wrong`);
+  }
+  return (w.pairs.length * 1000) / elapsed;
+}
+
+/** Secondary-first bursts against primary-first ones, with the core copying (as `run`) and keeping views. */
+function benchBacklog(): BenchResult[] {
+  const results: BenchResult[] = [];
+  const w = workload(1, 64, 200_000, Infinity);
+  for (const framesImmutable of [false, true]) {
+    for (let warm = 0; warm < 2; warm++) for (const side of ['primary', 'secondary'] as const) runBursts(w, framesImmutable, side);
+    let primaryFirst = 0;
+    let secondaryFirst = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const a = round & 1 ? 'secondary' : 'primary';
+      const b = round & 1 ? 'primary' : 'secondary';
+      const ra = runBursts(w, framesImmutable, a);
+      const rb = runBursts(w, framesImmutable, b);
+      primaryFirst = Math.max(primaryFirst, a === 'primary' ? ra : rb);
+      secondaryFirst = Math.max(secondaryFirst, a === 'secondary' ? ra : rb);
+    }
+    const how = framesImmutable ? 'framesImmutable' : 'core copying (as run)';
+    const baseline = `bursts of ${BURST.toLocaleString('en-US')}, primary first, 64 B, ${how}`;
+    results.push({ name: `bursts of ${BURST.toLocaleString('en-US')}, secondary first, 64 B, ${how}`, value: secondaryFirst, unit: 'frames/s', baseline, ratio: secondaryFirst / primaryFirst });
+    results.push({ name: baseline, value: primaryFirst, unit: 'frames/s' });
+  }
+  return results;
+}
+
 /** Comparator throughput against Buffer.equals, for each payload size and connection count. */
 export async function benchComparator(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
@@ -286,6 +336,7 @@ export async function benchComparator(): Promise<BenchResult[]> {
     }
   }
   if (idle !== undefined) results.push({ name: 'heap per idle connection (10,000)', value: idle, unit: 'bytes' });
+  results.push(...benchBacklog());
   return results;
 }
 
