@@ -96,7 +96,7 @@ test('ConnectionTable finds, evicts and sweeps exactly as a slow second-chance m
           const found = table.get(keyOf(o.key));
           assert.equal(found, model.get(keyOf(o.key)));
           if (found !== undefined) continue;
-          const e = { name: `e${made++}`, lastSeen: now, idleLimit: 200, used: false };
+          const e = { name: `e${made++}`, lastSeen: now, idleLimit: 100, used: false };
           table.add(keyOf(o.key), e);
           model.add(keyOf(o.key), e);
         } else if (o.op === 'delete') {
