@@ -106,8 +106,9 @@ export class Fifo<T> {
  * It was a FIFO of frames whose released ones were skipped when they reached the front, so a
  * frame held long (a connection whose secondary is late) kept every frame released after it
  * alive, and each one's read buffer, until it left: 13 GB of buffers over 200,000 pairs of
- * 1448-byte frames read into 64 KiB buffers (.prof/stale.mjs), with one frame held meanwhile.
- * Unlinking a frame from this list costs the same and keeps nothing.
+ * 1448-byte frames, each read into a 64 KiB buffer, while another connection held one frame.
+ * Unlinking a frame from this list costs the same and keeps nothing (comparator.test.ts,
+ * "memory", checks that released frames are collected).
  */
 export class HeldQueue {
   private oldestFrame: HeldFrame | null = null;

@@ -124,7 +124,10 @@ export class ConnectionTable<T extends TableEntry> {
   /** Evicts (reason 'idle'), oldest first, every entry idle for longer than its `idleLimit` at `now`; returns how many. */
   sweep(now: number): number {
     const stale: [string, T][] = [];
-    for (const [key, entry] of this.cache.rentries()) if (now - entry.lastSeen > entry.idleLimit) stale.push([key, entry]);
+    for (const pair of this.cache.rentries()) {
+      const [key, entry] = pair as [string, T];
+      if (now - entry.lastSeen > entry.idleLimit) stale.push([key, entry]);
+    }
     for (const [key, entry] of stale) {
       this.cache.delete(key);
       this.onEvict(entry, key, 'idle');
