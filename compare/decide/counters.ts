@@ -1,7 +1,7 @@
 /**
  * The comparator's counters, kept in the core and read by the front ends (metrics, reports).
  * Plain numbers and maps keyed by stable codes (events.ts, `decode.*`); nothing here resets.
- * All are running totals except the gauges `heldFrames` and `secondaryWaitingFrames`.
+ * All are running totals except the gauges `heldFrames`, `heldBytes` and `secondaryWaitingFrames`.
  */
 
 import type { MismatchReason } from '../events.js';
@@ -13,6 +13,8 @@ export class Counters {
   releasedFrames = 0;
   /** Primary frames held right now (a gauge, not a total). */
   heldFrames = 0;
+  /** Their bytes, whole frames (a gauge). */
+  heldBytes = 0;
   /** Secondary segments and messages waiting for their primary counterparts right now (a gauge). */
   secondaryWaitingFrames = 0;
   /** Payload bytes compared between the two sides. */

@@ -102,7 +102,8 @@ export class Fifo<T> {
 }
 
 /**
- * Every held frame of the comparator in arrival order; keeps `counters.heldFrames` up to date.
+ * Every held frame of the comparator in arrival order; keeps `counters.heldFrames` and
+ * `counters.heldBytes` up to date.
  * It was a FIFO of frames whose released ones were skipped when they reached the front, so a
  * frame held long (a connection whose secondary is late) kept every frame released after it
  * alive, and each one's read buffer, until it left: 13 GB of buffers over 200,000 pairs of
@@ -124,6 +125,7 @@ export class HeldQueue {
     else newest.newer = h;
     this.newestFrame = h;
     this.counters.heldFrames++;
+    this.counters.heldBytes += h.frame.length;
   }
 
   /** Takes `h` out of the queue and marks it released; a frame already released is left alone. */
@@ -138,6 +140,7 @@ export class HeldQueue {
     h.older = null;
     h.newer = null;
     this.counters.heldFrames--;
+    this.counters.heldBytes -= h.frame.length;
   }
 
   /** The oldest frame still held, or undefined. */
@@ -159,6 +162,7 @@ export class HeldQueue {
     this.oldestFrame = null;
     this.newestFrame = null;
     this.counters.heldFrames = 0;
+    this.counters.heldBytes = 0;
     return out;
   }
 }

@@ -13,7 +13,12 @@
  * from one socket before the other cannot fill a queue and cost a false checkpoint. The secondary
  * stays paused until it is halfway back. The primary is paused for at most PRIMARY_PAUSE_MS:
  * every flow's released output goes through it, so a PVM that stays ahead is a real lag, which
- * the queue limit and the timeout then turn into a checkpoint, as in QEMU. A framing error closes that one connection (logged and
+ * the queue limit and the timeout then turn into a checkpoint, as in QEMU. While a checkpoint is
+ * pending, held frames can only leave through it, so once they pass PENDING_HELD_BYTES the primary
+ * stays paused until it is done: a controller that never answers costs that much memory, not all
+ * of it. (A checkpoint pauses the PVM, so a prompt one never gets near the limit; the frames the
+ * PVM sent before it and that are read only after it wait for their secondary copies in vain, until
+ * a timeout.) A framing error closes that one connection (logged and
  * counted) and the listener waits for a new peer; the other ports keep working. Zero-length
  * frames are counted and skipped (QEMU never forwards one).
  */
@@ -41,6 +46,9 @@ export interface CompareOptions {
 
 /** Longest pause of the primary input for running ahead of the secondary (see the header). */
 const PRIMARY_PAUSE_MS = 100;
+
+/** Held bytes that pause the primary input until a pending checkpoint is done (see the header). */
+export const PENDING_HELD_BYTES = 64 * 1024 * 1024;
 
 /** Bytes waiting for an outdev peer before the inputs are paused. */
 const OUTDEV_PENDING_LIMIT = 16 * 1024 * 1024;
@@ -75,8 +83,11 @@ export class CompareEngine implements ActionSink {
   private paused = false;
   /** The secondary input is paused because the SVM ran far ahead (see `balance`). */
   private secondaryAhead = false;
-  /** The primary input is paused for running ahead, or its pause ran out: 'paused' | 'expired' | 'no'. */
-  private primaryAhead: 'no' | 'paused' | 'expired' = 'no';
+  /**
+   * The primary input is paused for running ahead ('paused'), or its pause ran out ('expired'), or
+   * it is paused until the pending checkpoint is done ('checkpoint'), or none of these ('no').
+   */
+  private primaryAhead: 'no' | 'paused' | 'expired' | 'checkpoint' = 'no';
   private primaryTimer: NodeJS.Timeout | null = null;
   private readonly aheadLimit: number;
   private closed = false;
@@ -138,7 +149,7 @@ export class CompareEngine implements ActionSink {
         this.firstChunk.add(port);
         this.metrics.peerConnections.inc({ port: name });
         this.options.log(`${name}: peer connected`);
-        if (this.paused || (port === this.secondary && this.secondaryAhead) || (port === this.primary && this.primaryAhead === 'paused')) port.pause();
+        if (this.paused || (port === this.secondary && this.secondaryAhead) || (port === this.primary && this.primaryPaused())) port.pause();
       },
       data: (chunk) => this.receive(name, port, side, chunk),
       disconnected: (reason) => this.options.log(`${name}: peer gone (${reason})`),
@@ -244,6 +255,17 @@ export class CompareEngine implements ActionSink {
       this.secondaryAhead = false;
       if (!this.paused) this.secondary.resume();
     }
+    if (this.comparator.checkpointPending && counters.heldBytes > PENDING_HELD_BYTES) {
+      if (this.primaryAhead !== 'checkpoint') {
+        if (this.primaryTimer) clearTimeout(this.primaryTimer);
+        this.primaryTimer = null;
+        if (!this.primaryPaused()) this.primary.pause();
+        this.primaryAhead = 'checkpoint';
+        this.options.log(`primary-in: paused: ${counters.heldFrames} frames (${counters.heldBytes} bytes) held, waiting for the pending checkpoint`);
+      }
+      return;
+    }
+    if (this.primaryAhead === 'checkpoint') this.endPrimaryPause('no');
     const held = counters.heldFrames;
     if (held > this.aheadLimit && this.primaryAhead === 'no') {
       this.primaryAhead = 'paused';
@@ -254,10 +276,15 @@ export class CompareEngine implements ActionSink {
     }
   }
 
+  /** The primary input is paused on its own (running ahead, or waiting for the checkpoint). */
+  private primaryPaused(): boolean {
+    return this.primaryAhead === 'paused' || this.primaryAhead === 'checkpoint';
+  }
+
   private endPrimaryPause(next: 'no' | 'expired'): void {
     if (this.primaryTimer) clearTimeout(this.primaryTimer);
     this.primaryTimer = null;
-    const wasPaused = this.primaryAhead === 'paused';
+    const wasPaused = this.primaryPaused();
     this.primaryAhead = next;
     if (wasPaused && !this.paused) this.primary.resume();
   }
@@ -272,7 +299,7 @@ export class CompareEngine implements ActionSink {
   private resumeInputs(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (this.primaryAhead !== 'paused') this.primary.resume();
+    if (!this.primaryPaused()) this.primary.resume();
     if (!this.secondaryAhead) this.secondary.resume();
   }
 

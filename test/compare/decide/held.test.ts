@@ -7,9 +7,9 @@ import { HeldFrame, HeldQueue } from '../../../compare/decide/held.js';
 import { Counters } from '../../../compare/decide/counters.js';
 
 const owner = { flow: 'test', diverged: false };
-const frame = (n: number): HeldFrame => new HeldFrame(new Uint8Array([n]), owner, n, -1, -1, false, n);
+const frame = (n: number): HeldFrame => new HeldFrame(new Uint8Array(1 + (n % 7)), owner, n, -1, -1, false, n);
 
-test('frames leave from anywhere; oldest and drain follow arrival order; the gauge follows', () => {
+test('frames leave from anywhere; oldest and drain follow arrival order; the gauges follow', () => {
   const op = fc.oneof(fc.constant({ add: true as const }), fc.record({ release: fc.nat(400) }), fc.constant({ drain: true as const }));
   fc.assert(
     fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
@@ -35,6 +35,7 @@ test('frames leave from anywhere; oldest and drain follow arrival order; the gau
           model = [];
         }
         assert.equal(counters.heldFrames, model.length);
+        assert.equal(counters.heldBytes, model.reduce((n, h) => n + h.frame.length, 0));
         assert.equal(q.oldest(), model[0]);
       }
       assert.deepEqual(q.drain().map((h) => h.tag), model.map((h) => h.tag));

@@ -14,6 +14,7 @@ import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, 
 import { QemuFrameDecoder, encodeQemuFrames } from '../../../proxy/framing/qemu-frames.js';
 import { FramePeer, NotifyPeer, waitFor } from '../../support/socket-peer.js';
 import { coloProxyCompareArgs } from '../../support/colo-proxy-compare.js';
+import { PENDING_HELD_BYTES } from '../../../proxy/engine/compare-engine.js';
 import { spawnTracked } from '../../support/comparator-under-test.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-compare-'));
@@ -238,6 +239,57 @@ test('compare: when outdev stops reading, the inputs stop being read too; nothin
     assert.doesNotMatch(r.log(), /mismatch|checkpoint requested/);
     const got = r.outdev.received.map((f) => Buffer.from(f.packet).subarray(42, 48).toString());
     assert.deepEqual(got, Array.from({ length: total }, (_, i) => String(i).padStart(6, '0')));
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: while a checkpoint is pending, the primary stops being read once its held frames pass the limit; nothing is lost', async () => {
+  // The controller here answers only when the test says so; the flow's secondary is silent, so
+  // everything the primary sends is held. ~100 MB: past the limit, and far more than the socket
+  // buffers between us, so what compare does not read can only sit in the sender.
+  const r = await startCompare(['--compare-timeout', '600000']);
+  const metric = async (name: string): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+  };
+  const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+    for (const start = Date.now(); !(await check()); await new Promise((resolve) => setTimeout(resolve, 10))) {
+      if (Date.now() - start > 20_000) assert.fail(`timed out waiting for ${what}; compare's log: ${r.log()}`);
+    }
+  };
+  try {
+    const total = 72_000;
+    const udp = (port: number, i: number) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: port, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'x'.repeat(1400)}` });
+    r.primary.send(udp(53, -1));
+    r.secondary.send(udp(53, -2));
+    await r.notify.waitFor(DO_CHECKPOINT);
+    const stream = (from: number) => {
+      const out: Uint8Array[] = [];
+      for (let at = from; at < total; at += 500) out.push(encodeQemuFrames(Array.from({ length: Math.min(500, total - at) }, (_, k) => ({ packet: udp(54, at + k) })), false));
+      return out;
+    };
+    for (const bytes of stream(0)) r.primary.sendRaw(bytes);
+    await until('the held frames to pass the limit', async () => (await metric('colo_proxy_held_bytes')) > PENDING_HELD_BYTES);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // time to read on, were compare still reading
+    const held = await metric('colo_proxy_held_bytes');
+    assert.ok(held <= PENDING_HELD_BYTES + 128 * 1024, `held ${held} bytes: no more than one read past the limit`);
+    assert.ok(r.primary.socket.writableLength > 20_000_000, `the rest waits in the sender (${r.primary.socket.writableLength} bytes)`);
+    assert.match(r.log(), /primary-in: paused: \d+ frames \(\d+ bytes\) held, waiting for the pending checkpoint/);
+    assert.equal(r.outdev.received.length, 0, 'nothing released before the checkpoint is done');
+    r.notify.send(COLO_CHECKPOINT);
+    await until('the checkpoint to be done', async () => (await metric('colo_proxy_checkpoints_done_total')) === 1);
+    // The flush released the diverged flow's frame and what was read of the other before it;
+    // what is read after waits for the secondary's copies.
+    const flushed = (await metric('colo_proxy_released_frames_total')) - 1;
+    assert.ok(flushed > 0 && flushed < total, `${flushed} frames flushed`);
+    for (const bytes of stream(flushed)) r.secondary.sendRaw(bytes);
+    await r.outdev.waitForFrames(total + 1, 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}; compare's log: ${r.log()}`);
+    });
+    const got = r.outdev.received.slice(1).map((f) => Buffer.from(f.packet).subarray(42, 48).toString());
+    assert.deepEqual(got, Array.from({ length: total }, (_, i) => String(i).padStart(6, '0')));
+    assert.equal(r.notify.count(DO_CHECKPOINT), 1);
   } finally {
     await stop(r);
   }
