@@ -68,6 +68,20 @@ async function stop(r: Running): Promise<number | null> {
   return new Promise((resolve) => r.child.once('exit', (code) => resolve(code)));
 }
 
+/** The value of the metric line starting with `series` (a name, or a name and its labels). */
+async function metric(r: Running, series: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? NaN : Number(line.slice(series.length + 1));
+}
+
+/** Waits (20 s at most) until `check` resolves true. */
+async function until(r: Running, what: string, check: () => Promise<boolean>): Promise<void> {
+  for (const start = Date.now(); !(await check()); await new Promise((resolve) => setTimeout(resolve, 10))) {
+    if (Date.now() - start > 20_000) assert.fail(`timed out waiting for ${what}; compare's log: ${r.log()}`);
+  }
+}
+
 const segment = (seq: number, payload: string) =>
   emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq, ack: 5000, flags: TCP_ACK | TCP_PSH, payload });
 
@@ -231,7 +245,13 @@ test('compare: when outdev stops reading, the inputs stop being read too; nothin
     }
     // ~17 MB per input: far more than the socket buffers between us, so it can only sit in the
     // senders' own buffers once compare has stopped reading.
-    await waitFor('backpressure to reach the senders', () => r.primary.socket.writableLength > 8_000_000 && r.secondary.socket.writableLength > 8_000_000, 10_000);
+    await until(r, 'compare to read a first batch', async () => (await metric(r, 'colo_proxy_frames_total{side="primary"}')) > 0);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // time to read on, were compare still reading
+    for (const side of ['primary', 'secondary'] as const) {
+      const read = await metric(r, `colo_proxy_frames_total{side="${side}"}`);
+      assert.ok(read < total / 2, `${side}: compare read ${read} of ${total} frames while outdev was stalled`);
+      assert.ok(r[side].socket.writableLength > 8_000_000, `${side}: the rest waits in the sender (${r[side].socket.writableLength} bytes)`);
+    }
     r.outdev.socket.resume();
     await r.outdev.waitForFrames(total, 30_000).catch((e: Error) => {
       throw new Error(`${e.message}; compare's log: ${r.log()}`);
@@ -249,15 +269,6 @@ test('compare: while a checkpoint is pending, the primary stops being read once 
   // everything the primary sends is held. ~100 MB: past the limit, and far more than the socket
   // buffers between us, so what compare does not read can only sit in the sender.
   const r = await startCompare(['--compare-timeout', '600000']);
-  const metric = async (name: string): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
-    return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
-  };
-  const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
-    for (const start = Date.now(); !(await check()); await new Promise((resolve) => setTimeout(resolve, 10))) {
-      if (Date.now() - start > 20_000) assert.fail(`timed out waiting for ${what}; compare's log: ${r.log()}`);
-    }
-  };
   try {
     const total = 72_000;
     const udp = (port: number, i: number) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: port, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'x'.repeat(1400)}` });
@@ -270,18 +281,18 @@ test('compare: while a checkpoint is pending, the primary stops being read once 
       return out;
     };
     for (const bytes of stream(0)) r.primary.sendRaw(bytes);
-    await until('the held frames to pass the limit', async () => (await metric('colo_proxy_held_bytes')) > PENDING_HELD_BYTES);
+    await until(r, 'the held frames to pass the limit', async () => (await metric(r, 'colo_proxy_held_bytes')) > PENDING_HELD_BYTES);
     await new Promise((resolve) => setTimeout(resolve, 300)); // time to read on, were compare still reading
-    const held = await metric('colo_proxy_held_bytes');
+    const held = await metric(r, 'colo_proxy_held_bytes');
     assert.ok(held <= PENDING_HELD_BYTES + 128 * 1024, `held ${held} bytes: no more than one read past the limit`);
     assert.ok(r.primary.socket.writableLength > 20_000_000, `the rest waits in the sender (${r.primary.socket.writableLength} bytes)`);
     assert.match(r.log(), /primary-in: paused: \d+ frames \(\d+ bytes\) held, waiting for the pending checkpoint/);
     assert.equal(r.outdev.received.length, 0, 'nothing released before the checkpoint is done');
     r.notify.send(COLO_CHECKPOINT);
-    await until('the checkpoint to be done', async () => (await metric('colo_proxy_checkpoints_done_total')) === 1);
+    await until(r, 'the checkpoint to be done', async () => (await metric(r, 'colo_proxy_checkpoints_done_total')) === 1);
     // The flush released the diverged flow's frame and what was read of the other before it;
     // what is read after waits for the secondary's copies.
-    const flushed = (await metric('colo_proxy_released_frames_total')) - 1;
+    const flushed = (await metric(r, 'colo_proxy_released_frames_total')) - 1;
     assert.ok(flushed > 0 && flushed < total, `${flushed} frames flushed`);
     for (const bytes of stream(flushed)) r.secondary.sendRaw(bytes);
     await r.outdev.waitForFrames(total + 1, 60_000).catch((e: Error) => {
