@@ -23,7 +23,10 @@
  * `--expose-gc`, which `npm run bench` passes); and the cost of a backlog: the same pairs fed in
  * bursts of BURST frames of one side, then the same of the other, as a front end sees them when
  * one guest's output arrives ahead of the other's, secondary first against primary first (a
- * ratio near 1: the cost of a segment does not grow with the other side's backlog). Run standalone:
+ * ratio near 1: the cost of a segment does not grow with the other side's backlog); and the
+ * periodic scan (timeouts, idle sweep, spare buffers given back) over SCAN_CONNECTIONS open
+ * connections, which the core runs once a scan interval, against a walk over a Map of as many
+ * entries reading one field of each. Run standalone:
  * `node --expose-gc --single-threaded-gc --import tsx bench/comparator.ts`.
  */
 
@@ -300,6 +303,40 @@ function benchBacklog(): BenchResult[] {
   return results;
 }
 
+/** Connections open during the scan measurement (the workload's client ports run from 10,000 up). */
+const SCAN_CONNECTIONS = 50_000;
+
+/** Milliseconds per scan over SCAN_CONNECTIONS connections, each after a handshake and one exchange, against a plain Map walk. */
+function benchScan(): BenchResult[] {
+  const w = workload(SCAN_CONNECTIONS, 16, SCAN_CONNECTIONS, SCAN_CONNECTIONS);
+  const c = established(w, true);
+  const sink = new CountingSink();
+  for (const [p, s] of w.pairs) {
+    c.ingestTo(sink, 'primary', p, 1);
+    c.ingestTo(sink, 'secondary', s, 1);
+  }
+  const map = new Map(w.pairs.map((pair, i) => [i, { lastSeen: i, pair }]));
+  let scan = Infinity;
+  let walk = Infinity;
+  let sum = 0;
+  // Every call is one scan: the core wakes at each scan interval (default 1,000 ms).
+  for (let round = 0, now = 1; round < 3 * ROUNDS; round++) {
+    now += 1000;
+    let start = performance.now();
+    c.advanceTo(sink, now);
+    scan = Math.min(scan, performance.now() - start);
+    start = performance.now();
+    for (const e of map.values()) sum += e.lastSeen;
+    walk = Math.min(walk, performance.now() - start);
+  }
+  if (c.counters.connectionsClosed !== 0 || sum === 0) throw new Error('bench: the scanned connections were swept');
+  const baseline = `a Map walk over ${SCAN_CONNECTIONS.toLocaleString('en-US')} entries`;
+  return [
+    { name: `scan of ${SCAN_CONNECTIONS.toLocaleString('en-US')} open connections`, value: scan, unit: 'ms', baseline, ratio: scan / walk },
+    { name: baseline, value: walk, unit: 'ms' },
+  ];
+}
+
 /** Comparator throughput against Buffer.equals, for each payload size and connection count. */
 export async function benchComparator(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
@@ -336,7 +373,7 @@ export async function benchComparator(): Promise<BenchResult[]> {
     }
   }
   if (idle !== undefined) results.push({ name: 'heap per idle connection (10,000)', value: idle, unit: 'bytes' });
-  results.push(...benchBacklog());
+  results.push(...benchBacklog(), ...benchScan());
   return results;
 }
 

@@ -3,7 +3,10 @@
  * a new one arrives at a full table, one that has not been used for a while is evicted first.
  * The table never reads a clock: the owner records its time in `lastSeen`, and `sweep(now)`
  * removes every entry idle for longer than its own `idleLimit` (closed connections get a short
- * one). A sweep visits every entry, so it costs O(size); the comparator runs one per scan interval.
+ * one). A sweep visits every entry, so it costs O(size); the comparator runs one per scan interval,
+ * beside its own walk over `values()`. Both walk a plain Map of the entries, in the order they were
+ * added: lru-cache's iterators cost ~0.23 us an entry here against ~0.02 for a Map's, and with
+ * 65,000 connections the two walks took ~30 ms of a ~70 ms scan, once a second.
  *
  * Every removal other than `delete` goes through `onEvict` with the reason, so the owner can make
  * sure nothing it holds is lost (the comparator asks for a checkpoint and keeps the evicted
@@ -43,6 +46,8 @@ export type EvictionReason = 'full' | 'idle';
 export class ConnectionTable<T extends TableEntry> {
   /** Every entry, oldest (next to be looked at by eviction) first. */
   private readonly cache: LRUCache<string, T>;
+  /** The same entries by key, in the order they were added: for lookups by key and for walks. */
+  private readonly entries = new Map<string, T>();
   /** The entries of IPv4 keys, by the tuple their key encodes. */
   private readonly ipv4 = new TupleIndex<T>();
   /** The entry `get` returned last and its key, or undefined and ''. */
@@ -63,6 +68,7 @@ export class ConnectionTable<T extends TableEntry> {
       max,
       // Every removal (evict, delete, sweep) passes here.
       dispose: (_entry, key) => {
+        this.entries.delete(key);
         this.recent = undefined;
         this.recentKey = '';
         this.recentIpv4 = undefined;
@@ -78,7 +84,7 @@ export class ConnectionTable<T extends TableEntry> {
     if (key === this.recentKey) {
       entry = this.recent;
     } else {
-      entry = this.cache.peek(key);
+      entry = this.entries.get(key);
       if (entry !== undefined) {
         this.recent = entry;
         this.recentKey = key;
@@ -112,6 +118,7 @@ export class ConnectionTable<T extends TableEntry> {
     if (this.cache.size >= this.max) this.evictOne();
     entry.used = true;
     this.cache.set(key, entry);
+    this.entries.set(key, entry);
     const t = tupleOfKey(key);
     if (t !== undefined) this.ipv4.set(t[0], t[1], t[2], t[3], entry);
   }
@@ -121,13 +128,10 @@ export class ConnectionTable<T extends TableEntry> {
     this.cache.delete(key);
   }
 
-  /** Evicts (reason 'idle'), oldest first, every entry idle for longer than its `idleLimit` at `now`; returns how many. */
+  /** Evicts (reason 'idle'), in the order they were added, every entry idle for longer than its `idleLimit` at `now`; returns how many. */
   sweep(now: number): number {
     const stale: [string, T][] = [];
-    for (const pair of this.cache.rentries()) {
-      const [key, entry] = pair as [string, T];
-      if (now - entry.lastSeen > entry.idleLimit) stale.push([key, entry]);
-    }
+    for (const [key, entry] of this.entries) if (now - entry.lastSeen > entry.idleLimit) stale.push([key, entry]);
     for (const [key, entry] of stale) {
       this.cache.delete(key);
       this.onEvict(entry, key, 'idle');
@@ -140,9 +144,9 @@ export class ConnectionTable<T extends TableEntry> {
     return this.cache.size;
   }
 
-  /** Every entry, newest (or most recently given a second chance) first. */
+  /** Every entry, in the order they were added. */
   values(): IterableIterator<T> {
-    return this.cache.values();
+    return this.entries.values();
   }
 
   /** Second chance: clears and requeues used entries from the oldest on, and evicts the first unused one. */

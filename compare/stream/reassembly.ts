@@ -189,7 +189,8 @@ export class Reassembly {
 
   /** Frees the copy arena and the spare chunks if nothing is stored (they are made again when needed). */
   trim(): void {
-    if (this.head === this.end) {
+    // Most stores a scan passes over are empty and hold nothing to free: leave those untouched.
+    if (this.head === this.end && (this.chunks.length > 0 || this.arena !== null)) {
       this.chunks.length = 0;
       this.head = 0;
       this.end = 0;

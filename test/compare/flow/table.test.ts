@@ -16,9 +16,13 @@ interface Entry {
   used: boolean;
 }
 
-/** Second chance, the slow way. Its own `used` marks: the table's live on the entries. */
+/**
+ * Second chance, the slow way. Its own `used` marks: the table's live on the entries. `queue` is
+ * the eviction order (second chances requeue); `added` the order entries came in (walks, sweeps).
+ */
 class Model {
   queue: { key: string; entry: Entry; used: boolean }[] = [];
+  added: { key: string; entry: Entry }[] = [];
   evicted: string[] = [];
   constructor(private readonly max: number) {}
   get(key: string): Entry | undefined {
@@ -34,21 +38,24 @@ class Model {
         this.queue.push(head);
       } else {
         this.evicted.push(`${head.entry.name} full`);
+        this.added = this.added.filter((s) => s.key !== head.key);
       }
     }
     this.queue.push({ key, entry, used: true });
+    this.added.push({ key, entry });
   }
   delete(key: string): void {
     this.queue = this.queue.filter((s) => s.key !== key);
+    this.added = this.added.filter((s) => s.key !== key);
   }
   sweep(now: number): number {
-    const stale = this.queue.filter((s) => now - s.entry.lastSeen > s.entry.idleLimit);
-    this.queue = this.queue.filter((s) => !stale.includes(s));
+    const stale = this.added.filter((s) => now - s.entry.lastSeen > s.entry.idleLimit);
+    for (const s of stale) this.delete(s.key);
     for (const s of stale) this.evicted.push(`${s.entry.name} idle`);
     return stale.length;
   }
   names(): string[] {
-    return this.queue.map((s) => s.entry.name).reverse();
+    return this.added.map((s) => s.entry.name);
   }
 }
 
@@ -128,5 +135,5 @@ test('a full table passes over the entries used since it last looked, and evicts
   table.get(keyOf(1)); // b is used again
   add(4, 'e'); // b gets a second chance, c (unmarked) goes
   assert.deepEqual(evicted, ['a', 'c']);
-  assert.deepEqual([...table.values()].map((e) => e.name), ['e', 'b', 'd']);
+  assert.deepEqual([...table.values()].map((e) => e.name), ['b', 'd', 'e'], 'in the order they were added');
 });
