@@ -14,11 +14,12 @@
  * stays paused until it is halfway back. The primary is paused for at most PRIMARY_PAUSE_MS:
  * every flow's released output goes through it, so a PVM that stays ahead is a real lag, which
  * the queue limit and the timeout then turn into a checkpoint, as in QEMU. While a checkpoint is
- * pending, held frames can only leave through it, so once they pass PENDING_HELD_BYTES the primary
- * stays paused until it is done: a controller that never answers costs that much memory, not all
- * of it. (A checkpoint pauses the PVM, so a prompt one never gets near the limit; the frames the
- * PVM sent before it and that are read only after it wait for their secondary copies in vain, until
- * a timeout.) A framing error closes that one connection (logged and
+ * pending, whatever the primary sends may have to be held until it is done (and a held frame keeps
+ * its whole read buffer), so once PENDING_READ_LIMIT bytes of the primary input have been read
+ * since the request, the primary stays paused until it is done: a controller that never answers
+ * costs that much memory, not all of it. (A checkpoint pauses the PVM, so a prompt one never gets
+ * near the limit; frames the PVM sent before it that are read only after it wait for secondary
+ * copies that will not come, until a timeout.) A framing error closes that one connection (logged and
  * counted) and the listener waits for a new peer; the other ports keep working. Zero-length
  * frames are counted and skipped (QEMU never forwards one).
  */
@@ -47,8 +48,8 @@ export interface CompareOptions {
 /** Longest pause of the primary input for running ahead of the secondary (see the header). */
 const PRIMARY_PAUSE_MS = 100;
 
-/** Held bytes that pause the primary input until a pending checkpoint is done (see the header). */
-export const PENDING_HELD_BYTES = 64 * 1024 * 1024;
+/** Primary input bytes read while a checkpoint is pending after which the primary waits for it (see the header). */
+export const PENDING_READ_LIMIT = 64 * 1024 * 1024;
 
 /** Bytes waiting for an outdev peer before the inputs are paused. */
 const OUTDEV_PENDING_LIMIT = 16 * 1024 * 1024;
@@ -90,6 +91,8 @@ export class CompareEngine implements ActionSink {
   private primaryAhead: 'no' | 'paused' | 'expired' | 'checkpoint' = 'no';
   private primaryTimer: NodeJS.Timeout | null = null;
   private readonly aheadLimit: number;
+  /** Primary input bytes read since the pending checkpoint was requested (0 when none is). */
+  private readWhilePending = 0;
   private closed = false;
 
   constructor(private readonly options: CompareOptions) {
@@ -163,6 +166,7 @@ export class CompareEngine implements ActionSink {
       const suspicion = suspectVnetMismatch(chunk, this.options.vnetHeader);
       if (suspicion !== null) this.options.log(`${name}: warning: ${suspicion}`);
     }
+    if (side === 'primary' && this.comparator.checkpointPending) this.readWhilePending += chunk.length;
     const decoder = this.decoders.get(port)!;
     let frames;
     try {
@@ -255,13 +259,14 @@ export class CompareEngine implements ActionSink {
       this.secondaryAhead = false;
       if (!this.paused) this.secondary.resume();
     }
-    if (this.comparator.checkpointPending && counters.heldBytes > PENDING_HELD_BYTES) {
+    if (!this.comparator.checkpointPending) this.readWhilePending = 0;
+    if (this.readWhilePending > PENDING_READ_LIMIT) {
       if (this.primaryAhead !== 'checkpoint') {
         if (this.primaryTimer) clearTimeout(this.primaryTimer);
         this.primaryTimer = null;
         if (!this.primaryPaused()) this.primary.pause();
         this.primaryAhead = 'checkpoint';
-        this.options.log(`primary-in: paused: ${counters.heldFrames} frames (${counters.heldBytes} bytes) held, waiting for the pending checkpoint`);
+        this.options.log(`primary-in: paused: ${this.readWhilePending} bytes read since the checkpoint request, ${counters.heldFrames} frames (${counters.heldBytes} bytes) held; waiting for the checkpoint`);
       }
       return;
     }
