@@ -51,6 +51,9 @@ const PRIMARY_PAUSE_MS = 100;
 /** Primary input bytes read while a checkpoint is pending after which the primary waits for it (see the header). */
 export const PENDING_READ_LIMIT = 64 * 1024 * 1024;
 
+/** Room of the reusable outdev buffer (see `output`); a larger batch is encoded into one of its own. */
+const OUTPUT_BYTES = 256 * 1024;
+
 /** Bytes waiting for an outdev peer before the inputs are paused. */
 const OUTDEV_PENDING_LIMIT = 16 * 1024 * 1024;
 
@@ -80,6 +83,18 @@ export class CompareEngine implements ActionSink {
   private readonly released: Uint8Array[] = [];
   private readonly releasedHeaders: Uint8Array[] = [];
   private releasedCount = 0;
+  /**
+   * The buffer released frames are encoded into, reused from one write to the next while each
+   * write goes to the kernel whole (then nothing here keeps it); dropped when a write is queued.
+   * A fresh buffer per write was one more ArrayBuffer per write for scavenges to sweep: with this
+   * one our process ran 56 scavenges per compare-vs-qemu bench run instead of 74 (two runs each).
+   */
+  private output: Buffer | null = null;
+  private readonly outputBytes = (n: number): Buffer => {
+    if (n > OUTPUT_BYTES) return Buffer.allocUnsafeSlow(n);
+    this.output ??= Buffer.allocUnsafeSlow(OUTPUT_BYTES);
+    return this.output.subarray(0, n);
+  };
   private readonly deadlines = new DeadlineTimer(() => this.comparator.nextDeadline(), () => this.now(), () => this.wake());
   private paused = false;
   /** The secondary input is paused because the SVM ran far ahead (see `balance`). */
@@ -236,12 +251,13 @@ export class CompareEngine implements ActionSink {
   private flush(): void {
     const n = this.releasedCount;
     if (n > 0) {
-      const bytes = encodeQemuPackets(this.released, this.releasedHeaders, this.options.vnetHeader, Buffer.allocUnsafe, n);
+      const bytes = encodeQemuPackets(this.released, this.releasedHeaders, this.options.vnetHeader, this.outputBytes, n);
       // Drop the references, so that a burst's frames and their read buffers do not stay alive.
       this.released.fill(EMPTY, 0, n);
       this.releasedHeaders.fill(EMPTY, 0, n);
       this.releasedCount = 0;
       const ok = this.outdev.write(bytes);
+      if (!this.outdev.flushed) this.output = null;
       if (!ok && (this.outdev.connected || this.outdev.pendingBytes > OUTDEV_PENDING_LIMIT)) this.pauseInputs();
     }
     this.balance();

@@ -80,6 +80,14 @@ export class StreamPort {
     return this.socket.write(bytes);
   }
 
+  /**
+   * True when a peer is connected and every byte written to it so far is in the kernel, none
+   * queued in this process: the buffers of those writes are no longer referenced here.
+   */
+  get flushed(): boolean {
+    return this.socket !== null && this.socket.writableLength === 0;
+  }
+
   /** Stops reading from the peer (backpressure). */
   pause(): void {
     this.socket?.pause();

@@ -304,3 +304,31 @@ test('compare: while a checkpoint is pending, the primary stops being read past 
     await stop(r);
   }
 });
+
+test('compare: batches written while earlier ones are still queued for a slow outdev come out intact, in order', async () => {
+  // Small batches make small writes: once outdev's socket buffer is full they queue in compare
+  // while the inputs are still read (a write under the stream's high-water mark reports no
+  // backpressure), so later batches are encoded while earlier ones still wait to be sent.
+  const r = await startCompare();
+  try {
+    r.outdev.socket.pause();
+    const batches = 40;
+    const perBatch = 100;
+    const payload = (i: number) => `${String(i).padStart(6, '0')}${'z'.repeat(58)}`;
+    for (let b = 0; b < batches; b++) {
+      const frames = Array.from({ length: perBatch }, (_, k) => ({ packet: emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 54, dstPort: 5353, payload: payload(b * perBatch + k) }) }));
+      const bytes = encodeQemuFrames(frames, false);
+      r.primary.sendRaw(bytes);
+      r.secondary.sendRaw(bytes);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // one batch per read
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    r.outdev.socket.resume();
+    await r.outdev.waitForFrames(batches * perBatch, 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}; compare's log: ${r.log()}`);
+    });
+    assert.deepEqual(r.outdev.received.map((f) => Buffer.from(f.packet).subarray(42).toString()), Array.from({ length: batches * perBatch }, (_, i) => payload(i)));
+  } finally {
+    await stop(r);
+  }
+});
