@@ -3,7 +3,8 @@
  * job itself (mirror, translate, compare, release) with no QEMU filters. Checks before it opens
  * anything, each a one-line error with exit code 2: root (or CAP_NET_RAW + CAP_NET_ADMIN), cap
  * and libpcap loadable (naming what to install), the interfaces exist, are up and are distinct.
- * Runs until SIGINT or SIGTERM; SIGUSR2 restores comparison after the secondary was declared lost.
+ * Runs until SIGINT or SIGTERM; SIGUSR2 restores comparison after the secondary or the checkpoint
+ * controller was declared lost.
  * The engine runs in a child process that is started again if it dies (see `supervise`).
  */
 
@@ -31,6 +32,7 @@ const flags = {
   'expired-scan-cycle': { type: 'integer', help: 'ms between checks for held frames past the timeout', metavar: 'MS', min: 1, max: 3_600_000, default: 1000 },
   'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
   'lost-after': { type: 'integer', help: 'consecutive timeout episodes before the SVM is declared lost and the PVM passes through (0: never)', metavar: 'N', min: 0, max: 1_000_000, default: 3 },
+  'controller-timeout': { type: 'integer', help: 'ms a requested checkpoint may take before the controller is declared lost and the PVM passes through, also when 256 MiB are held waiting for it (0: wait for ever)', metavar: 'MS', min: 0, max: 3_600_000, default: 10_000 },
   'ring-mb': { type: 'integer', help: 'capture ring per interface, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
   'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default run turns them off on its interfaces). Needed when a guest sends segmentation-offload frames (up to 64 KiB; they are segmented again on the way out); a ring slot then takes 64 KiB, so give --ring-mb room' },
   'send-thread': { type: 'boolean', help: "send from a second thread (needs the packet socket addon), so that the receiving stacks' work each send sets off runs beside the comparison: more throughput when a core is free, more CPU taken from the guests when not" },
@@ -130,7 +132,9 @@ export const runCommand: Command = {
     "range and releases the PVM's onto --client-if. Needs root and libpcap (the optional cap\n" +
     'package). The interfaces must not be enslaved to a bridge: run forwards both ways itself.\n' +
     'After --lost-after consecutive timeouts with nothing compared the SVM is declared lost and\n' +
-    "the PVM's output passes through uncompared; SIGUSR2 restores comparison.",
+    "the PVM's output passes through uncompared; SIGUSR2 restores comparison. The same when a\n" +
+    'checkpoint is not done within --controller-timeout: the controller is declared lost, until\n' +
+    'a checkpoint is done or SIGUSR2.',
   flags,
   async run(argv) {
     const { flags: f, positionals } = parseFlags('run', flags, argv);
@@ -160,7 +164,7 @@ export const runCommand: Command = {
     if (process.env[ENGINE_ENV] !== '1') return supervise(interfaces, log);
     const engine = new RunEngine({
       clientIf, primaryIf, secondary, notifyDev, log,
-      lostAfter: f['lost-after'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
+      lostAfter: f['lost-after'], controllerTimeoutMs: f['controller-timeout'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
       comparator: { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] },
     });
     try {
@@ -172,7 +176,8 @@ export const runCommand: Command = {
     const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
     const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
-    log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}`);
+    const controller = f['controller-timeout'] === 0 ? 'checkpoints are waited for without limit' : `the controller is declared lost when a checkpoint is not done within ${f['controller-timeout']} ms`;
+    log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}; ${controller}`);
     process.send?.('started');
     const restore = (): void => engine.restore();
     process.on('SIGUSR2', restore);

@@ -29,6 +29,15 @@
  * straight to the client and client frames only to the PVM, uncompared, until `restore()` (the
  * operator's SIGUSR2), which starts comparison afresh with a new core (connections open by then are
  * picked up mid-stream, the SVM assumed to be a copy of the PVM, as after a checkpoint).
+ *
+ * Controller lost. Held frames wait for "checkpoint done", and a live link has no backpressure:
+ * with a controller that never answers they would pile up until the process runs out of memory
+ * (and the client hears nothing meanwhile). So a checkpoint not done `controllerTimeoutMs` after
+ * it was requested, or PENDING_HELD_LIMIT bytes held while it is pending, declares the controller
+ * lost, with the same pass-through as a lost secondary: without checkpoints the SVM cannot be made
+ * a copy again, so fault tolerance is gone either way, and the client keeps being served. A
+ * "checkpoint done" arriving later means the controller did checkpoint the VMs after all: the SVM
+ * is a copy of the PVM again and comparison restarts by itself, as on SIGUSR2.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -56,6 +65,8 @@ export interface RunOptions {
   comparator: Partial<ComparatorConfig>;
   /** Consecutive timeout episodes before the SVM is declared lost (0: never). */
   lostAfter: number;
+  /** Ms a requested checkpoint may take before the controller is declared lost (0: wait for ever; see the header). */
+  controllerTimeoutMs: number;
   /** Capture ring per interface, bytes. */
   ringBytes?: number;
   /** Leave the interfaces' offloads as they are (default: turn GRO/GSO/TSO/LRO off). */
@@ -70,12 +81,15 @@ export interface RunOptions {
 
 type Role = 'client' | 'primary' | 'secondary';
 
+/** Bytes of held frames while a checkpoint is pending beyond which the controller is declared lost (see the header). */
+export const PENDING_HELD_LIMIT = 256 * 1024 * 1024;
+
 export class RunEngine implements ActionSink {
   comparator: Comparator;
   readonly metrics: RunMetrics;
   readonly controller: CheckpointController;
-  /** True while the SVM is declared lost (pass-through). */
-  secondaryLost = false;
+  /** Why the PVM's output passes through uncompared, or null while comparing. */
+  passThrough: 'secondary lost' | 'controller lost' | null = null;
   /** Consecutive timeout episodes so far. */
   timeoutEpisodes = 0;
   private comparedAtLastEpisode = -1;
@@ -85,8 +99,12 @@ export class RunEngine implements ActionSink {
   private readonly secondarySocket: FramedSocket | null;
   private readonly deadlines = new DeadlineTimer(() => this.comparator.nextDeadline(), () => this.now(), () => this.wake());
   private closed = false;
-  /** Set by `episode` inside `execute`: flush the core once the current actions are carried out. */
+  /** Set by `episode` inside a core call: flush the core once the call is over. */
   private lostNow = false;
+  /** Fires when the pending checkpoint has taken `controllerTimeoutMs`. */
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  /** When the pending checkpoint was requested (engine clock). */
+  private requestedAt = 0;
   /** Completes the checksums of frames from offloading senders before they are injected anywhere. */
   readonly checksums = new ChecksumCompleter();
   /** The thread the interfaces send through (send-thread.ts), or null: they send from this one. */
@@ -94,7 +112,7 @@ export class RunEngine implements ActionSink {
   /** The MSS each client announced, to cut the guests' offload frames for it. */
   private readonly peerMss = new PeerMss();
   private readonly clientDecoder = new FrameDecoder();
-  /** Frames passed straight through while the SVM is lost, by side. */
+  /** Frames passed straight through while comparison is suspended, by side. */
   readonly passedThrough = { client: 0, primary: 0, secondary: 0 };
 
   constructor(private readonly options: RunOptions) {
@@ -130,7 +148,12 @@ export class RunEngine implements ActionSink {
     }
     this.metrics = createRunMetrics(() => this.comparator.counters, ports, this);
     const done = (): void => {
-      if (this.secondaryLost) {
+      this.stopCheckpointTimer();
+      if (this.passThrough === 'controller lost') {
+        this.resume('checkpoint done after the controller was declared lost: the SVM is a copy of the PVM again; comparing again (open connections are picked up mid-stream)');
+        return;
+      }
+      if (this.passThrough === 'secondary lost') {
         options.log('checkpoint done while the secondary is lost: ignored (SIGUSR2 restores comparison)');
         return;
       }
@@ -172,24 +195,38 @@ export class RunEngine implements ActionSink {
   async close(): Promise<void> {
     this.closed = true;
     this.deadlines.close();
+    this.stopCheckpointTimer();
     this.client.close();
     this.primary.close();
     this.secondaryIf?.close();
     await Promise.all([this.secondarySocket?.close(), this.controller.close(), this.sendThread?.close()]);
   }
 
-  /** The operator restores comparison after the SVM was declared lost: a fresh core, counts from zero. */
+  get secondaryLost(): boolean {
+    return this.passThrough === 'secondary lost';
+  }
+
+  get controllerLost(): boolean {
+    return this.passThrough === 'controller lost';
+  }
+
+  /** The operator restores comparison after the SVM or the controller was declared lost (SIGUSR2). */
   restore(): void {
-    if (!this.secondaryLost) {
-      this.options.log('restore: the secondary is not lost; nothing to do');
+    if (this.passThrough === null) {
+      this.options.log('restore: neither the secondary nor the controller is lost; nothing to do');
       return;
     }
-    this.secondaryLost = false;
+    this.metrics.restores.inc();
+    this.resume(`${this.passThrough === 'secondary lost' ? 'secondary' : 'controller'} restored by the operator: comparing again (open connections are picked up mid-stream)`);
+  }
+
+  /** Ends the pass-through: a fresh core, counts from zero. */
+  private resume(why: string): void {
+    this.passThrough = null;
     this.timeoutEpisodes = 0;
     this.comparedAtLastEpisode = -1;
     this.comparator = this.newComparator();
-    this.metrics.restores.inc();
-    this.options.log('secondary restored by the operator: comparing again (open connections are picked up mid-stream)');
+    this.options.log(why);
   }
 
   private newComparator(): Comparator {
@@ -207,7 +244,7 @@ export class RunEngine implements ActionSink {
       this.checksums.completeDecoded(f);
       this.peerMss.observe(f);
     }
-    if (this.secondaryLost) {
+    if (this.passThrough !== null) {
       this.passedThrough.client++;
       this.primary.send(frame);
       return;
@@ -216,7 +253,7 @@ export class RunEngine implements ActionSink {
   }
 
   private fromPrimary(frame: Buffer): void {
-    if (this.secondaryLost) {
+    if (this.passThrough !== null) {
       this.passedThrough.primary++;
       this.toClient(frame);
       return;
@@ -235,7 +272,7 @@ export class RunEngine implements ActionSink {
   }
 
   private fromSecondary(frame: Uint8Array): void {
-    if (this.secondaryLost) {
+    if (this.passThrough !== null) {
       this.passedThrough.secondary++;
       return;
     }
@@ -283,19 +320,54 @@ export class RunEngine implements ActionSink {
 
   checkpoint(reason: MismatchReason, flow: string): void {
     this.options.log(`checkpoint requested (${reason}, ${flow})`);
-    if (this.episode(reason)) this.lostNow = true;
-    else this.controller.request();
+    if (this.episode(reason)) {
+      this.lostNow = true;
+      return;
+    }
+    this.controller.request();
+    const limit = this.options.controllerTimeoutMs;
+    if (limit === 0 || this.checkpointTimer !== null) return;
+    this.requestedAt = this.now();
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = null;
+      if (!this.closed && this.passThrough === null) this.declareControllerLost(`checkpoint not done ${limit} ms after it was requested`);
+    }, limit);
   }
 
   event(code: string, flow: string, detail: string): void {
     this.options.log(`event ${code} ${flow}: ${detail}`);
   }
 
-  /** After a core call: if it declared the SVM lost, whatever the core holds goes out now, as a checkpoint would release it. */
+  /**
+   * After a core call: if it declared the SVM lost, whatever the core holds goes out now, as a
+   * checkpoint would release it; if a pending checkpoint has let too much pile up, the controller
+   * is declared lost.
+   */
   private afterCall(): void {
-    if (!this.lostNow) return;
-    this.lostNow = false;
+    if (this.lostNow) {
+      this.lostNow = false;
+      this.stopCheckpointTimer();
+      this.comparator.checkpointDoneTo(this, this.now());
+      return;
+    }
+    const held = this.comparator.counters.heldBytes;
+    if (held > PENDING_HELD_LIMIT && this.checkpointTimer !== null) {
+      this.declareControllerLost(`${held} bytes held waiting for the checkpoint requested ${Math.round(this.now() - this.requestedAt)} ms ago`);
+    }
+  }
+
+  /** Passes through from now on (see the header); whatever the core holds goes out first. */
+  private declareControllerLost(why: string): void {
+    this.stopCheckpointTimer();
+    this.passThrough = 'controller lost';
+    this.metrics.controllerLost.inc();
+    this.options.log(`controller lost: ${why}; passing the primary's output through uncompared until a checkpoint is done or SIGUSR2 restores comparison`);
     this.comparator.checkpointDoneTo(this, this.now());
+  }
+
+  private stopCheckpointTimer(): void {
+    if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = null;
   }
 
   /** Counts timeout episodes; true when this one declares the SVM lost (the caller flushes the core). */
@@ -308,7 +380,7 @@ export class RunEngine implements ActionSink {
       this.comparedAtLastEpisode = compared;
     }
     if (this.options.lostAfter === 0 || this.timeoutEpisodes < this.options.lostAfter) return false;
-    this.secondaryLost = true;
+    this.passThrough = 'secondary lost';
     this.metrics.secondaryLost.inc();
     this.options.log(`secondary lost: ${this.timeoutEpisodes} consecutive timeout episodes with nothing compared; passing the primary's output through uncompared until SIGUSR2 restores comparison`);
     return true;
@@ -320,6 +392,6 @@ export class RunEngine implements ActionSink {
 
   /** The core's deadline came: timeouts and idle connections. */
   private wake(): void {
-    if (!this.secondaryLost) this.run(() => this.comparator.advanceTo(this, this.now()));
+    if (this.passThrough === null) this.run(() => this.comparator.advanceTo(this, this.now()));
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Metrics of `run`: everything `compare` exports (read from the core's counters at scrape time,
  * through a getter because `restore` replaces the core), plus the live ports and the
- * secondary-lost state. cap exposes no capture drop counter, so each interface's own kernel
+ * pass-through states (secondary lost, controller lost). cap exposes no capture drop counter, so each interface's own kernel
  * counters (sysfs) are exported beside what was captured: `rx_packets` growing faster than
  * `captured` means the capture ring is losing frames.
  *
@@ -15,6 +15,8 @@
  *   colo_proxy_interface_kernel_dropped_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_secondary_lost                                  1 while passing through
  *   colo_proxy_secondary_lost_total, colo_proxy_secondary_restores_total
+ *   colo_proxy_controller_lost                                 1 while passing through for it
+ *   colo_proxy_controller_lost_total
  *   colo_proxy_timeout_episodes                                consecutive ones so far
  *   colo_proxy_passthrough_frames_total{side}
  *   colo_proxy_checksums_completed_total                     partial (offloaded) checksums completed
@@ -32,12 +34,14 @@ export interface LivePortStats {
 
 export interface RunMetrics extends ProxyMetrics {
   secondaryLost: Counter;
+  controllerLost: Counter;
   restores: Counter;
 }
 
 /** What the metrics read from the engine besides the core. */
 export interface RunState {
   readonly secondaryLost: boolean;
+  readonly controllerLost: boolean;
   readonly timeoutEpisodes: number;
   readonly passedThrough: { client: number; primary: number; secondary: number };
   readonly checksums: { readonly completed: number };
@@ -109,9 +113,10 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
   kernel('colo_proxy_interface_kernel_dropped_total', "The interface's own drop counters (sysfs statistics).", 'rxDropped', 'txDropped');
   new Counter({ name: 'colo_proxy_checksums_completed_total', help: 'Client and PVM frames whose TCP/UDP checksum the sender left to the device (offload), completed before injection.', registers: [registry], collect() { this.reset(); this.inc(state.checksums.completed); } });
   new Gauge({ name: 'colo_proxy_secondary_lost', help: '1 while the secondary is declared lost and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.secondaryLost ? 1 : 0); } });
+  new Gauge({ name: 'colo_proxy_controller_lost', help: '1 while the checkpoint controller is declared lost (a checkpoint not done in --controller-timeout) and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.controllerLost ? 1 : 0); } });
   new Gauge({ name: 'colo_proxy_timeout_episodes', help: 'Consecutive timeout episodes with nothing compared (the secondary is lost at --lost-after).', registers: [registry], collect() { this.set(state.timeoutEpisodes); } });
   new Counter({
-    name: 'colo_proxy_passthrough_frames_total', help: 'Frames passed through uncompared while the secondary was lost, by side.', labelNames: ['side'], registers: [registry],
+    name: 'colo_proxy_passthrough_frames_total', help: 'Frames passed through uncompared while the secondary or the controller was lost, by side.', labelNames: ['side'], registers: [registry],
     collect() {
       this.reset();
       for (const [side, n] of Object.entries(state.passedThrough)) this.inc({ side }, n);
@@ -120,6 +125,7 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
   return {
     ...base,
     secondaryLost: new Counter({ name: 'colo_proxy_secondary_lost_total', help: 'Times the secondary was declared lost.', registers: [registry] }),
+    controllerLost: new Counter({ name: 'colo_proxy_controller_lost_total', help: 'Times the checkpoint controller was declared lost.', registers: [registry] }),
     restores: new Counter({ name: 'colo_proxy_secondary_restores_total', help: 'Times the operator restored comparison (SIGUSR2).', registers: [registry] }),
   };
 }

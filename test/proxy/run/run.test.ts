@@ -7,7 +7,8 @@
  * With identical twins every scenario must deliver the client's data intact with zero checkpoint
  * requests. A server answering with random bytes must cost checkpoints while the client still gets
  * the PVM's bytes intact; an SVM whose server is killed mid-transfer must not stall the client
- * for ever; an SVM that falls silent is declared lost after timeouts and the PVM passes through.
+ * for ever; an SVM that falls silent is declared lost after timeouts and the PVM passes through,
+ * and so does a controller that stops answering checkpoint requests.
  */
 
 import { after, before, describe, test } from 'node:test';
@@ -50,7 +51,7 @@ function captureGap(m: Map<string, number>): string {
 function summary(log: string): string {
   const counts = new Map<string, number>();
   for (const line of log.split('\n')) {
-    const m = / (mismatch [a-z_.]+|checkpoint requested \([a-z_.]+|secondary lost|event [a-z_.]+)/.exec(line);
+    const m = / (mismatch [a-z_.]+|checkpoint requested \([a-z_.]+|secondary lost|controller lost|event [a-z_.]+)/.exec(line);
     if (m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
   }
   return [...counts].map(([k, n]) => `${k}: ${n}`).join(', ');
@@ -328,6 +329,40 @@ describe('twins that differ', () => {
     assert.ok((m.get('colo_proxy_mismatches_total{reason="tcp.payload"}') ?? 0) >= 1, proxy.log());
     ctx.diagnostic(`${t.checkpointRequests} checkpoints; ${summary(proxy.log())}`);
     await t.lab.stop(proxy.child);
+  });
+
+  test('a controller that stops answering is declared lost: the PVM passes through, and a late checkpoint resumes comparison', async (ctx) => {
+    t.controllerAnswers = false;
+    const proxy = await t.startProxy(['--compare-timeout', '300', '--expired-scan-cycle', '50', '--controller-timeout', '500']);
+    try {
+      assert.match(proxy.log(), /the controller is declared lost when a checkpoint is not done within 500 ms/);
+      const requests = t.checkpointRequests;
+      const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/random/300000`], { timeoutMs: 60_000 });
+      const pvmSent = [...t.serverOutput.get(t.pvm)!.matchAll(/random ([0-9a-f]{64})/g)].pop()?.[1];
+      assert.equal(r.stdout.trim(), `300000 ${pvmSent}`, `client did not get the PVM's bytes; proxy log:\n${proxy.log()}`);
+      assert.equal(t.checkpointRequests - requests, 1, `one request, never answered; proxy log:\n${proxy.log()}`);
+      assert.match(proxy.log(), /controller lost: checkpoint not done 500 ms after it was requested/);
+      let m = await t.metrics();
+      assert.equal(m.get('colo_proxy_controller_lost'), 1, proxy.log());
+      assert.equal(m.get('colo_proxy_controller_lost_total'), 1, proxy.log());
+      assert.equal(m.get('colo_proxy_secondary_lost'), 0, 'the secondary itself is not declared lost');
+      assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, 'the PVM passed through');
+
+      // The controller answers after all: the VMs were checkpointed, so comparison starts again.
+      t.controllerAnswers = true;
+      assert.equal(t.answerNow(), 1);
+      await waitFor('comparison to resume', () => proxy.log().includes('checkpoint done after the controller was declared lost'), 5000);
+      const ping = await t.lab.exec(t.client, 'ping', ['-c', '3', '-i', '0.05', '-W', '2', GUEST_IP]);
+      assert.match(ping.stdout, /3 packets transmitted, 3 received/, ping.stdout + ping.stderr);
+      m = await t.metrics();
+      assert.equal(m.get('colo_proxy_controller_lost'), 0, proxy.log());
+      assert.ok((m.get('colo_proxy_frames_total{side="secondary"}') ?? 0) >= 3, `the SVM's replies are compared again; proxy log:\n${proxy.log()}`);
+      ctx.diagnostic(summary(proxy.log()));
+    } finally {
+      t.controllerAnswers = true;
+      t.answerNow();
+      await t.lab.stop(proxy.child);
+    }
   });
 
   test("the SVM's server killed mid-transfer: the client is not stalled and gets the PVM's bytes", async (ctx) => {

@@ -14,7 +14,8 @@
  * neither twin sends ARP or neighbour discovery at its own random moment (nor IPv6 DAD, router
  * solicitations or delayed MLD reports: see `build`). The checkpoint
  * controller is this process: a Xen notify peer on a UNIX socket (the filesystem is shared across
- * namespaces) that answers every DO_CHECKPOINT with COLO_CHECKPOINT and counts them.
+ * namespaces) that answers every DO_CHECKPOINT with COLO_CHECKPOINT and counts them (or, told to,
+ * stays silent as a stuck toolstack would, and answers late).
  */
 
 import { createServer, type Server, type Socket } from 'node:net';
@@ -58,6 +59,9 @@ export class ColoLab {
   readonly notifyPath = join(this.dir, 'notify.sock');
   /** DO_CHECKPOINT messages received from the proxy. */
   checkpointRequests = 0;
+  /** While false the controller answers nothing (a stuck toolstack); `answerNow` answers the requests meanwhile. */
+  controllerAnswers = true;
+  private unanswered: Socket[] = [];
   private notifyServer: Server | null = null;
   private readonly servers = new Map<string, ChildProcess>();
   /** What each twin server printed (the sha256 of each /random body). */
@@ -159,13 +163,22 @@ export class ColoLab {
         for (const m of decoder.push(chunk)) {
           if (m.text !== DO_CHECKPOINT) continue;
           this.checkpointRequests++;
-          setTimeout(() => s.write(encodeNotify(COLO_CHECKPOINT)), delayMs);
+          if (this.controllerAnswers) setTimeout(() => s.write(encodeNotify(COLO_CHECKPOINT)), delayMs);
+          else this.unanswered.push(s);
         }
       });
       s.on('error', () => {});
     });
     this.notifyServer = server;
     await new Promise<void>((resolve) => server.listen(this.notifyPath, resolve));
+  }
+
+  /** Answers, late, every request left unanswered while `controllerAnswers` was false; the number answered. */
+  answerNow(): number {
+    const waiting = this.unanswered;
+    this.unanswered = [];
+    for (const s of waiting) s.write(encodeNotify(COLO_CHECKPOINT));
+    return waiting.length;
   }
 
   /** Starts `colo-proxy run` in the proxy namespace; resolves once it logged its start-up line. */
