@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { fromHex, toHex } from '../../../compare/wire/bytes.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../../compare/wire/link.js';
 import { createPcapngDecoder, PcapngWriter } from '../../../proxy/framing/pcapng.js';
@@ -216,4 +217,29 @@ test('pcapng: corrupt headers, interfaces and options are coded errors', () => {
   assertCorrupt(concat(head[0]!, block(1, '0100 0000 00000000 0900 0200 0609 0000 00000000')), 'capture.bad_option', 28 + 16);
   // IDB with a 4-byte if_tsoffset.
   assertCorrupt(concat(head[0]!, block(1, '0100 0000 00000000 0e00 0400 01000000 00000000')), 'capture.bad_option', 28 + 16);
+});
+
+test('pcapng: decimal timestamp units read without BigInt agree with exact arithmetic', () => {
+  // Every resolution 10^-e s, e = 0..9, over the whole 64-bit range, weighted towards 0, the top
+  // and second boundaries. Seconds past 2^53 are the exact quotient rounded to a double.
+  const w = new PcapngWriter();
+  const max = 2n ** 64n - 1n;
+  const resolutions = fc.integer({ min: 0, max: 9 }).chain((e) => {
+    const units = 10n ** BigInt(e);
+    const boundary = fc.bigInt({ min: 0n, max: max / units }).chain((s) => fc.bigInt({ min: -1n, max: 1n }).map((d) => s * units + d));
+    const raw = fc.oneof(fc.bigInt({ min: 0n, max }), fc.bigInt({ min: 0n, max: 2n ** 53n * units }), fc.constantFrom(0n, 1n, max, max - 1n), boundary)
+      .filter((t) => t >= 0n && t <= max);
+    return fc.tuple(fc.constant(e), raw);
+  });
+  fc.assert(fc.property(resolutions, ([e, raw]) => {
+    const units = 10n ** BigInt(e);
+    const idb = block(1, `0100 0000 00000000 0900 0100 ${e.toString(16).padStart(2, '0')}000000 0000 0000`);
+    const t = new DataView(new ArrayBuffer(8));
+    t.setUint32(0, Number(raw >> 32n), true);
+    t.setUint32(4, Number(raw & 0xffffffffn), true);
+    const epb = block(6, `00000000 ${toHex(new Uint8Array(t.buffer, 0, 4))} ${toHex(new Uint8Array(t.buffer, 4, 4))} 01000000 01000000 ab000000`);
+    const [f] = decode([concat(w.sectionHeader(), idb, epb)]);
+    const expected = BigInt(Number(raw / units)) * 1_000_000_000n + (raw % units) * 10n ** BigInt(9 - e);
+    assert.equal(f!.timeNs, expected, `raw ${raw} at 10^-${e} s`);
+  }), { numRuns: 3000 });
 });
