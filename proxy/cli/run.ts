@@ -32,7 +32,7 @@ const flags = {
   'expired-scan-cycle': { type: 'integer', help: 'ms between checks for held frames past the timeout', metavar: 'MS', min: 1, max: 3_600_000, default: 1000 },
   'max-queue-size': { type: 'integer', help: 'frames one side of one connection may hold before a checkpoint', metavar: 'N', min: 1, max: 1_000_000, default: 1024 },
   'lost-after': { type: 'integer', help: 'consecutive timeout episodes before the SVM is declared lost and the PVM passes through (0: never)', metavar: 'N', min: 0, max: 1_000_000, default: 3 },
-  'controller-timeout': { type: 'integer', help: 'ms a requested checkpoint may take before the controller is declared lost and the PVM passes through, also when 256 MiB are held waiting for it (0: wait for ever)', metavar: 'MS', min: 0, max: 3_600_000, default: 10_000 },
+  'controller-timeout': { type: 'integer', help: 'ms a requested checkpoint may take before the controller is declared lost and the PVM passes through (0: no time limit); 256 MiB held waiting for one declares it lost in any case', metavar: 'MS', min: 0, max: 3_600_000, default: 10_000 },
   'ring-mb': { type: 'integer', help: 'capture ring per interface, MiB', metavar: 'MB', min: 1, max: 2048, default: 64 },
   'keep-offloads': { type: 'boolean', help: 'leave GRO/GSO/TSO/LRO as they are (by default run turns them off on its interfaces). Needed when a guest sends segmentation-offload frames (up to 64 KiB; they are segmented again on the way out); a ring slot then takes 64 KiB, so give --ring-mb room' },
   'send-thread': { type: 'boolean', help: "send from a second thread (needs the packet socket addon), so that the receiving stacks' work each send sets off runs beside the comparison: more throughput when a core is free, more CPU taken from the guests when not" },
@@ -176,7 +176,8 @@ export const runCommand: Command = {
     const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
     const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
-    const controller = f['controller-timeout'] === 0 ? 'checkpoints are waited for without limit' : `the controller is declared lost when a checkpoint is not done within ${f['controller-timeout']} ms`;
+    const within = f['controller-timeout'] === 0 ? '' : `not done within ${f['controller-timeout']} ms or `;
+    const controller = `the controller is declared lost when a checkpoint is ${within}256 MiB are held waiting for it`;
     log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}; ${controller}`);
     process.send?.('started');
     const restore = (): void => engine.restore();

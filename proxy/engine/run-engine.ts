@@ -33,11 +33,15 @@
  * Controller lost. Held frames wait for "checkpoint done", and a live link has no backpressure:
  * with a controller that never answers they would pile up until the process runs out of memory
  * (and the client hears nothing meanwhile). So a checkpoint not done `controllerTimeoutMs` after
- * it was requested, or PENDING_HELD_LIMIT bytes held while it is pending, declares the controller
- * lost, with the same pass-through as a lost secondary: without checkpoints the SVM cannot be made
- * a copy again, so fault tolerance is gone either way, and the client keeps being served. A
- * "checkpoint done" arriving later means the controller did checkpoint the VMs after all: the SVM
- * is a copy of the PVM again and comparison restarts by itself, as on SIGUSR2.
+ * it was requested (0: no time limit), or PENDING_HELD_LIMIT bytes held while one is pending
+ * (always), declares the controller lost, with the same pass-through as a lost secondary: without
+ * checkpoints the SVM cannot be made a copy again, so fault tolerance is gone either way, and the
+ * client keeps being served. A "checkpoint done" arriving later means the controller did
+ * checkpoint the VMs after all: the SVM is a copy of the PVM again and comparison restarts by
+ * itself, as on SIGUSR2. (The request stays wanted, so a controller that reconnects is asked
+ * again.) Every "checkpoint done" is applied, asked for or not: the Xen toolstack also checkpoints
+ * on its own every 5 s, and a checkpoint, whichever request it answers, leaves the SVM a copy of
+ * the PVM.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -65,7 +69,7 @@ export interface RunOptions {
   comparator: Partial<ComparatorConfig>;
   /** Consecutive timeout episodes before the SVM is declared lost (0: never). */
   lostAfter: number;
-  /** Ms a requested checkpoint may take before the controller is declared lost (0: wait for ever; see the header). */
+  /** Ms a requested checkpoint may take before the controller is declared lost (0: no time limit; see the header). */
   controllerTimeoutMs: number;
   /** Capture ring per interface, bytes. */
   ringBytes?: number;
@@ -325,9 +329,10 @@ export class RunEngine implements ActionSink {
       return;
     }
     this.controller.request();
-    const limit = this.options.controllerTimeoutMs;
-    if (limit === 0 || this.checkpointTimer !== null) return;
     this.requestedAt = this.now();
+    const limit = this.options.controllerTimeoutMs;
+    if (limit === 0) return;
+    this.stopCheckpointTimer();
     this.checkpointTimer = setTimeout(() => {
       this.checkpointTimer = null;
       if (!this.closed && this.passThrough === null) this.declareControllerLost(`checkpoint not done ${limit} ms after it was requested`);
@@ -351,7 +356,7 @@ export class RunEngine implements ActionSink {
       return;
     }
     const held = this.comparator.counters.heldBytes;
-    if (held > PENDING_HELD_LIMIT && this.checkpointTimer !== null) {
+    if (held > PENDING_HELD_LIMIT && this.comparator.checkpointPending) {
       this.declareControllerLost(`${held} bytes held waiting for the checkpoint requested ${Math.round(this.now() - this.requestedAt)} ms ago`);
     }
   }

@@ -113,7 +113,7 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
   kernel('colo_proxy_interface_kernel_dropped_total', "The interface's own drop counters (sysfs statistics).", 'rxDropped', 'txDropped');
   new Counter({ name: 'colo_proxy_checksums_completed_total', help: 'Client and PVM frames whose TCP/UDP checksum the sender left to the device (offload), completed before injection.', registers: [registry], collect() { this.reset(); this.inc(state.checksums.completed); } });
   new Gauge({ name: 'colo_proxy_secondary_lost', help: '1 while the secondary is declared lost and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.secondaryLost ? 1 : 0); } });
-  new Gauge({ name: 'colo_proxy_controller_lost', help: '1 while the checkpoint controller is declared lost (a checkpoint not done in --controller-timeout) and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.controllerLost ? 1 : 0); } });
+  new Gauge({ name: 'colo_proxy_controller_lost', help: '1 while the checkpoint controller is declared lost (a checkpoint not done within --controller-timeout, or 256 MiB held waiting for one) and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.controllerLost ? 1 : 0); } });
   new Gauge({ name: 'colo_proxy_timeout_episodes', help: 'Consecutive timeout episodes with nothing compared (the secondary is lost at --lost-after).', registers: [registry], collect() { this.set(state.timeoutEpisodes); } });
   new Counter({
     name: 'colo_proxy_passthrough_frames_total', help: 'Frames passed through uncompared while the secondary or the controller was lost, by side.', labelNames: ['side'], registers: [registry],
@@ -126,6 +126,6 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
     ...base,
     secondaryLost: new Counter({ name: 'colo_proxy_secondary_lost_total', help: 'Times the secondary was declared lost.', registers: [registry] }),
     controllerLost: new Counter({ name: 'colo_proxy_controller_lost_total', help: 'Times the checkpoint controller was declared lost.', registers: [registry] }),
-    restores: new Counter({ name: 'colo_proxy_secondary_restores_total', help: 'Times the operator restored comparison (SIGUSR2).', registers: [registry] }),
+    restores: new Counter({ name: 'colo_proxy_secondary_restores_total', help: 'Times the operator restored comparison (SIGUSR2) after the secondary or the controller was declared lost.', registers: [registry] }),
   };
 }

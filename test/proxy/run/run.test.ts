@@ -333,9 +333,10 @@ describe('twins that differ', () => {
 
   test('a controller that stops answering is declared lost: the PVM passes through, and a late checkpoint resumes comparison', async (ctx) => {
     t.controllerAnswers = false;
-    const proxy = await t.startProxy(['--compare-timeout', '300', '--expired-scan-cycle', '50', '--controller-timeout', '500']);
+    let proxy: ProxyProcess | undefined;
     try {
-      assert.match(proxy.log(), /the controller is declared lost when a checkpoint is not done within 500 ms/);
+      proxy = await t.startProxy(['--compare-timeout', '300', '--expired-scan-cycle', '50', '--controller-timeout', '500']);
+      assert.match(proxy.log(), /the controller is declared lost when a checkpoint is not done within 500 ms or 256 MiB are held/);
       const requests = t.checkpointRequests;
       const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/random/300000`], { timeoutMs: 60_000 });
       const pvmSent = [...t.serverOutput.get(t.pvm)!.matchAll(/random ([0-9a-f]{64})/g)].pop()?.[1];
@@ -347,21 +348,26 @@ describe('twins that differ', () => {
       assert.equal(m.get('colo_proxy_controller_lost_total'), 1, proxy.log());
       assert.equal(m.get('colo_proxy_secondary_lost'), 0, 'the secondary itself is not declared lost');
       assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, 'the PVM passed through');
+      assert.equal(ColoLab.total(m, 'colo_proxy_mismatches_total'), 1, 'the one mismatch, counted by the core');
 
-      // The controller answers after all: the VMs were checkpointed, so comparison starts again.
+      // The controller answers after all: the VMs were checkpointed, so comparison starts again,
+      // with a fresh core (its counts start from zero: no mismatch) comparing the SVM's output.
       t.controllerAnswers = true;
       assert.equal(t.answerNow(), 1);
-      await waitFor('comparison to resume', () => proxy.log().includes('checkpoint done after the controller was declared lost'), 5000);
+      const log = proxy.log;
+      await waitFor('comparison to resume', () => log().includes('checkpoint done after the controller was declared lost'), 5000);
       const ping = await t.lab.exec(t.client, 'ping', ['-c', '3', '-i', '0.05', '-W', '2', GUEST_IP]);
       assert.match(ping.stdout, /3 packets transmitted, 3 received/, ping.stdout + ping.stderr);
       m = await t.metrics();
-      assert.equal(m.get('colo_proxy_controller_lost'), 0, proxy.log());
-      assert.ok((m.get('colo_proxy_frames_total{side="secondary"}') ?? 0) >= 3, `the SVM's replies are compared again; proxy log:\n${proxy.log()}`);
-      ctx.diagnostic(summary(proxy.log()));
+      assert.equal(m.get('colo_proxy_controller_lost'), 0, log());
+      assert.equal(ColoLab.total(m, 'colo_proxy_mismatches_total'), 0, `a fresh core, and no new mismatch; proxy log:\n${log()}`);
+      assert.ok((m.get('colo_proxy_frames_total{side="secondary"}') ?? 0) >= 3, `the SVM's replies are compared again; proxy log:\n${log()}`);
+      assert.equal(t.checkpointRequests - requests, 1, `no new checkpoint request; proxy log:\n${log()}`);
+      ctx.diagnostic(summary(log()));
     } finally {
       t.controllerAnswers = true;
       t.answerNow();
-      await t.lab.stop(proxy.child);
+      if (proxy) await t.lab.stop(proxy.child);
     }
   });
 
