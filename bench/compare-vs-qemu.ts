@@ -42,7 +42,8 @@
  * set the p99 of the case that ran first: 64 B x 1 round by round was 2.4 ms, then 0.26 and 0.17 ms
  * (QEMU 0.55, 0.36, 0.36), which is how "p99 above QEMU's" was measured for several rounds of work.
  * A COLO proxy runs for days, so the steady state is what the goal is about, and the start-up is
- * reported next to it rather than hidden.
+ * reported next to it rather than hidden. Since, `compare` warms up on synthetic traffic before it
+ * takes real frames (CompareEngine.warmUp), which about halved its first-traffic p99 at 64 B.
  *
  * Figures, per case, for QEMU and ours, with ratios ours / QEMU throughout (frames/s and Gbit/s:
  * above 1 = ours faster; latency: below 1 = ours lower):

@@ -93,6 +93,16 @@ after(async () => {
   await stop(shared);
 });
 
+test('compare: the start-up warm-up leaves no trace: nothing on outdev, every count at zero', async () => {
+  const warm = /warmed up on (\d+) synthetic frames/.exec(shared.log());
+  assert.ok(warm !== null && Number(warm[1]) > 1000, shared.log());
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(shared.outdev.received.length, 0);
+  for (const series of ['colo_proxy_frames_total{side="primary"}', 'colo_proxy_frames_total{side="secondary"}', 'colo_proxy_released_frames_total']) {
+    assert.equal(await metric(shared, series), 0, series);
+  }
+});
+
 test('compare: answers the Xen hello', async () => {
   shared.notify.send(COLO_USERSPACE_PROXY_INIT);
   await shared.notify.waitFor(COLO_COMPARE_GET_XEN_INIT);
