@@ -64,8 +64,8 @@ export const compareCommand: Command = {
       throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
     }
     const warmStart = performance.now();
-    const warmFrames = engine.warmUp();
-    log(`compare: warmed up on ${warmFrames} synthetic frames in ${Math.round(performance.now() - warmStart)} ms`);
+    const warm = engine.warmUp();
+    log(`compare: warmed up on ${warm.fed} synthetic frames (${warm.released} released) in ${Math.round(performance.now() - warmStart)} ms`);
     const metricsServer: Server | undefined = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
     const notice = nodeFlagsNotice(process.execArgv);
     if (notice !== undefined) log(`compare: ${notice}`);

@@ -110,6 +110,8 @@ export class CompareEngine implements ActionSink {
   /** Primary input bytes read since the pending checkpoint was requested (0 when none is). */
   private readWhilePending = 0;
   private closed = false;
+  /** True during `warmUp`: what its throwaway core reports goes nowhere. */
+  private warming = false;
 
   constructor(private readonly options: CompareOptions) {
     // Frames are views of socket reads (fresh buffers) or of the decoder's own copies of frames
@@ -214,20 +216,27 @@ export class CompareEngine implements ActionSink {
    * frames take: framing decoder, `ingestFrames`, this engine's `release`, encoding into the output
    * buffer, which is then dropped unwritten. V8 compiles code only once it has run for a while, and
    * without this the first few thousand real frames were released 2-4x slower than later ones.
-   * The throwaway core has its own counters, so metrics start from zero. Returns the frames fed.
+   * The throwaway core has its own counters, so metrics start from zero; a checkpoint, mismatch or
+   * event it reports (none, unless the traffic is wrong) goes nowhere. Returns the frames fed and
+   * how many of them the core released (half: every primary frame, when all matched).
    */
-  warmUp(): number {
+  warmUp(): { fed: number; released: number } {
     const core = createComparator({ bytesEqual: nodeBytesEqual, ...this.options.comparator, mode: 'pre-translated', framesImmutable: true });
     const decoders = { primary: new QemuPacketDecoder({ vnetHeader: this.options.vnetHeader }), secondary: new QemuPacketDecoder({ vnetHeader: this.options.vnetHeader }) };
     let fed = 0;
-    for (const chunk of warmUpChunks(this.options.vnetHeader)) {
-      const decoder = decoders[chunk.side];
-      const frames = decoder.push(chunk.bytes);
-      this.ingestFrames(core, chunk.side, frames, decoder.vnetHeaders, this.now());
-      fed += frames.length;
-      this.encodeReleased();
+    this.warming = true;
+    try {
+      for (const chunk of warmUpChunks(this.options.vnetHeader)) {
+        const decoder = decoders[chunk.side];
+        const frames = decoder.push(chunk.bytes);
+        this.ingestFrames(core, chunk.side, frames, decoder.vnetHeaders, this.now());
+        fed += frames.length;
+        this.encodeReleased();
+      }
+    } finally {
+      this.warming = false;
     }
-    return fed;
+    return { fed, released: core.counters.releasedFrames };
   }
 
   private framingError(name: string, port: StreamPort, e: QemuFramingError): void {
@@ -252,16 +261,17 @@ export class CompareEngine implements ActionSink {
   }
 
   mismatch(flow: string, m: Mismatch): void {
-    this.options.log(describeMismatch(flow, m));
+    if (!this.warming) this.options.log(describeMismatch(flow, m));
   }
 
   checkpoint(reason: MismatchReason, flow: string): void {
+    if (this.warming) return;
     this.options.log(`checkpoint requested (${reason}, ${flow})`);
     this.controller.request();
   }
 
   event(code: string, flow: string, detail: string): void {
-    this.options.log(`event ${code} ${flow}: ${detail}`);
+    if (!this.warming) this.options.log(`event ${code} ${flow}: ${detail}`);
   }
 
   deliver(): void {

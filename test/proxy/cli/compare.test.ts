@@ -94,8 +94,10 @@ after(async () => {
 });
 
 test('compare: the start-up warm-up leaves no trace: nothing on outdev, every count at zero', async () => {
-  const warm = /warmed up on (\d+) synthetic frames/.exec(shared.log());
-  assert.ok(warm !== null && Number(warm[1]) > 1000, shared.log());
+  // The warm-up traffic all matched: every primary frame (half of those fed) was released.
+  const warm = /warmed up on (\d+) synthetic frames \((\d+) released\)/.exec(shared.log());
+  assert.ok(warm !== null && Number(warm[1]) > 1000 && Number(warm[2]) * 2 === Number(warm[1]), shared.log());
+  assert.doesNotMatch(shared.log(), /checkpoint requested|mismatch /);
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(shared.outdev.received.length, 0);
   for (const series of ['colo_proxy_frames_total{side="primary"}', 'colo_proxy_frames_total{side="secondary"}', 'colo_proxy_released_frames_total']) {
