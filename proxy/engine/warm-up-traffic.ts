@@ -49,7 +49,8 @@ function tcpStream(src: string, dst: string, firstPort: number, flows: number, s
 /** The streams' frames interleaved: one from each in turn while any has frames left. */
 function interleave(streams: Uint8Array[][]): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let i = 0; out.length < streams.reduce((n, s) => n + s.length, 0); i++) {
+  const longest = Math.max(...streams.map((s) => s.length));
+  for (let i = 0; i < longest; i++) {
     for (const s of streams) if (i < s.length) out.push(s[i]!);
   }
   return out;
