@@ -6,7 +6,9 @@
  * needed, 2 for a usage or input error.
  */
 
+import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { HEADER_FIELDS, type HeaderField, type SequenceMode } from '../../compare/index.js';
 import { CaptureFormatError } from '../framing/capture.js';
@@ -53,6 +55,17 @@ function headerList(text: string | undefined): HeaderField[] {
   });
 }
 
+/** True when the two paths name one file: the same inode when both exist, else the same absolute path. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return resolve(a) === resolve(b);
+  }
+}
+
 /** The replay a command line asks for (flags checked; --mismatch-dir created). */
 export async function parseReplayArgs(argv: readonly string[]): Promise<{ options: ReplayOptions; json: boolean; quiet: boolean; against: ComparatorEndpoints | 'qemu' | undefined }> {
   const { flags: f, positionals } = parseFlags('replay', flags, argv);
@@ -62,6 +75,12 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{ option
   const guestMac = f['guest-mac'] === undefined ? undefined : parseMac(f['guest-mac']);
   if (f['guest-mac'] !== undefined && guestMac === undefined) throw new UsageError(`replay: --guest-mac must be a MAC address like 52:54:00:12:34:56 (got "${f['guest-mac']}")`);
   const compareHeaders = headerList(f['compare-headers']);
+  if (f.out !== undefined) {
+    const inputs: [string, string | undefined][] = [['--primary', f.primary], ['--secondary', f.secondary], ['--client', f.client]];
+    for (const [flag, input] of inputs) {
+      if (input !== undefined && sameFile(f.out, input)) throw new UsageError(`replay: --out ${f.out} is the ${flag} capture; write the released frames elsewhere`);
+    }
+  }
   if (f['mismatch-dir'] !== undefined) {
     try {
       await mkdir(f['mismatch-dir'], { recursive: true });

@@ -8,9 +8,14 @@
  *   for the first frame, the mismatch in its comment.
  *
  * Frames are queued synchronously while the session runs and written by `flush`, which the
- * replay awaits between input batches; the file writers buffer, so this costs little.
+ * replay awaits between input batches; the file writers buffer, so this costs little. Interfaces
+ * have no snaplen (every frame the readers accept is written whole), and a time before 1970 (a
+ * capture with a negative if_tsoffset) is written as 1970, which pcapng's unsigned times allow.
+ * `--out` is written to a temporary file beside it and renamed when the replay succeeds, so a
+ * failed replay leaves an earlier file of that name as it was.
  */
 
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
 import { createCaptureFileWriter, type CaptureFileWriter } from '../ports/capture-file.js';
@@ -27,20 +32,28 @@ async function writeAll(writer: CaptureFileWriter, frames: readonly Queued[]): P
   for (const f of frames) await writer.write(f);
 }
 
-/** `--out`: the released frames. */
+/** A frame time as written: pcapng times are unsigned (see the header). */
+function writable(timeNs: bigint): bigint {
+  return timeNs < 0n ? 0n : timeNs;
+}
+
+/** `--out`: the released frames, stamped with their virtual release time from the first frame's capture time. */
 export class ReleasedCapture {
   private queue: Queued[] = [];
+  /** The capture time of the replay's first frame, once it is known. */
+  baseNs = 0n;
 
-  private constructor(private readonly writer: CaptureFileWriter, private readonly baseNs: bigint) {}
+  private constructor(private readonly writer: CaptureFileWriter, private readonly path: string, private readonly temporary: string) {}
 
-  static async create(path: string, baseNs: bigint): Promise<ReleasedCapture> {
-    const writer = await createCaptureFileWriter(path, 'pcapng');
-    writer.addInterface(LINKTYPE_ETHERNET, { name: 'released' });
-    return new ReleasedCapture(writer, baseNs);
+  static async create(path: string): Promise<ReleasedCapture> {
+    const temporary = `${path}.partial-${process.pid}`;
+    const writer = await createCaptureFileWriter(temporary, 'pcapng');
+    writer.addInterface(LINKTYPE_ETHERNET, { name: 'released', snaplen: 0 });
+    return new ReleasedCapture(writer, path, temporary);
   }
 
   add(frame: Uint8Array, atMs: number): void {
-    this.queue.push({ timeNs: this.baseNs + BigInt(Math.round(atMs * 1e6)), data: frame, interfaceId: 0, comment: undefined });
+    this.queue.push({ timeNs: writable(this.baseNs + BigInt(Math.round(atMs * 1e6))), data: frame, interfaceId: 0, comment: undefined });
   }
 
   async flush(): Promise<void> {
@@ -49,9 +62,17 @@ export class ReleasedCapture {
     await writeAll(this.writer, q);
   }
 
+  /** Writes the rest and puts the file in place. */
   async close(): Promise<void> {
     await this.flush();
     await this.writer.close();
+    await rename(this.temporary, this.path);
+  }
+
+  /** After a failed replay: closes and removes the temporary file; the path keeps what it had. */
+  async discard(): Promise<void> {
+    await this.writer.close().catch(() => undefined);
+    await rm(this.temporary, { force: true });
   }
 }
 
@@ -137,11 +158,14 @@ export class MismatchCaptures {
     }
     for (const e of this.done.splice(0)) {
       const writer = await createCaptureFileWriter(e.path, 'pcapng');
-      for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side });
-      const first = e.frames[0];
-      if (first) first.comment = `${first.comment}; ${e.note}`;
-      await writeAll(writer, e.frames);
-      await writer.close();
+      try {
+        for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
+        const first = e.frames[0];
+        if (first) first.comment = `${first.comment}; ${e.note}`;
+        await writeAll(writer, e.frames);
+      } finally {
+        await writer.close();
+      }
     }
   }
 }
@@ -151,5 +175,5 @@ function episodeName(n: number): string {
 }
 
 function queued(side: Side, timeNs: bigint, data: Uint8Array): Queued {
-  return { timeNs, data, interfaceId: SIDES.indexOf(side), comment: side };
+  return { timeNs: writable(timeNs), data, interfaceId: SIDES.indexOf(side), comment: side };
 }

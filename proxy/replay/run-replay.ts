@@ -63,7 +63,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const router = new FrameRouter(paths, roles, guest.mac);
 
   const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir) : undefined;
-  let released: ReleasedCapture | undefined;
+  const released = o.out !== undefined ? await ReleasedCapture.create(o.out) : undefined;
   const session = new ReplaySession(
     {
       checkpointMs: o.checkpointMs,
@@ -81,30 +81,37 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const offsets = new Array<number>(paths.length).fill(0);
   let first: CapturedFrame | undefined;
 
-  for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
-    const { frames, source } = batch;
-    if (first === undefined) {
-      first = frames[0]!;
-      if (o.out !== undefined) released = await ReleasedCapture.create(o.out, first.timeNs);
+  try {
+    for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
+      const { frames, source } = batch;
+      if (first === undefined) {
+        first = frames[0]!;
+        if (released) released.baseNs = first.timeNs;
+      }
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        const from = source[i]!;
+        offsets[from] = f.fileOffset;
+        const side = router.route(f, from);
+        if (side === undefined) continue;
+        const data = asEthernet(f.linkType, f.data) ?? f.data;
+        if (side !== 'client' && !check.done) check.observe(side, data);
+        mismatches?.frame(side, data, f.timeNs);
+        session.ingest(side, data, f.msSince(first));
+      }
+      await released?.flush();
+      await mismatches?.flush();
+      o.progress?.(offsets.reduce((a, b) => a + b, 0), total);
     }
-    for (let i = 0; i < frames.length; i++) {
-      const f = frames[i]!;
-      const from = source[i]!;
-      offsets[from] = f.fileOffset;
-      const side = router.route(f, from);
-      if (side === undefined) continue;
-      const data = asEthernet(f.linkType, f.data) ?? f.data;
-      if (side !== 'client' && !check.done) check.observe(side, data);
-      mismatches?.frame(side, data, f.timeNs);
-      session.ingest(side, data, f.msSince(first));
-    }
-    await released?.flush();
-    await mismatches?.flush();
-    o.progress?.(offsets.reduce((a, b) => a + b, 0), total);
+    session.finish();
+    await released?.close();
+    await mismatches?.flush(true);
+  } catch (e) {
+    // Close what was open, keeping the episodes seen so far; the first error is the one to report.
+    await released?.discard();
+    await mismatches?.flush(true).catch(() => undefined);
+    throw e;
   }
-  session.finish();
-  await released?.close();
-  await mismatches?.flush(true);
   o.progress?.(total, total);
 
   const verdict = check.verdict;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
 import { emitTcp, type TcpFields } from '../../../compare/wire/emit.js';
-import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
+import { createCaptureFileWriter, readCaptureFile } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
 import { pattern } from '../../support/twins.js';
 
@@ -136,6 +136,94 @@ test('replay cli: bad input is one line naming what was wrong, exit 2', () => {
   const garbage = join(dir, 'garbage.pcap');
   writeFileSync(garbage, 'this is not a capture at all');
   assertOneLineError(cli(['--primary', garbage, '--secondary', P]), /garbage\.pcap: .*\(capture\.bad_magic\)/);
+});
+
+test('replay cli: --out never overwrites an input, and a failed replay leaves an earlier --out as it was', () => {
+  const copy = join(dir, 'p-copy.pcapng');
+  writeFileSync(copy, readFileSync(P));
+  assertOneLineError(cli(['--primary', copy, '--secondary', join(dir, 's-same.pcapng'), '--out', copy]), /--out .*p-copy\.pcapng is the --primary capture/);
+  assert.deepEqual(readFileSync(copy), readFileSync(P), 'the input is untouched');
+  const earlier = join(dir, 'earlier.pcapng');
+  assert.equal(cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--out', earlier, '--quiet']).code, 0);
+  const good = readFileSync(earlier);
+  const bytes = readFileSync(join(dir, 's-same.pcapng'));
+  const cut = join(dir, 's-cut.pcapng');
+  writeFileSync(cut, bytes.subarray(0, bytes.length - 10));
+  assertOneLineError(cli(['--primary', P, '--secondary', cut, '--out', earlier]), /s-cut\.pcapng: .*\(capture\.truncated\)/);
+  assert.deepEqual(readFileSync(earlier), good, 'the earlier --out is as it was');
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
+});
+
+/** A little-endian pcapng by hand: an interface with if_tsoffset `offsetS` (µs units), and one EPB per frame at `timeUs`. */
+function pcapngWithOffset(offsetS: number, frames: { timeUs: number; data: Uint8Array }[]): Uint8Array {
+  const blocks: Uint8Array[] = [];
+  const block = (type: number, body: Uint8Array): void => {
+    const b = new Uint8Array(12 + body.length);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, type, true);
+    v.setUint32(4, b.length, true);
+    b.set(body, 8);
+    v.setUint32(b.length - 4, b.length, true);
+    blocks.push(b);
+  };
+  const shb = new DataView(new ArrayBuffer(16));
+  shb.setUint32(0, 0x1a2b3c4d, true);
+  shb.setUint16(4, 1, true);
+  shb.setBigInt64(8, -1n, true);
+  block(0x0a0d0d0a, new Uint8Array(shb.buffer));
+  const idb = new DataView(new ArrayBuffer(24));
+  idb.setUint16(0, 1, true); // Ethernet; snaplen 0
+  idb.setUint16(8, 14, true); // if_tsoffset
+  idb.setUint16(10, 8, true);
+  idb.setBigInt64(12, BigInt(offsetS), true); // then opt_endofopt
+  block(1, new Uint8Array(idb.buffer));
+  for (const f of frames) {
+    const padded = (f.data.length + 3) & ~3;
+    const epb = new Uint8Array(20 + padded);
+    const v = new DataView(epb.buffer);
+    v.setUint32(4, Math.floor(f.timeUs / 2 ** 32), true);
+    v.setUint32(8, f.timeUs % 2 ** 32, true);
+    v.setUint32(12, f.data.length, true);
+    v.setUint32(16, f.data.length, true);
+    epb.set(f.data, 20);
+    block(6, epb);
+  }
+  return concatBytes(blocks);
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+test('replay cli: --out is a valid capture with no frames, and holds frames timed before 1970 or over 256 KiB', async () => {
+  const empty = join(dir, 'header-only.pcapng');
+  const w = await createCaptureFileWriter(empty, 'pcapng');
+  w.addInterface(1);
+  await w.close();
+  const none = join(dir, 'none-out.pcapng');
+  const r = cli(['--primary', empty, '--secondary', empty, '--out', none, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(runTool('capinfos', ['-c', '-M', none]).match(/Number of packets:\s+(\d+)/)?.[1], '0');
+
+  // Times 100 s before the epoch (a negative if_tsoffset), and a 300,000-byte frame.
+  const big = new Uint8Array(300_000).fill(0x42);
+  big.set(out({ seq: 1, payload: 'x' }).subarray(0, 14));
+  const frames = [{ timeUs: 1000, data: out({ seq: 1001, flags: TCP_SYN | TCP_ACK }) }, { timeUs: 2000, data: big }];
+  const odd = join(dir, 'odd.pcapng');
+  writeFileSync(odd, pcapngWithOffset(-100, frames));
+  const written = join(dir, 'odd-out.pcapng');
+  const m = join(dir, 'odd-mismatches');
+  const ok = cli(['--primary', odd, '--secondary', odd, '--out', written, '--mismatch-dir', m, '--quiet']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const back: number[] = [];
+  for await (const f of readCaptureFile(written)) back.push(f.data.length);
+  assert.deepEqual(back, frames.map((f) => f.data.length), 'both frames released and written whole');
 });
 
 interface AgainstJson {
