@@ -125,13 +125,20 @@ export class CompareEngine implements ActionSink {
       : new ImmediateController(done);
     this.primary = this.input('primary-in', options.primaryIn, 'primary');
     this.secondary = this.input('secondary-in', options.secondaryIn, 'secondary');
+    // The inputs paused for a full outdev resume on 'drain', which a socket that went away never
+    // emits, nor does a new peer that takes the waiting frames in its stride: so they resume on
+    // either change too (released frames then wait for the next peer, up to OUTDEV_PENDING_LIMIT).
     this.outdev = new StreamPort(options.outdev, {
       connected: () => {
         this.metrics.peerConnections.inc({ port: 'outdev' });
         options.log('outdev: peer connected');
+        this.resumeInputs();
       },
       data: () => {},
-      disconnected: (reason) => options.log(`outdev: peer gone (${reason}); released frames wait for the next one`),
+      disconnected: (reason) => {
+        options.log(`outdev: peer gone (${reason}); released frames wait for the next one`);
+        if (this.outdev.pendingBytes <= OUTDEV_PENDING_LIMIT) this.resumeInputs();
+      },
       drained: () => this.resumeInputs(),
     });
   }

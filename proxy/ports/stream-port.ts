@@ -5,8 +5,12 @@
  * peer arriving while one is connected is refused (closed at once), and after the peer goes away
  * the next one is accepted. A connecting port retries with backoff (100 ms doubling to 2 s) until
  * it is closed. Every (re)connection is a fresh byte stream: the owner resets its decoder on
- * `connected`. Bytes written while no peer is connected wait in order for the next one (the owner
- * bounds them with `pendingBytes`), so a released frame is never lost to a reconnect.
+ * `connected`. Bytes written while no peer is connected (or while the connection is closing) wait
+ * in order for the next one (the owner bounds them with `pendingBytes`), and so do whole writes a
+ * connection that went away had left queued in this process; bytes already in the kernel's
+ * socket buffer, or in a write it had partly taken, are lost with the connection, as on a wire.
+ * TCP connections use keepalive, so that a peer whose host died without a word is noticed
+ * (after the kernel's probes) rather than held as connected for ever.
  */
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -25,6 +29,8 @@ export interface StreamPortHandlers {
 }
 
 const RETRY_FIRST_MS = 100;
+/** Idle time before TCP keepalive probes start on a connection. */
+const KEEPALIVE_IDLE_MS = 10_000;
 const RETRY_MAX_MS = 2000;
 
 export class StreamPort {
@@ -36,6 +42,10 @@ export class StreamPort {
   private pending: Buffer[] = [];
   /** Bytes written while no peer was connected, waiting for the next one. */
   pendingBytes = 0;
+  /** Writes to the current socket since Node's queue for it was last empty: what it may still hold. */
+  private queued: Buffer[] = [];
+  /** A connection being dialled, not yet connected. */
+  private dialing: Socket | null = null;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -72,12 +82,16 @@ export class StreamPort {
 
   /** Writes to the peer, or queues for the next one; false when the caller should wait for `drained`. */
   write(bytes: Buffer): boolean {
-    if (this.socket === null) {
+    const s = this.socket;
+    if (s === null || !s.writable) {
       this.pending.push(bytes);
       this.pendingBytes += bytes.length;
       return false;
     }
-    return this.socket.write(bytes);
+    const ok = s.write(bytes);
+    if (s.writableLength === 0) this.queued.length = 0;
+    else this.queued.push(bytes);
+    return ok;
   }
 
   /**
@@ -85,7 +99,8 @@ export class StreamPort {
    * queued in this process: the buffers of those writes are no longer referenced here.
    */
   get flushed(): boolean {
-    return this.socket !== null && this.socket.writableLength === 0;
+    // A write to a closing socket went to `pending` instead, which keeps the buffer.
+    return this.socket !== null && this.socket.writable && this.socket.writableLength === 0;
   }
 
   /** Stops reading from the peer (backpressure). */
@@ -111,6 +126,8 @@ export class StreamPort {
   close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.dialing?.destroy();
+    this.dialing = null;
     this.socket?.destroy();
     this.socket = null;
     const server = this.server;
@@ -130,11 +147,18 @@ export class StreamPort {
     if (this.closed) return;
     const ep = this.endpoint;
     const s = ep.kind === 'unix' ? connect(ep.path) : connect(ep.port, ep.host);
+    this.dialing = s;
     s.once('connect', () => {
+      this.dialing = null;
+      if (this.closed) {
+        s.destroy();
+        return;
+      }
       this.retryMs = RETRY_FIRST_MS;
       this.attach(s);
     });
     s.once('error', () => {
+      if (this.dialing === s) this.dialing = null;
       if (this.socket !== s) {
         s.destroy();
         this.retry();
@@ -153,23 +177,48 @@ export class StreamPort {
 
   private attach(s: Socket): void {
     this.socket = s;
+    this.queued = [];
     s.setNoDelay?.(true);
+    if (this.endpoint.kind === 'tcp') s.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     this.handlers.connected();
     s.on('data', (chunk: Buffer) => this.handlers.data(chunk));
-    s.on('drain', () => this.handlers.drained());
+    s.on('drain', () => {
+      this.queued.length = 0;
+      this.handlers.drained();
+    });
     const gone = (reason: string): void => {
       if (this.socket !== s) return;
       this.socket = null;
+      // On 'error' Node still counts what it had not handed to the kernel (0 by 'close').
+      this.requeue(s.writableLength);
       this.handlers.disconnected(reason);
       if (!this.endpoint.server) this.retry();
     };
     s.on('error', (e) => gone(e.message));
     s.on('close', () => gone('peer closed the connection'));
     if (this.pending.length > 0) {
-      const queued = this.pending;
+      const waiting = this.pending;
       this.pending = [];
       this.pendingBytes = 0;
-      for (const b of queued) s.write(b);
+      for (const b of waiting) this.write(b);
     }
+  }
+
+  /**
+   * Puts back, ahead of what waits already, the whole writes among the last `unsent` bytes a
+   * connection that went away had queued: each write is whole frames, so a partly taken one is
+   * dropped rather than resent from its middle.
+   */
+  private requeue(unsent: number): void {
+    const back: Buffer[] = [];
+    let bytes = 0;
+    for (let i = this.queued.length - 1; i >= 0 && bytes + this.queued[i]!.length <= unsent; i--) {
+      back.unshift(this.queued[i]!);
+      bytes += this.queued[i]!.length;
+    }
+    this.queued = [];
+    if (back.length === 0) return;
+    this.pending = [...back, ...this.pending];
+    this.pendingBytes += bytes;
   }
 }

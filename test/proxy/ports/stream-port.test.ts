@@ -1,0 +1,59 @@
+/**
+ * StreamPort edge cases not reached through `compare`'s end-to-end tests: a dial still in flight
+ * when the port is closed. The peer is a loopback listener that never accepts, its backlog full,
+ * so the kernel drops our SYN and the connect stays pending until the listener starts accepting.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { StreamPort } from '../../../proxy/ports/stream-port.js';
+import { parseEndpoint } from '../../../proxy/ports/endpoint.js';
+
+/** A python listener with backlog 0 that accepts nothing until it reads a line on stdin; prints its port. */
+const LISTENER = `
+import socket, sys
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
+print(s.getsockname()[1], flush=True)
+sys.stdin.readline()
+s.settimeout(5)
+try:
+    while True:
+        c, _ = s.accept(); print('accepted', flush=True)
+except socket.timeout:
+    pass
+`;
+
+test('stream port: a dial still in flight when the port closes never connects afterwards', async () => {
+  const py = spawn('python3', ['-c', LISTENER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const fillers: Socket[] = [];
+  let p: StreamPort | undefined;
+  try {
+    let out = '';
+    py.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    while (!/\n/.test(out)) await once(py.stdout!, 'data');
+    const port = Number(out.split('\n')[0]);
+    // Fill the backlog, so that the next SYN is dropped and its connect hangs.
+    for (let i = 0; i < 3; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => {}));
+    await new Promise((r) => setTimeout(r, 200));
+    let connected = 0;
+    p = new StreamPort(parseEndpoint('--outdev', `tcp:127.0.0.1:${port}`), {
+      connected: () => connected++, data: () => {}, disconnected: () => {}, drained: () => {},
+    });
+    await p.start();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(connected, 0, 'the dial is still in flight');
+    await p.close();
+    // The listener now accepts everything, ours included were it still dialling (its SYN is retried within ~3 s).
+    py.stdin!.write('go\n');
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.equal(connected, 0, 'a closed port connected');
+    assert.ok((out.match(/accepted/g) ?? []).length >= 1, 'the listener did accept the connections queued at it');
+  } finally {
+    await p?.close(); // again: were the dial to connect after all, this lets the test end
+    for (const f of fillers) f.destroy();
+    py.kill();
+  }
+});
