@@ -12,6 +12,7 @@ import { emitTcp, type TcpFields } from '../../../compare/wire/emit.js';
 import { createCaptureFileWriter, readCaptureFile } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
 import { pattern } from '../../support/twins.js';
+import { concat, pcapngBlock } from '../framing/support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-replay-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -158,13 +159,7 @@ test('replay cli: --out never overwrites an input, and a failed replay leaves an
 function pcapngWithOffset(offsetS: number, frames: { timeUs: number; data: Uint8Array }[]): Uint8Array {
   const blocks: Uint8Array[] = [];
   const block = (type: number, body: Uint8Array): void => {
-    const b = new Uint8Array(12 + body.length);
-    const v = new DataView(b.buffer);
-    v.setUint32(0, type, true);
-    v.setUint32(4, b.length, true);
-    b.set(body, 8);
-    v.setUint32(b.length - 4, b.length, true);
-    blocks.push(b);
+    blocks.push(pcapngBlock(type, body));
   };
   const shb = new DataView(new ArrayBuffer(16));
   shb.setUint32(0, 0x1a2b3c4d, true);
@@ -188,17 +183,7 @@ function pcapngWithOffset(offsetS: number, frames: { timeUs: number; data: Uint8
     epb.set(f.data, 20);
     block(6, epb);
   }
-  return concatBytes(blocks);
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(...blocks);
 }
 
 test('replay cli: --out is a valid capture with no frames, and holds frames timed before 1970 or over 256 KiB', async () => {

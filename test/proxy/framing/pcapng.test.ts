@@ -4,19 +4,12 @@ import fc from 'fast-check';
 import { fromHex, toHex } from '../../../compare/wire/bytes.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../../compare/wire/link.js';
 import { createPcapngDecoder, PcapngWriter } from '../../../proxy/framing/pcapng.js';
-import { assertAnyChunking, assertCorrupt, assertTruncations, concat, decode } from './support.js';
+import { assertAnyChunking, assertCorrupt, assertTruncations, concat, decode, pcapngBlock } from './support.js';
 import type { FrameValue } from './support.js';
 
 /** A little-endian block of `type` around `body` (hex, already padded), both lengths filled in. */
 function block(type: number, body: string): Uint8Array {
-  const b = fromHex(body);
-  const out = new Uint8Array(12 + b.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, type, true);
-  v.setUint32(4, out.length, true);
-  out.set(b, 8);
-  v.setUint32(out.length - 4, out.length, true);
-  return out;
+  return pcapngBlock(type, fromHex(body));
 }
 
 /** End offsets of `parts` laid end to end. */

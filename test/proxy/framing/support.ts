@@ -26,6 +26,17 @@ export function value(f: CapturedFrame): FrameValue {
   };
 }
 
+/** A little-endian pcapng block of `type` around `body` (already padded), both lengths filled in. */
+export function pcapngBlock(type: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + body.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, type, true);
+  v.setUint32(4, out.length, true);
+  out.set(body, 8);
+  v.setUint32(out.length - 4, out.length, true);
+  return out;
+}
+
 /** Concatenates byte arrays. */
 export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
