@@ -29,9 +29,9 @@ export interface StreamPortHandlers {
 }
 
 const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2000;
 /** Idle time before TCP keepalive probes start on a connection. */
 const KEEPALIVE_IDLE_MS = 10_000;
-const RETRY_MAX_MS = 2000;
 
 export class StreamPort {
   private server: Server | null = null;

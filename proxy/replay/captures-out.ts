@@ -163,8 +163,10 @@ export class MismatchCaptures {
         const first = e.frames[0];
         if (first) first.comment = `${first.comment}; ${e.note}`;
         await writeAll(writer, e.frames);
-      } finally {
         await writer.close();
+      } catch (err) {
+        await writer.close().catch(() => undefined); // the file is left as far as it got; the first error is reported
+        throw err;
       }
     }
   }
