@@ -82,6 +82,20 @@ async function until(r: Running, what: string, check: () => Promise<boolean>): P
   }
 }
 
+/** A UDP datagram from `srcPort` whose payload is `i` in six digits, then 1400 bytes of filler. */
+const numbered = (i: number, srcPort = 53): Uint8Array =>
+  emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'x'.repeat(1400)}` });
+
+/** The number `numbered` put in a frame. */
+const numberOf = (packet: Uint8Array): number => Number(Buffer.from(packet).subarray(42, 48).toString());
+
+/** Datagrams `from` to `to - 1` (see `numbered`), QEMU-framed, 500 to a write. */
+function numberedWrites(from: number, to: number, srcPort = 53): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = from; at < to; at += 500) out.push(encodeQemuFrames(Array.from({ length: Math.min(500, to - at) }, (_, k) => ({ packet: numbered(at + k, srcPort) })), false));
+  return out;
+}
+
 const segment = (seq: number, payload: string) =>
   emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq, ack: 5000, flags: TCP_ACK | TCP_PSH, payload });
 
@@ -248,10 +262,7 @@ test('compare: when outdev stops reading, the inputs stop being read too; nothin
   try {
     r.outdev.socket.pause();
     const total = 12_000;
-    const frame = (i: number) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'x'.repeat(1400)}` });
-    for (let at = 0; at < total; at += 500) {
-      const batch = Array.from({ length: 500 }, (_, k) => ({ packet: frame(at + k) }));
-      const bytes = encodeQemuFrames(batch, false);
+    for (const bytes of numberedWrites(0, total)) {
       r.primary.sendRaw(bytes);
       r.secondary.sendRaw(bytes);
     }
@@ -269,8 +280,7 @@ test('compare: when outdev stops reading, the inputs stop being read too; nothin
       throw new Error(`${e.message}; compare's log: ${r.log()}`);
     });
     assert.doesNotMatch(r.log(), /mismatch|checkpoint requested/);
-    const got = r.outdev.received.map((f) => Buffer.from(f.packet).subarray(42, 48).toString());
-    assert.deepEqual(got, Array.from({ length: total }, (_, i) => String(i).padStart(6, '0')));
+    assert.deepEqual(r.outdev.received.map((f) => numberOf(f.packet)), Array.from({ length: total }, (_, i) => i));
   } finally {
     await stop(r);
   }
@@ -282,9 +292,7 @@ test('compare: inputs paused for a stalled outdev resume when that peer goes and
   try {
     r.outdev.socket.pause();
     const total = 12_000;
-    const frame = (i: number) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'x'.repeat(1400)}` });
-    for (let at = 0; at < total; at += 500) {
-      const bytes = encodeQemuFrames(Array.from({ length: 500 }, (_, k) => ({ packet: frame(at + k) })), false);
+    for (const bytes of numberedWrites(0, total)) {
       r.primary.sendRaw(bytes);
       r.secondary.sendRaw(bytes);
     }
@@ -295,11 +303,10 @@ test('compare: inputs paused for a stalled outdev resume when that peer goes and
     r.outdev.socket.destroy();
     await waitFor('compare to notice outdev went away', () => r.log().includes('outdev: peer gone'));
     next = await FramePeer.open(r.sock('outdev'));
-    const last = Buffer.from(frame(total - 1)).toString('hex');
-    await waitFor('the last frame on the new outdev peer', () => next!.received.some((f) => Buffer.from(f.packet).toString('hex') === last), 30_000)
+    await waitFor('the last frame on the new outdev peer', () => next!.received.some((f) => numberOf(f.packet) === total - 1), 30_000)
       .catch((e: Error) => { throw new Error(`${e.message}; ${next!.received.length} frames came; compare's log: ${r.log()}`); });
     // What the dead connection had taken into the kernel is lost with it; the rest comes in order.
-    const got = next.received.map((f) => Number(Buffer.from(f.packet).subarray(42, 48).toString()));
+    const got = next.received.map((f) => numberOf(f.packet));
     assert.ok(got.every((n, i) => i === 0 || n === got[i - 1]! + 1), 'released in order, no gap or repeat after the first');
     assert.doesNotMatch(r.log(), /mismatch|checkpoint requested/);
   } finally {
@@ -315,16 +322,10 @@ test('compare: while a checkpoint is pending, the primary stops being read past 
   const r = await startCompare(['--compare-timeout', '600000']);
   try {
     const total = 72_000;
-    const udp = (port: number, i: number) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: port, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'x'.repeat(1400)}` });
-    r.primary.send(udp(53, -1));
-    r.secondary.send(udp(53, -2));
+    r.primary.send(numbered(-1));
+    r.secondary.send(numbered(-2));
     await r.notify.waitFor(DO_CHECKPOINT);
-    const stream = (from: number) => {
-      const out: Uint8Array[] = [];
-      for (let at = from; at < total; at += 500) out.push(encodeQemuFrames(Array.from({ length: Math.min(500, total - at) }, (_, k) => ({ packet: udp(54, at + k) })), false));
-      return out;
-    };
-    for (const bytes of stream(0)) r.primary.sendRaw(bytes);
+    for (const bytes of numberedWrites(0, total, 54)) r.primary.sendRaw(bytes);
     await waitFor(() => `compare to pause the primary; its log: ${r.log()}`, () => /primary-in: paused: \d+ bytes read since the checkpoint request, \d+ frames \(\d+ bytes\) held; waiting for the checkpoint/.test(r.log()), 20_000);
     await new Promise((resolve) => setTimeout(resolve, 300)); // time to read on, were compare still reading
     const held = await metric(r, 'colo_proxy_held_bytes');
@@ -337,12 +338,11 @@ test('compare: while a checkpoint is pending, the primary stops being read past 
     // what is read after waits for the secondary's copies.
     const flushed = (await metric(r, 'colo_proxy_released_frames_total')) - 1;
     assert.ok(flushed > 0 && flushed < total, `${flushed} frames flushed`);
-    for (const bytes of stream(flushed)) r.secondary.sendRaw(bytes);
+    for (const bytes of numberedWrites(flushed, total, 54)) r.secondary.sendRaw(bytes);
     await r.outdev.waitForFrames(total + 1, 60_000).catch((e: Error) => {
       throw new Error(`${e.message}; compare's log: ${r.log()}`);
     });
-    const got = r.outdev.received.slice(1).map((f) => Buffer.from(f.packet).subarray(42, 48).toString());
-    assert.deepEqual(got, Array.from({ length: total }, (_, i) => String(i).padStart(6, '0')));
+    assert.deepEqual(r.outdev.received.slice(1).map((f) => numberOf(f.packet)), Array.from({ length: total }, (_, i) => i));
     assert.equal(r.notify.count(DO_CHECKPOINT), 1);
   } finally {
     await stop(r);
