@@ -340,7 +340,7 @@ export class CompareEngine implements ActionSink {
     if (held > this.aheadLimit && this.primaryAhead === 'no') {
       this.primaryAhead = 'paused';
       this.primary.pause();
-      this.primaryTimer = setTimeout(() => this.endPrimaryPause('expired'), PRIMARY_PAUSE_MS);
+      this.armPrimaryPause();
     } else if (held <= this.aheadLimit / 2 && this.primaryAhead !== 'no') {
       this.endPrimaryPause('no');
     }
@@ -359,11 +359,23 @@ export class CompareEngine implements ActionSink {
     if (wasPaused && !this.paused) this.primary.resume();
   }
 
+  /**
+   * Starts the primary's pause for running ahead, unless outdev has both inputs paused: the
+   * secondary is not read then and cannot catch up, so that time does not count (it had let the
+   * primary run on unchecked after an outdev stall, into a queue_full checkpoint).
+   */
+  private armPrimaryPause(): void {
+    if (this.paused || this.primaryTimer !== null) return;
+    this.primaryTimer = setTimeout(() => this.endPrimaryPause('expired'), PRIMARY_PAUSE_MS);
+  }
+
   private pauseInputs(): void {
     if (this.paused) return;
     this.paused = true;
     this.primary.pause();
     this.secondary.pause();
+    if (this.primaryTimer) clearTimeout(this.primaryTimer);
+    this.primaryTimer = null;
   }
 
   private resumeInputs(): void {
@@ -371,6 +383,7 @@ export class CompareEngine implements ActionSink {
     this.paused = false;
     if (!this.primaryPaused()) this.primary.resume();
     if (!this.secondaryAhead) this.secondary.resume();
+    if (this.primaryAhead === 'paused') this.armPrimaryPause();
   }
 
   private schedule(): void {
