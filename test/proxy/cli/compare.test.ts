@@ -96,6 +96,20 @@ function numberedWrites(from: number, to: number, srcPort = 53): Uint8Array[] {
   return out;
 }
 
+/**
+ * Stops outdev's peer reading, sends datagrams 0 to `total - 1` identically on both inputs, and
+ * waits until compare has read some and had 300 ms more to read on, were it still reading.
+ */
+async function stallOutdev(r: Running, total: number): Promise<void> {
+  r.outdev.socket.pause();
+  for (const bytes of numberedWrites(0, total)) {
+    r.primary.sendRaw(bytes);
+    r.secondary.sendRaw(bytes);
+  }
+  await until(r, 'compare to read a first batch', async () => (await metric(r, 'colo_proxy_frames_total{side="primary"}')) > 0);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}
+
 const segment = (seq: number, payload: string) =>
   emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 80, dstPort: 40000, seq, ack: 5000, flags: TCP_ACK | TCP_PSH, payload });
 
@@ -260,16 +274,10 @@ test('compare: when outdev stops reading, the inputs stop being read too; nothin
   // default: an input read far ahead of the other is paused on its own instead of filling a queue.
   const r = await startCompare(['--compare-timeout', '600000']);
   try {
-    r.outdev.socket.pause();
-    const total = 12_000;
-    for (const bytes of numberedWrites(0, total)) {
-      r.primary.sendRaw(bytes);
-      r.secondary.sendRaw(bytes);
-    }
     // ~17 MB per input: far more than the socket buffers between us, so it can only sit in the
     // senders' own buffers once compare has stopped reading.
-    await until(r, 'compare to read a first batch', async () => (await metric(r, 'colo_proxy_frames_total{side="primary"}')) > 0);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // time to read on, were compare still reading
+    const total = 12_000;
+    await stallOutdev(r, total);
     for (const side of ['primary', 'secondary'] as const) {
       const read = await metric(r, `colo_proxy_frames_total{side="${side}"}`);
       assert.ok(read < total / 2, `${side}: compare read ${read} of ${total} frames while outdev was stalled`);
@@ -290,14 +298,8 @@ test('compare: inputs paused for a stalled outdev resume when that peer goes and
   const r = await startCompare(['--compare-timeout', '600000']);
   let next: FramePeer | undefined;
   try {
-    r.outdev.socket.pause();
     const total = 12_000;
-    for (const bytes of numberedWrites(0, total)) {
-      r.primary.sendRaw(bytes);
-      r.secondary.sendRaw(bytes);
-    }
-    await until(r, 'compare to read a first batch', async () => (await metric(r, 'colo_proxy_frames_total{side="primary"}')) > 0);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stallOutdev(r, total);
     assert.ok((await metric(r, 'colo_proxy_frames_total{side="primary"}')) < total / 2, 'the inputs were paused');
     // The stalled peer goes away without reading; a new one takes its place.
     r.outdev.socket.destroy();
