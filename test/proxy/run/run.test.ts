@@ -348,7 +348,7 @@ describe('twins that differ', () => {
       assert.equal(m.get('colo_proxy_controller_lost_total'), 1, proxy.log());
       assert.equal(m.get('colo_proxy_secondary_lost'), 0, 'the secondary itself is not declared lost');
       assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, 'the PVM passed through');
-      assert.equal(ColoLab.total(m, 'colo_proxy_mismatches_total'), 1, 'the one mismatch, counted by the core');
+      assert.ok(ColoLab.total(m, 'colo_proxy_mismatches_total') >= 1, 'the old core counted the mismatch (one, or more while the checkpoint was pending)');
 
       // The controller answers after all: the VMs were checkpointed, so comparison starts again,
       // with a fresh core (its counts start from zero: no mismatch) comparing the SVM's output.
