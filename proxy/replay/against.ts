@@ -13,13 +13,13 @@
  * `colo-replay-barrier-N`) sent to both inputs after everything else; once it is out, every
  * earlier frame has been compared, and what is still held comes out after the comparator's
  * timeout and a checkpoint, so the run waits until every primary frame is out or nothing has
- * happened for a timeout, a scan, a checkpoint and a second. The released frames are then
- * checked against those sent: each exactly once, and in order within its flow.
+ * happened for a timeout, a scan, a checkpoint and a second. Released frames are checked off as
+ * they come against those sent (release-audit.ts): each exactly once, in order within its flow,
+ * with memory for what is still owed rather than for the whole capture.
  */
 
-import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { Frame, copyBytes, decodeFrame, emitUdp, flowKey } from '../../compare/index.js';
+import { emitUdp } from '../../compare/index.js';
 import { QemuFrameDecoder, encodeQemuFrame } from '../framing/qemu-frames.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../framing/notify.js';
 import type { Endpoint } from '../ports/endpoint.js';
@@ -28,6 +28,7 @@ import { mergeCaptures } from './merge.js';
 import { chooseGuest } from './guest.js';
 import { asEthernet } from './as-ethernet.js';
 import { FrameRouter, replayInputs, type SkippedFrames } from './route.js';
+import { ReleaseAudit } from './release-audit.js';
 import type { ReplayOptions } from './run-replay.js';
 
 /** The four peers of a colo-compare, in QEMU's property names. */
@@ -49,6 +50,8 @@ export interface AgainstReport {
   released: number;
   /** Primary frames sent and never released. */
   lost: number;
+  /** Flows those lost frames belong to. */
+  lostFlows: number;
   /** Released frames beyond the copies sent (the same frame out twice, or one never sent). */
   duplicated: number;
   /** Released frames that came out before a frame of the same flow sent earlier. */
@@ -90,10 +93,6 @@ function isBarrier(p: Uint8Array): string | undefined {
   return text.startsWith(BARRIER_PREFIX) ? text : undefined;
 }
 
-function digest(p: Uint8Array): string {
-  return createHash('sha1').update(p).digest('base64');
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Writes, waiting for the socket to drain when its buffer is full. */
@@ -131,8 +130,9 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
       s.on('close', () => (failure ??= new Error(`${label} closed a connection`)));
     }
 
-    // outdev: released frames, barriers taken out.
-    const released: Uint8Array[] = [];
+    // outdev: released frames checked off as they come (once the start-up barrier is through), barriers taken out.
+    const audit = new ReleaseAudit();
+    let auditing = false;
     const barriersSeen = new Set<string>();
     let lastActivity = Date.now();
     const outDecoder = new QemuFrameDecoder({ vnetHeader: false });
@@ -142,7 +142,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
         for (const f of outDecoder.push(chunk)) {
           const b = isBarrier(f.packet);
           if (b !== undefined) barriersSeen.add(b);
-          else released.push(copyBytes(f.packet)); // the read chunk's own bytes, not a view keeping it alive
+          else if (auditing) audit.release(f.packet);
         }
       } catch (err) {
         failure ??= err as Error;
@@ -204,12 +204,11 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
     let ready = false;
     for (const wait = Date.now() + 5000; !ready && Date.now() < wait;) ready = await throughBarrier(200);
     if (!ready) throw new Error(`${label} released nothing on outdev (start-up barrier lost)`);
-    released.length = 0;
+    auditing = true;
 
     const { paths, roles } = replayInputs(o);
     const guest = await chooseGuest(o);
     const router = new FrameRouter(paths, roles, guest.mac);
-    const sent: string[] = [];
     let secondaryFrames = 0;
     let clientFrames = 0;
     startedAt = Date.now();
@@ -225,7 +224,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
         }
         const data = asEthernet(f.linkType, f.data) ?? f.data;
         if (side === 'primary') {
-          sent.push(digest(data));
+          audit.send(data);
           await send(primaryIn, encodeQemuFrame(data));
         } else {
           secondaryFrames++;
@@ -238,44 +237,23 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
     const quietMs = o.compareTimeoutMs + o.scanIntervalMs + o.checkpointMs + 1000;
     await throughBarrier(quietMs + 5000);
     lastActivity = Date.now();
-    while (released.length < sent.length && Date.now() - lastActivity < quietMs) {
+    while (audit.owed > 0 && Date.now() - lastActivity < quietMs) {
       check();
       await sleep(10);
     }
     await sleep(Math.min(200, quietMs)); // a late duplicate would show here
 
-    // Each sent primary frame out exactly once, in order.
-    const positions = new Map<string, number[]>();
-    sent.forEach((d, i) => {
-      const list = positions.get(d);
-      if (list) list.push(i); else positions.set(d, [i]);
-    });
-    // Order matters within a flow; across flows a comparator may release in any order.
-    let duplicated = 0;
-    let reordered = 0;
-    const lastOfFlow = new Map<string, number>();
-    for (const p of released) {
-      const next = positions.get(digest(p))?.shift();
-      if (next === undefined) {
-        duplicated++;
-        continue;
-      }
-      const decoded = decodeFrame(p);
-      const flow = decoded instanceof Frame ? flowKey(decoded, true) : '';
-      const last = lastOfFlow.get(flow) ?? -1;
-      if (next < last) reordered++;
-      lastOfFlow.set(flow, Math.max(last, next));
-    }
     return {
       comparator: label,
-      primaryFrames: sent.length,
+      primaryFrames: audit.sent,
       secondaryFrames,
       clientFramesNotSent: clientFrames,
       skipped: { ...router.skipped },
-      released: released.length - duplicated,
-      lost: sent.length - (released.length - duplicated),
-      duplicated,
-      reordered,
+      released: audit.released,
+      lost: audit.owed,
+      lostFlows: audit.flowsOwing,
+      duplicated: audit.duplicated,
+      reordered: audit.reordered,
       checkpoints,
       checkpointsCoalesced: coalesced,
       helloAnswered,
@@ -295,6 +273,9 @@ export function againstExitCode(r: AgainstReport): number {
   return r.checkpoints.length === 0 && r.lost === 0 && r.duplicated === 0 && r.reordered === 0 ? 0 : 1;
 }
 
+/** Checkpoint times the readable report lists (--json has them all). */
+const CHECKPOINTS_LISTED = 20;
+
 /** The readable form of an against report, with colo-proxy's own verdict on the same captures beside it. */
 export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byReason: Record<string, number>; released: number }): string {
   const verdict = (n: number): string => (n === 0 ? 'identical: no checkpoint needed' : `diverged: ${n} checkpoint${n === 1 ? '' : 's'}`);
@@ -304,11 +285,15 @@ export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byR
     '',
     `  outcome     ${verdict(r.checkpoints.length)}${r.checkpointsCoalesced > 0 ? ` (${r.checkpointsCoalesced} more DO_CHECKPOINT while one was pending)` : ''}`,
     `  frames      primary ${r.primaryFrames}, secondary ${r.secondaryFrames} sent; client ${r.clientFramesNotSent} not sent (colo-compare takes no client input)`,
-    `  released    ${r.released} of ${r.primaryFrames}: ${r.lost} lost, ${r.duplicated} duplicated or unknown, ${r.reordered} out of order within their flow`,
+    `  released    ${r.released} of ${r.primaryFrames}: ${r.lost} lost${r.lost > 0 ? ` (in ${r.lostFlows} flow${r.lostFlows === 1 ? '' : 's'})` : ''}, ${r.duplicated} duplicated or unknown, ${r.reordered} out of order within their flow`,
     `  controller  hello ${r.helloAnswered ? 'answered' : 'NOT answered'}${r.otherNotify.length > 0 ? `; other messages: ${r.otherNotify.join(', ')}` : ''}`,
     `  wall time   ${(r.wallMs / 1000).toFixed(3)} s`,
   ];
-  if (r.checkpoints.length > 0) lines.push(`  checkpoints at ${r.checkpoints.map((c) => `${c.requestedAtMs} ms`).join(', ')} (wall clock; the comparator gives no reasons)`);
+  if (r.checkpoints.length > 0) {
+    const listed = r.checkpoints.slice(0, CHECKPOINTS_LISTED).map((c) => `${c.requestedAtMs} ms`).join(', ');
+    const more = r.checkpoints.length > CHECKPOINTS_LISTED ? ` and ${r.checkpoints.length - CHECKPOINTS_LISTED} more` : '';
+    lines.push(`  checkpoints at ${listed}${more} (wall clock; the comparator gives no reasons)`);
+  }
   const reasons = Object.entries(ours.byReason).map(([k, v]) => `${k} ${v}`).join(', ');
   lines.push(
     '',
