@@ -560,6 +560,45 @@ describe('timeouts, limits and checkpoints', () => {
     assert.equal(t.checkpoints().length, 1);
   });
 
+  test('a checkpoint restarts comparison on every flow that diverged, however many checkpoints pass before it speaks again', () => {
+    const t = new Twins();
+    // An IPv4 frame too short for its header: undecodable, compared as a whole frame.
+    const undecodable = (fill: number): Uint8Array => Uint8Array.from([...new Array<number>(12).fill(2), 0x08, 0x00, 0x45, ...new Array<number>(9).fill(fill)]);
+    t.primary(t.udp({ srcPort: 1, payload: 'a' }));
+    t.secondary(t.udp({ srcPort: 1, payload: 'A' }));
+    t.primary(undecodable(1));
+    t.secondary(undecodable(2));
+    t.checkpointDone();
+    // Only another flow speaks through two more checkpoints.
+    for (const n of [1, 2]) {
+      t.primary(t.udp({ srcPort: 2, payload: `b${n}` }));
+      t.secondary(t.udp({ srcPort: 2, payload: `B${n}` }));
+      t.checkpointDone();
+    }
+    assert.deepEqual(t.mismatchReasons(), ['udp.payload', 'frame.payload', 'udp.payload', 'udp.payload']);
+    const before = t.released().length;
+    t.primary(t.udp({ srcPort: 1, payload: 'same' }));
+    t.secondary(t.udp({ srcPort: 1, payload: 'same' }));
+    t.primary(undecodable(3));
+    t.secondary(undecodable(3));
+    assert.equal(t.released().length, before + 2, 'both compared afresh and released at once');
+    assert.equal(t.mismatchReasons().length, 4);
+  });
+
+  test('an idle flow ages out on its idle timeout however many checkpoints other flows cause meanwhile', () => {
+    const t = new Twins({ idleTimeoutMs: 5000, scanIntervalMs: 1000 });
+    t.primary(t.udp({ srcPort: 1, payload: 'once' }), 0);
+    t.secondary(t.udp({ srcPort: 1, payload: 'once' }), 0);
+    for (let at = 1000; at <= 8000; at += 1000) {
+      t.primary(t.udp({ srcPort: 2, payload: `p${at}` }), at);
+      t.secondary(t.udp({ srcPort: 2, payload: `s${at}` }), at);
+      t.checkpointDone();
+      t.advanceTo(at + 500);
+    }
+    assert.equal(t.checkpoints().length, 8);
+    assert.deepEqual([t.c.counters.connectionsOpened, t.c.counters.connectionsClosed], [2, 1], 'the quiet flow closed; the busy one stays');
+  });
+
   test('a full connection table evicting a connection that holds frames asks for a checkpoint first', () => {
     const t = new Twins({ maxConnections: 2 });
     t.primary(t.udp({ srcPort: 1, payload: 'held' }));
