@@ -175,7 +175,7 @@ export const replayCommand: Command = {
           'a colo-compare expects them after filter-rewriter, so it will see its TCP bytes at other sequence numbers\n');
       }
       const external = await replayAgainst(options, against);
-      const ours = { checkpoints: report.checkpoints.length, byReason: report.checkpointsByReason, released: report.released };
+      const ours = { checkpoints: report.checkpointCount, byReason: report.checkpointsByReason, released: report.released };
       process.stdout.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);
       return againstExitCode(external);
     } catch (e) {

@@ -2,10 +2,12 @@
  * The captures a replay writes, as pcapng that Wireshark and tshark open:
  * - `ReleasedCapture` (`--out`): every released primary frame, in release order, stamped with
  *   its virtual release time;
- * - `MismatchCaptures` (`--mismatch-dir`): one file per checkpoint episode, holding the frames of
- *   the flows that diverged in it from shortly before the first mismatch to shortly after, each
- *   on an interface named after its side (primary, secondary, client) and with the side and,
- *   for the first frame, the mismatch in its comment.
+ * - `MismatchCaptures` (`--mismatch-dir`): one file for each checkpoint episode the report lists,
+ *   holding the frames of the flows that diverged in it from shortly before the first mismatch to
+ *   shortly after, each on an interface named after its side (primary, secondary, client) and with
+ *   the side and, for the first frame, the mismatch in its comment. An episode's file is written
+ *   once its flows have had CONTEXT_FRAMES more frames or the replay RECENT_FRAMES more, so a
+ *   flow that ends at its mismatch does not keep its episode (and its frames) open to the end.
  *
  * Frames are queued synchronously while the session runs and written by `flush`, which the
  * replay awaits between input batches; the file writers buffer, so this costs little. Interfaces
@@ -19,7 +21,7 @@ import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
 import { createCaptureFileWriter, type CaptureFileWriter } from '../ports/capture-file.js';
-import type { MismatchRecord } from './session.js';
+import { MAX_RECORDS, type MismatchRecord } from './session.js';
 
 interface Queued {
   timeNs: bigint;
@@ -97,6 +99,8 @@ interface OpenEpisode {
   frames: Queued[];
   /** Frames of its flows still to take after the mismatch. */
   after: number;
+  /** The replay's frame count at its latest mismatch. */
+  lastMismatchAt: number;
   note: string;
 }
 
@@ -104,6 +108,8 @@ interface OpenEpisode {
 export class MismatchCaptures {
   private readonly recent: (Recent | undefined)[] = new Array<Recent | undefined>(RECENT_FRAMES);
   private recentNext = 0;
+  /** Frames seen so far. */
+  private frames = 0;
   private readonly open = new Map<number, OpenEpisode>();
   private readonly done: OpenEpisode[] = [];
   /** Episodes whose capture is complete: later mismatches of theirs are not written again. */
@@ -118,25 +124,32 @@ export class MismatchCaptures {
     const copy = data.slice();
     this.recent[this.recentNext] = { side, timeNs, data: copy, flow };
     this.recentNext = (this.recentNext + 1) % RECENT_FRAMES;
+    this.frames++;
     for (const e of this.open.values()) {
-      if (!e.flows.has(flow)) continue;
-      e.frames.push(queued(side, timeNs, copy));
-      if (--e.after <= 0) {
-        this.open.delete(e.episode);
-        this.closed.add(e.episode);
-        this.done.push(e);
+      if (e.flows.has(flow)) {
+        e.frames.push(queued(side, timeNs, copy));
+        e.after--;
       }
+      if (e.after <= 0 || this.frames - e.lastMismatchAt > RECENT_FRAMES) this.complete(e);
     }
+  }
+
+  private complete(e: OpenEpisode): void {
+    this.open.delete(e.episode);
+    this.closed.add(e.episode);
+    this.done.push(e);
   }
 
   /** A mismatch the session recorded. */
   mismatch(m: MismatchRecord): void {
+    if (m.episode > MAX_RECORDS) return;
     let e = this.open.get(m.episode);
     if (e === undefined) {
       if (this.closed.has(m.episode)) return;
-      e = { episode: m.episode, path: join(this.dir, `${episodeName(m.episode)}-${m.reason}.pcapng`), flows: new Set(), frames: [], after: CONTEXT_FRAMES, note: `checkpoint ${m.episode}: ${m.reason} ${m.flow}` };
+      e = { episode: m.episode, path: join(this.dir, `${episodeName(m.episode)}-${m.reason}.pcapng`), flows: new Set(), frames: [], after: CONTEXT_FRAMES, lastMismatchAt: 0, note: `checkpoint ${m.episode}: ${m.reason} ${m.flow}` };
       this.open.set(m.episode, e);
     }
+    e.lastMismatchAt = this.frames;
     if (e.flows.has(m.flow)) return;
     e.flows.add(m.flow);
     // The frames of this flow seen before it, oldest first, at most CONTEXT_FRAMES.

@@ -39,7 +39,11 @@ export interface ReplayReport {
   unreleased: number;
   releaseDelayMs: { p50: number; p90: number; p99: number; max: number } | null;
   comparedBytes: number;
+  /** Checkpoint episodes, all counted. */
+  checkpointCount: number;
+  /** The first MAX_RECORDS of them. */
   checkpoints: EpisodeRecord[];
+  checkpointsOmitted: number;
   checkpointsByReason: Record<string, number>;
   mismatchCount: number;
   mismatches: MismatchRecord[];
@@ -104,7 +108,9 @@ export function buildReport(inputs: ReportInputs, session: ReplaySession, guest:
       p50: at(50), p90: at(90), p99: at(99), max: d.maxValue / 1000,
     },
     comparedBytes: c.comparedBytes,
+    checkpointCount: session.episodeCount,
     checkpoints: session.episodes.map((e) => ({ ...e, requestedAtMs: ms(e.requestedAtMs), doneAtMs: ms(e.doneAtMs) })),
+    checkpointsOmitted: session.episodeCount - session.episodes.length,
     checkpointsByReason: sorted(c.checkpoints),
     mismatchCount: session.mismatchCount,
     mismatches: session.mismatches.map((m) => ({ ...m, atMs: ms(m.atMs) })),
@@ -117,7 +123,7 @@ export function buildReport(inputs: ReportInputs, session: ReplaySession, guest:
 
 /** Exit code of a replay: 0 when the outputs never diverged, 1 when a checkpoint was needed. */
 export function replayExitCode(r: ReplayReport): number {
-  return r.checkpoints.length === 0 && r.unreleased === 0 ? 0 : 1;
+  return r.checkpointCount === 0 && r.unreleased === 0 ? 0 : 1;
 }
 
 function seconds(msValue: number): string {
@@ -145,9 +151,9 @@ export function formatReport(r: ReplayReport): string {
   );
   if (r.guest) out.push(`guest: ${r.guest}`);
   out.push('');
-  const verdict = r.checkpoints.length === 0
+  const verdict = r.checkpointCount === 0
     ? 'identical: no checkpoint needed'
-    : `diverged: ${r.checkpoints.length} checkpoint${r.checkpoints.length === 1 ? '' : 's'} (${counts(r.checkpointsByReason)})`;
+    : `diverged: ${r.checkpointCount} checkpoint${r.checkpointCount === 1 ? '' : 's'} (${counts(r.checkpointsByReason)})`;
   const rows: string[][] = [
     ['outcome', verdict],
     ['frames', `primary ${r.primaryFrames}, secondary ${r.secondaryFrames}, client ${r.clientFrames}`],
@@ -173,6 +179,7 @@ export function formatReport(r: ReplayReport): string {
       ['#', 'requested', 'reason', 'mismatches', 'flushed', 'flow'],
       ...r.checkpoints.map((e) => [String(e.number), seconds(e.requestedAtMs), e.reason, String(e.mismatches), String(e.flushed), e.flow]),
     ]).map((l) => `  ${l}`));
+    if (r.checkpointsOmitted > 0) out.push(`  ... and ${r.checkpointsOmitted} more (counted above, not listed)`);
   }
   if (r.mismatches.length > 0) {
     out.push('', 'mismatches');

@@ -9,8 +9,9 @@
  * current time and counted. A checkpoint request is answered `checkpointMs` later; requests in
  * between are coalesced by the core. `finish` lets virtual time run on after the last frame until
  * nothing is held, so a silent secondary ends as a timeout checkpoint rather than frames
- * quietly never released. Memory is flat in the input size: delays go into a histogram and at
- * most MAX_MISMATCH_RECORDS mismatches are kept in detail (all are counted).
+ * quietly never released. Memory is flat in the input size: delays go into a histogram, and at
+ * most MAX_RECORDS mismatches and MAX_RECORDS checkpoint episodes are kept in detail (all are
+ * counted).
  *
  * The session is the core's `ActionSink` (no action arrays), and tells the core that frames are
  * immutable (capture reads go into fresh buffers nothing writes to), so held frames are views,
@@ -59,8 +60,8 @@ export interface ReplaySettings {
   comparator: Partial<ComparatorConfig>;
 }
 
-/** Mismatches kept with their details; later ones are only counted. */
-export const MAX_MISMATCH_RECORDS = 1000;
+/** Mismatches, and checkpoint episodes, kept with their details; later ones are only counted. */
+export const MAX_RECORDS = 1000;
 
 /** Hooks for the writers of --out and --mismatch-dir. */
 export interface ReplayObserver {
@@ -73,7 +74,11 @@ export class ReplaySession implements ActionSink {
   private readonly config: ComparatorConfig;
   readonly mismatches: MismatchRecord[] = [];
   mismatchCount = 0;
+  /** The first MAX_RECORDS episodes. */
   readonly episodes: EpisodeRecord[] = [];
+  episodeCount = 0;
+  /** The latest episode, listed or not. */
+  private latest: EpisodeRecord | undefined;
   released = 0;
   releasedAtCheckpoints = 0;
   /** Timestamps earlier than the current virtual time (clamped). */
@@ -154,7 +159,7 @@ export class ReplaySession implements ActionSink {
       const done = this.doneAt;
       if (done !== undefined && done <= t && (deadline === undefined || done <= deadline)) {
         this.doneAt = undefined;
-        this.flushing = this.episodes[this.episodes.length - 1];
+        this.flushing = this.latest;
         this.at = done;
         this.comparator.checkpointDoneTo(this, done);
         this.flushing = undefined;
@@ -206,24 +211,25 @@ export class ReplaySession implements ActionSink {
   mismatch(flow: string, m: Mismatch): void {
     // The core reports a mismatch before the checkpoint it causes: an episode is open only once
     // its request has been seen here.
-    const open = this.doneAt !== undefined ? this.episodes[this.episodes.length - 1] : undefined;
+    const open = this.doneAt !== undefined ? this.latest : undefined;
     if (open) open.mismatches++;
     this.mismatchCount++;
     const record: MismatchRecord = {
       atMs: this.at, reason: m.reason, flow, sequence: m.position, offset: m.offset,
       primaryHex: m.primaryHex, secondaryHex: m.secondaryHex, detail: m.detail,
-      episode: open ? open.number : this.episodes.length + 1,
+      episode: open ? open.number : this.episodeCount + 1,
     };
-    if (this.mismatches.length < MAX_MISMATCH_RECORDS) this.mismatches.push(record);
+    if (this.mismatches.length < MAX_RECORDS) this.mismatches.push(record);
     this.observer.mismatch?.(record);
   }
 
   checkpoint(reason: MismatchReason, flow: string): void {
     const episode: EpisodeRecord = {
-      number: this.episodes.length + 1, requestedAtMs: this.at, doneAtMs: this.at + this.settings.checkpointMs,
+      number: ++this.episodeCount, requestedAtMs: this.at, doneAtMs: this.at + this.settings.checkpointMs,
       reason, flow, mismatches: 1, flushed: 0,
     };
-    this.episodes.push(episode);
+    if (this.episodes.length < MAX_RECORDS) this.episodes.push(episode);
+    this.latest = episode;
     this.doneAt = episode.doneAtMs;
   }
 }

@@ -2,13 +2,16 @@
 // the report checked as a specification of what the comparator did on the virtual clock.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../../compare/index.js';
 import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js';
 import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
 import { runReplay, type ReplayOptions } from '../../../proxy/replay/run-replay.js';
+import { formatReport, replayExitCode } from '../../../proxy/replay/report.js';
+import { MAX_RECORDS } from '../../../proxy/replay/session.js';
+import { MismatchCaptures } from '../../../proxy/replay/captures-out.js';
 import { pattern } from '../../support/twins.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-replay-'));
@@ -201,4 +204,37 @@ test('replay: --client gives the client side; client frames in the guests\' capt
   assert.deepEqual(report.skipped, { secondaryInput: 1, primaryInput: 1 });
   assert.equal(report.primaryFrames, 4);
   assert.deepEqual(report.checkpoints, []);
+});
+
+test('replay: a capture that diverges more than MAX_RECORDS times counts every checkpoint and lists the first ones, with a capture each', async () => {
+  // One differing datagram every 40 ms: each its own checkpoint (30 ms), MAX_RECORDS + 5 of them.
+  const n = MAX_RECORDS + 5;
+  const dgram = (i: number, side: string): At => ({ ms: i * 40, data: emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, srcMac: GUEST_MAC, payload: `answer ${i} from the ${side}` }) });
+  const p = await capture(Array.from({ length: n }, (_, i) => dgram(i, 'primary')));
+  const s = await capture(Array.from({ length: n }, (_, i) => ({ ...dgram(i, 'secondary'), ms: i * 40 + 1 })));
+  const mismatchDir = mkdtempSync(join(dir, 'episodes-'));
+  const { report } = await runReplay(options(p, s, { mismatchDir }));
+  assert.equal(report.checkpointCount, n);
+  assert.equal(report.checkpoints.length, MAX_RECORDS);
+  assert.equal(report.checkpointsOmitted, 5);
+  assert.deepEqual(report.checkpoints.map((e) => e.number), Array.from({ length: MAX_RECORDS }, (_, i) => i + 1));
+  assert.equal(report.released, n, 'every primary frame out, listed or not');
+  assert.equal(replayExitCode(report), 1);
+  const text = formatReport(report);
+  assert.match(text, new RegExp(`diverged: ${n} checkpoints`));
+  assert.match(text, /\.\.\. and 5 more \(counted above, not listed\)\n\nmismatches/);
+  assert.equal(readdirSync(mismatchDir).length, MAX_RECORDS, 'one capture for each listed checkpoint');
+});
+
+test('replay: --mismatch-dir writes an episode whose flow went quiet once the replay has moved on, not at the end', async () => {
+  const mismatchDir = mkdtempSync(join(dir, 'quiet-'));
+  const captures = new MismatchCaptures(mismatchDir);
+  const from = (port: number, n: number): Uint8Array => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: port, dstPort: 5353, payload: `datagram ${n}` });
+  captures.frame('primary', from(53, 0), 0n);
+  captures.frame('secondary', from(53, 1), 1n);
+  captures.mismatch({ atMs: 0, reason: 'udp.payload', flow: 'udp 10.0.0.2:53 <> 10.0.0.1:5353', sequence: 0, offset: 9, primaryHex: '', secondaryHex: '', detail: '', episode: 1 });
+  // Flow 53 says nothing more; other flows carry on.
+  for (let i = 0; i < 1100; i++) captures.frame('primary', from(1000 + (i % 7), i), BigInt(2 + i));
+  await captures.flush();
+  assert.deepEqual(readdirSync(mismatchDir), ['checkpoint-001-udp.payload.pcapng']);
 });
