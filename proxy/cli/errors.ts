@@ -17,6 +17,17 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** The user stopped the command with a signal: one line, exit code 128 + the signal's number, as a shell reports it. */
+export class Interrupted extends Error {
+  override name = 'Interrupted';
+  constructor(
+    message: string,
+    readonly signal: NodeJS.Signals,
+  ) {
+    super(message);
+  }
+}
+
 /** Input that cannot be used: a missing, unreadable or corrupt file. */
 export class InputError extends Error {
   override name = 'InputError';

@@ -2,13 +2,15 @@
 /**
  * The `colo-proxy` executable: global flags (`--help`, `--version`), subcommand dispatch and the
  * one place where errors become exit codes. A `UsageError` or `InputError` prints one line,
- * `colo-proxy: <message>`, and exits 2; any other error is a bug and prints its stack (exit 70).
+ * `colo-proxy: <message>`, and exits 2; `Interrupted` (SIGINT, SIGTERM) one line and 128 + the
+ * signal's number; any other error is a bug and prints its stack (exit 70).
  * Only commands that work are registered here.
  */
 
+import { constants } from 'node:os';
 import type { Command } from './command.js';
 import { formatFlagHelp } from './flags.js';
-import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, UsageError } from './errors.js';
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, Interrupted, UsageError } from './errors.js';
 import { packageVersion } from './version.js';
 import { inspectCommand } from './inspect.js';
 import { compareCommand } from './compare.js';
@@ -75,7 +77,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof InputError) {
+    if (err instanceof Interrupted) {
+      process.stderr.write(`colo-proxy: ${err.message}\n`);
+      process.exitCode = 128 + (constants.signals[err.signal] ?? 0);
+    } else if (err instanceof UsageError || err instanceof InputError) {
       process.stderr.write(`colo-proxy: ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
     } else {

@@ -21,7 +21,7 @@ import { againstExitCode, formatAgainst, parseAgainst, runAgainst, type AgainstR
 import { startQemuColoCompare, type QemuProcess } from '../replay/qemu-colo-compare.js';
 import { parseEndpoint } from '../ports/endpoint.js';
 import type { Command } from './command.js';
-import { InputError, UsageError } from './errors.js';
+import { InputError, Interrupted, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 
 const flags = {
@@ -146,7 +146,19 @@ export const replayCommand: Command = {
     'Exit code: 0 when the outputs never diverged, 1 when a checkpoint was needed, 2 on an error.',
   flags,
   async run(argv) {
-    const { options, json, quiet, against } = await parseReplayArgs(argv);
+    const parsed = await parseReplayArgs(argv);
+    const { json, quiet, against } = parsed;
+    // SIGINT or SIGTERM stops the replay at its next batch (--out then keeps what it had); a
+    // second one ends the process at once, as the handlers are gone.
+    const stopping = new AbortController();
+    const options: ReplayOptions = { ...parsed.options, signal: stopping.signal };
+    const stop = (signal: NodeJS.Signals): void => {
+      process.stderr.write(`colo-proxy: replay: ${signal}: stopping (again to stop at once)\n`);
+      const out = options.out === undefined ? '' : `; ${options.out} left as it was`;
+      stopping.abort(new Interrupted(`replay: stopped by ${signal} before the end${out}`, signal));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     const bar = !quiet && process.stderr.isTTY
       ? new SingleBar({ format: 'replay [{bar}] {percentage}% {value}/{total} MB | {eta_formatted} left', stream: process.stderr, clearOnComplete: true, hideCursor: true })
       : undefined;
@@ -180,9 +192,13 @@ export const replayCommand: Command = {
       return againstExitCode(external);
     } catch (e) {
       bar?.stop();
+      if (stopping.signal.aborted) throw stopping.signal.reason;
       if (e instanceof CaptureFormatError || e instanceof CaptureFileError) throw new InputError(e.message, e.code);
       if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');
       throw e;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     }
   },
 };

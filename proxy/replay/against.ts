@@ -118,9 +118,15 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
   const sockets: Socket[] = [];
   let failure: Error | undefined;
   const check = (): void => {
+    o.signal?.throwIfAborted();
     alive();
     if (failure) throw failure;
   };
+  // Stopped: close the sockets, so a send waiting for the comparator to read gives up too.
+  const stop = (): void => {
+    for (const s of sockets) s.destroy();
+  };
+  o.signal?.addEventListener('abort', stop);
   try {
     for (const name of ['primary_in', 'secondary_in', 'outdev', 'notify_dev'] as const) sockets.push(await dialUntil(endpoints[name], until, alive));
     const [primaryIn, secondaryIn, outdev, notifyDev] = sockets as [Socket, Socket, Socket, Socket];
@@ -261,6 +267,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
       wallMs: Date.now() - startedAt,
     };
   } finally {
+    o.signal?.removeEventListener('abort', stop);
     for (const s of sockets) {
       s.removeAllListeners('close');
       s.destroy();

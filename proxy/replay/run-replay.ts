@@ -37,6 +37,8 @@ export interface ReplayOptions {
   progress?: ((done: number, total: number) => void) | undefined;
   /** Called once per warning, when the replay ends (they are in the report too). */
   warn?: ((line: string) => void) | undefined;
+  /** Stops the replay between input batches, throwing its reason; --out is then discarded. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ReplayResult {
@@ -102,7 +104,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       await released?.flush();
       await mismatches?.flush();
       o.progress?.(offsets.reduce((a, b) => a + b, 0), total);
+      o.signal?.throwIfAborted();
     }
+    o.signal?.throwIfAborted();
     session.finish();
     await released?.close();
     await mismatches?.flush(true);

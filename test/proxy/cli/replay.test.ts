@@ -2,7 +2,10 @@
 // (read back by tshark), byte-identical reruns, and one-line errors for bad input.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { open } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +156,35 @@ test('replay cli: --out never overwrites an input, and a failed replay leaves an
   assertOneLineError(cli(['--primary', P, '--secondary', cut, '--out', earlier]), /s-cut\.pcapng: .*\(capture\.truncated\)/);
   assert.deepEqual(readFileSync(earlier), good, 'the earlier --out is as it was');
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
+});
+
+test('replay cli: SIGINT stops a replay with exit 130, leaving an earlier --out as it was and no temporary file', async () => {
+  // The primary capture comes through a FIFO the test holds open, so the replay is still reading
+  // when the signal comes; after "stopping" is printed, the FIFO ends.
+  const fifo = join(dir, 'live.pcapng');
+  execFileSync('mkfifo', [fifo]);
+  const earlier = join(dir, 'earlier-sigint.pcapng');
+  writeFileSync(earlier, 'earlier');
+  const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:ab:cd:ef', '--out', earlier, '--quiet']));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  const writer = await open(fifo, 'w'); // opens once the replay opened it for reading
+  try {
+    const p = readFileSync(P);
+    await writer.write(p.subarray(0, p.length >> 1));
+    const running = (): boolean => child.exitCode === null && child.signalCode === null;
+    while (running() && !readdirSync(dir).some((n) => n.startsWith('earlier-sigint.pcapng.partial-'))) await sleep(10);
+    child.kill('SIGINT');
+    while (running() && !stderr.includes('stopping')) await sleep(10);
+  } finally {
+    await writer.close();
+  }
+  const [code] = await exited;
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /colo-proxy: replay: stopped by SIGINT before the end; .*earlier-sigint\.pcapng left as it was\n$/);
+  assert.equal(readFileSync(earlier, 'utf8'), 'earlier');
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), []);
 });
 
 /** A little-endian pcapng by hand: an interface with if_tsoffset `offsetS` (µs units), and one EPB per frame at `timeUs`. */
