@@ -220,8 +220,9 @@ export class RunEngine implements ActionSink {
       this.options.log('restore: neither the secondary nor the controller is lost; nothing to do');
       return;
     }
-    this.metrics.restores.inc();
-    this.resume(`${this.passThrough === 'secondary lost' ? 'secondary' : 'controller'} restored by the operator: comparing again (open connections are picked up mid-stream)`);
+    const lost = this.passThrough === 'secondary lost' ? 'secondary' : 'controller';
+    this.metrics.restores.inc({ lost });
+    this.resume(`${lost} restored by the operator: comparing again (open connections are picked up mid-stream)`);
   }
 
   /** Ends the pass-through: a fresh core, counts from zero. */

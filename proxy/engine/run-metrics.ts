@@ -14,9 +14,10 @@
  *   colo_proxy_interface_kernel_packets_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_interface_kernel_dropped_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_secondary_lost                                  1 while passing through
- *   colo_proxy_secondary_lost_total, colo_proxy_secondary_restores_total
+ *   colo_proxy_secondary_lost_total
  *   colo_proxy_controller_lost                                 1 while passing through for it
  *   colo_proxy_controller_lost_total
+ *   colo_proxy_restores_total{lost="secondary"|"controller"}  SIGUSR2 restores, by what was lost
  *   colo_proxy_timeout_episodes                                consecutive ones so far
  *   colo_proxy_passthrough_frames_total{side}
  *   colo_proxy_checksums_completed_total                     partial (offloaded) checksums completed
@@ -35,7 +36,7 @@ export interface LivePortStats {
 export interface RunMetrics extends ProxyMetrics {
   secondaryLost: Counter;
   controllerLost: Counter;
-  restores: Counter;
+  restores: Counter<'lost'>;
 }
 
 /** What the metrics read from the engine besides the core. */
@@ -126,6 +127,6 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
     ...base,
     secondaryLost: new Counter({ name: 'colo_proxy_secondary_lost_total', help: 'Times the secondary was declared lost.', registers: [registry] }),
     controllerLost: new Counter({ name: 'colo_proxy_controller_lost_total', help: 'Times the checkpoint controller was declared lost.', registers: [registry] }),
-    restores: new Counter({ name: 'colo_proxy_secondary_restores_total', help: 'Times the operator restored comparison (SIGUSR2) after the secondary or the controller was declared lost.', registers: [registry] }),
+    restores: new Counter({ name: 'colo_proxy_restores_total', help: 'Times the operator restored comparison (SIGUSR2), by what had been declared lost: the secondary or the controller.', labelNames: ['lost'], registers: [registry] }),
   };
 }

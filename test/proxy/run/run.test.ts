@@ -413,7 +413,10 @@ describe('twins that differ', () => {
     // SIGUSR2 restores comparison.
     proxy.child.kill('SIGUSR2');
     await waitFor('the restore', () => proxy.log().includes('secondary restored by the operator'), 5000);
-    assert.equal((await t.metrics()).get('colo_proxy_secondary_lost'), 0);
+    const restored = await t.metrics();
+    assert.equal(restored.get('colo_proxy_secondary_lost'), 0);
+    assert.equal(restored.get('colo_proxy_restores_total{lost="secondary"}'), 1);
+    assert.equal(restored.get('colo_proxy_restores_total{lost="controller"}'), undefined, 'no controller restore');
     await t.lab.stop(proxy.child);
   });
 });
