@@ -592,10 +592,10 @@ class Engine implements Comparator {
   }
 
   private adoptSecondaryDatagrams(f: Frame, pair: PairedOpen, now: number): void {
-    const strayKey = flowKey(f, true, pair.secondaryPort);
-    const stray = this.table.get(strayKey);
-    if (!(stray instanceof MessageConnection) || stray.held.length > 0) return;
+    // The target first: opening it in a full table may evict the stray, which then has nothing to give.
     const target = this.connection(f, true, now) as MessageConnection;
+    const stray = this.table.get(flowKey(f, true, pair.secondaryPort));
+    if (!(stray instanceof MessageConnection) || stray.held.length > 0) return;
     for (let w = stray.waiting.shift(); w !== undefined; w = stray.waiting.shift()) target.waiting.push(w);
     target.heard |= HEARD_SECONDARY;
     this.mergedAway(stray);
@@ -684,6 +684,7 @@ class Engine implements Comparator {
     if (c === undefined) {
       c = new MessageConnection(key, 'frame', now, this.config.idleTimeoutMs);
       this.table.add(key, c);
+      this.counters.connectionsOpened++;
     }
     c.lastSeen = now;
     this.touch(c);

@@ -585,6 +585,13 @@ describe('timeouts, limits and checkpoints', () => {
     assert.equal(t.mismatchReasons().length, 4);
   });
 
+  test('every connection is counted opened, the shared one of undecodable frames too', () => {
+    const t = new Twins();
+    t.primary(Uint8Array.from([...new Array<number>(12).fill(2), 0x08, 0x00, 0x45]));
+    t.primary(t.udp({ payload: 'a' }));
+    assert.deepEqual([t.c.counters.connectionsOpened, t.c.counters.connectionsClosed], [2, 0]);
+  });
+
   test('an idle flow ages out on its idle timeout however many checkpoints other flows cause meanwhile', () => {
     const t = new Twins({ idleTimeoutMs: 5000, scanIntervalMs: 1000 });
     t.primary(t.udp({ srcPort: 1, payload: 'once' }), 0);
