@@ -72,6 +72,16 @@ describe('identical twins: data intact, zero checkpoints', () => {
   });
   after(() => t.cleanup());
 
+  test('the start-up warm-up leaves no trace: its thousands of frames never reach an interface', async () => {
+    const warm = /run: warmed up on (\d+) synthetic frames \(all (\d+) primary frames released\)/.exec(proxy.log());
+    assert.ok(warm !== null && Number(warm[2]) > 1000, proxy.log());
+    const m = await t.metrics();
+    const sent = [...m].filter(([k]) => k.startsWith('colo_proxy_interface_frames_total{') && k.includes('direction="sent"')).reduce((n, [, v]) => n + v, 0);
+    assert.ok(sent < Number(warm[2]), `${sent} frames sent: the guests' own few at most`);
+    assert.equal(ColoLab.total(m, 'colo_proxy_mismatches_total'), 0);
+    assert.equal(t.checkpointRequests, 0);
+  });
+
   test('ping, IPv4 and IPv6', async () => {
     await noCheckpoints(t, proxy, async () => {
       for (const dst of [GUEST_IP, GUEST_IP6]) {
