@@ -15,5 +15,5 @@ for (const c of goldenCases()) {
   const { options } = await parseReplayArgs(c.argv);
   const { report } = await runReplay(options);
   writeFileSync(join(c.dir, REPORT_FILE), formatReport(report));
-  process.stdout.write(`${c.name}: ${report.checkpoints.length} checkpoints, ${report.released}/${report.primaryFrames} released\n`);
+  process.stdout.write(`${c.name}: ${report.checkpointCount} checkpoints, ${report.released}/${report.primaryFrames} released\n`);
 }

@@ -7,6 +7,7 @@
  */
 
 import { statSync } from 'node:fs';
+import { constants } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -131,6 +132,14 @@ async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints
   }
 }
 
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/** The error of a replay stopped by `signal`, saying what became of --out. */
+function interrupted(signal: NodeJS.Signals, out: string | undefined, outWritten: boolean): Interrupted {
+  const what = out === undefined ? '' : outWritten ? `; ${out} holds our replay's released frames (the --against run did not finish)` : `; ${out} left as it was`;
+  return new Interrupted(`replay: stopped by ${signal} before the end${what}`, signal);
+}
+
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'replay PVM and SVM captures through the comparator and report what it would have done',
@@ -143,22 +152,32 @@ export const replayCommand: Command = {
     'With --against or --against-qemu the same captures also go, in capture order, into another\n' +
     'comparator over colo-compare\'s sockets, with this process as its controller, and both\n' +
     'verdicts are shown side by side; the exit code is then the other comparator\'s.\n' +
-    'Exit code: 0 when the outputs never diverged, 1 when a checkpoint was needed, 2 on an error.',
+    'Exit code: 0 when the outputs never diverged, 1 when a checkpoint was needed, 2 on an error,\n' +
+    '130 or 143 when stopped by SIGINT or SIGTERM (a second one stops at once).',
   flags,
   async run(argv) {
     const parsed = await parseReplayArgs(argv);
     const { json, quiet, against } = parsed;
-    // SIGINT or SIGTERM stops the replay at its next batch (--out then keeps what it had); a
-    // second one ends the process at once, as the handlers are gone.
+    // SIGINT or SIGTERM stops the replay at its next batch (the abort's reason is the signal); a
+    // second one exits at once, through the process's exit handlers (QEMU is stopped, a partial
+    // --out removed).
     const stopping = new AbortController();
     const options: ReplayOptions = { ...parsed.options, signal: stopping.signal };
+    const now = (signal: NodeJS.Signals): void => {
+      process.stderr.write(`colo-proxy: replay: ${signal} again: stopped\n`);
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    };
     const stop = (signal: NodeJS.Signals): void => {
       process.stderr.write(`colo-proxy: replay: ${signal}: stopping (again to stop at once)\n`);
-      const out = options.out === undefined ? '' : `; ${options.out} left as it was`;
-      stopping.abort(new Interrupted(`replay: stopped by ${signal} before the end${out}`, signal));
+      for (const s of SIGNALS) {
+        process.off(s, stop);
+        process.on(s, now);
+      }
+      stopping.abort(signal);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    for (const s of SIGNALS) process.on(s, stop);
+    /** Whether --out has been put in place (the replay of our own core finished). */
+    let outWritten = false;
     const bar = !quiet && process.stderr.isTTY
       ? new SingleBar({ format: 'replay [{bar}] {percentage}% {value}/{total} MB | {eta_formatted} left', stream: process.stderr, clearOnComplete: true, hideCursor: true })
       : undefined;
@@ -177,6 +196,8 @@ export const replayCommand: Command = {
           process.stderr.write(`colo-proxy: replay: warning: ${line}\n`);
         },
       });
+      outWritten = options.out !== undefined;
+      stopping.signal.throwIfAborted();
       bar?.stop();
       if (against === undefined) {
         process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
@@ -187,18 +208,21 @@ export const replayCommand: Command = {
           'a colo-compare expects them after filter-rewriter, so it will see its TCP bytes at other sequence numbers\n');
       }
       const external = await replayAgainst(options, against);
+      stopping.signal.throwIfAborted();
       const ours = { checkpoints: report.checkpointCount, byReason: report.checkpointsByReason, released: report.released };
       process.stdout.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);
       return againstExitCode(external);
     } catch (e) {
       bar?.stop();
-      if (stopping.signal.aborted) throw stopping.signal.reason;
+      if (stopping.signal.aborted) throw interrupted(stopping.signal.reason as NodeJS.Signals, options.out, outWritten);
       if (e instanceof CaptureFormatError || e instanceof CaptureFileError) throw new InputError(e.message, e.code);
       if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');
       throw e;
     } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      for (const s of SIGNALS) {
+        process.off(s, stop);
+        process.off(s, now);
+      }
     }
   },
 };

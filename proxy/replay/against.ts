@@ -128,7 +128,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
   };
   o.signal?.addEventListener('abort', stop);
   try {
-    for (const name of ['primary_in', 'secondary_in', 'outdev', 'notify_dev'] as const) sockets.push(await dialUntil(endpoints[name], until, alive));
+    for (const name of ['primary_in', 'secondary_in', 'outdev', 'notify_dev'] as const) sockets.push(await dialUntil(endpoints[name], until, check));
     const [primaryIn, secondaryIn, outdev, notifyDev] = sockets as [Socket, Socket, Socket, Socket];
     for (const s of sockets) {
       s.setNoDelay(true);

@@ -14,9 +14,11 @@
  * have no snaplen (every frame the readers accept is written whole), and a time before 1970 (a
  * capture with a negative if_tsoffset) is written as 1970, which pcapng's unsigned times allow.
  * `--out` is written to a temporary file beside it and renamed when the replay succeeds, so a
- * failed replay leaves an earlier file of that name as it was.
+ * failed replay leaves an earlier file of that name as it was; a process that exits before either
+ * (a second Ctrl-C) removes the temporary file on its way out.
  */
 
+import { rmSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
@@ -45,7 +47,12 @@ export class ReleasedCapture {
   /** The capture time of the replay's first frame, once it is known. */
   baseNs = 0n;
 
-  private constructor(private readonly writer: CaptureFileWriter, private readonly path: string, private readonly temporary: string) {}
+  /** Removes the temporary file if the process exits while it is still one. */
+  private readonly onExit = (): void => rmSync(this.temporary, { force: true });
+
+  private constructor(private readonly writer: CaptureFileWriter, private readonly path: string, private readonly temporary: string) {
+    process.once('exit', this.onExit);
+  }
 
   static async create(path: string): Promise<ReleasedCapture> {
     const temporary = `${path}.partial-${process.pid}`;
@@ -69,12 +76,14 @@ export class ReleasedCapture {
     await this.flush();
     await this.writer.close();
     await rename(this.temporary, this.path);
+    process.off('exit', this.onExit);
   }
 
   /** After a failed replay: closes and removes the temporary file; the path keeps what it had. */
   async discard(): Promise<void> {
     await this.writer.close().catch(() => undefined);
     await rm(this.temporary, { force: true });
+    process.off('exit', this.onExit);
   }
 }
 

@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,6 +57,7 @@ interface JsonReport {
   primaryFrames: number;
   secondaryFrames: number;
   released: number;
+  checkpointCount: number;
   checkpoints: { reason: string; requestedAtMs: number }[];
   mismatches: { reason: string; flow: string; sequence: number; offset: number; primaryHex: string; secondaryHex: string }[];
   counters: { mismatches: Record<string, number> };
@@ -158,33 +160,80 @@ test('replay cli: --out never overwrites an input, and a failed replay leaves an
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
 });
 
-test('replay cli: SIGINT stops a replay with exit 130, leaving an earlier --out as it was and no temporary file', async () => {
-  // The primary capture comes through a FIFO the test holds open, so the replay is still reading
-  // when the signal comes; after "stopping" is printed, the FIFO ends.
-  const fifo = join(dir, 'live.pcapng');
+/**
+ * A replay whose primary capture comes through a FIFO the test holds open, written whole: the
+ * replay has read every frame and waits for more (or the end) when `signals` come, one after the
+ * other once the previous was heard; then the FIFO ends, which would let an unstopped replay
+ * finish normally. Returns the exit code and stderr.
+ */
+async function replayStoppedBy(name: string, signals: NodeJS.Signals[]): Promise<{ code: number | null; stderr: string; out: string }> {
+  const fifo = join(dir, `${name}.fifo`);
   execFileSync('mkfifo', [fifo]);
-  const earlier = join(dir, 'earlier-sigint.pcapng');
-  writeFileSync(earlier, 'earlier');
-  const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:ab:cd:ef', '--out', earlier, '--quiet']));
+  const out = join(dir, `${name}.pcapng`);
+  writeFileSync(out, 'earlier');
+  const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:ab:cd:ef', '--out', out, '--quiet']));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
   const writer = await open(fifo, 'w'); // opens once the replay opened it for reading
   try {
-    const p = readFileSync(P);
-    await writer.write(p.subarray(0, p.length >> 1));
+    await writer.write(readFileSync(P));
     const running = (): boolean => child.exitCode === null && child.signalCode === null;
-    while (running() && !readdirSync(dir).some((n) => n.startsWith('earlier-sigint.pcapng.partial-'))) await sleep(10);
-    child.kill('SIGINT');
-    while (running() && !stderr.includes('stopping')) await sleep(10);
+    while (running() && !readdirSync(dir).some((n) => n.startsWith(`${name}.pcapng.partial-`))) await sleep(10);
+    // Each signal is answered by one line on stderr.
+    for (const [i, signal] of signals.entries()) {
+      child.kill(signal);
+      while (running() && stderr.split('\n').length - 1 <= i) await sleep(10);
+    }
   } finally {
-    await writer.close();
+    await writer.close().catch(() => undefined);
   }
   const [code] = await exited;
-  assert.equal(code, 130, stderr);
-  assert.match(stderr, /colo-proxy: replay: stopped by SIGINT before the end; .*earlier-sigint\.pcapng left as it was\n$/);
-  assert.equal(readFileSync(earlier, 'utf8'), 'earlier');
+  return { code, stderr, out };
+}
+
+test('replay cli: SIGINT stops a replay with exit 130, leaving an earlier --out as it was and no temporary file', async () => {
+  const r = await replayStoppedBy('sigint', ['SIGINT']);
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /^colo-proxy: replay: SIGINT: stopping \(again to stop at once\)\ncolo-proxy: replay: stopped by SIGINT before the end; .*sigint\.pcapng left as it was\n$/);
+  assert.equal(readFileSync(r.out, 'utf8'), 'earlier');
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), []);
+});
+
+test('replay cli: a second signal, of either kind, stops at once (exit 128 + its number), still without a temporary file', async () => {
+  const r = await replayStoppedBy('sigint-sigterm', ['SIGINT', 'SIGTERM']);
+  assert.equal(r.code, 143, r.stderr);
+  assert.match(r.stderr, /^colo-proxy: replay: SIGINT: stopping \(again to stop at once\)\ncolo-proxy: replay: SIGTERM again: stopped\n$/);
+  assert.equal(readFileSync(r.out, 'utf8'), 'earlier');
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), []);
+});
+
+test('replay cli: SIGINT while --against waits on the other comparator stops it, and says --out was written', async () => {
+  // Four sockets that accept and never answer: the start-up barrier waits for an outdev frame.
+  const sockets = mkdtempSync(join(tmpdir(), 'colo-mute-'));
+  let accepted = 0;
+  const servers = ['p', 's', 'o', 'n'].map((n) => createServer(() => accepted++).listen(join(sockets, n)));
+  try {
+    await Promise.all(servers.map((srv) => once(srv, 'listening')));
+    const out = join(dir, 'against-sigint.pcapng');
+    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--out', out, '--quiet',
+      '--against', ['p', 's', 'o', 'n'].map((n) => `unix:${join(sockets, n)}`).join(',')]));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    // Our own replay is over (--out in place) before the comparator is dialled.
+    while (accepted < 4 && child.exitCode === null) await sleep(10);
+    child.kill('SIGINT');
+    const [code] = await exited;
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /stopped by SIGINT before the end; .*against-sigint\.pcapng holds our replay's released frames \(the --against run did not finish\)\n$/);
+    const written: Uint8Array[] = [];
+    for await (const f of readCaptureFile(out)) written.push(f.data);
+    assert.equal(written.length, primaryFrames.length);
+  } finally {
+    for (const srv of servers) srv.close();
+    rmSync(sockets, { recursive: true, force: true });
+  }
 });
 
 /** A little-endian pcapng by hand: an interface with if_tsoffset `offsetS` (µs units), and one EPB per frame at `timeUs`. */
@@ -279,7 +328,7 @@ test('replay cli: --against takes any comparator on four sockets: here colo-prox
     const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--json', '--quiet', '--against', names.map((n) => `unix:${join(sockets, n)}`).join(',')]);
     assert.equal(r.code, 1, r.stderr);
     const { against, coloProxy } = JSON.parse(r.stdout) as AgainstJson;
-    assert.equal(against.checkpoints.length, coloProxy.checkpoints.length, 'the live compare and the replay agree on the episodes');
+    assert.equal(against.checkpoints.length, coloProxy.checkpointCount, 'the live compare and the replay agree on the episodes');
     assert.deepEqual([against.released, against.lost, against.duplicated, against.reordered], [primaryFrames.length, 0, 0, 0]);
   } finally {
     child.kill('SIGKILL');
