@@ -163,19 +163,20 @@ export const runCommand: Command = {
     };
     const engineRun = process.env[ENGINE_ENV];
     if (engineRun !== 'first' && engineRun !== 'restart') return supervise(interfaces, log);
-    const engine = new RunEngine({
-      clientIf, primaryIf, secondary, notifyDev, log,
-      lostAfter: f['lost-after'], controllerTimeoutMs: f['controller-timeout'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
-      comparator: { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] },
-    });
+    const comparator = { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] };
     // Warmed up at the first start only: after a restart every moment before capturing again is
     // more frames lost on the wire, which costs more than the cold start (~30 ms over 2,000 frames).
     if (engineRun === 'first') {
       const warmStart = performance.now();
-      const warm = engine.warmUp();
+      const warm = RunEngine.warmUp(comparator);
       const released = warm.released === warm.primary ? `all ${warm.primary} primary frames released` : `${warm.released} of ${warm.primary} primary frames released`;
       log(`run: warmed up on ${warm.fed} synthetic frames (${released}) in ${Math.round(performance.now() - warmStart)} ms`);
     }
+    const engine = new RunEngine({
+      clientIf, primaryIf, secondary, notifyDev, log,
+      lostAfter: f['lost-after'], controllerTimeoutMs: f['controller-timeout'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
+      comparator,
+    });
     try {
       await engine.start();
     } catch (e) {

@@ -86,6 +86,11 @@ export interface RunOptions {
 
 type Role = 'client' | 'primary' | 'secondary';
 
+/** A core as `run` drives it: translate mode, Node's byte comparison. */
+function translatingCore(comparator: Partial<ComparatorConfig>): Comparator {
+  return createComparator({ bytesEqual: nodeBytesEqual, ...comparator, mode: 'translate' });
+}
+
 /** The warm-up's sink: its actions go nowhere. */
 const DISCARD: ActionSink = { release() {}, deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
 
@@ -242,16 +247,17 @@ export class RunEngine implements ActionSink {
    * Runs synthetic traffic (warm-up-traffic.ts: client frames, and the SVM answering from its own
    * sequence numbers) through a throwaway core, so V8 has compiled the core's paths before the
    * first real frame: cold, the first 2,000 frames of translate-mode traffic took 39-45 ms of core
-   * time, warm 8-18 ms. Its actions go to a sink that sends and logs nothing. Called before
-   * `start`, while nothing is captured yet. Returns the frames fed, the primary frames among them,
-   * and how many of those the core released (all, when everything matched).
+   * time, warm 8-18 ms. Its actions go to a sink that sends and logs nothing. Static, and called
+   * before an engine exists, so nothing of one (threads, sockets) is up should it fail. Returns the
+   * frames fed, the primary frames among them, and how many of those the core released (all, when
+   * everything matched).
    */
-  warmUp(): { fed: number; primary: number; released: number } {
-    const core = this.newComparator();
+  static warmUp(comparator: Partial<ComparatorConfig>): { fed: number; primary: number; released: number } {
+    const core = translatingCore(comparator);
     const events = warmUpEvents(true);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const now = this.now();
+      const now = performance.now();
       if (e.kind === 'client') {
         core.ingestTo(DISCARD, 'client', e.frame, now);
       } else if ((i >> 5) % 2 === 0) {
@@ -267,7 +273,7 @@ export class RunEngine implements ActionSink {
   }
 
   private newComparator(): Comparator {
-    return createComparator({ bytesEqual: nodeBytesEqual, ...this.options.comparator, mode: 'translate' });
+    return translatingCore(this.options.comparator);
   }
 
   private now(): number {

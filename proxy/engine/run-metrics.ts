@@ -123,10 +123,12 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
       for (const [side, n] of Object.entries(state.passedThrough)) this.inc({ side }, n);
     },
   });
+  const restores = new Counter({ name: 'colo_proxy_restores_total', help: 'Times the operator restored comparison (SIGUSR2), by what had been declared lost: the secondary or the controller.', labelNames: ['lost'], registers: [registry] });
+  for (const lost of ['secondary', 'controller']) restores.inc({ lost }, 0); // both series from the start, for rate()
   return {
     ...base,
     secondaryLost: new Counter({ name: 'colo_proxy_secondary_lost_total', help: 'Times the secondary was declared lost.', registers: [registry] }),
     controllerLost: new Counter({ name: 'colo_proxy_controller_lost_total', help: 'Times the checkpoint controller was declared lost.', registers: [registry] }),
-    restores: new Counter({ name: 'colo_proxy_restores_total', help: 'Times the operator restored comparison (SIGUSR2), by what had been declared lost: the secondary or the controller.', labelNames: ['lost'], registers: [registry] }),
+    restores,
   };
 }

@@ -77,7 +77,7 @@ describe('identical twins: data intact, zero checkpoints', () => {
     assert.ok(warm !== null && Number(warm[2]) > 1000, proxy.log());
     const m = await t.metrics();
     const sent = [...m].filter(([k]) => k.startsWith('colo_proxy_interface_frames_total{') && k.includes('direction="sent"')).reduce((n, [, v]) => n + v, 0);
-    assert.ok(sent < Number(warm[2]), `${sent} frames sent: the guests' own few at most`);
+    assert.ok(sent < 100, `${sent} frames sent: the guests' own few at most, against ${warm[1]} fed in the warm-up`);
     assert.equal(ColoLab.total(m, 'colo_proxy_mismatches_total'), 0);
     assert.equal(t.checkpointRequests, 0);
   });
@@ -426,7 +426,7 @@ describe('twins that differ', () => {
     const restored = await t.metrics();
     assert.equal(restored.get('colo_proxy_secondary_lost'), 0);
     assert.equal(restored.get('colo_proxy_restores_total{lost="secondary"}'), 1);
-    assert.equal(restored.get('colo_proxy_restores_total{lost="controller"}'), undefined, 'no controller restore');
+    assert.equal(restored.get('colo_proxy_restores_total{lost="controller"}'), 0, 'no controller restore');
     await t.lab.stop(proxy.child);
   });
 });
