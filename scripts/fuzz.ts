@@ -884,7 +884,7 @@ function parseFlags(argv: string[]): Flags {
       flags.minutes = Number(v);
       if (!Number.isFinite(flags.minutes) || flags.minutes <= 0) throw new Error(`--minutes must be a positive number (got ${v})`);
     } else if (name === '--target') {
-      if (!(v in TARGETS)) throw new Error(`--target must be one of ${Object.keys(TARGETS).join(', ')} (got ${v})`);
+      if (!Object.hasOwn(TARGETS, v)) throw new Error(`--target must be one of ${Object.keys(TARGETS).join(', ')} (got ${v})`);
       target = v;
     } else if (name === '--seed') {
       flags.seed = Number(v);
