@@ -29,6 +29,7 @@ import { chooseGuest } from './guest.js';
 import { asEthernet } from './as-ethernet.js';
 import { FrameRouter, replayInputs, type SkippedFrames } from './route.js';
 import { ReleaseAudit } from './release-audit.js';
+import { MAX_RECORDS } from './session.js';
 import type { ReplayOptions } from './run-replay.js';
 
 /** The four peers of a colo-compare, in QEMU's property names. */
@@ -56,13 +57,16 @@ export interface AgainstReport {
   duplicated: number;
   /** Released frames that came out before a frame of the same flow sent earlier. */
   reordered: number;
-  /** Checkpoint episodes: DO_CHECKPOINT while none was pending, ms since the first frame was sent. */
+  /** Checkpoint episodes: DO_CHECKPOINT while none was pending. */
+  checkpointCount: number;
+  /** The first MAX_RECORDS of them, at ms since the first frame was sent. */
   checkpoints: { number: number; requestedAtMs: number }[];
   /** DO_CHECKPOINT messages received while a checkpoint was pending. */
   checkpointsCoalesced: number;
   /** Whether the comparator answered the hello with COLO_COMPARE_GET_XEN_INIT. */
   helloAnswered: boolean;
-  /** Other notify messages, in order. */
+  /** Other notify messages: how many, and the first OTHER_NOTIFY_KEPT of them, in order. */
+  otherNotifyCount: number;
   otherNotify: string[];
   /** Wall time of the run, ms. */
   wallMs: number;
@@ -81,6 +85,8 @@ export function parseAgainst(text: string, parse: (flag: string, t: string) => E
 }
 
 const BARRIER_PREFIX = 'colo-replay-barrier-';
+/** Unknown notify messages kept for the report (all are counted). */
+const OTHER_NOTIFY_KEPT = 20;
 const CONNECT_MS = 10_000;
 
 function barrier(n: number): Uint8Array {
@@ -158,7 +164,9 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
     // notify_dev: the controller.
     let helloAnswered = false;
     const otherNotify: string[] = [];
+    let otherNotifyCount = 0;
     const checkpoints: AgainstReport['checkpoints'] = [];
+    let checkpointCount = 0;
     let coalesced = 0;
     let pending = false;
     let startedAt = Date.now();
@@ -174,13 +182,14 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
               continue;
             }
             pending = true;
-            checkpoints.push({ number: checkpoints.length + 1, requestedAtMs: Date.now() - startedAt });
+            checkpointCount++;
+            if (checkpoints.length < MAX_RECORDS) checkpoints.push({ number: checkpointCount, requestedAtMs: Date.now() - startedAt });
             setTimeout(() => {
               pending = false;
               lastActivity = Date.now();
               if (!notifyDev.destroyed) notifyDev.write(encodeNotify(COLO_CHECKPOINT));
             }, o.checkpointMs);
-          } else otherNotify.push(m.text);
+          } else if (otherNotifyCount++ < OTHER_NOTIFY_KEPT) otherNotify.push(m.text);
         }
       } catch (err) {
         failure ??= err as Error;
@@ -260,9 +269,11 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
       lostFlows: audit.flowsOwing,
       duplicated: audit.duplicated,
       reordered: audit.reordered,
+      checkpointCount,
       checkpoints,
       checkpointsCoalesced: coalesced,
       helloAnswered,
+      otherNotifyCount,
       otherNotify,
       wallMs: Date.now() - startedAt,
     };
@@ -277,7 +288,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
 
 /** Exit code of a replay against another comparator: 0 when it needed no checkpoint and released every frame once, in order. */
 export function againstExitCode(r: AgainstReport): number {
-  return r.checkpoints.length === 0 && r.lost === 0 && r.duplicated === 0 && r.reordered === 0 ? 0 : 1;
+  return r.checkpointCount === 0 && r.lost === 0 && r.duplicated === 0 && r.reordered === 0 ? 0 : 1;
 }
 
 /** Checkpoint times the readable report lists (--json has them all). */
@@ -290,15 +301,15 @@ export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byR
     `against: ${r.comparator}`,
     '  frames were sent in capture order as fast as the comparator read them; its timeouts ran on its own clock',
     '',
-    `  outcome     ${verdict(r.checkpoints.length)}${r.checkpointsCoalesced > 0 ? ` (${r.checkpointsCoalesced} more DO_CHECKPOINT while one was pending)` : ''}`,
+    `  outcome     ${verdict(r.checkpointCount)}${r.checkpointsCoalesced > 0 ? ` (${r.checkpointsCoalesced} more DO_CHECKPOINT while one was pending)` : ''}`,
     `  frames      primary ${r.primaryFrames}, secondary ${r.secondaryFrames} sent; client ${r.clientFramesNotSent} not sent (colo-compare takes no client input)`,
     `  released    ${r.released} of ${r.primaryFrames}: ${r.lost} lost${r.lost > 0 ? ` (in ${r.lostFlows} flow${r.lostFlows === 1 ? '' : 's'})` : ''}, ${r.duplicated} duplicated or unknown, ${r.reordered} out of order within their flow`,
-    `  controller  hello ${r.helloAnswered ? 'answered' : 'NOT answered'}${r.otherNotify.length > 0 ? `; other messages: ${r.otherNotify.join(', ')}` : ''}`,
+    `  controller  hello ${r.helloAnswered ? 'answered' : 'NOT answered'}${r.otherNotifyCount > 0 ? `; other messages: ${r.otherNotify.join(', ')}${r.otherNotifyCount > r.otherNotify.length ? ` and ${r.otherNotifyCount - r.otherNotify.length} more` : ''}` : ''}`,
     `  wall time   ${(r.wallMs / 1000).toFixed(3)} s`,
   ];
-  if (r.checkpoints.length > 0) {
+  if (r.checkpointCount > 0) {
     const listed = r.checkpoints.slice(0, CHECKPOINTS_LISTED).map((c) => `${c.requestedAtMs} ms`).join(', ');
-    const more = r.checkpoints.length > CHECKPOINTS_LISTED ? ` and ${r.checkpoints.length - CHECKPOINTS_LISTED} more` : '';
+    const more = r.checkpointCount > CHECKPOINTS_LISTED ? ` and ${r.checkpointCount - CHECKPOINTS_LISTED} more` : '';
     lines.push(`  checkpoints at ${listed}${more} (wall clock; the comparator gives no reasons)`);
   }
   const reasons = Object.entries(ours.byReason).map(([k, v]) => `${k} ${v}`).join(', ');
@@ -306,7 +317,7 @@ export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byR
     '',
     'side by side on the same captures',
     `  colo-proxy (virtual clock)  ${verdict(ours.checkpoints)}${reasons ? ` (${reasons})` : ''}; released ${ours.released}`,
-    `  ${r.comparator.split(' ')[0]!.padEnd(26)}  ${verdict(r.checkpoints.length)}; released ${r.released}, lost ${r.lost}`,
+    `  ${r.comparator.split(' ')[0]!.padEnd(26)}  ${verdict(r.checkpointCount)}; released ${r.released}, lost ${r.lost}`,
   );
   return `${lines.join('\n')}\n`;
 }

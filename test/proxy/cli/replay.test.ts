@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,8 @@ import { createCaptureFileWriter, readCaptureFile } from '../../../proxy/ports/c
 import { runTool } from '../../support/tshark.js';
 import { pattern } from '../../support/twins.js';
 import { concat, pcapngBlock } from '../framing/support.js';
+import { QemuPacketDecoder, encodeQemuFrame } from '../../../proxy/framing/qemu-frames.js';
+import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../../../proxy/framing/notify.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-replay-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -332,6 +334,78 @@ test('replay cli: --against takes any comparator on four sockets: here colo-prox
     assert.deepEqual([against.released, against.lost, against.duplicated, against.reordered], [primaryFrames.length, 0, 0, 0]);
   } finally {
     child.kill('SIGKILL');
+    rmSync(sockets, { recursive: true, force: true });
+  }
+});
+
+test('replay cli: --against reports a comparator that loses, duplicates and reorders frames, and lists what it keeps of a flood', async () => {
+  // A fake colo-compare: it passes the barriers, drops the 2nd primary frame, sends the 3rd twice
+  // and the 4th after the 5th; on notify_dev it answers the hello, sends 25 unknown messages, then
+  // asks for 1,005 checkpoints, one after another.
+  const sockets = mkdtempSync(join(tmpdir(), 'colo-fake-'));
+  const peers = new Map<string, Socket>();
+  const servers = ['p', 's', 'o', 'n'].map((n) => createServer((c) => {
+    peers.set(n, c);
+    c.on('error', () => undefined);
+    if (n === 'p') {
+      const decoder = new QemuPacketDecoder({ vnetHeader: false });
+      const toOutdev = (f: Uint8Array): void => void peers.get('o')?.write(encodeQemuFrame(f));
+      let index = 0;
+      let held: Uint8Array | undefined;
+      c.on('data', (chunk: Buffer) => {
+        for (const f of decoder.push(chunk)) {
+          const frame = Uint8Array.from(f);
+          if (Buffer.from(frame).includes('colo-replay-barrier-')) {
+            toOutdev(frame);
+            continue;
+          }
+          const n = index++;
+          if (n === 1) continue; // lost
+          if (n === 3) {
+            held = frame; // out after the next one
+            continue;
+          }
+          toOutdev(frame);
+          if (n === 2) toOutdev(frame); // duplicated
+          if (n === 4 && held !== undefined) toOutdev(held);
+        }
+      });
+    } else if (n === 'n') {
+      const decoder = new NotifyDecoder();
+      let asked = 0;
+      c.on('data', (chunk: Buffer) => {
+        for (const m of decoder.push(chunk)) {
+          if (m.text === COLO_USERSPACE_PROXY_INIT) {
+            c.write(encodeNotify(COLO_COMPARE_GET_XEN_INIT));
+            for (let i = 0; i < 25; i++) c.write(encodeNotify(`FAKE_${i}`));
+          }
+          if ((m.text === COLO_USERSPACE_PROXY_INIT || m.text === COLO_CHECKPOINT) && asked < 1005) {
+            asked++;
+            c.write(encodeNotify(DO_CHECKPOINT));
+          }
+        }
+      });
+    } else c.resume();
+  }).listen(join(sockets, n)));
+  try {
+    await Promise.all(servers.map((srv) => once(srv, 'listening')));
+    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--json', '--quiet',
+      '--checkpoint-ms', '0', '--compare-timeout', '100', '--expired-scan-cycle', '50',
+      '--against', ['p', 's', 'o', 'n'].map((n) => `unix:${join(sockets, n)}`).join(',')]));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 1, stderr);
+    const { against } = JSON.parse(stdout) as { against: { released: number; lost: number; lostFlows: number; duplicated: number; reordered: number; checkpointCount: number; checkpoints: unknown[]; otherNotifyCount: number; otherNotify: string[] } };
+    assert.equal(primaryFrames.length, 5);
+    assert.deepEqual([against.released, against.lost, against.lostFlows, against.duplicated, against.reordered], [4, 1, 1, 1, 1]);
+    assert.deepEqual([against.checkpointCount, against.checkpoints.length], [1005, 1000]);
+    assert.deepEqual([against.otherNotifyCount, against.otherNotify.length, against.otherNotify[0]], [25, 20, 'FAKE_0']);
+  } finally {
+    for (const srv of servers) srv.close();
+    for (const c of peers.values()) c.destroy();
     rmSync(sockets, { recursive: true, force: true });
   }
 });
