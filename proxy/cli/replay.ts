@@ -163,7 +163,7 @@ export const replayCommand: Command = {
     // --out removed).
     const stopping = new AbortController();
     const options: ReplayOptions = { ...parsed.options, signal: stopping.signal };
-    const now = (signal: NodeJS.Signals): void => {
+    const stopNow = (signal: NodeJS.Signals): void => {
       process.stderr.write(`colo-proxy: replay: ${signal} again: stopped\n`);
       process.exit(128 + (constants.signals[signal] ?? 0));
     };
@@ -171,7 +171,7 @@ export const replayCommand: Command = {
       process.stderr.write(`colo-proxy: replay: ${signal}: stopping (again to stop at once)\n`);
       for (const s of SIGNALS) {
         process.off(s, stop);
-        process.on(s, now);
+        process.on(s, stopNow);
       }
       stopping.abort(signal);
     };
@@ -221,7 +221,7 @@ export const replayCommand: Command = {
     } finally {
       for (const s of SIGNALS) {
         process.off(s, stop);
-        process.off(s, now);
+        process.off(s, stopNow);
       }
     }
   },

@@ -260,7 +260,7 @@ export class RunEngine implements ActionSink {
       const now = performance.now();
       if (e.kind === 'client') {
         core.ingestTo(DISCARD, 'client', e.frame, now);
-      } else if ((i >> 5) % 2 === 0) {
+      } else if ((i >> 5) % 2 === 0) { // the guests' copies primary first for 32 events, then secondary first
         core.ingestTo(DISCARD, 'primary', e.primary, now);
         core.ingestTo(DISCARD, 'secondary', e.secondary, now);
       } else {
