@@ -34,6 +34,7 @@ import { ImmediateController, XenNotifyController, type CheckpointController } f
 import { nodeBytesEqual } from './node-bytes-equal.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { warmUpChunks } from './warm-up-traffic.js';
+import { LogLimiter } from './log-limiter.js';
 
 export interface CompareOptions {
   primaryIn: Endpoint;
@@ -70,6 +71,8 @@ export function describeMismatch(flow: string, m: Mismatch): string {
 export class CompareEngine implements ActionSink {
   readonly comparator: Comparator;
   readonly metrics: ProxyMetrics;
+  /** Mismatch and event lines, kept from flooding the log. */
+  private readonly flowLines: LogLimiter;
   readonly controller: CheckpointController;
   private readonly primary: StreamPort;
   private readonly secondary: StreamPort;
@@ -114,6 +117,7 @@ export class CompareEngine implements ActionSink {
   private warming = false;
 
   constructor(private readonly options: CompareOptions) {
+    this.flowLines = new LogLimiter(options.log);
     // Frames are views of socket reads (fresh buffers) or of the decoder's own copies of frames
     // that straddled reads (fresh per frame): nothing writes to them, so the core may keep views.
     this.comparator = createComparator({ bytesEqual: nodeBytesEqual, ...options.comparator, mode: 'pre-translated', framesImmutable: true });
@@ -268,7 +272,7 @@ export class CompareEngine implements ActionSink {
   }
 
   mismatch(flow: string, m: Mismatch): void {
-    if (!this.warming) this.options.log(describeMismatch(flow, m));
+    if (!this.warming) this.flowLines.line('mismatch', describeMismatch(flow, m));
   }
 
   checkpoint(reason: MismatchReason, flow: string): void {
@@ -278,7 +282,7 @@ export class CompareEngine implements ActionSink {
   }
 
   event(code: string, flow: string, detail: string): void {
-    if (!this.warming) this.options.log(`event ${code} ${flow}: ${detail}`);
+    if (!this.warming) this.flowLines.line('event', `event ${code} ${flow}: ${detail}`);
   }
 
   deliver(): void {

@@ -58,6 +58,7 @@ import { ChecksumCompleter } from './complete-checksum.js';
 import { PeerMss } from './peer-mss.js';
 import { describeMismatch } from './compare-engine.js';
 import { warmUpEvents } from './warm-up-traffic.js';
+import { LogLimiter } from './log-limiter.js';
 import { createRunMetrics, type RunMetrics, type LivePortStats } from './run-metrics.js';
 
 export type SecondaryPort = { kind: 'interface'; name: string } | { kind: 'socket'; endpoint: Endpoint };
@@ -100,6 +101,8 @@ export const PENDING_HELD_LIMIT = 256 * 1024 * 1024;
 export class RunEngine implements ActionSink {
   comparator: Comparator;
   readonly metrics: RunMetrics;
+  /** Mismatch and event lines, kept from flooding the log. */
+  private readonly flowLines: LogLimiter;
   readonly controller: CheckpointController;
   /** Why the PVM's output passes through uncompared, or null while comparing. */
   passThrough: 'secondary lost' | 'controller lost' | null = null;
@@ -129,6 +132,7 @@ export class RunEngine implements ActionSink {
   readonly passedThrough = { client: 0, primary: 0, secondary: 0 };
 
   constructor(private readonly options: RunOptions) {
+    this.flowLines = new LogLimiter(options.log);
     this.comparator = this.newComparator();
     const ports: LivePortStats[] = [];
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
@@ -358,7 +362,7 @@ export class RunEngine implements ActionSink {
   }
 
   mismatch(flow: string, m: Mismatch): void {
-    this.options.log(describeMismatch(flow, m));
+    this.flowLines.line('mismatch', describeMismatch(flow, m));
   }
 
   checkpoint(reason: MismatchReason, flow: string): void {
@@ -379,7 +383,7 @@ export class RunEngine implements ActionSink {
   }
 
   event(code: string, flow: string, detail: string): void {
-    this.options.log(`event ${code} ${flow}: ${detail}`);
+    this.flowLines.line('event', `event ${code} ${flow}: ${detail}`);
   }
 
   /**
