@@ -68,6 +68,15 @@ export function describeMismatch(flow: string, m: Mismatch): string {
   return `mismatch ${m.reason} ${flow}${where}: ${m.detail}${hex}`;
 }
 
+/**
+ * A core as `compare` drives it: pre-translated (QEMU's rewriter did the translation), Node's byte
+ * comparison, frames kept as views: they are views of socket reads (fresh buffers) or of the
+ * decoder's own copies of frames that straddled reads (fresh per frame), which nothing writes to.
+ */
+function comparingCore(comparator: Partial<ComparatorConfig>): Comparator {
+  return createComparator({ bytesEqual: nodeBytesEqual, ...comparator, mode: 'pre-translated', framesImmutable: true });
+}
+
 export class CompareEngine implements ActionSink {
   readonly comparator: Comparator;
   readonly metrics: ProxyMetrics;
@@ -118,9 +127,7 @@ export class CompareEngine implements ActionSink {
 
   constructor(private readonly options: CompareOptions) {
     this.flowLines = new LogLimiter(options.log);
-    // Frames are views of socket reads (fresh buffers) or of the decoder's own copies of frames
-    // that straddled reads (fresh per frame): nothing writes to them, so the core may keep views.
-    this.comparator = createComparator({ bytesEqual: nodeBytesEqual, ...options.comparator, mode: 'pre-translated', framesImmutable: true });
+    this.comparator = comparingCore(options.comparator);
     this.aheadLimit = Math.max(1, Math.floor((options.comparator.maxQueueFrames ?? 1024) / 2));
     this.metrics = createMetrics(this.comparator.counters);
     const done = (): void => this.run(() => this.comparator.checkpointDoneTo(this, this.now()));
@@ -232,7 +239,7 @@ export class CompareEngine implements ActionSink {
    * how many of them the core released (half: every primary frame, when all matched).
    */
   warmUp(): { fed: number; released: number } {
-    const core = createComparator({ bytesEqual: nodeBytesEqual, ...this.options.comparator, mode: 'pre-translated', framesImmutable: true });
+    const core = comparingCore(this.options.comparator);
     const decoders = { primary: new QemuPacketDecoder({ vnetHeader: this.options.vnetHeader }), secondary: new QemuPacketDecoder({ vnetHeader: this.options.vnetHeader }) };
     let fed = 0;
     this.warming = true;

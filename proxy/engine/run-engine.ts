@@ -133,7 +133,7 @@ export class RunEngine implements ActionSink {
 
   constructor(private readonly options: RunOptions) {
     this.flowLines = new LogLimiter(options.log);
-    this.comparator = this.newComparator();
+    this.comparator = translatingCore(this.options.comparator);
     const ports: LivePortStats[] = [];
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
     const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
@@ -243,7 +243,7 @@ export class RunEngine implements ActionSink {
     this.passThrough = null;
     this.timeoutEpisodes = 0;
     this.comparedAtLastEpisode = -1;
-    this.comparator = this.newComparator();
+    this.comparator = translatingCore(this.options.comparator);
     this.options.log(why);
   }
 
@@ -274,10 +274,6 @@ export class RunEngine implements ActionSink {
     }
     const c = core.counters;
     return { fed: c.clientFrames + c.primaryFrames + c.secondaryFrames, primary: c.primaryFrames, released: c.releasedFrames };
-  }
-
-  private newComparator(): Comparator {
-    return translatingCore(this.options.comparator);
   }
 
   private now(): number {

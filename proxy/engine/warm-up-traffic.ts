@@ -16,7 +16,7 @@
  * initial sequence numbers, so the translation paths warm up. About 7,000 frames a side.
  */
 
-import { TCP_ACK, TCP_PSH, TCP_SYN, emitIcmpEcho, emitTcp, emitUdp } from '../../compare/index.js';
+import { TCP_ACK, TCP_PSH, TCP_SYN, emitIcmpEcho, emitTcp, emitUdp, type TcpFields } from '../../compare/index.js';
 import { encodeQemuPackets } from '../framing/qemu-frames.js';
 
 /** One read's worth of framed frames from one side. */
@@ -47,7 +47,7 @@ function tcpStream(src: string, dst: string, firstPort: number, flows: number, s
   const payload = new Uint8Array(size).map((_, i) => (i * 7 + size) & 0xff);
   const events: WarmUpEvent[] = [];
   const offset = translate ? SVM_ISN_OFFSET : 0;
-  const guests = (f: Omit<Parameters<typeof emitTcp>[0], 'seq'>, seq: number): WarmUpEvent => ({ kind: 'guests', primary: emitTcp({ ...f, seq }), secondary: emitTcp({ ...f, seq: (seq + offset) >>> 0 }) });
+  const guests = (f: Omit<TcpFields, 'seq'>, seq: number): WarmUpEvent => ({ kind: 'guests', primary: emitTcp({ ...f, seq }), secondary: emitTcp({ ...f, seq: (seq + offset) >>> 0 }) });
   const client = (port: number, seq: number, ack: number, flags: number, timestamp: [number, number]): WarmUpEvent => (
     { kind: 'client', frame: emitTcp({ src: dst, dst: src, srcPort: port, dstPort: 80, seq, ack, flags, options: { timestamp, ...(flags & TCP_SYN ? { mss: 1460, sackPermitted: true, windowScale: 7 } : {}) } }) }
   );
