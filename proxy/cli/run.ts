@@ -79,8 +79,15 @@ async function supervise(interfaces: readonly [string, string][], log: (line: st
   let stopping = false;
   let started = false;
   let delay = RESTART_FIRST_MS;
+  // True while the current engine has said 'started': before that it has no SIGUSR2 handler, so
+  // the signal would kill it; and there is nothing to restore in an engine that is just starting.
+  let up = false;
   const signals = ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const;
   const forward = (sig: NodeJS.Signals): void => {
+    if (sig === 'SIGUSR2' && !up) {
+      log('run: SIGUSR2 ignored: no engine is running yet (a new engine compares from its start)');
+      return;
+    }
     if (sig !== 'SIGUSR2') stopping = true;
     child?.kill(sig);
   };
@@ -96,7 +103,6 @@ async function supervise(interfaces: readonly [string, string][], log: (line: st
       createInterface({ input: c.stderr! }).on('line', (line) => {
         if (!/^Warning: \S+: no IPv4 address assigned - This may not actually work$/.test(line)) process.stderr.write(`${line}\n`);
       });
-      let up = false;
       c.on('message', (m) => {
         if (m === 'started') {
           up = true;
@@ -106,6 +112,8 @@ async function supervise(interfaces: readonly [string, string][], log: (line: st
       });
       const [code, signal] = (await once(c, 'exit')) as [number | null, NodeJS.Signals | null];
       child = null;
+      const hadStarted = up;
+      up = false;
       if (stopping) return code ?? 0;
       if (!started) return code ?? EXIT_USAGE;
       log(`run: the capture engine died (${signal ?? `exit code ${code}`})${signal === 'SIGABRT' ? ': cap 0.2.1 aborts when a captured interface goes down or away' : ''}; starting a new one once every interface is up`);
@@ -115,7 +123,7 @@ async function supervise(interfaces: readonly [string, string][], log: (line: st
         if (stopping) return 0;
         if (interfaces.every(([, name]) => interfaceState(name)?.up === true)) break;
       }
-      if (!up) log('run: the engine died before it had started; trying again');
+      log(hadStarted ? 'run: every interface is up: starting a new engine' : 'run: the engine died before it had started; trying again');
     }
   } finally {
     for (const sig of signals) process.off(sig, forward);

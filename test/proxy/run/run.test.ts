@@ -204,8 +204,13 @@ describe('identical twins: data intact, zero checkpoints', () => {
     t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'down']);
     await waitFor('the engine to notice', () => proxy.log().includes('the capture engine died'), 5000);
     t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
+    await waitFor('the restart', () => proxy.log().slice(before).includes('starting a new engine'), 15_000);
+    // An operator's SIGUSR2 while the new engine starts (before its handler is in) must not kill it.
+    proxy.child.kill('SIGUSR2');
     await waitFor('a new engine', () => proxy.log().slice(before).includes('notify-dev: controller connected'), 15_000);
     assert.equal(proxy.child.exitCode, null, 'run itself exited');
+    assert.match(proxy.log().slice(before), /SIGUSR2 ignored: no engine is running yet/);
+    assert.equal(proxy.log().slice(before).split('the capture engine died').length - 1, 1, `the new engine died:\n${proxy.log().slice(before)}`);
     await noCheckpoints(t, proxy, async () => {
       const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
       assert.equal(r.stdout.trim(), blobSha, r.stderr);
