@@ -26,7 +26,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason } from '../../compare/index.js';
-import { QemuPacketDecoder, QemuFramingError, encodeQemuPackets, suspectVnetMismatch } from '../framing/qemu-frames.js';
+import { QemuFrameDecoder, QemuPacketDecoder, QemuFramingError, encodeQemuPackets, suspectVnetMismatch } from '../framing/qemu-frames.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { StreamPort } from '../ports/stream-port.js';
 import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
@@ -146,8 +146,11 @@ export class CompareEngine implements ActionSink {
         this.resumeInputs();
       },
       data: () => {},
-      disconnected: (reason) => {
-        options.log(`outdev: peer gone (${reason}); released frames wait for the next one`);
+      disconnected: (reason, dropped) => {
+        const frames = dropped === null ? 0 : new QemuFrameDecoder({ vnetHeader: options.vnetHeader }).push(dropped).length;
+        this.metrics.outdevDropped.inc(frames);
+        const lost = dropped === null ? '' : `; the write it was taking, ${frames} released frames (${dropped.length} bytes), is dropped, not resent (it may have read part of it)`;
+        options.log(`outdev: peer gone (${reason})${lost}; released frames wait for the next one`);
         if (this.outdev.pendingBytes <= OUTDEV_PENDING_LIMIT) this.resumeInputs();
       },
       drained: () => this.resumeInputs(),

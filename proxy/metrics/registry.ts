@@ -17,6 +17,8 @@ export interface ProxyMetrics {
   peerConnections: Counter<'port'>;
   /** Notify messages received that colo-proxy does not know. */
   notifyUnknown: Counter;
+  /** Released frames dropped with the write outdev's departing peer was taking (stream-port.ts). */
+  outdevDropped: Counter;
 }
 
 /** A registry whose core metrics read `counters` at scrape time. */
@@ -53,5 +55,6 @@ export function createMetrics(counters: Counters): ProxyMetrics {
     framingErrors: new Counter({ name: 'colo_proxy_framing_errors_total', help: 'Framing or protocol errors on a socket (the connection is closed), by port and code.', labelNames: ['port', 'code'], registers: [registry] }),
     peerConnections: new Counter({ name: 'colo_proxy_peer_connections_total', help: 'Peer connections accepted or made, by port.', labelNames: ['port'], registers: [registry] }),
     notifyUnknown: new Counter({ name: 'colo_proxy_notify_unknown_total', help: 'Notify messages of an unknown kind.', registers: [registry] }),
+    outdevDropped: new Counter({ name: 'colo_proxy_outdev_dropped_frames_total', help: "Released frames dropped because outdev's peer went away while taking the write that carried them (not resent: it may have read part of it).", registers: [registry] }),
   };
 }

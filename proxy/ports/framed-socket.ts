@@ -26,7 +26,7 @@ const DEFAULT_MAX_PENDING = 8 * 1024 * 1024;
 export class FramedSocket {
   received = 0;
   sent = 0;
-  /** Frames dropped because no peer was connected or the socket was backed up. */
+  /** Frames dropped because no peer was connected, the socket was backed up, or a peer went away while taking them. */
   dropped = 0;
   framingErrors = 0;
   private readonly port: StreamPort;
@@ -48,7 +48,10 @@ export class FramedSocket {
         handlers.peer(true, 'peer connected');
       },
       data: (chunk) => this.receive(chunk),
-      disconnected: (reason) => handlers.peer(false, `peer gone (${reason})`),
+      disconnected: (reason, dropped) => {
+        if (dropped !== null) this.dropped += new QemuFrameDecoder({ vnetHeader: false }).push(dropped).length;
+        handlers.peer(false, `peer gone (${reason})`);
+      },
       drained: () => {
         this.backlog = 0;
       },

@@ -5,10 +5,17 @@
  * peer arriving while one is connected is refused (closed at once), and after the peer goes away
  * the next one is accepted. A connecting port retries with backoff (100 ms doubling to 2 s) until
  * it is closed. Every (re)connection is a fresh byte stream: the owner resets its decoder on
- * `connected`. Bytes written while no peer is connected (or while the connection is closing) wait
- * in order for the next one (the owner bounds them with `pendingBytes`), and so do whole writes a
- * connection that went away had left queued in this process; bytes already in the kernel's
- * socket buffer, or in a write it had partly taken, are lost with the connection, as on a wire.
+ * `connected`.
+ *
+ * Writes. At most one write is in the socket at a time: the next ones wait here, in order, until
+ * the kernel has taken all of it, and go to the next peer if this one goes away. So when a peer
+ * goes away, the one write the kernel may have taken part of is known: it is dropped, never sent
+ * again (a resend would repeat what the old peer may have read), and handed to the owner in
+ * `disconnected` to say what was lost; bytes already in the kernel's socket buffer are lost with
+ * the connection, as on a wire. (Node's own write queue cannot tell a partly taken write from the
+ * untouched ones behind it: `writableLength` still counts what the kernel took of a write in
+ * progress.) Writes made while no peer is connected wait for the next one; the owner bounds
+ * them with `pendingBytes`.
  * TCP connections use keepalive, so that a peer whose host died without a word is noticed
  * (after the kernel's probes) rather than held as connected for ever.
  */
@@ -22,9 +29,12 @@ export interface StreamPortHandlers {
   connected(): void;
   /** Bytes from the peer, a fresh Buffer per call (never reused). */
   data(chunk: Buffer): void;
-  /** The peer went away (or was dropped by `drop`), with a reason for the log. */
-  disconnected(reason: string): void;
-  /** The socket's write buffer emptied after `write` returned false. */
+  /**
+   * The peer went away (or was dropped by `drop`), with a reason for the log, and the write it was
+   * taking, which is dropped (null when none was in progress).
+   */
+  disconnected(reason: string, dropped: Buffer | null): void;
+  /** Every write so far is in the kernel, after `write` returned false. */
   drained(): void;
 }
 
@@ -39,11 +49,15 @@ export class StreamPort {
   private closed = false;
   private retryMs = RETRY_FIRST_MS;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Writes not given to a socket yet, in order: for the current peer after `inFlight`, or for the next one. */
   private pending: Buffer[] = [];
-  /** Bytes written while no peer was connected, waiting for the next one. */
+  /** Bytes in `pending`. */
   pendingBytes = 0;
-  /** Writes to the current socket since Node's queue for it was last empty: what it may still hold. */
-  private queued: Buffer[] = [];
+  /** The write the current socket has not finished (the kernel may have taken part of it), or null. */
+  private inFlight: Buffer | null = null;
+  /** Tells the completion of `inFlight` from that of earlier writes. */
+  private inFlightId = 0;
+  private writeId = 0;
   /** A connection being dialled, not yet connected. */
   private dialing: Socket | null = null;
 
@@ -80,18 +94,18 @@ export class StreamPort {
     return this.socket !== null;
   }
 
-  /** Writes to the peer, or queues for the next one; false when the caller should wait for `drained`. */
+  /**
+   * Writes to the peer, or queues behind the write in progress or for the next peer; false when
+   * not all of it is in the kernel yet: the caller should wait for `drained`.
+   */
   write(bytes: Buffer): boolean {
     const s = this.socket;
-    if (s === null || !s.writable) {
+    if (s === null || !s.writable || this.inFlight !== null) {
       this.pending.push(bytes);
       this.pendingBytes += bytes.length;
       return false;
     }
-    const ok = s.write(bytes);
-    if (s.writableLength === 0) this.queued.length = 0;
-    else this.queued.push(bytes);
-    return ok;
+    return this.send(s, bytes);
   }
 
   /**
@@ -99,8 +113,7 @@ export class StreamPort {
    * queued in this process: the buffers of those writes are no longer referenced here.
    */
   get flushed(): boolean {
-    // A write to a closing socket went to `pending` instead, which keeps the buffer.
-    return this.socket !== null && this.socket.writable && this.socket.writableLength === 0;
+    return this.socket !== null && this.socket.writable && this.inFlight === null && this.pending.length === 0;
   }
 
   /** Stops reading from the peer (backpressure). */
@@ -118,7 +131,7 @@ export class StreamPort {
     if (s === null) return;
     this.socket = null;
     s.destroy();
-    this.handlers.disconnected(reason);
+    this.handlers.disconnected(reason, this.takeInFlight());
     if (!this.endpoint.server) this.retry();
   }
 
@@ -177,48 +190,56 @@ export class StreamPort {
 
   private attach(s: Socket): void {
     this.socket = s;
-    this.queued = [];
     s.setNoDelay?.(true);
     if (this.endpoint.kind === 'tcp') s.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     this.handlers.connected();
     s.on('data', (chunk: Buffer) => this.handlers.data(chunk));
-    s.on('drain', () => {
-      this.queued.length = 0;
-      this.handlers.drained();
-    });
     const gone = (reason: string): void => {
       if (this.socket !== s) return;
       this.socket = null;
-      // On 'error' Node still counts what it had not handed to the kernel (0 by 'close').
-      this.requeue(s.writableLength);
-      this.handlers.disconnected(reason);
+      this.handlers.disconnected(reason, this.takeInFlight());
       if (!this.endpoint.server) this.retry();
     };
     s.on('error', (e) => gone(e.message));
     s.on('close', () => gone('peer closed the connection'));
-    if (this.pending.length > 0) {
-      const waiting = this.pending;
-      this.pending = [];
-      this.pendingBytes = 0;
-      for (const b of waiting) this.write(b);
-    }
+    this.sendPending(s);
   }
 
-  /**
-   * Puts back, ahead of what waits already, the whole writes among the last `unsent` bytes a
-   * connection that went away had queued: each write is whole frames, so a partly taken one is
-   * dropped rather than resent from its middle.
-   */
-  private requeue(unsent: number): void {
-    const back: Buffer[] = [];
-    let bytes = 0;
-    for (let i = this.queued.length - 1; i >= 0 && bytes + this.queued[i]!.length <= unsent; i--) {
-      back.unshift(this.queued[i]!);
-      bytes += this.queued[i]!.length;
+  /** Gives `bytes` to the socket; true when the kernel took all of it at once. */
+  private send(s: Socket, bytes: Buffer): boolean {
+    const id = ++this.writeId;
+    s.write(bytes, (e) => {
+      if (e === undefined || e === null) this.written(s, id);
+    });
+    if (s.writableLength === 0) return true;
+    this.inFlight = bytes;
+    this.inFlightId = id;
+    return false;
+  }
+
+  /** A write to `s` is all in the kernel: when it was the one in progress, the next ones go. */
+  private written(s: Socket, id: number): void {
+    if (this.socket !== s || this.inFlightId !== id) return;
+    this.inFlight = null;
+    this.inFlightId = 0;
+    if (this.sendPending(s)) this.handlers.drained();
+  }
+
+  /** Gives waiting writes to `s` until one is not taken whole; true when none is left waiting. */
+  private sendPending(s: Socket): boolean {
+    while (this.pending.length > 0) {
+      const b = this.pending.shift()!;
+      this.pendingBytes -= b.length;
+      if (!this.send(s, b)) return false;
     }
-    this.queued = [];
-    if (back.length === 0) return;
-    this.pending = [...back, ...this.pending];
-    this.pendingBytes += bytes;
+    return true;
+  }
+
+  /** The write in progress on a connection that went away: never resent (see the header). */
+  private takeInFlight(): Buffer | null {
+    const b = this.inFlight;
+    this.inFlight = null;
+    this.inFlightId = 0;
+    return b;
   }
 }

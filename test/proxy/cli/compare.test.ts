@@ -12,7 +12,7 @@ import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_PSH, emitTcp, emitUdp } from '../../../compare/index.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT } from '../../../proxy/framing/notify.js';
 import { QemuFrameDecoder, encodeQemuFrames } from '../../../proxy/framing/qemu-frames.js';
-import { FramePeer, NotifyPeer, waitFor } from '../../support/socket-peer.js';
+import { FramePeer, NotifyPeer, dial, waitFor } from '../../support/socket-peer.js';
 import { coloProxyCompareArgs } from '../../support/colo-proxy-compare.js';
 import { PENDING_READ_LIMIT } from '../../../proxy/engine/compare-engine.js';
 import { spawnTracked } from '../../support/comparator-under-test.js';
@@ -375,6 +375,49 @@ test('compare: batches written while earlier ones are still queued for a slow ou
     });
     assert.deepEqual(r.outdev.received.map((f) => Buffer.from(f.packet).subarray(42).toString()), Array.from({ length: batches * perBatch }, (_, i) => payload(i)));
   } finally {
+    await stop(r);
+  }
+});
+
+test("compare: the write outdev's peer was taking when it went away is dropped, said and counted, never sent to the next peer", async () => {
+  // 300 held datagrams of ~1.4 KB flushed by one COLO_CHECKPOINT make one ~430 KB write, more than
+  // a unix socket's buffer: the kernel takes part of it, the first peer reads some and goes away.
+  const r = await startCompare(['--compare-timeout', '600000']);
+  let next: FramePeer | undefined;
+  try {
+    r.outdev.close();
+    await waitFor('compare to notice outdev went away', () => r.log().includes('outdev: peer gone'));
+    const first = await dial(r.sock('outdev'));
+    first.on('error', () => {});
+    first.pause();
+    await waitFor('the new outdev peer', () => r.log().split('outdev: peer connected').length === 3);
+    r.primary.sendRaw(encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(i) })), false));
+    await until(r, 'the frames to be held', async () => (await metric(r, 'colo_proxy_held_frames')) === 300);
+    r.notify.send(COLO_CHECKPOINT);
+    await until(r, 'the flush', async () => (await metric(r, 'colo_proxy_released_frames_total')) === 300);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const decoder = new QemuFrameDecoder({ vnetHeader: false });
+    const readByFirst: number[] = [];
+    for (let c = first.read() as Buffer | null; c !== null; c = first.read() as Buffer | null) {
+      for (const f of decoder.push(c)) readByFirst.push(numberOf(f.packet));
+    }
+    first.destroy();
+    await waitFor('compare to notice the first peer went away', () => r.log().split('outdev: peer gone').length === 3);
+    next = await FramePeer.open(r.sock('outdev'));
+    // Later traffic reaches the new peer; then nothing else is coming.
+    for (const bytes of numberedWrites(300, 310)) {
+      r.primary.sendRaw(bytes);
+      r.secondary.sendRaw(bytes);
+    }
+    await waitFor('the later frames', () => next!.received.some((f) => numberOf(f.packet) === 309), 10_000);
+    const readByNext = next.received.map((f) => numberOf(f.packet));
+    assert.ok(readByFirst.length > 0 && readByFirst.length < 300, `the first peer read ${readByFirst.length} frames`);
+    assert.deepEqual(readByNext.filter((n) => readByFirst.includes(n)), [], 'no frame reached both peers');
+    assert.deepEqual(readByNext, Array.from({ length: 10 }, (_, i) => 300 + i), 'the dropped write is not resent');
+    assert.match(r.log(), /outdev: peer gone \([^)]*\); the write it was taking, 300 released frames \(\d+ bytes\), is dropped, not resent/);
+    assert.equal(await metric(r, 'colo_proxy_outdev_dropped_frames_total'), 300);
+  } finally {
+    next?.close();
     await stop(r);
   }
 });
