@@ -6,7 +6,10 @@
  * - `XenNotifyController` speaks the Xen toolstack protocol on `--notify-dev` (COLO-REFERENCE §4):
  *   it answers `COLO_USERSPACE_PROXY_INIT` with `COLO_COMPARE_GET_XEN_INIT`, sends `DO_CHECKPOINT`
  *   (one write per message), and treats `COLO_CHECKPOINT` as done. A request made while no
- *   controller is connected is sent when one connects. Unknown messages are logged and counted.
+ *   controller is connected is sent when one connects, after the reply to its hello: Xen's
+ *   libxl reads the one message after its hello as the reply, so a DO_CHECKPOINT sent first would
+ *   be taken for it and lost. A controller that sends no hello gets it HELLO_GRACE_MS after
+ *   connecting. Unknown messages are logged and counted.
  * - `ImmediateController`, without `--notify-dev`: nothing can checkpoint the VMs, so each request
  *   is logged and counted and then completed at once (held frames are released); the start-up
  *   message says so. It keeps traffic flowing for dry runs and measurements, never silently.
@@ -27,10 +30,16 @@ export interface CheckpointController {
   close(): Promise<void>;
 }
 
+/** How long a new controller has to send its hello before a pending DO_CHECKPOINT goes anyway (Xen waits 500 ms for the reply). */
+export const HELLO_GRACE_MS = 500;
+
 export class XenNotifyController implements CheckpointController {
   private readonly port: StreamPort;
   private decoder = new NotifyDecoder();
   private wanted = false;
+  /** The connected controller has sent its hello (or had HELLO_GRACE_MS to): DO_CHECKPOINT may go. */
+  private greeted = false;
+  private graceTimer: NodeJS.Timeout | null = null;
 
   constructor(
     endpoint: Endpoint,
@@ -43,10 +52,14 @@ export class XenNotifyController implements CheckpointController {
         this.decoder = new NotifyDecoder();
         this.metrics.peerConnections.inc({ port: 'notify-dev' });
         this.log(`notify-dev: controller connected`);
-        if (this.wanted) this.send(DO_CHECKPOINT);
+        this.greeted = false;
+        this.graceTimer = setTimeout(() => this.greet(), HELLO_GRACE_MS);
       },
       data: (chunk) => this.receive(chunk),
-      disconnected: (reason) => this.log(`notify-dev: controller gone (${reason})`),
+      disconnected: (reason) => {
+        this.stopGrace();
+        this.log(`notify-dev: controller gone (${reason})`);
+      },
       drained: () => {},
     });
   }
@@ -61,11 +74,25 @@ export class XenNotifyController implements CheckpointController {
 
   request(): void {
     this.wanted = true;
-    if (this.port.connected) this.send(DO_CHECKPOINT);
+    if (this.port.connected && this.greeted) this.send(DO_CHECKPOINT);
   }
 
   close(): Promise<void> {
+    this.stopGrace();
     return this.port.close();
+  }
+
+  /** The controller said hello or had its time to: a pending request goes now. */
+  private greet(): void {
+    this.stopGrace();
+    if (this.greeted || !this.port.connected) return;
+    this.greeted = true;
+    if (this.wanted) this.send(DO_CHECKPOINT);
+  }
+
+  private stopGrace(): void {
+    if (this.graceTimer !== null) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
   }
 
   private send(text: string): void {
@@ -78,14 +105,14 @@ export class XenNotifyController implements CheckpointController {
       messages = this.decoder.push(chunk);
     } catch (e) {
       if (!(e instanceof NotifyError)) throw e;
-      this.metrics.framingErrors.inc({ port: 'notify-dev', code: e.code });
-      this.log(`notify-dev: ${e.message}; closing the connection`);
-      this.port.drop(e.code);
+      this.framingError(e);
       return;
     }
     for (const m of messages) {
-      if (m.kind === 'hello') this.send(COLO_COMPARE_GET_XEN_INIT);
-      else if (m.kind === 'checkpoint-done') {
+      if (m.kind === 'hello') {
+        this.send(COLO_COMPARE_GET_XEN_INIT);
+        this.greet();
+      } else if (m.kind === 'checkpoint-done') {
         this.wanted = false;
         this.done();
       } else {
@@ -93,6 +120,14 @@ export class XenNotifyController implements CheckpointController {
         this.log(`notify-dev: unknown message ${JSON.stringify(m.text)} ignored (expected ${COLO_CHECKPOINT} or the hello)`);
       }
     }
+    // Damage after good messages in the same read: they were handled, now the connection goes.
+    if (this.decoder.error) this.framingError(this.decoder.error);
+  }
+
+  private framingError(e: NotifyError): void {
+    this.metrics.framingErrors.inc({ port: 'notify-dev', code: e.code });
+    this.log(`notify-dev: ${e.message}; closing the connection`);
+    this.port.drop(e.code);
   }
 }
 

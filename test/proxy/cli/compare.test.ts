@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_PSH, emitTcp, emitUdp } from '../../../compare/index.js';
-import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT } from '../../../proxy/framing/notify.js';
+import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, encodeNotify } from '../../../proxy/framing/notify.js';
 import { QemuFrameDecoder, encodeQemuFrames } from '../../../proxy/framing/qemu-frames.js';
 import { FramePeer, NotifyPeer, dial, waitFor } from '../../support/socket-peer.js';
 import { coloProxyCompareArgs } from '../../support/colo-proxy-compare.js';
@@ -418,6 +418,50 @@ test("compare: the write outdev's peer was taking when it went away is dropped, 
     assert.equal(await metric(r, 'colo_proxy_outdev_dropped_frames_total'), 300);
   } finally {
     next?.close();
+    await stop(r);
+  }
+});
+
+test('compare: a checkpoint request pending when a controller connects goes out after the reply to its hello', async () => {
+  // Xen's libxl reads the one message after its hello as the reply: DO_CHECKPOINT first would be lost.
+  const r = await startCompare();
+  try {
+    r.notify.close();
+    await waitFor('compare to notice the controller went away', () => r.log().includes('notify-dev: controller gone'));
+    r.primary.send(segment(1000, 'hello'));
+    r.secondary.send(segment(1000, 'HELLO'));
+    await waitFor('the checkpoint request', () => r.log().includes('checkpoint requested'));
+    const controller = await NotifyPeer.open(r.sock('notify_dev'));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // a controller says hello right after connecting
+      assert.deepEqual(controller.received.map((m) => m.text), [], 'nothing before the hello');
+      controller.send(COLO_USERSPACE_PROXY_INIT);
+      await controller.waitFor(DO_CHECKPOINT);
+      assert.deepEqual(controller.received.map((m) => m.text), [COLO_COMPARE_GET_XEN_INIT, DO_CHECKPOINT]);
+    } finally {
+      controller.close();
+    }
+    // A controller that never says hello still gets the request, a moment after connecting.
+    const silent = await NotifyPeer.open(r.sock('notify_dev'));
+    try {
+      await silent.waitFor(DO_CHECKPOINT, 1, 5000);
+      assert.deepEqual(silent.received.map((m) => m.text), [DO_CHECKPOINT]);
+    } finally {
+      silent.close();
+    }
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: a bad notify message right behind a good one in the same read closes the controller connection at once', async () => {
+  const r = await startCompare();
+  try {
+    r.notify.socket.write(Buffer.concat([encodeNotify(COLO_CHECKPOINT), Buffer.from([0, 0, 1, 0x2c])])); // then a length of 300
+    await waitFor('the connection to be closed', () => r.log().includes('notify-dev: controller gone'));
+    assert.equal(await metric(r, 'colo_proxy_checkpoints_done_total'), 1, 'the good message was handled');
+    assert.equal(await metric(r, 'colo_proxy_framing_errors_total{port="notify-dev",code="notify.too_long"}'), 1, r.log());
+  } finally {
     await stop(r);
   }
 });
