@@ -58,14 +58,18 @@ export const compareCommand: Command = {
       primaryIn, secondaryIn, outdev, notifyDev, vnetHeader: f['vnet-hdr'], log,
       comparator: { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] },
     });
+    // The warm-up blocks the event loop for several hundred ms: it runs before any port listens, so
+    // that a peer connecting at start-up is answered at once (Xen waits 500 ms for the reply to its
+    // hello). Logged once the ports are open, so that a port that cannot listen is the only line.
+    const warmStart = performance.now();
+    const warm = engine.warmUp();
+    const warmMs = Math.round(performance.now() - warmStart);
     try {
       await engine.start();
     } catch (e) {
       throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const warmStart = performance.now();
-    const warm = engine.warmUp();
-    log(`compare: warmed up on ${warm.fed} synthetic frames (${warm.released} released) in ${Math.round(performance.now() - warmStart)} ms`);
+    log(`compare: warmed up on ${warm.fed} synthetic frames (${warm.released} released) in ${warmMs} ms`);
     const metricsServer: Server | undefined = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
     const notice = nodeFlagsNotice(process.execArgv);
     if (notice !== undefined) log(`compare: ${notice}`);
