@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import type { Command } from './command.js';
 import { UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
-import { parseEndpoint } from '../ports/endpoint.js';
+import { parseEndpoint, sameSocket, type Endpoint } from '../ports/endpoint.js';
 import { CompareEngine } from '../engine/compare-engine.js';
 import { parseMetricsAddress, startMetrics } from './metrics-flag.js';
 import { nodeFlagsNotice } from './node-flags.js';
@@ -49,6 +49,15 @@ export const compareCommand: Command = {
     const secondaryIn = parseEndpoint('--secondary-in', need('secondary-in'));
     const outdev = parseEndpoint('--outdev', need('outdev'));
     const notifyDev = f['notify-dev'] === undefined ? undefined : parseEndpoint('--notify-dev', f['notify-dev']);
+    const named: [string, Endpoint][] = [['--primary-in', primaryIn], ['--secondary-in', secondaryIn], ['--outdev', outdev]];
+    if (notifyDev !== undefined) named.push(['--notify-dev', notifyDev]);
+    for (let i = 0; i < named.length; i++) {
+      for (let j = i + 1; j < named.length; j++) {
+        const [flagA, a] = named[i]!;
+        const [flagB, b] = named[j]!;
+        if (sameSocket(a, b)) throw new UsageError(`compare: ${flagA} ${a.text} and ${flagB} ${b.text} are the same socket; each endpoint needs its own`);
+      }
+    }
     const metricsAt = f.metrics === undefined ? undefined : parseMetricsAddress('compare', f.metrics);
 
     const log = (line: string): void => {

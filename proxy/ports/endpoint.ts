@@ -3,9 +3,12 @@
  * command line by eye: `tcp:HOST:PORT` or `unix:PATH` connects (and reconnects), and a `,server`
  * suffix listens instead (QEMU's `server=on`; `server=on` and `wait=off` are accepted too, and
  * `wait` changes nothing here: colo-proxy never blocks start-up on a peer). IPv6 hosts go in
- * brackets: `tcp:[::1]:9003`. A bad endpoint is a `UsageError` naming the flag.
+ * brackets: `tcp:[::1]:9003`. A bad endpoint is a `UsageError` naming the flag; so is a unix path
+ * too long for a socket address (the kernel would silently cut it: another path is created, and
+ * peers dialling the one given never find it).
  */
 
+import { resolve } from 'node:path';
 import { UsageError } from '../cli/errors.js';
 
 export type Endpoint =
@@ -13,6 +16,9 @@ export type Endpoint =
   | { kind: 'unix'; path: string; server: boolean; text: string };
 
 const FORMS = 'tcp:HOST:PORT[,server] or unix:PATH[,server]';
+
+/** Bytes of `sun_path` in Linux's `struct sockaddr_un`, the terminating NUL included. */
+const SUN_PATH_BYTES = 108;
 
 /** Parses `text` given to `flag`; throws UsageError naming the flag and the accepted forms. */
 export function parseEndpoint(flag: string, text: string): Endpoint {
@@ -28,6 +34,10 @@ export function parseEndpoint(flag: string, text: string): Endpoint {
   if (address.startsWith('unix:')) {
     const path = address.slice(5);
     if (path === '') throw bad('empty socket path');
+    const bytes = Buffer.byteLength(path);
+    if (bytes >= SUN_PATH_BYTES) {
+      throw new UsageError(`${flag}: unix socket path of ${bytes} bytes in "${text}" is too long (at most ${SUN_PATH_BYTES - 1}; the kernel would cut it short)`);
+    }
     return { kind: 'unix', path, server, text };
   }
   if (!address.startsWith('tcp:')) throw bad('unknown kind');
@@ -38,4 +48,16 @@ export function parseEndpoint(flag: string, text: string): Endpoint {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`port ${m[3]} out of range 1-65535`);
   const host = m[1] ?? (m[2] === '' ? (server ? '0.0.0.0' : '127.0.0.1') : m[2]!);
   return { kind: 'tcp', host, port, server, text };
+}
+
+/**
+ * True when `a` and `b` name the same socket: the same unix path (relative ones resolved against
+ * the working directory) or the same TCP host and port, listening or not. Two endpoints of one
+ * process on the same socket cannot both work: a second listener takes the path from the first,
+ * and a peer cannot tell which role it is connecting to.
+ */
+export function sameSocket(a: Endpoint, b: Endpoint): boolean {
+  if (a.kind === 'unix' && b.kind === 'unix') return resolve(a.path) === resolve(b.path);
+  if (a.kind === 'tcp' && b.kind === 'tcp') return a.port === b.port && a.host.toLowerCase() === b.host.toLowerCase();
+  return false;
 }

@@ -247,12 +247,24 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
     [['--primary-in', 'tcp:1.2.3.4', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: --primary-in: no HOST:PORT/],
     [['--primary-in', `unix:${join(dir, 'no', 'such', 'dir.sock')},server`, '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: compare: --primary-in: cannot listen: .*(ENOENT|EACCES)/],
     [['--primary-in', 'unix:/x', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z', '--metrics', 'nowhere'], /^colo-proxy: compare: --metrics must be HOST:PORT/],
+    // Two endpoints on one socket: the second listener would take the path from the first.
+    [['--primary-in', `unix:${join(dir, 'same')},server`, '--secondary-in', `unix:${join(dir, 'same')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
+      /^colo-proxy: compare: --primary-in unix:\S+\/same,server and --secondary-in unix:\S+\/same,server are the same socket; each endpoint needs its own$/],
+    [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', 'unix:shared.sock', '--notify-dev', `unix:${join(process.cwd(), 'shared.sock')},server`],
+      /^colo-proxy: compare: --outdev unix:shared\.sock and --notify-dev unix:\S+\/shared\.sock,server are the same socket/],
+    [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', 'tcp:127.0.0.1:1,server', '--outdev', 'tcp:127.0.0.1:1'],
+      /^colo-proxy: compare: --secondary-in tcp:127\.0\.0\.1:1,server and --outdev tcp:127\.0\.0\.1:1 are the same socket/],
+    // A path the kernel would cut short: the socket would be created at another path.
+    [['--primary-in', `unix:${join(dir, 'x'.repeat(120))},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
+      /^colo-proxy: --primary-in: unix socket path of \d+ bytes in "unix:\S+,server" is too long \(at most 107; the kernel would cut it short\)$/],
   ];
   for (const [args, re] of cases) {
     const child = spawn(process.execPath, coloProxyArgv(['compare', ...args]), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const running = setTimeout(() => child.kill('SIGKILL'), 15_000); // accepted: it would run for ever
     const code = await new Promise((r) => child.once('exit', r));
+    clearTimeout(running);
     assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
     assert.match(stderr.trimEnd(), re);
     assert.equal(stderr.trimEnd().split('\n').length, 1, stderr);

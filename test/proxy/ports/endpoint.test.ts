@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseEndpoint } from '../../../proxy/ports/endpoint.js';
+import { parseEndpoint, sameSocket } from '../../../proxy/ports/endpoint.js';
 import { UsageError } from '../../../proxy/cli/errors.js';
 
 test('endpoints in QEMU chardev spelling', () => {
@@ -13,6 +13,18 @@ test('endpoints in QEMU chardev spelling', () => {
     ['unix:rel.sock', { kind: 'unix', path: 'rel.sock', server: false }],
   ];
   for (const [text, expected] of cases) assert.deepEqual(parseEndpoint('--outdev', text), { ...expected, text }, text);
+  assert.equal(parseEndpoint('--outdev', `unix:/${'x'.repeat(106)}`).kind, 'unix', 'a 107-byte path fits');
+});
+
+test('endpoints on the same socket: unix paths after resolving, TCP host and port, listening or not', () => {
+  const same = (a: string, b: string): boolean => sameSocket(parseEndpoint('--a', a), parseEndpoint('--b', b));
+  assert.ok(same('unix:/run/c.sock,server', 'unix:/run/c.sock'));
+  assert.ok(same('unix:c.sock', `unix:${process.cwd()}/./c.sock,server`));
+  assert.ok(same('tcp:127.0.0.1:9003,server', 'tcp:127.0.0.1:9003'));
+  assert.ok(same('tcp:LocalHost:9003', 'tcp:localhost:9003'));
+  assert.ok(!same('unix:/run/a.sock', 'unix:/run/b.sock'));
+  assert.ok(!same('tcp:127.0.0.1:9003', 'tcp:127.0.0.1:9004'));
+  assert.ok(!same('tcp:127.0.0.1:9003', 'tcp:127.0.0.2:9003'));
 });
 
 test('a bad endpoint is one line naming the flag, the problem and the accepted forms', () => {
@@ -23,6 +35,8 @@ test('a bad endpoint is one line naming the flag, the problem and the accepted f
     ['tcp:1.2.3.4:70000', /port 70000 out of range/],
     ['unix:', /empty socket path/],
     ['unix:/x,reconnect=1', /unknown option "reconnect=1"/],
+    [`unix:/${'x'.repeat(107)},server`, /^--primary-in: unix socket path of 108 bytes in "unix:\/x+,server" is too long \(at most 107; the kernel would cut it short\)$/],
+    [`unix:/${'\u00e9'.repeat(54)}`, /unix socket path of 109 bytes/],
   ];
   for (const [text, re] of cases) {
     assert.throws(() => parseEndpoint('--primary-in', text), (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'), text);
