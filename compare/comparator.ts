@@ -32,7 +32,7 @@
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
 import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpView } from './wire/tcp.js';
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_RST, TCP_SYN, type TcpView } from './wire/tcp.js';
 import { UdpView } from './wire/udp.js';
 import { IcmpView } from './wire/icmp.js';
 import { Icmpv6View } from './wire/icmpv6.js';
@@ -66,14 +66,23 @@ class SynInfo {
     readonly windowScale: number,
     readonly sackPermitted: boolean,
     readonly tsVal: number,
+    /** The ECE and CWR flags: ECN negotiation (RFC 3168 §6.1.1). */
+    readonly ecn: number,
   ) {}
 
   static of(tcp: TcpView): SynInfo {
-    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal);
+    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal, tcp.flags & (TCP_ECE | TCP_CWR));
+  }
+
+  /** True when the options that shape the connection agree: MSS, window scale, SACK-permitted, timestamps, ECN. */
+  agrees(o: SynInfo): boolean {
+    return this.mss === o.mss && this.windowScale === o.windowScale && this.sackPermitted === o.sackPermitted &&
+      (this.tsVal >= 0) === (o.tsVal >= 0) && this.ecn === o.ecn;
   }
 
   describe(): string {
-    return `${this.synAck ? 'SYN-ACK' : 'SYN'} mss ${this.mss} wscale ${this.windowScale} sackOK ${this.sackPermitted ? 1 : 0}`;
+    const ecn = `${this.ecn & TCP_ECE ? ' ECE' : ''}${this.ecn & TCP_CWR ? ' CWR' : ''}`;
+    return `${this.synAck ? 'SYN-ACK' : 'SYN'} mss ${this.mss} wscale ${this.windowScale} sackOK ${this.sackPermitted ? 1 : 0} ts ${this.tsVal >= 0 ? 1 : 0}${ecn}`;
   }
 }
 
@@ -90,6 +99,15 @@ abstract class Connection {
   diverged = false;
   /** The connection left the table; its held frames wait in the global queue for the checkpoint. */
   evicted = false;
+  /**
+   * Opened under the key of a connection that left the table holding frames or with secondary
+   * output waiting (see `removed`): until the checkpoint already requested for that one, this one
+   * compares nothing and holds every primary frame, so that none is released ahead of the earlier
+   * connection's and no secondary output is matched against the wrong stream.
+   */
+  blocked = false;
+  /** TCP: a FIN or RST was seen on it, so a SYN on its ports opens a new connection (see `connection`). */
+  closing = false;
   /** Looked up since the last checkpoint: in the engine's `touched` set, to be reset by the next one. */
   touched = false;
   /**
@@ -164,6 +182,10 @@ class TcpConnection extends Connection {
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
   clientFin = false;
+  /** Sequence number of the SYN (or SYN-ACK) the client, the PVM and the SVM sent on it, -1 before one: see `newIncarnation`. */
+  clientIsn = -1;
+  primaryIsn = -1;
+  secondaryIsn = -1;
 
   constructor(key: string, now: number, idleLimit: number, config: ComparatorConfig) {
     super(key, 'tcp', now, idleLimit);
@@ -327,6 +349,8 @@ class Engine implements Comparator {
    * 20,000 one-datagram flows that each diverged).
    */
   private readonly touched = new Set<Connection>();
+  /** Keys of connections that left the table with frames held or secondary output waiting, until the checkpoint (see `blocked`). */
+  private readonly blockedKeys = new Set<string>();
 
   constructor(private readonly config: ComparatorConfig) {
     this.keep = config.framesImmutable;
@@ -405,8 +429,12 @@ class Engine implements Comparator {
       for (const frame of this.primaryFragments.clear()) this.releaseNow(frame, this.fragmentTag(frame));
       this.secondaryFragments.clear();
       this.pairing.clear();
+      this.blockedKeys.clear();
       for (const c of this.touched) {
         c.touched = false;
+        c.blocked = false;
+        // The SVM's sequence space is the PVM's again: nothing is lost by forgetting this one when idle.
+        if (c.idleLimit === Infinity) c.idleLimit = this.config.idleTimeoutMs;
         c.held.clear();
         c.heldBytes = 0;
         if (c instanceof TcpConnection && c.toSecondary !== null && c.toSecondary.length > 0) {
@@ -441,19 +469,22 @@ class Engine implements Comparator {
       this.sink.deliver('secondary', decoded instanceof Frame && this.config.mode === 'translate' ? this.toSecondaryPort(bytes, decoded) : bytes);
       return;
     }
-    const c = this.connection(decoded, false, now);
+    const c = this.connection(decoded, false, now, -1, SOURCE_CLIENT);
     if (!(c instanceof TcpConnection)) {
       this.sink.deliver('secondary', bytes);
       return;
     }
     const tcp = decoded.transport;
+    if (tcp.isFin || tcp.isRst) c.closing = true;
     if (tcp.isFin) c.clientFin = true;
     if (tcp.isRst || (c.clientFin && c.outputFin)) c.idleLimit = this.config.closedLingerMs;
+    if (tcp.isSyn) c.clientIsn = tcp.seq;
     if (tcp.isSyn && !tcp.isAck) {
       // A client SYN opens a passive connection: nothing in it refers to the guest's sequence space.
       this.sink.deliver('secondary', bytes);
       return;
     }
+    if (c.idleLimit === this.config.idleTimeoutMs) this.keepWhileTranslated(c);
     const copy = this.copier.copy(bytes);
     if (!c.translation!.known || c.toSecondary !== null) {
       (c.toSecondary ??= new Fifo<Uint8Array>()).push(copy);
@@ -557,7 +588,7 @@ class Engine implements Comparator {
     }
     const translate = this.config.mode === 'translate';
     if (translate && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
-    const c = this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1);
+    const c = this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
     this.tcp(c as TcpConnection, primary, bytes, decoded, tcp, now);
   }
 
@@ -609,7 +640,7 @@ class Engine implements Comparator {
   private activeOpen(primary: boolean, syn: Frame, now: number): void {
     const pair = primary ? this.pairing.offerPrimarySyn(syn, now) : this.pairing.offerSecondarySyn(syn, now);
     if (pair === null || pair.primaryPort === pair.secondaryPort) return;
-    const target = this.connection(syn, true, now, pair.primaryPort);
+    const target = this.connection(syn, true, now, pair.primaryPort, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
     if (!(target instanceof TcpConnection)) return;
     learnFromPairedOpen(target.translation!, pair);
     target.paired = pair;
@@ -637,7 +668,7 @@ class Engine implements Comparator {
     this.touched.add(c);
   }
 
-  private connection(frame: Frame, guestIsSource: boolean, now: number, guestPort = -1): Connection {
+  private connection(frame: Frame, guestIsSource: boolean, now: number, guestPort = -1, source = NO_SOURCE): Connection {
     // IPv4 flows are found by their tuple, without a key string; the key is built for the rest
     // and for a connection that is not in the table yet.
     const keys = this.keys;
@@ -646,9 +677,22 @@ class Engine implements Comparator {
       const key = keys.of(frame, guestIsSource, guestPort);
       c = this.table.get(key) ?? this.opened(key, frame, now);
     }
+    if (c.closing && source !== NO_SOURCE && newIncarnation(c as TcpConnection, source, frame.transport as TcpView)) c = this.reopened(c, frame, now);
     c.lastSeen = now;
     this.touch(c);
     return c;
+  }
+
+  /**
+   * A SYN on the ports of a connection that has closed (FIN or RST seen) starts a new one: a
+   * client reusing its port, or a guest reopening to the same server, while the old one lingers.
+   * Taken as more of the old stream it was placed against the old sequence numbers: a false
+   * mismatch, or, below the old verified point, its bytes and options never compared.
+   */
+  private reopened(old: Connection, frame: Frame, now: number): Connection {
+    this.table.delete(old.key);
+    this.removed(old, 'reused');
+    return this.opened(old.key, frame, now);
   }
 
   /** A new connection under `key` for `frame`'s flow, added to the table. */
@@ -661,6 +705,10 @@ class Engine implements Comparator {
       c = t;
     } else {
       c = new MessageConnection(key, cls, now, this.config.idleTimeoutMs);
+    }
+    if (this.blockedKeys.size > 0 && this.blockedKeys.has(key)) {
+      c.blocked = true;
+      c.diverged = true;
     }
     this.table.add(key, c);
     this.counters.connectionsOpened++;
@@ -720,6 +768,11 @@ class Engine implements Comparator {
     const isRst = (flags & TCP_RST) !== 0;
     const ack = (flags & TCP_ACK) !== 0 ? tcp.ack : -1;
     const tcpSeq = tcp.seq;
+    if (isFin || isRst) c.closing = true;
+    if (c.blocked) {
+      if (primary) this.hold(c, this.keep ? bytes : this.copier.copy(bytes), now, 0, -1, false, this.tag);
+      return;
+    }
     const tags = tagsOf(f);
     if (c.tags === null) c.tags = tags;
     else if (tags !== c.tags && !c.diverged) {
@@ -790,8 +843,12 @@ class Engine implements Comparator {
    * (p75 of four alternating A/B runs; about the size of this machine's noise).
    */
   private syn(c: TcpConnection, primary: boolean, bytes: Uint8Array, tcp: TcpView, now: number, ack: number): void {
+    // Also after a checkpoint that came before the primary's SYN (the matcher starts over then):
+    // nothing else would start the comparison, and the SYN would wait for a timeout.
+    if (primary && !c.match.started) c.match.startAt(tcp.seq);
+    if (primary) c.primaryIsn = tcp.seq;
+    else c.secondaryIsn = tcp.seq;
     if (!c.handshakeDone) {
-      if (primary && c.primarySyn === null) c.match.startAt(tcp.seq);
       if (primary) c.primarySyn ??= SynInfo.of(tcp);
       else c.secondarySyn ??= SynInfo.of(tcp);
     }
@@ -807,7 +864,7 @@ class Engine implements Comparator {
       this.mismatch(c, { reason: 'tcp.handshake', position: p.isn, offset: 0, primaryHex: '', secondaryHex: '', detail: `${p.describe()} against ${s.describe()}` });
       return;
     }
-    if (p.mss !== s.mss || p.windowScale !== s.windowScale || p.sackPermitted !== s.sackPermitted) {
+    if (!p.agrees(s)) {
       this.mismatch(c, { reason: 'tcp.syn_options', position: p.isn, offset: 0, primaryHex: '', secondaryHex: '', detail: `${p.describe()} against ${s.describe()}` });
       return;
     }
@@ -818,6 +875,18 @@ class Engine implements Comparator {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
       this.flushToSecondary(c);
     }
+  }
+
+  /**
+   * An established connection (the client has sent past its SYN) whose SVM side differs from the
+   * PVM's (sequence or timestamp offsets, or port) is not forgotten when idle: resumed after the
+   * idle timeout it would be picked up mid-stream as the identity, its client frames misaddressed
+   * to the SVM and its output mismatched. It still leaves a full table, and once closed it
+   * lingers only as long as closed connections do. Half-open ones age as usual.
+   */
+  private keepWhileTranslated(c: TcpConnection): void {
+    const t = c.translation!;
+    if (t.known && (t.seqOffset !== 0 || t.tsOffset !== 0 || c.paired !== null)) c.idleLimit = Infinity;
   }
 
   private checkMatch(c: TcpConnection): void {
@@ -842,6 +911,10 @@ class Engine implements Comparator {
    * itself, or every fragment of a reassembled datagram; `owned` says they are copies already.
    */
   private message(c: MessageConnection, primary: boolean, frames: readonly Uint8Array[], owned: boolean, parts: MessageParts, now: number): void {
+    if (c.blocked) {
+      if (primary) for (const frame of frames) this.hold(c, owned || this.keep ? frame : this.copier.copy(frame), now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
+      return;
+    }
     const reason = messageReason(c.cls);
     if (primary) {
       const waiting = c.waiting.peek();
@@ -963,15 +1036,50 @@ class Engine implements Comparator {
   }
 
   private evicted(c: Connection, reason: EvictionReason): void {
+    this.removed(c, reason);
+  }
+
+  /**
+   * `c` left the table: evicted, or replaced by a new connection on its ports. Held primary frames
+   * stay in the global queue until the checkpoint; secondary output waiting for the primary's is
+   * dropped. Either way that takes a checkpoint, asked for here (unless one is pending and this
+   * is an idle eviction), and until then a connection opened under the same key holds everything
+   * (`blocked`): its frames must not overtake these, nor be compared against a stream cut short.
+   */
+  private removed(c: Connection, reason: EvictionReason | 'reused'): void {
     c.evicted = true;
     this.touched.delete(c);
     if (c.paired !== null) this.pairing.forget(c.paired);
-    this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
+    const waiting = c.secondaryWaitingCount();
+    this.counters.secondaryWaitingFrames -= waiting;
     this.counters.connectionsClosed++;
-    if (c.held.length === 0) return;
-    this.event(reason === 'full' ? 'flow.evicted_full' : 'flow.evicted_idle', c.flow, `${c.held.length} primary frames held; released after the checkpoint`);
-    if (reason === 'full' || !this.checkpointPending) this.mismatch(c, { reason: 'table_full', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `connection evicted (${reason}) holding ${c.held.length} frames` });
+    const held = c.held.length;
+    if (held === 0 && waiting === 0) return;
+    this.blockedKeys.add(c.key);
+    const what = `${held} primary frames held, ${waiting} secondary ${c instanceof TcpConnection ? 'segments' : 'messages'} waiting`;
+    const code = reason === 'full' ? 'flow.evicted_full' : reason === 'idle' ? 'flow.evicted_idle' : 'flow.reused';
+    this.event(code, c.flow, `${what}; held frames are released after the checkpoint`);
+    if (reason === 'idle' && this.checkpointPending) return;
+    const why = reason === 'reused' ? 'a new connection (SYN) on its ports' : `connection evicted (${reason})`;
+    this.mismatch(c, { reason: reason === 'reused' ? 'tcp.reused' : 'table_full', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `${why} with ${what}` });
   }
+}
+
+/** Who sent a frame looked up by `connection`, for `newIncarnation`; NO_SOURCE for lookups that need no such check. */
+const NO_SOURCE = -1;
+const SOURCE_CLIENT = 0;
+const SOURCE_PRIMARY = 1;
+const SOURCE_SECONDARY = 2;
+
+/**
+ * True when `tcp`, from `source`, opens a new connection on the ports of closed `c`: a SYN with
+ * another sequence number than the SYN that source sent on `c` (a retransmission of that one is
+ * still part of `c`).
+ */
+function newIncarnation(c: TcpConnection, source: number, tcp: TcpView): boolean {
+  if (!tcp.isSyn) return false;
+  const isn = source === SOURCE_CLIENT ? c.clientIsn : source === SOURCE_PRIMARY ? c.primaryIsn : c.secondaryIsn;
+  return tcp.seq !== isn;
 }
 
 /** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */

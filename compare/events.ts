@@ -11,8 +11,9 @@ export const MISMATCH_REASONS = {
   'tcp.length': 'one side ended its byte stream (FIN) where the other sent more data',
   'tcp.fin_rst': 'FIN or RST on one side only, or at a different sequence point',
   'tcp.retransmit_inconsistent': 'one side sent different bytes for a sequence range it had already sent',
-  'tcp.syn_options': 'SYN or SYN-ACK option sets differ (MSS, window scale, SACK-permitted)',
+  'tcp.syn_options': 'SYN or SYN-ACK option sets differ (MSS, window scale, SACK-permitted, timestamps, ECN)',
   'tcp.handshake': 'SYN or SYN-ACK on one side only, or SYN against SYN-ACK',
+  'tcp.reused': 'a new connection (SYN) reused the ports of a closed one that still held frames or had secondary output waiting',
   'udp.payload': 'UDP datagrams in the same place of the flow differ (ports, length or bytes)',
   'icmp.payload': 'ICMP or ICMPv6 messages in the same place of the flow differ',
   'ip.payload': 'packets of another IP protocol in the same place of the flow differ',
@@ -21,7 +22,7 @@ export const MISMATCH_REASONS = {
   'header': 'a header field listed in compareHeaders differs (TTL, TOS, IP ID, flow label, window, options, checksums)',
   'timeout': 'a primary frame was held longer than compareTimeoutMs',
   'queue_full': 'a per-connection queue reached its frame or byte limit',
-  'table_full': 'the connection table was full and evicted a connection holding frames',
+  'table_full': 'the connection table was full and evicted a connection holding frames or with secondary output waiting',
 } as const;
 
 export type MismatchReason = keyof typeof MISMATCH_REASONS;
@@ -33,8 +34,9 @@ export type MismatchReason = keyof typeof MISMATCH_REASONS;
  */
 export const EVENT_CODES = {
   'flow.midstream': 'a TCP connection was first seen after its handshake; comparison starts mid-stream',
-  'flow.evicted_full': 'the connection table was full and evicted a connection holding primary frames',
-  'flow.evicted_idle': 'an idle connection was forgotten while holding primary frames',
+  'flow.evicted_full': 'the connection table was full and evicted a connection holding primary frames or with secondary output waiting',
+  'flow.evicted_idle': 'an idle connection was forgotten while holding primary frames or with secondary output waiting',
+  'flow.reused': 'a new connection (SYN) reused the ports of a closed one that still held primary frames or had secondary output waiting',
   'fragment.timeout': 'a fragmented datagram was not complete within compareTimeoutMs; its fragments are compared one by one',
   'fragment.overlap_inconsistent': 'IPv4 fragments overlap with different bytes; compared one by one',
   'fragment.overlap_ipv6': 'IPv6 fragments overlap (RFC 5722); compared one by one',

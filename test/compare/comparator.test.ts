@@ -780,3 +780,160 @@ test('translate mode: client data the SVM dropped (its window was full) is deliv
   assert.deepEqual(t.checkpoints(), []);
   assert.equal(t.c.counters.events.get('client.redelivered'), 3);
 });
+
+describe('TCP: a new connection on the ports of a closed one', () => {
+  const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
+  /** One short connection, closed with FIN both ways; then a new SYN-ACK from `isn2` on the same ports. */
+  function reused(mode: 'pre-translated' | 'translate', isn2: number, svmMss: number, svmData: string): Twins {
+    const t = new Twins({ mode });
+    const shift = mode === 'translate' ? 777 : 0;
+    const both = (f: Parameters<Twins['out']>[0], svm: Partial<Parameters<Twins['out']>[0]> = {}) => {
+      t.primary(t.out(f));
+      t.secondary(t.out({ ...f, seq: ((f.seq ?? 0) + shift) >>> 0, ...svm }));
+    };
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: opts }));
+    both({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts });
+    t.client(t.in({ seq: 5000, ack: ISN + 1, payload: 'GET' }));
+    both({ seq: ISN + 1, ack: 5003, flags: TCP_ACK | TCP_FIN, payload: 'OK' });
+    t.client(t.in({ seq: 5003, ack: ISN + 4, flags: TCP_ACK | TCP_FIN }));
+    both({ seq: ISN + 4, ack: 5004 });
+    t.client(t.in({ seq: 9999, flags: TCP_SYN, options: opts }), 100);
+    both({ seq: isn2, ack: 10000, flags: TCP_SYN | TCP_ACK, options: opts }, { options: { ...opts, mss: svmMss } });
+    t.client(t.in({ seq: 10000, ack: (isn2 + 1) >>> 0, payload: 'GET' }));
+    both({ seq: (isn2 + 1) >>> 0, ack: 10003, payload: 'secret-A' }, { payload: svmData });
+    return t;
+  }
+
+  for (const mode of ['pre-translated', 'translate'] as const) {
+    for (const isn2 of [ISN + 0x10000000, ISN - 0x10000000]) {
+      test(`is compared afresh, its handshake and its bytes (${mode}, new ISN ${isn2 > ISN ? 'after' : 'before'} the old)`, () => {
+        const same = reused(mode, isn2 >>> 0, 1460, 'secret-A');
+        assert.deepEqual(same.checkpoints(), [], 'identical: no checkpoint');
+        assert.deepEqual(same.releasedPayloads().slice(-2), ['', 'secret-A'], 'its SYN-ACK and data released');
+        assert.equal(same.c.counters.connectionsOpened, 2);
+        assert.deepEqual(reused(mode, isn2 >>> 0, 1400, 'secret-A').mismatchReasons(), ['tcp.syn_options'], 'a different MSS is seen');
+        const data = reused(mode, isn2 >>> 0, 1460, 'secret-B');
+        assert.deepEqual(data.mismatchReasons(), ['tcp.payload'], 'different bytes are seen');
+        assert.notDeepEqual(data.releasedPayloads().at(-1), 'secret-A', 'and not released');
+      });
+    }
+  }
+
+  test('a SYN-ACK resent after the FIN, with its first sequence number, is still the old connection', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN, flags: TCP_ACK | TCP_FIN }));
+    t.secondary(t.out({ seq: ISN, flags: TCP_ACK | TCP_FIN }));
+    t.secondary(t.out({ seq: ISN - 1, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true, windowScale: 7 } }));
+    assert.equal(t.c.counters.connectionsOpened, 1);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('while the closed one still holds frames: a checkpoint, and nothing of the new one goes out before them', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN, flags: TCP_ACK | TCP_FIN, payload: 'bye' })); // the SVM's FIN has not come
+    t.primary(t.out({ seq: 77, ack: 10000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true, windowScale: 7 } }));
+    t.secondary(t.out({ seq: 77, ack: 10000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true, windowScale: 7 } }));
+    assert.deepEqual(t.checkpoints(), ['tcp.reused']);
+    assert.deepEqual(t.releasedPayloads(), [''], 'only the first SYN-ACK so far');
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['', 'bye', ''], 'the old FIN, then the new SYN-ACK');
+  });
+});
+
+describe('TCP: a checkpoint between the handshake segments', () => {
+  for (const mode of ['pre-translated', 'translate'] as const) {
+    test(`the PVM's SYN-ACK after it is released with the SVM's, not after a timeout (${mode})`, () => {
+      const t = new Twins({ mode, compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      const synAck = t.out({ seq: ISN - 1, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } });
+      t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }));
+      t.secondary(synAck);
+      t.udp({ payload: 'x' });
+      t.primary(t.udp({ payload: 'a' })); // another flow diverges: a checkpoint for everyone
+      t.secondary(t.udp({ payload: 'b' }));
+      t.checkpointDone();
+      const before = t.released().length;
+      t.primary(synAck);
+      t.secondary(synAck);
+      assert.equal(t.released().length, before + 1, 'released at once');
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), ['udp.payload'], 'no timeout');
+    });
+  }
+});
+
+describe('a full table evicting a connection with frames held or the SVM ahead', () => {
+  for (const kind of ['tcp', 'udp'] as const) {
+    const frame = (t: Twins, port: number, seq: number, text: string) => kind === 'tcp' ? t.out({ srcPort: port, seq, payload: text }) : t.udp({ srcPort: port, payload: text });
+
+    test(`${kind}: the flow's later frames are not released ahead of the evicted ones`, () => {
+      const t = new Twins({ maxConnections: 2 });
+      t.primary(frame(t, 80, 1000, 'one')); // held
+      for (const port of [81, 82]) { // the table evicts port 80's connection
+        t.primary(frame(t, port, 1, 'x'));
+        t.secondary(frame(t, port, 1, 'x'));
+      }
+      t.secondary(frame(t, 80, 1000, 'one'));
+      t.primary(frame(t, 80, 1003, 'two'));
+      t.secondary(frame(t, 80, 1003, 'two'));
+      assert.deepEqual(t.checkpoints(), ['table_full']);
+      t.checkpointDone();
+      const order = t.releasedPayloads().filter((p) => p === 'one' || p === 'two');
+      assert.deepEqual(order, ['one', 'two']);
+    });
+
+    test(`${kind}: secondary output waiting when its connection is evicted takes a checkpoint (a difference in it is not lost)`, () => {
+      const t = new Twins({ maxConnections: 2 });
+      t.secondary(frame(t, 80, 1000, 'ONE')); // the SVM ahead, and different
+      for (const port of [81, 82]) {
+        t.primary(frame(t, port, 1, 'x'));
+        t.secondary(frame(t, port, 1, 'x'));
+      }
+      t.primary(frame(t, 80, 1000, 'one'));
+      assert.deepEqual(t.checkpoints(), ['table_full']);
+      assert.ok(!t.releasedPayloads().includes('one'), 'the primary frame waits for the checkpoint');
+      t.checkpointDone();
+      assert.ok(t.releasedPayloads().includes('one'));
+    });
+  }
+});
+
+describe('translate mode: a long-idle connection whose SVM numbers differ', () => {
+  test('is not forgotten: its client frames keep the SVM\'s numbers and its output still matches', () => {
+    const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000 });
+    const opts = { mss: 1460 };
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: opts }));
+    t.primary(t.out({ seq: 1000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.secondary(t.out({ seq: 900_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.client(t.in({ seq: 5000, ack: 1001, payload: 'hi' }));
+    t.primary(t.out({ seq: 1001, ack: 5002, payload: 'hello' }));
+    t.secondary(t.out({ seq: 900_001, ack: 5002, payload: 'hello' }));
+    t.advanceTo(301_000);
+    assert.equal(t.c.counters.connectionsClosed, 0);
+    t.client(t.in({ seq: 5002, ack: 1006, payload: 'again' }), 301_000);
+    const toSvm = t.delivered('secondary').at(-1)!;
+    assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint32(14 + 20 + 8), 900_006, 'ACK in the SVM\'s space');
+    t.primary(t.out({ seq: 1006, ack: 5007, payload: 'back' }));
+    t.secondary(t.out({ seq: 900_006, ack: 5007, payload: 'back' }));
+    assert.deepEqual(t.releasedPayloads().at(-1), 'back');
+    t.advanceTo(320_000);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});
+
+describe('TCP: handshake options beyond MSS, window scale and SACK-permitted', () => {
+  const synAck = (t: Twins, options: Record<string, unknown>, flags = 0) => t.out({ seq: ISN - 1, ack: 5000, flags: TCP_SYN | TCP_ACK | flags, options: { mss: 1460, ...options } });
+  test('timestamps on one guest only, or ECN on one only, is tcp.syn_options', () => {
+    for (const [p, s, pf, sf] of [[{ timestamp: [1, 0] }, {}, 0, 0], [{}, {}, 0, 0x40]] as const) {
+      const t = new Twins();
+      t.primary(synAck(t, p, pf));
+      t.secondary(synAck(t, s, sf));
+      assert.deepEqual(t.mismatchReasons(), ['tcp.syn_options']);
+    }
+    const same = new Twins();
+    same.primary(synAck(same, { timestamp: [1, 0] }, 0x40));
+    same.secondary(synAck(same, { timestamp: [9, 0] }, 0x40));
+    assert.deepEqual(same.checkpoints(), [], 'the same options (timestamps values differ, as they do)');
+  });
+});

@@ -151,15 +151,14 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.deepEqual(t.checkpoints(), []);
   });
 
-  test('a full table that evicts the SVM\'s early datagram to open the PVM\'s flow: closed once, nothing left waiting, the PVM\'s datagram times out', () => {
+  test('a full table that evicts the SVM\'s early datagram to open the PVM\'s flow: closed once, nothing left waiting, a checkpoint at once', () => {
     const t = new Twins({ mode: 'translate', maxConnections: 1, compareTimeoutMs: 3000, scanIntervalMs: 1000 });
     t.secondary(query(44000, 'who is example.org'), 0);
     t.primary(query(33000, 'who is example.org'), 0);
     const c = t.c.counters;
     assert.deepEqual([c.connectionsOpened, c.connectionsClosed, c.secondaryWaitingFrames], [2, 1, 0]);
     assert.deepEqual(t.releasedPayloads(), [], 'the SVM\'s copy left with its flow');
-    t.advanceTo(5000);
-    assert.deepEqual(t.checkpoints(), ['timeout']);
+    assert.deepEqual(t.checkpoints(), ['table_full'], 'the SVM\'s output was dropped: only a checkpoint makes the guests comparable again');
     t.checkpointDone();
     assert.deepEqual(t.releasedPayloads(), ['who is example.org']);
   });
