@@ -44,7 +44,14 @@ export const FRAGMENTS_KEY = String.fromCharCode(0xfffd);
  */
 export function flowKey(frame: Frame, guestIsSource: boolean, guestPort = -1): string {
   const net = frame.network;
-  if (net === null || net.kind === 'arp') return String.fromCharCode(0xffff, frame.etherType & 0xffff);
+  if (net === null) return String.fromCharCode(0xffff, frame.etherType & 0xffff);
+  if (net.kind === 'arp') {
+    // One flow per operation and target: guests resolving two neighbours in a different order,
+    // or answering two askers, send the same messages in each flow.
+    const target = net.targetIp;
+    if (target === -1) return String.fromCharCode(0xffff, frame.etherType & 0xffff);
+    return String.fromCharCode(0xffff, frame.etherType & 0xffff, net.operation, target >>> 16, target & 0xffff);
+  }
   const ports = portsOf(frame);
   const srcPort = ports >>> 16;
   const dstPort = ports & 0xffff;
@@ -171,7 +178,11 @@ export function describeKey(key: string): string {
   if (key === FRAGMENTS_KEY) return 'ip fragments';
   if (tag === 0xffff) {
     const etherType = key.charCodeAt(1);
-    return etherType === 0x0806 ? 'arp' : `ethertype 0x${etherType.toString(16).padStart(4, '0')}`;
+    if (etherType !== 0x0806) return `ethertype 0x${etherType.toString(16).padStart(4, '0')}`;
+    if (key.length === 2) return 'arp';
+    const op = key.charCodeAt(2);
+    const target = ipv4Text(key.charCodeAt(3), key.charCodeAt(4));
+    return op === 1 ? `arp request for ${target}` : op === 2 ? `arp reply to ${target}` : `arp op ${op} target ${target}`;
   }
   const protocol = key.charCodeAt(1);
   const v4 = tag === 4;

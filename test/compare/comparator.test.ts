@@ -361,9 +361,26 @@ describe('datagrams', () => {
     t.primary(emitArp({ senderIp: GUEST, targetIp: CLIENT, padTo: 60 }));
     t.secondary(emitArp({ senderIp: GUEST, targetIp: CLIENT }));
     assert.equal(t.released().length, 1);
-    t.primary(emitArp({ senderIp: GUEST, targetIp: '10.0.0.9' }));
-    t.secondary(emitArp({ senderIp: GUEST, targetIp: '10.0.0.8' }));
+    t.primary(emitArp({ senderIp: GUEST, targetIp: '10.0.0.9', senderMac: '52:54:00:00:00:01' }));
+    t.secondary(emitArp({ senderIp: GUEST, targetIp: '10.0.0.9', senderMac: '52:54:00:00:00:02' }));
     assert.deepEqual(t.mismatchReasons(), ['frame.payload']);
+  });
+
+  test('ARP: one flow per operation and target, so neighbours resolved in another order match; another target times out', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const req = (ip: string) => emitArp({ senderIp: GUEST, targetIp: ip });
+    t.primary(req('10.0.0.5'));
+    t.primary(req('10.0.0.6'));
+    t.primary(emitArp({ operation: 2, senderIp: GUEST, targetIp: CLIENT }));
+    t.secondary(emitArp({ operation: 2, senderIp: GUEST, targetIp: CLIENT }));
+    t.secondary(req('10.0.0.6'));
+    t.secondary(req('10.0.0.5'));
+    assert.equal(t.released().length, 3);
+    t.primary(req('10.0.0.7'));
+    t.secondary(req('10.0.0.8'));
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    assert.deepEqual(t.actions.flatMap((a) => (a.kind === 'mismatch' ? [a.flow] : [])), ['arp request for 10.0.0.7', 'arp request for 10.0.0.8'], 'each side\'s lone request');
   });
 
   test('different VLAN tags are a vlan mismatch', () => {
