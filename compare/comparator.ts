@@ -40,7 +40,7 @@ import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
 import { toHex } from './wire/bytes.js';
 import { SlabCopier } from './wire/slab.js';
-import { FRAGMENTS_KEY, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
+import { FRAGMENTS_KEY, SECONDARY_SYN_PREFIX, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
 import { HeldFrame, HeldQueue, Fifo } from './decide/held.js';
 import { WaitingSegments } from './decide/waiting.js';
@@ -387,7 +387,9 @@ class Engine implements Comparator {
     this.enter(sink);
     try {
       this.tag = tag;
-      if (this.lastScan < 0) this.lastScan = now;
+      // After a stretch with nothing to scan (no deadline given), scans resume from now: a caller
+      // stepping through deadlines (replay) would otherwise step through the whole gap.
+      if (this.lastScan < 0 || (now - this.lastScan > this.config.scanIntervalMs && this.idle())) this.lastScan = now;
       const decoded = this.decoder.decode(bytes, LINKTYPE_ETHERNET);
       if (side === 'client') {
         this.counters.clientFrames++;
@@ -456,9 +458,13 @@ class Engine implements Comparator {
   }
 
   nextDeadline(): number | undefined {
-    const idle = this.table.size === 0 && this.counters.heldFrames === 0 && this.primaryFragments.pendingDatagrams === 0 && this.secondaryFragments.pendingDatagrams === 0;
-    if (this.lastScan < 0 || idle) return undefined;
+    if (this.lastScan < 0 || this.idle()) return undefined;
     return this.lastScan + this.config.scanIntervalMs;
+  }
+
+  /** Nothing a scan could act on: no connection, held frame or pending fragment. */
+  private idle(): boolean {
+    return this.table.size === 0 && this.counters.heldFrames === 0 && this.primaryFragments.pendingDatagrams === 0 && this.secondaryFragments.pendingDatagrams === 0;
   }
 
   // --- client side -------------------------------------------------------------------------
@@ -587,9 +593,34 @@ class Engine implements Comparator {
       return;
     }
     const translate = this.config.mode === 'translate';
-    if (translate && tcp.isSyn && !tcp.isAck) this.activeOpen(primary, decoded, now);
-    const c = this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
+    const activeOpen = translate && tcp.isSyn && !tcp.isAck;
+    if (activeOpen) this.activeOpen(primary, decoded, now);
+    const c = activeOpen && !primary
+      ? this.secondarySynConnection(decoded, tcp, now)
+      : this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
     this.tcp(c as TcpConnection, primary, bytes, decoded, tcp, now);
+  }
+
+  /**
+   * Translate mode, the SVM's SYN of a connection it opens. Paired, it belongs to the PVM's
+   * connection; until then it waits in a connection of its own port, unless the PVM has a live
+   * connection on that very port: the guests' ephemeral ports crossed (the SVM chose for this
+   * connection the port the PVM uses for another), and the SYN waits under a key of its own
+   * (SECONDARY_SYN_PREFIX) instead of being taken for part of the PVM's other connection.
+   */
+  private secondarySynConnection(f: Frame, tcp: TcpView, now: number): Connection {
+    const port = this.pairing.primaryPortOf(f);
+    if (port === tcp.srcPort) {
+      const live = this.table.get(this.keys.of(f, true, -1));
+      if (live instanceof TcpConnection && live.handshakeDone && !live.closing && live.secondaryIsn !== tcp.seq) {
+        const key = SECONDARY_SYN_PREFIX + live.key;
+        const c = this.table.get(key) ?? this.opened(key, f, now);
+        c.lastSeen = now;
+        this.touch(c);
+        return c;
+      }
+    }
+    return this.connection(f, true, now, port, SOURCE_SECONDARY);
   }
 
   /**
@@ -648,10 +679,13 @@ class Engine implements Comparator {
   }
 
   private adoptSecondarySyn(target: TcpConnection, strayKey: string, pair: PairedOpen): void {
-    const stray = this.table.get(strayKey);
-    if (!(stray instanceof TcpConnection) || stray.secondarySyn === null || stray.secondarySyn.isn !== pair.secondaryIsn) return;
-    target.secondarySyn ??= stray.secondarySyn;
-    this.mergedAway(stray);
+    for (const key of [SECONDARY_SYN_PREFIX + strayKey, strayKey]) {
+      const stray = this.table.get(key);
+      if (!(stray instanceof TcpConnection) || stray.secondarySyn === null || stray.secondarySyn.isn !== pair.secondaryIsn) continue;
+      target.secondarySyn ??= stray.secondarySyn;
+      this.mergedAway(stray);
+      return;
+    }
   }
 
   /** Removes a connection whose contents moved to another (its SVM's port was paired): it counts as closed. */

@@ -954,3 +954,47 @@ describe('TCP: handshake options beyond MSS, window scale and SACK-permitted', (
     assert.deepEqual(same.checkpoints(), [], 'the same options (timestamps values differ, as they do)');
   });
 });
+
+describe('translate mode: the guests\' ephemeral ports crossed', () => {
+  test('the SVM\'s SYN from the port the PVM uses for a live connection is not taken for part of it', () => {
+    const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const opts = { mss: 1460 };
+    const out = (port: number, f: Parameters<Twins['out']>[0]) => t.out({ srcPort: port, dstPort: 5432, ack: 0, ...f });
+    const into = (port: number, f: Parameters<Twins['in']>[0]) => t.in({ srcPort: 5432, dstPort: port, ...f });
+    // Connection 1: PVM port 1000, SVM port 2000.
+    t.primary(out(1000, { seq: 100, flags: TCP_SYN, options: opts }));
+    t.secondary(out(2000, { seq: 900, flags: TCP_SYN, options: opts }));
+    t.client(into(1000, { seq: 7000, ack: 101, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.primary(out(1000, { seq: 101, ack: 7001 }));
+    t.secondary(out(2000, { seq: 901, ack: 7001 }));
+    const before = t.released().length;
+    // Connection 2: the SVM takes port 1000, the PVM 3000; the SVM's SYN first.
+    t.secondary(out(1000, { seq: 5000, flags: TCP_SYN, options: opts }));
+    t.primary(out(3000, { seq: 6000, flags: TCP_SYN, options: opts }));
+    assert.equal(t.released().length, before + 1, 'the PVM\'s SYN is released once the SVM\'s agrees');
+    t.client(into(3000, { seq: 8000, ack: 6001, flags: TCP_SYN | TCP_ACK, options: opts }));
+    const toSvm = t.delivered('secondary').at(-1)!;
+    assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint16(14 + 20 + 2), 1000, 'the client\'s SYN-ACK goes to the SVM\'s port');
+    // Both connections carry on.
+    t.primary(out(1000, { seq: 101, ack: 7001, payload: 'one' }));
+    t.secondary(out(2000, { seq: 901, ack: 7001, payload: 'one' }));
+    t.primary(out(3000, { seq: 6001, ack: 8001, payload: 'two' }));
+    t.secondary(out(1000, { seq: 5001, ack: 8001, payload: 'two' }));
+    assert.deepEqual(t.releasedPayloads().slice(-2), ['one', 'two']);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});
+
+describe('the scan clock after an idle stretch', () => {
+  test('a frame after a long gap with nothing to scan sets the next deadline from its own time', () => {
+    const t = new Twins({ scanIntervalMs: 1000, idleTimeoutMs: 5000 });
+    t.established(ISN - 1);
+    t.advanceTo(60_000);
+    assert.equal(t.c.nextDeadline(), undefined, 'the connection aged out: nothing to scan');
+    const yearLater = 365 * 24 * 3600 * 1000;
+    t.primary(t.udp({ payload: 'x' }), yearLater);
+    const next = t.c.nextDeadline();
+    assert.ok(next !== undefined && next > yearLater && next <= yearLater + 1000, `next deadline ${next}`);
+  });
+});
