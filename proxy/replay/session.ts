@@ -5,7 +5,8 @@
  * Time is the capture's: each frame is ingested at its capture time (milliseconds since the
  * first frame of all inputs); before it, the core is woken at every deadline it asked for and
  * every simulated "checkpoint done" that falls earlier, so timeouts fire exactly where they
- * would have in real time. Time never goes backwards: an earlier timestamp is clamped to the
+ * would have in real time. A deadline already behind the current time (stale after the core sat
+ * idle) is one wake at the current time, so an idle gap costs nothing however long it is. Time never goes backwards: an earlier timestamp is clamped to the
  * current time and counted. A checkpoint request is answered `checkpointMs` later; requests in
  * between are coalesced by the core. `finish` lets virtual time run on after the last frame until
  * nothing is held, so a silent secondary ends as a timeout checkpoint rather than frames
@@ -164,11 +165,16 @@ export class ReplaySession implements ActionSink {
         this.comparator.checkpointDoneTo(this, done);
         this.flushing = undefined;
       } else if (deadline !== undefined && deadline <= t) {
-        this.at = deadline;
-        this.comparator.advanceTo(this, deadline);
-        // advance() at the deadline moves it on by a scan interval; if it ever did not, this
-        // loop would spin forever: fail loudly instead.
-        if (this.comparator.nextDeadline() === deadline) throw new Error(`the comparator did not move its deadline past ${deadline} ms`);
+        // A deadline behind the current time is stale (a core that sat idle across a gap may
+        // still count scans from before it): one wake now, never one per scan interval across
+        // the gap, and never at a time earlier than frames already ingested.
+        const at = Math.max(deadline, this.now);
+        this.at = at;
+        this.comparator.advanceTo(this, at);
+        // advance() at the deadline moves it past `at`; if it ever did not, this loop would
+        // spin forever: fail loudly instead.
+        const next = this.comparator.nextDeadline();
+        if (next !== undefined && next <= at) throw new Error(`the comparator did not move its deadline past ${at} ms`);
       } else {
         return;
       }
