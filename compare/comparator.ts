@@ -24,7 +24,10 @@
  * diverged compares nothing more and holds its primary frames until the checkpoint; other
  * connections go on releasing what they verify. A primary frame held, or a secondary message
  * waiting, longer than `compareTimeoutMs` is a `timeout`; a queue over its frame or byte limit is
- * `queue_full`; a full table evicting a connection that holds frames is `table_full`. Primary
+ * `queue_full`; a full table evicting a connection that holds frames or has secondary output
+ * waiting is `table_full`, and a new connection (a SYN with a new ISN) on the ports of a closed
+ * one that still does is `tcp.reused`: in both cases what comes next under that key waits behind
+ * the old connection's held frames until the checkpoint. Primary
  * frames are never dropped: `checkpointDone` releases every held one in arrival order, discards
  * all secondary state, sets offsets to zero (the SVM is now a copy of the PVM) and restarts every
  * comparison from the primary's current position.
@@ -354,7 +357,7 @@ class Engine implements Comparator {
 
   constructor(private readonly config: ComparatorConfig) {
     this.keep = config.framesImmutable;
-    this.table = new ConnectionTable<Connection>(config.maxConnections, (c, _key, reason) => this.evicted(c, reason));
+    this.table = new ConnectionTable<Connection>(config.maxConnections, (c, _key, reason) => this.removed(c, reason));
     this.tcpHeaders = config.compareHeaders.filter((f) => CONNECTION_CONSTANT_FIELDS.includes(f));
     this.primaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
     this.secondaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
@@ -1067,10 +1070,6 @@ class Engine implements Comparator {
         if (c.held.length === 0) c.trimMemory();
       }
     }
-  }
-
-  private evicted(c: Connection, reason: EvictionReason): void {
-    this.removed(c, reason);
   }
 
   /**
