@@ -11,8 +11,11 @@
  *
  * Frames are queued synchronously while the session runs and written by `flush`, which the
  * replay awaits between input batches; the file writers buffer, so this costs little. Interfaces
- * have no snaplen (every frame the readers accept is written whole), and a time before 1970 (a
- * capture with a negative if_tsoffset) is written as 1970, which pcapng's unsigned times allow.
+ * have no snaplen (every frame the readers accept is written whole). Times are written in
+ * nanoseconds, unsigned 64-bit: a time before 1970 (a capture with a negative if_tsoffset) is
+ * written as 1970 and one after 2^64 ns (2554-07-21; a capture holding nanoseconds without
+ * if_tsresol reads as year 57971) as 2^64 - 1 ns; both writers count the frames so written
+ * (`clamped`) and the replay warns. An episode's file that cannot be written whole is removed.
  * `--out` is written to a temporary file beside it and renamed when the replay succeeds, so a
  * failed replay leaves an earlier file of that name as it was; a process that exits before either
  * (a second Ctrl-C) removes the temporary file on its way out.
@@ -32,18 +35,28 @@ interface Queued {
   comment: string | undefined;
 }
 
-async function writeAll(writer: CaptureFileWriter, frames: readonly Queued[]): Promise<void> {
-  for (const f of frames) await writer.write(f);
-}
+/** The latest time our pcapng interfaces (nanosecond resolution) can hold. */
+const LAST_NS = 2n ** 64n - 1n;
 
-/** A frame time as written: pcapng times are unsigned (see the header). */
-function writable(timeNs: bigint): bigint {
-  return timeNs < 0n ? 0n : timeNs;
+/** Writes `frames`, each time moved into what pcapng holds; returns how many had to be (see the header). */
+async function writeAll(writer: CaptureFileWriter, frames: readonly Queued[]): Promise<number> {
+  let clamped = 0;
+  for (const f of frames) {
+    if (f.timeNs >= 0n && f.timeNs <= LAST_NS) {
+      await writer.write(f);
+    } else {
+      clamped++;
+      await writer.write({ ...f, timeNs: f.timeNs < 0n ? 0n : LAST_NS });
+    }
+  }
+  return clamped;
 }
 
 /** `--out`: the released frames, stamped with their virtual release time from the first frame's capture time. */
 export class ReleasedCapture {
   private queue: Queued[] = [];
+  /** Frames written with their time moved into what pcapng holds. */
+  clamped = 0;
   /** The capture time of the replay's first frame, once it is known. */
   baseNs = 0n;
 
@@ -62,13 +75,13 @@ export class ReleasedCapture {
   }
 
   add(frame: Uint8Array, atMs: number): void {
-    this.queue.push({ timeNs: writable(this.baseNs + BigInt(Math.round(atMs * 1e6))), data: frame, interfaceId: 0, comment: undefined });
+    this.queue.push({ timeNs: this.baseNs + BigInt(Math.round(atMs * 1e6)), data: frame, interfaceId: 0, comment: undefined });
   }
 
   async flush(): Promise<void> {
     const q = this.queue;
     this.queue = [];
-    await writeAll(this.writer, q);
+    this.clamped += await writeAll(this.writer, q);
   }
 
   /** Writes the rest and puts the file in place. */
@@ -123,6 +136,8 @@ export class MismatchCaptures {
   private readonly done: OpenEpisode[] = [];
   /** Episodes whose capture is complete: later mismatches of theirs are not written again. */
   private readonly closed = new Set<number>();
+  /** Frames written with their time moved into what pcapng holds. */
+  clamped = 0;
 
   constructor(private readonly dir: string) {}
 
@@ -184,10 +199,12 @@ export class MismatchCaptures {
         for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
         const first = e.frames[0];
         if (first) first.comment = `${first.comment}; ${e.note}`;
-        await writeAll(writer, e.frames);
+        this.clamped += await writeAll(writer, e.frames);
         await writer.close();
       } catch (err) {
-        await writer.close().catch(() => undefined); // the file is left as far as it got; the first error is reported
+        // No half-written capture left behind; the first error is the one reported.
+        await writer.close().catch(() => undefined);
+        await rm(e.path, { force: true }).catch(() => undefined);
         throw err;
       }
     }
@@ -199,5 +216,5 @@ function episodeName(n: number): string {
 }
 
 function queued(side: Side, timeNs: bigint, data: Uint8Array): Queued {
-  return { timeNs: writable(timeNs), data, interfaceId: SIDES.indexOf(side), comment: side };
+  return { timeNs, data, interfaceId: SIDES.indexOf(side), comment: side };
 }

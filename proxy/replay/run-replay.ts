@@ -124,6 +124,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   } else if (verdict === 'primary' && o.mode === 'translate') {
     warn('the secondary\'s TCP sequence numbers are already in the primary\'s space (captured after filter-rewriter): replay with --mode pre-translated');
   }
+  for (const [flag, writer] of [['--out', released], ['--mismatch-dir', mismatches]] as const) {
+    if (writer !== undefined && writer.clamped > 0) {
+      warn(`${flag}: ${writer.clamped} frames have capture times pcapng cannot hold (before 1970, or after 2554-07-21 as when a pcapng holds nanoseconds without if_tsresol): written at the nearest time it can`);
+    }
+  }
   if (session.unreleased > 0) warn(`${session.unreleased} primary frames were never released: a bug in colo-proxy, please report it with these captures`);
 
   const report = buildReport(

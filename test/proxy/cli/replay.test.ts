@@ -239,7 +239,7 @@ test('replay cli: SIGINT while --against waits on the other comparator stops it,
 });
 
 /** A little-endian pcapng by hand: an interface with if_tsoffset `offsetS` (µs units), and one EPB per frame at `timeUs`. */
-function pcapngWithOffset(offsetS: number, frames: { timeUs: number; data: Uint8Array }[]): Uint8Array {
+function pcapngWithOffset(offsetS: number, frames: { timeUs: number | bigint; data: Uint8Array }[]): Uint8Array {
   const blocks: Uint8Array[] = [];
   const block = (type: number, body: Uint8Array): void => {
     blocks.push(pcapngBlock(type, body));
@@ -259,8 +259,8 @@ function pcapngWithOffset(offsetS: number, frames: { timeUs: number; data: Uint8
     const padded = (f.data.length + 3) & ~3;
     const epb = new Uint8Array(20 + padded);
     const v = new DataView(epb.buffer);
-    v.setUint32(4, Math.floor(f.timeUs / 2 ** 32), true);
-    v.setUint32(8, f.timeUs % 2 ** 32, true);
+    v.setUint32(4, Number(BigInt(f.timeUs) >> 32n), true);
+    v.setUint32(8, Number(BigInt(f.timeUs) & 0xffffffffn), true);
     v.setUint32(12, f.data.length, true);
     v.setUint32(16, f.data.length, true);
     epb.set(f.data, 20);
@@ -292,6 +292,29 @@ test('replay cli: --out is a valid capture with no frames, and holds frames time
   const back: number[] = [];
   for await (const f of readCaptureFile(written)) back.push(f.data.length);
   assert.deepEqual(back, frames.map((f) => f.data.length), 'both frames released and written whole');
+});
+
+test('replay cli: times past what pcapng holds (nanoseconds read as microseconds: year 57971) are written as its last time, counted and warned of', () => {
+  // A writer that stored nanoseconds and left out if_tsresol: readers take them as microseconds.
+  const frames = (payload: string, offsetNs: bigint): { timeUs: bigint; data: Uint8Array }[] => [
+    { timeUs: 1_767_225_600_000_000_000n + offsetNs, data: out({ seq: 1000, flags: TCP_SYN | TCP_ACK }) },
+    { timeUs: 1_767_225_600_001_000_000n + offsetNs, data: out({ seq: 1001, payload }) },
+  ];
+  const p = join(dir, 'far-p.pcapng');
+  const s = join(dir, 'far-s.pcapng');
+  writeFileSync(p, pcapngWithOffset(0, frames('A'.repeat(100), 0n)));
+  writeFileSync(s, pcapngWithOffset(0, frames('B'.repeat(100), 500n)));
+  const written = join(dir, 'far-out.pcapng');
+  const m = join(dir, 'far-mismatches');
+  const r = cli(['--primary', p, '--secondary', s, '--out', written, '--mismatch-dir', m]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /warning: --out: 2 frames have capture times pcapng cannot hold .*after 2554-07-21/);
+  assert.match(r.stderr, /warning: --mismatch-dir: \d+ frames have capture times pcapng cannot hold/);
+  const times = runTool('tshark', ['-r', written, '-n', '-T', 'fields', '-e', 'frame.time_epoch']).trim().split('\n');
+  assert.deepEqual(times, ['18446744073.709551615', '18446744073.709551615']);
+  const files = readdirSync(m);
+  assert.equal(files.length, 1);
+  assert.match(runTool('capinfos', ['-c', join(m, files[0]!)]), /Number of packets:\s+[1-9]/);
 });
 
 interface AgainstJson {
