@@ -18,10 +18,16 @@
  * them with `pendingBytes`.
  * TCP connections use keepalive, so that a peer whose host died without a word is noticed
  * (after the kernel's probes) rather than held as connected for ever.
+ *
+ * A listening unix port removes what is at its path only when it is a stale socket: one that
+ * refuses a connection (its process is gone). Anything else fails the start: a file that is not a
+ * socket is not ours to delete, and a socket that accepts is another running process's (taking
+ * its path would cut it off from new peers, and its exit would then unlink ours). The probe
+ * connection is closed at once; that process sees a peer come and go.
  */
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { lstat, rm } from 'node:fs/promises';
 import type { Endpoint } from './endpoint.js';
 
 export interface StreamPortHandlers {
@@ -66,27 +72,28 @@ export class StreamPort {
     private readonly handlers: StreamPortHandlers,
   ) {}
 
-  /** Starts listening (resolves once listening; rejects with the system error) or connecting (resolves at once). */
-  start(): Promise<void> {
-    if (!this.endpoint.server) {
+  /**
+   * Starts listening (resolves once listening; rejects with the system error, or when a unix path
+   * is taken, see the header) or connecting (resolves at once).
+   */
+  async start(): Promise<void> {
+    const ep = this.endpoint;
+    if (!ep.server) {
       this.dial();
-      return Promise.resolve();
+      return;
     }
+    if (ep.kind === 'unix') await clearStaleSocket(ep.path);
     const server = createServer((s) => this.accept(s));
     this.server = server;
-    return new Promise((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const listening = (): void => {
         server.off('error', reject);
         server.on('error', () => {});
         resolve();
       };
-      if (this.endpoint.kind === 'unix') {
-        rmSync(this.endpoint.path, { force: true });
-        server.listen(this.endpoint.path, listening);
-      } else {
-        server.listen(this.endpoint.port, this.endpoint.host, listening);
-      }
+      if (ep.kind === 'unix') server.listen(ep.path, listening);
+      else server.listen(ep.port, ep.host, listening);
     });
   }
 
@@ -242,4 +249,32 @@ export class StreamPort {
     this.inFlightId = 0;
     return b;
   }
+}
+
+/** Removes a stale socket at `path`; rejects when something else is there (see the header). */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!isSocket) throw new Error(`${path} exists and is not a socket`);
+  const listening = await new Promise<boolean>((resolve, reject) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (e: NodeJS.ErrnoException) => {
+      probe.destroy();
+      // EAGAIN: a listener whose backlog is full, alive all the same.
+      if (e.code === 'EAGAIN') resolve(true);
+      else if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') resolve(false);
+      else reject(e);
+    });
+  });
+  if (listening) throw new Error(`${path} is in use by another process (it accepts connections)`);
+  await rm(path, { force: true });
 }

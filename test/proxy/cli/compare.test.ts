@@ -4,7 +4,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -254,20 +254,34 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
       /^colo-proxy: compare: --outdev unix:shared\.sock and --notify-dev unix:\S+\/shared\.sock,server are the same socket/],
     [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', 'tcp:127.0.0.1:1,server', '--outdev', 'tcp:127.0.0.1:1'],
       /^colo-proxy: compare: --secondary-in tcp:127\.0\.0\.1:1,server and --outdev tcp:127\.0\.0\.1:1 are the same socket/],
+    // A unix path already taken: by a file, or by a socket another process listens on.
+    [['--primary-in', `unix:${join(dir, 'a-file')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
+      /^colo-proxy: compare: --primary-in: cannot listen: \S+\/a-file exists and is not a socket$/],
+    [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'taken')},server`],
+      /^colo-proxy: compare: --outdev: cannot listen: \S+\/taken is in use by another process \(it accepts connections\)$/],
     // A path the kernel would cut short: the socket would be created at another path.
     [['--primary-in', `unix:${join(dir, 'x'.repeat(120))},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
       /^colo-proxy: --primary-in: unix socket path of \d+ bytes in "unix:\S+,server" is too long \(at most 107; the kernel would cut it short\)$/],
   ];
-  for (const [args, re] of cases) {
-    const child = spawn(process.execPath, coloProxyArgv(['compare', ...args]), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const running = setTimeout(() => child.kill('SIGKILL'), 15_000); // accepted: it would run for ever
-    const code = await new Promise((r) => child.once('exit', r));
-    clearTimeout(running);
-    assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
-    assert.match(stderr.trimEnd(), re);
-    assert.equal(stderr.trimEnd().split('\n').length, 1, stderr);
+  writeFileSync(join(dir, 'a-file'), 'not a socket');
+  const taken = createServer((s) => s.destroy());
+  await new Promise<void>((r) => taken.listen(join(dir, 'taken'), r));
+  try {
+    for (const [args, re] of cases) {
+      const child = spawn(process.execPath, coloProxyArgv(['compare', ...args]), { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+      const running = setTimeout(() => child.kill('SIGKILL'), 15_000); // accepted: it would run for ever
+      const code = await new Promise((r) => child.once('exit', r));
+      clearTimeout(running);
+      assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+      assert.match(stderr.trimEnd(), re);
+      assert.equal(stderr.trimEnd().split('\n').length, 1, stderr);
+    }
+    assert.equal(readFileSync(join(dir, 'a-file'), 'utf8'), 'not a socket', 'the file is left alone');
+    (await dial(join(dir, 'taken'), 1000)).destroy(); // the other process keeps its socket
+  } finally {
+    taken.close();
   }
 });
 

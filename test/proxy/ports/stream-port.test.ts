@@ -1,16 +1,26 @@
 /**
  * StreamPort edge cases not reached through `compare`'s end-to-end tests: a dial still in flight
- * when the port is closed. The peer is a loopback listener that never accepts, its backlog full,
- * so the kernel drops our SYN and the connect stays pending until the listener starts accepting.
+ * when the port is closed (the peer is a loopback listener that never accepts, its backlog full,
+ * so the kernel drops our SYN and the connect stays pending until the listener starts accepting),
+ * and what a listening unix port finds at its path.
  */
 
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
-import { StreamPort } from '../../../proxy/ports/stream-port.js';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StreamPort, type StreamPortHandlers } from '../../../proxy/ports/stream-port.js';
 import { parseEndpoint } from '../../../proxy/ports/endpoint.js';
+import { dial } from '../../support/socket-peer.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-stream-port-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const quiet: StreamPortHandlers = { connected: () => {}, data: () => {}, disconnected: () => {}, drained: () => {} };
 
 /** A python listener with backlog 0 that accepts nothing until it reads a line on stdin; prints its port. */
 const LISTENER = `
@@ -55,5 +65,50 @@ test('stream port: a dial still in flight when the port closes never connects af
     await p?.close(); // again: were the dial to connect after all, this lets the test end
     for (const f of fillers) f.destroy();
     py.kill();
+  }
+});
+
+test('stream port: a listening unix port takes the path of a stale socket, never a file or a live socket', async () => {
+  // A stale socket: bound by a process that is gone, nobody listening.
+  const stale = join(dir, 'stale.sock');
+  execFileSync('python3', ['-c', 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+  assert.ok(lstatSync(stale).isSocket());
+  const p = new StreamPort(parseEndpoint('--primary-in', `unix:${stale},server`), quiet);
+  try {
+    await p.start();
+    (await dial(stale, 1000)).destroy();
+  } finally {
+    await p.close();
+  }
+
+  const file = join(dir, 'file');
+  writeFileSync(file, 'not a socket');
+  const onFile = new StreamPort(parseEndpoint('--primary-in', `unix:${file},server`), quiet);
+  try {
+    await assert.rejects(onFile.start(), new Error(`${file} exists and is not a socket`));
+  } finally {
+    await onFile.close();
+  }
+  assert.equal(readFileSync(file, 'utf8'), 'not a socket', 'the file is left alone');
+
+  const live = join(dir, 'live.sock');
+  let accepted = 0;
+  const other = createServer((s) => {
+    accepted++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => other.listen(live, r));
+  try {
+    const onLive = new StreamPort(parseEndpoint('--primary-in', `unix:${live},server`), quiet);
+    try {
+      await assert.rejects(onLive.start(), new Error(`${live} is in use by another process (it accepts connections)`));
+    } finally {
+      await onLive.close();
+    }
+    (await dial(live, 1000)).destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(accepted, 2, 'the other process still has its socket: it accepted the probe and then our connection');
+  } finally {
+    other.close();
   }
 });
