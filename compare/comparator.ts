@@ -301,6 +301,8 @@ const NO_ACTIONS: Action[] = [];
 /** `MessageConnection.heard` bits. */
 const HEARD_PRIMARY = 1;
 const HEARD_SECONDARY = 2;
+/** The client spoke first on the flow (a guest-side server): both guests answer from the port it chose. */
+const HEARD_CLIENT_FIRST = 4;
 
 /** The sink outside calls: any action emitted then is a bug. */
 const NO_SINK: ActionSink = {
@@ -474,6 +476,7 @@ class Engine implements Comparator {
 
   private client(bytes: Uint8Array, decoded: Frame | WireError, now: number): void {
     this.sink.deliver('primary', bytes);
+    if (decoded instanceof Frame && this.config.mode === 'translate' && isPairableDatagram(decoded)) this.clientDatagram(decoded, now);
     if (!(decoded instanceof Frame) || this.config.mode !== 'translate' || decoded.transport?.kind !== 'tcp') {
       this.sink.deliver('secondary', decoded instanceof Frame && this.config.mode === 'translate' ? this.toSecondaryPort(bytes, decoded) : bytes);
       return;
@@ -500,6 +503,16 @@ class Engine implements Comparator {
       return;
     }
     this.deliverTranslated(c, copy);
+  }
+
+  /**
+   * Translate mode: a client datagram (or echo message) on a flow no guest has spoken on yet opens
+   * it from the client's side: the guests answer from the port (identifier) the client chose, so
+   * their answers are never paired across ports (`datagramOpen`), whatever order they come in.
+   */
+  private clientDatagram(f: Frame, now: number): void {
+    const c = this.connection(f, false, now);
+    if (c instanceof MessageConnection && c.heard === 0) c.heard = HEARD_CLIENT_FIRST;
   }
 
   /**
@@ -649,7 +662,7 @@ class Engine implements Comparator {
    */
   private datagramOpen(primary: boolean, f: Frame, guestPort: number, now: number): PairedOpen | null {
     const known = this.table.get(this.keys.of(f, true, guestPort));
-    if (known instanceof MessageConnection && (known.heard & (primary ? HEARD_PRIMARY : HEARD_SECONDARY)) !== 0) return null;
+    if (known instanceof MessageConnection && (known.heard & (HEARD_CLIENT_FIRST | (primary ? HEARD_PRIMARY : HEARD_SECONDARY))) !== 0) return null;
     const pair = primary ? this.pairing.offerPrimaryDatagram(f, now) : this.pairing.offerSecondaryDatagram(f, now);
     if (pair === null || pair.primaryPort === pair.secondaryPort) return null;
     if (primary) this.adoptSecondaryDatagrams(f, pair, now);

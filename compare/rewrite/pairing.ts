@@ -4,9 +4,10 @@
  * follows when the two guests chose different ephemeral ports.
  *
  * UDP has no handshake, so the caller offers the first datagram each guest sends on a flow
- * (`offerPrimaryDatagram`, `offerSecondaryDatagram`); they pair exactly as SYNs do. A flow the
- * client opened (a guest-side server) is offered too and pairs on its own port at once, which
- * changes nothing. ICMP and ICMPv6 echo messages are offered the same way, their identifier
+ * (`offerPrimaryDatagram`, `offerSecondaryDatagram`); they pair exactly as SYNs do. The caller
+ * must not offer a flow the client opened (a guest-side server): its port is the client's
+ * choice, and the two guests' answers, which may come in different orders, would pair across
+ * ports by destination. ICMP and ICMPv6 echo messages are offered the same way, their identifier
  * standing for the guest's port (a ping run in each guest gets its own) and 0 for the remote's.
  * Protocols never pair with each other, and a mapping is per protocol.
  *

@@ -305,3 +305,22 @@ function payloadOrEcho(bytes: Uint8Array): string {
   assert.ok(f instanceof Frame);
   return new TextDecoder().decode(f.bytes.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength));
 }
+
+describe('translate mode: guest-side UDP servers (the client spoke first)', () => {
+  test('answers from two services the guests send in different orders are not paired across ports', () => {
+    const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const ask = (port: number, text: string) => emitUdp({ src: SERVER, dst: GUEST, srcPort: 5000, dstPort: port, payload: text });
+    const reply = (port: number, text: string) => emitUdp({ src: GUEST, dst: SERVER, srcPort: port, dstPort: 5000, payload: text });
+    t.client(ask(53, 'dns?'));
+    t.client(ask(123, 'ntp?'));
+    t.secondary(reply(53, 'dns!'));
+    t.primary(reply(123, 'ntp!'));
+    t.primary(reply(53, 'dns!'));
+    t.secondary(reply(123, 'ntp!'));
+    assert.deepEqual(t.releasedPayloads(), ['dns!', 'ntp!'], 'each once its twin came (flows release independently)');
+    t.client(ask(123, 'ntp again?'));
+    assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, 123, 'the client\'s next query reaches the SVM\'s own service');
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});
