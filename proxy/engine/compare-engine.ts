@@ -154,6 +154,7 @@ export class CompareEngine implements ActionSink {
         if (this.outdev.pendingBytes <= OUTDEV_PENDING_LIMIT) this.resumeInputs();
       },
       drained: () => this.resumeInputs(),
+      log: (line) => options.log(`outdev: ${line}`),
     });
   }
 
@@ -196,6 +197,7 @@ export class CompareEngine implements ActionSink {
       data: (chunk) => this.receive(name, port, side, chunk),
       disconnected: (reason) => this.options.log(`${name}: peer gone (${reason})`),
       drained: () => {},
+      log: (line) => this.options.log(`${name}: ${line}`),
     });
     return port;
   }

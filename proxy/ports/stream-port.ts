@@ -4,8 +4,11 @@
  * A listening port (`,server`) accepts one peer at a time, as a QEMU socket chardev does: a second
  * peer arriving while one is connected is refused (closed at once), and after the peer goes away
  * the next one is accepted. A connecting port retries with backoff (100 ms doubling to 2 s) until
- * it is closed. Every (re)connection is a fresh byte stream: the owner resets its decoder on
- * `connected`.
+ * it is closed; the backoff starts again from 100 ms only after a connection that stayed up for
+ * STABLE_MS, so a peer that accepts and closes at once is not redialled ten times a second. It
+ * says (through the optional `log` handler) why it cannot connect at the first failure, and then
+ * every FAILING_LOG_MS while it keeps failing. Every (re)connection is a fresh byte stream: the
+ * owner resets its decoder on `connected`.
  *
  * Writes. At most one write is in the socket at a time: the next ones wait here, in order, until
  * the kernel has taken all of it, and go to the next peer if this one goes away. So when a peer
@@ -28,6 +31,7 @@
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { lstat, rm } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import type { Endpoint } from './endpoint.js';
 
 export interface StreamPortHandlers {
@@ -42,10 +46,16 @@ export interface StreamPortHandlers {
   disconnected(reason: string, dropped: Buffer | null): void;
   /** Every write so far is in the kernel, after `write` returned false. */
   drained(): void;
+  /** A line for the log about the port itself (the owner prefixes its name): why it cannot connect. */
+  log?(line: string): void;
 }
 
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 2000;
+/** How long a connection must stay up for the backoff to start again from RETRY_FIRST_MS. */
+const STABLE_MS = 1000;
+/** While dialling keeps failing, how often it is said again after the first failure. */
+const FAILING_LOG_MS = 30_000;
 /** Idle time before TCP keepalive probes start on a connection. */
 const KEEPALIVE_IDLE_MS = 10_000;
 
@@ -66,6 +76,11 @@ export class StreamPort {
   private writeId = 0;
   /** A connection being dialled, not yet connected. */
   private dialing: Socket | null = null;
+  /** When the current connection was made (performance.now()). */
+  private connectedAt = 0;
+  /** When dialling started failing (since the last connection), or null; and when that was last logged. */
+  private failingSince: number | null = null;
+  private failingLogged = 0;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -139,7 +154,7 @@ export class StreamPort {
     this.socket = null;
     s.destroy();
     this.handlers.disconnected(reason, this.takeInFlight());
-    if (!this.endpoint.server) this.retry();
+    this.redial();
   }
 
   /** Closes everything for good. */
@@ -174,16 +189,38 @@ export class StreamPort {
         s.destroy();
         return;
       }
-      this.retryMs = RETRY_FIRST_MS;
+      this.failingSince = null;
       this.attach(s);
     });
-    s.once('error', () => {
+    s.once('error', (e: NodeJS.ErrnoException) => {
       if (this.dialing === s) this.dialing = null;
       if (this.socket !== s) {
         s.destroy();
+        this.dialFailed(e.code ?? e.message);
         this.retry();
       }
     });
+  }
+
+  /** Says why dialling failed: the first time, then every FAILING_LOG_MS while it keeps failing. */
+  private dialFailed(why: string): void {
+    if (this.closed) return;
+    const now = performance.now();
+    if (this.failingSince === null) {
+      this.failingSince = now;
+      this.failingLogged = now;
+      this.handlers.log?.(`cannot connect to ${this.endpoint.text} (${why}); retrying`);
+    } else if (now - this.failingLogged >= FAILING_LOG_MS) {
+      this.failingLogged = now;
+      this.handlers.log?.(`still cannot connect to ${this.endpoint.text} (${why}) after ${Math.round((now - this.failingSince) / 1000)} s; retrying`);
+    }
+  }
+
+  /** A connecting port's peer went away: dial again, from the first backoff step if it had stayed up. */
+  private redial(): void {
+    if (this.endpoint.server) return;
+    if (performance.now() - this.connectedAt >= STABLE_MS) this.retryMs = RETRY_FIRST_MS;
+    this.retry();
   }
 
   private retry(): void {
@@ -197,6 +234,7 @@ export class StreamPort {
 
   private attach(s: Socket): void {
     this.socket = s;
+    this.connectedAt = performance.now();
     s.setNoDelay?.(true);
     if (this.endpoint.kind === 'tcp') s.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     this.handlers.connected();
@@ -205,7 +243,7 @@ export class StreamPort {
       if (this.socket !== s) return;
       this.socket = null;
       this.handlers.disconnected(reason, this.takeInFlight());
-      if (!this.endpoint.server) this.retry();
+      this.redial();
     };
     s.on('error', (e) => gone(e.message));
     s.on('close', () => gone('peer closed the connection'));

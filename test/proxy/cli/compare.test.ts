@@ -300,6 +300,7 @@ test('compare: a connecting outdev keeps released frames until its peer appears,
   secondary.send(udp('early'));
   await waitFor('compare to start', () => stderr.includes('compare: primary-in'));
   await new Promise((r) => setTimeout(r, 200)); // the frames are compared; only now does an outdev peer exist
+  assert.equal(stderr.split(`outdev: cannot connect to unix:${sock('o')} (ENOENT); retrying`).length, 2, `said once; stderr: ${stderr}`);
   const received: Buffer[] = [];
   let decoder = new QemuFrameDecoder({ vnetHeader: false });
   let current: Socket | null = null;

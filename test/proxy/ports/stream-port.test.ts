@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StreamPort, type StreamPortHandlers } from '../../../proxy/ports/stream-port.js';
 import { parseEndpoint } from '../../../proxy/ports/endpoint.js';
-import { dial } from '../../support/socket-peer.js';
+import { dial, waitFor } from '../../support/socket-peer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-stream-port-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -110,5 +110,52 @@ test('stream port: a listening unix port takes the path of a stale socket, never
     assert.equal(accepted, 2, 'the other process still has its socket: it accepted the probe and then our connection');
   } finally {
     other.close();
+  }
+});
+
+test('stream port: a connecting port says why it cannot connect at the first failure, not at every attempt', async () => {
+  const path = join(dir, 'nobody.sock');
+  const lines: string[] = [];
+  let connected = 0;
+  const p = new StreamPort(parseEndpoint('--outdev', `unix:${path}`), { ...quiet, connected: () => connected++, log: (line) => lines.push(line) });
+  const server = createServer(() => {});
+  try {
+    await p.start();
+    await waitFor('the first failure to be said', () => lines.length > 0);
+    await new Promise((r) => setTimeout(r, 1600)); // attempts at 100, 200, 400 and 800 ms more
+    assert.deepEqual(lines, [`cannot connect to unix:${path} (ENOENT); retrying`]);
+    await new Promise<void>((r) => server.listen(path, r));
+    await waitFor('the connection', () => connected === 1);
+  } finally {
+    await p.close();
+    server.close();
+  }
+});
+
+test('stream port: a peer that accepts and closes at once is redialled with growing backoff, one that stayed up at once', async () => {
+  const path = join(dir, 'flapping.sock');
+  const accepted: number[] = [];
+  let hold = false;
+  const server = createServer((s) => {
+    accepted.push(performance.now());
+    if (hold) setTimeout(() => s.destroy(), 1500);
+    else s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  const p = new StreamPort(parseEndpoint('--outdev', `unix:${path}`), quiet);
+  try {
+    await p.start();
+    await new Promise((r) => setTimeout(r, 3000));
+    // 100, 200, 400, 800, 1600 ms apart: 5 or so in 3 s; redialled every 100 ms, 30.
+    assert.ok(accepted.length >= 2 && accepted.length <= 10, `${accepted.length} connections in 3 s`);
+    hold = true;
+    const before = accepted.length;
+    await waitFor('a connection that is held', () => accepted.length === before + 1, 5000);
+    await waitFor('the redial after it', () => accepted.length === before + 2, 5000);
+    const gap = accepted[before + 1]! - accepted[before]! - 1500;
+    assert.ok(gap < 1000, `redialled ${Math.round(gap)} ms after a connection that stayed up 1.5 s (the backoff had reached 2 s)`);
+  } finally {
+    await p.close();
+    server.close();
   }
 });
