@@ -1,14 +1,22 @@
 /**
  * One socket endpoint of the `compare` front end, kept up for the life of the process.
  *
- * A listening port (`,server`) accepts one peer at a time, as a QEMU socket chardev does: a second
- * peer arriving while one is connected is refused (closed at once), and after the peer goes away
- * the next one is accepted. A connecting port retries with backoff (100 ms doubling to 2 s) until
- * it is closed; the backoff starts again from 100 ms only after a connection that stayed up for
- * STABLE_MS, so a peer that accepts and closes at once is not redialled ten times a second. It
- * says (through the optional `log` handler) why it cannot connect at the first failure, and then
- * every FAILING_LOG_MS while it keeps failing. Every (re)connection is a fresh byte stream: the
- * owner resets its decoder on `connected`.
+ * A listening port (`,server`) has one peer at a time, as a QEMU socket chardev does. A new peer
+ * arriving while one is connected waits until the current one goes, and is then taken as if it
+ * had just connected: QEMU stops accepting while connected, so its newcomers wait in the kernel's
+ * backlog, and a peer that reconnects at once (its old connection closed, that end not yet seen
+ * here) must not be turned away. Nothing a waiting peer sends reaches the owner before it is
+ * taken: Node reads it into the socket's own buffer, up to its high-water mark (so a peer that
+ * closes while waiting is seen), and then stops reading. Waiting peers are taken in arrival order,
+ * those that closed meanwhile without sending anything skipped; at most MAX_WAITING wait, and one
+ * more is refused (closed at once, logged).
+ *
+ * A connecting port retries with backoff (100 ms doubling to 2 s) until it is closed; the backoff
+ * starts again from 100 ms only after a connection that stayed up for STABLE_MS, so a peer that
+ * accepts and closes at once is not redialled ten times a second. It says (through the optional
+ * `log` handler) why it cannot connect at the first failure, and then every FAILING_LOG_MS while
+ * it keeps failing. Every (re)connection is a fresh byte stream: the owner resets its decoder on
+ * `connected`.
  *
  * Writes. At most one write is in the socket at a time: the next ones wait here, in order, until
  * the kernel has taken all of it, and go to the next peer if this one goes away. So when a peer
@@ -46,7 +54,7 @@ export interface StreamPortHandlers {
   disconnected(reason: string, dropped: Buffer | null): void;
   /** Every write so far is in the kernel, after `write` returned false. */
   drained(): void;
-  /** A line for the log about the port itself (the owner prefixes its name): why it cannot connect. */
+  /** A line for the log about the port itself (the owner prefixes its name): dial failures, peers waiting or refused. */
   log?(line: string): void;
 }
 
@@ -56,12 +64,16 @@ const RETRY_MAX_MS = 2000;
 const STABLE_MS = 1000;
 /** While dialling keeps failing, how often it is said again after the first failure. */
 const FAILING_LOG_MS = 30_000;
+/** New peers of a listening port that may wait for the current one to go (see the header). */
+const MAX_WAITING = 4;
 /** Idle time before TCP keepalive probes start on a connection. */
 const KEEPALIVE_IDLE_MS = 10_000;
 
 export class StreamPort {
   private server: Server | null = null;
   private socket: Socket | null = null;
+  /** New peers of a listening port waiting for the current one to go, in arrival order. */
+  private readonly waiting: Socket[] = [];
   private closed = false;
   private retryMs = RETRY_FIRST_MS;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -154,7 +166,7 @@ export class StreamPort {
     this.socket = null;
     s.destroy();
     this.handlers.disconnected(reason, this.takeInFlight());
-    this.redial();
+    this.lost();
   }
 
   /** Closes everything for good. */
@@ -165,17 +177,46 @@ export class StreamPort {
     this.dialing = null;
     this.socket?.destroy();
     this.socket = null;
+    for (const w of this.waiting.splice(0)) w.destroy();
     const server = this.server;
     if (server === null) return Promise.resolve();
     return new Promise((resolve) => server.close(() => resolve()));
   }
 
   private accept(s: Socket): void {
-    if (this.socket !== null || this.closed) {
+    if (this.closed) {
       s.destroy();
       return;
     }
-    this.attach(s);
+    if (this.socket === null) {
+      this.attach(s);
+      return;
+    }
+    if (this.waiting.length >= MAX_WAITING) {
+      s.destroy();
+      this.handlers.log?.(`refused a new peer: one is connected and ${MAX_WAITING} more are waiting`);
+      return;
+    }
+    this.waiting.push(s);
+    s.on('error', () => {});
+    s.once('close', () => {
+      const i = this.waiting.indexOf(s);
+      if (i >= 0) this.waiting.splice(i, 1);
+    });
+    this.handlers.log?.(`a new peer waits until the current one goes (${this.waiting.length} waiting)`);
+  }
+
+  /** The peer went away: a listening port takes the first waiting peer still there, a connecting one dials again. */
+  private lost(): void {
+    if (this.endpoint.server) {
+      while (this.socket === null && !this.closed && this.waiting.length > 0) {
+        const next = this.waiting.shift()!;
+        if (next.destroyed || next.readableEnded) next.destroy();
+        else this.attach(next);
+      }
+    } else {
+      this.redial();
+    }
   }
 
   private dial(): void {
@@ -218,7 +259,6 @@ export class StreamPort {
 
   /** A connecting port's peer went away: dial again, from the first backoff step if it had stayed up. */
   private redial(): void {
-    if (this.endpoint.server) return;
     if (performance.now() - this.connectedAt >= STABLE_MS) this.retryMs = RETRY_FIRST_MS;
     this.retry();
   }
@@ -243,7 +283,7 @@ export class StreamPort {
       if (this.socket !== s) return;
       this.socket = null;
       this.handlers.disconnected(reason, this.takeInFlight());
-      this.redial();
+      this.lost();
     };
     s.on('error', (e) => gone(e.message));
     s.on('close', () => gone('peer closed the connection'));

@@ -159,3 +159,72 @@ test('stream port: a peer that accepts and closes at once is redialled with grow
     server.close();
   }
 });
+
+/** A listening port on a fresh unix path, recording what it reports. */
+async function listeningPort(name: string): Promise<{ port: StreamPort; path: string; events: string[]; lines: string[] }> {
+  const path = join(dir, name);
+  const events: string[] = [];
+  const lines: string[] = [];
+  const port = new StreamPort(parseEndpoint('--secondary-in', `unix:${path},server`), {
+    connected: () => events.push('connected'),
+    data: (chunk) => events.push(chunk.toString()),
+    disconnected: () => events.push('gone'),
+    drained: () => {},
+    log: (line) => lines.push(line),
+  });
+  await port.start();
+  return { port, path, events, lines };
+}
+
+test('stream port: a peer connecting while another is connected waits for it to go, in order; one that closed meanwhile is skipped', async () => {
+  const { port, path, events, lines } = await listeningPort('waiting.sock');
+  const peers: Socket[] = [];
+  const peer = async (): Promise<Socket> => {
+    const s = (await dial(path)).on('error', () => {});
+    peers.push(s);
+    return s;
+  };
+  try {
+    const a = await peer();
+    await waitFor('the first peer', () => events.length === 1);
+    const b = await peer();
+    b.write('from b');
+    const c = await peer();
+    const d = await peer();
+    d.write('from d');
+    await new Promise((r) => setTimeout(r, 200)); // time for the port to accept them
+    c.end();
+    await new Promise((r) => setTimeout(r, 200)); // time to see c close
+    assert.deepEqual(events, ['connected'], 'nothing from a waiting peer before it is taken');
+    assert.ok(!b.destroyed && b.readyState === 'open', 'the waiting peer is not closed');
+    a.end();
+    await waitFor(() => `b taken; events ${JSON.stringify(events)}`, () => events.includes('from b'));
+    b.end();
+    await waitFor(() => `d taken; events ${JSON.stringify(events)}`, () => events.includes('from d'));
+    assert.deepEqual(events, ['connected', 'gone', 'connected', 'from b', 'gone', 'connected', 'from d']);
+    assert.deepEqual(lines, [1, 2, 3].map((n) => `a new peer waits until the current one goes (${n} waiting)`));
+  } finally {
+    for (const s of peers) s.destroy();
+    await port.close();
+  }
+});
+
+test('stream port: at most four peers wait; one more is refused, and said so', async () => {
+  const { port, path, events, lines } = await listeningPort('crowded.sock');
+  const peers: Socket[] = [];
+  try {
+    for (let i = 0; i < 5; i++) peers.push(await dial(path));
+    await waitFor(() => `four waiting; log ${JSON.stringify(lines)}`, () => lines.length === 4);
+    const refused = await dial(path);
+    peers.push(refused);
+    let closed = false;
+    refused.on('error', () => {}).on('close', () => (closed = true)).resume();
+    await waitFor('the sixth peer to be closed', () => closed);
+    await waitFor(() => `the refusal said; log ${JSON.stringify(lines)}`, () => lines.length === 5);
+    assert.equal(lines[4], 'refused a new peer: one is connected and 4 more are waiting');
+    assert.deepEqual(events, ['connected']);
+  } finally {
+    for (const s of peers) s.destroy();
+    await port.close();
+  }
+});
