@@ -20,7 +20,8 @@
  * costs that much memory, not all of it. (A checkpoint pauses the PVM, so a prompt one never gets
  * near the limit; frames the PVM sent before it that are read only after it wait for secondary
  * copies that will not come, until a timeout.) A framing error closes that one connection (logged and
- * counted) and the listener waits for a new peer; the other ports keep working. Zero-length
+ * counted) and the listener waits for a new peer; the other ports keep working. A connection that
+ * ends inside a frame loses that frame, counted and logged as a framing error too. Zero-length
  * frames are counted and skipped (QEMU never forwards one).
  */
 
@@ -195,7 +196,10 @@ export class CompareEngine implements ActionSink {
         if (this.paused || (port === this.secondary && this.secondaryAhead) || (port === this.primary && this.primaryPaused())) port.pause();
       },
       data: (chunk) => this.receive(name, port, side, chunk),
-      disconnected: (reason) => this.options.log(`${name}: peer gone (${reason})`),
+      disconnected: (reason) => {
+        this.options.log(`${name}: peer gone (${reason})`);
+        this.streamEnded(name, port);
+      },
       drained: () => {},
       log: (line) => this.options.log(`${name}: ${line}`),
     });
@@ -260,6 +264,22 @@ export class CompareEngine implements ActionSink {
       this.warming = false;
     }
     return { fed, released: core.counters.releasedFrames };
+  }
+
+  /**
+   * An input's connection is over: a frame it stopped inside of is lost, and counted and logged as
+   * the framing error it is (unless the connection was closed for an earlier one).
+   */
+  private streamEnded(name: string, port: StreamPort): void {
+    const decoder = this.decoders.get(port);
+    if (decoder === undefined || decoder.error !== undefined) return;
+    try {
+      decoder.end();
+    } catch (e) {
+      if (!(e instanceof QemuFramingError)) throw e;
+      this.metrics.framingErrors.inc({ port: name, code: e.code });
+      this.options.log(`${name}: ${e.message}; that partial frame is dropped`);
+    }
   }
 
   private framingError(name: string, port: StreamPort, e: QemuFramingError): void {

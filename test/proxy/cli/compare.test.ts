@@ -524,3 +524,31 @@ test('compare: a bad notify message right behind a good one in the same read clo
     await stop(r);
   }
 });
+
+test('compare: a frame cut off by its peer going away is counted and logged as a framing error', async () => {
+  const r = await startCompare();
+  try {
+    const frame = encodeQemuFrames([{ packet: numbered(1) }], false);
+    r.primary.sendRaw(frame.subarray(0, 300));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // read before the close
+    r.primary.close();
+    await waitFor(() => `the primary to be gone; log ${r.log()}`, () => r.log().includes('primary-in: peer gone'));
+    await until(r, 'the count', async () => (await metric(r, 'colo_proxy_framing_errors_total{port="primary-in",code="qemu.truncated"}')) === 1);
+    assert.match(r.log(), new RegExp(`primary-in: stream ends after 296 of the ${frame.length - 4} bytes of a frame at byte 0 \\(qemu\\.truncated\\); that partial frame is dropped`));
+    // A connection closed at a frame boundary loses nothing, and one closed for a framing error counts that one only.
+    r.primary = await FramePeer.open(r.sock('primary_in'));
+    r.primary.sendRaw(frame);
+    r.primary.sendRaw(Buffer.from([0, 1, 0x10, 1]));
+    await waitFor(() => `the bad frame to close the connection; log ${r.log()}`, () => r.primary.closed);
+    const third = await FramePeer.open(r.sock('primary_in'));
+    third.sendRaw(frame);
+    await until(r, 'the frames to be read', async () => (await metric(r, 'colo_proxy_frames_total{side="primary"}')) === 2);
+    third.close();
+    await waitFor(() => `the third peer to be gone; log ${r.log()}`, () => r.log().split('primary-in: peer gone').length === 4);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(await metric(r, 'colo_proxy_framing_errors_total{port="primary-in",code="qemu.truncated"}'), 1, r.log());
+    assert.equal(await metric(r, 'colo_proxy_framing_errors_total{port="primary-in",code="qemu.frame_too_long"}'), 1, r.log());
+  } finally {
+    await stop(r);
+  }
+});
