@@ -23,6 +23,14 @@
  * counted) and the listener waits for a new peer; the other ports keep working. A connection that
  * ends inside a frame loses that frame, counted and logged as a framing error too. Zero-length
  * frames are counted and skipped (QEMU never forwards one).
+ *
+ * The core's clock (`now`, what it and its deadlines see) is the monotonic clock less the time
+ * both inputs spent paused for outdev, and stands still during such a pause. A frame held for its
+ * other copy while outdev stalls would otherwise time out into a false checkpoint, that copy
+ * sitting unread in the paused input's socket: the stall is outdev's, not the VMs'. Only those
+ * pauses count: an input paused for running ahead of the other, or until a pending checkpoint is
+ * done, is a lag between the VMs the timeout is there to catch. While the clock stands still no
+ * deadline can come, so none is armed until the inputs resume.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -123,6 +131,10 @@ export class CompareEngine implements ActionSink {
   /** Primary input bytes read since the pending checkpoint was requested (0 when none is). */
   private readWhilePending = 0;
   private closed = false;
+  /** Time the inputs spent paused for outdev, up to the current such pause (see `now`). */
+  private stalledMs = 0;
+  /** When the current pause for outdev began (`performance.now()`), or null when not paused for it. */
+  private stalledSince: number | null = null;
   /** True during `warmUp`: what its throwaway core reports goes nowhere. */
   private warming = false;
 
@@ -182,8 +194,9 @@ export class CompareEngine implements ActionSink {
     await Promise.all([this.primary.close(), this.secondary.close(), this.outdev.close(), this.controller.close()]);
   }
 
+  /** The core's clock: the monotonic clock, standing still while outdev has the inputs paused (see the header). */
   private now(): number {
-    return performance.now();
+    return (this.stalledSince ?? performance.now()) - this.stalledMs;
   }
 
   private input(name: string, endpoint: Endpoint, side: 'primary' | 'secondary'): StreamPort {
@@ -408,6 +421,7 @@ export class CompareEngine implements ActionSink {
   private pauseInputs(): void {
     if (this.paused) return;
     this.paused = true;
+    this.stalledSince = performance.now();
     this.primary.pause();
     this.secondary.pause();
     if (this.primaryTimer) clearTimeout(this.primaryTimer);
@@ -417,13 +431,17 @@ export class CompareEngine implements ActionSink {
   private resumeInputs(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.stalledMs += performance.now() - this.stalledSince!;
+    this.stalledSince = null;
+    this.schedule();
     if (!this.primaryPaused()) this.primary.resume();
     if (!this.secondaryAhead) this.secondary.resume();
     if (this.primaryAhead === 'paused') this.armPrimaryPause();
   }
 
+  /** Arms the timer for the core's next deadline, unless its clock stands still (see the header). */
   private schedule(): void {
-    this.deadlines.schedule();
+    if (this.stalledSince === null) this.deadlines.schedule();
   }
 
   /** The core's deadline came: timeouts and idle connections. */

@@ -552,3 +552,35 @@ test('compare: a frame cut off by its peer going away is counted and logged as a
     await stop(r);
   }
 });
+
+test('compare: an outdev stall longer than the timeout costs no checkpoint: the held frames wait for copies the paused input has not read', async () => {
+  // Flow 54's primary frames are held for their secondary copies, which the secondary sends after
+  // flow 53's frames: enough of those to fill a stalled outdev, so the inputs are paused with
+  // the copies unread, for longer than --compare-timeout.
+  const r = await startCompare(['--compare-timeout', '1000', '--expired-scan-cycle', '100']);
+  try {
+    r.outdev.socket.pause();
+    const frames = (from: number, n: number, srcPort: number) => encodeQemuFrames(Array.from({ length: n }, (_, k) => ({ packet: numbered(from + k, srcPort) })), false);
+    r.primary.sendRaw(frames(0, 50, 54));
+    await until(r, 'the flow 54 frames to be held', async () => (await metric(r, 'colo_proxy_held_frames')) === 50);
+    const filler = frames(1000, 2000, 53);
+    r.primary.sendRaw(filler);
+    r.secondary.sendRaw(filler);
+    r.secondary.sendRaw(frames(0, 50, 54));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.ok((await metric(r, 'colo_proxy_frames_total{side="secondary"}')) < 2050, 'the secondary input was paused with flow 54 unread');
+    assert.doesNotMatch(r.log(), /checkpoint requested|mismatch/);
+    r.outdev.socket.resume();
+    await r.outdev.waitForFrames(2050, 20_000).catch((e: Error) => {
+      throw new Error(`${e.message}; compare's log: ${r.log()}`);
+    });
+    assert.doesNotMatch(r.log(), /checkpoint requested|mismatch/);
+    assert.equal(r.notify.count(DO_CHECKPOINT), 0);
+    // The clock runs again: a frame whose copy never comes still times out.
+    r.primary.send(numbered(0, 55));
+    await r.notify.waitFor(DO_CHECKPOINT, 1, 10_000);
+    assert.match(r.log(), /checkpoint requested \(timeout, udp 10\.0\.0\.2:55 /);
+  } finally {
+    await stop(r);
+  }
+});
