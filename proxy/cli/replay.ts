@@ -15,6 +15,7 @@ import { HEADER_FIELDS, type HeaderField, type SequenceMode } from '../../compar
 import { CaptureFormatError } from '../framing/capture.js';
 import { CaptureFileError } from '../ports/capture-file.js';
 import { parseMac } from '../replay/guest.js';
+import { outTarget } from '../replay/captures-out.js';
 import { formatReport, replayExitCode } from '../replay/report.js';
 import { runReplay, type ReplayOptions } from '../replay/run-replay.js';
 import { ReplayInputError } from '../replay/route.js';
@@ -67,16 +68,32 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
+/** Flags naming a file or directory: an empty value names nothing. */
+const PATH_FLAGS = ['primary', 'secondary', 'client', 'out', 'mismatch-dir'] as const;
+
 /** The replay a command line asks for (flags checked; --mismatch-dir created). */
-export async function parseReplayArgs(argv: readonly string[]): Promise<{ options: ReplayOptions; json: boolean; quiet: boolean; against: ComparatorEndpoints | 'qemu' | undefined }> {
+export async function parseReplayArgs(argv: readonly string[]): Promise<{
+  options: ReplayOptions; json: boolean; quiet: boolean; against: ComparatorEndpoints | 'qemu' | undefined;
+  /** --out is a FIFO or device, written directly rather than replaced. */
+  outDirect: boolean;
+}> {
   const { flags: f, positionals } = parseFlags('replay', flags, argv);
   if (positionals.length > 0) throw new UsageError(`replay: unexpected argument "${positionals[0]}" (captures are given with --primary and --secondary)`);
+  for (const name of PATH_FLAGS) {
+    if (f[name] === '') throw new UsageError(`replay: --${name} needs ${flags[name].metavar}, not an empty value`);
+  }
   if (f.primary === undefined) throw new UsageError('replay: --primary FILE is required');
   if (f.secondary === undefined) throw new UsageError('replay: --secondary FILE is required');
   const guestMac = f['guest-mac'] === undefined ? undefined : parseMac(f['guest-mac']);
   if (f['guest-mac'] !== undefined && guestMac === undefined) throw new UsageError(`replay: --guest-mac must be a MAC address like 52:54:00:12:34:56 (got "${f['guest-mac']}")`);
   const compareHeaders = headerList(f['compare-headers']);
+  let outDirect = false;
   if (f.out !== undefined) {
+    try {
+      outDirect = outTarget(f.out).how === 'direct';
+    } catch (e) {
+      throw new UsageError(`replay: --out ${f.out}: ${e instanceof Error ? e.message : String(e)}`);
+    }
     const inputs: [string, string | undefined][] = [['--primary', f.primary], ['--secondary', f.secondary], ['--client', f.client]];
     for (const [flag, input] of inputs) {
       if (input !== undefined && sameFile(f.out, input)) throw new UsageError(`replay: --out ${f.out} is the ${flag} capture; write the released frames elsewhere`);
@@ -103,7 +120,7 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{ option
       throw new UsageError(`replay: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  return { options, json: f.json, quiet: f.quiet, against };
+  return { options, json: f.json, quiet: f.quiet, against, outDirect };
 }
 
 /** Runs the replay into the other comparator (starting QEMU's for 'qemu'). */
@@ -135,8 +152,12 @@ async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /** The error of a replay stopped by `signal`, saying what became of --out. */
-function interrupted(signal: NodeJS.Signals, out: string | undefined, outWritten: boolean): Interrupted {
-  const what = out === undefined ? '' : outWritten ? `; ${out} holds our replay's released frames (the --against run did not finish)` : `; ${out} left as it was`;
+function interrupted(signal: NodeJS.Signals, out: string | undefined, outDirect: boolean, outWritten: boolean): Interrupted {
+  const what = out === undefined
+    ? ''
+    : outWritten
+      ? `; ${out} holds our replay's released frames (the --against run did not finish)`
+      : outDirect ? `; ${out} got the frames released until then` : `; ${out} left as it was`;
   return new Interrupted(`replay: stopped by ${signal} before the end${what}`, signal);
 }
 
@@ -157,7 +178,7 @@ export const replayCommand: Command = {
   flags,
   async run(argv) {
     const parsed = await parseReplayArgs(argv);
-    const { json, quiet, against } = parsed;
+    const { json, quiet, against, outDirect } = parsed;
     // SIGINT or SIGTERM stops the replay at its next batch (the abort's reason is the signal); a
     // second one exits at once, through the process's exit handlers (QEMU is stopped, a partial
     // --out removed).
@@ -214,7 +235,7 @@ export const replayCommand: Command = {
       return againstExitCode(external);
     } catch (e) {
       bar?.stop();
-      if (stopping.signal.aborted) throw interrupted(stopping.signal.reason as NodeJS.Signals, options.out, outWritten);
+      if (stopping.signal.aborted) throw interrupted(stopping.signal.reason as NodeJS.Signals, options.out, outDirect, outWritten);
       if (e instanceof CaptureFormatError || e instanceof CaptureFileError) throw new InputError(e.message, e.code);
       if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');
       throw e;

@@ -8,7 +8,8 @@
  * queue boundary. Breaking out of the loop closes the file.
  *
  * Errors: the file system's become `CaptureFileError` (code `capture.io`, with `path` and the
- * original error as `cause`); corrupt content throws the decoders' `CaptureFormatError`, with
+ * original error as `cause`; the message names the path once, without Node's trailing copy of
+ * it); corrupt content throws the decoders' `CaptureFormatError`, with
  * `path` set. A writer's misuse (a pcap with two interfaces, a frame naming an interface not
  * added, a `write` before the previous one settled) throws Error or RangeError.
  */
@@ -33,8 +34,18 @@ export class CaptureFileError extends Error {
     readonly operation: string,
     cause: unknown,
   ) {
-    super(`${path}: cannot ${operation} capture file: ${cause instanceof Error ? cause.message : String(cause)} (capture.io)`, { cause });
+    super(`${path}: cannot ${operation} capture file: ${systemReason(cause)} (capture.io)`, { cause });
   }
+}
+
+/**
+ * What a file-system error says, without the syscall and paths Node appends ("ENOENT: no such
+ * file or directory, open '/x.partial-1'" is "ENOENT: no such file or directory"): the path the
+ * user gave leads the message instead, and a temporary name would only mislead.
+ */
+export function systemReason(cause: unknown): string {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  return typeof (cause as NodeJS.ErrnoException | undefined)?.syscall === 'string' ? text.replace(/, \w+ '.*$/s, '') : text;
 }
 
 /** Options of the readers. */
@@ -146,6 +157,8 @@ export interface CaptureFileWriterOptions {
   nanosecond?: boolean;
   /** pcapng only: shb_userappl; default 'colo-proxy'. */
   application?: string;
+  /** The file its errors name; default the path written. A temporary file names the file it stands for. */
+  name?: string;
 }
 
 /**
@@ -168,8 +181,9 @@ const settled = Promise.resolve();
 export async function createCaptureFileWriter(
   path: string, format: 'pcap' | 'pcapng', options: CaptureFileWriterOptions = {},
 ): Promise<CaptureFileWriter> {
-  const file = await io(path, 'open', () => open(path, 'w'));
-  return new FileWriter(path, file, format, options);
+  const name = options.name ?? path;
+  const file = await io(name, 'open', () => open(path, 'w'));
+  return new FileWriter(name, file, format, options);
 }
 
 class FileWriter implements CaptureFileWriter {
@@ -182,7 +196,8 @@ class FileWriter implements CaptureFileWriter {
   private closed = false;
 
   constructor(
-    private readonly path: string,
+    /** The file its errors name. */
+    private readonly name: string,
     private readonly file: FileHandle,
     format: 'pcap' | 'pcapng',
     private readonly options: CaptureFileWriterOptions,
@@ -214,7 +229,7 @@ class FileWriter implements CaptureFileWriter {
       this.usable();
       const id = frame.interfaceId ?? 0;
       if (this.pcap) {
-        if (id !== 0 || this.interfaces === 0) throw new RangeError(`CaptureFileWriter: no interface ${id} in ${this.path}`);
+        if (id !== 0 || this.interfaces === 0) throw new RangeError(`CaptureFileWriter: no interface ${id} in ${this.name}`);
         bytes = this.pcap.record(frame.timeNs, frame.data, frame.originalLength);
       } else {
         const opts: { originalLength?: number; comment?: string } = {};
@@ -244,7 +259,7 @@ class FileWriter implements CaptureFileWriter {
       try {
         await this.flush();
       } finally {
-        await io(this.path, 'close', () => this.file.close());
+        await io(this.name, 'close', () => this.file.close());
       }
     });
   }
@@ -285,7 +300,7 @@ class FileWriter implements CaptureFileWriter {
 
   private async writeOut(bytes: Uint8Array): Promise<void> {
     for (let done = 0; done < bytes.length;) {
-      const { bytesWritten } = await io(this.path, 'write', () => this.file.write(bytes, done, bytes.length - done, null));
+      const { bytesWritten } = await io(this.name, 'write', () => this.file.write(bytes, done, bytes.length - done, null));
       done += bytesWritten;
     }
   }

@@ -18,14 +18,19 @@
  * (`clamped`) and the replay warns. An episode's file that cannot be written whole is removed.
  * `--out` is written to a temporary file beside it and renamed when the replay succeeds, so a
  * failed replay leaves an earlier file of that name as it was; a process that exits before either
- * (a second Ctrl-C) removes the temporary file on its way out.
+ * (a second Ctrl-C) removes the temporary file on its way out. A symbolic link is followed, so
+ * the file it names is replaced and the link stays. A FIFO or a character device (/dev/stdout on
+ * a pipe, /dev/null) is written directly, since renaming over it would replace it with a
+ * regular file; what a failed replay wrote there stays. Anything else that is not a regular
+ * file (a directory, a socket, a block device) is refused (`outTarget`), as the CLI does before
+ * the replay starts.
  */
 
-import { rmSync } from 'node:fs';
+import { accessSync, constants, lstatSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
-import { createCaptureFileWriter, type CaptureFileWriter } from '../ports/capture-file.js';
+import { CaptureFileError, createCaptureFileWriter, systemReason, type CaptureFileWriter } from '../ports/capture-file.js';
 import { MAX_RECORDS, type MismatchRecord } from './session.js';
 
 interface Queued {
@@ -52,6 +57,56 @@ async function writeAll(writer: CaptureFileWriter, frames: readonly Queued[]): P
   return clamped;
 }
 
+/**
+ * How `--out` is written: `replace`, a regular file (`path` with symbolic links resolved, or a
+ * new one) written beside and renamed onto; `direct`, a FIFO or character device opened and
+ * written as it is.
+ */
+export interface OutTarget {
+  how: 'replace' | 'direct';
+  path: string;
+}
+
+/** Where `--out PATH` is written (see the module header); throws an Error saying why it cannot be, without the path. */
+export function outTarget(path: string): OutTarget {
+  if (path === '' || path.endsWith('/')) throw new Error('names a directory, not a file');
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(systemReason(e));
+    if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) throw new Error('is a symbolic link to nothing');
+    writableDirectory(dirname(path));
+    return { how: 'replace', path };
+  }
+  if (st.isFile()) {
+    const real = realpathSync(path);
+    writableDirectory(dirname(real));
+    return { how: 'replace', path: real };
+  }
+  if (st.isFIFO() || st.isCharacterDevice()) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (e) {
+      throw new Error(systemReason(e));
+    }
+    return { how: 'direct', path };
+  }
+  throw new Error(st.isDirectory() ? 'is a directory' : 'is not a regular file, a FIFO or a character device');
+}
+
+/** Throws unless `dir` is a directory we may create files in. */
+function writableDirectory(dir: string): void {
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) throw new Error(`no directory ${dir}`);
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new Error(`cannot create files in ${dir}: ${systemReason(e)}`);
+  }
+}
+
 /** `--out`: the released frames, stamped with their virtual release time from the first frame's capture time. */
 export class ReleasedCapture {
   private queue: Queued[] = [];
@@ -61,17 +116,33 @@ export class ReleasedCapture {
   baseNs = 0n;
 
   /** Removes the temporary file if the process exits while it is still one. */
-  private readonly onExit = (): void => rmSync(this.temporary, { force: true });
+  private readonly onExit = (): void => {
+    if (this.temporary !== undefined) rmSync(this.temporary, { force: true });
+  };
 
-  private constructor(private readonly writer: CaptureFileWriter, private readonly path: string, private readonly temporary: string) {
+  private constructor(
+    private readonly writer: CaptureFileWriter,
+    /** The path given, for errors. */
+    private readonly path: string,
+    /** The file it replaces, and the temporary one written meanwhile; undefined when written directly. */
+    private readonly target: string | undefined,
+    private readonly temporary: string | undefined,
+  ) {
     process.once('exit', this.onExit);
   }
 
+  /** Opens `--out PATH` (see `outTarget`); throws CaptureFileError naming `path`. */
   static async create(path: string): Promise<ReleasedCapture> {
-    const temporary = `${path}.partial-${process.pid}`;
-    const writer = await createCaptureFileWriter(temporary, 'pcapng');
+    let target: OutTarget;
+    try {
+      target = outTarget(path);
+    } catch (e) {
+      throw new CaptureFileError(path, 'write', e);
+    }
+    const temporary = target.how === 'replace' ? join(dirname(target.path), `${basename(target.path)}.partial-${process.pid}`) : undefined;
+    const writer = await createCaptureFileWriter(temporary ?? target.path, 'pcapng', { name: path });
     writer.addInterface(LINKTYPE_ETHERNET, { name: 'released', snaplen: 0 });
-    return new ReleasedCapture(writer, path, temporary);
+    return new ReleasedCapture(writer, path, temporary === undefined ? undefined : target.path, temporary);
   }
 
   add(frame: Uint8Array, atMs: number): void {
@@ -84,18 +155,24 @@ export class ReleasedCapture {
     this.clamped += await writeAll(this.writer, q);
   }
 
-  /** Writes the rest and puts the file in place. */
+  /** Writes the rest and puts the file in place; throws CaptureFileError naming the path given. */
   async close(): Promise<void> {
     await this.flush();
     await this.writer.close();
-    await rename(this.temporary, this.path);
+    if (this.temporary !== undefined) {
+      try {
+        await rename(this.temporary, this.target!);
+      } catch (e) {
+        throw new CaptureFileError(this.path, 'write', e);
+      }
+    }
     process.off('exit', this.onExit);
   }
 
-  /** After a failed replay: closes and removes the temporary file; the path keeps what it had. */
+  /** After a failed replay: closes and removes the temporary file; the path keeps what it had (a FIFO or device, what it was sent). */
   async discard(): Promise<void> {
     await this.writer.close().catch(() => undefined);
-    await rm(this.temporary, { force: true });
+    if (this.temporary !== undefined) await rm(this.temporary, { force: true });
     process.off('exit', this.onExit);
   }
 }

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cli.js';
@@ -160,6 +160,81 @@ test('replay cli: --out never overwrites an input, and a failed replay leaves an
   assertOneLineError(cli(['--primary', P, '--secondary', cut, '--out', earlier]), /s-cut\.pcapng: .*\(capture\.truncated\)/);
   assert.deepEqual(readFileSync(earlier), good, 'the earlier --out is as it was');
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
+});
+
+test('replay cli: an --out that cannot be a file is a one-line usage error before the replay, naming the path given', () => {
+  const S = join(dir, 's-same.pcapng');
+  const aDir = join(dir, 'out-is-a-directory');
+  mkdirSync(aDir, { recursive: true });
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', aDir]), new RegExp(`--out ${aDir}: is a directory$`));
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', `${dir}/`]), /--out .*\/: names a directory, not a file$/);
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', '']), /^colo-proxy: replay: --out needs FILE, not an empty value$/);
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', join(dir, 'nowhere', 'x.pcapng')]), new RegExp(`--out ${join(dir, 'nowhere', 'x.pcapng')}: no directory ${join(dir, 'nowhere')}$`));
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', join(P, 'x.pcapng')]), /--out .*p\.pcapng\/x\.pcapng: ENOTDIR: not a directory$/);
+  symlinkSync(join(dir, 'nothing-here'), join(dir, 'dangling-link'));
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', join(dir, 'dangling-link')]), /--out .*dangling-link: is a symbolic link to nothing$/);
+  assert.deepEqual(readdirSync(aDir), [], 'nothing written into the directory');
+});
+
+test('replay cli: an empty value for a file flag is a one-line usage error naming the flag', () => {
+  assertOneLineError(cli(['--primary=', '--secondary', P]), /^colo-proxy: replay: --primary needs FILE, not an empty value$/);
+  assertOneLineError(cli(['--primary', P, '--secondary', '']), /^colo-proxy: replay: --secondary needs FILE, not an empty value$/);
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--client=']), /--client needs FILE/);
+  assertOneLineError(cli(['--primary', P, '--secondary', P, '--mismatch-dir', '']), /--mismatch-dir needs DIR/);
+});
+
+test('replay cli: --out to a FIFO writes into it, to a symbolic link replaces the file it names; neither is replaced, a socket is refused', async () => {
+  const S = join(dir, 's-diff.pcapng');
+  // A FIFO, read by `cat` while the replay writes (a reader of a FIFO that is replaced instead
+  // would wait for ever: it is stopped then).
+  const fifo = join(dir, 'out.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const chunks: Buffer[] = [];
+  reader.stdout.on('data', (c: Buffer) => chunks.push(c));
+  const read = once(reader, 'exit');
+  const r0 = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', S, '--out', fifo, '--quiet']), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+  const stillFifo = lstatSync(fifo).isFIFO();
+  if (!stillFifo) reader.kill();
+  await read;
+  assert.equal(r0.code, 1, r0.stderr);
+  assert.ok(stillFifo, 'the FIFO is still a FIFO');
+  const copy = join(dir, 'from-fifo.pcapng');
+  writeFileSync(copy, Buffer.concat(chunks));
+  const seqs = runTool('tshark', ['-r', copy, '-n', '-T', 'fields', '-e', 'tcp.seq_raw']).trim().split('\n').map(Number);
+  assert.deepEqual(seqs, [1000, 1001, 2449, 3897, 5001]);
+
+  // A symbolic link to a regular file: the file is replaced, the link stays.
+  const target = join(dir, 'link-target.pcapng');
+  writeFileSync(target, 'earlier');
+  const link = join(dir, 'out-link.pcapng');
+  symlinkSync(target, link);
+  const r = cli(['--primary', P, '--secondary', S, '--out', link, '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
+  assert.ok(statSync(target).size > 100, 'the file it names holds the capture');
+  assert.equal(runTool('capinfos', ['-c', '-M', target]).match(/Number of packets:\s+(\d+)/)?.[1], '5');
+
+  // A socket is neither a file nor something to write a capture into.
+  const sockets = mkdtempSync(join(tmpdir(), 'colo-out-'));
+  const server = createServer().listen(join(sockets, 'sock'));
+  try {
+    await once(server, 'listening');
+    const refused = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', S, '--out', join(sockets, 'sock')]));
+    let err = '';
+    refused.stderr.setEncoding('utf8').on('data', (t: string) => (err += t));
+    const [refusedCode] = (await once(refused, 'exit')) as [number | null];
+    assertOneLineError({ code: refusedCode, stderr: err }, /--out .*sock: is not a regular file, a FIFO or a character device$/);
+    assert.ok(lstatSync(join(sockets, 'sock')).isSocket());
+  } finally {
+    server.close();
+    rmSync(sockets, { recursive: true, force: true });
+  }
 });
 
 /**

@@ -2,7 +2,7 @@
 // the report checked as a specification of what the comparator did on the virtual clock.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../../compare/index.js';
@@ -11,7 +11,8 @@ import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
 import { runReplay, type ReplayOptions } from '../../../proxy/replay/run-replay.js';
 import { formatReport, replayExitCode } from '../../../proxy/replay/report.js';
 import { MAX_RECORDS } from '../../../proxy/replay/session.js';
-import { MismatchCaptures } from '../../../proxy/replay/captures-out.js';
+import { MismatchCaptures, ReleasedCapture } from '../../../proxy/replay/captures-out.js';
+import { CaptureFileError } from '../../../proxy/ports/capture-file.js';
 import { pattern } from '../../support/twins.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-replay-'));
@@ -237,4 +238,25 @@ test('replay: --mismatch-dir writes an episode whose flow went quiet once the re
   for (let i = 0; i < 1100; i++) captures.frame('primary', from(1000 + (i % 7), i), BigInt(2 + i));
   await captures.flush();
   assert.deepEqual(readdirSync(mismatchDir), ['checkpoint-001-udp.payload.pcapng']);
+});
+
+test('replay: --out failing to open or to be put in place is a CaptureFileError naming the path given, not the temporary file', async () => {
+  const missing = join(dir, 'no-such-dir', 'x.pcapng');
+  await assert.rejects(ReleasedCapture.create(missing), (e: unknown) => {
+    assert.ok(e instanceof CaptureFileError, String(e));
+    assert.equal(e.message, `${missing}: cannot write capture file: no directory ${join(dir, 'no-such-dir')} (capture.io)`);
+    return true;
+  });
+  // The path becomes a directory while the replay runs: the rename at the end fails.
+  const late = join(dir, 'became-a-directory');
+  const out = await ReleasedCapture.create(late);
+  mkdirSync(late);
+  writeFileSync(join(late, 'keep'), 'a directory that is not empty');
+  await assert.rejects(out.close(), (e: unknown) => {
+    assert.ok(e instanceof CaptureFileError, String(e));
+    assert.match(e.message, new RegExp(`^${late}: cannot write capture file: E[A-Z]+: [^,']*\\(capture\\.io\\)$`));
+    return true;
+  });
+  await out.discard();
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
 });
