@@ -14,7 +14,7 @@ import { SingleBar } from 'cli-progress';
 import { HEADER_FIELDS, type HeaderField, type SequenceMode } from '../../compare/index.js';
 import { CaptureFormatError } from '../framing/capture.js';
 import { CaptureFileError } from '../ports/capture-file.js';
-import { parseMac } from '../replay/guest.js';
+import { parseMac, type GuestChoice } from '../replay/guest.js';
 import { outTarget } from '../replay/captures-out.js';
 import { formatReport, replayExitCode } from '../replay/report.js';
 import { runReplay, type ReplayOptions } from '../replay/run-replay.js';
@@ -120,14 +120,22 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
       throw new UsageError(`replay: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  if (against !== undefined) {
+    // Our own replay reads the inputs first; the other comparator's needs them again.
+    for (const [flag, input] of [['--primary', f.primary], ['--secondary', f.secondary], ['--client', f.client]] as const) {
+      if (input !== undefined && statSync(input, { throwIfNoEntry: false })?.isFile() === false) {
+        throw new UsageError(`replay: ${flag} ${input} is not a regular file, and --against${f['against-qemu'] ? '-qemu' : ''} reads the captures a second time: save it to a file first`);
+      }
+    }
+  }
   return { options, json: f.json, quiet: f.quiet, against, outDirect };
 }
 
-/** Runs the replay into the other comparator (starting QEMU's for 'qemu'). */
-async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints | 'qemu'): Promise<AgainstReport> {
+/** Runs the replay into the other comparator (starting QEMU's for 'qemu'), with the guest MAC our replay used. */
+async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints | 'qemu', guest: GuestChoice): Promise<AgainstReport> {
   if (target !== 'qemu') {
     try {
-      return await runAgainst(options, target, `comparator at ${Object.values(target).map((e) => e.text).join(',')}`);
+      return await runAgainst(options, target, `comparator at ${Object.values(target).map((e) => e.text).join(',')}`, guest);
     } catch (e) {
       if (e instanceof ReplayInputError) throw e;
       throw new InputError(`replay: --against: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
@@ -140,7 +148,7 @@ async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints
     throw new InputError(`replay: --against-qemu: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
   }
   try {
-    return await runAgainst(options, qemu.endpoints, qemu.label, () => qemu.alive());
+    return await runAgainst(options, qemu.endpoints, qemu.label, guest, () => qemu.alive());
   } catch (e) {
     if (e instanceof ReplayInputError) throw e;
     throw new InputError(`replay: --against-qemu: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
@@ -180,13 +188,22 @@ export const replayCommand: Command = {
     const parsed = await parseReplayArgs(argv);
     const { json, quiet, against, outDirect } = parsed;
     // SIGINT or SIGTERM stops the replay at its next batch (the abort's reason is the signal); a
-    // second one exits at once, through the process's exit handlers (QEMU is stopped, a partial
-    // --out removed).
+    // second one stops at once: the process's exit handlers run (QEMU is stopped, a partial --out
+    // removed), then it dies of the signal itself, as a shell expects of a program it stopped
+    // (its status is 128 + the signal's number there too). Not process.exit: it waits for
+    // libuv's threads, and one blocked in a FIFO's open() or read() may never return.
     const stopping = new AbortController();
     const options: ReplayOptions = { ...parsed.options, signal: stopping.signal };
     const stopNow = (signal: NodeJS.Signals): void => {
       process.stderr.write(`colo-proxy: replay: ${signal} again: stopped\n`);
-      process.exit(128 + (constants.signals[signal] ?? 0));
+      const code = 128 + (constants.signals[signal] ?? 0);
+      for (const s of SIGNALS) {
+        process.off(s, stop);
+        process.off(s, stopNow);
+      }
+      process.emit('exit', code);
+      process.kill(process.pid, signal);
+      process.exit(code); // only if the signal was ignored after all
     };
     const stop = (signal: NodeJS.Signals): void => {
       process.stderr.write(`colo-proxy: replay: ${signal}: stopping (again to stop at once)\n`);
@@ -205,7 +222,7 @@ export const replayCommand: Command = {
     const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
     let barStarted = false;
     try {
-      const { report } = await runReplay({
+      const { report, guest } = await runReplay({
         ...options,
         progress: bar && ((done, total) => {
           if (!barStarted) bar.start(mb(total), 0);
@@ -228,7 +245,7 @@ export const replayCommand: Command = {
         process.stderr.write('colo-proxy: replay: warning: with --mode translate the SVM\'s frames are sent as captured, in its own sequence space; ' +
           'a colo-compare expects them after filter-rewriter, so it will see its TCP bytes at other sequence numbers\n');
       }
-      const external = await replayAgainst(options, against);
+      const external = await replayAgainst(options, against, guest);
       stopping.signal.throwIfAborted();
       const ours = { checkpoints: report.checkpointCount, byReason: report.checkpointsByReason, released: report.released };
       process.stdout.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);

@@ -25,7 +25,7 @@ import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, 
 import type { Endpoint } from '../ports/endpoint.js';
 import { dialUntil } from '../ports/dial.js';
 import { mergeCaptures } from './merge.js';
-import { chooseGuest } from './guest.js';
+import type { GuestChoice } from './guest.js';
 import { asEthernet } from './as-ethernet.js';
 import { FrameRouter, replayInputs, type SkippedFrames } from './route.js';
 import { ReleaseAudit } from './release-audit.js';
@@ -116,10 +116,11 @@ async function send(s: Socket, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Replays `o`'s captures into the comparator at `endpoints`. `alive` throws when the comparator
- * process is known to have died (for --against-qemu), so waits end early with its reason.
+ * Replays `o`'s captures into the comparator at `endpoints`, with the guest's MAC our own replay
+ * of them used (`guest`). `alive` throws when the comparator process is known to have died (for
+ * --against-qemu), so waits end early with its reason.
  */
-export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoints, label: string, alive: () => void = () => {}): Promise<AgainstReport> {
+export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoints, label: string, guest: GuestChoice, alive: () => void = () => {}): Promise<AgainstReport> {
   const until = Date.now() + CONNECT_MS;
   const sockets: Socket[] = [];
   let failure: Error | undefined;
@@ -222,7 +223,6 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
     auditing = true;
 
     const { paths, roles } = replayInputs(o);
-    const guest = await chooseGuest(o);
     const router = new FrameRouter(paths, roles, guest.mac);
     let secondaryFrames = 0;
     let clientFrames = 0;

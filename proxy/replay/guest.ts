@@ -9,9 +9,8 @@
  * Frames without an Ethernet header (raw IP, Linux cooked) are all taken as guest output.
  */
 
-import { LINKTYPE_ETHERNET, decodeFrame, Frame } from '../../compare/index.js';
+import { LINKTYPE_ETHERNET, decodeFrame, Frame, type Side } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
-import { readCaptureBatches } from '../ports/capture-file.js';
 
 /** The guest's MAC, or undefined when every frame counts as guest output. */
 export interface GuestChoice {
@@ -19,9 +18,6 @@ export interface GuestChoice {
   /** How it was chosen, for the report ('' when there was nothing to choose). */
   how: string;
 }
-
-/** Frames looked at to find the guest's MAC. */
-const DETECTION_FRAMES = 10_000;
 
 /** Parses `aa:bb:cc:dd:ee:ff` (or with dashes); undefined when it is not a MAC address. */
 export function parseMac(text: string): Uint8Array | undefined {
@@ -33,21 +29,54 @@ export function formatMac(mac: Uint8Array, at = 0): string {
   return Array.from(mac.subarray(at, at + 6), (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-/** Finds the guest's MAC among the first frames of the guests' captures (see the module header). */
-export async function detectGuest(paths: readonly string[]): Promise<GuestChoice> {
-  const count = new Map<number, number>();
-  let synAckFrom: number | undefined;
-  for (const path of paths) {
-    const found = await countSources(path, count);
-    synAckFrom ??= found;
+/** Frames of each guest capture looked at to find the guest's MAC. */
+const DETECTION_FRAMES = 10_000;
+/** Frame bytes held back, all inputs together, while the guest's MAC is being found. */
+const DETECTION_BYTES = 64 << 20;
+
+/**
+ * Finds the guest's MAC among the first frames of the guests' captures as the replay reads them
+ * (see the module header), so that each input is read once: a pipe or FIFO cannot be read
+ * twice. The replay holds the frames back until `enough`, then asks for the `choice` and routes
+ * them. At most DETECTION_FRAMES of each guest capture, or DETECTION_BYTES of frames in all, are
+ * held.
+ */
+export class GuestDetector {
+  private readonly count = new Map<number, number>();
+  private synAckFrom: number | undefined;
+  /** Frames looked at, of the primary and of the secondary capture. */
+  private readonly seen = { primary: 0, secondary: 0 };
+  private bytes = 0;
+
+  /** Takes one frame of the input that plays `role`. */
+  observe(f: CapturedFrame, role: Side): void {
+    this.bytes += f.data.length;
+    if (role === 'client' || this.seen[role] >= DETECTION_FRAMES) return;
+    this.seen[role]++;
+    if (f.linkType !== LINKTYPE_ETHERNET || f.data.length < 14) return;
+    const src = sourceMac(f.data);
+    this.count.set(src, (this.count.get(src) ?? 0) + 1);
+    if (this.synAckFrom === undefined) {
+      const d = decodeFrame(f.data);
+      if (d instanceof Frame && d.transport?.kind === 'tcp' && d.transport.isSyn && d.transport.isAck) this.synAckFrom = src;
+    }
   }
-  if (count.size <= 1) return { mac: undefined, how: '' };
-  if (synAckFrom !== undefined) {
-    const mac = macText(synAckFrom);
-    return { mac: parseMac(mac), how: `guest MAC ${mac}: the sender of the first TCP SYN-ACK in the captures (set --guest-mac to choose)` };
+
+  /** True once the frames seen are all detection looks at. */
+  get enough(): boolean {
+    return (this.seen.primary >= DETECTION_FRAMES && this.seen.secondary >= DETECTION_FRAMES) || this.bytes >= DETECTION_BYTES;
   }
-  const mac = macText([...count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]);
-  return { mac: parseMac(mac), how: `guest MAC ${mac}: the most frequent source in the captures (set --guest-mac to choose)` };
+
+  /** The guest's MAC by the frames seen. */
+  choice(): GuestChoice {
+    if (this.count.size <= 1) return { mac: undefined, how: '' };
+    if (this.synAckFrom !== undefined) {
+      const mac = macText(this.synAckFrom);
+      return { mac: parseMac(mac), how: `guest MAC ${mac}: the sender of the first TCP SYN-ACK in the captures (set --guest-mac to choose)` };
+    }
+    const mac = macText([...this.count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]);
+    return { mac: parseMac(mac), how: `guest MAC ${mac}: the most frequent source in the captures (set --guest-mac to choose)` };
+  }
 }
 
 /** The source MAC of an Ethernet frame as one number (48 bits fit a double exactly). */
@@ -61,26 +90,6 @@ function macText(mac: number): string {
   return formatMac(b);
 }
 
-/** Counts the source MACs of the first DETECTION_FRAMES frames of `path`; returns the sender of its first SYN-ACK. */
-async function countSources(path: string, count: Map<number, number>): Promise<number | undefined> {
-  let synAckFrom: number | undefined;
-  let seen = 0;
-  for await (const batch of readCaptureBatches(path)) {
-    for (const f of batch) {
-      if (f.linkType !== LINKTYPE_ETHERNET || f.data.length < 14) continue;
-      const src = sourceMac(f.data);
-      count.set(src, (count.get(src) ?? 0) + 1);
-      if (synAckFrom === undefined) {
-        const d = decodeFrame(f.data);
-        if (d instanceof Frame && d.transport?.kind === 'tcp' && d.transport.isSyn && d.transport.isAck) synAckFrom = src;
-      }
-      if (++seen >= DETECTION_FRAMES) break;
-    }
-    if (seen >= DETECTION_FRAMES) break;
-  }
-  return synAckFrom;
-}
-
 /** True when the guest sent `f` (always true without a guest MAC or without an Ethernet header). */
 export function sentByGuest(f: CapturedFrame, mac: Uint8Array | undefined): boolean {
   if (mac === undefined || f.linkType !== LINKTYPE_ETHERNET) return true;
@@ -88,8 +97,7 @@ export function sentByGuest(f: CapturedFrame, mac: Uint8Array | undefined): bool
   return d.length >= 12 && d[6] === mac[0] && d[7] === mac[1] && d[8] === mac[2] && d[9] === mac[3] && d[10] === mac[4] && d[11] === mac[5];
 }
 
-/** The guest MAC given (`--guest-mac`) or found in the guests' captures. */
-export async function chooseGuest(o: { primary: string; secondary: string; guestMac?: Uint8Array | undefined }): Promise<GuestChoice> {
-  if (o.guestMac) return { mac: o.guestMac, how: `guest MAC ${formatMac(o.guestMac)} (--guest-mac)` };
-  return detectGuest([o.primary, o.secondary]);
+/** The guest MAC given with `--guest-mac`. */
+export function givenGuest(mac: Uint8Array): GuestChoice {
+  return { mac, how: `guest MAC ${formatMac(mac)} (--guest-mac)` };
 }

@@ -2,14 +2,15 @@
  * A whole replay, files to report: the captures merged by time, each frame routed to the side
  * the comparator sees it on, the session driven to the end, the optional output captures
  * written, and the report built. The CLI's `replay` command and the benchmark call this.
- * Which side each frame goes to: route.ts.
+ * Which side each frame goes to: route.ts. Each input is read once, so a pipe or FIFO can be
+ * one: the first frames are held back while the guest's MAC is found in them (guest.ts).
  */
 
 import { stat } from 'node:fs/promises';
 import type { HeaderField, SequenceMode } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
-import { mergeCaptures } from './merge.js';
-import { chooseGuest } from './guest.js';
+import { mergeCaptures, type MergedBatch } from './merge.js';
+import { GuestDetector, givenGuest, type GuestChoice } from './guest.js';
 import { ReplaySession } from './session.js';
 import { SequenceSpaceCheck } from './sequence-space.js';
 import { MismatchCaptures, ReleasedCapture } from './captures-out.js';
@@ -43,6 +44,8 @@ export interface ReplayOptions {
 
 export interface ReplayResult {
   report: ReplayReport;
+  /** The guest MAC used (given or found), for a replay of the same captures into another comparator. */
+  guest: GuestChoice;
 }
 
 export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
@@ -61,9 +64,6 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     warnings.push(line);
     o.warn?.(line);
   };
-  const guest = await chooseGuest(o);
-  const router = new FrameRouter(paths, roles, guest.mac);
-
   const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir) : undefined;
   const released = o.out !== undefined ? await ReleasedCapture.create(o.out) : undefined;
   const session = new ReplaySession(
@@ -82,24 +82,44 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const check = new SequenceSpaceCheck();
   const offsets = new Array<number>(paths.length).fill(0);
   let first: CapturedFrame | undefined;
+  // The guest's MAC, given or found in the first frames, which are held back until it is (guest.ts).
+  const routing = (guest: GuestChoice): { guest: GuestChoice; router: FrameRouter } => ({ guest, router: new FrameRouter(paths, roles, guest.mac) });
+  let routed = o.guestMac !== undefined ? routing(givenGuest(o.guestMac)) : undefined;
+  const detector = new GuestDetector();
+  let held: MergedBatch[] = [];
+  const feed = (batch: MergedBatch, to: FrameRouter): void => {
+    const { frames, source } = batch;
+    if (first === undefined) {
+      first = frames[0]!;
+      if (released) released.baseNs = first.timeNs;
+    }
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      const side = to.route(f, source[i]!);
+      if (side === undefined) continue;
+      const data = asEthernet(f.linkType, f.data) ?? f.data;
+      if (side !== 'client' && !check.done) check.observe(side, data);
+      mismatches?.frame(side, data, f.timeNs);
+      session.ingest(side, data, f.msSince(first));
+    }
+  };
+  const found = (): { guest: GuestChoice; router: FrameRouter } => {
+    const r = routing(detector.choice());
+    for (const b of held) feed(b, r.router);
+    held = [];
+    return r;
+  };
 
   try {
     for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
       const { frames, source } = batch;
-      if (first === undefined) {
-        first = frames[0]!;
-        if (released) released.baseNs = first.timeNs;
-      }
-      for (let i = 0; i < frames.length; i++) {
-        const f = frames[i]!;
-        const from = source[i]!;
-        offsets[from] = f.fileOffset;
-        const side = router.route(f, from);
-        if (side === undefined) continue;
-        const data = asEthernet(f.linkType, f.data) ?? f.data;
-        if (side !== 'client' && !check.done) check.observe(side, data);
-        mismatches?.frame(side, data, f.timeNs);
-        session.ingest(side, data, f.msSince(first));
+      for (let i = 0; i < frames.length; i++) offsets[source[i]!] = frames[i]!.fileOffset;
+      if (routed !== undefined) {
+        feed(batch, routed.router);
+      } else {
+        for (let i = 0; i < frames.length; i++) detector.observe(frames[i]!, roles[source[i]!]!);
+        held.push(batch);
+        if (detector.enough) routed = found();
       }
       await released?.flush();
       await mismatches?.flush();
@@ -107,6 +127,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       o.signal?.throwIfAborted();
     }
     o.signal?.throwIfAborted();
+    routed ??= found();
+    await released?.flush();
     session.finish();
     await released?.close();
     await mismatches?.flush(true);
@@ -136,7 +158,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       primary: o.primary, secondary: o.secondary, client: o.client, mode: o.mode, checkpointMs: o.checkpointMs,
       compareTimeoutMs: o.compareTimeoutMs, scanIntervalMs: o.scanIntervalMs, maxQueueFrames: o.maxQueueFrames, compareHeaders: o.compareHeaders,
     },
-    session, guest.how, router.skipped, warnings,
+    session, routed.guest.how, routed.router.skipped, warnings,
   );
-  return { report };
+  return { report, guest: routed.guest };
 }

@@ -6,6 +6,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -243,7 +244,7 @@ test('replay cli: --out to a FIFO writes into it, to a symbolic link replaces th
  * other once the previous was heard; then the FIFO ends, which would let an unstopped replay
  * finish normally. Returns the exit code and stderr.
  */
-async function replayStoppedBy(name: string, signals: NodeJS.Signals[]): Promise<{ code: number | null; stderr: string; out: string }> {
+async function replayStoppedBy(name: string, signals: NodeJS.Signals[]): Promise<{ code: number | null; signal: string | null; stderr: string; out: string }> {
   const fifo = join(dir, `${name}.fifo`);
   execFileSync('mkfifo', [fifo]);
   const out = join(dir, `${name}.pcapng`);
@@ -265,8 +266,8 @@ async function replayStoppedBy(name: string, signals: NodeJS.Signals[]): Promise
   } finally {
     await writer.close().catch(() => undefined);
   }
-  const [code] = await exited;
-  return { code, stderr, out };
+  const [code, signal] = await exited;
+  return { code, signal, stderr, out };
 }
 
 test('replay cli: SIGINT stops a replay with exit 130, leaving an earlier --out as it was and no temporary file', async () => {
@@ -277,12 +278,68 @@ test('replay cli: SIGINT stops a replay with exit 130, leaving an earlier --out 
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), []);
 });
 
-test('replay cli: a second signal, of either kind, stops at once (exit 128 + its number), still without a temporary file', async () => {
+test('replay cli: a second signal, of either kind, stops at once (the process dies of it), still without a temporary file', async () => {
   const r = await replayStoppedBy('sigint-sigterm', ['SIGINT', 'SIGTERM']);
-  assert.equal(r.code, 143, r.stderr);
+  assert.equal(r.signal, 'SIGTERM', `code ${r.code}: ${r.stderr}`);
   assert.match(r.stderr, /^colo-proxy: replay: SIGINT: stopping \(again to stop at once\)\ncolo-proxy: replay: SIGTERM again: stopped\n$/);
   assert.equal(readFileSync(r.out, 'utf8'), 'earlier');
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), []);
+});
+
+test('replay cli: a second SIGINT stops at once even while opening a FIFO nobody writes to', async () => {
+  const fifo = join(dir, 'never-written.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const out = join(dir, 'never-written.pcapng');
+  const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:ab:cd:ef', '--out', out, '--quiet']));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  // --out's temporary file is made just before the inputs are opened.
+  while (running() && !readdirSync(dir).some((n) => n.startsWith('never-written.pcapng.partial-'))) await sleep(10);
+  for (const [i, signal] of (['SIGINT', 'SIGINT'] as const).entries()) {
+    child.kill(signal);
+    while (running() && stderr.split('\n').length - 1 <= i) await sleep(10);
+  }
+  // Let a process still blocked in open() go: it would then exit with status 130 instead of dying of SIGINT.
+  await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
+  const [code, signal] = await exited;
+  assert.equal(signal, 'SIGINT', `code ${code}: ${stderr}`);
+  assert.match(stderr, /SIGINT again: stopped\n$/);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('never-written.pcapng')), [], 'no temporary file left behind');
+});
+
+test('replay cli: captures from a pipe are read once, the guest found in the same read', async () => {
+  // Tap captures: the client's frames and the guest's in each, so the guest's MAC must be found.
+  const guestMac = '52:54:00:12:34:56';
+  const clientMac = '52:54:00:ab:cd:ef';
+  const g = (f: Partial<TcpFields> & { payload?: string }): Uint8Array => out({ srcMac: guestMac, dstMac: clientMac, ...f });
+  const c = (f: Partial<TcpFields>): Uint8Array => emitTcp({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 40000, dstPort: 80, seq: 4999, ack: 0, flags: TCP_SYN, srcMac: clientMac, dstMac: guestMac, ...f });
+  const tap = (payload: string): Uint8Array[] => [
+    c({}), g({ seq: 1000, flags: TCP_SYN | TCP_ACK }), c({ seq: 5000, ack: 1001, flags: TCP_ACK }),
+    g({ seq: 1001, payload }), c({ seq: 5000, ack: 1001 + payload.length, flags: TCP_ACK }),
+  ];
+  const write = async (name: string, frames: Uint8Array[], t0Ms: number): Promise<string> => {
+    const w = await createCaptureFileWriter(join(dir, name), 'pcapng');
+    w.addInterface(1);
+    for (const [i, data] of frames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(Math.round((t0Ms + i) * 1e6)), data });
+    await w.close();
+    return join(dir, name);
+  };
+  const p = await write('tap-p.pcapng', tap('primary says this'), 0);
+  const s = await write('tap-s.pcapng', tap('secondary says that'), 0.3);
+  // A shell pipe (a child's stdin from Node is a socket, which /dev/stdin cannot reopen).
+  const piped = (args: string[]): { code: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync('sh', ['-c', `cat '${p}' | ${coloProxyCommandLine(['replay', '--primary', '/dev/stdin', '--secondary', s, ...args])}`], { encoding: 'utf8' });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const r = piped(['--json', '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  const report = JSON.parse(r.stdout) as JsonReport & { clientFrames: number; guest: string };
+  assert.match(report.guest, /52:54:00:12:34:56/);
+  assert.deepEqual([report.primaryFrames, report.secondaryFrames, report.clientFrames], [2, 2, 3]);
+  assert.equal(report.checkpointCount, 1);
+  assertOneLineError(piped(['--against-qemu']), /--primary \/dev\/stdin is not a regular file, and --against-qemu reads the captures a second time/);
 });
 
 test('replay cli: SIGINT while --against waits on the other comparator stops it, and says --out was written', async () => {
