@@ -1,14 +1,28 @@
 /**
  * Which frames of a guest's capture the guest sent. A capture taken on a VM's tap device holds
- * both directions: the guest's output, which is what the comparator compares, and the client
- * traffic going to the guest. Replay tells them apart by the guest's MAC address (COLO twins
- * share one): given with `--guest-mac`, or found among the first frames of the guests' captures
- * as the sender of the first TCP SYN-ACK (guests usually serve) or, with no SYN-ACK there, the
- * most frequent source. Captures with a single source MAC between them are all guest output and
- * need no choice.
+ * both directions: the guest's output, which is what the comparator compares, and the traffic
+ * going to the guest. Replay tells them apart by the guest's MAC address (COLO twins share
+ * one): given with `--guest-mac`, or found in the first frames of the guests' captures. Captures
+ * with a single source MAC between them are all guest output and need no choice.
+ *
+ * What tells the guest from the other side: the secondary's input is a copy of the primary's
+ * (QEMU's filter-mirror), while the two guests produce their output each on its own. So, in
+ * order, the guest is
+ * 1. the one source whose TCP SYNs or SYN-ACKs carry different sequence numbers in the two
+ *    captures: each guest picks its own initial sequence numbers, whereas the other side's
+ *    handshakes reach both guests with the same (in which direction the connection was opened
+ *    does not matter);
+ * 2. else the one source, of those in both captures, whose frames are not all found byte for
+ *    byte in the other capture (the guests' output differs somewhere; mirrored input does not);
+ * 3. else the sender of the first TCP SYN-ACK (guests usually serve), or, with no SYN-ACK, the
+ *    most frequent source. These are guesses: when it matters (frames of more than one source
+ *    differ between the captures) or the handshakes point both ways (SYNs or SYN-ACKs from more
+ *    than one source), the choice comes with a warning to set --guest-mac.
+ * When the first SYN-ACK's sender is the one chosen, the report gives that as the reason.
  * Frames without an Ethernet header (raw IP, Linux cooked) are all taken as guest output.
  */
 
+import { createHash } from 'node:crypto';
 import { LINKTYPE_ETHERNET, decodeFrame, Frame, type Side } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
 
@@ -17,6 +31,8 @@ export interface GuestChoice {
   mac: Uint8Array | undefined;
   /** How it was chosen, for the report ('' when there was nothing to choose). */
   how: string;
+  /** Set when the choice is a guess the captures do not settle, for the replay to warn of. */
+  warning?: string;
 }
 
 /** Parses `aa:bb:cc:dd:ee:ff` (or with dashes); undefined when it is not a MAC address. */
@@ -34,6 +50,36 @@ const DETECTION_FRAMES = 10_000;
 /** Frame bytes held back, all inputs together, while the guest's MAC is being found. */
 const DETECTION_BYTES = 64 << 20;
 
+/** What the frames of one source MAC say about it. */
+class Source {
+  frames = 0;
+  /** Frames seen from it in the primary's and the secondary's capture. */
+  inPrimary = 0;
+  inSecondary = 0;
+  /** Its frames by content: primary copies count +1, secondary copies -1 (so mirrored frames cancel out). */
+  readonly copies = new Map<string, number>();
+  /** Sequence numbers of its SYNs and SYN-ACKs in each capture. */
+  readonly isnPrimary = new Set<number>();
+  readonly isnSecondary = new Set<number>();
+  sentSyn = false;
+  sentSynAck = false;
+
+  /** Frames of it not found byte for byte in the other capture. */
+  get differing(): number {
+    let n = 0;
+    for (const c of this.copies.values()) n += Math.abs(c);
+    return n;
+  }
+
+  /** Its handshakes carry sequence numbers in one capture that the other lacks. */
+  get ownIsns(): boolean {
+    if (this.isnPrimary.size === 0 || this.isnSecondary.size === 0) return false;
+    for (const isn of this.isnPrimary) if (!this.isnSecondary.has(isn)) return true;
+    for (const isn of this.isnSecondary) if (!this.isnPrimary.has(isn)) return true;
+    return false;
+  }
+}
+
 /**
  * Finds the guest's MAC among the first frames of the guests' captures as the replay reads them
  * (see the module header), so that each input is read once: a pipe or FIFO cannot be read
@@ -42,7 +88,7 @@ const DETECTION_BYTES = 64 << 20;
  * held.
  */
 export class GuestDetector {
-  private readonly count = new Map<number, number>();
+  private readonly sources = new Map<number, Source>();
   private synAckFrom: number | undefined;
   /** Frames looked at, of the primary and of the secondary capture. */
   private readonly seen = { primary: 0, secondary: 0 };
@@ -54,11 +100,24 @@ export class GuestDetector {
     if (role === 'client' || this.seen[role] >= DETECTION_FRAMES) return;
     this.seen[role]++;
     if (f.linkType !== LINKTYPE_ETHERNET || f.data.length < 14) return;
-    const src = sourceMac(f.data);
-    this.count.set(src, (this.count.get(src) ?? 0) + 1);
-    if (this.synAckFrom === undefined) {
-      const d = decodeFrame(f.data);
-      if (d instanceof Frame && d.transport?.kind === 'tcp' && d.transport.isSyn && d.transport.isAck) this.synAckFrom = src;
+    const mac = sourceMac(f.data);
+    let src = this.sources.get(mac);
+    if (src === undefined) this.sources.set(mac, (src = new Source()));
+    const primary = role === 'primary';
+    src.frames++;
+    if (primary) src.inPrimary++;
+    else src.inSecondary++;
+    const digest = createHash('sha1').update(f.data).digest('base64');
+    src.copies.set(digest, (src.copies.get(digest) ?? 0) + (primary ? 1 : -1));
+    const d = decodeFrame(f.data);
+    if (d instanceof Frame && d.transport?.kind === 'tcp' && d.transport.isSyn) {
+      (primary ? src.isnPrimary : src.isnSecondary).add(d.transport.seq);
+      if (d.transport.isAck) {
+        src.sentSynAck = true;
+        this.synAckFrom ??= mac;
+      } else {
+        src.sentSyn = true;
+      }
     }
   }
 
@@ -67,15 +126,39 @@ export class GuestDetector {
     return (this.seen.primary >= DETECTION_FRAMES && this.seen.secondary >= DETECTION_FRAMES) || this.bytes >= DETECTION_BYTES;
   }
 
-  /** The guest's MAC by the frames seen. */
+  /** The guest's MAC by the frames seen (see the module header). */
   choice(): GuestChoice {
-    if (this.count.size <= 1) return { mac: undefined, how: '' };
-    if (this.synAckFrom !== undefined) {
-      const mac = macText(this.synAckFrom);
-      return { mac: parseMac(mac), how: `guest MAC ${mac}: the sender of the first TCP SYN-ACK in the captures (set --guest-mac to choose)` };
+    if (this.sources.size <= 1) return { mac: undefined, how: '' };
+    const all = [...this.sources.entries()];
+    const inBoth = all.filter(([, s]) => s.inPrimary > 0 && s.inSecondary > 0);
+    const ownIsns = inBoth.filter(([, s]) => s.ownIsns);
+    const differing = inBoth.filter(([, s]) => s.differing > 0);
+    const chosen = (mac: number, why: string, warning?: string): GuestChoice => {
+      const text = macText(mac);
+      return { mac: parseMac(text), how: `guest MAC ${text}: ${why} (set --guest-mac to choose)`, ...(warning !== undefined ? { warning } : {}) };
+    };
+    // The first SYN-ACK's sender is the simplest account of a choice it agrees with.
+    const bySynAck = 'the sender of the first TCP SYN-ACK in the captures';
+    if (ownIsns.length === 1) {
+      const [mac] = ownIsns[0]!;
+      return chosen(mac, mac === this.synAckFrom ? bySynAck : 'its TCP handshakes carry different sequence numbers in the two captures, as two guests\' own do; the other side\'s are mirrored');
     }
-    const mac = macText([...this.count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]);
-    return { mac: parseMac(mac), how: `guest MAC ${mac}: the most frequent source in the captures (set --guest-mac to choose)` };
+    if (differing.length === 1) {
+      const [mac] = differing[0]!;
+      return chosen(mac, mac === this.synAckFrom ? bySynAck : 'the one source whose frames differ between the two captures; the other side\'s are mirrored');
+    }
+    const synSenders = all.filter(([, s]) => s.sentSyn).length;
+    const synAckSenders = all.filter(([, s]) => s.sentSynAck).length;
+    const [mac, why] = this.synAckFrom !== undefined
+      ? [this.synAckFrom, bySynAck]
+      : [all.sort((a, b) => b[1].frames - a[1].frames || a[0] - b[0])[0]![0], 'the most frequent source in the captures'];
+    if (differing.length < 2 && synSenders < 2 && synAckSenders < 2) return chosen(mac, why);
+    const evidence = [
+      differing.length >= 2 ? `frames of ${differing.length} sources differ between the captures` : '',
+      synSenders >= 2 ? `${synSenders} sources send TCP SYNs` : '',
+      synAckSenders >= 2 ? `${synAckSenders} sources send SYN-ACKs` : '',
+    ].filter((t) => t !== '').join(', ');
+    return chosen(mac, why, `guest MAC ${macText(mac)} is a guess (${why}), and the captures do not settle it: ${evidence}; if the guests are not ${macText(mac)}, this replay compared the wrong frames: give --guest-mac`);
   }
 }
 

@@ -140,6 +140,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   }
   o.progress?.(total, total);
 
+  if (routed.guest.warning !== undefined) warn(routed.guest.warning);
   const verdict = check.verdict;
   if (verdict === 'own' && o.mode === 'pre-translated') {
     warn('the secondary\'s TCP sequence numbers follow its own initial ones (raw SVM output, as on its tap): replay with --mode translate');

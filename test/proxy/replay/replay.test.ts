@@ -260,3 +260,53 @@ test('replay: --out failing to open or to be put in place is a CaptureFileError 
   await out.discard();
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
 });
+
+/** A connection the guest opens, 10.0.0.2:40000 -> 10.0.0.1:80: the guest's frames (from its MAC), and the server's. */
+function guestOpens(o: { isn: number; upload: string; serverAck?: (seq: number) => number; serverIpId?: number }): At[] {
+  const g = (f: Partial<TcpFields>): Uint8Array => emitTcp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 40000, dstPort: 80, seq: 0, ack: 0, flags: TCP_ACK, srcMac: GUEST_MAC, dstMac: CLIENT_MAC, ...f });
+  const s = (f: Partial<TcpFields>): Uint8Array => emitTcp({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 80, dstPort: 40000, seq: 5001, ack: 0, flags: TCP_ACK, srcMac: CLIENT_MAC, dstMac: GUEST_MAC, ipId: o.serverIpId ?? 0, ...f });
+  const ack = o.serverAck ?? ((seq: number) => seq);
+  const end = o.isn + 1 + o.upload.length;
+  return [
+    g({ seq: o.isn, flags: TCP_SYN }),
+    s({ seq: 5000, ack: ack(o.isn + 1), flags: TCP_SYN | TCP_ACK }),
+    g({ seq: o.isn + 1, ack: 5001 }),
+    g({ seq: o.isn + 1, ack: 5001, flags: TCP_ACK | TCP_PSH, payload: o.upload }),
+    s({ ack: ack(end) }),
+    g({ seq: end, ack: 5001, flags: TCP_ACK | TCP_FIN }),
+    s({ ack: ack(end + 1), flags: TCP_ACK | TCP_FIN }),
+  ].map((data, i) => ({ ms: i, data }));
+}
+
+test('replay: a guest that opens the connection is found by its output differing, not taken for the server that sent the SYN-ACK', async () => {
+  const p = await capture(guestOpens({ isn: 1000, upload: 'the primary uploads this' }));
+  const s = await capture(guestOpens({ isn: 1000, upload: 'the secondary uploads it' }).map((f) => ({ ...f, ms: f.ms + 0.3 })));
+  const { report } = await runReplay(options(p, s));
+  assert.match(report.guest ?? '', new RegExp(`${GUEST_MAC}: the one source whose frames differ between the two captures`));
+  assert.equal(report.primaryFrames, 4, 'the guest\'s SYN, ACK, data and FIN');
+  assert.deepEqual(report.checkpoints.map((e) => e.reason), ['tcp.payload'], 'the difference is found, not a false "identical"');
+  assert.deepEqual(report.warnings, []);
+});
+
+test('replay: raw SVM output of a guest-opened connection: the guest is the source whose initial sequence numbers differ between the captures', async () => {
+  // Both sides' frames differ here: the SVM's own ISN, and the server's acknowledgements of it.
+  const p = await capture(guestOpens({ isn: 1000, upload: 'the same upload' }));
+  const s = await capture(guestOpens({ isn: 0x7000_0000, upload: 'the same upload' }).map((f) => ({ ...f, ms: f.ms + 0.3 })));
+  const { report } = await runReplay(options(p, s, { mode: 'translate' }));
+  assert.match(report.guest ?? '', new RegExp(`${GUEST_MAC}: its TCP handshakes carry different sequence numbers in the two captures`));
+  assert.equal(report.primaryFrames, 4);
+  assert.deepEqual(report.checkpoints, []);
+  assert.deepEqual(report.warnings, []);
+});
+
+test('replay: when the captures do not settle which source is the guest, the guess comes with a warning to give --guest-mac', async () => {
+  // Same ISNs, and frames of both sources differ (the server's IP IDs too): nothing but the SYN-ACK to go by.
+  const p = await capture(guestOpens({ isn: 1000, upload: 'the primary uploads this', serverIpId: 1 }));
+  const s = await capture(guestOpens({ isn: 1000, upload: 'the secondary uploads it', serverIpId: 2 }).map((f) => ({ ...f, ms: f.ms + 0.3 })));
+  const warned: string[] = [];
+  const { report } = await runReplay(options(p, s, { warn: (l) => warned.push(l) }));
+  assert.match(report.guest ?? '', new RegExp(`${CLIENT_MAC}: the sender of the first TCP SYN-ACK`));
+  assert.equal(warned.length, 1);
+  assert.match(warned[0]!, new RegExp(`guest MAC ${CLIENT_MAC} is a guess .*frames of 2 sources differ between the captures.*give --guest-mac`));
+  assert.deepEqual(report.warnings, warned);
+});
