@@ -89,7 +89,7 @@ export const compareCommand: Command = {
     });
     log('compare: stopping');
     metricsServer?.close();
-    await engine.close();
+    await engine.stop();
     return 0;
   },
 };

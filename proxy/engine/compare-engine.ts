@@ -31,6 +31,11 @@
  * pauses count: an input paused for running ahead of the other, or until a pending checkpoint is
  * done, is a lag between the VMs the timeout is there to catch. While the clock stands still no
  * deadline can come, so none is armed until the inputs resume.
+ *
+ * Stopping (`stop`) closes the inputs and the controller first, so nothing more is released, and
+ * gives a connected outdev up to STOP_DRAIN_MS to take the released frames still queued for it.
+ * Then it says in one line what is discarded: the frames the core still holds and the released
+ * frames never written whole to outdev (no peer, or one too slow), or that nothing is.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -67,6 +72,9 @@ const OUTPUT_BYTES = 256 * 1024;
 
 /** Bytes waiting for an outdev peer before the inputs are paused. */
 const OUTDEV_PENDING_LIMIT = 16 * 1024 * 1024;
+
+/** How long `stop` waits for a connected outdev to take the released frames still queued for it. */
+const STOP_DRAIN_MS = 1000;
 
 const EMPTY = new Uint8Array(0);
 
@@ -135,6 +143,8 @@ export class CompareEngine implements ActionSink {
   private stalledMs = 0;
   /** When the current pause for outdev began (`performance.now()`), or null when not paused for it. */
   private stalledSince: number | null = null;
+  /** Called while `stop` waits for outdev, when it has taken every write or gone away. */
+  private outdevSettled: (() => void) | null = null;
   /** True during `warmUp`: what its throwaway core reports goes nowhere. */
   private warming = false;
 
@@ -165,8 +175,12 @@ export class CompareEngine implements ActionSink {
         const lost = dropped === null ? '' : `; the write it was taking, ${frames} released frames (${dropped.length} bytes), is dropped, not resent (it may have read part of it)`;
         options.log(`outdev: peer gone (${reason})${lost}; released frames wait for the next one`);
         if (this.outdev.pendingBytes <= OUTDEV_PENDING_LIMIT) this.resumeInputs();
+        this.outdevSettled?.();
       },
-      drained: () => this.resumeInputs(),
+      drained: () => {
+        this.resumeInputs();
+        this.outdevSettled?.();
+      },
       log: (line) => options.log(`outdev: ${line}`),
     });
   }
@@ -187,11 +201,50 @@ export class CompareEngine implements ActionSink {
     this.options.log(this.controller.description);
   }
 
+  /**
+   * Stops for good, saying what is discarded (see the header): the inputs and the controller
+   * close at once, outdev once it has taken what was released or STOP_DRAIN_MS have passed.
+   */
+  async stop(): Promise<void> {
+    this.halt();
+    await Promise.all([this.primary.close(), this.secondary.close(), this.controller.close()]);
+    let why = 'outdev has no peer';
+    if (this.outdev.connected && this.outdev.unsent().length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, STOP_DRAIN_MS);
+        this.outdevSettled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.outdevSettled = null;
+      why = this.outdev.connected ? `outdev did not take them within ${STOP_DRAIN_MS} ms` : 'outdev went away';
+    }
+    const unsent = this.outdev.unsent();
+    let frames = 0;
+    let bytes = 0;
+    for (const b of unsent) {
+      frames += new QemuFrameDecoder({ vnetHeader: this.options.vnetHeader }).push(b).length;
+      bytes += b.length;
+    }
+    const { heldFrames, heldBytes } = this.comparator.counters;
+    this.options.log(heldFrames === 0 && frames === 0
+      ? 'compare: nothing discarded: no frame held, every released frame written to outdev'
+      : `compare: discarding ${heldFrames} held frames (${heldBytes} bytes) and ${frames} released frames not written to outdev (${bytes} bytes${frames > 0 ? `; ${why}` : ''})`);
+    await this.outdev.close();
+  }
+
+  /** Closes every port at once (a failed start). */
   async close(): Promise<void> {
+    this.halt();
+    await Promise.all([this.primary.close(), this.secondary.close(), this.outdev.close(), this.controller.close()]);
+  }
+
+  /** No more core calls: timers stopped, and `run` does nothing. */
+  private halt(): void {
     this.closed = true;
     this.deadlines.close();
     if (this.primaryTimer) clearTimeout(this.primaryTimer);
-    await Promise.all([this.primary.close(), this.secondary.close(), this.outdev.close(), this.controller.close()]);
   }
 
   /** The core's clock: the monotonic clock, standing still while outdev has the inputs paused (see the header). */

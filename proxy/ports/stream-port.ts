@@ -150,6 +150,11 @@ export class StreamPort {
     return this.socket !== null && this.socket.writable && this.inFlight === null && this.pending.length === 0;
   }
 
+  /** The writes not all in the kernel yet, in order: the one in progress (part of it may be), then those waiting. */
+  unsent(): Buffer[] {
+    return this.inFlight === null ? [...this.pending] : [this.inFlight, ...this.pending];
+  }
+
   /** Stops reading from the peer (backpressure). */
   pause(): void {
     this.socket?.pause();

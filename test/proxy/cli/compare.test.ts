@@ -64,6 +64,7 @@ async function startCompare(extra: string[] = [], vnet = false): Promise<Running
 async function stop(r: Running): Promise<number | null> {
   for (const p of [r.primary, r.secondary, r.outdev]) p.close();
   r.notify.close();
+  if (r.child.exitCode !== null || r.child.signalCode !== null) return r.child.exitCode;
   r.child.kill('SIGTERM');
   return new Promise((resolve) => r.child.once('exit', (code) => resolve(code)));
 }
@@ -580,6 +581,73 @@ test('compare: an outdev stall longer than the timeout costs no checkpoint: the 
     r.primary.send(numbered(0, 55));
     await r.notify.waitFor(DO_CHECKPOINT, 1, 10_000);
     assert.match(r.log(), /checkpoint requested \(timeout, udp 10\.0\.0\.2:55 /);
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: on SIGTERM, released frames queued for a slow outdev get time to go out, and it says nothing is discarded', async () => {
+  // 300 datagrams of ~1.4 KB, more than a unix socket's buffer: the secondary's copies first, so
+  // that each primary frame is released as soon as it is read, until outdev's paused reader stops
+  // compare reading. Released frames then wait in compare when SIGTERM comes; none is held.
+  const r = await startCompare();
+  try {
+    r.outdev.socket.pause();
+    const bytes = encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(i) })), false);
+    r.secondary.sendRaw(bytes);
+    await until(r, 'the secondary copies to be read', async () => (await metric(r, 'colo_proxy_frames_total{side="secondary"}')) === 300);
+    r.primary.sendRaw(bytes);
+    await until(r, 'frames to be released', async () => (await metric(r, 'colo_proxy_released_frames_total')) > 0);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // until outdev's stall pauses the inputs
+    const released = await metric(r, 'colo_proxy_released_frames_total');
+    const exited = new Promise((resolve) => r.child.once('exit', resolve));
+    r.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    r.outdev.socket.resume();
+    assert.equal(await exited, 0);
+    await r.outdev.waitForFrames(released);
+    assert.deepEqual(r.outdev.received.map((f) => numberOf(f.packet)), Array.from({ length: released }, (_, i) => i));
+    assert.match(r.log(), /compare: stopping\n.*compare: nothing discarded: no frame held, every released frame written to outdev\n$/);
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: on SIGTERM, an outdev that takes nothing holds the stop up for a second, no more; what it did not take is said', async () => {
+  const r = await startCompare();
+  try {
+    r.outdev.socket.pause();
+    const bytes = encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(i) })), false);
+    r.secondary.sendRaw(bytes);
+    await until(r, 'the secondary copies to be read', async () => (await metric(r, 'colo_proxy_frames_total{side="secondary"}')) === 300);
+    r.primary.sendRaw(bytes);
+    await until(r, 'frames to be released', async () => (await metric(r, 'colo_proxy_released_frames_total')) > 0);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // until outdev's stall pauses the inputs
+    const exited = new Promise((resolve) => r.child.once('exit', resolve));
+    r.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(r.log(), /compare: discarding 0 held frames \(0 bytes\) and [1-9]\d* released frames not written to outdev \(\d+ bytes; outdev did not take them within 1000 ms\)\n$/);
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: on SIGTERM, held frames and released frames with no outdev peer are discarded, and it says how many', async () => {
+  const r = await startCompare();
+  try {
+    r.outdev.close();
+    await waitFor('compare to notice outdev went away', () => r.log().includes('outdev: peer gone'));
+    const bytes = encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(i) })), false);
+    r.primary.sendRaw(bytes);
+    r.secondary.sendRaw(bytes);
+    const held = segment(1000, 'held for ever');
+    r.primary.send(held);
+    await until(r, 'the frames to be released and held', async () =>
+      (await metric(r, 'colo_proxy_released_frames_total')) === 300 && (await metric(r, 'colo_proxy_held_frames')) === 1);
+    const exited = new Promise((resolve) => r.child.once('exit', resolve));
+    r.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(r.log(), new RegExp(`compare: discarding 1 held frames \\(${held.length} bytes\\) and 300 released frames not written to outdev \\(${bytes.length} bytes; outdev has no peer\\)\\n$`));
   } finally {
     await stop(r);
   }
