@@ -11,7 +11,7 @@ import type { CapturedFrame } from '../framing/capture.js';
 import { sentByGuest } from './guest.js';
 import { replayableLinkType, unsupportedLinkType } from './as-ethernet.js';
 
-/** A capture whose frames cannot be replayed (an unsupported link type). */
+/** Captures that cannot be replayed: a frame of an unsupported link type, or no guest output in either. */
 export class ReplayInputError extends Error {
   override name = 'ReplayInputError';
 }

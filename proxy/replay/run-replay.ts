@@ -10,12 +10,12 @@ import { stat } from 'node:fs/promises';
 import type { HeaderField, SequenceMode } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
 import { mergeCaptures, type MergedBatch } from './merge.js';
-import { GuestDetector, givenGuest, type GuestChoice } from './guest.js';
+import { GuestDetector, formatMac, givenGuest, type GuestChoice } from './guest.js';
 import { ReplaySession } from './session.js';
 import { SequenceSpaceCheck } from './sequence-space.js';
 import { MismatchCaptures, ReleasedCapture } from './captures-out.js';
 import { asEthernet } from './as-ethernet.js';
-import { FrameRouter, replayInputs } from './route.js';
+import { FrameRouter, ReplayInputError, replayInputs } from './route.js';
 import { buildReport, type ReplayReport } from './report.js';
 
 export interface ReplayOptions {
@@ -130,6 +130,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     routed ??= found();
     await released?.flush();
     session.finish();
+    if (session.comparator.counters.primaryFrames === 0 && session.comparator.counters.secondaryFrames === 0) {
+      throw new ReplayInputError(`nothing to compare: neither ${o.primary} nor ${o.secondary} holds a frame${fromGuest(routed.guest, o.guestMac !== undefined)}`);
+    }
     await released?.close();
     await mismatches?.flush(true);
   } catch (e) {
@@ -141,6 +144,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   o.progress?.(total, total);
 
   if (routed.guest.warning !== undefined) warn(routed.guest.warning);
+  const c = session.comparator.counters;
+  for (const [side, path, frames] of [['primary', o.primary, c.primaryFrames], ['secondary', o.secondary, c.secondaryFrames]] as const) {
+    if (frames === 0) warn(`${path} (--${side}) holds no frame${fromGuest(routed.guest, o.guestMac !== undefined)}: the other guest's output had nothing to be compared with`);
+  }
   const verdict = check.verdict;
   if (verdict === 'own' && o.mode === 'pre-translated') {
     warn('the secondary\'s TCP sequence numbers follow its own initial ones (raw SVM output, as on its tap): replay with --mode translate');
@@ -162,4 +169,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     session, routed.guest.how, routed.router.skipped, warnings,
   );
   return { report, guest: routed.guest };
+}
+
+/** " from the guest MAC ...", saying whether it was given, or nothing when every frame counts as the guest's. */
+function fromGuest(guest: GuestChoice, given: boolean): string {
+  return guest.mac === undefined ? '' : ` from the guest MAC ${formatMac(guest.mac)}${given ? ' (--guest-mac)' : ' (found in the captures)'}`;
 }

@@ -407,8 +407,9 @@ test('replay cli: --out is a valid capture with no frames, and holds frames time
   w.addInterface(1);
   await w.close();
   const none = join(dir, 'none-out.pcapng');
-  const r = cli(['--primary', empty, '--secondary', empty, '--out', none, '--quiet']);
-  assert.equal(r.code, 0, r.stderr);
+  // The primary guest says nothing, so nothing is released; the secondary's output times out.
+  const r = cli(['--primary', empty, '--secondary', join(dir, 's-same.pcapng'), '--out', none, '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
   assert.equal(runTool('capinfos', ['-c', '-M', none]).match(/Number of packets:\s+(\d+)/)?.[1], '0');
 
   // Times 100 s before the epoch (a negative if_tsoffset), and a 300,000-byte frame.
@@ -447,6 +448,23 @@ test('replay cli: times past what pcapng holds (nanoseconds read as microseconds
   const files = readdirSync(m);
   assert.equal(files.length, 1);
   assert.match(runTool('capinfos', ['-c', join(m, files[0]!)]), /Number of packets:\s+[1-9]/);
+});
+
+test('replay cli: no guest output in either capture is a one-line error, exit 2; none in one is a warning', async () => {
+  const empty = join(dir, 'no-frames.pcapng');
+  const w = await createCaptureFileWriter(empty, 'pcapng');
+  w.addInterface(1);
+  await w.close();
+  const earlier = join(dir, 'no-guest-out.pcapng');
+  writeFileSync(earlier, 'earlier');
+  assertOneLineError(cli(['--primary', empty, '--secondary', empty, '--out', earlier]), new RegExp(`^colo-proxy: nothing to compare: neither ${empty} nor ${empty} holds a frame$`));
+  // A --guest-mac that sent nothing: every frame is taken for client input.
+  assertOneLineError(cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:00:00:99', '--out', earlier]),
+    /^colo-proxy: nothing to compare: neither .*p\.pcapng nor .*s-same\.pcapng holds a frame from the guest MAC 52:54:00:00:00:99 \(--guest-mac\)$/);
+  assert.equal(readFileSync(earlier, 'utf8'), 'earlier', '--out is left as it was');
+  const oneSided = cli(['--primary', P, '--secondary', empty]);
+  assert.equal(oneSided.code, 1, oneSided.stderr);
+  assert.match(oneSided.stderr, new RegExp(`warning: ${empty} \\(--secondary\\) holds no frame: the other guest's output had nothing to be compared with`));
 });
 
 interface AgainstJson {
