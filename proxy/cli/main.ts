@@ -3,7 +3,8 @@
  * The `colo-proxy` executable: global flags (`--help`, `--version`), subcommand dispatch and the
  * one place where errors become exit codes. A `UsageError` or `InputError` prints one line,
  * `colo-proxy: <message>`, and exits 2; `Interrupted` (SIGINT, SIGTERM) one line and 128 + the
- * signal's number; any other error is a bug and prints its stack (exit 70).
+ * signal's number; any other error is a bug and prints its stack (exit 70). Output to a closed
+ * pipe ends the command quietly with 141, as SIGPIPE would.
  * Only commands that work are registered here.
  */
 
@@ -70,6 +71,15 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT_OK;
   }
   return command.run(rest);
+}
+
+// A reader that went away (`colo-proxy replay ... | head -1`) ends the command quietly, with the
+// status a shell gives a program stopped by SIGPIPE (which Node ignores, so writes fail with EPIPE).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(128 + constants.signals.SIGPIPE);
+  });
 }
 
 main(process.argv.slice(2)).then(

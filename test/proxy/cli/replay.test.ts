@@ -589,6 +589,23 @@ test('replay cli: --against with a bad endpoint list is a one-line error', () =>
   assertOneLineError(cli(['--primary', P, '--secondary', P, '--against-qemu', '--against', 'unix:/a,unix:/b,unix:/c,unix:/d']), /exclude each other/);
 });
 
+test('replay cli: a report written into a pipe whose reader has gone ends quietly with 141, as SIGPIPE would', async () => {
+  // stdout: a FIFO's write end whose only reader closed before the replay started, so the
+  // first write of the report fails with EPIPE (`replay ... | head -1`, without the race).
+  const fifo = join(dir, 'gone-reader.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reader = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = await open(fifo, constants.O_WRONLY);
+  await reader.close();
+  try {
+    const r = spawnSync(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-diff.pcapng')]), { stdio: ['ignore', writer.fd, 'pipe'], encoding: 'utf8' });
+    assert.equal(r.stderr, '', 'no stack, nothing at all on stderr');
+    assert.equal(r.status, 141);
+  } finally {
+    await writer.close();
+  }
+});
+
 test('replay cli: a progress bar on stderr only when it is a terminal, and never with --quiet', () => {
   // `script` (util-linux) gives the command a pseudo-terminal; its output is what the terminal showed.
   const onTerminal = (extra: string): string => {
