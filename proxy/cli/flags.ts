@@ -3,7 +3,8 @@
  * `util.parseArgs`, then checked here so that every mistake becomes a `UsageError` whose one-line
  * message names the flag and what it accepts. Flags are long-form only (`--name value` or
  * `--name=value`); `--` ends flags. A value that looks like another flag (`--limit --json`) is
- * reported as missing rather than taken literally.
+ * reported as missing rather than taken literally. A flag with a value may be given once: a
+ * second one is refused rather than silently winning (a boolean may be repeated).
  */
 
 import { parseArgs } from 'node:util';
@@ -48,6 +49,8 @@ export function parseFlags<T extends FlagTable>(command: string, table: T, argv:
 
   const known = Object.keys(table).map((n) => `--${n}`).join(', ');
   const values: Record<string, unknown> = {};
+  /** Flags with a value given so far, and the value as given. */
+  const given = new Map<string, string>();
   const positionals: string[] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
@@ -69,6 +72,8 @@ export function parseFlags<T extends FlagTable>(command: string, table: T, argv:
     if (raw === undefined || (!token.inlineValue && raw.startsWith('--'))) {
       throw new UsageError(`${command}: ${flag} needs ${spec.metavar}, ${describe(spec)}`);
     }
+    if (given.has(token.name)) throw new UsageError(`${command}: ${flag} given twice ("${given.get(token.name)}", then "${raw}"); give it once`);
+    given.set(token.name, raw);
     values[token.name] = convert(command, flag, spec, raw);
   }
   for (const [name, spec] of Object.entries(table)) {

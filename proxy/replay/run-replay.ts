@@ -50,20 +50,16 @@ export interface ReplayResult {
 
 export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const { paths, roles } = replayInputs(o);
-  const sizes = await Promise.all(paths.map(async (p) => {
-    try {
-      return (await stat(p)).size;
-    } catch {
-      return 0; // the reader reports the file's problem with its own error
-    }
-  }));
-  const total = sizes.reduce((a, b) => a + b, 0);
+  // Undefined for a file that cannot be read: the reader reports its problem with its own error.
+  const stats = await Promise.all(paths.map((p) => stat(p).catch(() => undefined)));
+  const total = stats.reduce((sum, st) => sum + (st?.size ?? 0), 0);
 
   const warnings: string[] = [];
   const warn = (line: string): void => {
     warnings.push(line);
     o.warn?.(line);
   };
+
   const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir) : undefined;
   const released = o.out !== undefined ? await ReleasedCapture.create(o.out) : undefined;
   const session = new ReplaySession(
@@ -143,6 +139,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   }
   o.progress?.(total, total);
 
+  const [p, s] = stats;
+  if (p !== undefined && s !== undefined && p.dev === s.dev && p.ino === s.ino) {
+    warn(`--primary and --secondary are the same file (${o.primary}): one capture is trivially identical to itself`);
+  }
   if (routed.guest.warning !== undefined) warn(routed.guest.warning);
   const c = session.comparator.counters;
   for (const [side, path, frames] of [['primary', o.primary, c.primaryFrames], ['secondary', o.secondary, c.secondaryFrames]] as const) {

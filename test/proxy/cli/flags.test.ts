@@ -26,6 +26,10 @@ test('flags: values, defaults and positionals', () => {
   assert.deepEqual(positionals, ['a.pcap', '--not-a-flag']);
 });
 
+test('flags: a boolean may be repeated', () => {
+  assert.equal(parseFlags('inspect', table, ['--json', '--json']).flags.json, true);
+});
+
 test('flags: absent optional values stay undefined and booleans false', () => {
   const { flags } = parseFlags('inspect', table, []);
   assert.deepEqual(flags, { limit: undefined, timeout: 3000, time: 'relative', json: false });
@@ -44,6 +48,8 @@ test('flags: each mistake is one line naming the flag and what it accepts', () =
     [['--timeout=99999999999999999999'], /^inspect: --timeout must be an integer from 0 to 60000/],
     [['--time', 'utc'], /^inspect: --time must be one of relative, absolute \(got "utc"\)$/],
     [['--json=yes'], /^inspect: --json takes no value \(got "yes"\)$/],
+    [['--limit', '5', '--limit', '6'], /^inspect: --limit given twice \("5", then "6"\); give it once$/],
+    [['--time=relative', '--time', 'relative'], /^inspect: --time given twice \("relative", then "relative"\); give it once$/],
   ];
   for (const [argv, re] of cases) {
     const msg = usageMessage(argv);

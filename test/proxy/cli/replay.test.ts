@@ -147,6 +147,16 @@ test('replay cli: bad input is one line naming what was wrong, exit 2', () => {
   assertOneLineError(cli(['--primary', garbage, '--secondary', P]), /garbage\.pcap: .*\(capture\.bad_magic\)/);
 });
 
+test('replay cli: a flag given twice is a one-line usage error; the same capture as both guests is a warning', () => {
+  const S = join(dir, 's-same.pcapng');
+  assertOneLineError(cli(['--primary', P, '--primary', S, '--secondary', S]), /^colo-proxy: replay: --primary given twice \(".*p\.pcapng", then ".*s-same\.pcapng"\); give it once$/);
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--checkpoint-ms=5', '--checkpoint-ms', '5']), /--checkpoint-ms given twice/);
+  const same = cli(['--primary', P, '--secondary', P]);
+  assert.equal(same.code, 0, same.stderr);
+  assert.match(same.stderr, /^colo-proxy: replay: warning: --primary and --secondary are the same file \(.*p\.pcapng\): one capture is trivially identical to itself\n$/);
+  assert.match(same.stdout, /warnings\n {2}--primary and --secondary are the same file/);
+});
+
 test('replay cli: --out never overwrites an input, and a failed replay leaves an earlier --out as it was', () => {
   const copy = join(dir, 'p-copy.pcapng');
   writeFileSync(copy, readFileSync(P));
