@@ -205,6 +205,8 @@ class TcpConnection extends Connection {
     this.primarySyn = null;
     this.secondarySyn = null;
     this.secondaryAck = this.primaryAck;
+    // The SVM is a copy of the PVM: a handshake segment it resends carries the PVM's ISN.
+    this.secondaryIsn = this.primaryIsn;
     this.toSecondary = null;
     this.sentToSecondary = null;
     this.sentBytes = 0;
@@ -356,9 +358,15 @@ class Engine implements Comparator {
   private readonly touched = new Set<Connection>();
   /** Keys of connections that left the table with frames held or secondary output waiting, until the checkpoint (see `blocked`). */
   private readonly blockedKeys = new Set<string>();
+  /** How long a closed connection stays: closedLingerMs, but never less than compareTimeoutMs (config.ts). */
+  private readonly lingerMs: number;
+  /** Idle limit of an established translate-mode connection whose SVM numbers differ (`keepWhileTranslated`). */
+  private readonly translatedIdleMs: number;
 
   constructor(private readonly config: ComparatorConfig) {
     this.keep = config.framesImmutable;
+    this.lingerMs = Math.max(config.closedLingerMs, config.compareTimeoutMs);
+    this.translatedIdleMs = Math.max(config.idleTimeoutMs, TRANSLATED_IDLE_MS);
     this.table = new ConnectionTable<Connection>(config.maxConnections, (c, _key, reason) => this.removed(c, reason));
     this.tcpHeaders = config.compareHeaders.filter((f) => CONNECTION_CONSTANT_FIELDS.includes(f));
     this.primaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
@@ -441,7 +449,7 @@ class Engine implements Comparator {
         c.touched = false;
         c.blocked = false;
         // The SVM's sequence space is the PVM's again: nothing is lost by forgetting this one when idle.
-        if (c.idleLimit === Infinity) c.idleLimit = this.config.idleTimeoutMs;
+        if (c.idleLimit === this.translatedIdleMs) c.idleLimit = this.config.idleTimeoutMs;
         c.held.clear();
         c.heldBytes = 0;
         if (c instanceof TcpConnection && c.toSecondary !== null && c.toSecondary.length > 0) {
@@ -481,7 +489,7 @@ class Engine implements Comparator {
       this.sink.deliver('secondary', decoded instanceof Frame && this.config.mode === 'translate' ? this.toSecondaryPort(bytes, decoded) : bytes);
       return;
     }
-    const c = this.connection(decoded, false, now, -1, SOURCE_CLIENT);
+    const c = this.connection(decoded, false, now, -1, decoded.transport.isSyn ? SOURCE_CLIENT : NO_SOURCE);
     if (!(c instanceof TcpConnection)) {
       this.sink.deliver('secondary', bytes);
       return;
@@ -489,14 +497,14 @@ class Engine implements Comparator {
     const tcp = decoded.transport;
     if (tcp.isFin || tcp.isRst) c.closing = true;
     if (tcp.isFin) c.clientFin = true;
-    if (tcp.isRst || (c.clientFin && c.outputFin)) c.idleLimit = this.config.closedLingerMs;
+    if (tcp.isRst || (c.clientFin && c.outputFin)) c.idleLimit = this.lingerMs;
     if (tcp.isSyn) c.clientIsn = tcp.seq;
     if (tcp.isSyn && !tcp.isAck) {
       // A client SYN opens a passive connection: nothing in it refers to the guest's sequence space.
       this.sink.deliver('secondary', bytes);
       return;
     }
-    if (c.idleLimit === this.config.idleTimeoutMs) this.keepWhileTranslated(c);
+    if (c.idleLimit === this.config.idleTimeoutMs && !c.closing) this.keepWhileTranslated(c);
     const copy = this.copier.copy(bytes);
     if (!c.translation!.known || c.toSecondary !== null) {
       (c.toSecondary ??= new Fifo<Uint8Array>()).push(copy);
@@ -613,7 +621,7 @@ class Engine implements Comparator {
     if (activeOpen) this.activeOpen(primary, decoded, now);
     const c = activeOpen && !primary
       ? this.secondarySynConnection(decoded, tcp, now)
-      : this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
+      : this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1, !tcp.isSyn ? NO_SOURCE : primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
     this.tcp(c as TcpConnection, primary, bytes, decoded, tcp, now);
   }
 
@@ -628,7 +636,9 @@ class Engine implements Comparator {
     const port = this.pairing.primaryPortOf(f);
     if (port === tcp.srcPort) {
       const live = this.table.get(this.keys.of(f, true, -1));
-      if (live instanceof TcpConnection && live.handshakeDone && !live.closing && live.secondaryIsn !== tcp.seq) {
+      // A connection whose SVM side is another port is never this SYN's, closing or not.
+      const elsewhere = live instanceof TcpConnection && live.paired !== null && live.paired.secondaryPort !== tcp.srcPort;
+      if (live instanceof TcpConnection && (elsewhere || (live.handshakeDone && !live.closing && live.secondaryIsn !== tcp.seq))) {
         const key = SECONDARY_SYN_PREFIX + live.key;
         const c = this.table.get(key) ?? this.opened(key, f, now);
         c.lastSeen = now;
@@ -685,6 +695,7 @@ class Engine implements Comparator {
    * its handshake moves to the PVM's connection, which learns the port mapping.
    */
   private activeOpen(primary: boolean, syn: Frame, now: number): void {
+    if (this.pairing.mappingCount > 0) this.endPairedIncarnation(primary, syn);
     const pair = primary ? this.pairing.offerPrimarySyn(syn, now) : this.pairing.offerSecondarySyn(syn, now);
     if (pair === null || pair.primaryPort === pair.secondaryPort) return;
     const target = this.connection(syn, true, now, pair.primaryPort, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
@@ -692,6 +703,21 @@ class Engine implements Comparator {
     learnFromPairedOpen(target.translation!, pair);
     target.paired = pair;
     if (primary) this.adoptSecondarySyn(target, flowKey(syn, true, pair.secondaryPort), pair);
+  }
+
+  /**
+   * A guest's SYN for a new connection from the port of a closed, remapped one: the old connection
+   * and its port mapping go first, or the pairing would take the SYN for part of the old one and
+   * never pair it.
+   */
+  private endPairedIncarnation(primary: boolean, syn: Frame): void {
+    const tcp = syn.transport as TcpView;
+    const old = this.table.get(this.keys.of(syn, true, primary ? -1 : this.pairing.primaryPortOf(syn)));
+    if (!(old instanceof TcpConnection) || !old.closing || old.paired === null) return;
+    if ((primary ? old.paired.primaryPort : old.paired.secondaryPort) !== tcp.srcPort) return;
+    if (!newIncarnation(old, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY, tcp.seq)) return;
+    this.table.delete(old.key);
+    this.removed(old, 'reused');
   }
 
   private adoptSecondarySyn(target: TcpConnection, strayKey: string, pair: PairedOpen): void {
@@ -727,7 +753,7 @@ class Engine implements Comparator {
       const key = keys.of(frame, guestIsSource, guestPort);
       c = this.table.get(key) ?? this.opened(key, frame, now);
     }
-    if (c.closing && source !== NO_SOURCE && newIncarnation(c as TcpConnection, source, frame.transport as TcpView)) c = this.reopened(c, frame, now);
+    if (source !== NO_SOURCE && newIncarnation(c, source, (frame.transport as TcpView).seq)) c = this.reopened(c, frame, now);
     c.lastSeen = now;
     this.touch(c);
     return c;
@@ -756,13 +782,17 @@ class Engine implements Comparator {
     } else {
       c = new MessageConnection(key, cls, now, this.config.idleTimeoutMs);
     }
-    if (this.blockedKeys.size > 0 && this.blockedKeys.has(key)) {
-      c.blocked = true;
-      c.diverged = true;
-    }
+    this.blockIfHeldAway(c);
     this.table.add(key, c);
     this.counters.connectionsOpened++;
     return c;
+  }
+
+  /** A new connection under the key of one that left with frames held or output waiting waits behind them (see `blocked`). */
+  private blockIfHeldAway(c: Connection): void {
+    if (this.blockedKeys.size === 0 || !this.blockedKeys.has(c.key)) return;
+    c.blocked = true;
+    c.diverged = true;
   }
 
   /**
@@ -781,6 +811,7 @@ class Engine implements Comparator {
     let c = this.table.get(key);
     if (c === undefined) {
       c = new MessageConnection(key, 'frame', now, this.config.idleTimeoutMs);
+      this.blockIfHeldAway(c);
       this.table.add(key, c);
       this.counters.connectionsOpened++;
     }
@@ -846,7 +877,7 @@ class Engine implements Comparator {
       }
     }
 
-    if (isRst) c.idleLimit = this.config.closedLingerMs;
+    if (isRst) c.idleLimit = this.lingerMs;
     if (isSyn) {
       this.syn(c, primary, bytes, tcp, now, ack);
       return;
@@ -858,7 +889,7 @@ class Engine implements Comparator {
 
     if (primary) {
       if (isFin) c.outputFin = true;
-      if (c.clientFin && c.outputFin) c.idleLimit = this.config.closedLingerMs;
+      if (c.clientFin && c.outputFin) c.idleLimit = this.lingerMs;
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
       let frame = this.keep || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
@@ -929,14 +960,14 @@ class Engine implements Comparator {
 
   /**
    * An established connection (the client has sent past its SYN) whose SVM side differs from the
-   * PVM's (sequence or timestamp offsets, or port) is not forgotten when idle: resumed after the
-   * idle timeout it would be picked up mid-stream as the identity, its client frames misaddressed
-   * to the SVM and its output mismatched. It still leaves a full table, and once closed it
-   * lingers only as long as closed connections do. Half-open ones age as usual.
+   * PVM's (sequence or timestamp offsets, or port) is forgotten only after TRANSLATED_IDLE_MS idle
+   * (or a full table): resumed after the usual idle timeout it would be picked up mid-stream as
+   * the identity, its client frames misaddressed to the SVM and its output mismatched. Once closed
+   * it lingers as closed connections do; half-open ones age as usual.
    */
   private keepWhileTranslated(c: TcpConnection): void {
     const t = c.translation!;
-    if (t.known && (t.seqOffset !== 0 || t.tsOffset !== 0 || c.paired !== null)) c.idleLimit = Infinity;
+    if (t.known && (t.seqOffset !== 0 || t.tsOffset !== 0 || c.paired !== null)) c.idleLimit = this.translatedIdleMs;
   }
 
   private checkMatch(c: TcpConnection): void {
@@ -1111,21 +1142,31 @@ class Engine implements Comparator {
   }
 }
 
-/** Who sent a frame looked up by `connection`, for `newIncarnation`; NO_SOURCE for lookups that need no such check. */
+/**
+ * The least idle time after which an established translate-mode connection whose SVM numbers
+ * differ is forgotten: Linux's default keepalive time (tcp_keepalive_time, 2 h), so that a
+ * connection kept alive by probes is never forgotten, and one whose client vanished eventually is.
+ */
+const TRANSLATED_IDLE_MS = 2 * 3600 * 1000;
+
+/** Who sent a SYN looked up by `connection`, for `newIncarnation`; NO_SOURCE for any other frame. */
 const NO_SOURCE = -1;
 const SOURCE_CLIENT = 0;
 const SOURCE_PRIMARY = 1;
 const SOURCE_SECONDARY = 2;
 
 /**
- * True when `tcp`, from `source`, opens a new connection on the ports of closed `c`: a SYN with
- * another sequence number than the SYN that source sent on `c` (a retransmission of that one is
- * still part of `c`).
+ * True when a SYN (or SYN-ACK) with sequence number `seq` from `source` opens a new connection on
+ * the ports of `c`: when `c` has closed (FIN or RST seen), any SYN but a resend of the one that
+ * source sent on `c`; when it has not, a guest's SYN with another ISN than the one it sent on `c`
+ * after the handshake (its old socket is gone: pre-translated mode never sees the client's RST).
+ * A client's SYN on a live connection is not one: the guests answer it with an ACK (RFC 5961).
  */
-function newIncarnation(c: TcpConnection, source: number, tcp: TcpView): boolean {
-  if (!tcp.isSyn) return false;
+function newIncarnation(c: Connection, source: number, seq: number): boolean {
+  if (!(c instanceof TcpConnection)) return false;
   const isn = source === SOURCE_CLIENT ? c.clientIsn : source === SOURCE_PRIMARY ? c.primaryIsn : c.secondaryIsn;
-  return tcp.seq !== isn;
+  if (c.closing) return seq !== isn;
+  return source !== SOURCE_CLIENT && c.handshakeDone && isn !== -1 && seq !== isn;
 }
 
 /** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */

@@ -30,9 +30,15 @@ export interface ComparatorConfig {
   maxQueueBytes: number;
   /** Connections tracked at once; beyond it one not used lately is evicted (second chance, flow/table.ts). */
   maxConnections: number;
-  /** An open connection with no frames for this long is forgotten. */
+  /**
+   * An open connection with no frames for this long is forgotten (in translate mode an
+   * established one whose SVM numbers differ from the PVM's after at least TRANSLATED_IDLE_MS).
+   */
   idleTimeoutMs: number;
-  /** A closed (FIN both ways, or RST) connection is kept this long for late retransmissions. */
+  /**
+   * A closed (FIN both ways, or RST) connection is kept this long for late retransmissions, and
+   * at least `compareTimeoutMs`, so that the other guest's copy of its last frames can still match.
+   */
   closedLingerMs: number;
   /** Header fields compared besides the payload (none by default; see match/headers.ts). */
   compareHeaders: readonly HeaderField[];

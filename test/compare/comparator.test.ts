@@ -998,3 +998,139 @@ describe('the scan clock after an idle stretch', () => {
     assert.ok(next !== undefined && next > yearLater && next <= yearLater + 1000, `next deadline ${next}`);
   });
 });
+
+describe('new connections on old ports, continued: checkpoints, pairing, pre-translated mode', () => {
+  const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
+
+  for (const svmData of ['hello', 'HELLO']) {
+    test(`translate mode, a checkpoint after the SYN-ACKs, the client resets and reconnects: compared afresh (${svmData === 'hello' ? 'identical' : 'different'})`, () => {
+      const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.client(t.in({ seq: 4999, flags: TCP_SYN, options: opts }));
+      t.primary(t.out({ seq: 1000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.secondary(t.out({ seq: 900_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.checkpointDone(); // the SVM is a copy of the PVM now: it resends the PVM's SYN-ACK
+      t.client(t.in({ seq: 5000, flags: TCP_RST }), 1000);
+      const resent = t.out({ seq: 1000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts });
+      t.primary(resent);
+      t.secondary(resent);
+      t.client(t.in({ seq: 70_000, flags: TCP_SYN, options: opts }), 2000);
+      t.primary(t.out({ seq: 30_000, ack: 70_001, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.secondary(t.out({ seq: 60_000, ack: 70_001, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.client(t.in({ seq: 70_001, ack: 30_001, payload: 'GET' }));
+      t.primary(t.out({ seq: 30_001, ack: 70_004, payload: 'hello' }));
+      t.secondary(t.out({ seq: 60_001, ack: 70_004, payload: svmData }));
+      t.advanceTo(9000);
+      assert.deepEqual(t.checkpoints(), svmData === 'hello' ? [] : ['tcp.payload']);
+    });
+
+    test(`pre-translated mode, the client resets (unseen) and reconnects from the same port: compared afresh (${svmData === 'hello' ? 'identical' : 'different'})`, () => {
+      const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.primary(t.out({ seq: 1000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.secondary(t.out({ seq: 777_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts })); // QEMU's rewriter leaves SYN-ACKs alone
+      t.primary(t.out({ seq: 1001, ack: 5003, payload: 'first' }));
+      t.secondary(t.out({ seq: 1001, ack: 5003, payload: 'first' }));
+      t.primary(t.out({ seq: 500_000_000, ack: 9000, flags: TCP_SYN | TCP_ACK, options: opts }), 2000);
+      t.secondary(t.out({ seq: 123_456, ack: 9000, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.primary(t.out({ seq: 500_000_001, ack: 9010, payload: 'hello' }));
+      t.secondary(t.out({ seq: 500_000_001, ack: 9010, payload: svmData }));
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), svmData === 'hello' ? [] : ['tcp.payload']);
+    });
+  }
+
+  for (const svmFirst of [false, true]) {
+    test(`translate mode: the same differing ports reused for a new connection while the old one lingers pair afresh (${svmFirst ? 'SVM' : 'PVM'} SYN first)`, () => {
+      const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      const out = (port: number, f: Parameters<Twins['out']>[0]) => t.out({ srcPort: port, dstPort: 5432, ack: 0, ...f });
+      const into = (port: number, f: Parameters<Twins['in']>[0]) => t.in({ srcPort: 5432, dstPort: port, ...f });
+      t.primary(out(1000, { seq: 100, flags: TCP_SYN, options: opts }));
+      t.secondary(out(2000, { seq: 900, flags: TCP_SYN, options: opts }));
+      t.client(into(1000, { seq: 7000, ack: 101, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.client(into(1000, { seq: 7001, ack: 101, payload: 'bye', flags: TCP_ACK | TCP_FIN }));
+      t.primary(out(1000, { seq: 101, ack: 7005, flags: TCP_ACK | TCP_FIN }));
+      t.secondary(out(2000, { seq: 901, ack: 7005, flags: TCP_ACK | TCP_FIN }));
+      t.client(into(1000, { seq: 7005, ack: 102 }));
+      const pSyn = out(1000, { seq: 50_000, flags: TCP_SYN, options: opts });
+      const sSyn = out(2000, { seq: 80_000, flags: TCP_SYN, options: opts });
+      if (svmFirst) t.secondary(sSyn, 1000);
+      t.primary(pSyn, 1000);
+      if (!svmFirst) t.secondary(sSyn, 1000);
+      t.client(into(1000, { seq: 9000, ack: 50_001, flags: TCP_SYN | TCP_ACK, options: opts }));
+      const toSvm = t.delivered('secondary').at(-1)!;
+      assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint16(14 + 20 + 2), 2000, 'the client\'s SYN-ACK goes to the SVM\'s port');
+      t.primary(out(1000, { seq: 50_001, ack: 9001, payload: 'q2' }));
+      t.secondary(out(2000, { seq: 80_001, ack: 9001, payload: 'q2' }));
+      assert.equal(t.releasedPayloads().at(-1), 'q2');
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), []);
+    });
+  }
+
+  test('translate mode: an SVM SYN on the port of the PVM\'s closing connection, which the SVM runs on another port, does not end it', () => {
+    const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const out = (port: number, f: Parameters<Twins['out']>[0]) => t.out({ srcPort: port, dstPort: 5432, ack: 0, ...f });
+    const into = (port: number, f: Parameters<Twins['in']>[0]) => t.in({ srcPort: 5432, dstPort: port, ...f });
+    t.primary(out(1000, { seq: 100, flags: TCP_SYN, options: opts }));
+    t.secondary(out(2000, { seq: 900, flags: TCP_SYN, options: opts }));
+    t.client(into(1000, { seq: 7000, ack: 101, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.primary(out(1000, { seq: 101, ack: 7001, flags: TCP_ACK | TCP_FIN })); // half-closed by the guests
+    t.secondary(out(2000, { seq: 901, ack: 7001, flags: TCP_ACK | TCP_FIN }));
+    t.secondary(out(1000, { seq: 5000, flags: TCP_SYN, options: opts })); // the SVM's next connection, from port 1000
+    t.primary(out(3000, { seq: 6000, flags: TCP_SYN, options: opts }));
+    t.client(into(1000, { seq: 7001, ack: 102, payload: 'more' })); // the client still talks on connection 1
+    const toSvm = t.delivered('secondary').at(-1)!;
+    const view = new DataView(toSvm.buffer, toSvm.byteOffset);
+    assert.deepEqual([view.getUint16(14 + 20 + 2), view.getUint32(14 + 20 + 8)], [2000, 902], 'to the SVM\'s socket of connection 1, in its numbers');
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('undecodable frames after their shared flow was evicted holding one wait behind it', () => {
+    const t = new Twins({ maxConnections: 1 });
+    const junk = (b: number) => new Uint8Array([0xde, 0xad, b]);
+    t.primary(junk(1));
+    t.primary(t.udp({ payload: 'x' })); // evicts the undecodable-frames flow: a checkpoint
+    t.secondary(t.udp({ payload: 'x' }));
+    t.primary(junk(2));
+    t.secondary(junk(2));
+    t.checkpointDone();
+    assert.deepEqual(t.released().filter((f) => f.length === 3).map((f) => f[2]), [1, 2]);
+  });
+});
+
+describe('how long closed and translated connections stay', () => {
+  const opts = { mss: 1460 };
+  function translated(t: Twins): void {
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: opts }));
+    t.primary(t.out({ seq: 1000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.secondary(t.out({ seq: 900_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.client(t.in({ seq: 5000, ack: 1001, payload: 'hi' }));
+  }
+  test('an established translated connection is forgotten after two hours idle, not five minutes; a closed one as closed ones are', () => {
+    const open = new Twins({ mode: 'translate', idleTimeoutMs: 300_000, scanIntervalMs: 1000 });
+    translated(open);
+    open.advanceTo(3_600_000);
+    assert.equal(open.c.counters.connectionsClosed, 0, 'kept past the idle timeout');
+    open.advanceTo(2 * 3_600_000 + 5000);
+    assert.equal(open.c.counters.connectionsClosed, 1, 'forgotten after two hours');
+    const closed = new Twins({ mode: 'translate', idleTimeoutMs: 60_000, closedLingerMs: 60_000, scanIntervalMs: 1000 });
+    translated(closed);
+    closed.client(closed.in({ seq: 5002, ack: 1001, flags: TCP_ACK | TCP_FIN }));
+    closed.primary(closed.out({ seq: 1001, ack: 5003, flags: TCP_ACK | TCP_FIN }));
+    closed.secondary(closed.out({ seq: 900_001, ack: 5003, flags: TCP_ACK | TCP_FIN }));
+    closed.client(closed.in({ seq: 5003, ack: 1002 }));
+    closed.advanceTo(120_000);
+    assert.equal(closed.c.counters.connectionsClosed, 1, 'closed: gone after its linger');
+  });
+
+  test('a closed connection stays at least compareTimeoutMs, so the other guest\'s late copy of its RST still matches', () => {
+    const t = new Twins({ closedLingerMs: 0, compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.established(ISN - 1);
+    t.secondary(t.out({ seq: ISN, flags: TCP_RST }), 995);
+    t.advanceTo(1000);
+    t.primary(t.out({ seq: ISN, flags: TCP_RST }), 1005);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.released().length, 2);
+  });
+});
