@@ -60,6 +60,7 @@ export class XenNotifyController implements CheckpointController {
         this.stopGrace();
         this.log(`notify-dev: controller gone (${reason})`);
       },
+      log: (line) => this.log(`notify-dev: ${line}`),
       drained: () => {},
     });
   }

@@ -52,7 +52,7 @@ export function createMetrics(counters: Counters): ProxyMetrics {
   new Gauge({ name: 'colo_proxy_secondary_waiting_frames', help: 'Secondary segments and messages waiting for the primary right now.', registers: [registry], collect() { this.set(counters.secondaryWaitingFrames); } });
   return {
     registry,
-    framingErrors: new Counter({ name: 'colo_proxy_framing_errors_total', help: 'Framing or protocol errors on a socket (the connection is closed), by port and code.', labelNames: ['port', 'code'], registers: [registry] }),
+    framingErrors: new Counter({ name: 'colo_proxy_framing_errors_total', help: 'Framing or protocol errors on a socket, by port and code (the connection is closed; qemu.truncated: the peer closed it inside a frame).', labelNames: ['port', 'code'], registers: [registry] }),
     peerConnections: new Counter({ name: 'colo_proxy_peer_connections_total', help: 'Peer connections accepted or made, by port.', labelNames: ['port'], registers: [registry] }),
     notifyUnknown: new Counter({ name: 'colo_proxy_notify_unknown_total', help: 'Notify messages of an unknown kind.', registers: [registry] }),
     outdevDropped: new Counter({ name: 'colo_proxy_outdev_dropped_frames_total', help: "Released frames dropped because outdev's peer went away while taking the write that carried them (not resent: it may have read part of it).", registers: [registry] }),

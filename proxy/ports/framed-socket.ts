@@ -17,7 +17,7 @@ import { StreamPort } from './stream-port.js';
 
 export interface FramedSocketHandlers {
   frame(frame: Uint8Array): void;
-  /** A peer connected or went away (or was dropped for a framing error); for the log. */
+  /** A peer connected or went away (or was dropped for a framing error), or a line about the port (dial failures, peers waiting); for the log. */
   peer(connected: boolean, detail: string): void;
 }
 
@@ -52,6 +52,7 @@ export class FramedSocket {
         if (dropped !== null) this.dropped += new QemuFrameDecoder({ vnetHeader: false }).push(dropped).length;
         handlers.peer(false, `peer gone (${reason})`);
       },
+      log: (line) => handlers.peer(false, line),
       drained: () => {
         this.backlog = 0;
       },

@@ -291,6 +291,7 @@ test('compare: a connecting outdev keeps released frames until its peer appears,
   const sock = (name: string) => join(dir, `${tag}-${name}.sock`);
   const child = spawn(process.execPath, coloProxyArgv([
     'compare', '--primary-in', `unix:${sock('p')},server`, '--secondary-in', `unix:${sock('s')},server`, '--outdev', `unix:${sock('o')}`,
+    '--notify-dev', `unix:${sock('n')}`,
   ]), { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let stderr = '';
@@ -302,6 +303,7 @@ test('compare: a connecting outdev keeps released frames until its peer appears,
   await waitFor('compare to start', () => stderr.includes('compare: primary-in'));
   await new Promise((r) => setTimeout(r, 200)); // the frames are compared; only now does an outdev peer exist
   assert.equal(stderr.split(`outdev: cannot connect to unix:${sock('o')} (ENOENT); retrying`).length, 2, `said once; stderr: ${stderr}`);
+  assert.equal(stderr.split(`notify-dev: cannot connect to unix:${sock('n')} (ENOENT); retrying`).length, 2, `the controller's port too; stderr: ${stderr}`);
   const received: Buffer[] = [];
   let decoder = new QemuFrameDecoder({ vnetHeader: false });
   let current: Socket | null = null;
