@@ -8,7 +8,6 @@
 
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { HEADER_FIELDS, type HeaderField, type SequenceMode } from '../../compare/index.js';
@@ -71,7 +70,7 @@ function sameFile(a: string, b: string): boolean {
 /** Flags naming a file or directory: an empty value names nothing. */
 const PATH_FLAGS = ['primary', 'secondary', 'client', 'out', 'mismatch-dir'] as const;
 
-/** The replay a command line asks for (flags checked; --mismatch-dir created). */
+/** The replay a command line asks for (flags checked; nothing written yet). */
 export async function parseReplayArgs(argv: readonly string[]): Promise<{
   options: ReplayOptions; json: boolean; quiet: boolean; against: ComparatorEndpoints | 'qemu' | undefined;
   /** --out is a FIFO or device, written directly rather than replaced. */
@@ -99,12 +98,8 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
       if (input !== undefined && sameFile(f.out, input)) throw new UsageError(`replay: --out ${f.out} is the ${flag} capture; write the released frames elsewhere`);
     }
   }
-  if (f['mismatch-dir'] !== undefined) {
-    try {
-      await mkdir(f['mismatch-dir'], { recursive: true });
-    } catch (e) {
-      throw new InputError(`replay: --mismatch-dir ${f['mismatch-dir']}: ${e instanceof Error ? e.message : String(e)}`, 'replay.mismatch_dir');
-    }
+  if (f['mismatch-dir'] !== undefined && statSync(f['mismatch-dir'], { throwIfNoEntry: false })?.isDirectory() === false) {
+    throw new UsageError(`replay: --mismatch-dir ${f['mismatch-dir']} is not a directory`);
   }
   const options: ReplayOptions = {
     primary: f.primary, secondary: f.secondary, client: f.client, mode: f.mode as SequenceMode,

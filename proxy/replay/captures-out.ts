@@ -8,6 +8,10 @@
  *   the side and, for the first frame, the mismatch in its comment. An episode's file is written
  *   once its flows have had CONTEXT_FRAMES more frames or the replay RECENT_FRAMES more, so a
  *   flow that ends at its mismatch does not keep its episode (and its frames) open to the end.
+ *   Files are named checkpoint-NNNN-REASON.pcapng, four digits since at most MAX_RECORDS (1000)
+ *   are written, so they sort by number. `prepare`, once the inputs have proved readable, creates
+ *   the directory and removes the files of that pattern an earlier replay left there, so the
+ *   directory describes this replay alone, as --out is replaced; no other file is touched.
  *
  * Frames are queued synchronously while the session runs and written by `flush`, which the
  * replay awaits between input batches; the file writers buffer, so this costs little. Interfaces
@@ -27,11 +31,12 @@
  */
 
 import { accessSync, constants, lstatSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
 import { CaptureFileError, createCaptureFileWriter, systemReason, type CaptureFileWriter } from '../ports/capture-file.js';
 import { MAX_RECORDS, type MismatchRecord } from './session.js';
+import { ReplayInputError } from './route.js';
 
 interface Queued {
   timeNs: bigint;
@@ -218,6 +223,18 @@ export class MismatchCaptures {
 
   constructor(private readonly dir: string) {}
 
+  /** Creates the directory and removes the episode captures an earlier replay left in it (see the module header). */
+  async prepare(): Promise<void> {
+    try {
+      await mkdir(this.dir, { recursive: true });
+      for (const name of await readdir(this.dir)) {
+        if (EPISODE_FILE.test(name)) await rm(join(this.dir, name), { force: true });
+      }
+    } catch (e) {
+      throw new ReplayInputError(`--mismatch-dir ${this.dir}: ${systemReason(e)}`);
+    }
+  }
+
   /** Every frame fed to the comparator, before it is fed. */
   frame(side: Side, data: Uint8Array, timeNs: bigint): void {
     const d = decodeFrame(data);
@@ -289,8 +306,11 @@ export class MismatchCaptures {
 }
 
 function episodeName(n: number): string {
-  return `checkpoint-${String(n).padStart(3, '0')}`;
+  return `checkpoint-${String(n).padStart(4, '0')}`;
 }
+
+/** The name of an episode capture, this replay's or an earlier one's (which had three digits). */
+const EPISODE_FILE = /^checkpoint-\d{3,}-[a-z_.]+\.pcapng$/;
 
 function queued(side: Side, timeNs: bigint, data: Uint8Array): Queued {
   return { timeNs, data, interfaceId: SIDES.indexOf(side), comment: side };

@@ -78,6 +78,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const check = new SequenceSpaceCheck();
   const offsets = new Array<number>(paths.length).fill(0);
   let first: CapturedFrame | undefined;
+  let batches = 0;
   // The guest's MAC, given or found in the first frames, which are held back until it is (guest.ts).
   const routing = (guest: GuestChoice): { guest: GuestChoice; router: FrameRouter } => ({ guest, router: new FrameRouter(paths, roles, guest.mac) });
   let routed = o.guestMac !== undefined ? routing(givenGuest(o.guestMac)) : undefined;
@@ -109,6 +110,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   try {
     for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
       const { frames, source } = batch;
+      // The inputs read: now --mismatch-dir is made ready (a mistyped input leaves no trace).
+      if (batches++ === 0) await mismatches?.prepare();
       for (let i = 0; i < frames.length; i++) offsets[source[i]!] = frames[i]!.fileOffset;
       if (routed !== undefined) {
         feed(batch, routed.router);

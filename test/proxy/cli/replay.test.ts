@@ -107,12 +107,27 @@ test('replay cli: --mismatch-dir writes one capture per checkpoint with both sid
   const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--mismatch-dir', mdir, '--quiet']);
   assert.equal(r.code, 1, r.stderr);
   const files = readdirSync(mdir);
-  assert.deepEqual(files, ['checkpoint-001-tcp.payload.pcapng']);
+  assert.deepEqual(files, ['checkpoint-0001-tcp.payload.pcapng']);
   const lines = runTool('tshark', ['-r', join(mdir, files[0]!), '-n', '-T', 'fields', '-e', 'frame.interface_name', '-e', 'frame.comment', '-E', 'separator=|']).trim().split('\n');
   const sides = new Set(lines.map((l) => l.split('|')[0]));
   assert.deepEqual([...sides].sort(), ['primary', 'secondary']);
   assert.match(lines[0]!, /checkpoint 1: tcp\.payload tcp 10\.0\.0\.2:80 <> 10\.0\.0\.1:40000/);
   for (const l of lines) assert.match(l.split('|')[1]!, /^(primary|secondary)/);
+});
+
+test('replay cli: --mismatch-dir is made once the inputs are read, and keeps only this replay\'s captures besides files not ours', () => {
+  const S = join(dir, 's-diff.pcapng');
+  const fresh = join(dir, 'md-fresh', 'deeper');
+  assertOneLineError(cli(['--primary', join(dir, 'missing.pcapng'), '--secondary', S, '--mismatch-dir', fresh]), /missing\.pcapng: cannot open capture file/);
+  assert.equal(statSync(join(dir, 'md-fresh'), { throwIfNoEntry: false }), undefined, 'a mistyped input creates no directory');
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', P]), /--mismatch-dir .*p\.pcapng is not a directory$/);
+
+  const reused = join(dir, 'md-reused');
+  mkdirSync(reused);
+  for (const name of ['checkpoint-007-tcp.payload.pcapng', 'checkpoint-0002-timeout.pcapng', 'notes.txt', 'checkpoint-001-tcp.payload.pcapng.txt']) writeFileSync(join(reused, name), 'earlier');
+  const r = cli(['--primary', P, '--secondary', S, '--mismatch-dir', reused, '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual(readdirSync(reused).sort(), ['checkpoint-0001-tcp.payload.pcapng', 'checkpoint-001-tcp.payload.pcapng.txt', 'notes.txt']);
 });
 
 test('replay cli: a second replay prints the same bytes and writes the same capture', () => {

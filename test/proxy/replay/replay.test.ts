@@ -224,7 +224,9 @@ test('replay: a capture that diverges more than MAX_RECORDS times counts every c
   const text = formatReport(report);
   assert.match(text, new RegExp(`diverged: ${n} checkpoints`));
   assert.match(text, /\.\.\. and 5 more \(counted above, not listed\)\n\nmismatches/);
-  assert.equal(readdirSync(mismatchDir).length, MAX_RECORDS, 'one capture for each listed checkpoint');
+  const names = readdirSync(mismatchDir).sort();
+  assert.equal(names.length, MAX_RECORDS, 'one capture for each listed checkpoint');
+  assert.deepEqual(names.map((n) => Number(/^checkpoint-(\d+)-/.exec(n)?.[1])), Array.from({ length: MAX_RECORDS }, (_, i) => i + 1), 'names sort in checkpoint order, 1000 included');
 });
 
 test('replay: --mismatch-dir writes an episode whose flow went quiet once the replay has moved on, not at the end', async () => {
@@ -237,7 +239,7 @@ test('replay: --mismatch-dir writes an episode whose flow went quiet once the re
   // Flow 53 says nothing more; other flows carry on.
   for (let i = 0; i < 1100; i++) captures.frame('primary', from(1000 + (i % 7), i), BigInt(2 + i));
   await captures.flush();
-  assert.deepEqual(readdirSync(mismatchDir), ['checkpoint-001-udp.payload.pcapng']);
+  assert.deepEqual(readdirSync(mismatchDir), ['checkpoint-0001-udp.payload.pcapng']);
 });
 
 test('replay: --out failing to open or to be put in place is a CaptureFileError naming the path given, not the temporary file', async () => {
