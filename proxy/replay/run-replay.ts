@@ -159,7 +159,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   }
   for (const [flag, writer] of [['--out', released], ['--mismatch-dir', mismatches]] as const) {
     if (writer !== undefined && writer.clamped > 0) {
-      warn(`${flag}: ${writer.clamped} frames have capture times pcapng cannot hold (before 1970, or after 2554-07-21 as when a pcapng holds nanoseconds without if_tsresol): written at the nearest time it can`);
+      warn(`${flag}: ${writer.clamped} frames written have capture times pcapng cannot hold (before 1970, or after 2554-07-21 as when a pcapng holds nanoseconds without if_tsresol): written at the nearest time it can`);
     }
   }
   if (session.unreleased > 0) warn(`${session.unreleased} primary frames were never released: a bug in colo-proxy, please report it with these captures`);
