@@ -955,16 +955,25 @@ describe('TCP: handshake options beyond MSS, window scale and SACK-permitted', (
   });
 });
 
+/**
+ * Translate mode, guests connecting out to a server at port 5432: frame makers for it, and
+ * connection 1 opened, the PVM from port 1000 (ISN 100), the SVM from port 2000 (ISN 900), the
+ * client's SYN-ACK (ISN 7000) in.
+ */
+function connectedFromDifferentPorts(t: Twins) {
+  const opts = { mss: 1460 };
+  const out = (port: number, f: Parameters<Twins['out']>[0]) => t.out({ srcPort: port, dstPort: 5432, ack: 0, ...f });
+  const into = (port: number, f: Parameters<Twins['in']>[0]) => t.in({ srcPort: 5432, dstPort: port, ...f });
+  t.primary(out(1000, { seq: 100, flags: TCP_SYN, options: opts }));
+  t.secondary(out(2000, { seq: 900, flags: TCP_SYN, options: opts }));
+  t.client(into(1000, { seq: 7000, ack: 101, flags: TCP_SYN | TCP_ACK, options: opts }));
+  return { out, into, opts };
+}
+
 describe('translate mode: the guests\' ephemeral ports crossed', () => {
   test('the SVM\'s SYN from the port the PVM uses for a live connection is not taken for part of it', () => {
     const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
-    const opts = { mss: 1460 };
-    const out = (port: number, f: Parameters<Twins['out']>[0]) => t.out({ srcPort: port, dstPort: 5432, ack: 0, ...f });
-    const into = (port: number, f: Parameters<Twins['in']>[0]) => t.in({ srcPort: 5432, dstPort: port, ...f });
-    // Connection 1: PVM port 1000, SVM port 2000.
-    t.primary(out(1000, { seq: 100, flags: TCP_SYN, options: opts }));
-    t.secondary(out(2000, { seq: 900, flags: TCP_SYN, options: opts }));
-    t.client(into(1000, { seq: 7000, ack: 101, flags: TCP_SYN | TCP_ACK, options: opts }));
+    const { out, into, opts } = connectedFromDifferentPorts(t);
     t.primary(out(1000, { seq: 101, ack: 7001 }));
     t.secondary(out(2000, { seq: 901, ack: 7001 }));
     const before = t.released().length;
@@ -1041,11 +1050,7 @@ describe('new connections on old ports, continued: checkpoints, pairing, pre-tra
   for (const svmFirst of [false, true]) {
     test(`translate mode: the same differing ports reused for a new connection while the old one lingers pair afresh (${svmFirst ? 'SVM' : 'PVM'} SYN first)`, () => {
       const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
-      const out = (port: number, f: Parameters<Twins['out']>[0]) => t.out({ srcPort: port, dstPort: 5432, ack: 0, ...f });
-      const into = (port: number, f: Parameters<Twins['in']>[0]) => t.in({ srcPort: 5432, dstPort: port, ...f });
-      t.primary(out(1000, { seq: 100, flags: TCP_SYN, options: opts }));
-      t.secondary(out(2000, { seq: 900, flags: TCP_SYN, options: opts }));
-      t.client(into(1000, { seq: 7000, ack: 101, flags: TCP_SYN | TCP_ACK, options: opts }));
+      const { out, into, opts } = connectedFromDifferentPorts(t);
       t.client(into(1000, { seq: 7001, ack: 101, payload: 'bye', flags: TCP_ACK | TCP_FIN }));
       t.primary(out(1000, { seq: 101, ack: 7005, flags: TCP_ACK | TCP_FIN }));
       t.secondary(out(2000, { seq: 901, ack: 7005, flags: TCP_ACK | TCP_FIN }));
@@ -1068,11 +1073,7 @@ describe('new connections on old ports, continued: checkpoints, pairing, pre-tra
 
   test('translate mode: an SVM SYN on the port of the PVM\'s closing connection, which the SVM runs on another port, does not end it', () => {
     const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
-    const out = (port: number, f: Parameters<Twins['out']>[0]) => t.out({ srcPort: port, dstPort: 5432, ack: 0, ...f });
-    const into = (port: number, f: Parameters<Twins['in']>[0]) => t.in({ srcPort: 5432, dstPort: port, ...f });
-    t.primary(out(1000, { seq: 100, flags: TCP_SYN, options: opts }));
-    t.secondary(out(2000, { seq: 900, flags: TCP_SYN, options: opts }));
-    t.client(into(1000, { seq: 7000, ack: 101, flags: TCP_SYN | TCP_ACK, options: opts }));
+    const { out, into, opts } = connectedFromDifferentPorts(t);
     t.primary(out(1000, { seq: 101, ack: 7001, flags: TCP_ACK | TCP_FIN })); // half-closed by the guests
     t.secondary(out(2000, { seq: 901, ack: 7001, flags: TCP_ACK | TCP_FIN }));
     t.secondary(out(1000, { seq: 5000, flags: TCP_SYN, options: opts })); // the SVM's next connection, from port 1000

@@ -588,19 +588,25 @@ test('compare: an outdev stall longer than the timeout costs no checkpoint: the 
   }
 });
 
+/**
+ * Stops outdev's reader, then sends 300 datagrams of ~1.4 KB (more than a unix socket's buffer),
+ * the secondary's copies first, so that each primary frame is released as soon as it is read,
+ * until outdev's stall pauses the inputs: released frames then wait in compare, none is held.
+ */
+async function releaseIntoStalledOutdev(r: Running): Promise<void> {
+  r.outdev.socket.pause();
+  const bytes = encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(i) })), false);
+  r.secondary.sendRaw(bytes);
+  await until(r, 'the secondary copies to be read', async () => (await metric(r, 'colo_proxy_frames_total{side="secondary"}')) === 300);
+  r.primary.sendRaw(bytes);
+  await until(r, 'frames to be released', async () => (await metric(r, 'colo_proxy_released_frames_total')) > 0);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // until outdev's stall pauses the inputs
+}
+
 test('compare: on SIGTERM, released frames queued for a slow outdev get time to go out, and it says nothing is discarded', async () => {
-  // 300 datagrams of ~1.4 KB, more than a unix socket's buffer: the secondary's copies first, so
-  // that each primary frame is released as soon as it is read, until outdev's paused reader stops
-  // compare reading. Released frames then wait in compare when SIGTERM comes; none is held.
   const r = await startCompare();
   try {
-    r.outdev.socket.pause();
-    const bytes = encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(i) })), false);
-    r.secondary.sendRaw(bytes);
-    await until(r, 'the secondary copies to be read', async () => (await metric(r, 'colo_proxy_frames_total{side="secondary"}')) === 300);
-    r.primary.sendRaw(bytes);
-    await until(r, 'frames to be released', async () => (await metric(r, 'colo_proxy_released_frames_total')) > 0);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // until outdev's stall pauses the inputs
+    await releaseIntoStalledOutdev(r);
     const released = await metric(r, 'colo_proxy_released_frames_total');
     const exited = new Promise((resolve) => r.child.once('exit', resolve));
     r.child.kill('SIGTERM');
@@ -618,13 +624,7 @@ test('compare: on SIGTERM, released frames queued for a slow outdev get time to 
 test('compare: on SIGTERM, an outdev that takes nothing holds the stop up for a second, no more; what it did not take is said', async () => {
   const r = await startCompare();
   try {
-    r.outdev.socket.pause();
-    const bytes = encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(i) })), false);
-    r.secondary.sendRaw(bytes);
-    await until(r, 'the secondary copies to be read', async () => (await metric(r, 'colo_proxy_frames_total{side="secondary"}')) === 300);
-    r.primary.sendRaw(bytes);
-    await until(r, 'frames to be released', async () => (await metric(r, 'colo_proxy_released_frames_total')) > 0);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // until outdev's stall pauses the inputs
+    await releaseIntoStalledOutdev(r);
     const exited = new Promise((resolve) => r.child.once('exit', resolve));
     r.child.kill('SIGTERM');
     assert.equal(await exited, 0);
