@@ -40,7 +40,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { createComparator, type ActionSink, type Comparator, type ComparatorConfig, type Mismatch, type MismatchReason } from '../../compare/index.js';
-import { QemuFrameDecoder, QemuPacketDecoder, QemuFramingError, encodeQemuPackets, suspectVnetMismatch } from '../framing/qemu-frames.js';
+import { QemuPacketDecoder, QemuFramingError, encodeQemuPackets, qemuFrameCount, suspectVnetMismatch } from '../framing/qemu-frames.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { StreamPort } from '../ports/stream-port.js';
 import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
@@ -170,7 +170,7 @@ export class CompareEngine implements ActionSink {
       },
       data: () => {},
       disconnected: (reason, dropped) => {
-        const frames = dropped === null ? 0 : new QemuFrameDecoder({ vnetHeader: options.vnetHeader }).push(dropped).length;
+        const frames = dropped === null ? 0 : qemuFrameCount(dropped, options.vnetHeader);
         this.metrics.outdevDropped.inc(frames);
         const lost = dropped === null ? '' : `; the write it was taking, ${frames} released frames (${dropped.length} bytes), is dropped, not resent (it may have read part of it)`;
         options.log(`outdev: peer gone (${reason})${lost}; released frames wait for the next one`);
@@ -224,7 +224,7 @@ export class CompareEngine implements ActionSink {
     let frames = 0;
     let bytes = 0;
     for (const b of unsent) {
-      frames += new QemuFrameDecoder({ vnetHeader: this.options.vnetHeader }).push(b).length;
+      frames += qemuFrameCount(b, this.options.vnetHeader);
       bytes += b.length;
     }
     const { heldFrames, heldBytes } = this.comparator.counters;

@@ -225,6 +225,11 @@ export function encodeQemuFrames<B extends Uint8Array = Uint8Array>(
   return encodeQemuPackets(frames.map((f) => f.packet), frames.map((f) => f.vnetHeader ?? EMPTY), vnet, allocate);
 }
 
+/** How many whole frames `bytes` (what we encoded: whole frames only) holds; for saying what a lost write carried. */
+export function qemuFrameCount(bytes: Uint8Array, vnetHeader: boolean): number {
+  return new QemuFrameDecoder({ vnetHeader }).push(bytes).length;
+}
+
 /**
  * `encodeQemuFrames` of the first `count` frames of parallel arrays, without an object per frame:
  * `vnetHeaders[i]` is the header of `packets[i]` (missing means none). Callers that reuse the

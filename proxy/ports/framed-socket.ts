@@ -11,7 +11,7 @@
  * listens or reconnects for a new one, as StreamPort does; empty frames are skipped.
  */
 
-import { QemuFrameDecoder, QemuFramingError, encodeQemuFrames, type QemuFrameParts } from '../framing/qemu-frames.js';
+import { QemuFrameDecoder, QemuFramingError, encodeQemuFrames, qemuFrameCount, type QemuFrameParts } from '../framing/qemu-frames.js';
 import type { Endpoint } from './endpoint.js';
 import { StreamPort } from './stream-port.js';
 
@@ -49,7 +49,7 @@ export class FramedSocket {
       },
       data: (chunk) => this.receive(chunk),
       disconnected: (reason, dropped) => {
-        if (dropped !== null) this.dropped += new QemuFrameDecoder({ vnetHeader: false }).push(dropped).length;
+        if (dropped !== null) this.dropped += qemuFrameCount(dropped, false);
         handlers.peer(false, `peer gone (${reason})`);
       },
       log: (line) => handlers.peer(false, line),

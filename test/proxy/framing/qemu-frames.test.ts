@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { emitArp, emitTcp, emitUdp, fromHex, TCP_ACK, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
 import {
   encodeQemuFrame, encodeQemuFrames, encodeQemuPackets, QEMU_MAX_FRAME, QemuFrameDecoder, QemuFramingError, QemuPacketDecoder,
-  suspectVnetMismatch, VNET_MAX_LEN,
+  qemuFrameCount, suspectVnetMismatch, VNET_MAX_LEN,
 } from '../../../proxy/framing/qemu-frames.js';
 import type { QemuFrame } from '../../../proxy/framing/qemu-frames.js';
 import { concat, split } from './support.js';
@@ -447,4 +447,13 @@ test('suspectVnetMismatch: no false positive on random correct streams of Ethern
     assert.equal(suspectVnetMismatch(encodeQemuFrame(packet), false), null);
     assert.equal(suspectVnetMismatch(encodeQemuFrame(packet, header), true), null);
   }), { numRuns: 1000 });
+});
+
+test('qemuFrameCount: the whole frames in what was encoded, with and without vnet headers', () => {
+  const packets = [emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload: 'a' }), emitArp({ senderIp: '10.0.0.2', targetIp: '10.0.0.1' }), new Uint8Array(0)];
+  for (const vnet of [false, true]) {
+    const frames = packets.map((packet) => ({ packet, vnetHeader: vnet ? new Uint8Array(12) : undefined }));
+    assert.equal(qemuFrameCount(encodeQemuFrames(frames, vnet), vnet), 3, `vnet ${vnet}`);
+    assert.equal(qemuFrameCount(encodeQemuFrames(frames.slice(0, 1), vnet), vnet), 1);
+  }
 });
