@@ -200,15 +200,21 @@ export const runCommand: Command = {
     process.send?.('started');
     const restore = (): void => engine.restore();
     process.on('SIGUSR2', restore);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+    // Stops at the first SIGINT or SIGTERM, or when the supervisor is gone (killed: nothing would
+    // stop or restart this engine then, and its sockets would keep a new run from starting). The
+    // handlers stay while it stops: a Ctrl-C reaches it twice (from the terminal, to the whole
+    // process group, and forwarded by the supervisor), and the second must not kill it mid-close.
+    const why = await new Promise<string>((resolve) => {
+      process.on('SIGINT', () => resolve('SIGINT'));
+      process.on('SIGTERM', () => resolve('SIGTERM'));
+      process.once('disconnect', () => resolve('the supervisor is gone'));
     });
     process.off('SIGUSR2', restore);
-    log('run: stopping');
+    log(`run: stopping (${why})`);
     metricsServer?.close();
     await engine.close();
-    process.disconnect?.();
+    log('run: stopped');
+    if (process.connected) process.disconnect?.();
     return 0;
   },
 };

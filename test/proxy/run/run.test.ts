@@ -332,6 +332,43 @@ describe('twins that differ', () => {
   });
   after(() => t.cleanup());
 
+  test('stopping: a Ctrl-C that reaches the engine twice (terminal and supervisor) lets it finish closing; a killed supervisor stops it', async () => {
+    const engineOf = (supervisor: number): number => {
+      const r = spawnSync('pgrep', ['-P', String(supervisor)], { encoding: 'utf8' });
+      const pids = r.stdout.trim().split('\n').filter((l) => l !== '').map(Number);
+      assert.equal(pids.length, 1, `one engine under the supervisor ${supervisor}: ${r.stdout}`);
+      return pids[0]!;
+    };
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // A terminal's Ctrl-C signals the whole process group, and the supervisor forwards it too: here
+    // the engine gets SIGINT again and again until it is gone, so one comes while it is closing.
+    const first = await t.startProxy();
+    const engine = engineOf(first.child.pid!);
+    const exited = new Promise((resolve) => first.child.once('exit', resolve));
+    first.child.kill('SIGINT');
+    const again = setInterval(() => alive(engine) && process.kill(engine, 'SIGINT'), 1);
+    try {
+      assert.equal(await exited, 0);
+    } finally {
+      clearInterval(again);
+    }
+    assert.match(first.log(), /run: stopping \(SIGINT\)\n.*run: stopped\n/);
+    // The supervisor killed outright: the engine stops by itself and a new run can start.
+    const second = await t.startProxy();
+    const orphan = engineOf(second.child.pid!);
+    second.child.kill('SIGKILL');
+    await waitFor('the orphaned engine to stop', () => !alive(orphan), 10_000); // (its log went with the supervisor)
+    const third = await t.startProxy();
+    await t.lab.stop(third.child);
+  });
+
   test('random bytes from the server: checkpoints are requested and the client gets the PVM bytes intact', async (ctx) => {
     const proxy = await t.startProxy(['--compare-timeout', '300', '--expired-scan-cycle', '50']);
     const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/random/300000`], { timeoutMs: 60_000 });
