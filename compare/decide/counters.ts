@@ -1,6 +1,7 @@
 /**
  * The comparator's counters, kept in the core and read by the front ends (metrics, reports).
- * Plain numbers and maps keyed by stable codes (events.ts, `decode.*`); nothing here resets.
+ * Plain numbers and maps keyed by stable codes (events.ts, `decode.*`); nothing here resets, and a
+ * front end that replaces its core carries the totals over (`carryOver`).
  * All are running totals except the gauges `heldFrames`, `heldBytes` and `secondaryWaitingFrames`.
  */
 
@@ -48,10 +49,36 @@ export class Counters {
     this.events.set(code, (this.events.get(code) ?? 0) + 1);
   }
 
+  /**
+   * Adds the running totals of `earlier`, the counters of a core this one replaces, so that totals
+   * do not fall back to zero (Prometheus takes a drop for a restart). Gauges are not carried: what
+   * the earlier core held or had waiting was flushed or discarded with it. Its connections still
+   * open count as closed, since they went with it.
+   */
+  carryOver(earlier: Counters): void {
+    this.clientFrames += earlier.clientFrames;
+    this.primaryFrames += earlier.primaryFrames;
+    this.secondaryFrames += earlier.secondaryFrames;
+    this.releasedFrames += earlier.releasedFrames;
+    this.comparedBytes += earlier.comparedBytes;
+    this.unverifiedBytes += earlier.unverifiedBytes;
+    this.checkpointsDone += earlier.checkpointsDone;
+    this.checkpointsCoalesced += earlier.checkpointsCoalesced;
+    this.connectionsOpened += earlier.connectionsOpened;
+    this.connectionsClosed += earlier.connectionsOpened;
+    addInto(this.mismatches, earlier.mismatches);
+    addInto(this.checkpoints, earlier.checkpoints);
+    addInto(this.events, earlier.events);
+  }
+
   /** Total checkpoint requests. */
   get checkpointRequests(): number {
     let n = 0;
     for (const v of this.checkpoints.values()) n += v;
     return n;
   }
+}
+
+function addInto<K>(to: Map<K, number>, from: ReadonlyMap<K, number>): void {
+  for (const [k, v] of from) to.set(k, (to.get(k) ?? 0) + v);
 }

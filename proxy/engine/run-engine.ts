@@ -167,6 +167,7 @@ export class RunEngine implements ActionSink {
     const done = (): void => {
       this.stopCheckpointTimer();
       if (this.passThrough === 'controller lost') {
+        this.comparator.counters.checkpointsDone++;
         this.resume('checkpoint done after the controller was declared lost: the SVM is a copy of the PVM again; comparing again (open connections are picked up mid-stream)');
         return;
       }
@@ -238,12 +239,14 @@ export class RunEngine implements ActionSink {
     this.resume(`${lost} restored by the operator: comparing again (open connections are picked up mid-stream)`);
   }
 
-  /** Ends the pass-through: a fresh core, counts from zero. */
+  /** Ends the pass-through: a fresh core, which carries the earlier one's totals on (its metrics do not fall back to zero). */
   private resume(why: string): void {
     this.passThrough = null;
     this.timeoutEpisodes = 0;
     this.comparedAtLastEpisode = -1;
+    const earlier = this.comparator.counters;
     this.comparator = translatingCore(this.options.comparator);
+    this.comparator.counters.carryOver(earlier);
     this.options.log(why);
   }
 
