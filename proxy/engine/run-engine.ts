@@ -112,7 +112,8 @@ export class RunEngine implements ActionSink {
   private readonly client: PcapInterface;
   private readonly primary: PcapInterface;
   private readonly secondaryIf: PcapInterface | null;
-  private readonly secondarySocket: FramedSocket | null;
+  /** The link to a `bridge` on the secondary's host (--secondary-socket), or null; its counts are exported. */
+  readonly secondarySocket: FramedSocket | null;
   private readonly deadlines = new DeadlineTimer(() => this.comparator.nextDeadline(), () => this.now(), () => this.wake());
   private closed = false;
   /** Set by `episode` inside a core call: flush the core once the call is over. */
@@ -161,6 +162,7 @@ export class RunEngine implements ActionSink {
           if (connected) this.metrics.peerConnections.inc({ port: 'secondary-socket' });
           options.log(`secondary-socket: ${detail}`);
         },
+        framingError: (code) => this.metrics.framingErrors.inc({ port: 'secondary-socket', code }),
       });
     }
     this.metrics = createRunMetrics(() => this.comparator.counters, ports, this);

@@ -21,6 +21,9 @@
  *   colo_proxy_timeout_episodes                                consecutive ones so far
  *   colo_proxy_passthrough_frames_total{side}
  *   colo_proxy_checksums_completed_total                     partial (offloaded) checksums completed
+ *   colo_proxy_secondary_socket_frames_total{direction}      --secondary-socket: received, sent, dropped
+ *     (no bridge connected, or over 8 MiB backed up); its framing errors are in
+ *     colo_proxy_framing_errors_total{port="secondary-socket"}
  */
 
 import { Counter, Gauge } from 'prom-client';
@@ -46,6 +49,8 @@ export interface RunState {
   readonly timeoutEpisodes: number;
   readonly passedThrough: { client: number; primary: number; secondary: number };
   readonly checksums: { readonly completed: number };
+  /** The --secondary-socket link's frame counts, or null without one. */
+  readonly secondarySocket: { readonly received: number; readonly sent: number; readonly dropped: number } | null;
 }
 
 /** A Counters that always reads the current core's (the core is replaced on restore). */
@@ -116,6 +121,19 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
   new Gauge({ name: 'colo_proxy_secondary_lost', help: '1 while the secondary is declared lost and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.secondaryLost ? 1 : 0); } });
   new Gauge({ name: 'colo_proxy_controller_lost', help: '1 while the checkpoint controller is declared lost (a checkpoint not done within --controller-timeout, or 256 MiB held waiting for one) and the primary passes through uncompared.', registers: [registry], collect() { this.set(state.controllerLost ? 1 : 0); } });
   new Gauge({ name: 'colo_proxy_timeout_episodes', help: 'Consecutive timeout episodes with nothing compared (the secondary is lost at --lost-after).', registers: [registry], collect() { this.set(state.timeoutEpisodes); } });
+  const link = state.secondarySocket;
+  if (link !== null) {
+    new Counter({
+      name: 'colo_proxy_secondary_socket_frames_total', help: 'Frames on the --secondary-socket link to the bridge: received, sent, and dropped (no bridge connected, or the link backed up).',
+      labelNames: ['direction'], registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ direction: 'received' }, link.received);
+        this.inc({ direction: 'sent' }, link.sent);
+        this.inc({ direction: 'dropped' }, link.dropped);
+      },
+    });
+  }
   new Counter({
     name: 'colo_proxy_passthrough_frames_total', help: 'Frames passed through uncompared while the secondary or the controller was lost, by side.', labelNames: ['side'], registers: [registry],
     collect() {

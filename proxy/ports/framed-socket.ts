@@ -19,6 +19,8 @@ export interface FramedSocketHandlers {
   frame(frame: Uint8Array): void;
   /** A peer connected or went away (or was dropped for a framing error), or a line about the port (dial failures, peers waiting); for the log. */
   peer(connected: boolean, detail: string): void;
+  /** A framing error closed the connection: its stable code (`qemu.*`), for the metrics. */
+  framingError?(code: string): void;
 }
 
 const DEFAULT_MAX_PENDING = 8 * 1024 * 1024;
@@ -119,6 +121,7 @@ export class FramedSocket {
 
   private framingError(e: QemuFramingError): void {
     this.framingErrors++;
+    this.handlers.framingError?.(e.code);
     this.handlers.peer(false, `${e.message}; closing this connection`);
     this.port.drop(e.code);
   }
