@@ -617,11 +617,12 @@ class Engine implements Comparator {
       return;
     }
     const translate = this.config.mode === 'translate';
-    const activeOpen = translate && tcp.isSyn && !tcp.isAck;
+    const syn = tcp.isSyn;
+    const activeOpen = translate && syn && !tcp.isAck;
     if (activeOpen) this.activeOpen(primary, decoded, now);
     const c = activeOpen && !primary
       ? this.secondarySynConnection(decoded, tcp, now)
-      : this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1, !tcp.isSyn ? NO_SOURCE : primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
+      : this.connection(decoded, true, now, translate && !primary ? this.pairing.primaryPortOf(decoded) : -1, !syn ? NO_SOURCE : primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
     this.tcp(c as TcpConnection, primary, bytes, decoded, tcp, now);
   }
 

@@ -6,8 +6,8 @@
  * first frame of all inputs); before it, the core is woken at every deadline it asked for and
  * every simulated "checkpoint done" that falls earlier, so timeouts fire exactly where they
  * would have in real time. A deadline already behind the current time (stale after the core sat
- * idle) is one wake at the current time, so an idle gap costs nothing however long it is. Time never goes backwards: an earlier timestamp is clamped to the
- * current time and counted. A checkpoint request is answered `checkpointMs` later; requests in
+ * idle) is one wake at the current time, so an idle gap costs nothing however long it is. Time
+ * never goes backwards: an earlier timestamp is clamped to the current time and counted. A checkpoint request is answered `checkpointMs` later; requests in
  * between are coalesced by the core. `finish` lets virtual time run on after the last frame until
  * nothing is held, so a silent secondary ends as a timeout checkpoint rather than frames
  * quietly never released. Memory is flat in the input size: delays go into a histogram, and at
