@@ -71,10 +71,16 @@ class SynInfo {
     readonly tsVal: number,
     /** The ECE and CWR flags: ECN negotiation (RFC 3168 §6.1.1). */
     readonly ecn: number,
+    /**
+     * The secondary's SYN payload (TCP Fast Open, RFC 7413), copied, until the handshake places it
+     * in the stream; null without payload, and always for the primary, whose payload goes into the
+     * stream at once.
+     */
+    readonly data: Uint8Array | null,
   ) {}
 
-  static of(tcp: TcpView): SynInfo {
-    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal, tcp.flags & (TCP_ECE | TCP_CWR));
+  static of(tcp: TcpView, data: Uint8Array | null): SynInfo {
+    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal, tcp.flags & (TCP_ECE | TCP_CWR), data);
   }
 
   /** True when the options that shape the connection agree: MSS, window scale, SACK-permitted, timestamps, ECN. */
@@ -147,6 +153,9 @@ abstract class Connection {
 class SentSegment {
   constructor(readonly end: number, readonly frame: Uint8Array) {}
 }
+
+/** The end offset of a held SYN without payload: releasable once the handshake agrees, whatever `verified` is. */
+const NO_SYN_DATA = -Infinity;
 
 /** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
 const REDELIVER_GAP_MS = 2;
@@ -880,7 +889,7 @@ class Engine implements Comparator {
 
     if (isRst) c.idleLimit = this.lingerMs;
     if (isSyn) {
-      this.syn(c, primary, bytes, tcp, now, ack);
+      this.syn(c, primary, bytes, f, tcp, now, ack);
       return;
     }
 
@@ -905,18 +914,26 @@ class Engine implements Comparator {
     } else {
       const end = c.match.addSecondary(seq, bytes, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
-      if (end > c.match.verified) {
-        (c.secondaryPending ??= new WaitingSegments()).push(end, now);
-        this.counters.secondaryWaitingFrames++;
-      }
+      if (end > c.match.verified) this.secondaryWaits(c, end, now);
     }
+    this.matched(c, compared, unverified);
+    this.releaseTcp(c);
+  }
+
+  /** Secondary output up to `end` is not matched yet: the timeout runs from now for it. */
+  private secondaryWaits(c: TcpConnection, end: number, now: number): void {
+    (c.secondaryPending ??= new WaitingSegments()).push(end, now);
+    this.counters.secondaryWaitingFrames++;
+  }
+
+  /** After bytes went into `c.match`: counters from the totals before, and the byte limit. */
+  private matched(c: TcpConnection, compared: number, unverified: number): void {
     // Whatever the primary matched no longer waits: the timeout runs from the oldest unmatched segment.
     const pending = c.secondaryPending;
     if (pending !== null) this.counters.secondaryWaitingFrames -= pending.dropVerified(c.match.verified);
     this.counters.comparedBytes += c.match.comparedBytes - compared;
     this.counters.unverifiedBytes += c.match.unverifiedBytes - unverified;
     if (c.match.overLimit && !c.diverged) this.mismatch(c, limitMismatch(`TCP bytes held over ${this.config.maxQueueBytes}`));
-    this.releaseTcp(c);
   }
 
   /**
@@ -924,22 +941,43 @@ class Engine implements Comparator {
    * runs for every segment, to keep that function small: 64-byte lockstep pairs ran 2-7 % faster
    * (p75 of four alternating A/B runs; about the size of this machine's noise).
    */
-  private syn(c: TcpConnection, primary: boolean, bytes: Uint8Array, tcp: TcpView, now: number, ack: number): void {
+  private syn(c: TcpConnection, primary: boolean, bytes: Uint8Array, f: Frame, tcp: TcpView, now: number, ack: number): void {
     // Also after a checkpoint that came before the primary's SYN (the matcher starts over then):
     // nothing else would start the comparison, and the SYN would wait for a timeout.
     if (primary && !c.match.started) c.match.startAt(tcp.seq);
     if (primary) c.primaryIsn = tcp.seq;
     else c.secondaryIsn = tcp.seq;
-    if (!c.handshakeDone) {
-      if (primary) c.primarySyn ??= SynInfo.of(tcp);
-      else c.secondarySyn ??= SynInfo.of(tcp);
+    const data = f.payloadLength > 0;
+    if (primary) {
+      const frame = this.keep ? bytes : this.copier.copy(bytes);
+      // Fast Open data (RFC 7413) is the stream's first bytes, just after the ISN, on either side.
+      const end = data ? this.synData(c, true, seqAdd(tcp.seq, 1), frame, f.payloadOffset, f.payloadLength, now) : NO_SYN_DATA;
+      if (!c.handshakeDone) c.primarySyn ??= SynInfo.of(tcp, null);
+      this.hold(c, frame, now, end, ack, !c.handshakeDone, this.tag);
+    } else if (!c.handshakeDone) {
+      c.secondarySyn ??= SynInfo.of(tcp, data ? bytes.slice(f.payloadOffset, f.payloadOffset + f.payloadLength) : null);
+    } else if (data && c.primaryIsn !== -1) {
+      this.synData(c, false, seqAdd(c.primaryIsn, 1), bytes, f.payloadOffset, f.payloadLength, now);
     }
-    if (primary) this.hold(c, this.keep ? bytes : this.copier.copy(bytes), now, 0, ack, !c.handshakeDone, this.tag);
-    if (!c.handshakeDone && c.primarySyn !== null && c.secondarySyn !== null) this.handshake(c);
+    if (!c.handshakeDone && c.primarySyn !== null && c.secondarySyn !== null) this.handshake(c, now);
     this.releaseTcp(c);
   }
 
-  private handshake(c: TcpConnection): void {
+  /**
+   * One side's SYN payload into the stream at `seq` (the first data byte, in the primary's
+   * space); returns its end offset. The secondary's then waits like any unmatched output.
+   */
+  private synData(c: TcpConnection, primary: boolean, seq: number, bytes: Uint8Array, at: number, length: number, now: number): number {
+    const compared = c.match.comparedBytes;
+    const unverified = c.match.unverifiedBytes;
+    const end = primary ? c.match.addPrimary(seq, bytes, false, false, at, length) : c.match.addSecondary(seq, bytes, false, false, at, length);
+    this.checkMatch(c);
+    if (!primary && end > c.match.verified) this.secondaryWaits(c, end, now);
+    this.matched(c, compared, unverified);
+    return end;
+  }
+
+  private handshake(c: TcpConnection, now: number): void {
     const p = c.primarySyn!;
     const s = c.secondarySyn!;
     if (p.synAck !== s.synAck) {
@@ -953,6 +991,7 @@ class Engine implements Comparator {
     c.handshakeDone = true;
     c.primarySyn = null;
     c.secondarySyn = null;
+    if (s.data !== null) this.synData(c, false, seqAdd(p.isn, 1), s.data, 0, s.data.length, now);
     if (c.translation !== null) {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
       this.flushToSecondary(c);
@@ -982,7 +1021,7 @@ class Engine implements Comparator {
     // Until both sides' starts are known (mid-stream pickup) nothing has been verified.
     if (!c.match.started) return;
     for (let h = c.held.peek(); h !== undefined; h = c.held.peek()) {
-      if (h.syn ? !c.handshakeDone : h.end > c.match.verified) return;
+      if ((h.syn && !c.handshakeDone) || h.end > c.match.verified) return;
       if (!ackReached(c, h.ack)) return;
       this.releaseFront(c);
     }

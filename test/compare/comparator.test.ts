@@ -1135,3 +1135,79 @@ describe('how long closed and translated connections stay', () => {
     assert.equal(t.released().length, 2);
   });
 });
+
+describe('TCP Fast Open: data on a SYN or SYN-ACK is the first bytes of the stream', () => {
+  const opts = { mss: 1460, sackPermitted: true };
+  /** A guest's SYN to a server at port 5432 from `port`, with Fast Open data. */
+  const syn = (t: Twins, isn: number, payload: string, port = 1000) => t.out({ srcPort: port, dstPort: 5432, seq: isn, ack: 0, flags: TCP_SYN, options: opts, payload });
+  const data = (t: Twins, seq: number, payload: string, port = 1000) => t.out({ srcPort: port, dstPort: 5432, seq, ack: 7001, payload });
+
+  test('different data on the two guests\' SYNs is a tcp.payload mismatch, whichever SYN comes first; the PVM\'s SYN is not released', () => {
+    for (const primaryFirst of [true, false]) {
+      const t = new Twins();
+      const p = syn(t, 100, 'GET /a'), s = syn(t, 900, 'GET /b');
+      if (primaryFirst) { t.primary(p); t.secondary(s); } else { t.secondary(s); t.primary(p); }
+      assert.deepEqual(t.mismatchReasons(), ['tcp.payload'], `primary first: ${primaryFirst}`);
+      assert.deepEqual(t.released(), []);
+      const m = t.actions.find((a) => a.kind === 'mismatch');
+      assert.ok(m && m.kind === 'mismatch' && m.mismatch.offset === 5, 'the first differing byte is the sixth');
+    }
+  });
+
+  test('the same data on both SYNs (different ISNs, pre-translated mode): the SYN is released, the bytes after it compared from there', () => {
+    for (const primaryFirst of [true, false]) {
+      const t = new Twins();
+      const p = syn(t, 100, 'GET /'), s = syn(t, 900, 'GET /');
+      if (primaryFirst) { t.primary(p); t.secondary(s); } else { t.secondary(s); t.primary(p); }
+      assert.deepEqual(t.releasedPayloads(), ['GET /'], `primary first: ${primaryFirst}`);
+      t.primary(data(t, 106, 'index'));
+      t.secondary(data(t, 106, 'index'));
+      t.primary(data(t, 111, 'x'));
+      t.secondary(data(t, 111, 'y'));
+      assert.deepEqual(t.releasedPayloads(), ['GET /', 'index']);
+      assert.deepEqual(t.mismatchReasons(), ['tcp.payload'], 'compared from the byte after the SYN\'s data');
+    }
+  });
+
+  test('data on the PVM\'s SYN and the same bytes in the SVM\'s first segment are the same stream; if they never come, the SYN times out', () => {
+    const t = new Twins();
+    t.primary(syn(t, 100, 'hello'));
+    t.secondary(t.out({ srcPort: 1000, dstPort: 5432, seq: 900, ack: 0, flags: TCP_SYN, options: opts }));
+    assert.deepEqual(t.released(), [], 'the SYN waits for its bytes');
+    t.secondary(data(t, 101, 'hello'));
+    assert.deepEqual(t.releasedPayloads(), ['hello']);
+    assert.deepEqual(t.checkpoints(), []);
+
+    const silent = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    silent.primary(syn(silent, 100, 'hello'));
+    silent.secondary(silent.out({ srcPort: 1000, dstPort: 5432, seq: 900, ack: 0, flags: TCP_SYN, options: opts }));
+    silent.advanceTo(5000);
+    assert.deepEqual(silent.checkpoints(), ['timeout']);
+  });
+
+  test('data on the SYN-ACKs of a connection the guests accepted is compared too', () => {
+    const synAck = (t: Twins, isn: number, payload: string) => t.out({ seq: isn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts, payload });
+    const differ = new Twins();
+    differ.primary(synAck(differ, ISN, 'banner A'));
+    differ.secondary(synAck(differ, 777, 'banner B'));
+    assert.deepEqual(differ.mismatchReasons(), ['tcp.payload']);
+    const same = new Twins();
+    same.primary(synAck(same, ISN, 'banner'));
+    same.secondary(synAck(same, 777, 'banner'));
+    assert.deepEqual(same.releasedPayloads(), ['banner']);
+    assert.deepEqual(same.checkpoints(), []);
+  });
+
+  test('translate mode: the same data after different ISNs matches, and the SVM\'s later bytes are mapped past it', () => {
+    const t = new Twins({ mode: 'translate' });
+    t.primary(syn(t, 100, 'GET /'));
+    t.secondary(syn(t, 900, 'GET /'));
+    t.client(t.in({ srcPort: 5432, dstPort: 1000, seq: 7000, ack: 106, flags: TCP_SYN | TCP_ACK, options: opts }));
+    const toSvm = t.delivered('secondary').at(-1)!;
+    assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint32(14 + 20 + 8), 906, 'the SYN-ACK acknowledges the SVM\'s data in its own space');
+    t.primary(data(t, 106, 'more'));
+    t.secondary(data(t, 906, 'more'));
+    assert.deepEqual(t.releasedPayloads(), ['GET /', 'more']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});
