@@ -1198,14 +1198,19 @@ const SOURCE_SECONDARY = 2;
 /**
  * True when a SYN (or SYN-ACK) with sequence number `seq` from `source` opens a new connection on
  * the ports of `c`: when `c` has closed (FIN or RST seen), any SYN but a resend of the one that
- * source sent on `c`; when it has not, a guest's SYN with another ISN than the one it sent on `c`
- * after the handshake (its old socket is gone: pre-translated mode never sees the client's RST).
- * A client's SYN on a live connection is not one: the guests answer it with an ACK (RFC 5961).
+ * source sent on `c`, except a guest's first on `c` while the other guest's waits for it (a guest
+ * that lags a whole short connection behind the other); when it has not closed, a guest's SYN with
+ * another ISN than the one it sent on `c` after the handshake (its old socket is gone:
+ * pre-translated mode never sees the client's RST). A client's SYN on a live connection is not
+ * one: the guests answer it with an ACK (RFC 5961).
  */
 function newIncarnation(c: Connection, source: number, seq: number): boolean {
   if (!(c instanceof TcpConnection)) return false;
   const isn = source === SOURCE_CLIENT ? c.clientIsn : source === SOURCE_PRIMARY ? c.primaryIsn : c.secondaryIsn;
-  if (c.closing) return seq !== isn;
+  if (c.closing) {
+    if (isn !== -1 || source === SOURCE_CLIENT) return seq !== isn;
+    return c.handshakeDone || (source === SOURCE_PRIMARY ? c.secondarySyn : c.primarySyn) === null;
+  }
   return source !== SOURCE_CLIENT && c.handshakeDone && isn !== -1 && seq !== isn;
 }
 
