@@ -35,6 +35,11 @@ export class CapturedFrame {
     readonly comment: string | undefined,
     /** Byte offset in the input where the frame's record or block starts. */
     readonly fileOffset: number,
+    /**
+     * No capture time: a pcapng Simple Packet Block read before any block of its input that has
+     * one (`seconds` and `nanoseconds` are then 0). Such a frame sorts before every timed one.
+     */
+    readonly untimed = false,
   ) {
     if (nanoseconds >= NS_PER_S) {
       const carry = Math.floor(nanoseconds / NS_PER_S);
@@ -50,8 +55,9 @@ export class CapturedFrame {
     return BigInt(this.seconds) * 1_000_000_000n + BigInt(this.nanoseconds);
   }
 
-  /** True when this frame was captured before `other`. */
+  /** True when this frame was captured before `other`; an untimed frame comes before every timed one. */
   before(other: CapturedFrame): boolean {
+    if (this.untimed || other.untimed) return this.untimed && !other.untimed;
     return this.seconds < other.seconds || (this.seconds === other.seconds && this.nanoseconds < other.nanoseconds);
   }
 

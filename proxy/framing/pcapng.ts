@@ -12,7 +12,8 @@
  *
  * A Simple Packet Block has no interface id and no timestamp: it belongs to interface 0, its
  * captured length is min(original length, that interface's snaplen, unless 0), and its `timeNs`
- * is that of the previous frame of the input (0 if there is none), so replay time never jumps.
+ * is that of the previous frame of the input, so replay time never jumps; before any frame with a
+ * time it is `untimed` (time 0).
  *
  * Errors: `capture.bad_magic` (no SHB first, unknown byte-order magic), `capture.unsupported_version`
  * (major version not 1), `capture.bad_block_length` (under 12 or not a multiple of 4, trailing copy
@@ -82,6 +83,8 @@ class PcapngUnits implements CaptureUnits {
   /** Time of the input's latest packet, for a following Simple Packet Block. */
   private lastSeconds = 0;
   private lastNanoseconds = 0;
+  /** A packet with a timestamp was read: `lastSeconds`/`lastNanoseconds` hold a real time. */
+  private timed = false;
 
   unitLength(b: Uint8Array, at: number, have: number, fileOffset: number): number {
     if (have < 12) return 0;
@@ -125,7 +128,7 @@ class PcapngUnits implements CaptureUnits {
           throw new CaptureFormatError('capture.bad_block_length', fileOffset, `simple packet of ${captured} captured bytes overruns its ${length}-byte block`);
         }
         out.push(new CapturedFrame(
-          0, iface.linkType, this.lastSeconds, this.lastNanoseconds, views.of(at + 12, captured), originalLength, undefined, fileOffset,
+          0, iface.linkType, this.lastSeconds, this.lastNanoseconds, views.of(at + 12, captured), originalLength, undefined, fileOffset, !this.timed,
         ));
         return;
       }
@@ -169,6 +172,7 @@ class PcapngUnits implements CaptureUnits {
     if (captured > length - 32) {
       throw new CaptureFormatError('capture.bad_block_length', fileOffset, `packet of ${captured} captured bytes overruns its ${length}-byte block`);
     }
+    this.timed = true;
     this.packetTime(iface, readU32Order(b, at + 12, le), readU32Order(b, at + 16, le));
     const dataAt = at + 28;
     const optionsAt = dataAt + ((captured + 3) & ~3);

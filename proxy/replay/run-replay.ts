@@ -77,6 +77,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   );
   const check = new SequenceSpaceCheck();
   const offsets = new Array<number>(paths.length).fill(0);
+  /** Frames without a capture time, per input (CapturedFrame.untimed). */
+  const untimed = new Array<number>(paths.length).fill(0);
+  /** The first frame with a capture time: virtual time 0. */
   let first: CapturedFrame | undefined;
   let batches = 0;
   // The guest's MAC, given or found in the first frames, which are held back until it is (guest.ts).
@@ -86,18 +89,23 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   let held: MergedBatch[] = [];
   const feed = (batch: MergedBatch, to: FrameRouter): void => {
     const { frames, source } = batch;
-    if (first === undefined) {
-      first = frames[0]!;
-      if (released) released.baseNs = first.timeNs;
-    }
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
+      if (f.untimed) {
+        untimed[source[i]!]++;
+      } else if (first === undefined) {
+        first = f;
+        if (released) released.baseNs = f.timeNs;
+      }
       const side = to.route(f, source[i]!);
       if (side === undefined) continue;
       const data = asEthernet(f.linkType, f.data) ?? f.data;
       if (side !== 'client' && !check.done) check.observe(side, data);
-      mismatches?.frame(side, data, f.timeNs);
-      session.ingest(side, data, f.msSince(first));
+      // A frame without a capture time is taken at the replay's time when it is read.
+      const timed = !f.untimed && first !== undefined;
+      const atMs = timed ? f.msSince(first!) : session.nowMs;
+      mismatches?.frame(side, data, timed ? f.timeNs : (first?.timeNs ?? 0n) + BigInt(Math.round(atMs * 1e6)));
+      session.ingest(side, data, atMs);
     }
   };
   const found = (): { guest: GuestChoice; router: FrameRouter } => {
@@ -147,6 +155,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     warn(`--primary and --secondary are the same file (${o.primary}): one capture is trivially identical to itself`);
   }
   if (routed.guest.warning !== undefined) warn(routed.guest.warning);
+  untimed.forEach((n, i) => {
+    if (n > 0) warn(`${paths[i]}: ${n} frames have no capture time (pcapng Simple Packet Blocks before any block with one): replayed as read, at the replay's time then, ahead of other inputs' timed frames`);
+  });
   const c = session.comparator.counters;
   for (const [side, path, frames] of [['primary', o.primary, c.primaryFrames], ['secondary', o.secondary, c.secondaryFrames]] as const) {
     if (frames === 0) warn(`${path} (--${side}) holds no frame${fromGuest(routed.guest, o.guestMac !== undefined)}: the other guest's output had nothing to be compared with`);

@@ -1211,3 +1211,39 @@ describe('TCP Fast Open: data on a SYN or SYN-ACK is the first bytes of the stre
     assert.deepEqual(t.checkpoints(), []);
   });
 });
+
+describe('TCP: a guest a whole short connection behind the other', () => {
+  const opts = { mss: 1460 };
+  /** A guest's SYN-ACK at `synIsn`, an answer and a FIN numbered from `isn` (pre-translated mode: the PVM's). */
+  const connection = (t: Twins, synIsn: number, isn = synIsn) => [
+    t.out({ seq: synIsn, flags: TCP_SYN | TCP_ACK, options: opts }),
+    t.out({ seq: isn + 1, payload: 'short answer' }),
+    t.out({ seq: isn + 13, flags: TCP_ACK | TCP_FIN }),
+  ];
+  test('its handshake after the other\'s FIN belongs to the same connection, not a new one on the same ports', () => {
+    // Seen in replays of captures taken apart (a live comparator holds the first SYN-ACK until both
+    // are in). Translate mode only with the PVM first: SVM data before its offset is known has no place.
+    const cases = [['pre-translated', 777, true], ['pre-translated', 777, false], ['pre-translated', ISN, false], ['translate', 900_000, true]] as const;
+    for (const [mode, svmIsn, pvmFirst] of cases) {
+      const t = new Twins({ mode });
+      const p = connection(t, ISN), s = connection(t, svmIsn, mode === 'translate' ? svmIsn : ISN);
+      if (mode === 'translate') t.client(t.in({ seq: 4999, flags: TCP_SYN, options: opts }));
+      if (pvmFirst) { p.forEach((f) => t.primary(f)); s.forEach((f) => t.secondary(f)); } else { s.forEach((f) => t.secondary(f)); p.forEach((f) => t.primary(f)); }
+      const what = `${mode}, SVM ISN ${svmIsn}, PVM first: ${pvmFirst}`;
+      assert.deepEqual(t.checkpoints(), [], what);
+      assert.deepEqual(t.releasedPayloads(), ['', 'short answer', ''], what);
+      assert.equal(t.c.counters.connectionsOpened, 1, what);
+    }
+  });
+
+  test('a guest\'s SYN on the ports of a connection both guests opened and closed is still a new one', () => {
+    const t = new Twins();
+    const first = connection(t, ISN);
+    first.forEach((f) => { t.primary(f); t.secondary(f); });
+    const again = connection(t, ISN + 5000);
+    t.primary(again[0]!);
+    t.secondary(again[0]!);
+    assert.equal(t.c.counters.connectionsOpened, 2);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+});

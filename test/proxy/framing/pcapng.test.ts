@@ -236,3 +236,12 @@ test('pcapng: decimal timestamp units read without BigInt agree with exact arith
     assert.equal(f!.timeNs, expected, `raw ${raw} at 10^-${e} s`);
   }), { numRuns: 3000 });
 });
+
+test('pcapng: a Simple Packet Block before any timed packet is untimed; after one it takes that packet\'s time', () => {
+  const w = new PcapngWriter();
+  const spb = pcapngBlock(3, fromHex('01000000 ab000000'));
+  const decoder = createPcapngDecoder();
+  const frames = decoder.push(concat(w.sectionHeader(), w.interfaceDescription(LINKTYPE_ETHERNET), spb, w.enhancedPacket(0, 1_700_000_000_000_000_123n, fromHex('cd')), spb));
+  assert.deepEqual(frames.map((f) => [f.untimed, f.timeNs]), [[true, 0n], [false, 1_700_000_000_000_000_123n], [false, 1_700_000_000_000_000_123n]]);
+  assert.ok(frames[0]!.before(frames[1]!) && !frames[1]!.before(frames[0]!), 'an untimed frame sorts before a timed one');
+});

@@ -14,6 +14,8 @@ import { MAX_RECORDS } from '../../../proxy/replay/session.js';
 import { MismatchCaptures, ReleasedCapture } from '../../../proxy/replay/captures-out.js';
 import { CaptureFileError } from '../../../proxy/ports/capture-file.js';
 import { pattern } from '../../support/twins.js';
+import { PcapngWriter } from '../../../proxy/framing/pcapng.js';
+import { concat, pcapngBlock } from '../framing/support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'colo-replay-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -126,6 +128,31 @@ test('replay: a timestamp earlier than the one before it is clamped and counted'
   assert.ok(report.timeBackwards >= 1, `clamped ${report.timeBackwards}`);
   assert.equal(report.released, report.primaryFrames);
   assert.deepEqual(report.checkpoints, []);
+});
+
+/** A pcapng of Simple Packet Blocks only: the frames, in order, with no capture time. */
+function untimedCapture(frames: readonly At[]): string {
+  const path = join(dir, `c${files++}.pcapng`);
+  const w = new PcapngWriter();
+  const spb = (data: Uint8Array): Uint8Array => {
+    const body = new Uint8Array(4 + Math.ceil(data.length / 4) * 4);
+    new DataView(body.buffer).setUint32(0, data.length, true);
+    body.set(data, 4);
+    return pcapngBlock(3, body);
+  };
+  writeFileSync(path, concat(w.sectionHeader(), w.interfaceDescription(LINKTYPE_ETHERNET), ...frames.map((f) => spb(f.data))));
+  return path;
+}
+
+test('replay: frames with no capture time (pcapng Simple Packet Blocks) are taken at the replay\'s time, with a warning, not at 1970', async () => {
+  const p = untimedCapture(download(1000, BODY, [1448, 2896, 4344], 0, 1));
+  const s = await capture(download(1000, BODY, [1448, 2896, 4344], 0.5, 1));
+  const { report } = await runReplay(options(p, s));
+  assert.deepEqual(report.checkpoints, [], 'no timeout across a 56-year gap');
+  assert.equal(report.released, 6);
+  assert.ok(report.virtualMs < 100, `virtual time ${report.virtualMs} ms`);
+  assert.equal(report.warnings.length, 1);
+  assert.match(report.warnings[0]!, new RegExp(`^${p}: 6 frames have no capture time`));
 });
 
 test('replay: client traffic captured on the guests\' interfaces is told apart by MAC and not compared', async () => {
