@@ -1325,6 +1325,37 @@ define('raw-svm-active-open', function caseRawSvmActiveOpen(rng) {
   };
 });
 
+define('fast-open-difference', function caseFastOpenDifference(rng) {
+  const tl = new Timeline(rng);
+  // The guest connects out with TCP Fast Open (RFC 7413): its request rides on the SYN.
+  const p = new TcpConn({ isn: 0x0f0f1111, clientIsn: 0x7e7e0000, request: 0, guestPort: 51000, clientPort: 443, tsBase: 5_000_000 });
+  const s = p.twin({ isn: 0xf0f02222, guestPort: 52344, tsBase: 1_234_567_890 });
+  const request = (nonce: string): Uint8Array => ascii(`GET /feed?nonce=${nonce} HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n`);
+  const asked = request('4f2a'), askedBySvm = request('4f2b');
+  tl.t += 300;
+  tl.s(s.syn({ payload: askedBySvm }), `SYN from port 52344 with ${askedBySvm.length} bytes of Fast Open data, nonce 4f2b`);
+  tl.p(p.syn({ payload: asked }), `SYN from port 51000 with ${asked.length} bytes of Fast Open data, nonce 4f2a`, 80);
+  tl.wait(CHECKPOINT_GAP_US);
+  // The server accepted the data with the SYN; after the checkpoint the SVM is the PVM's copy.
+  const acked = asked.length;
+  for (let k = 1; k <= 3; k++) {
+    p.clientSent(2 * MSS_PAYLOAD);
+    tl.pair(p.ack(acked), p.ack(acked), `ACK of ${2 * k} server segments`, 500);
+  }
+  tl.pair(p.fin(acked), p.fin(acked), 'FIN');
+  p.clientSent(1);
+  tl.pair(p.ack(acked + 1), p.ack(acked + 1), 'ACK of the server\'s FIN', 900);
+  return {
+    summary: 'a guest-initiated connection with TCP Fast Open (--mode translate): the requests on the two guests\' SYNs differ in one byte',
+    args: ['--mode', 'translate'],
+    checkpoints: { 'tcp.payload': 1 },
+    made: `The guest connects out to 10.0.0.1:443 with Fast Open: its ${asked.length}-byte request rides on the SYN. PVM: source port 51000, ISN 0x0f0f1111, nonce 4f2a; SVM (raw, from its own tap): source port 52344, ISN 0xf0f02222, nonce 4f2b, its SYN 80 us before the PVM's. After a ${CHECKPOINT_GAP_US / 1000} ms pause both guests acknowledge the server's response, close with FIN and acknowledge the server's FIN identically (the server's frames are not in the captures).`,
+    differs: 'The last byte of the nonce in the data on the SYNs; ports, ISNs and TSvals differ as raw SVM output does.',
+    correct: 'Data on a SYN is the first bytes of the stream: compare it once the SYNs are paired, and hold the PVM\'s SYN until it is verified. One checkpoint, reason tcp.payload, at the first byte of the stream; the SVM\'s differing request never reached the server, the PVM\'s SYN leaves at the checkpoint.',
+    timeline: tl,
+  };
+});
+
 define('raw-svm-guest-datagrams', function caseRawSvmGuestDatagrams(rng) {
   const tl = new Timeline(rng);
   // The guest resolves three names (a resolver's socket per query, so a random source port per
