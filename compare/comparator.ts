@@ -154,6 +154,20 @@ class SentSegment {
   constructor(readonly end: number, readonly frame: Uint8Array) {}
 }
 
+/** A secondary segment that came before the handshakes were compared (see `TcpConnection.early`). */
+class EarlySegment {
+  constructor(
+    readonly frame: Uint8Array,
+    /** Its own sequence number, untranslated. */
+    readonly seq: number,
+    readonly fin: boolean,
+    readonly rst: boolean,
+    readonly payloadOffset: number,
+    readonly payloadLength: number,
+    readonly since: number,
+  ) {}
+}
+
 /** The end offset of a held SYN without payload: releasable once the handshake agrees, whatever `verified` is. */
 const NO_SYN_DATA = -Infinity;
 
@@ -198,6 +212,12 @@ class TcpConnection extends Connection {
   clientIsn = -1;
   primaryIsn = -1;
   secondaryIsn = -1;
+  /**
+   * The secondary's segments that came while a handshake was seen but not yet compared, or null.
+   * Where they belong in the stream is not known before: the base is the PVM's ISN, and in
+   * translate mode the SVM's offset comes from the two handshakes. They count as waiting output.
+   */
+  early: EarlySegment[] | null = null;
 
   constructor(key: string, now: number, idleLimit: number, config: ComparatorConfig) {
     super(key, 'tcp', now, idleLimit);
@@ -221,16 +241,19 @@ class TcpConnection extends Connection {
     this.sentBytes = 0;
     this.redeliveredAck = -1;
     this.secondaryPending = null;
+    this.early = null;
     // The SVM is now a copy of the PVM: learn the VLAN tags afresh, whoever speaks first.
     this.tags = null;
   }
 
   secondaryWaitingSince(): number {
-    return this.secondaryPending?.oldestSince() ?? -1;
+    const pending = this.secondaryPending?.oldestSince() ?? -1;
+    const early = this.early?.[0]?.since ?? -1;
+    return pending === -1 || (early !== -1 && early < pending) ? early : pending;
   }
 
   secondaryWaitingCount(): number {
-    return this.secondaryPending?.length ?? 0;
+    return (this.secondaryPending?.length ?? 0) + (this.early?.length ?? 0);
   }
 
   /** Gives back what an idle connection does not need (for the periodic scan; nothing may be held). */
@@ -735,6 +758,7 @@ class Engine implements Comparator {
       const stray = this.table.get(key);
       if (!(stray instanceof TcpConnection) || stray.secondarySyn === null || stray.secondarySyn.isn !== pair.secondaryIsn) continue;
       target.secondarySyn ??= stray.secondarySyn;
+      if (stray.early !== null) (target.early ??= []).push(...stray.early);
       this.mergedAway(stray);
       return;
     }
@@ -893,6 +917,11 @@ class Engine implements Comparator {
       return;
     }
 
+    if (!primary && !c.handshakeDone && (c.primarySyn !== null || c.secondarySyn !== null)) {
+      (c.early ??= []).push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, now));
+      this.counters.secondaryWaitingFrames++;
+      return;
+    }
     const seq = primary || c.translation === null ? tcpSeq : seqAdd(tcpSeq, -c.translation.seqOffset);
     const compared = c.match.comparedBytes;
     const unverified = c.match.unverifiedBytes;
@@ -996,6 +1025,23 @@ class Engine implements Comparator {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
       this.flushToSecondary(c);
     }
+    if (c.early !== null) this.addEarly(c);
+  }
+
+  /** The secondary's segments that came before the handshakes were compared, into the stream now. */
+  private addEarly(c: TcpConnection): void {
+    const early = c.early!;
+    c.early = null;
+    this.counters.secondaryWaitingFrames -= early.length;
+    for (const e of early) {
+      const compared = c.match.comparedBytes;
+      const unverified = c.match.unverifiedBytes;
+      const seq = c.translation === null ? e.seq : seqAdd(e.seq, -c.translation.seqOffset);
+      const end = c.match.addSecondary(seq, e.frame, e.fin, e.rst, e.payloadOffset, e.payloadLength);
+      this.checkMatch(c);
+      if (end > c.match.verified) this.secondaryWaits(c, end, e.since);
+      this.matched(c, compared, unverified);
+    }
   }
 
   /**
@@ -1006,8 +1052,7 @@ class Engine implements Comparator {
    * it lingers as closed connections do; half-open ones age as usual.
    */
   private keepWhileTranslated(c: TcpConnection): void {
-    const t = c.translation!;
-    if (t.known && (t.seqOffset !== 0 || t.tsOffset !== 0 || c.paired !== null)) c.idleLimit = this.translatedIdleMs;
+    if (svmNumbersDiffer(c)) c.idleLimit = this.translatedIdleMs;
   }
 
   private checkMatch(c: TcpConnection): void {
@@ -1171,9 +1216,12 @@ class Engine implements Comparator {
     this.counters.secondaryWaitingFrames -= waiting;
     this.counters.connectionsClosed++;
     const held = c.held.length;
-    if (held === 0 && waiting === 0) return;
+    // Translate mode: an open connection whose SVM numbers differ, gone from a full table, would
+    // come back as the identity (picked up mid-stream) and its SVM output be compared unmapped.
+    const translated = reason === 'full' && c instanceof TcpConnection && !c.closing && svmNumbersDiffer(c);
+    if (held === 0 && waiting === 0 && !translated) return;
     this.blockedKeys.add(c.key);
-    const what = `${held} primary frames held, ${waiting} secondary ${c instanceof TcpConnection ? 'segments' : 'messages'} waiting`;
+    const what = `${held} primary frames held, ${waiting} secondary ${c instanceof TcpConnection ? 'segments' : 'messages'} waiting${translated ? ', the SVM\'s sequence offset' : ''}`;
     const code = reason === 'full' ? 'flow.evicted_full' : reason === 'idle' ? 'flow.evicted_idle' : 'flow.reused';
     this.event(code, c.flow, `${what}; held frames are released after the checkpoint`);
     if (reason === 'idle' && this.checkpointPending) return;
@@ -1200,9 +1248,10 @@ const SOURCE_SECONDARY = 2;
  * the ports of `c`: when `c` has closed (FIN or RST seen), any SYN but a resend of the one that
  * source sent on `c`, except a guest's first on `c` while the other guest's waits for it (a guest
  * that lags a whole short connection behind the other); when it has not closed, a guest's SYN with
- * another ISN than the one it sent on `c` after the handshake (its old socket is gone:
- * pre-translated mode never sees the client's RST). A client's SYN on a live connection is not
- * one: the guests answer it with an ACK (RFC 5961).
+ * another ISN than the one it sent on `c` after the handshake, or any guest SYN on a connection
+ * picked up mid-stream that is comparing and saw no SYN from either guest (its old socket is gone:
+ * pre-translated mode never sees the client's RST). A client's SYN on a live connection is not one: the guests answer it with an
+ * ACK (RFC 5961).
  */
 function newIncarnation(c: Connection, source: number, seq: number): boolean {
   if (!(c instanceof TcpConnection)) return false;
@@ -1211,7 +1260,17 @@ function newIncarnation(c: Connection, source: number, seq: number): boolean {
     if (isn !== -1 || source === SOURCE_CLIENT) return seq !== isn;
     return c.handshakeDone || (source === SOURCE_PRIMARY ? c.secondarySyn : c.primarySyn) === null;
   }
-  return source !== SOURCE_CLIENT && c.handshakeDone && isn !== -1 && seq !== isn;
+  if (source === SOURCE_CLIENT || !c.handshakeDone) return false;
+  if (isn !== -1) return seq !== isn;
+  // This guest sent no SYN on `c`: a new connection if neither guest did (picked up mid-stream)
+  // and comparison is under way; with the other guest's in, this one's belongs to `c`.
+  return (source === SOURCE_PRIMARY ? c.secondaryIsn : c.primaryIsn) === -1 && c.match.started;
+}
+
+/** Translate mode: the SVM's sequence numbers, timestamps or port differ from the PVM's on `c` (learned, not yet reset by a checkpoint). */
+function svmNumbersDiffer(c: TcpConnection): boolean {
+  const t = c.translation;
+  return t !== null && t.known && (t.seqOffset !== 0 || t.tsOffset !== 0 || c.paired !== null);
 }
 
 /** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */

@@ -1247,3 +1247,85 @@ describe('TCP: a guest a whole short connection behind the other', () => {
     assert.deepEqual(t.checkpoints(), []);
   });
 });
+
+describe('TCP: a new connection on the ports of one picked up mid-stream', () => {
+  const pickedUp = (): Twins => {
+    const t = new Twins();
+    t.primary(t.out({ seq: 500_000, payload: 'old data' }));
+    t.secondary(t.out({ seq: 500_000, payload: 'old data' }));
+    return t;
+  };
+  test('its SYN-ACKs open a new connection: different data after them is a mismatch, not released', () => {
+    const t = pickedUp();
+    const synAck = t.out({ seq: 1000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } });
+    t.primary(synAck);
+    t.secondary(synAck);
+    t.primary(t.out({ seq: 1001, ack: 7001, payload: 'PVM answer' }));
+    t.secondary(t.out({ seq: 1001, ack: 7001, payload: 'SVM answer' }));
+    assert.deepEqual(t.releasedPayloads(), ['old data', '']);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+    assert.equal(t.c.counters.connectionsOpened, 2);
+  });
+  test('and their options are compared', () => {
+    const t = pickedUp();
+    t.primary(t.out({ seq: 1000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }));
+    t.secondary(t.out({ seq: 1000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: { mss: 536 } }));
+    assert.deepEqual(t.mismatchReasons(), ['tcp.syn_options']);
+  });
+});
+
+describe('TCP: the SVM\'s segments before the handshakes are compared wait for them', () => {
+  const opts = { mss: 1460, sackPermitted: true };
+  test('translate mode: an SVM response before the PVM\'s SYN-ACK is mapped with the offset learned then', () => {
+    for (const svmAnswer of ['PVM response', 'SVM response']) {
+      const t = new Twins({ mode: 'translate' });
+      t.client(t.in({ seq: 7000, ack: 0, flags: TCP_SYN, options: opts, payload: 'req' }));
+      t.secondary(t.out({ seq: 900_000, ack: 7004, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.secondary(t.out({ seq: 900_001, ack: 7004, payload: svmAnswer }));
+      t.primary(t.out({ seq: 100, ack: 7004, flags: TCP_SYN | TCP_ACK, options: opts }));
+      t.primary(t.out({ seq: 101, ack: 7004, payload: 'PVM response' }));
+      const same = svmAnswer === 'PVM response';
+      assert.deepEqual(t.releasedPayloads(), same ? ['', 'PVM response'] : [''], svmAnswer);
+      assert.deepEqual(t.mismatchReasons(), same ? [] : ['tcp.payload'], svmAnswer);
+    }
+  });
+  test('pre-translated mode: data on the SVM\'s SYN-ACK is compared even when its next segment came before the PVM\'s SYN-ACK', () => {
+    const t = new Twins();
+    t.secondary(t.out({ seq: 777, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts, payload: 'banner B' }));
+    t.secondary(t.out({ seq: ISN + 9, ack: 5000, payload: 'next' }));
+    t.primary(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts, payload: 'banner A' }));
+    assert.deepEqual(t.releasedPayloads(), []);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+  });
+  test('they count as waiting output: a PVM that never answers is a timeout', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.secondary(t.out({ seq: 777, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.secondary(t.out({ seq: ISN, ack: 5000, payload: 'early' }));
+    assert.equal(t.c.counters.secondaryWaitingFrames, 1);
+    t.advanceTo(5000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    t.checkpointDone();
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+  });
+});
+
+describe('translate mode: a full table evicting a connection whose SVM numbers differ', () => {
+  test('asks for a checkpoint, and the connection\'s later frames wait for it instead of being compared unmapped', () => {
+    const t = new Twins({ mode: 'translate', maxConnections: 1 });
+    const opts = { mss: 1460, sackPermitted: true };
+    t.client(t.in({ seq: 7000, ack: 0, flags: TCP_SYN, options: opts }));
+    t.primary(t.out({ seq: 1000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.secondary(t.out({ seq: 900_000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.client(t.in({ seq: 7001, ack: 1001 }));
+    t.primary(t.out({ seq: 1001, ack: 7001, payload: 'hello' }));
+    t.secondary(t.out({ seq: 900_001, ack: 7001, payload: 'hello' }));
+    assert.deepEqual(t.releasedPayloads(), ['', 'hello']);
+    t.client(t.in({ srcPort: 40001, seq: 1, ack: 0, flags: TCP_SYN, options: opts }));
+    assert.deepEqual(t.checkpoints(), ['table_full']);
+    t.primary(t.out({ seq: 1006, ack: 7001, payload: 'PVM!' }));
+    t.secondary(t.out({ seq: 900_006, ack: 7001, payload: 'SVM?' }));
+    assert.deepEqual(t.releasedPayloads(), ['', 'hello'], 'held until the checkpoint');
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['', 'hello', 'PVM!']);
+  });
+});
