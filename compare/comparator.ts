@@ -35,7 +35,7 @@
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
 import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
-import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_RST, TCP_SYN, type TcpView } from './wire/tcp.js';
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG, type TcpView } from './wire/tcp.js';
 import { UdpView } from './wire/udp.js';
 import { IcmpView } from './wire/icmp.js';
 import { Icmpv6View } from './wire/icmpv6.js';
@@ -164,6 +164,8 @@ class EarlySegment {
     readonly rst: boolean,
     readonly payloadOffset: number,
     readonly payloadLength: number,
+    /** Its urgent pointer when URG is set, else -1. */
+    readonly urgentPointer: number,
     readonly since: number,
   ) {}
 }
@@ -918,7 +920,8 @@ class Engine implements Comparator {
     }
 
     if (!primary && !c.handshakeDone && (c.primarySyn !== null || c.secondarySyn !== null)) {
-      (c.early ??= []).push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, now));
+      const urgent = (flags & TCP_URG) !== 0 ? tcp.urgentPointer : -1;
+      (c.early ??= []).push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
       this.counters.secondaryWaitingFrames++;
       return;
     }
@@ -932,6 +935,7 @@ class Engine implements Comparator {
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
       let frame = this.keep || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
+      if ((flags & TCP_URG) !== 0) c.match.urgentMark(true, seq, tcp.urgentPointer);
       const end = c.match.addPrimary(seq, frame, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (c.held.length === 0 && c.match.started && end <= c.match.verified && ackReached(c, ack)) {
@@ -941,6 +945,7 @@ class Engine implements Comparator {
         this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
+      if ((flags & TCP_URG) !== 0) c.match.urgentMark(false, seq, tcp.urgentPointer);
       const end = c.match.addSecondary(seq, bytes, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, now);
@@ -1037,6 +1042,7 @@ class Engine implements Comparator {
       const compared = c.match.comparedBytes;
       const unverified = c.match.unverifiedBytes;
       const seq = c.translation === null ? e.seq : seqAdd(e.seq, -c.translation.seqOffset);
+      if (e.urgentPointer !== -1) c.match.urgentMark(false, seq, e.urgentPointer);
       const end = c.match.addSecondary(seq, e.frame, e.fin, e.rst, e.payloadOffset, e.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, e.since);

@@ -13,6 +13,7 @@ export const MISMATCH_REASONS = {
   'tcp.retransmit_inconsistent': 'one side sent different bytes for a sequence range it had already sent',
   'tcp.syn_options': 'SYN or SYN-ACK option sets differ (MSS, window scale, SACK-permitted, timestamps, ECN)',
   'tcp.handshake': 'SYN or SYN-ACK on one side only, or SYN against SYN-ACK',
+  'tcp.urgent': 'urgent data (URG) on one side only, or ending at a different point of the stream',
   'tcp.reused': 'a new connection (SYN) reused the ports of a closed one that still held frames or had secondary output waiting',
   'udp.payload': 'UDP datagrams in the same place of the flow differ (ports, length or bytes)',
   'icmp.payload': 'ICMP or ICMPv6 messages in the same place of the flow differ',
@@ -22,7 +23,7 @@ export const MISMATCH_REASONS = {
   'header': 'a header field listed in compareHeaders differs (TTL, TOS, IP ID, flow label, window, options, checksums)',
   'timeout': 'a primary frame was held longer than compareTimeoutMs',
   'queue_full': 'a per-connection queue reached its frame or byte limit',
-  'table_full': 'the connection table was full and evicted a connection holding frames or with secondary output waiting',
+  'table_full': 'the connection table was full and evicted a connection holding frames, with secondary output waiting or (translate mode) with the SVM\'s sequence offset',
 } as const;
 
 export type MismatchReason = keyof typeof MISMATCH_REASONS;

@@ -31,7 +31,8 @@
  * RST against data or FIN, RSTs at different points `tcp.fin_rst`; one side resending different
  * bytes for a range still buffered `tcp.retransmit_inconsistent`. A side contradicting itself is
  * reported as soon as seen: data past its own FIN or a FIN below its data `tcp.length`, a second
- * FIN elsewhere or anything after its RST `tcp.fin_rst`. Bytes below `verified` are not kept: like a TCP receiver keeping the first
+ * FIN elsewhere or anything after its RST `tcp.fin_rst`. Urgent data (`urgentMark`) is part of the
+ * stream too: where the urgent pointers point, `tcp.urgent`. Bytes below `verified` are not kept: like a TCP receiver keeping the first
  * copy, a resend of verified bytes is ignored unchecked. After a mismatch nothing is compared and
  * nothing is buffered until `resetAfterCheckpoint`.
  *
@@ -148,6 +149,11 @@ export class TcpStreamMatch {
   private incomingLength = 0;
   private incomingSide: Side | null = null;
   private incomingStart = 0;
+  /**
+   * Urgent marks (`urgentMark`), primary's and secondary's: stream offsets above `verified`,
+   * ascending; null until either side sends urgent data.
+   */
+  private urgent: [number[], number[]] | null = null;
 
   constructor(options: TcpStreamMatchOptions) {
     const max = options.maxBytesPerSide ?? DEFAULT_MAX_BYTES_PER_SIDE;
@@ -256,6 +262,7 @@ export class TcpStreamMatch {
   resetAfterCheckpoint(): void {
     this.found = null;
     this.over = false;
+    this.urgent = null;
     const p = this.primary;
     const s = this.secondary;
     if (!p.started) {
@@ -287,15 +294,56 @@ export class TcpStreamMatch {
     this.secondary.store.trim();
   }
 
+  /**
+   * The next segment `addPrimary` (`primary`) or `addSecondary` gets, at `seq`, has URG set with
+   * urgent pointer `pointer`; call just before adding it. Its mark, `seq + pointer`, is where the
+   * urgent data ends (RFC 9293 §3.8.5, RFC 6093: Linux and the BSDs point just past the urgent
+   * byte, which an application reads out of band unless SO_OOBINLINE): the two sides must mark
+   * the same offsets. Each side's segment carrying the byte before a mark carries URG (the
+   * pointer is set on every segment sent below it), so once `verified` reaches a mark both sides'
+   * marks there are known. A mark at or below `verified` is a resend's and ignored, as is pointer
+   * 0xffff, Linux's placeholder for urgent data more than 64 KiB ahead.
+   */
+  urgentMark(primary: boolean, seq: number, pointer: number): void {
+    if (this.found !== null || pointer === 0xffff) return;
+    const mark = (this.based ? this.relative(seq) : 0) + pointer;
+    if (mark <= this.verifiedEnd) return;
+    const marks = (this.urgent ??= [[], []])[primary ? 0 : 1];
+    let i = marks.length;
+    while (i > 0 && marks[i - 1]! > mark) i--;
+    if (i === 0 || marks[i - 1] !== mark) marks.splice(i, 0, mark);
+  }
+
   private track(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
     this.incoming = bytes;
     this.incomingAt = at;
     this.incomingLength = length;
     this.incomingSide = x;
     const end = this.add(x, y, seq, bytes, at, length, fin, rst);
+    if (this.urgent !== null && this.found === null) this.compareUrgent(this.urgent);
     this.incoming = null;
     this.incomingSide = null;
     return end;
+  }
+
+  /** Compares the urgent marks both sides have sent up to `verified`; see `urgentMark`. */
+  private compareUrgent([p, s]: [number[], number[]]): void {
+    const v = this.verifiedEnd;
+    for (;;) {
+      const pm = p.length > 0 ? p[0]! : Infinity;
+      const sm = s.length > 0 ? s[0]! : Infinity;
+      const mark = Math.min(pm, sm);
+      if (mark > v) return;
+      if (pm !== sm) {
+        // The urgent byte itself is not verified: the segment carrying it must not be released.
+        this.verifiedEnd = mark - 1;
+        const where = (m: number): string => (m === Infinity ? 'none' : `offset ${m}`);
+        this.fail('tcp.urgent', mark - 1, `urgent data ending at different points: primary ${where(pm)}, secondary ${where(sm)}`);
+        return;
+      }
+      p.shift();
+      s.shift();
+    }
   }
 
   private add(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
@@ -453,6 +501,7 @@ export class TcpStreamMatch {
     this.verifiedEnd = at;
     this.primary.store.discardBelow(at);
     this.secondary.store.discardBelow(at);
+    if (this.urgent !== null) for (const marks of this.urgent) while (marks.length > 0 && marks[0]! <= at) marks.shift();
     this.comparing = true;
   }
 

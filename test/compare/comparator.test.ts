@@ -1329,3 +1329,52 @@ describe('translate mode: a full table evicting a connection whose SVM numbers d
     assert.deepEqual(t.releasedPayloads(), ['', 'hello', 'PVM!']);
   });
 });
+
+describe('TCP: urgent data (URG) is part of the stream', () => {
+  const URG = 0x20;
+  const seg = (t: Twins, off: number, payload: string, urgentPointer?: number) =>
+    t.out({ seq: ISN + off, payload, ...(urgentPointer === undefined ? {} : { flags: TCP_ACK | TCP_PSH | URG, urgentPointer }) });
+
+  test('urgent data on one side only is tcp.urgent, and the segment carrying the urgent byte is not released, whichever side comes first', () => {
+    for (const primaryUrgent of [true, false]) {
+      const t = new Twins();
+      t.established(ISN - 1);
+      const urgent = seg(t, 0, 'abc!', 4), plain = seg(t, 0, 'abc!');
+      if (primaryUrgent) { t.primary(urgent); t.secondary(plain); } else { t.secondary(urgent); t.primary(plain); }
+      assert.deepEqual(t.mismatchReasons(), ['tcp.urgent'], `primary urgent: ${primaryUrgent}`);
+      assert.deepEqual(t.releasedPayloads(), [''], 'only the SYN-ACK');
+      const m = t.actions.find((a) => a.kind === 'mismatch');
+      assert.ok(m && m.kind === 'mismatch' && m.mismatch.offset === 3, 'at the urgent byte');
+    }
+  });
+
+  test('urgent data ending at different points is tcp.urgent', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(seg(t, 0, 'abc!', 4));
+    t.secondary(seg(t, 0, 'abc!', 3));
+    assert.deepEqual(t.mismatchReasons(), ['tcp.urgent']);
+  });
+
+  test('the same urgent data cut differently, its pointer ahead of a segment, and a resend of it: no mismatch', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(seg(t, 0, 'abc!', 4));
+    t.secondary(seg(t, 0, 'ab', 4));
+    t.secondary(seg(t, 2, 'c!', 2));
+    t.primary(seg(t, 0, 'abc!', 4));
+    t.primary(seg(t, 4, 'more'));
+    t.secondary(seg(t, 4, 'more'));
+    assert.deepEqual(t.checkpoints(), []);
+    assert.deepEqual(t.releasedPayloads(), ['', 'abc!', 'abc!', 'more']);
+  });
+
+  test('pointer 0xffff (Linux: urgent data more than 64 KiB ahead) marks nothing', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(seg(t, 0, 'abcd', 0xffff));
+    t.secondary(seg(t, 0, 'abcd'));
+    assert.deepEqual(t.checkpoints(), []);
+    assert.deepEqual(t.releasedPayloads(), ['', 'abcd']);
+  });
+});

@@ -25,6 +25,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emitArp, emitIcmpEcho, emitTcp, emitUdp, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpFields } from '../../compare/index.js';
+import { TCP_URG } from '../../compare/wire/tcp.js';
 import { DO_CHECKPOINT } from '../../proxy/framing/notify.js';
 import { CLIENT, CLIENT_PORT, GUEST, GUEST_PORT } from '../support/twins.js';
 import { checkpointAndFlush, startComparator, type ComparatorKind, type ComparatorUnderTest, type ComparatorUnderTestOptions, type ReleasedFrame } from '../support/colo-proxy-compare.js';
@@ -903,6 +904,29 @@ test('differential: at least 10 scenarios, each naming both sides\' outcome', ()
 });
 
 // Each scenario starts its own pair of comparators (QEMU in ~0.1 s, ours in ~1 s: node + tsx);
+// 28. Urgent data on the PVM only: 'abc!' sent with MSG_OOB (URG, urgent pointer 4), the same
+// bytes plain on the SVM. The client's application reads '!' out of band from the PVM's (unless
+// SO_OOBINLINE), in band from the SVM's.
+{
+  const urgent = out('P abc! URG', 0, 'abc!', { flags: TCP_ACK | TCP_PSH | TCP_URG, urgentPointer: 4 });
+  const plain = out('S abc!', 0, 'abc!', { ipId: 2 });
+  scenario({
+    name: 'TCP, urgent data on the PVM only: QEMU releases it (flags ignored), we request a checkpoint',
+    verdict: 'differ',
+    async play(r) {
+      await r.handshake();
+      await r.c.sendPrimary(urgent);
+      await r.c.sendSecondary(plain);
+      await r.phase('URG on the PVM only');
+      await r.done();
+    },
+    // QEMU (§5: TCP flags are ignored, the payloads are equal): released at once.
+    qemu: [HANDSHAKE, ['URG on the PVM only', ['P abc! URG'], 0], ['COLO_CHECKPOINT', [], 0]],
+    // Ours (README: tcp.urgent): a checkpoint, the segment held until it is done.
+    ours: [HANDSHAKE, ['URG on the PVM only', [], 1], ['COLO_CHECKPOINT', ['P abc! URG'], 0]],
+  });
+}
+
 // three scenarios run at once to keep the file well under 30 s on a busy 2-core machine.
 describe('differential', { concurrency: 3 }, () => {
   for (const s of scenarios) {
