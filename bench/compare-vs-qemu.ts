@@ -16,10 +16,10 @@
  * flow g % 1000), identical on both inputs, with at most 64 frames in flight overall: the two
  * copies of stream frame n are written only once n - 64 frames have come out of outdev, in batches
  * of at least 16 frames (so 48 to 64 in flight). Each round uses fresh connections (new ports).
- * Why 64: with 128 or 256 in flight (2026-11-27) QEMU released a flow's frames out of order in its
- * first run (1400 B x 1 at 128: frame 127 where 102 was due; 64 B x 1 at 256: 255 where 140 was), its send
- * queue taking the newest first under congestion (COLO-REFERENCE §5 weakness 3), which this
- * driver's order check rejects; ours stayed in order at 256 and 1024.
+ * Why 64: with 128 or 256 in flight (2026-11-27) QEMU released a flow's frames out of order in
+ * its first run (1400 B x 1 at 128: frame 127 where 102 was due; 64 B x 1 at 256: 255 where 140
+ * was), its send queue taking the newest first under congestion (COLO-REFERENCE §5 weakness 3),
+ * which this driver's order check rejects; ours stayed in order at 256 and 1024.
  *
  * The driver is kept cheap: a case's frames are built once and encoded (encodeQemuFrames) into one
  * buffer, which is both the byte stream written to each input and, in stream order, the bytes
