@@ -1141,12 +1141,17 @@ describe('TCP Fast Open: data on a SYN or SYN-ACK is the first bytes of the stre
   /** A guest's SYN to a server at port 5432 from `port`, with Fast Open data. */
   const syn = (t: Twins, isn: number, payload: string, port = 1000) => t.out({ srcPort: port, dstPort: 5432, seq: isn, ack: 0, flags: TCP_SYN, options: opts, payload });
   const data = (t: Twins, seq: number, payload: string, port = 1000) => t.out({ srcPort: port, dstPort: 5432, seq, ack: 7001, payload });
+  /** Both guests' SYNs (ISNs 100 and 900, pre-translated mode) with these data, the PVM's first or not. */
+  const syns = (primaryData: string, secondaryData: string, primaryFirst: boolean): Twins => {
+    const t = new Twins();
+    const p = syn(t, 100, primaryData), s = syn(t, 900, secondaryData);
+    if (primaryFirst) { t.primary(p); t.secondary(s); } else { t.secondary(s); t.primary(p); }
+    return t;
+  };
 
   test('different data on the two guests\' SYNs is a tcp.payload mismatch, whichever SYN comes first; the PVM\'s SYN is not released', () => {
     for (const primaryFirst of [true, false]) {
-      const t = new Twins();
-      const p = syn(t, 100, 'GET /a'), s = syn(t, 900, 'GET /b');
-      if (primaryFirst) { t.primary(p); t.secondary(s); } else { t.secondary(s); t.primary(p); }
+      const t = syns('GET /a', 'GET /b', primaryFirst);
       assert.deepEqual(t.mismatchReasons(), ['tcp.payload'], `primary first: ${primaryFirst}`);
       assert.deepEqual(t.released(), []);
       const m = t.actions.find((a) => a.kind === 'mismatch');
@@ -1156,9 +1161,7 @@ describe('TCP Fast Open: data on a SYN or SYN-ACK is the first bytes of the stre
 
   test('the same data on both SYNs (different ISNs, pre-translated mode): the SYN is released, the bytes after it compared from there', () => {
     for (const primaryFirst of [true, false]) {
-      const t = new Twins();
-      const p = syn(t, 100, 'GET /'), s = syn(t, 900, 'GET /');
-      if (primaryFirst) { t.primary(p); t.secondary(s); } else { t.secondary(s); t.primary(p); }
+      const t = syns('GET /', 'GET /', primaryFirst);
       assert.deepEqual(t.releasedPayloads(), ['GET /'], `primary first: ${primaryFirst}`);
       t.primary(data(t, 106, 'index'));
       t.secondary(data(t, 106, 'index'));
