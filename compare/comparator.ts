@@ -569,7 +569,8 @@ class Engine implements Comparator {
     if (t instanceof UdpView) {
       if (port === t.dstPort) return bytes;
       const copy = this.copier.copy(bytes);
-      (UdpView.parse(copy, t.offset, t.length) as UdpView).setDstPort(port);
+      // A first fragment's UDP length counts the whole datagram: parse it as the frame was.
+      (UdpView.parse(copy, t.offset, t.length, f.isFragment) as UdpView).setDstPort(port);
       return copy;
     }
     if ((t instanceof IcmpView || t instanceof Icmpv6View) && port !== t.echoId) {

@@ -151,6 +151,25 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.deepEqual(t.checkpoints(), []);
   });
 
+  test('a reply too large for one frame reaches the SVM in fragments, the first readdressed with the whole datagram\'s checksum (IPv4, IPv6)', () => {
+    for (const [guest, server] of [[GUEST, SERVER], ['fd00::2', 'fd00::53']] as const) {
+      const t = new Twins({ mode: 'translate' });
+      t.primary(query(33000, 'q', { src: guest, dst: server }));
+      t.secondary(query(44000, 'q', { src: guest, dst: server }));
+      const big = 'a'.repeat(3000);
+      const fragments = split(answer(33000, big, { src: server, dst: guest, dontFragment: false, ipId: 7 }), [1232, 2464]);
+      for (const f of fragments) t.client(f);
+      const toSvm = t.delivered('secondary');
+      assert.equal(toSvm.length, 3, guest);
+      const first = udpOf(toSvm[0]!);
+      const expected = udpOf(answer(44000, big, { src: server, dst: guest }));
+      assert.deepEqual(first.frame.bytes.subarray(first.udp.offset, first.udp.offset + 8), expected.frame.bytes.subarray(expected.udp.offset, expected.udp.offset + 8),
+        `${guest}: the SVM's port and the checksum the whole datagram to it has`);
+      assert.deepEqual(toSvm.slice(1), fragments.slice(1), `${guest}: the later fragments as they came`);
+      assert.deepEqual(t.delivered('primary'), fragments);
+    }
+  });
+
   test('a full table that evicts the SVM\'s early datagram to open the PVM\'s flow: closed once, nothing left waiting, a checkpoint at once', () => {
     const t = new Twins({ mode: 'translate', maxConnections: 1, compareTimeoutMs: 3000, scanIntervalMs: 1000 });
     t.secondary(query(44000, 'who is example.org'), 0);
