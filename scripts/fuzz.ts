@@ -12,7 +12,8 @@
  * - `decode`: random bytes under every link type, and mutated emitted frames (TCP/UDP/ICMP/ARP,
  *   IPv4/IPv6, VLAN, IP fragments) into decodeFrame: a Frame or a WireError, never a throw; every
  *   getter of every view readable, no NaN, payload inside the frame; FrameDecoder agrees.
- * - `core`: random operation sequences on createComparator (both modes, small limits): no throw,
+ * - `core`: random operation sequences on createComparator (both modes, small limits; UDP flows
+ *   whose guests send from different ports, so translate mode pairs them, and fragments both ways): no throw,
  *   sane counters after every step, one drop per secondary frame, one delivery to the primary per
  *   client frame, releases in the primary's order per flow (until an eviction of held frames), and
  *   after a final checkpointDone every primary frame released exactly once with its own bytes and
@@ -616,9 +617,11 @@ function decodeTarget(): AnyProperty {
 /** A frame for the core: a few flows of each kind, sequence numbers near a per-flow base so segments overlap. */
 type CoreFrame =
   | { t: 'tcp'; flow: number; out: boolean; off: number; randomSeq: number | null; ackOff: number; flags: number; payload: string; v6: boolean; vlan: boolean }
-  | { t: 'udp'; flow: number; out: boolean; payload: string; v6: boolean }
+  /** `svmPort`: the secondary sends from another port (a guest-opened flow; translate mode pairs them). */
+  | { t: 'udp'; flow: number; out: boolean; payload: string; v6: boolean; svmPort: boolean }
   | { t: 'icmp'; id: number; reply: boolean; payload: string; v6: boolean }
-  | { t: 'frag'; flow: number; payload: string; cut: number; part: number; ipId: number }
+  /** A fragment of a guest's datagram (`out`) or of the client's to the guest. */
+  | { t: 'frag'; flow: number; out: boolean; payload: string; cut: number; part: number; ipId: number }
   | { t: 'garbage'; bytes: Uint8Array }
   | { t: 'mutated'; frame: CoreFrame; edits: Mutation[] };
 
@@ -646,11 +649,11 @@ const coreFrameBase: fc.Arbitrary<CoreFrame> = fc.oneof(
     }),
     weight: 6,
   },
-  { arbitrary: fc.record({ t: fc.constant('udp' as const), flow: fc.nat(2), out: fc.boolean(), payload: payloadArb, v6: fc.boolean() }), weight: 2 },
+  { arbitrary: fc.record({ t: fc.constant('udp' as const), flow: fc.nat(2), out: fc.boolean(), payload: payloadArb, v6: fc.boolean(), svmPort: fc.boolean() }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant('icmp' as const), id: fc.nat(2), reply: fc.boolean(), payload: payloadArb, v6: fc.boolean() }), weight: 1 },
   {
     arbitrary: fc.record({
-      t: fc.constant('frag' as const), flow: fc.nat(2), payload: fc.string({ unit: fc.constantFrom('a', 'b'), minLength: 9, maxLength: 40 }),
+      t: fc.constant('frag' as const), flow: fc.nat(2), out: fc.boolean(), payload: fc.string({ unit: fc.constantFrom('a', 'b'), minLength: 9, maxLength: 40 }),
       cut: fc.nat(), part: fc.nat(1), ipId: fc.nat(2),
     }),
     weight: 2,
@@ -713,12 +716,15 @@ function coreBytes(f: CoreFrame, secondary: boolean, mode: ComparatorConfig['mod
       }
       return build.in({ ...fields, dstPort: 80 + f.flow, seq: f.randomSeq ?? CLIENT_ISN + f.off, ack: (FLOW_ISN[f.flow]! + f.ackOff) >>> 0 });
     }
-    case 'udp':
-      return emitUdp({ ...addr(f.v6, f.out), srcPort: f.out ? 53 + f.flow : 5353, dstPort: f.out ? 5353 : 53 + f.flow, payload: f.payload });
+    case 'udp': {
+      const guestPort = 53 + f.flow + (secondary && f.out && f.svmPort ? 1000 : 0);
+      return emitUdp({ ...addr(f.v6, f.out), srcPort: f.out ? guestPort : 5353, dstPort: f.out ? 5353 : guestPort, payload: f.payload });
+    }
     case 'icmp':
       return emitIcmpEcho({ ...addr(f.v6, true), id: f.id, sequence: 1, reply: f.reply, payload: f.payload });
     case 'frag': {
-      const whole = emitUdp({ src: GUEST, dst: CLIENT, srcPort: 53 + f.flow, dstPort: 5353, payload: f.payload, dontFragment: false, ipId: f.ipId });
+      const ends = f.out ? { src: GUEST, dst: CLIENT, srcPort: 53 + f.flow, dstPort: 5353 } : { src: CLIENT, dst: GUEST, srcPort: 5353, dstPort: 53 + f.flow };
+      const whole = emitUdp({ ...ends, payload: f.payload, dontFragment: false, ipId: f.ipId });
       const cut = 8 * (1 + (f.cut % Math.floor((8 + f.payload.length - 1) / 8)));
       return ipFragments(whole, [cut])[f.part]!;
     }
