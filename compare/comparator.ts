@@ -210,6 +210,8 @@ class TcpConnection extends Connection {
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
   clientFin = false;
+  /** FIN both ways, or an RST (see `finish`). */
+  finished = false;
   /** Sequence number of the SYN (or SYN-ACK) the client, the PVM and the SVM sent on it, -1 before one: see `newIncarnation`. */
   clientIsn = -1;
   primaryIsn = -1;
@@ -531,14 +533,14 @@ class Engine implements Comparator {
     const tcp = decoded.transport;
     if (tcp.isFin || tcp.isRst) c.closing = true;
     if (tcp.isFin) c.clientFin = true;
-    if (tcp.isRst || (c.clientFin && c.outputFin)) c.idleLimit = this.lingerMs;
+    if (tcp.isRst || (c.clientFin && c.outputFin)) this.finish(c);
     if (tcp.isSyn) c.clientIsn = tcp.seq;
     if (tcp.isSyn && !tcp.isAck) {
       // A client SYN opens a passive connection: nothing in it refers to the guest's sequence space.
       this.sink.deliver('secondary', bytes);
       return;
     }
-    if (c.idleLimit === this.config.idleTimeoutMs && !c.closing) this.keepWhileTranslated(c);
+    if (c.idleLimit === this.config.idleTimeoutMs && !c.finished) this.keepWhileTranslated(c);
     const copy = this.copier.copy(bytes);
     if (!c.translation!.known || c.toSecondary !== null) {
       (c.toSecondary ??= new Fifo<Uint8Array>()).push(copy);
@@ -914,7 +916,7 @@ class Engine implements Comparator {
       }
     }
 
-    if (isRst) c.idleLimit = this.lingerMs;
+    if (isRst) this.finish(c);
     if (isSyn) {
       this.syn(c, primary, bytes, f, tcp, now, ack);
       return;
@@ -932,7 +934,7 @@ class Engine implements Comparator {
 
     if (primary) {
       if (isFin) c.outputFin = true;
-      if (c.clientFin && c.outputFin) c.idleLimit = this.lingerMs;
+      if (c.clientFin && c.outputFin) this.finish(c);
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
       let frame = this.keep || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
@@ -1051,12 +1053,18 @@ class Engine implements Comparator {
     }
   }
 
+  /** FIN both ways, or an RST: the connection lingers `lingerMs`, then goes. */
+  private finish(c: TcpConnection): void {
+    c.finished = true;
+    c.idleLimit = this.lingerMs;
+  }
+
   /**
    * An established connection (the client has sent past its SYN) whose SVM side differs from the
    * PVM's (sequence or timestamp offsets, or port) is forgotten only after TRANSLATED_IDLE_MS idle
    * (or a full table): resumed after the usual idle timeout it would be picked up mid-stream as
-   * the identity, its client frames misaddressed to the SVM and its output mismatched. Once closed
-   * it lingers as closed connections do; half-open ones age as usual.
+   * the identity, its client frames misaddressed to the SVM and its output mismatched. A half-closed
+   * one too; once finished it lingers as closed connections do.
    */
   private keepWhileTranslated(c: TcpConnection): void {
     if (svmNumbersDiffer(c)) c.idleLimit = this.translatedIdleMs;
@@ -1223,9 +1231,11 @@ class Engine implements Comparator {
     this.counters.secondaryWaitingFrames -= waiting;
     this.counters.connectionsClosed++;
     const held = c.held.length;
-    // Translate mode: an open connection whose SVM numbers differ, gone from a full table, would
-    // come back as the identity (picked up mid-stream) and its SVM output be compared unmapped.
-    const translated = reason === 'full' && c instanceof TcpConnection && !c.closing && svmNumbersDiffer(c);
+    // Translate mode: a connection not finished whose SVM numbers differ, gone from a full table
+    // or established and idle past TRANSLATED_IDLE_MS, would come back as the identity (picked up
+    // mid-stream) and its SVM output be compared unmapped.
+    const translated = c instanceof TcpConnection && !c.finished && svmNumbersDiffer(c) &&
+      (reason === 'full' || (reason === 'idle' && c.idleLimit === this.translatedIdleMs));
     if (held === 0 && waiting === 0 && !translated) return;
     this.blockedKeys.add(c.key);
     const what = `${held} primary frames held, ${waiting} secondary ${c instanceof TcpConnection ? 'segments' : 'messages'} waiting${translated ? ', the SVM\'s sequence offset' : ''}`;
@@ -1239,10 +1249,11 @@ class Engine implements Comparator {
 
 /**
  * The least idle time after which an established translate-mode connection whose SVM numbers
- * differ is forgotten: Linux's default keepalive time (tcp_keepalive_time, 2 h), so that a
- * connection kept alive by probes is never forgotten, and one whose client vanished eventually is.
+ * differ is forgotten: Linux's default keepalive time (tcp_keepalive_time, 2 h) and a margin for
+ * a late probe, so that a connection kept alive by probes is never forgotten, and one whose client
+ * vanished eventually is (with a checkpoint: its offsets go with it, see `removed`).
  */
-const TRANSLATED_IDLE_MS = 2 * 3600 * 1000;
+const TRANSLATED_IDLE_MS = (2 * 3600 + 15 * 60) * 1000;
 
 /** Who sent a SYN looked up by `connection`, for `newIncarnation`; NO_SOURCE for any other frame. */
 const NO_SOURCE = -1;

@@ -1107,13 +1107,14 @@ describe('how long closed and translated connections stay', () => {
     t.secondary(t.out({ seq: 900_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
     t.client(t.in({ seq: 5000, ack: 1001, payload: 'hi' }));
   }
-  test('an established translated connection is forgotten after two hours idle, not five minutes; a closed one as closed ones are', () => {
+  test('an established translated connection is forgotten after 2 h 15 min idle (with a checkpoint: its offsets go), not five minutes; a closed one as closed ones are', () => {
     const open = new Twins({ mode: 'translate', idleTimeoutMs: 300_000, scanIntervalMs: 1000 });
     translated(open);
-    open.advanceTo(3_600_000);
-    assert.equal(open.c.counters.connectionsClosed, 0, 'kept past the idle timeout');
     open.advanceTo(2 * 3_600_000 + 5000);
-    assert.equal(open.c.counters.connectionsClosed, 1, 'forgotten after two hours');
+    assert.equal(open.c.counters.connectionsClosed, 0, 'kept past the idle timeout and the keepalive time');
+    open.advanceTo(2 * 3_600_000 + 15 * 60_000 + 5000);
+    assert.equal(open.c.counters.connectionsClosed, 1, 'forgotten after 2 h 15 min');
+    assert.deepEqual(open.checkpoints(), ['table_full']);
     const closed = new Twins({ mode: 'translate', idleTimeoutMs: 60_000, closedLingerMs: 60_000, scanIntervalMs: 1000 });
     translated(closed);
     closed.client(closed.in({ seq: 5002, ack: 1001, flags: TCP_ACK | TCP_FIN }));
@@ -1330,6 +1331,21 @@ describe('translate mode: a full table evicting a connection whose SVM numbers d
     assert.deepEqual(t.releasedPayloads(), ['', 'hello'], 'held until the checkpoint');
     t.checkpointDone();
     assert.deepEqual(t.releasedPayloads(), ['', 'hello', 'PVM!']);
+  });
+
+  test('half-closed (the client sent FIN, the guest still answers) too', () => {
+    const t = new Twins({ mode: 'translate', maxConnections: 1 });
+    const opts = { mss: 1460 };
+    t.client(t.in({ seq: 7000, ack: 0, flags: TCP_SYN, options: opts }));
+    t.primary(t.out({ seq: 1000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.secondary(t.out({ seq: 900_000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.client(t.in({ seq: 7001, ack: 1001, payload: 'GET' }));
+    t.client(t.in({ seq: 7004, ack: 1001, flags: TCP_FIN | TCP_ACK }));
+    t.client(t.in({ srcPort: 40001, seq: 1, ack: 0, flags: TCP_SYN, options: opts }));
+    assert.deepEqual(t.checkpoints(), ['table_full']);
+    t.primary(t.out({ seq: 1001, ack: 7005, payload: 'PVM!' }));
+    t.secondary(t.out({ seq: 900_001, ack: 7005, payload: 'SVM?' }));
+    assert.deepEqual(t.releasedPayloads(), [''], 'held until the checkpoint');
   });
 });
 
