@@ -50,7 +50,7 @@ import { WaitingSegments } from './decide/waiting.js';
 import { Counters } from './decide/counters.js';
 import { resolveConfig, type ComparatorConfig } from './config.js';
 import type { EventCode, MismatchReason } from './events.js';
-import type { Mismatch } from './match/mismatch.js';
+import { hexWindow, type Mismatch } from './match/mismatch.js';
 import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts } from './match/datagram.js';
 import type { BytesEqual } from './match/bytes-equal.js';
 import { TcpStreamMatch } from './match/tcp-stream.js';
@@ -72,9 +72,8 @@ class SynInfo {
     /** The ECE and CWR flags: ECN negotiation (RFC 3168 §6.1.1). */
     readonly ecn: number,
     /**
-     * The secondary's SYN payload (TCP Fast Open, RFC 7413), copied, until the handshake places it
-     * in the stream; null without payload, and always for the primary, whose payload goes into the
-     * stream at once.
+     * The SYN's payload (TCP Fast Open, RFC 7413), null without: the secondary's a copy, which the
+     * handshake places in the stream; the primary's a view of its held frame, already in it.
      */
     readonly data: Uint8Array | null,
   ) {}
@@ -989,7 +988,7 @@ class Engine implements Comparator {
       const frame = this.keep ? bytes : this.copier.copy(bytes);
       // Fast Open data (RFC 7413) is the stream's first bytes, just after the ISN, on either side.
       const end = data ? this.synData(c, true, seqAdd(tcp.seq, 1), frame, f.payloadOffset, f.payloadLength, now) : NO_SYN_DATA;
-      if (!c.handshakeDone) c.primarySyn ??= SynInfo.of(tcp, null);
+      if (!c.handshakeDone) c.primarySyn ??= SynInfo.of(tcp, data ? frame.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength) : null);
       this.hold(c, frame, now, end, ack, !c.handshakeDone, this.tag);
     } else if (!c.handshakeDone) {
       c.secondarySyn ??= SynInfo.of(tcp, data ? bytes.slice(f.payloadOffset, f.payloadOffset + f.payloadLength) : null);
@@ -1023,6 +1022,16 @@ class Engine implements Comparator {
     }
     if (!p.agrees(s)) {
       this.mismatch(c, { reason: 'tcp.syn_options', position: p.isn, offset: 0, primaryHex: '', secondaryHex: '', detail: `${p.describe()} against ${s.describe()}` });
+      return;
+    }
+    if ((p.data === null) !== (s.data === null)) {
+      // The other guest's bytes could come only after the client answered this handshake, which
+      // it cannot before the first guest's is released: waiting for them would end in a timeout.
+      const one = p.data ?? s.data!;
+      this.mismatch(c, {
+        reason: 'tcp.payload', position: seqAdd(p.isn, 1), offset: 0, primaryHex: p.data === null ? '' : hexWindow(p.data, 0), secondaryHex: s.data === null ? '' : hexWindow(s.data, 0),
+        detail: `data on the ${p.data !== null ? 'primary' : 'secondary'}'s ${p.synAck ? 'SYN-ACK' : 'SYN'} only (${one.length} bytes)`,
+      });
       return;
     }
     c.handshakeDone = true;
