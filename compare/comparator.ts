@@ -937,7 +937,7 @@ class Engine implements Comparator {
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
       let frame = this.keep || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
-      if ((flags & TCP_URG) !== 0) c.match.urgentMark(true, seq, tcp.urgentPointer);
+      if ((flags & TCP_URG) !== 0) c.match.urgentMark(true, seq, f.payloadLength, tcp.urgentPointer);
       const end = c.match.addPrimary(seq, frame, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (c.held.length === 0 && c.match.started && end <= c.match.verified && ackReached(c, ack)) {
@@ -947,7 +947,7 @@ class Engine implements Comparator {
         this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
-      if ((flags & TCP_URG) !== 0) c.match.urgentMark(false, seq, tcp.urgentPointer);
+      if ((flags & TCP_URG) !== 0) c.match.urgentMark(false, seq, f.payloadLength, tcp.urgentPointer);
       const end = c.match.addSecondary(seq, bytes, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, now);
@@ -1054,7 +1054,7 @@ class Engine implements Comparator {
       const compared = c.match.comparedBytes;
       const unverified = c.match.unverifiedBytes;
       const seq = c.translation === null ? e.seq : seqAdd(e.seq, -c.translation.seqOffset);
-      if (e.urgentPointer !== -1) c.match.urgentMark(false, seq, e.urgentPointer);
+      if (e.urgentPointer !== -1) c.match.urgentMark(false, seq, e.payloadLength, e.urgentPointer);
       const end = c.match.addSecondary(seq, e.frame, e.fin, e.rst, e.payloadOffset, e.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, e.since);

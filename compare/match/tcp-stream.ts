@@ -87,6 +87,16 @@ const UNIT_FIN = 2;
 const UNIT_RST = 3;
 const UNIT_NAMES = ['nothing', 'data', 'FIN', 'RST'];
 
+/** A segment sent with URG: the range of stream offsets it carried and its urgent mark (`urgentMark`). */
+class UrgentSegment {
+  checked = false;
+  constructor(
+    readonly start: number,
+    readonly end: number,
+    readonly mark: number,
+  ) {}
+}
+
 /** What one side has sent, above the verified point and in summary below it. */
 class Side {
   readonly store: Reassembly;
@@ -149,11 +159,8 @@ export class TcpStreamMatch {
   private incomingLength = 0;
   private incomingSide: Side | null = null;
   private incomingStart = 0;
-  /**
-   * Urgent marks (`urgentMark`), primary's and secondary's: stream offsets above `verified`,
-   * ascending; null until either side sends urgent data.
-   */
-  private urgent: [number[], number[]] | null = null;
+  /** Urgent segments (`urgentMark`), primary's and secondary's; null until either side sends one. */
+  private urgent: [UrgentSegment[], UrgentSegment[]] | null = null;
 
   constructor(options: TcpStreamMatchOptions) {
     const max = options.maxBytesPerSide ?? DEFAULT_MAX_BYTES_PER_SIDE;
@@ -295,23 +302,21 @@ export class TcpStreamMatch {
   }
 
   /**
-   * The next segment `addPrimary` (`primary`) or `addSecondary` gets, at `seq`, has URG set with
-   * urgent pointer `pointer`; call just before adding it. Its mark, `seq + pointer`, is where the
-   * urgent data ends (RFC 9293 §3.8.5, RFC 6093: Linux and the BSDs point just past the urgent
-   * byte, which an application reads out of band unless SO_OOBINLINE): the two sides must mark
-   * the same offsets. Each side's segment carrying the byte before a mark carries URG (the
-   * pointer is set on every segment sent below it), so once `verified` reaches a mark both sides'
-   * marks there are known. A mark at or below `verified` is a resend's and ignored, as is pointer
-   * 0xffff, Linux's placeholder for urgent data more than 64 KiB ahead.
+   * The next segment `addPrimary` (`primary`) or `addSecondary` gets, at `seq` with `length`
+   * payload bytes, has URG set with urgent pointer `pointer`; call just before adding it. Its mark,
+   * `seq + pointer`, is where the urgent data ends (RFC 9293 §3.8.5, RFC 6093: Linux, the BSDs and
+   * Windows by default point just past the urgent byte, which an application reads out of band
+   * unless SO_OOBINLINE). A side sets the pointer on every segment it sends below its mark, so once
+   * `verified` passes a mark, the other side's segment carrying the byte before it is in: it must
+   * have pointed there or beyond (a later urgent write overtakes an earlier one, and a stack may
+   * merge both into one segment), else `tcp.urgent`. A mark at or below `verified` is a resend's
+   * and ignored, as is pointer 0xffff, Linux's placeholder for urgent data over 64 KiB ahead.
    */
-  urgentMark(primary: boolean, seq: number, pointer: number): void {
+  urgentMark(primary: boolean, seq: number, length: number, pointer: number): void {
     if (this.found !== null || pointer === 0xffff) return;
-    const mark = (this.based ? this.relative(seq) : 0) + pointer;
-    if (mark <= this.verifiedEnd) return;
-    const marks = (this.urgent ??= [[], []])[primary ? 0 : 1];
-    let i = marks.length;
-    while (i > 0 && marks[i - 1]! > mark) i--;
-    if (i === 0 || marks[i - 1] !== mark) marks.splice(i, 0, mark);
+    const start = this.based ? this.relative(seq) : 0;
+    if (start + pointer <= this.verifiedEnd) return;
+    (this.urgent ??= [[], []])[primary ? 0 : 1].push(new UrgentSegment(start, start + length, start + pointer));
   }
 
   private track(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
@@ -326,24 +331,24 @@ export class TcpStreamMatch {
     return end;
   }
 
-  /** Compares the urgent marks both sides have sent up to `verified`; see `urgentMark`. */
-  private compareUrgent([p, s]: [number[], number[]]): void {
+  /** Checks the urgent marks `verified` has passed, lowest first, then forgets what it passed; see `urgentMark`. */
+  private compareUrgent(sides: [UrgentSegment[], UrgentSegment[]]): void {
     const v = this.verifiedEnd;
-    for (;;) {
-      const pm = p.length > 0 ? p[0]! : Infinity;
-      const sm = s.length > 0 ? s[0]! : Infinity;
-      const mark = Math.min(pm, sm);
-      if (mark > v) return;
-      if (pm !== sm) {
+    const due: [UrgentSegment, number][] = [];
+    for (let x = 0; x < 2; x++) for (const u of sides[x]!) if (!u.checked && u.mark <= v) due.push([u, x]);
+    due.sort((a, b) => a[0].mark - b[0].mark);
+    for (const [u, x] of due) {
+      u.checked = true;
+      const byte = u.mark - 1;
+      if (!sides[1 - x]!.some((o) => o.start <= byte && byte < o.end && o.mark >= u.mark)) {
         // The urgent byte itself is not verified: the segment carrying it must not be released.
-        this.verifiedEnd = mark - 1;
-        const where = (m: number): string => (m === Infinity ? 'none' : `offset ${m}`);
-        this.fail('tcp.urgent', mark - 1, `urgent data ending at different points: primary ${where(pm)}, secondary ${where(sm)}`);
+        this.verifiedEnd = byte;
+        const [name, other] = x === 0 ? ['primary', 'secondary'] : ['secondary', 'primary'];
+        this.fail('tcp.urgent', byte, `${name} urgent data ends at offset ${u.mark}, ${other} marks no urgent data through offset ${byte}`);
         return;
       }
-      p.shift();
-      s.shift();
     }
+    for (let x = 0; x < 2; x++) sides[x] = sides[x]!.filter((u) => !u.checked || u.end > v);
   }
 
   private add(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
@@ -501,7 +506,7 @@ export class TcpStreamMatch {
     this.verifiedEnd = at;
     this.primary.store.discardBelow(at);
     this.secondary.store.discardBelow(at);
-    if (this.urgent !== null) for (const marks of this.urgent) while (marks.length > 0 && marks[0]! <= at) marks.shift();
+    if (this.urgent !== null) for (let x = 0; x < 2; x++) this.urgent[x] = this.urgent[x]!.filter((u) => u.mark > at);
     this.comparing = true;
   }
 

@@ -1385,6 +1385,24 @@ describe('TCP: urgent data (URG) is part of the stream', () => {
     assert.deepEqual(t.releasedPayloads(), ['', 'abc!', 'abc!', 'more']);
   });
 
+  test('two urgent writes sent apart by one guest and merged into one segment by the other (the second overtakes the first): no mismatch', () => {
+    for (const mergedOnPrimary of [false, true]) {
+      const t = new Twins();
+      t.established(ISN - 1);
+      const apart = [seg(t, 0, 'a', 1), seg(t, 1, 'b', 1)], merged = [seg(t, 0, 'ab', 2)];
+      for (const f of mergedOnPrimary ? merged : apart) t.primary(f);
+      for (const f of mergedOnPrimary ? apart : merged) t.secondary(f);
+      assert.deepEqual(t.checkpoints(), [], `merged on the primary: ${mergedOnPrimary}`);
+    }
+    const plainFirst = new Twins();
+    plainFirst.established(ISN - 1);
+    plainFirst.primary(seg(plainFirst, 0, 'a', 1));
+    plainFirst.primary(seg(plainFirst, 1, 'b', 1));
+    plainFirst.secondary(seg(plainFirst, 0, 'a'));
+    plainFirst.secondary(seg(plainFirst, 1, 'b', 1));
+    assert.deepEqual(plainFirst.mismatchReasons(), ['tcp.urgent'], 'the first byte urgent on one side only, cut alike');
+  });
+
   test('pointer 0xffff (Linux: urgent data more than 64 KiB ahead) marks nothing', () => {
     const t = new Twins();
     t.established(ISN - 1);
