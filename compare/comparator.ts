@@ -921,10 +921,12 @@ class Engine implements Comparator {
       return;
     }
 
-    if (!primary && !c.handshakeDone && (c.primarySyn !== null || c.secondarySyn !== null)) {
+    if (!primary && !c.handshakeDone && !c.diverged && (c.primarySyn !== null || c.secondarySyn !== null)) {
       const urgent = (flags & TCP_URG) !== 0 ? tcp.urgentPointer : -1;
-      (c.early ??= []).push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
+      const early = (c.early ??= []);
+      early.push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
       this.counters.secondaryWaitingFrames++;
+      if (early.length > this.config.maxQueueFrames) this.mismatch(c, limitMismatch(`${early.length} secondary segments before the handshakes were compared`));
       return;
     }
     const seq = primary || c.translation === null ? tcpSeq : seqAdd(tcpSeq, -c.translation.seqOffset);

@@ -1412,3 +1412,16 @@ describe('TCP: urgent data (URG) is part of the stream', () => {
     assert.deepEqual(t.releasedPayloads(), ['', 'abcd']);
   });
 });
+
+describe('TCP: the SVM\'s segments waiting for the handshakes are bounded', () => {
+  test('more than maxQueueFrames of them is queue_full', () => {
+    const t = new Twins({ maxQueueFrames: 4 });
+    t.secondary(t.out({ seq: 777, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }));
+    for (let i = 0; i < 4; i++) t.secondary(t.out({ seq: ISN + i, payload: 'x' }));
+    assert.deepEqual(t.checkpoints(), []);
+    t.secondary(t.out({ seq: ISN + 4, payload: 'x' }));
+    assert.deepEqual(t.checkpoints(), ['queue_full']);
+    t.checkpointDone();
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+  });
+});
