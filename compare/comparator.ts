@@ -51,7 +51,7 @@ import { Counters } from './decide/counters.js';
 import { resolveConfig, type ComparatorConfig } from './config.js';
 import type { EventCode, MismatchReason } from './events.js';
 import { hexWindow, type Mismatch } from './match/mismatch.js';
-import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts } from './match/datagram.js';
+import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts, withoutClientRewrites } from './match/datagram.js';
 import type { BytesEqual } from './match/bytes-equal.js';
 import { TcpStreamMatch } from './match/tcp-stream.js';
 import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from './match/headers.js';
@@ -649,7 +649,8 @@ class Engine implements Comparator {
     }
     const tcp = decoded.transport?.kind === 'tcp' ? decoded.transport : null;
     if (tcp === null) {
-      this.message(this.messageConnection(primary, decoded, now), primary, [bytes], false, messageParts(decoded, this.config.compareHeaders), now);
+      const parts = messageParts(decoded, this.config.compareHeaders);
+      this.message(this.messageConnection(primary, decoded, now), primary, [bytes], false, this.config.mode === 'translate' ? withoutClientRewrites(decoded, parts) : parts, now);
       return;
     }
     const translate = this.config.mode === 'translate';

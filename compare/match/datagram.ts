@@ -7,6 +7,10 @@
  * payload. IP header noise (ID, TTL, TOS, flow label) and checksums are not compared, and the
  * lengths come from the IP header, so Ethernet padding never counts. Non-IP frames compare from
  * the EtherType on; ARP stops at the end of its addresses, so its padding is ignored too.
+ *
+ * In translate mode the SVM received client frames rewritten by the core (port, ACK, SACK,
+ * timestamp echo, checksums): a guest's ICMP error quoting such a frame quotes what that guest
+ * received, so `withoutClientRewrites` blanks those fields of the quote before comparing.
  */
 
 import type { Frame } from '../wire/frame.js';
@@ -70,6 +74,53 @@ function bodyParts(frame: Frame): MessageParts {
   if (net !== null && net.kind === 'arp') return new MessageParts(b, 0, 0, frame.networkOffset - 2, net.length + 2, tagsAt, tagsLength);
   if (net !== null) return new MessageParts(b, 0, 0, frame.payloadOffset, frame.payloadLength, tagsAt, tagsLength);
   return new MessageParts(b, 0, 0, Math.max(0, frame.networkOffset - 2), b.length - Math.max(0, frame.networkOffset - 2), tagsAt, tagsLength);
+}
+
+/**
+ * `parts` of `frame`, a guest's ICMP or ICMPv6 error, over a copy in which the fields of the
+ * quoted packet that the core rewrites in client frames for the SVM (translate mode) are zero:
+ * the guest-side (destination) port, the UDP and TCP checksums, the TCP ACK and options. Only a
+ * quote of a TCP or UDP packet sent to the guest (its destination the error's source) is touched;
+ * any other frame gives `parts` back. What the guest chose, the error and which packet it quotes
+ * (addresses, the remote's port, sequence number, payload), is still compared.
+ */
+export function withoutClientRewrites(frame: Frame, parts: MessageParts): MessageParts {
+  const t = frame.transport;
+  if (t === null || (t.kind !== 'icmp' && t.kind !== 'icmpv6') || !t.isError) return parts;
+  const b = frame.bytes;
+  const q = t.embeddedOffset;
+  const end = t.offset + t.length;
+  const ip = frame.networkOffset;
+  let protocol: number;
+  let l4: number;
+  if (t.kind === 'icmp') {
+    if (q + 20 > end || b[q]! >> 4 !== 4 || !sameBytes(b, q + 16, b, ip + 12, 4)) return parts;
+    protocol = b[q + 9]!;
+    l4 = q + (b[q]! & 0x0f) * 4;
+  } else {
+    if (q + 40 > end || b[q]! >> 4 !== 6 || !sameBytes(b, q + 24, b, ip + 8, 16)) return parts;
+    protocol = b[q + 6]!;
+    l4 = q + 40;
+  }
+  if (protocol !== 6 && protocol !== 17) return parts;
+  const copy = b.slice();
+  const blank = (from: number, to: number): void => {
+    copy.fill(0, Math.min(l4 + from, end), Math.min(l4 + to, end));
+  };
+  blank(2, 4);
+  if (protocol === 17) {
+    blank(6, 8);
+  } else {
+    blank(8, 12);
+    blank(16, 18);
+    if (l4 + 13 <= end) blank(20, (b[l4 + 12]! >> 4) * 4);
+  }
+  return parts.rebased(copy);
+}
+
+function sameBytes(a: Uint8Array, at: number, b: Uint8Array, bt: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[at + i] !== b[bt + i]) return false;
+  return true;
 }
 
 /** The parts of a frame that did not decode: the whole frame. */
