@@ -41,7 +41,12 @@ import { IcmpView } from './wire/icmp.js';
 import { Icmpv6View } from './wire/icmpv6.js';
 import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
-import { toHex } from './wire/bytes.js';
+import { readU16, readU32, toHex } from './wire/bytes.js';
+import { rewriteU16, rewriteU32 } from './wire/checksum.js';
+import { emitTcp, emitUdp } from './wire/emit.js';
+import { formatIpv4 } from './wire/ipv4.js';
+import { formatIpv6 } from './wire/ipv6.js';
+import { quotedTransport, type QuotedTransport } from './wire/icmp-quote.js';
 import { SlabCopier } from './wire/slab.js';
 import { FRAGMENTS_KEY, SECONDARY_SYN_PREFIX, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
@@ -521,7 +526,7 @@ class Engine implements Comparator {
     this.sink.deliver('primary', bytes);
     if (decoded instanceof Frame && this.config.mode === 'translate' && isPairableDatagram(decoded)) this.clientDatagram(decoded, now);
     if (!(decoded instanceof Frame) || this.config.mode !== 'translate' || decoded.transport?.kind !== 'tcp') {
-      this.sink.deliver('secondary', decoded instanceof Frame && this.config.mode === 'translate' ? this.toSecondaryPort(bytes, decoded) : bytes);
+      this.sink.deliver('secondary', decoded instanceof Frame && this.config.mode === 'translate' ? this.forSecondary(bytes, decoded) : bytes);
       return;
     }
     const c = this.connection(decoded, false, now, -1, decoded.transport.isSyn ? SOURCE_CLIENT : NO_SOURCE);
@@ -556,6 +561,47 @@ class Engine implements Comparator {
   private clientDatagram(f: Frame, now: number): void {
     const c = this.connection(f, false, now);
     if (c instanceof MessageConnection && c.heard === 0) c.heard = HEARD_CLIENT_FIRST;
+  }
+
+  /** Translate mode: a client frame that is not TCP, as the SVM must get it. */
+  private forSecondary(bytes: Uint8Array, f: Frame): Uint8Array {
+    const quote = quotedTransport(f, 'destination');
+    return quote === null ? this.toSecondaryPort(bytes, f) : this.quoteToSecondary(bytes, f, quote);
+  }
+
+  /**
+   * An ICMP or ICMPv6 error about a TCP or UDP packet a guest sent (port unreachable, fragmentation
+   * needed...), its quote mapped (a copy) into the SVM's space: the guest's port if the guests
+   * chose different ones, and a TCP sequence number by the connection's offset. Linux ignores an
+   * error whose quoted sequence number is outside the socket's window, and a socket on another
+   * port never sees it. The ICMP checksum is updated; the quoted transport checksum is left as it
+   * was (receivers do not check it, and a quote is usually too short to).
+   */
+  private quoteToSecondary(bytes: Uint8Array, f: Frame, q: QuotedTransport): Uint8Array {
+    const b = f.bytes;
+    const guestPort = readU16(b, q.at);
+    const remotePort = readU16(b, q.at + 2);
+    // The quoted flow as a client frame (remote to guest), for the lookups.
+    const [guest, remote] = q.v6 ? [formatIpv6(b, q.ipAt + 8), formatIpv6(b, q.ipAt + 24)] : [formatIpv4(readU32(b, q.ipAt + 12)), formatIpv4(readU32(b, q.ipAt + 16))];
+    const ends = { src: remote, dst: guest, srcPort: remotePort, dstPort: guestPort };
+    const flow = decodeFrame(q.protocol === 6 ? emitTcp({ ...ends, seq: 0, ack: 0, flags: TCP_ACK }) : emitUdp(ends), LINKTYPE_ETHERNET) as Frame;
+    let port = guestPort;
+    let seqOffset = 0;
+    if (q.protocol === 17) {
+      if (this.pairing.mappingCount > 0) port = this.pairing.secondaryPortOf(flow);
+    } else {
+      const c = this.table.get(this.keys.of(flow, false));
+      const t = c instanceof TcpConnection ? c.translation : null;
+      if (t === null || !t.known) return bytes;
+      if (t.secondaryPort !== -1) port = t.secondaryPort;
+      seqOffset = t.seqOffset;
+    }
+    if (port === guestPort && seqOffset === 0) return bytes;
+    const copy = this.copier.copy(bytes);
+    const checksumAt = (f.transport as IcmpView | Icmpv6View).offset + 2;
+    if (port !== guestPort) rewriteU16(copy, q.at, checksumAt, port);
+    if (seqOffset !== 0) rewriteU32(copy, q.at + 4, checksumAt, seqAdd(readU32(b, q.at + 4), seqOffset));
+    return copy;
   }
 
   /**

@@ -14,6 +14,7 @@
  */
 
 import type { Frame } from '../wire/frame.js';
+import { quotedTransport } from '../wire/icmp-quote.js';
 import type { SlabCopier } from '../wire/slab.js';
 import { headerSignature, type HeaderField } from './headers.js';
 import type { MismatchReason } from '../events.js';
@@ -85,42 +86,21 @@ function bodyParts(frame: Frame): MessageParts {
  * (addresses, the remote's port, sequence number, payload), is still compared.
  */
 export function withoutClientRewrites(frame: Frame, parts: MessageParts): MessageParts {
-  const t = frame.transport;
-  if (t === null || (t.kind !== 'icmp' && t.kind !== 'icmpv6') || !t.isError) return parts;
-  const b = frame.bytes;
-  const q = t.embeddedOffset;
-  const end = t.offset + t.length;
-  const ip = frame.networkOffset;
-  let protocol: number;
-  let l4: number;
-  if (t.kind === 'icmp') {
-    if (q + 20 > end || b[q]! >> 4 !== 4 || !sameBytes(b, q + 16, b, ip + 12, 4)) return parts;
-    protocol = b[q + 9]!;
-    l4 = q + (b[q]! & 0x0f) * 4;
-  } else {
-    if (q + 40 > end || b[q]! >> 4 !== 6 || !sameBytes(b, q + 24, b, ip + 8, 16)) return parts;
-    protocol = b[q + 6]!;
-    l4 = q + 40;
-  }
-  if (protocol !== 6 && protocol !== 17) return parts;
-  const copy = b.slice();
+  const q = quotedTransport(frame, 'source-received');
+  if (q === null) return parts;
+  const copy = frame.bytes.slice();
   const blank = (from: number, to: number): void => {
-    copy.fill(0, Math.min(l4 + from, end), Math.min(l4 + to, end));
+    copy.fill(0, Math.min(q.at + from, q.end), Math.min(q.at + to, q.end));
   };
   blank(2, 4);
-  if (protocol === 17) {
+  if (q.protocol === 17) {
     blank(6, 8);
   } else {
     blank(8, 12);
     blank(16, 18);
-    if (l4 + 13 <= end) blank(20, (b[l4 + 12]! >> 4) * 4);
+    if (q.at + 13 <= q.end) blank(20, (copy[q.at + 12]! >> 4) * 4);
   }
   return parts.rebased(copy);
-}
-
-function sameBytes(a: Uint8Array, at: number, b: Uint8Array, bt: number, n: number): boolean {
-  for (let i = 0; i < n; i++) if (a[at + i] !== b[bt + i]) return false;
-  return true;
 }
 
 /** The parts of a frame that did not decode: the whole frame. */
