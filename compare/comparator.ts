@@ -158,6 +158,17 @@ class SentSegment {
   constructor(readonly end: number, readonly frame: Uint8Array) {}
 }
 
+/**
+ * The tag of a TCP segment the PVM sent in IP fragments, held and compared reassembled: releasing
+ * it releases the fragments, each with the caller's tag, in their arrival order.
+ */
+class FragmentGroup {
+  constructor(
+    readonly frames: readonly Uint8Array[],
+    readonly tags: readonly unknown[],
+  ) {}
+}
+
 /** A secondary segment that came before the handshakes were compared (see `TcpConnection.early`). */
 class EarlySegment {
   constructor(
@@ -907,14 +918,25 @@ class Engine implements Comparator {
 
   /**
    * A fragmented datagram reassembled on one side is compared as one message, and the primary
-   * releases all its original fragments. TCP segments are not expected in fragments (Linux sets
-   * DF and sizes to the MSS), so they, and datagrams that cannot be reassembled (overlaps, limits,
-   * timeouts), are compared fragment by fragment from the IP payload on, in one shared flow.
+   * releases all its original fragments. A reassembled TCP segment (rare: Linux sets DF and sizes
+   * to the MSS) goes into its connection like any segment, held and released as a `FragmentGroup`
+   * of the PVM's fragments. Datagrams that cannot be reassembled (overlaps, limits, timeouts) are
+   * compared fragment by fragment from the IP payload on, in one shared flow.
    */
   private fragmentOutcome(primary: boolean, o: FragmentOutcome, now: number): void {
     if (o instanceof Reassembled) {
       const whole = decodeFrame(o.bytes, LINKTYPE_ETHERNET);
-      if (whole instanceof Frame && whole.transport?.kind !== 'tcp') {
+      if (whole instanceof Frame && whole.transport?.kind === 'tcp') {
+        const tag = this.tag;
+        this.tag = primary ? new FragmentGroup(o.fragments, o.fragments.map((f) => this.fragmentTag(f))) : undefined;
+        try {
+          this.output(primary, o.bytes, whole, now);
+        } finally {
+          this.tag = tag;
+        }
+        return;
+      }
+      if (whole instanceof Frame) {
         this.message(this.messageConnection(primary, whole, now), primary, o.fragments, true, messageParts(whole, this.config.compareHeaders), now);
         return;
       }
@@ -968,7 +990,7 @@ class Engine implements Comparator {
       return;
     }
 
-    if (!primary && !c.handshakeDone && !c.diverged && (c.primarySyn !== null || c.secondarySyn !== null)) {
+    if (!c.handshakeDone && !primary && !c.diverged && (c.primarySyn !== null || c.secondarySyn !== null)) {
       const urgent = (flags & TCP_URG) !== 0 ? tcp.urgentPointer : -1;
       const early = (c.early ??= []);
       early.push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
@@ -979,6 +1001,7 @@ class Engine implements Comparator {
     const seq = primary || c.translation === null ? tcpSeq : seqAdd(tcpSeq, -c.translation.seqOffset);
     const compared = c.match.comparedBytes;
     const unverified = c.match.unverifiedBytes;
+    if ((flags & TCP_URG) !== 0) c.match.urgentMark(primary, seq, f.payloadLength, tcp.urgentPointer);
 
     if (primary) {
       if (isFin) c.outputFin = true;
@@ -986,7 +1009,6 @@ class Engine implements Comparator {
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
       let frame = this.keep || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
-      if ((flags & TCP_URG) !== 0) c.match.urgentMark(true, seq, f.payloadLength, tcp.urgentPointer);
       const end = c.match.addPrimary(seq, frame, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (c.held.length === 0 && c.match.started && end <= c.match.verified && ackReached(c, ack)) {
@@ -996,7 +1018,6 @@ class Engine implements Comparator {
         this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
-      if ((flags & TCP_URG) !== 0) c.match.urgentMark(false, seq, f.payloadLength, tcp.urgentPointer);
       const end = c.match.addSecondary(seq, bytes, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, now);
@@ -1220,8 +1241,20 @@ class Engine implements Comparator {
   }
 
   private releaseNow(frame: Uint8Array, tag: unknown): void {
+    if (tag instanceof FragmentGroup) {
+      this.releaseFragments(tag);
+      return;
+    }
     this.counters.releasedFrames++;
     this.sink.release(frame, tag);
+  }
+
+  /** Kept out of `releaseNow`, which must stay small and not recursive to be inlined (~6 % at 64 B). */
+  private releaseFragments(group: FragmentGroup): void {
+    for (let i = 0; i < group.frames.length; i++) {
+      this.counters.releasedFrames++;
+      this.sink.release(group.frames[i]!, group.tags[i]);
+    }
   }
 
   /** The tag of a primary fragment coming back from the reassembler (forgotten once taken). */

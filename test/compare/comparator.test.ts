@@ -394,6 +394,35 @@ describe('datagrams', () => {
 describe('IP fragments are reassembled per side before comparison', () => {
   const datagram = (t: Twins, ipId: number, last = 'z') => t.udp({ payload: pattern(0, 2999) + last, ipId, dontFragment: false });
 
+  test('a TCP segment in fragments goes into its connection: released after the earlier held one, as the PVM\'s fragments, and the stream goes on past it', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    const a = t.out({ seq: ISN, payload: 'A'.repeat(100) });
+    t.primary(a);
+    const b = split(t.out({ seq: ISN + 100, payload: pattern(0, 2000), dontFragment: false, ipId: 9 }), [1480]);
+    for (const f of b) t.primary(f);
+    t.secondary(t.out({ seq: ISN + 100, payload: pattern(0, 2000) }));
+    assert.equal(t.released().length, 1, 'nothing of the fragmented segment before the held one');
+    t.secondary(t.out({ seq: ISN, payload: 'A'.repeat(100) }));
+    assert.deepEqual(t.released().slice(1), [a, ...b]);
+    t.primary(t.out({ seq: ISN + 2100, payload: 'C' }));
+    t.secondary(t.out({ seq: ISN + 2100, payload: 'C' }));
+    assert.deepEqual(t.releasedPayloads().at(-1), 'C');
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
+  test('a TCP segment in fragments whose bytes differ is tcp.payload; its fragments leave at the checkpoint', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    const b = split(t.out({ seq: ISN, payload: pattern(0, 2000), dontFragment: false, ipId: 9 }), [1480]);
+    for (const f of b) t.primary(f);
+    for (const f of split(t.out({ seq: ISN, payload: pattern(0, 1999) + '#', dontFragment: false, ipId: 3 }), [1000])) t.secondary(f);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+    assert.equal(t.released().length, 1);
+    t.checkpointDone();
+    assert.deepEqual(t.released().slice(1), b);
+  });
+
   test('cut differently on each side, different IP IDs: no mismatch, the PVM\'s own fragments released', () => {
     const t = new Twins();
     const pvm = split(datagram(t, 1), [1480, 2960]);
