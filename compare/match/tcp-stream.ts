@@ -91,8 +91,8 @@ const UNIT_NAMES = ['nothing', 'data', 'FIN', 'RST'];
 class UrgentSegment {
   checked = false;
   constructor(
-    readonly start: number,
-    readonly end: number,
+    public start: number,
+    public end: number,
     readonly mark: number,
   ) {}
 }
@@ -161,6 +161,8 @@ export class TcpStreamMatch {
   private incomingStart = 0;
   /** Urgent segments (`urgentMark`), primary's and secondary's; null until either side sends one. */
   private urgent: [UrgentSegment[], UrgentSegment[]] | null = null;
+  /** The lowest urgent mark not yet checked (Infinity: none): below it `compareUrgent` has nothing to do. */
+  private nextUrgentMark = Infinity;
 
   constructor(options: TcpStreamMatchOptions) {
     const max = options.maxBytesPerSide ?? DEFAULT_MAX_BYTES_PER_SIDE;
@@ -270,6 +272,7 @@ export class TcpStreamMatch {
     this.found = null;
     this.over = false;
     this.urgent = null;
+    this.nextUrgentMark = Infinity;
     const p = this.primary;
     const s = this.secondary;
     if (!p.started) {
@@ -313,10 +316,22 @@ export class TcpStreamMatch {
    * and ignored, as is pointer 0xffff, Linux's placeholder for urgent data over 64 KiB ahead.
    */
   urgentMark(primary: boolean, seq: number, length: number, pointer: number): void {
-    if (this.found !== null || pointer === 0xffff) return;
+    // A segment without payload carries no urgent byte: the one that does announces the same mark.
+    if (this.found !== null || pointer === 0xffff || length === 0) return;
     const start = this.based ? this.relative(seq) : 0;
-    if (start + pointer <= this.verifiedEnd) return;
-    (this.urgent ??= [[], []])[primary ? 0 : 1].push(new UrgentSegment(start, start + length, start + pointer));
+    const mark = start + pointer;
+    if (mark <= this.verifiedEnd) return;
+    const end = start + length;
+    const list = (this.urgent ??= [[], []])[primary ? 0 : 1];
+    // While urgent data is pending a side marks every segment alike: one entry per run of them.
+    const last = list[list.length - 1];
+    if (last !== undefined && last.mark === mark && !last.checked && start <= last.end && end >= last.start) {
+      last.start = Math.min(last.start, start);
+      last.end = Math.max(last.end, end);
+    } else {
+      list.push(new UrgentSegment(start, end, mark));
+    }
+    if (mark < this.nextUrgentMark) this.nextUrgentMark = mark;
   }
 
   private track(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
@@ -325,7 +340,7 @@ export class TcpStreamMatch {
     this.incomingLength = length;
     this.incomingSide = x;
     const end = this.add(x, y, seq, bytes, at, length, fin, rst);
-    if (this.urgent !== null && this.found === null) this.compareUrgent(this.urgent);
+    if (this.verifiedEnd >= this.nextUrgentMark && this.found === null) this.compareUrgent(this.urgent!);
     this.incoming = null;
     this.incomingSide = null;
     return end;
@@ -348,7 +363,13 @@ export class TcpStreamMatch {
         return;
       }
     }
-    for (let x = 0; x < 2; x++) sides[x] = sides[x]!.filter((u) => !u.checked || u.end > v);
+    let next = Infinity;
+    for (let x = 0; x < 2; x++) {
+      sides[x] = sides[x]!.filter((u) => !u.checked || u.end > v);
+      for (const u of sides[x]!) if (!u.checked && u.mark < next) next = u.mark;
+    }
+    this.nextUrgentMark = next;
+    if (sides[0].length === 0 && sides[1].length === 0) this.urgent = null;
   }
 
   private add(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
@@ -506,7 +527,10 @@ export class TcpStreamMatch {
     this.verifiedEnd = at;
     this.primary.store.discardBelow(at);
     this.secondary.store.discardBelow(at);
-    if (this.urgent !== null) for (let x = 0; x < 2; x++) this.urgent[x] = this.urgent[x]!.filter((u) => u.mark > at);
+    if (this.urgent !== null) {
+      for (let x = 0; x < 2; x++) this.urgent[x] = this.urgent[x]!.filter((u) => u.mark > at);
+      this.nextUrgentMark = Math.min(Infinity, ...this.urgent.flatMap((list) => list.map((u) => u.mark)));
+    }
     this.comparing = true;
   }
 

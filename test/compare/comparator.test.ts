@@ -1432,6 +1432,20 @@ describe('TCP: urgent data (URG) is part of the stream', () => {
     assert.deepEqual(plainFirst.mismatchReasons(), ['tcp.urgent'], 'the first byte urgent on one side only, cut alike');
   });
 
+  test('pure ACKs pointing at urgent data not sent yet (the client\'s window closed) mark nothing by themselves', () => {
+    for (const svmUrgent of [true, false]) {
+      const t = new Twins();
+      t.established(ISN - 1);
+      for (let i = 0; i < 2000; i++) {
+        t.primary(t.out({ seq: ISN, flags: TCP_ACK | URG, urgentPointer: 4 }));
+        t.secondary(t.out({ seq: ISN, flags: TCP_ACK | URG, urgentPointer: 4 }));
+      }
+      t.primary(seg(t, 0, 'abc!', 4));
+      t.secondary(svmUrgent ? seg(t, 0, 'abc!', 4) : seg(t, 0, 'abc!'));
+      assert.deepEqual(t.mismatchReasons(), svmUrgent ? [] : ['tcp.urgent'], `SVM urgent: ${svmUrgent}`);
+    }
+  });
+
   test('pointer 0xffff (Linux: urgent data more than 64 KiB ahead) marks nothing', () => {
     const t = new Twins();
     t.established(ISN - 1);
