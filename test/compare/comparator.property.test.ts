@@ -20,6 +20,7 @@ import {
   type Action, type ActionSink, type Comparator, type ComparatorConfig, type MismatchReason, type Side,
 } from '../../compare/index.js';
 import { Twins } from '../support/twins.js';
+import { pick, rng, type Rng } from '../support/xorshift.js';
 
 /** Builds frames only (Twins.out / Twins.udp are pure). */
 const build = new Twins();
@@ -31,24 +32,6 @@ const FIN_UNIT = 256;
 const RST_UNIT = 257;
 const CLIENT_ACK_BASES = [0, 5000, 2 ** 32 - 1, 2 ** 32 - 700];
 
-// --- randomness ------------------------------------------------------------------------------
-
-type Rng = (n: number) => number;
-
-/** xorshift32: r(n) is uniform-ish in [0, n). */
-function rng(seed: number): Rng {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return (n) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return n <= 1 ? 0 : (s >>> 0) % n;
-  };
-}
-
-function pick<T>(r: Rng, xs: readonly T[]): T {
-  return xs[r(xs.length)]!;
-}
 
 function randomBytes(n: number, alphabet: number, r: Rng): Uint8Array {
   const b = new Uint8Array(n);

@@ -46,6 +46,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { TCP_ACK, TCP_PSH, TCP_SYN, seqAdd, toHex, type ComparatorConfig, type MismatchReason } from '../../compare/index.js';
 import { Twins } from '../support/twins.js';
+import { pick, rng, type Rng } from '../support/xorshift.js';
 
 const TCP_URG = 0x20;
 /** Limits no generated schedule trips: these properties are about comparing. */
@@ -54,24 +55,6 @@ const ACTIVE_PORT = 33000;
 const REMOTE_PORT = 5432;
 const CLIENT_TS = 424242;
 
-// --- randomness ------------------------------------------------------------------------------
-
-type Rng = (n: number) => number;
-
-/** xorshift32: r(n) is uniform-ish in [0, n). */
-function rng(seed: number): Rng {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return (n) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return n <= 1 ? 0 : (s >>> 0) % n;
-  };
-}
-
-function pick<T>(r: Rng, xs: readonly T[]): T {
-  return xs[r(xs.length)]!;
-}
 
 /** A random merge keeping each list's own order; `q` (0..1) is the chance to take from `a`. */
 function merge<T>(a: T[], b: T[], q: number, r: Rng): T[] {
