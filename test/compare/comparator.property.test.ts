@@ -20,7 +20,7 @@ import {
   type Action, type ActionSink, type Comparator, type ComparatorConfig, type MismatchReason, type Side,
 } from '../../compare/index.js';
 import { Twins } from '../support/twins.js';
-import { pick, rng, type Rng } from '../support/xorshift.js';
+import { merge, pick, rng, type Rng } from '../support/xorshift.js';
 
 /** Builds frames only (Twins.out / Twins.udp are pure). */
 const build = new Twins();
@@ -45,17 +45,6 @@ function reorder<T>(xs: T[], window: number, r: Rng): T[] {
   return xs.map((x, i) => ({ x, k: i + r(window + 1) })).sort((a, b) => a.k - b.k).map((e) => e.x);
 }
 
-/** A random merge keeping each list's own order; `q` is the chance (0..1) to take from `a`. */
-function merge<T>(a: T[], b: T[], q: number, r: Rng): T[] {
-  const out: T[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    const takeA = j >= b.length || (i < a.length && r(1000) < q * 1000);
-    out.push(takeA ? a[i++]! : b[j++]!);
-  }
-  return out;
-}
 
 // --- TCP schedules ---------------------------------------------------------------------------
 

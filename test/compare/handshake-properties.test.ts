@@ -46,7 +46,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { TCP_ACK, TCP_PSH, TCP_SYN, seqAdd, toHex, type ComparatorConfig, type MismatchReason } from '../../compare/index.js';
 import { Twins } from '../support/twins.js';
-import { pick, rng, type Rng } from '../support/xorshift.js';
+import { merge, pick, rng, type Rng } from '../support/xorshift.js';
 
 const TCP_URG = 0x20;
 /** Limits no generated schedule trips: these properties are about comparing. */
@@ -54,19 +54,6 @@ const ROOMY: Partial<ComparatorConfig> = { maxQueueFrames: 1 << 20 };
 const ACTIVE_PORT = 33000;
 const REMOTE_PORT = 5432;
 const CLIENT_TS = 424242;
-
-
-/** A random merge keeping each list's own order; `q` (0..1) is the chance to take from `a`. */
-function merge<T>(a: T[], b: T[], q: number, r: Rng): T[] {
-  const out: T[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    const takeA = j >= b.length || (i < a.length && r(1000) < q * 1000);
-    out.push(takeA ? a[i++]! : b[j++]!);
-  }
-  return out;
-}
 
 // --- parameters ------------------------------------------------------------------------------
 

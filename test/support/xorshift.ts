@@ -1,6 +1,6 @@
 /**
- * A small seeded PRNG for property tests that derive a whole schedule from one fast-check integer
- * (so a counterexample prints as a short record that replays exactly).
+ * A small seeded PRNG, and the draws made with it, for property tests that derive a whole schedule
+ * from one fast-check integer (so a counterexample prints as a short record that replays exactly).
  */
 
 /** `r(n)` is uniform-ish in [0, n). */
@@ -20,4 +20,16 @@ export function rng(seed: number): Rng {
 /** One of `xs`, drawn with `r`. */
 export function pick<T>(r: Rng, xs: readonly T[]): T {
   return xs[r(xs.length)]!;
+}
+
+/** A random merge of `a` and `b` keeping each list's own order; `q` (0..1) is the chance to take from `a`. */
+export function merge<T>(a: readonly T[], b: readonly T[], q: number, r: Rng): T[] {
+  const out: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const takeA = j >= b.length || (i < a.length && r(1000) < q * 1000);
+    out.push(takeA ? a[i++]! : b[j++]!);
+  }
+  return out;
 }
