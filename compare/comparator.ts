@@ -9,23 +9,28 @@
  *   once every byte of it (and its FIN) matched the secondary's AND its acknowledgement number
  *   does not exceed the highest one the secondary has sent, i.e. the SVM has received the client
  *   data the PVM acknowledges. Until then it is held, not checkpointed. SYN and SYN-ACK are held
- *   until the other guest's arrives; their kinds and options (MSS, window scale, SACK-permitted)
- *   must agree, and in `translate` mode they teach the sequence and timestamp offsets.
+ *   until the other guest's arrives; their kinds and options (MSS, window scale, SACK-permitted,
+ *   timestamps, ECN) must agree, data on them (Fast Open) is the stream's first bytes, and in
+ *   `translate` mode they teach the sequence and timestamp offsets. The SVM's segments that come
+ *   between the first handshake segment and the agreement wait for it (`TcpConnection.early`).
+ *   Urgent data is compared by where the urgent pointers point (tcp.urgent). A segment sent in IP
+ *   fragments is compared reassembled in its connection, the PVM's fragments released together.
  * - UDP, ICMP, other IP protocols and non-IP frames are compared message by message in FIFO order
  *   (match/datagram.ts); frames that do not decode are compared whole, in one shared flow. In
  *   translate mode a UDP or ping flow the guests open from different ports (echo identifiers) is
  *   one flow: their first datagrams are paired like active-open SYNs (rewrite/pairing.ts).
  * - Client frames are delivered to the PVM unchanged and to the SVM translated into its sequence
  *   space and, for such flows, to its port (translate mode), waiting if the translation is not
- *   known yet.
+ *   known yet; an ICMP error about a guest's packet gets its quote translated so. A guest's ICMP
+ *   error quoting a client packet is compared without the fields the core rewrote for the SVM.
  *
  * Verdicts: the first difference on a connection is a `mismatch`, and a `checkpoint` request
  * unless one is outstanding (requests coalesce until `checkpointDone`). A connection that
  * diverged compares nothing more and holds its primary frames until the checkpoint; other
  * connections go on releasing what they verify. A primary frame held, or a secondary message
  * waiting, longer than `compareTimeoutMs` is a `timeout`; a queue over its frame or byte limit is
- * `queue_full`; a full table evicting a connection that holds frames or has secondary output
- * waiting is `table_full`, and a new connection (a SYN with a new ISN) on the ports of a closed
+ * `queue_full`; a full table evicting a connection that holds frames, has secondary output
+ * waiting or (translate mode) an SVM offset is `table_full`, and a new connection (a SYN with a new ISN) on the ports of a closed
  * one that still does is `tcp.reused`: in both cases what comes next under that key waits behind
  * the old connection's held frames until the checkpoint. Primary
  * frames are never dropped: `checkpointDone` releases every held one in arrival order, discards
