@@ -363,9 +363,14 @@ export class TcpStreamMatch {
         return;
       }
     }
+    this.keepUrgent(sides, (u) => !u.checked || u.end > v);
+  }
+
+  /** Keeps the urgent segments `keep` says are still needed; the lowest unchecked mark follows. */
+  private keepUrgent(sides: [UrgentSegment[], UrgentSegment[]], keep: (u: UrgentSegment) => boolean): void {
     let next = Infinity;
     for (let x = 0; x < 2; x++) {
-      sides[x] = sides[x]!.filter((u) => !u.checked || u.end > v);
+      sides[x] = sides[x]!.filter(keep);
       for (const u of sides[x]!) if (!u.checked && u.mark < next) next = u.mark;
     }
     this.nextUrgentMark = next;
@@ -527,10 +532,7 @@ export class TcpStreamMatch {
     this.verifiedEnd = at;
     this.primary.store.discardBelow(at);
     this.secondary.store.discardBelow(at);
-    if (this.urgent !== null) {
-      for (let x = 0; x < 2; x++) this.urgent[x] = this.urgent[x]!.filter((u) => u.mark > at);
-      this.nextUrgentMark = Math.min(Infinity, ...this.urgent.flatMap((list) => list.map((u) => u.mark)));
-    }
+    if (this.urgent !== null) this.keepUrgent(this.urgent, (u) => u.mark > at);
     this.comparing = true;
   }
 
