@@ -594,6 +594,8 @@ class Engine implements Comparator {
    * was (receivers do not check it, and a quote is usually too short to).
    */
   private quoteToSecondary(bytes: Uint8Array, f: Frame, q: QuotedTransport): Uint8Array {
+    // No UDP flow is remapped: nothing to look up.
+    if (q.protocol === 17 && this.pairing.mappingCount === 0) return bytes;
     const b = f.bytes;
     const guestPort = readU16(b, q.at);
     const remotePort = readU16(b, q.at + 2);
@@ -604,7 +606,7 @@ class Engine implements Comparator {
     let port = guestPort;
     let seqOffset = 0;
     if (q.protocol === 17) {
-      if (this.pairing.mappingCount > 0) port = this.pairing.secondaryPortOf(flow);
+      port = this.pairing.secondaryPortOf(flow);
     } else {
       const c = this.table.get(this.keys.of(flow, false));
       const t = c instanceof TcpConnection ? c.translation : null;
