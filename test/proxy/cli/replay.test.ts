@@ -35,6 +35,15 @@ function out(f: Partial<TcpFields> & { payload?: string }): Uint8Array {
 
 const BODY = pattern(0, 4000);
 
+/** Writes `frames` to dir/`name` as a pcapng (Ethernet), 1 ms apart from `t0Ms`; returns its path. */
+async function writeCapture(name: string, frames: readonly Uint8Array[], t0Ms = 0): Promise<string> {
+  const w = await createCaptureFileWriter(join(dir, name), 'pcapng');
+  w.addInterface(1);
+  for (const [i, data] of frames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(Math.round((t0Ms + i) * 1e6)), data });
+  await w.close();
+  return join(dir, name);
+}
+
 /** One download from ISN 1000 with `body` cut at `cuts`; returns the frames written. */
 async function download(name: string, body: string, cuts: number[], t0Ms: number): Promise<Uint8Array[]> {
   const frames = [out({ seq: 1000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } })];
@@ -44,10 +53,7 @@ async function download(name: string, body: string, cuts: number[], t0Ms: number
     at = end;
   }
   frames.push(out({ seq: 1001 + at, flags: TCP_ACK | TCP_FIN }));
-  const w = await createCaptureFileWriter(join(dir, name), 'pcapng');
-  w.addInterface(1);
-  for (const [i, data] of frames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(Math.round((t0Ms + i) * 1e6)), data });
-  await w.close();
+  await writeCapture(name, frames, t0Ms);
   return frames;
 }
 
@@ -344,15 +350,8 @@ test('replay cli: captures from a pipe are read once, the guest found in the sam
     c({}), g({ seq: 1000, flags: TCP_SYN | TCP_ACK }), c({ seq: 5000, ack: 1001, flags: TCP_ACK }),
     g({ seq: 1001, payload }), c({ seq: 5000, ack: 1001 + payload.length, flags: TCP_ACK }),
   ];
-  const write = async (name: string, frames: Uint8Array[], t0Ms: number): Promise<string> => {
-    const w = await createCaptureFileWriter(join(dir, name), 'pcapng');
-    w.addInterface(1);
-    for (const [i, data] of frames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(Math.round((t0Ms + i) * 1e6)), data });
-    await w.close();
-    return join(dir, name);
-  };
-  const p = await write('tap-p.pcapng', tap('primary says this'), 0);
-  const s = await write('tap-s.pcapng', tap('secondary says that'), 0.3);
+  const p = await writeCapture('tap-p.pcapng', tap('primary says this'), 0);
+  const s = await writeCapture('tap-s.pcapng', tap('secondary says that'), 0.3);
   // A shell pipe (a child's stdin from Node is a socket, which /dev/stdin cannot reopen).
   const piped = (args: string[]): { code: number | null; stdout: string; stderr: string } => {
     const r = spawnSync('sh', ['-c', `cat '${p}' | ${coloProxyCommandLine(['replay', '--primary', '/dev/stdin', '--secondary', s, ...args])}`], { encoding: 'utf8' });
@@ -427,10 +426,7 @@ function pcapngWithOffset(offsetS: number, frames: { timeUs: number | bigint; da
 }
 
 test('replay cli: --out is a valid capture with no frames, and holds frames timed before 1970 or over 256 KiB', async () => {
-  const empty = join(dir, 'header-only.pcapng');
-  const w = await createCaptureFileWriter(empty, 'pcapng');
-  w.addInterface(1);
-  await w.close();
+  const empty = await writeCapture('header-only.pcapng', []);
   const none = join(dir, 'none-out.pcapng');
   // The primary guest says nothing, so nothing is released; the secondary's output times out.
   const r = cli(['--primary', empty, '--secondary', join(dir, 's-same.pcapng'), '--out', none, '--quiet']);
@@ -476,10 +472,7 @@ test('replay cli: times past what pcapng holds (nanoseconds read as microseconds
 });
 
 test('replay cli: no guest output in either capture is a one-line error, exit 2; none in one is a warning', async () => {
-  const empty = join(dir, 'no-frames.pcapng');
-  const w = await createCaptureFileWriter(empty, 'pcapng');
-  w.addInterface(1);
-  await w.close();
+  const empty = await writeCapture('no-frames.pcapng', []);
   const earlier = join(dir, 'no-guest-out.pcapng');
   writeFileSync(earlier, 'earlier');
   assertOneLineError(cli(['--primary', empty, '--secondary', empty, '--out', earlier]), new RegExp(`^colo-proxy: nothing to compare: neither ${empty} nor ${empty} holds a frame$`));
