@@ -27,11 +27,10 @@
  * periodic scan (timeouts, idle sweep, spare buffers given back) over SCAN_CONNECTIONS open
  * connections, which the core runs once a scan interval, and a checkpoint done among as many with
  * one active since the last (its cost follows what changed, not the table), both against a walk
- * over a Map of as many entries reading one field of each. Run standalone:
- * `node --expose-gc --single-threaded-gc --import tsx bench/comparator.ts`.
+ * over a Map of as many entries reading one field of each. Run alone with
+ * `npm run bench -- comparator`.
  */
 
-import { pathToFileURL } from 'node:url';
 import { TCP_ACK, TCP_PSH, TCP_SYN, createComparator, pseudoSumV4, readU16, updateChecksum16, updateChecksum32, verifyTransportChecksum, writeU16, writeU32, type ActionSink, type Comparator, type Side } from '../compare/index.js';
 import { emitTcp } from '../compare/wire/emit.js';
 import { nodeBytesEqual } from '../proxy/engine/node-bytes-equal.js';
@@ -394,11 +393,4 @@ export async function benchComparator(): Promise<BenchResult[]> {
   if (idle !== undefined) results.push({ name: 'heap per idle connection (10,000)', value: idle, unit: 'bytes' });
   results.push(...benchBacklog(), ...benchScan());
   return results;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  for (const r of await benchComparator()) {
-    const ratio = r.ratio !== undefined ? `  (${r.ratio.toFixed(3)}x ${r.baseline})` : '';
-    console.log(`${r.name}: ${r.value >= 100 ? Math.round(r.value).toLocaleString('en-US') : r.value.toFixed(2)} ${r.unit}${ratio}`);
-  }
 }

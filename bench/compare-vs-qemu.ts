@@ -2,8 +2,8 @@
  * `colo-proxy compare` against QEMU's own colo-compare, side by side in one run (issue 4,
  * "Performance"). Both are started exactly as the differential-test harnesses start them (their
  * argv builders: QEMU 7.2 `-machine none` with an iothread and four UNIX-socket chardevs; ours as
- * `node --single-threaded-gc --import tsx proxy/cli/main.ts compare` from source, with the Node flags
- * of the executable's shebang, in its own process), with the same
+ * `node --single-threaded-gc dist/proxy/cli/main.js compare`, the shipped build with the Node flags
+ * of the executable's shebang, in its own process: see shipped-code.mjs), with the same
  * compare_timeout 3000 ms, expired_scan_cycle 1000 ms and max_queue_size 1024. The driver (this
  * process) connects to the four sockets, does the Xen notify hello and a start-up barrier (a UDP
  * datagram on its own flow, retried: QEMU drops what it releases before it has accepted outdev).
@@ -102,8 +102,10 @@
  *
  * `COLO_BENCH_OURS_NODE_FLAGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) is put before the
  * harness's argv of our child process only, to profile it (Node refuses --cpu-prof in NODE_OPTIONS).
- * Processes and temp dirs are removed on success, on failure and on SIGINT. Run standalone:
- * `npx tsx bench/compare-vs-qemu.ts` (about 20 s; it prints a side-by-side table, then every figure).
+ * Processes and temp dirs are removed on success, on failure and on SIGINT. `npm run bench -- compare-vs-qemu`
+ * runs it alone; run as a script (after `npm run build`:
+ * `node --import tsx --import ./bench/shipped-code.mjs bench/compare-vs-qemu.ts`, about 20 s) it prints
+ * a side-by-side table, then every figure.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';

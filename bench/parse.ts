@@ -7,10 +7,9 @@
  *
  * The synthetic set is 200,000 frames in one buffer (as a socket read would deliver them):
  * 70 % Ethernet/IPv4/TCP with the timestamps option (a fifth of them VLAN-tagged) and 30 %
- * Ethernet/IPv6/UDP, payloads from 0 to 1448 bytes. Run standalone with `npx tsx bench/parse.ts`.
+ * Ethernet/IPv6/UDP, payloads from 0 to 1448 bytes. Run alone with `npm run bench -- parse`.
  */
 
-import { pathToFileURL } from 'node:url';
 import {
   Frame, FrameDecoder, decodeFrame, fillIpv4HeaderChecksum, pseudoSumV4, pseudoSumV6, readU32,
   transportChecksum, udpChecksum, writeU16, writeU32,
@@ -269,11 +268,4 @@ export async function benchParse(ms = 2000): Promise<BenchResult[]> {
     { name: 'parse: FrameDecoder + comparator fields', value: reused, unit: 'frames/s', baseline, ratio: reused / inline },
     { name: baseline, value: inline, unit: 'frames/s' },
   ];
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  for (const r of await benchParse()) {
-    const ratio = r.ratio !== undefined ? `  (${r.ratio.toFixed(2)}x ${r.baseline})` : '';
-    console.log(`${r.name}: ${Math.round(r.value).toLocaleString('en-US')} ${r.unit}${ratio}`);
-  }
 }

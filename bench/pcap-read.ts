@@ -8,14 +8,13 @@
  * 330 MB as pcap), written by our own writer into a fresh temporary directory that is removed
  * afterwards, once as nanosecond pcap and once as pcapng. Each figure is the best of three passes
  * over a file that is then in the page cache, so the disk does not decide it.
- * Run standalone with `npx tsx bench/pcap-read.ts`.
+ * Run alone with `npm run bench -- pcap-read`.
  */
 
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { LINKTYPE_ETHERNET } from '../compare/index.js';
 import { createCaptureFileWriter, readCaptureBatches, readCaptureFile } from '../proxy/ports/capture-file.js';
 import type { BenchResult } from './result.js';
@@ -101,12 +100,5 @@ export async function benchPcapRead(): Promise<BenchResult[]> {
     return [...await benchFormat(dir, 'pcap'), ...await benchFormat(dir, 'pcapng')];
   } finally {
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  for (const r of await benchPcapRead()) {
-    const ratio = r.ratio !== undefined ? `  ${r.ratio.toFixed(2)}x ${r.baseline}` : '';
-    console.log(`${r.name.padEnd(40)} ${Math.round(r.value).toLocaleString('en-US').padStart(12)} ${r.unit.padEnd(9)}${ratio}`);
   }
 }

@@ -7,10 +7,9 @@
  *
  * Four streams of about 32 MB each: 64-byte and 1514-byte Ethernet frames, vnet off and on with
  * a 12-byte header. Figures are frames/s and MB/s (10^6 bytes of stream, length fields included),
- * best of two rounds each, interleaved. Run standalone with `npx tsx bench/qemu-frames.ts`.
+ * best of two rounds each, interleaved. Run alone with `npm run bench -- qemu-frames`.
  */
 
-import { pathToFileURL } from 'node:url';
 import { readU32 } from '../compare/index.js';
 import { encodeQemuFrames, QemuFrameDecoder } from '../proxy/framing/qemu-frames.js';
 import type { BenchResult } from './result.js';
@@ -120,11 +119,4 @@ export async function benchQemuFrames(ms = 1500): Promise<BenchResult[]> {
     );
   }
   return results;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  for (const r of await benchQemuFrames()) {
-    const ratio = r.ratio !== undefined ? `  (${r.ratio.toFixed(2)}x ${r.baseline})` : '';
-    console.log(`${r.name}: ${Math.round(r.value).toLocaleString('en-US')} ${r.unit}${ratio}`);
-  }
 }

@@ -6,13 +6,12 @@
  * median of ROUNDS replays of the whole capture) and MB/s of capture read, against a same-run
  * baseline that only reads and decodes the same files; and the peak resident memory of a replay of
  * half the capture against the highest of the whole one's (flat memory: the ratio stays near 1 as
- * the capture doubles). Run standalone with `npx tsx bench/replay.ts`.
+ * the capture doubles). Run alone with `npm run bench -- replay`.
  */
 
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { LINKTYPE_ETHERNET, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../compare/index.js';
 import { emitTcp } from '../compare/wire/emit.js';
 import { createCaptureFileWriter, readCaptureBatches } from '../proxy/ports/capture-file.js';
@@ -129,8 +128,4 @@ export async function benchReplay(): Promise<BenchResult[]> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  for (const r of await benchReplay()) console.log(r);
 }

@@ -2,7 +2,8 @@
  * `npm run bench`: every benchmark, one after another in one process, each reporting its figures
  * next to a baseline measured in the same run (so the ratios, not the absolute numbers, are what
  * carry from machine to machine). Not part of `npm test`: timings never decide a test.
- * `npm run bench -- parse` runs only the benchmarks whose name contains "parse".
+ * `npm run bench -- parse` runs only the benchmarks whose name contains "parse". What they measure
+ * is the code users run, the build in dist/ (`npm run bench` builds it first; see shipped-code.mjs).
  */
 
 import type { BenchResult } from './result.js';

@@ -7,11 +7,10 @@
  *
  * Each side's segments are subarrays of its own 8 MiB buffer (as frames from a socket read would
  * be), with identical contents; sequence numbers run on across passes and wrap. `BytesEqual` is
- * `Buffer.compare` (memcmp) called on plain Uint8Arrays. Run standalone with
- * `npx tsx bench/tcp-stream.ts`.
+ * `Buffer.compare` (memcmp) called on plain Uint8Arrays. Run alone with
+ * `npm run bench -- tcp-stream`.
  */
 
-import { pathToFileURL } from 'node:url';
 import { seqAdd } from '../compare/index.js';
 import type { BytesEqual } from '../compare/match/bytes-equal.js';
 import { TcpStreamMatch } from '../compare/match/tcp-stream.js';
@@ -135,12 +134,4 @@ export async function benchTcpStream(ms = 1500): Promise<BenchResult[]> {
     results.push({ name: baselineName, value: (baseline.bytes * 8) / 1e9, unit: 'Gbit/s' });
   }
   return results;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  for (const r of await benchTcpStream()) {
-    const ratio = r.ratio !== undefined ? `  (${r.ratio.toFixed(2)}x ${r.baseline})` : '';
-    const value = r.value >= 100 ? Math.round(r.value).toLocaleString('en-US') : r.value.toFixed(2);
-    console.log(`${r.name}: ${value} ${r.unit}${ratio}`);
-  }
 }

@@ -8,7 +8,7 @@
  * until the flush is over. `startRawColoProxyCompare` gives raw access to ours instead (below).
  *
  * The process: `node --single-threaded-gc --import tsx proxy/cli/main.ts compare` (the Node flags of
- * the executable, colo-proxy-cli.ts) with all four ports listening on
+ * the executable; under the benches the build in dist/ instead: colo-proxy-cli.ts) with all four ports listening on
  * UNIX sockets in a fresh temp dir:
  *
  *   --primary-in unix:DIR/primary_in,server --secondary-in unix:DIR/secondary_in,server
