@@ -65,7 +65,7 @@ import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts,
 import type { BytesEqual } from './match/bytes-equal.js';
 import { TcpStreamMatch } from './match/tcp-stream.js';
 import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from './match/headers.js';
-import { FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
+import { AfterCheckpoint, FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
 import { ActiveOpenPairing, isPairableDatagram, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
 import { ActionList, type Action, type ActionSink, type Side } from './actions.js';
@@ -497,8 +497,8 @@ class Engine implements Comparator {
       this.checkpointPending = false;
       for (const h of this.heldQueue.drain()) this.emitRelease(h);
       this.counters.secondaryWaitingFrames = 0;
-      for (const frame of this.primaryFragments.clear()) this.releaseNow(frame, this.fragmentTag(frame));
-      this.secondaryFragments.clear();
+      for (const frame of this.primaryFragments.clear(now)) this.releaseNow(frame, this.fragmentTag(frame));
+      this.secondaryFragments.clear(now);
       this.pairing.clear();
       this.blockedKeys.clear();
       for (const c of this.touched) {
@@ -531,9 +531,11 @@ class Engine implements Comparator {
     return this.lastScan + this.config.scanIntervalMs;
   }
 
-  /** Nothing a scan could act on: no connection, held frame or pending fragment. */
+  /** Nothing a scan could act on: no connection, held frame, pending fragment or datagram cut by a checkpoint. */
   private idle(): boolean {
-    return this.table.size === 0 && this.counters.heldFrames === 0 && this.primaryFragments.pendingDatagrams === 0 && this.secondaryFragments.pendingDatagrams === 0;
+    const p = this.primaryFragments;
+    const s = this.secondaryFragments;
+    return this.table.size === 0 && this.counters.heldFrames === 0 && p.pendingDatagrams + p.cutDatagrams + s.pendingDatagrams + s.cutDatagrams === 0;
   }
 
   // --- client side -------------------------------------------------------------------------
@@ -928,9 +930,18 @@ class Engine implements Comparator {
    * releases all its original fragments. A reassembled TCP segment (rare: Linux sets DF and sizes
    * to the MSS) goes into its connection like any segment, held and released as a `FragmentGroup`
    * of the PVM's fragments. Datagrams that cannot be reassembled (overlaps, limits, timeouts) are
-   * compared fragment by fragment from the IP payload on, in one shared flow.
+   * compared fragment by fragment from the IP payload on, in one shared flow. The later fragments
+   * of a datagram a checkpoint cut are the primary's output from before it, which the flush has
+   * begun to release and the secondary will not send again: released at once (dropped on the
+   * secondary). A TCP segment cut so leaves a gap in the primary's stream, which the next
+   * segments wait behind until the compare timeout.
    */
   private fragmentOutcome(primary: boolean, o: FragmentOutcome, now: number): void {
+    if (o instanceof AfterCheckpoint) {
+      this.event('fragment.after_checkpoint', 'ip fragments', `${primary ? 'primary fragment released' : 'secondary fragment dropped'}: its datagram was cut by a checkpoint`);
+      if (primary) for (const f of o.fragments) this.releaseNow(f, this.fragmentTag(f));
+      return;
+    }
     if (o instanceof Reassembled) {
       const whole = decodeFrame(o.bytes, LINKTYPE_ETHERNET);
       if (whole instanceof Frame && whole.transport?.kind === 'tcp') {

@@ -23,7 +23,7 @@ export const MISMATCH_REASONS = {
   'header': 'a header field listed in compareHeaders differs (TTL, TOS, IP ID, flow label, window, options, checksums)',
   'timeout': 'a primary frame was held longer than compareTimeoutMs',
   'queue_full': 'a per-connection queue reached its frame or byte limit',
-  'table_full': 'the connection table was full and evicted a connection holding frames, with secondary output waiting or (translate mode) with the SVM\'s sequence offset',
+  'table_full': 'the connection table evicted a connection holding frames, with secondary output waiting or (translate mode) with the SVM\'s sequence offset: because it was full, or (translate mode) idle past 2 h 15 min',
 } as const;
 
 export type MismatchReason = keyof typeof MISMATCH_REASONS;
@@ -45,6 +45,7 @@ export const EVENT_CODES = {
   'fragment.end_inconsistent': 'two final fragments with different ends, or bytes past the final end',
   'fragment.too_big': 'fragments add up to more than 65535 bytes',
   'fragment.limit': 'too many fragmented datagrams (or bytes) pending; the oldest is compared one by one',
+  'fragment.after_checkpoint': 'a fragment of a datagram a checkpoint cut (its first fragments left in the flush): primary released at once, secondary dropped',
   'client.redelivered': 'client data the SVM had not acknowledged, though the PVM had, was delivered to the SVM again (counted only, not reported as an action)',
   'client.discarded': 'client frames waiting for the SVM\'s sequence translation were dropped at a checkpoint (the SVM now has the PVM\'s state, which already holds them)',
 } as const;

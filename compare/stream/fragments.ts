@@ -12,9 +12,20 @@
  *    header removed and the next-header chain relinked, RFC 8200 §4.5) plus the fragment frames;
  *  - `Rejected`: a datagram that can never be reassembled, with a stable dotted `code`. Limit
  *    evictions of other, older datagrams come back from the same call that caused them.
- * `expire(now)` rejects datagrams incomplete for longer than `timeoutMs`, `clear()` hands back
+ * `expire(now)` rejects datagrams incomplete for longer than `timeoutMs`, `clear(now)` hands back
  * everything pending (after a checkpoint). Every frame passed to `add` comes back exactly once,
- * as the same object, in a `Reassembled`, a `Rejected` (from `add` or `expire`) or from `clear`.
+ * as the same object, in a `Reassembled`, a `Rejected` (from `add` or `expire`), an
+ * `AfterCheckpoint` or from `clear`.
+ *
+ * A checkpoint cuts the datagrams pending at it: `clear` hands back the fragments in, and the
+ * rest are still on their way. Those will never be reassembled (the first part is gone) nor
+ * matched (the secondary, a copy of the primary since the checkpoint, does not send its own
+ * copy again), so they must not wait for a timeout: `clear` remembers what payload ranges each
+ * cut datagram had, and its later fragments come straight back from `add` as `AfterCheckpoint`,
+ * until it is whole, or for `timeoutMs`. A fragment overlapping what the datagram had, or
+ * contradicting its end, is a new datagram that reused the identification (a stack cuts every
+ * datagram of a size the same way, so its fragments land on the old ones' ranges), and is
+ * reassembled as usual.
  *
  * Identity is (src, dst, protocol, identification) for IPv4 (RFC 791 §3.2) and (src, dst,
  * identification) for IPv6 (RFC 8200 §4.5). Payload lengths come from the IP length fields,
@@ -98,8 +109,18 @@ export class Rejected {
   ) {}
 }
 
+/** Later fragments of a datagram that a checkpoint cut (see the module header), in arrival order. */
+export class AfterCheckpoint {
+  constructor(
+    /** The datagram's identity, stable for logs. */
+    readonly key: string,
+    /** The fragment frames, exactly as passed to `add`. */
+    readonly fragments: Uint8Array[],
+  ) {}
+}
+
 /** What one `add` call produced. */
-export type FragmentOutcome = Reassembled | Rejected;
+export type FragmentOutcome = Reassembled | Rejected | AfterCheckpoint;
 
 const NO_OUTCOMES: readonly FragmentOutcome[] = Object.freeze([]);
 const NO_REJECTIONS: readonly Rejected[] = Object.freeze([]);
@@ -143,6 +164,43 @@ class Pending {
   ) {}
 }
 
+/** What a datagram cut by a checkpoint had of its payload, to know its later fragments by. */
+class CutDatagram {
+  readonly key: string;
+  /** Payload ranges [start, end) gone so far, pairwise disjoint. */
+  readonly ranges: number[][];
+  covered: number;
+  maxEnd: number;
+  lastEnd: number;
+
+  constructor(
+    p: Pending,
+    /** `now` of the checkpoint. */
+    readonly since: number,
+  ) {
+    this.key = p.key;
+    this.ranges = p.pieces.map((c) => [c.start, c.end]);
+    this.covered = p.covered;
+    this.maxEnd = p.maxEnd;
+    this.lastEnd = p.lastEnd;
+  }
+
+  /** Takes payload [start, end) when it is the rest of this datagram (no overlap, ends agree); false otherwise. */
+  takes(start: number, end: number, more: boolean): boolean {
+    if (this.lastEnd >= 0 ? end > this.lastEnd || (!more && end !== this.lastEnd) : !more && end < this.maxEnd) return false;
+    if (this.ranges.some(([s, e]) => start < e! && s! < end)) return false;
+    this.ranges.push([start, end]);
+    this.covered += end - start;
+    if (end > this.maxEnd) this.maxEnd = end;
+    if (!more) this.lastEnd = end;
+    return true;
+  }
+
+  get whole(): boolean {
+    return this.covered === this.lastEnd;
+  }
+}
+
 /** Reassembles one side's IPv4 and IPv6 fragments; see the module header for the contract. */
 export class FragmentReassembler {
   private readonly timeoutMs: number;
@@ -150,6 +208,8 @@ export class FragmentReassembler {
   private readonly maxBytes: number;
   /** Pending datagrams in creation order, so the first is the oldest. */
   private readonly pending = new Map<string, Pending>();
+  /** Datagrams cut by a checkpoint whose rest may still come, oldest first (see the module header). */
+  private readonly cut = new Map<string, CutDatagram>();
   private bytesHeld = 0;
   private serial = 0;
 
@@ -163,6 +223,11 @@ export class FragmentReassembler {
   /** Datagrams waiting for fragments. */
   get pendingDatagrams(): number {
     return this.pending.size;
+  }
+
+  /** Datagrams cut by a checkpoint whose later fragments are still expected (they hold no frames). */
+  get cutDatagrams(): number {
+    return this.cut.size;
   }
 
   /** Frame bytes held (whole fragment frames). */
@@ -208,11 +273,19 @@ export class FragmentReassembler {
     } else {
       throw new TypeError('FragmentReassembler.add: the frame is not an IPv4 or IPv6 fragment');
     }
-    const serial = this.serial++;
-    let p = this.pending.get(key);
     const invalid = length === 0 || (more && (length & 7) !== 0)
       ? 'fragment.bad_length'
       : overhead + start + length > MAX_IP_LENGTH ? 'fragment.too_big' : '';
+    const cut = this.cut.get(key);
+    if (cut !== undefined) {
+      if (invalid === '' && cut.takes(start, start + length, more)) {
+        if (cut.whole) this.cut.delete(key);
+        return [new AfterCheckpoint(key, [bytes])];
+      }
+      this.cut.delete(key);
+    }
+    const serial = this.serial++;
+    let p = this.pending.get(key);
     if (invalid !== '' && p === undefined) return [new Rejected(key, invalid, [bytes])];
 
     let out: FragmentOutcome[] | null = null;
@@ -242,8 +315,15 @@ export class FragmentReassembler {
     return out ?? NO_OUTCOMES;
   }
 
-  /** Rejects, oldest first, every datagram whose first fragment came more than `timeoutMs` before `now`. */
+  /**
+   * Rejects, oldest first, every datagram whose first fragment came more than `timeoutMs` before
+   * `now`, and forgets the datagrams cut by a checkpoint more than `timeoutMs` before.
+   */
   expire(now: number): readonly Rejected[] {
+    for (const c of this.cut.values()) {
+      if (now - c.since <= this.timeoutMs) break;
+      this.cut.delete(c.key);
+    }
     let out: Rejected[] | null = null;
     for (const p of this.pending.values()) {
       if (now - p.since <= this.timeoutMs) break;
@@ -252,11 +332,21 @@ export class FragmentReassembler {
     return out ?? NO_REJECTIONS;
   }
 
-  /** Forgets every pending datagram and returns all their frames in arrival order. */
-  clear(): Uint8Array[] {
+  /**
+   * A checkpoint at `now`: returns the frames of every pending datagram in arrival order, and
+   * remembers those datagrams as cut (see the module header), the oldest forgotten beyond
+   * `maxDatagrams`.
+   */
+  clear(now: number): Uint8Array[] {
     const held: { serial: number; frame: Uint8Array }[] = [];
     for (const p of this.pending.values()) {
       for (let i = 0; i < p.frames.length; i++) held.push({ serial: p.serials[i]!, frame: p.frames[i]! });
+      this.cut.delete(p.key);
+      this.cut.set(p.key, new CutDatagram(p, now));
+    }
+    for (const c of this.cut.values()) {
+      if (this.cut.size <= this.maxDatagrams) break;
+      this.cut.delete(c.key);
     }
     this.pending.clear();
     this.bytesHeld = 0;

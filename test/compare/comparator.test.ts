@@ -456,6 +456,67 @@ describe('IP fragments are reassembled per side before comparison', () => {
     assert.equal(t.c.counters.events.get('fragment.timeout'), 2);
     assert.deepEqual(t.checkpoints(), []);
   });
+
+  describe('a datagram whose fragments straddle a checkpoint', () => {
+    test('the PVM\'s fragments after it are released at once, the SVM\'s dropped: no wait, no timeout', () => {
+      const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      const pvm = split(datagram(t, 1), [1000, 2000]);
+      const svm = split(datagram(t, 2), [1480]);
+      t.primary(pvm[0]!, 0);
+      t.secondary(svm[0]!, 10);
+      t.checkpointDone();
+      assert.deepEqual(t.released(), [pvm[0]], 'the flush releases what the PVM had sent');
+      t.primary(pvm[1]!, 20);
+      t.secondary(svm[1]!, 20);
+      t.primary(pvm[2]!, 30);
+      assert.deepEqual(t.released(), pvm, 'the rest of a datagram already partly out follows it, as sent');
+      assert.equal(t.c.counters.events.get('fragment.after_checkpoint'), 3);
+      assert.equal(t.c.counters.heldFrames, 0);
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.equal(t.c.counters.events.get('fragment.timeout'), undefined);
+    });
+
+    test('once the cut datagram is whole, its identity is a new datagram again and is compared', () => {
+      const t = new Twins();
+      const first = split(datagram(t, 7), [1480]);
+      t.primary(first[0]!);
+      t.checkpointDone();
+      t.primary(first[1]!);
+      const next = split(datagram(t, 7, 'y'), [1480]);
+      for (const f of next) t.primary(f);
+      for (const f of split(datagram(t, 7, 'Y'), [1480])) t.secondary(f);
+      assert.deepEqual(t.mismatchReasons(), ['udp.payload'], 'the reused identification started a datagram of its own');
+      assert.deepEqual(t.released(), first);
+    });
+
+    test('a fragment overlapping what went before the checkpoint starts a new datagram (the identification was reused)', () => {
+      const t = new Twins();
+      const first = split(datagram(t, 5), [1480]);
+      t.primary(first[0]!);
+      t.checkpointDone();
+      const reused = split(datagram(t, 5, 'q'), [1480]);
+      for (const f of reused) t.primary(f);
+      for (const f of split(datagram(t, 5, 'q'), [1000])) t.secondary(f);
+      assert.deepEqual(t.released(), [first[0], ...reused], 'compared whole, matched');
+      assert.deepEqual(t.checkpoints(), []);
+      assert.equal(t.c.counters.events.get('fragment.after_checkpoint'), undefined);
+    });
+
+    test('a cut datagram whose rest never comes is forgotten after compareTimeoutMs', () => {
+      const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      const first = split(datagram(t, 3), [1000, 2000]);
+      t.primary(first[0]!, 0);
+      t.checkpointDone();
+      t.primary(first[1]!, 100);
+      t.advanceTo(5000);
+      t.primary(first[2]!, 5000);
+      assert.deepEqual(t.released(), first.slice(0, 2), 'a fragment after the cut was forgotten waits like any other');
+      assert.equal(t.c.counters.events.get('fragment.after_checkpoint'), 1);
+      t.advanceTo(10_000);
+      assert.equal(t.c.counters.events.get('fragment.timeout'), 1, 'the lone last fragment, not completed');
+    });
+  });
 });
 
 describe('IPv6 and ICMP are compared like their IPv4 and UDP counterparts', () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FragmentReassembler, Reassembled, Rejected, type FragmentOutcome } from '../../../compare/stream/fragments.js';
+import { AfterCheckpoint, FragmentReassembler, Reassembled, Rejected, type FragmentOutcome } from '../../../compare/stream/fragments.js';
 import { readU16, writeU16 } from '../../../compare/wire/bytes.js';
 import { pseudoSumV4, pseudoSumV6 } from '../../../compare/wire/checksum.js';
 import { emitTcp, emitUdp } from '../../../compare/wire/emit.js';
@@ -407,11 +407,56 @@ test('fragments: clear hands back every pending frame in arrival order', () => {
   const r = new FragmentReassembler();
   const order = [a[2]!, b[0]!, a[0]!, b[2]!];
   for (const f of order) r.add(asFrame(f), 0);
-  assertSameFrames(r.clear(), order);
+  assertSameFrames(r.clear(0), order);
   assert.equal(r.pendingDatagrams, 0);
   assert.equal(r.pendingBytes, 0);
-  assert.deepEqual(r.clear(), []);
-  assert.deepEqual(r.add(asFrame(a[1]!), 0), [], 'nothing of the cleared datagram is remembered');
+  assert.deepEqual(r.clear(0), []);
+});
+
+test('fragments: the rest of a datagram cut by clear comes straight back, until it is whole', () => {
+  for (const version of [4, 6] as const) {
+    const a = split(udp(bytesOf(80), { version, ipId: 1 }), [16, 40], { id: 1 });
+    const r = new FragmentReassembler();
+    r.add(asFrame(a[0]!), 0);
+    assertSameFrames(r.clear(5), [a[0]!]);
+    assert.equal(r.cutDatagrams, 1);
+    assertSameFrames(only(r.add(asFrame(a[2]!), 6), AfterCheckpoint).fragments, [a[2]!]);
+    assertSameFrames(only(r.add(asFrame(a[1]!), 7), AfterCheckpoint).fragments, [a[1]!]);
+    assert.equal(r.cutDatagrams, 0, `IPv${version}: whole, so forgotten`);
+    assert.deepEqual(r.add(asFrame(a[0]!), 8), [], 'the identification again: a new datagram');
+    assert.equal(r.pendingDatagrams, 1);
+  }
+});
+
+test('fragments: a fragment overlapping a cut datagram, or past its end, starts a new one', () => {
+  const a = split(udp(bytesOf(80), { ipId: 1 }), [16, 40]);
+  const r = new FragmentReassembler();
+  r.add(asFrame(a[0]!), 0);
+  r.add(asFrame(a[2]!), 0);
+  r.clear(0);
+  const longer = split(udp(bytesOf(120), { ipId: 1 }), [16, 40, 88, 96]);
+  assert.deepEqual(r.add(asFrame(longer[3]!), 1), [], 'past the cut datagram\'s end: another datagram');
+  assert.equal(r.cutDatagrams, 0);
+  assert.equal(r.pendingDatagrams, 1);
+  assertSameFrames(r.clear(2), [longer[3]!]);
+  assert.deepEqual(r.add(asFrame(longer[3]!.slice()), 3), [], 'the very same range again: the identification was reused');
+  assert.equal(r.cutDatagrams, 0);
+  assert.equal(r.pendingDatagrams, 1);
+});
+
+test('fragments: a cut datagram is forgotten after timeoutMs, and at most maxDatagrams are kept', () => {
+  const frames = [1, 2, 3].map((id) => split(udp(bytesOf(80), { ipId: id }), [16, 40]));
+  const r = new FragmentReassembler({ timeoutMs: 100, maxDatagrams: 2 });
+  r.add(asFrame(frames[0]![0]!), 0);
+  r.clear(0);
+  r.add(asFrame(frames[1]![0]!), 50);
+  r.add(asFrame(frames[2]![0]!), 50);
+  r.clear(50);
+  assert.equal(r.cutDatagrams, 2, 'the oldest of three went');
+  assert.deepEqual(r.add(asFrame(frames[0]![1]!), 60), [], 'no longer known as cut');
+  assert.deepEqual(r.expire(151), []);
+  assert.equal(r.cutDatagrams, 0);
+  assert.deepEqual(r.add(asFrame(frames[1]![1]!), 160), []);
 });
 
 test('fragments: incorrect use throws', () => {
@@ -481,7 +526,7 @@ test('fragments: any order and duplication reassembles to exactly the unfragment
         seen = new Set();
         since = [];
       }
-      assertSameFrames(r.clear(), since);
+      assertSameFrames(r.clear(0), since);
     },
   ));
 });
@@ -530,7 +575,7 @@ test('fragments: overlapping cuts against a coverage model: IPv4 completes, IPv6
         ranges = [];
         since = [];
       }
-      assertSameFrames(r.clear(), since);
+      assertSameFrames(r.clear(0), since);
     },
   ));
 });
@@ -541,7 +586,7 @@ test('fragments: every frame comes back exactly once, within the limits (propert
     payload: fc.uint8Array({ minLength: 1, maxLength: 200 }),
     cutSeeds: fc.uniqueArray(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 4 }),
   }), { minLength: 1, maxLength: 4 });
-  const step = fc.record({ pick: fc.nat(), corrupt: fc.option(fc.nat(), { freq: 4 }), dt: fc.nat({ max: 1500 }), expire: fc.boolean() });
+  const step = fc.record({ pick: fc.nat(), corrupt: fc.option(fc.nat(), { freq: 4 }), dt: fc.nat({ max: 1500 }), expire: fc.boolean(), clear: fc.nat({ max: 7 }) });
   const limits = fc.record({ timeoutMs: fc.nat({ max: 3000 }), maxDatagrams: fc.integer({ min: 1, max: 4 }), maxBytes: fc.integer({ min: 60, max: 3000 }) });
   fc.assert(fc.property(datagrams, fc.array(step, { minLength: 1, maxLength: 60 }), limits, (ds, steps, options) => {
     // Each datagram cut two ways, so fragments overlap; the index is the IP id.
@@ -575,11 +620,13 @@ test('fragments: every frame comes back exactly once, within the limits (propert
         if (o instanceof Reassembled) assert.equal(decoded(o.bytes).isFragment, false);
       }
       if (s.expire) for (const o of r.expire(now)) giveBack(o.fragments);
+      if (s.clear === 0) giveBack(r.clear(now));
       assert.ok(r.pendingDatagrams <= options.maxDatagrams);
+      assert.ok(r.cutDatagrams <= options.maxDatagrams);
       assert.ok(r.pendingBytes <= options.maxBytes);
       assert.equal(r.pendingBytes, [...outstanding.values()].reduce((a, b) => a + b, 0));
     }
-    giveBack(r.clear());
+    giveBack(r.clear(now));
     assert.equal(outstanding.size, 0, 'frames never handed back');
   }));
 });
