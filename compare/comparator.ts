@@ -190,6 +190,17 @@ class EarlySegment {
   ) {}
 }
 
+/** The `EarlySegment`s of a connection in arrival order, and their payload bytes (bounded like any queue). */
+class EarlySegments {
+  readonly list: EarlySegment[] = [];
+  bytes = 0;
+
+  push(e: EarlySegment): void {
+    this.list.push(e);
+    this.bytes += e.payloadLength;
+  }
+}
+
 /** The end offset of a held SYN without payload: releasable once the handshake agrees, whatever `verified` is. */
 const NO_SYN_DATA = -Infinity;
 
@@ -241,7 +252,7 @@ class TcpConnection extends Connection {
    * Where they belong in the stream is not known before: the base is the PVM's ISN, and in
    * translate mode the SVM's offset comes from the two handshakes. They count as waiting output.
    */
-  early: EarlySegment[] | null = null;
+  early: EarlySegments | null = null;
 
   constructor(key: string, now: number, idleLimit: number, config: ComparatorConfig) {
     super(key, 'tcp', now, idleLimit);
@@ -272,12 +283,12 @@ class TcpConnection extends Connection {
 
   secondaryWaitingSince(): number {
     const pending = this.secondaryPending?.oldestSince() ?? -1;
-    const early = this.early?.[0]?.since ?? -1;
+    const early = this.early?.list[0]?.since ?? -1;
     return pending === -1 || (early !== -1 && early < pending) ? early : pending;
   }
 
   secondaryWaitingCount(): number {
-    return (this.secondaryPending?.length ?? 0) + (this.early?.length ?? 0);
+    return (this.secondaryPending?.length ?? 0) + (this.early?.list.length ?? 0);
   }
 
   /** Gives back what an idle connection does not need (for the periodic scan; nothing may be held). */
@@ -829,7 +840,7 @@ class Engine implements Comparator {
       const stray = this.table.get(key);
       if (!(stray instanceof TcpConnection) || stray.secondarySyn === null || stray.secondarySyn.isn !== pair.secondaryIsn) continue;
       target.secondarySyn ??= stray.secondarySyn;
-      if (stray.early !== null) (target.early ??= []).push(...stray.early);
+      if (stray.early !== null) for (const e of stray.early.list) (target.early ??= new EarlySegments()).push(e);
       this.mergedAway(stray);
       return;
     }
@@ -1010,10 +1021,12 @@ class Engine implements Comparator {
 
     if (!c.handshakeDone && !primary && !c.diverged && (c.primarySyn !== null || c.secondarySyn !== null)) {
       const urgent = (flags & TCP_URG) !== 0 ? tcp.urgentPointer : -1;
-      const early = (c.early ??= []);
+      const early = (c.early ??= new EarlySegments());
       early.push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
       this.counters.secondaryWaitingFrames++;
-      if (early.length > this.config.maxQueueFrames) this.mismatch(c, limitMismatch(`${early.length} secondary segments before the handshakes were compared`));
+      if (early.list.length > this.config.maxQueueFrames || early.bytes > this.config.maxQueueBytes) {
+        this.mismatch(c, limitMismatch(`${early.list.length} secondary segments (${early.bytes} bytes) before the handshakes were compared`));
+      }
       return;
     }
     const seq = primary || c.translation === null ? tcpSeq : seqAdd(tcpSeq, -c.translation.seqOffset);
@@ -1135,7 +1148,7 @@ class Engine implements Comparator {
 
   /** The secondary's segments that came before the handshakes were compared, into the stream now. */
   private addEarly(c: TcpConnection): void {
-    const early = c.early!;
+    const early = c.early!.list;
     c.early = null;
     this.counters.secondaryWaitingFrames -= early.length;
     for (const e of early) {

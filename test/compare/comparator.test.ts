@@ -1398,6 +1398,15 @@ describe('TCP: the SVM\'s segments before the handshakes are compared wait for t
     t.checkpointDone();
     assert.equal(t.c.counters.secondaryWaitingFrames, 0);
   });
+  test('they are bounded in bytes as well as in frames: past maxQueueBytes, queue_full', () => {
+    const t = new Twins({ maxQueueBytes: 4000, maxQueueFrames: 1024 });
+    t.secondary(t.out({ seq: 777, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+    t.secondary(t.out({ seq: 778, ack: 5000, payload: 'x'.repeat(1448) }));
+    t.secondary(t.out({ seq: 778 + 1448, ack: 5000, payload: 'x'.repeat(1448) }));
+    assert.deepEqual(t.checkpoints(), [], '2,896 bytes waiting');
+    t.secondary(t.out({ seq: 778 + 2896, ack: 5000, payload: 'x'.repeat(1448) }));
+    assert.deepEqual(t.checkpoints(), ['queue_full'], '4,344 bytes waiting');
+  });
 });
 
 describe('translate mode: a full table evicting a connection whose SVM numbers differ', () => {
