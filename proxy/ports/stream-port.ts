@@ -22,7 +22,8 @@
  * the kernel has taken all of it, and go to the next peer if this one goes away. So when a peer
  * goes away, the one write the kernel may have taken part of is known: it is dropped, never sent
  * again (a resend would repeat what the old peer may have read), and handed to the owner in
- * `disconnected` to say what was lost; bytes already in the kernel's socket buffer are lost with
+ * `disconnected` to say what was lost; a write the kernel refused at once (the peer had just
+ * gone) goes to the next peer like those behind it; bytes already in the kernel's socket buffer are lost with
  * the connection, as on a wire. (Node's own write queue cannot tell a partly taken write from the
  * untouched ones behind it: `writableLength` still counts what the kernel took of a write in
  * progress.) Writes made while no peer is connected wait for the next one; the owner bounds
@@ -295,13 +296,26 @@ export class StreamPort {
     this.sendPending(s);
   }
 
-  /** Gives `bytes` to the socket; true when the kernel took all of it at once. */
+  /**
+   * Gives `bytes` to the socket; true when the kernel took all of it at once. Node says so when
+   * the write did not wait, and a write to a peer that has just gone (EPIPE, ECONNRESET) does not
+   * wait either: it fails at once, the kernel having taken none of it, and only its callback says
+   * so. Such a write goes back to the front of the queue, for the next peer; copied, since the
+   * caller may reuse a buffer the kernel took (the callback runs before any I/O callback of the
+   * caller's could).
+   */
   private send(s: Socket, bytes: Buffer): boolean {
     const id = ++this.writeId;
+    let atOnce = false;
     s.write(bytes, (e) => {
       if (e === undefined || e === null) this.written(s, id);
+      else if (atOnce && !this.closed) {
+        this.pending.unshift(Buffer.from(bytes));
+        this.pendingBytes += bytes.length;
+      }
     });
-    if (s.writableLength === 0) return true;
+    atOnce = s.writableLength === 0;
+    if (atOnce) return true;
     this.inFlight = bytes;
     this.inFlightId = id;
     return false;

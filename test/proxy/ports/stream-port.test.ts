@@ -228,3 +228,37 @@ test('stream port: at most four peers wait; one more is refused, and said so', a
     await port.close();
   }
 });
+
+test('stream port: a write to a peer that has just gone, refused at once, goes to the next peer; none is lost or repeated', async () => {
+  const path = join(dir, 'refused.sock');
+  const dropped: (Buffer | null)[] = [];
+  const port = new StreamPort(parseEndpoint('--outdev', `unix:${path},server`), {
+    connected: () => {}, data: () => {}, drained: () => {},
+    disconnected: (_reason, lost) => dropped.push(lost),
+  });
+  await port.start();
+  const peers: Socket[] = [];
+  try {
+    const first = await dial(path);
+    peers.push(first);
+    await waitFor('the first peer taken', () => port.connected);
+    assert.equal(port.write(Buffer.from('one;')), true);
+    await waitFor('the first peer to read it', () => first.readableLength > 0 || first.bytesRead > 0);
+    // The peer closes; in the same tick, before the port can see it, two writes: the first fails
+    // at once (EPIPE) with the kernel taking none of it, the second waits behind it.
+    first.destroy();
+    port.write(Buffer.from('two;'));
+    port.write(Buffer.from('three;'));
+    await waitFor('the port to see the peer gone', () => !port.connected);
+    const next = await dial(path);
+    peers.push(next);
+    let got = '';
+    next.setEncoding('latin1').on('data', (d: string) => (got += d));
+    await waitFor(() => `the next peer to get what the first never took (got ${JSON.stringify(got)}, dropped ${JSON.stringify(dropped)})`, () => got.length >= 'two;three;'.length || dropped.some((d) => d !== null));
+    assert.equal(got, 'two;three;');
+    assert.deepEqual(dropped, [null], 'no write was partly taken');
+  } finally {
+    for (const s of peers) s.destroy();
+    await port.close();
+  }
+});
