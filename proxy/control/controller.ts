@@ -9,7 +9,11 @@
  *   controller is connected is sent when one connects, after the reply to its hello: Xen's
  *   libxl reads the one message after its hello as the reply, so a DO_CHECKPOINT sent first would
  *   be taken for it and lost. A controller that sends no hello gets it HELLO_GRACE_MS after
- *   connecting. Unknown messages are logged and counted.
+ *   connecting. Every connection is a new conversation: what was not sent to one that went is
+ *   forgotten (a request still wanted goes again after the next one's hello). A controller that
+ *   leaves more than NOTIFY_UNSENT_LIMIT bytes of ours unread (hellos sent and replies never read)
+ *   is closed, so that it cannot make this process queue without bound. Unknown messages are
+ *   counted and logged, at most 20 lines a second.
  * - `ImmediateController`, without `--notify-dev`: nothing can checkpoint the VMs, so each request
  *   is logged and counted and then completed at once (held frames are released); the start-up
  *   message says so. It keeps traffic flowing for dry runs and measurements, never silently.
@@ -19,6 +23,7 @@ import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, DO_CHECKPOINT, NotifyDecode
 import type { Endpoint } from '../ports/endpoint.js';
 import { StreamPort } from '../ports/stream-port.js';
 import type { ProxyMetrics } from '../metrics/registry.js';
+import { LogLimiter } from '../engine/log-limiter.js';
 
 export interface CheckpointController {
   /** One line for the start-up log: how checkpoints are signalled. */
@@ -33,6 +38,9 @@ export interface CheckpointController {
 /** How long a new controller has to send its hello before a pending DO_CHECKPOINT goes anyway (Xen waits 500 ms for the reply). */
 export const HELLO_GRACE_MS = 500;
 
+/** Bytes of replies and requests a controller may leave unread before it is closed (a notify message is 4 + at most ~30 bytes). */
+export const NOTIFY_UNSENT_LIMIT = 64 * 1024;
+
 export class XenNotifyController implements CheckpointController {
   private readonly port: StreamPort;
   private decoder = new NotifyDecoder();
@@ -40,6 +48,9 @@ export class XenNotifyController implements CheckpointController {
   /** The connected controller has sent its hello (or had HELLO_GRACE_MS to): DO_CHECKPOINT may go. */
   private greeted = false;
   private graceTimer: NodeJS.Timeout | null = null;
+  private readonly unknownLines: LogLimiter;
+  /** Counts connections, so that the rest of a read is not taken for the next controller's after a drop. */
+  private connection = 0;
 
   constructor(
     endpoint: Endpoint,
@@ -47,8 +58,10 @@ export class XenNotifyController implements CheckpointController {
     private readonly metrics: ProxyMetrics,
     private readonly log: (line: string) => void,
   ) {
+    this.unknownLines = new LogLimiter(log);
     this.port = new StreamPort(endpoint, {
       connected: () => {
+        this.connection++;
         this.decoder = new NotifyDecoder();
         this.metrics.peerConnections.inc({ port: 'notify-dev' });
         this.log(`notify-dev: controller connected`);
@@ -58,6 +71,7 @@ export class XenNotifyController implements CheckpointController {
       data: (chunk) => this.receive(chunk),
       disconnected: (reason) => {
         this.stopGrace();
+        this.port.discardPending();
         this.log(`notify-dev: controller gone (${reason})`);
       },
       log: (line) => this.log(`notify-dev: ${line}`),
@@ -98,6 +112,10 @@ export class XenNotifyController implements CheckpointController {
 
   private send(text: string): void {
     this.port.write(Buffer.from(encodeNotify(text)));
+    if (this.port.connected && this.port.unsentBytes > NOTIFY_UNSENT_LIMIT) {
+      this.log(`notify-dev: the controller left ${this.port.unsentBytes} bytes of ours unread; closing the connection`);
+      this.port.drop('not reading');
+    }
   }
 
   private receive(chunk: Buffer): void {
@@ -109,7 +127,9 @@ export class XenNotifyController implements CheckpointController {
       this.framingError(e);
       return;
     }
+    const connection = this.connection;
     for (const m of messages) {
+      if (this.connection !== connection || !this.port.connected) return;
       if (m.kind === 'hello') {
         this.send(COLO_COMPARE_GET_XEN_INIT);
         this.greet();
@@ -118,11 +138,11 @@ export class XenNotifyController implements CheckpointController {
         this.done();
       } else {
         this.metrics.notifyUnknown.inc();
-        this.log(`notify-dev: unknown message ${JSON.stringify(m.text)} ignored (expected ${COLO_CHECKPOINT} or the hello)`);
+        this.unknownLines.line('notify-dev unknown-message', `notify-dev: unknown message ${JSON.stringify(m.text)} ignored (expected ${COLO_CHECKPOINT} or the hello)`);
       }
     }
     // Damage after good messages in the same read: they were handled, now the connection goes.
-    if (this.decoder.error) this.framingError(this.decoder.error);
+    if (this.decoder.error && this.connection === connection && this.port.connected) this.framingError(this.decoder.error);
   }
 
   private framingError(e: NotifyError): void {

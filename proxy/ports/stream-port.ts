@@ -151,6 +151,17 @@ export class StreamPort {
     return this.socket !== null && this.socket.writable && this.inFlight === null && this.pending.length === 0;
   }
 
+  /** Bytes not all in the kernel yet: the write in progress and those waiting. */
+  get unsentBytes(): number {
+    return (this.inFlight?.length ?? 0) + this.pendingBytes;
+  }
+
+  /** Forgets the writes waiting for a peer (not the one in progress): for a port whose next peer starts a new conversation. */
+  discardPending(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
   /** The writes not all in the kernel yet, in order: the one in progress (part of it may be), then those waiting. */
   unsent(): Buffer[] {
     return this.inFlight === null ? [...this.pending] : [this.inFlight, ...this.pending];

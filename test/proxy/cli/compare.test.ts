@@ -516,6 +516,47 @@ test('compare: a checkpoint request pending when a controller connects goes out 
   }
 });
 
+test('compare: a controller that never reads what it asked for is closed; the next one starts a conversation of its own', async () => {
+  const r = await startCompare();
+  try {
+    // A hung controller: says hello over and over, reads nothing. Its replies pile up unsent.
+    r.notify.socket.pause();
+    r.notify.socket.write(Buffer.concat(Array.from({ length: 40_000 }, () => encodeNotify(COLO_USERSPACE_PROXY_INIT))));
+    await waitFor(() => `the unread controller to be closed; log ${r.log()}`, () => r.log().includes('notify-dev: controller gone'), 10_000);
+    assert.match(r.log(), /notify-dev: the controller left \d+ bytes of ours unread; closing the connection/);
+    r.primary.send(segment(1000, 'hello'));
+    r.secondary.send(segment(1000, 'HELLO'));
+    await waitFor('the checkpoint request', () => r.log().includes('checkpoint requested'));
+    const next = await NotifyPeer.open(r.sock('notify_dev'));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(next.received.map((m) => m.text), [], 'nothing left over from the last controller before this one\'s hello');
+      next.send(COLO_USERSPACE_PROXY_INIT);
+      await next.waitFor(DO_CHECKPOINT);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(next.received.map((m) => m.text), [COLO_COMPARE_GET_XEN_INIT, DO_CHECKPOINT]);
+    } finally {
+      next.close();
+    }
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: unknown notify messages are each counted, and logged at most 20 lines a second', async () => {
+  const r = await startCompare();
+  try {
+    const n = 5000;
+    r.notify.socket.write(Buffer.alloc(4 * n)); // n empty messages
+    await until(r, 'every unknown message counted', async () => (await metric(r, 'colo_proxy_notify_unknown_total')) === n);
+    await waitFor(() => `the count of lines left out; log ${r.log().slice(-500)}`, () => /more notify-dev unknown-message lines left out/.test(r.log()), 3000);
+    const lines = r.log().split('\n').filter((l) => l.includes('unknown message')).length;
+    assert.ok(lines >= 1 && lines <= 40, `${lines} log lines for ${n} unknown messages`);
+  } finally {
+    await stop(r);
+  }
+});
+
 test('compare: a bad notify message right behind a good one in the same read closes the controller connection at once', async () => {
   const r = await startCompare();
   try {
