@@ -8,6 +8,7 @@
  * peers dialling the one given never find it).
  */
 
+import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/errors.js';
 
@@ -52,12 +53,33 @@ export function parseEndpoint(flag: string, text: string): Endpoint {
 
 /**
  * True when `a` and `b` name the same socket: the same unix path (relative ones resolved against
- * the working directory) or the same TCP host and port, listening or not. Two endpoints of one
- * process on the same socket cannot both work: a second listener takes the path from the first,
- * and a peer cannot tell which role it is connecting to.
+ * the working directory), or the same TCP port where one reaches the other: the same host
+ * (`localhost` is 127.0.0.1), or a listener on every address (0.0.0.0, ::) against another
+ * listener on that port or a dialler to an address of this machine (loopback, or one of its
+ * interfaces'), which would connect to that very listener. Two endpoints of one process on the
+ * same socket cannot both work: a second listener takes the path from the first (or fails), and
+ * a dialler to our own listener feeds one role's output into another's input.
  */
 export function sameSocket(a: Endpoint, b: Endpoint): boolean {
   if (a.kind === 'unix' && b.kind === 'unix') return resolve(a.path) === resolve(b.path);
-  if (a.kind === 'tcp' && b.kind === 'tcp') return a.port === b.port && a.host.toLowerCase() === b.host.toLowerCase();
-  return false;
+  if (a.kind !== 'tcp' || b.kind !== 'tcp' || a.port !== b.port) return false;
+  const x = canonicalHost(a.host);
+  const y = canonicalHost(b.host);
+  if (x === y) return true;
+  const reaches = (listener: Endpoint & { kind: 'tcp' }, host: string, other: Endpoint & { kind: 'tcp' }): boolean =>
+    listener.server && WILDCARDS.has(canonicalHost(listener.host)) && (other.server || isLocalAddress(host));
+  return reaches(a, y, b) || reaches(b, x, a);
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+function canonicalHost(host: string): string {
+  const h = host.toLowerCase();
+  return h === 'localhost' ? '127.0.0.1' : h;
+}
+
+/** An address this machine answers on: loopback, or one of its interfaces' (a dialler to it reaches our own wildcard listener). */
+function isLocalAddress(host: string): boolean {
+  if (host.startsWith('127.') || host === '::1') return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address.toLowerCase() === host));
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
 import { parseEndpoint, sameSocket } from '../../../proxy/ports/endpoint.js';
 import { UsageError } from '../../../proxy/cli/errors.js';
 
@@ -25,6 +26,21 @@ test('endpoints on the same socket: unix paths after resolving, TCP host and por
   assert.ok(!same('unix:/run/a.sock', 'unix:/run/b.sock'));
   assert.ok(!same('tcp:127.0.0.1:9003', 'tcp:127.0.0.1:9004'));
   assert.ok(!same('tcp:127.0.0.1:9003', 'tcp:127.0.0.2:9003'));
+  assert.ok(same('tcp:localhost:9003', 'tcp:127.0.0.1:9003,server'));
+});
+
+test('endpoints on the same socket: a listener on every address and a dialler to this machine on its port', () => {
+  const same = (a: string, b: string): boolean => sameSocket(parseEndpoint('--a', a), parseEndpoint('--b', b));
+  for (const [listener, dialler] of [['tcp::9003,server', 'tcp::9003'], ['tcp:0.0.0.0:9003,server', 'tcp:127.0.0.1:9003'], ['tcp:[::]:9003,server', 'tcp:[::1]:9003'], ['tcp:0.0.0.0:9003,server', 'tcp:localhost:9003']]) {
+    assert.ok(same(listener!, dialler!), `${listener} and ${dialler}`);
+    assert.ok(same(dialler!, listener!), `${dialler} and ${listener}`);
+  }
+  const own = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal);
+  if (own !== undefined) assert.ok(same('tcp:0.0.0.0:9003,server', `tcp:${own.address}:9003`), `this machine's ${own.address}`);
+  assert.ok(same('tcp:0.0.0.0:9003,server', 'tcp:10.9.9.9:9003,server'), 'two listeners on one port');
+  assert.ok(!same('tcp:0.0.0.0:9003,server', 'tcp:192.0.2.7:9003'), 'a dialler to another machine');
+  assert.ok(!same('tcp:0.0.0.0:9003,server', 'tcp:127.0.0.1:9004'));
+  assert.ok(!same('tcp:10.9.9.9:9003,server', 'tcp:10.9.9.8:9003,server'), 'listeners on two given addresses');
 });
 
 test('a bad endpoint is one line naming the flag, the problem and the accepted forms', () => {
