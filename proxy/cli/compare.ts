@@ -11,7 +11,7 @@ import { UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 import { parseEndpoint, sameSocket, type Endpoint } from '../ports/endpoint.js';
 import { CompareEngine } from '../engine/compare-engine.js';
-import { parseMetricsAddress, startMetrics } from './metrics-flag.js';
+import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
 import { nodeFlagsNotice } from './node-flags.js';
 
 const flags = {
@@ -69,17 +69,21 @@ export const compareCommand: Command = {
     });
     // The warm-up blocks the event loop for several hundred ms: it runs before any port listens, so
     // that a peer connecting at start-up is answered at once (Xen waits 500 ms for the reply to its
-    // hello). Logged once the ports are open, so that a port that cannot listen is the only line.
+    // hello). Nothing is logged until everything listens, so that an address that cannot be
+    // listened on (the metrics' first) is the only line.
     const warmStart = performance.now();
     const warm = engine.warmUp();
     const warmMs = Math.round(performance.now() - warmStart);
+    const metricsServer: Server | undefined = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close()) : undefined;
     try {
       await engine.start();
     } catch (e) {
+      metricsServer?.close();
       throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
     }
+    log(engine.checkpointsDescription);
     log(`compare: warmed up on ${warm.fed} synthetic frames (${warm.released} released) in ${warmMs} ms`);
-    const metricsServer: Server | undefined = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
+    if (metricsAt !== undefined) log(metricsLine(metricsAt));
     const notice = nodeFlagsNotice(process.execArgv);
     if (notice !== undefined) log(`compare: ${notice}`);
     log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}`);

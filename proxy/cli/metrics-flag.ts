@@ -23,15 +23,17 @@ export function parseMetricsAddress(command: string, text: string): MetricsAddre
   return { host: m[1] ?? m[2]!, port, text };
 }
 
-/** Serves `registry` at `at`, logging the URL; on failure runs `close` and throws a UsageError naming `command`. */
-export async function startMetrics(command: string, registry: Registry, at: MetricsAddress, close: () => Promise<void>, log: (line: string) => void): Promise<Server> {
-  let server: Server;
+/** Serves `registry` at `at`; on failure runs `close` and throws a UsageError naming `command`. */
+export async function startMetrics(command: string, registry: Registry, at: MetricsAddress, close: () => Promise<void>): Promise<Server> {
   try {
-    server = await serveMetrics(registry, at.host, at.port);
+    return await serveMetrics(registry, at.host, at.port);
   } catch (e) {
     await close();
     throw new UsageError(`${command}: --metrics: cannot listen on ${at.text}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  log(`metrics: http://${at.text}/metrics`);
-  return server;
+}
+
+/** The start-up line saying where the metrics are served. */
+export function metricsLine(at: MetricsAddress): string {
+  return `metrics: http://${at.text}/metrics`;
 }

@@ -18,7 +18,7 @@ import { parseFlags } from './flags.js';
 import { parseEndpoint } from '../ports/endpoint.js';
 import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
-import { parseMetricsAddress, startMetrics } from './metrics-flag.js';
+import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
 import { missingNodeFlags } from './node-flags.js';
 
 const flags = {
@@ -191,7 +191,8 @@ export const runCommand: Command = {
       if (e instanceof LiveCaptureError) throw new InputError(`run: ${e.message}`, e.code);
       throw new UsageError(`run: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close(), log) : undefined;
+    const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close()) : undefined;
+    if (metricsAt !== undefined) log(metricsLine(metricsAt));
     const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
     const within = f['controller-timeout'] === 0 ? '' : `not done within ${f['controller-timeout']} ms or `;

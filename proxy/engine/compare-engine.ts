@@ -185,11 +185,21 @@ export class CompareEngine implements ActionSink {
     });
   }
 
-  /** Opens every port; rejects (naming the port) when one cannot listen. */
+  /** How checkpoints are signalled, for the start-up log. */
+  get checkpointsDescription(): string {
+    return this.controller.description;
+  }
+
+  /**
+   * Opens every port; rejects (naming the port) when one cannot listen. The listening ports open
+   * first: a connecting one logs its failures to connect, which must not come before that error.
+   */
   async start(): Promise<void> {
-    const ports: [string, { start(): Promise<void> }][] = [
-      ['--primary-in', this.primary], ['--secondary-in', this.secondary], ['--outdev', this.outdev], ['--notify-dev', this.controller],
+    const ports: [string, { start(): Promise<void> }, boolean][] = [
+      ['--primary-in', this.primary, this.options.primaryIn.server], ['--secondary-in', this.secondary, this.options.secondaryIn.server],
+      ['--outdev', this.outdev, this.options.outdev.server], ['--notify-dev', this.controller, this.options.notifyDev?.server ?? true],
     ];
+    ports.sort((a, b) => Number(b[2]) - Number(a[2]));
     for (const [flag, port] of ports) {
       try {
         await port.start();
@@ -198,7 +208,6 @@ export class CompareEngine implements ActionSink {
         throw new Error(`${flag}: cannot listen: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    this.options.log(this.controller.description);
   }
 
   /**

@@ -243,6 +243,9 @@ test('compare: with --vnet-hdr the header comes back as it was received', async 
 });
 
 test('compare: bad flags and unusable endpoints are one line and exit code 2', async () => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  const busyPort = (busy.address() as { port: number }).port;
   const cases: [string[], RegExp][] = [
     [['--primary-in', 'unix:/x,server', '--secondary-in', 'unix:/y,server'], /^colo-proxy: compare: --outdev EP is required/],
     [['--primary-in', 'tcp:1.2.3.4', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: --primary-in: no HOST:PORT/],
@@ -255,6 +258,13 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
       /^colo-proxy: compare: --outdev unix:shared\.sock and --notify-dev unix:\S+\/shared\.sock,server are the same socket/],
     [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', 'tcp:127.0.0.1:1,server', '--outdev', 'tcp:127.0.0.1:1'],
       /^colo-proxy: compare: --secondary-in tcp:127\.0\.0\.1:1,server and --outdev tcp:127\.0\.0\.1:1 are the same socket/],
+    [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', 'tcp:0.0.0.0:1,server', '--outdev', 'tcp:127.0.0.1:1'],
+      /^colo-proxy: compare: --secondary-in tcp:0\.0\.0\.0:1,server and --outdev tcp:127\.0\.0\.1:1 are the same socket/],
+    // Nothing is logged before everything listens: not the start-up lines, not a connecting port's failures.
+    [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`, '--metrics', `127.0.0.1:${busyPort}`],
+      /^colo-proxy: compare: --metrics: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/],
+    [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'nobody-here')}`, '--notify-dev', `unix:${join(dir, 'no', 'such', 'n')},server`],
+      /^colo-proxy: compare: --notify-dev: cannot listen: .*(ENOENT|EACCES)/],
     // A unix path already taken: by a file, or by a socket another process listens on.
     [['--primary-in', `unix:${join(dir, 'a-file')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
       /^colo-proxy: compare: --primary-in: cannot listen: \S+\/a-file exists and is not a socket$/],
@@ -283,6 +293,7 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
     (await dial(join(dir, 'taken'), 1000)).destroy(); // the other process keeps its socket
   } finally {
     taken.close();
+    busy.close();
   }
 });
 
