@@ -19,11 +19,14 @@
  *    differ between the captures) or the handshakes point both ways (SYNs or SYN-ACKs from more
  *    than one source), the choice comes with a warning to set --guest-mac.
  * When the first SYN-ACK's sender is the one chosen, the report gives that as the reason.
- * Frames without an Ethernet header (raw IP, Linux cooked) are all taken as guest output.
+ * The sender's MAC is the Ethernet source address, or in a Linux cooked capture (SLL, SLL2, as
+ * `tcpdump -i any` writes) the link-layer address, which is the sender's for frames received and
+ * the interface's own for frames sent: the sender's either way. Frames without one (raw IP, a
+ * cooked capture of an interface without 6-byte addresses) are all taken as guest output.
  */
 
 import { createHash } from 'node:crypto';
-import { LINKTYPE_ETHERNET, decodeFrame, Frame, type Side } from '../../compare/index.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, decodeFrame, Frame, type Side } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
 
 /** The guest's MAC, or undefined when every frame counts as guest output. */
@@ -99,8 +102,9 @@ export class GuestDetector {
     this.bytes += f.data.length;
     if (role === 'client' || this.seen[role] >= DETECTION_FRAMES) return;
     this.seen[role]++;
-    if (f.linkType !== LINKTYPE_ETHERNET || f.data.length < 14) return;
-    const mac = sourceMac(f.data);
+    const at = senderMacAt(f);
+    if (at < 0) return;
+    const mac = sourceMac(f.data, at);
     let src = this.sources.get(mac);
     if (src === undefined) this.sources.set(mac, (src = new Source()));
     const primary = role === 'primary';
@@ -109,7 +113,7 @@ export class GuestDetector {
     else src.inSecondary++;
     const digest = createHash('sha1').update(f.data).digest('base64');
     src.copies.set(digest, (src.copies.get(digest) ?? 0) + (primary ? 1 : -1));
-    const d = decodeFrame(f.data);
+    const d = decodeFrame(f.data, f.linkType);
     if (d instanceof Frame && d.transport?.kind === 'tcp' && d.transport.isSyn) {
       (primary ? src.isnPrimary : src.isnSecondary).add(d.transport.seq);
       if (d.transport.isAck) {
@@ -162,9 +166,27 @@ export class GuestDetector {
   }
 }
 
-/** The source MAC of an Ethernet frame as one number (48 bits fit a double exactly). */
-function sourceMac(d: Uint8Array): number {
-  return ((d[6]! << 8) | d[7]!) * 2 ** 32 + (((d[8]! << 24) | (d[9]! << 16) | (d[10]! << 8) | d[11]!) >>> 0);
+/**
+ * Where the sender's MAC is in a captured frame (see the module header): Ethernet's source
+ * address, a Linux cooked capture's link-layer address when it is 6 bytes long; -1 for none.
+ */
+function senderMacAt(f: CapturedFrame): number {
+  const d = f.data;
+  switch (f.linkType) {
+    case LINKTYPE_ETHERNET:
+      return d.length >= 14 ? 6 : -1;
+    case LINKTYPE_LINUX_SLL: // packet type, ARPHRD type, address length (2 bytes each), address (8), protocol
+      return d.length >= 16 && d[4] === 0 && d[5] === 6 ? 6 : -1;
+    case LINKTYPE_LINUX_SLL2: // protocol, reserved (2 each), ifindex (4), ARPHRD type (2), packet type, address length (1 each), address (8)
+      return d.length >= 20 && d[11] === 6 ? 12 : -1;
+    default:
+      return -1;
+  }
+}
+
+/** The 6-byte MAC at `at` of `d` as one number (48 bits fit a double exactly). */
+function sourceMac(d: Uint8Array, at: number): number {
+  return ((d[at]! << 8) | d[at + 1]!) * 2 ** 32 + (((d[at + 2]! << 24) | (d[at + 3]! << 16) | (d[at + 4]! << 8) | d[at + 5]!) >>> 0);
 }
 
 function macText(mac: number): string {
@@ -173,11 +195,13 @@ function macText(mac: number): string {
   return formatMac(b);
 }
 
-/** True when the guest sent `f` (always true without a guest MAC or without an Ethernet header). */
+/** True when the guest sent `f` (always true without a guest MAC, or for a frame that names no sender's MAC). */
 export function sentByGuest(f: CapturedFrame, mac: Uint8Array | undefined): boolean {
-  if (mac === undefined || f.linkType !== LINKTYPE_ETHERNET) return true;
+  if (mac === undefined) return true;
+  const at = senderMacAt(f);
+  if (at < 0) return true;
   const d = f.data;
-  return d.length >= 12 && d[6] === mac[0] && d[7] === mac[1] && d[8] === mac[2] && d[9] === mac[3] && d[10] === mac[4] && d[11] === mac[5];
+  return d[at] === mac[0] && d[at + 1] === mac[1] && d[at + 2] === mac[2] && d[at + 3] === mac[3] && d[at + 4] === mac[4] && d[at + 5] === mac[5];
 }
 
 /** The guest MAC given with `--guest-mac`. */

@@ -35,10 +35,10 @@ function out(f: Partial<TcpFields> & { payload?: string }): Uint8Array {
 
 const BODY = pattern(0, 4000);
 
-/** Writes `frames` to dir/`name` as a pcapng (Ethernet), 1 ms apart from `t0Ms`; returns its path. */
-async function writeCapture(name: string, frames: readonly Uint8Array[], t0Ms = 0): Promise<string> {
+/** Writes `frames` to dir/`name` as a pcapng (of `linkType`, Ethernet by default), 1 ms apart from `t0Ms`; returns its path. */
+async function writeCapture(name: string, frames: readonly Uint8Array[], t0Ms = 0, linkType = 1): Promise<string> {
   const w = await createCaptureFileWriter(join(dir, name), 'pcapng');
-  w.addInterface(1);
+  w.addInterface(linkType);
   for (const [i, data] of frames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(Math.round((t0Ms + i) * 1e6)), data });
   await w.close();
   return join(dir, name);
@@ -364,6 +364,45 @@ test('replay cli: captures from a pipe are read once, the guest found in the sam
   assert.deepEqual([report.primaryFrames, report.secondaryFrames, report.clientFrames], [2, 2, 3]);
   assert.equal(report.checkpointCount, 1);
   assertOneLineError(piped(['--against-qemu']), /--primary \/dev\/stdin is not a regular file, and --against-qemu reads the captures a second time/);
+});
+
+test('replay cli: in Linux cooked captures (SLL, SLL2) the link-layer address tells the guest\'s frames from the client\'s', async () => {
+  const guestMac = '52:54:00:12:34:56';
+  const clientMac = '52:54:00:ab:cd:ef';
+  const g = (f: Partial<TcpFields> & { payload?: string }): Uint8Array => out({ srcMac: guestMac, dstMac: clientMac, ...f });
+  const c = (f: Partial<TcpFields>): Uint8Array => emitTcp({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 40000, dstPort: 80, seq: 4999, ack: 0, flags: TCP_SYN, srcMac: clientMac, dstMac: guestMac, ...f });
+  const primary = [
+    c({}), g({ seq: 1000, flags: TCP_SYN | TCP_ACK }), c({ seq: 5000, ack: 1001, flags: TCP_ACK }),
+    g({ seq: 1001, payload: 'the same answer' }), c({ seq: 5000, ack: 1016, flags: TCP_ACK }),
+  ];
+  // The secondary's capture holds its output only, as --secondary asks: were the client's frames
+  // in the primary's taken for guest output, they would wait for copies that never come.
+  const secondary = [primary[1]!, primary[3]!];
+  // `tcpdump -i any` headers: the sender's MAC as link-layer address, the frame from the IP header on.
+  const sll = (e: Uint8Array): Uint8Array => {
+    const h = new Uint8Array(16);
+    h.set([0, 0, 0, 1, 0, 6], 0); // packet type, ARPHRD_ETHER, address length
+    h.set(e.subarray(6, 12), 6);
+    h.set(e.subarray(12, 14), 14);
+    return Uint8Array.from([...h, ...e.subarray(14)]);
+  };
+  const sll2 = (e: Uint8Array): Uint8Array => {
+    const h = new Uint8Array(20);
+    h.set(e.subarray(12, 14), 0);
+    h.set([0, 0, 0, 3, 0, 1, 0, 6], 4); // reserved, interface index, ARPHRD_ETHER, packet type, address length
+    h.set(e.subarray(6, 12), 12);
+    return Uint8Array.from([...h, ...e.subarray(14)]);
+  };
+  for (const [name, linkType, cook] of [['sll', 113, sll], ['sll2', 276, sll2]] as const) {
+    const p = await writeCapture(`${name}-p.pcapng`, primary.map(cook), 0, linkType);
+    const s = await writeCapture(`${name}-s.pcapng`, secondary.map(cook), 0.3, linkType);
+    for (const given of [[], ['--guest-mac', guestMac]]) {
+      const r = cli(['--primary', p, '--secondary', s, '--json', '--quiet', ...given]);
+      assert.equal(r.code, 0, `${name} ${given.join(' ')}: ${r.stderr}`);
+      const report = JSON.parse(r.stdout) as JsonReport & { clientFrames: number };
+      assert.deepEqual([report.primaryFrames, report.secondaryFrames, report.clientFrames, report.released], [2, 2, 3, 2], `${name} ${given.join(' ')}`);
+    }
+  }
 });
 
 test('replay cli: SIGINT while --against waits on the other comparator stops it, and says --out was written', async () => {
