@@ -5,7 +5,10 @@
  * - `MismatchCaptures` (`--mismatch-dir`): one file for each checkpoint episode the report lists,
  *   holding the frames of the flows that diverged in it from shortly before the first mismatch to
  *   shortly after, each on an interface named after its side (primary, secondary, client) and with
- *   the side and, for the first frame, the mismatch in its comment. An episode's file is written
+ *   the side and, for the first frame, the mismatch in its comment. In translate mode the SVM
+ *   may use other ports (echo identifiers) than the PVM for the same flow, which the comparator
+ *   pairs: the secondary's frames are then taken by their flow without the guest's port, so an
+ *   episode also holds the SVM's other flows to the same peer and port. An episode's file is written
  *   once its flows have had CONTEXT_FRAMES more frames or the replay RECENT_FRAMES more, so a
  *   flow that ends at its mismatch does not keep its episode (and its frames) open to the end.
  *   Files are named checkpoint-NNNN-REASON.pcapng, four digits since at most MAX_RECORDS (1000)
@@ -194,12 +197,16 @@ interface Recent {
   timeNs: bigint;
   data: Uint8Array;
   flow: string;
+  /** Translate mode: its flow without the guest's port (see the module header), else ''. */
+  portless: string;
 }
 
 interface OpenEpisode {
   episode: number;
   path: string;
   flows: Set<string>;
+  /** Translate mode: the flows without the guest's port, which the secondary's frames are taken by. */
+  portless: Set<string>;
   frames: Queued[];
   /** Frames of its flows still to take after the mismatch. */
   after: number;
@@ -221,7 +228,11 @@ export class MismatchCaptures {
   /** Frames written with their time moved into what pcapng holds. */
   clamped = 0;
 
-  constructor(private readonly dir: string) {}
+  /** `translate`: the replay maps the SVM's flows onto the PVM's, ports included (see the module header). */
+  constructor(
+    private readonly dir: string,
+    private readonly translate = false,
+  ) {}
 
   /** Creates the directory and removes the episode captures an earlier replay left in it (see the module header). */
   async prepare(): Promise<void> {
@@ -239,12 +250,13 @@ export class MismatchCaptures {
   frame(side: Side, data: Uint8Array, timeNs: bigint): void {
     const d = decodeFrame(data);
     const flow = d instanceof Frame ? describeKey(flowKey(d, side !== 'client')) : 'undecodable frames';
+    const portless = this.translate && d instanceof Frame ? describeKey(flowKey(d, side !== 'client', 0)) : '';
     const copy = data.slice();
-    this.recent[this.recentNext] = { side, timeNs, data: copy, flow };
+    this.recent[this.recentNext] = { side, timeNs, data: copy, flow, portless };
     this.recentNext = (this.recentNext + 1) % RECENT_FRAMES;
     this.frames++;
     for (const e of this.open.values()) {
-      if (e.flows.has(flow)) {
+      if (e.flows.has(flow) || (side === 'secondary' && e.portless.has(portless))) {
         e.frames.push(queued(side, timeNs, copy));
         e.after--;
       }
@@ -264,18 +276,29 @@ export class MismatchCaptures {
     let e = this.open.get(m.episode);
     if (e === undefined) {
       if (this.closed.has(m.episode)) return;
-      e = { episode: m.episode, path: join(this.dir, `${episodeName(m.episode)}-${m.reason}.pcapng`), flows: new Set(), frames: [], after: CONTEXT_FRAMES, lastMismatchAt: 0, note: `checkpoint ${m.episode}: ${m.reason} ${m.flow}` };
+      e = { episode: m.episode, path: join(this.dir, `${episodeName(m.episode)}-${m.reason}.pcapng`), flows: new Set(), portless: new Set(), frames: [], after: CONTEXT_FRAMES, lastMismatchAt: 0, note: `checkpoint ${m.episode}: ${m.reason} ${m.flow}` };
       this.open.set(m.episode, e);
     }
     e.lastMismatchAt = this.frames;
     if (e.flows.has(m.flow)) return;
     e.flows.add(m.flow);
+    // In translate mode, the flow without the guest's port, from the latest frame of the flow.
+    if (this.translate) {
+      for (let i = 1; i <= RECENT_FRAMES; i++) {
+        const r = this.recent[(this.recentNext - i + RECENT_FRAMES) % RECENT_FRAMES];
+        if (r === undefined) break;
+        if (r.flow === m.flow && r.portless !== '') {
+          e.portless.add(r.portless);
+          break;
+        }
+      }
+    }
     // The frames of this flow seen before it, oldest first, at most CONTEXT_FRAMES.
     const before: Recent[] = [];
     for (let i = 1; i <= RECENT_FRAMES && before.length < CONTEXT_FRAMES; i++) {
       const r = this.recent[(this.recentNext - i + RECENT_FRAMES) % RECENT_FRAMES];
       if (r === undefined) break;
-      if (r.flow === m.flow) before.push(r);
+      if (r.flow === m.flow || (r.side === 'secondary' && e.portless.has(r.portless))) before.push(r);
     }
     e.frames.push(...before.reverse().map((r) => queued(r.side, r.timeNs, r.data)));
     e.frames.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));

@@ -60,7 +60,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     o.warn?.(line);
   };
 
-  const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir) : undefined;
+  const mismatches = o.mismatchDir !== undefined ? new MismatchCaptures(o.mismatchDir, o.mode === 'translate') : undefined;
   const released = o.out !== undefined ? await ReleasedCapture.create(o.out) : undefined;
   const session = new ReplaySession(
     {

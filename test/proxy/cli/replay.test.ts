@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
-import { emitTcp, type TcpFields } from '../../../compare/wire/emit.js';
+import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js';
 import { createCaptureFileWriter, readCaptureFile } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
 import { pattern } from '../../support/twins.js';
@@ -119,6 +119,20 @@ test('replay cli: --mismatch-dir writes one capture per checkpoint with both sid
   assert.deepEqual([...sides].sort(), ['primary', 'secondary']);
   assert.match(lines[0]!, /checkpoint 1: tcp\.payload tcp 10\.0\.0\.2:80 <> 10\.0\.0\.1:40000/);
   for (const l of lines) assert.match(l.split('|')[1]!, /^(primary|secondary)/);
+});
+
+test('replay cli: --mismatch-dir in translate mode holds the SVM\'s frames of a flow it sends from another port', async () => {
+  // A guest's DNS query, from its own random port on each: translate mode pairs the two flows.
+  const query = (srcPort: number, name: string): Uint8Array => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort, dstPort: 53, payload: `query ${name}` });
+  const p = await writeCapture('dns-p.pcapng', [query(40001, 'updates.example')]);
+  const s = await writeCapture('dns-s.pcapng', [query(51234, 'updatez.example')], 0.3);
+  const mdir = join(dir, 'mismatches-translate');
+  const r = cli(['--primary', p, '--secondary', s, '--mode', 'translate', '--mismatch-dir', mdir, '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  const files = readdirSync(mdir);
+  assert.deepEqual(files, ['checkpoint-0001-udp.payload.pcapng']);
+  const lines = runTool('tshark', ['-r', join(mdir, files[0]!), '-n', '-T', 'fields', '-e', 'frame.interface_name', '-e', 'udp.srcport', '-E', 'separator=|']).trim().split('\n');
+  assert.deepEqual(lines, ['primary|40001', 'secondary|51234']);
 });
 
 test('replay cli: --mismatch-dir is made once the inputs are read, and keeps only this replay\'s captures besides files not ours', () => {
