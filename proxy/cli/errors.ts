@@ -28,6 +28,15 @@ export class Interrupted extends Error {
   }
 }
 
+/**
+ * The reader of a pipe the command writes to went away (`--out /dev/stdout | head`): the command
+ * ends quietly with the status a shell gives a program stopped by SIGPIPE (Node ignores the
+ * signal, so the write fails with EPIPE instead).
+ */
+export class BrokenPipe extends Error {
+  override name = 'BrokenPipe';
+}
+
 /** Input that cannot be used: a missing, unreadable or corrupt file. */
 export class InputError extends Error {
   override name = 'InputError';

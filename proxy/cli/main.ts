@@ -11,7 +11,7 @@
 import { constants } from 'node:os';
 import type { Command } from './command.js';
 import { formatFlagHelp } from './flags.js';
-import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, Interrupted, UsageError } from './errors.js';
+import { BrokenPipe, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, Interrupted, UsageError } from './errors.js';
 import { packageVersion } from './version.js';
 import { inspectCommand } from './inspect.js';
 import { compareCommand } from './compare.js';
@@ -87,7 +87,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof Interrupted) {
+    if (err instanceof BrokenPipe) {
+      process.exitCode = 128 + constants.signals.SIGPIPE;
+    } else if (err instanceof Interrupted) {
       process.stderr.write(`colo-proxy: ${err.message}\n`);
       process.exitCode = 128 + (constants.signals[err.signal] ?? 0);
     } else if (err instanceof UsageError || err instanceof InputError) {

@@ -22,7 +22,7 @@ import { againstExitCode, formatAgainst, parseAgainst, runAgainst, type AgainstR
 import { startQemuColoCompare, type QemuProcess } from '../replay/qemu-colo-compare.js';
 import { parseEndpoint } from '../ports/endpoint.js';
 import type { Command } from './command.js';
-import { InputError, Interrupted, UsageError } from './errors.js';
+import { BrokenPipe, InputError, Interrupted, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 
 const flags = {
@@ -248,6 +248,7 @@ export const replayCommand: Command = {
     } catch (e) {
       bar?.stop();
       if (stopping.signal.aborted) throw interrupted(stopping.signal.reason as NodeJS.Signals, options.out, outDirect, outWritten);
+      if (e instanceof CaptureFileError && e.operation !== 'open' && e.operation !== 'read' && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') throw new BrokenPipe();
       if (e instanceof CaptureFormatError || e instanceof CaptureFileError) throw new InputError(e.message, e.code);
       if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');
       throw e;

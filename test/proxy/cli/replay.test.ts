@@ -677,6 +677,17 @@ test('replay cli: a report written into a pipe whose reader has gone ends quietl
   }
 });
 
+test('replay cli: --out /dev/stdout into a pipe whose reader has gone ends quietly with 141 too', async () => {
+  // 3 MB of released frames through `| head -c 100`: far more than the pipe holds once head is gone.
+  const body = pattern(0, 2000 * 1400);
+  await download('big-p.pcapng', body, Array.from({ length: 1999 }, (_, i) => (i + 1) * 1400), 0);
+  await download('big-s.pcapng', body, Array.from({ length: 1999 }, (_, i) => (i + 1) * 1400), 0.3);
+  const replay = coloProxyCommandLine(['replay', '--primary', join(dir, 'big-p.pcapng'), '--secondary', join(dir, 'big-s.pcapng'), '--out', '/dev/stdout', '--quiet']);
+  const r = spawnSync('bash', ['-c', `${replay} 2>'${join(dir, 'big.err')}' | head -c 100 >/dev/null; echo \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+  assert.equal(readFileSync(join(dir, 'big.err'), 'utf8'), '', 'no error line: the reader chose to stop reading');
+  assert.equal(r.stdout.trim(), '141');
+});
+
 test('replay cli: a progress bar on stderr only when it is a terminal, and never with --quiet', () => {
   // `script` (util-linux) gives the command a pseudo-terminal; its output is what the terminal showed.
   const onTerminal = (extra: string): string => {
