@@ -10,7 +10,10 @@
  * both inputs stop being read until it drains: memory stays bounded and the senders (QEMU's
  * redirectors) feel TCP backpressure. An input that runs far ahead of the other (more than half
  * `maxQueueFrames` frames waiting for the other side's) is paused on its own, so a burst read
- * from one socket before the other cannot fill a queue and cost a false checkpoint. The secondary
+ * from one socket before the other cannot fill a queue and cost a false checkpoint. That is
+ * checked every INGEST_SLICE frames, not once a read: one 64 KiB read holds up to ~1,400 small
+ * frames, more than the queue. The rest of a read that paused its input waits here (`backlog`),
+ * and goes into the core, in order, before anything read after it, when the input resumes. The secondary
  * stays paused until it is halfway back. The primary is paused for at most PRIMARY_PAUSE_MS:
  * every flow's released output goes through it, so a PVM that stays ahead is a real lag, which
  * the queue limit and the timeout then turn into a checkpoint, as in QEMU. While a checkpoint is
@@ -67,6 +70,17 @@ const PRIMARY_PAUSE_MS = 100;
 /** Primary input bytes read while a checkpoint is pending after which the primary waits for it (see the header). */
 export const PENDING_READ_LIMIT = 64 * 1024 * 1024;
 
+/** Frames of a read ingested between two checks of whether their input runs too far ahead (see the header). */
+const INGEST_SLICE = 32;
+
+/** The rest of a read whose input was paused in the middle of it: its frames from `next` on. */
+interface Backlog {
+  side: 'primary' | 'secondary';
+  frames: readonly Uint8Array[];
+  headers: readonly Uint8Array[];
+  next: number;
+}
+
 /** Room of the reusable outdev buffer (see `output`); a larger batch is encoded into one of its own. */
 const OUTPUT_BYTES = 256 * 1024;
 
@@ -104,6 +118,11 @@ export class CompareEngine implements ActionSink {
   private readonly secondary: StreamPort;
   private readonly outdev: StreamPort;
   private readonly decoders = new Map<StreamPort, QemuPacketDecoder>();
+  /** Per input, the rest of a read paused in the middle (see the header). */
+  private readonly backlog = new Map<StreamPort, Backlog>();
+  /** True while frames go into the core: an input resumed meanwhile takes its backlog after (`wakeLater`). */
+  private taking = false;
+  private readonly wakeLater = new Set<StreamPort>();
   private readonly firstChunk = new Set<StreamPort>();
   /**
    * The first `releasedCount` entries: frames released since the last flush and their vnet
@@ -237,9 +256,11 @@ export class CompareEngine implements ActionSink {
       bytes += b.length;
     }
     const { heldFrames, heldBytes } = this.comparator.counters;
-    this.options.log(heldFrames === 0 && frames === 0
+    const b = this.backlog.get(this.primary);
+    const unread = b === undefined ? 0 : b.frames.length - b.next;
+    this.options.log(heldFrames === 0 && frames === 0 && unread === 0
       ? 'compare: nothing discarded: no frame held, every released frame written to outdev'
-      : `compare: discarding ${heldFrames} held frames (${heldBytes} bytes) and ${frames} released frames not written to outdev (${bytes} bytes${frames > 0 ? `; ${why}` : ''})`);
+      : `compare: discarding ${heldFrames} held frames (${heldBytes} bytes)${unread > 0 ? `, ${unread} primary frames read while its input was paused and not compared yet` : ''} and ${frames} released frames not written to outdev (${bytes} bytes${frames > 0 ? `; ${why}` : ''})`);
     await this.outdev.close();
   }
 
@@ -296,14 +317,65 @@ export class CompareEngine implements ActionSink {
       this.framingError(name, port, e);
       return;
     }
-    this.ingestFrames(this.comparator, side, frames, decoder.vnetHeaders, this.now());
+    this.take(port, { side, frames, headers: decoder.vnetHeaders, next: 0 });
     this.flush();
     if (decoder.error) this.framingError(name, port, decoder.error);
+    this.wakeWaiting();
+  }
+
+  /**
+   * Frames of one read into the core, INGEST_SLICE at a time, checking after each slice whether
+   * their input ran too far ahead; if it did, the rest waits as the input's backlog.
+   */
+  private take(port: StreamPort, b: Backlog): void {
+    this.taking = true;
+    try {
+      for (let i = b.next; i < b.frames.length; i += INGEST_SLICE) {
+        if (i > b.next && this.inputHeld(port)) {
+          this.backlog.set(port, { ...b, next: i });
+          return;
+        }
+        this.ingestFrames(this.comparator, b.side, b.frames, b.headers, this.now(), i, Math.min(b.frames.length, i + INGEST_SLICE));
+        this.balance();
+      }
+    } finally {
+      this.taking = false;
+    }
+  }
+
+  /** The input is paused: for outdev, or for running ahead of the other. */
+  private inputHeld(port: StreamPort): boolean {
+    return this.paused || (port === this.secondary ? this.secondaryAhead : this.primaryPaused());
+  }
+
+  /** Resumes an input: its backlog first, and its socket only if that did not pause it again. */
+  private resumeInput(port: StreamPort): void {
+    const b = this.backlog.get(port);
+    if (b !== undefined) {
+      if (this.taking) {
+        this.wakeLater.add(port);
+        return;
+      }
+      this.backlog.delete(port);
+      this.take(port, b);
+      this.flush();
+      this.wakeWaiting();
+      if (this.inputHeld(port)) return;
+    }
+    port.resume();
+  }
+
+  /** Inputs resumed while frames went into the core. */
+  private wakeWaiting(): void {
+    for (const port of this.wakeLater) {
+      this.wakeLater.delete(port);
+      if (!this.inputHeld(port)) this.resumeInput(port);
+    }
   }
 
   /** One chunk's frames into `core`, this engine the sink: the path of every real frame (and of the warm-up's). */
-  private ingestFrames(core: Comparator, side: 'primary' | 'secondary', frames: readonly Uint8Array[], headers: readonly Uint8Array[], now: number): void {
-    for (let i = 0; i < frames.length; i++) {
+  private ingestFrames(core: Comparator, side: 'primary' | 'secondary', frames: readonly Uint8Array[], headers: readonly Uint8Array[], now: number, from = 0, to = frames.length): void {
+    for (let i = from; i < to; i++) {
       const packet = frames[i]!;
       if (packet.length === 0) {
         core.counters.count('qemu.empty_frame');
@@ -433,7 +505,7 @@ export class CompareEngine implements ActionSink {
       this.secondary.pause();
     } else if (waiting <= this.aheadLimit / 2 && this.secondaryAhead) {
       this.secondaryAhead = false;
-      if (!this.paused) this.secondary.resume();
+      if (!this.paused) this.resumeInput(this.secondary);
     }
     if (!this.comparator.checkpointPending) this.readWhilePending = 0;
     if (this.readWhilePending > PENDING_READ_LIMIT) {
@@ -467,7 +539,7 @@ export class CompareEngine implements ActionSink {
     this.primaryTimer = null;
     const wasPaused = this.primaryPaused();
     this.primaryAhead = next;
-    if (wasPaused && !this.paused) this.primary.resume();
+    if (wasPaused && !this.paused) this.resumeInput(this.primary);
   }
 
   /**
@@ -496,8 +568,8 @@ export class CompareEngine implements ActionSink {
     this.stalledMs += performance.now() - this.stalledSince!;
     this.stalledSince = null;
     this.schedule();
-    if (!this.primaryPaused()) this.primary.resume();
-    if (!this.secondaryAhead) this.secondary.resume();
+    if (!this.primaryPaused()) this.resumeInput(this.primary);
+    if (!this.secondaryAhead) this.resumeInput(this.secondary);
     if (this.primaryAhead === 'paused') this.armPrimaryPause();
   }
 

@@ -367,6 +367,27 @@ test('compare: when outdev stops reading, the inputs stop being read too; nothin
   }
 });
 
+test('compare: an input far ahead is paused within a read: a burst of small frames, more than the queue in one read, costs no checkpoint', async () => {
+  const r = await startCompare(['--compare-timeout', '600000']);
+  try {
+    // 46-byte payloads: one 64 KiB read carries over 700, the queue holds 1,024. The SVM's
+    // output comes first, 400 frames, then 1,100 more in one write; then the PVM's, the same.
+    const small = (i: number): Uint8Array => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload: `${String(i).padStart(6, '0')}${'d'.repeat(40)}` });
+    const frames = (from: number, to: number): Uint8Array => encodeQemuFrames(Array.from({ length: to - from }, (_, k) => ({ packet: small(from + k) })), false);
+    const total = 1500;
+    r.secondary.sendRaw(frames(0, 400));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    r.secondary.sendRaw(frames(400, total));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    r.primary.sendRaw(frames(0, total));
+    await waitFor(() => `all released, or a checkpoint request; log ${r.log()}`, () => r.outdev.received.length >= total || r.notify.count(DO_CHECKPOINT) > 0, 10_000);
+    assert.equal(r.notify.count(DO_CHECKPOINT), 0, `no checkpoint requested for identical output; log ${r.log()}`);
+    assert.deepEqual(r.outdev.received.map((f) => numberOf(f.packet)), Array.from({ length: total }, (_, i) => i));
+  } finally {
+    await stop(r);
+  }
+});
+
 test('compare: inputs paused for a stalled outdev resume when that peer goes and another comes; later frames flow, in order', async () => {
   const r = await startCompare(['--compare-timeout', '600000']);
   let next: FramePeer | undefined;
