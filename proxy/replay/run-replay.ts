@@ -89,14 +89,15 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   let held: MergedBatch[] = [];
   const feed = (batch: MergedBatch, to: FrameRouter): void => {
     const { frames, source } = batch;
+    // Frames without a time come first; the first timed frame of their batch sets virtual time 0
+    // for them too, so that what they release is stamped at it rather than at 1970.
+    if (first === undefined) {
+      first = frames.find((f) => !f.untimed);
+      if (first !== undefined && released) released.baseNs = first.timeNs;
+    }
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
-      if (f.untimed) {
-        untimed[source[i]!]++;
-      } else if (first === undefined) {
-        first = f;
-        if (released) released.baseNs = f.timeNs;
-      }
+      if (f.untimed) untimed[source[i]!]++;
       const side = to.route(f, source[i]!);
       if (side === undefined) continue;
       const data = asEthernet(f.linkType, f.data) ?? f.data;

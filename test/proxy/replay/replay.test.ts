@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../../compare/index.js';
 import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js';
-import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
+import { createCaptureFileWriter, readCaptureFile } from '../../../proxy/ports/capture-file.js';
 import { runReplay, type ReplayOptions } from '../../../proxy/replay/run-replay.js';
 import { formatReport, replayExitCode } from '../../../proxy/replay/report.js';
 import { MAX_RECORDS } from '../../../proxy/replay/session.js';
@@ -153,6 +153,34 @@ test('replay: frames with no capture time (pcapng Simple Packet Blocks) are take
   assert.ok(report.virtualMs < 100, `virtual time ${report.virtualMs} ms`);
   assert.equal(report.warnings.length, 1);
   assert.match(report.warnings[0]!, new RegExp(`^${p}: 6 frames have no capture time`));
+});
+
+test('replay: what frames with no capture time release is stamped in --out at the first timed frame\'s time, not 1970', async () => {
+  // Both captures: the SYN-ACK in a Simple Packet Block (no time), then timed blocks. The SYN-ACKs
+  // match, and are released, before the replay has read any time.
+  const mixed = (frames: readonly At[]): string => {
+    const path = join(dir, `c${files++}.pcapng`);
+    const w = new PcapngWriter();
+    const head = [w.sectionHeader(), w.interfaceDescription(LINKTYPE_ETHERNET)];
+    const blocks = frames.map((f, i) => {
+      if (i > 0) return w.enhancedPacket(0, BASE_NS + BigInt(Math.round(f.ms * 1e6)), f.data);
+      const body = new Uint8Array(4 + Math.ceil(f.data.length / 4) * 4);
+      new DataView(body.buffer).setUint32(0, f.data.length, true);
+      body.set(f.data, 4);
+      return pcapngBlock(3, body);
+    });
+    writeFileSync(path, concat(...head, ...blocks));
+    return path;
+  };
+  const p = mixed(download(1000, BODY, [1448, 2896, 4344], 0, 1));
+  const s = mixed(download(1000, BODY, [1448, 2896, 4344], 0.5, 1));
+  const path = join(dir, 'untimed-out.pcapng');
+  const { report } = await runReplay(options(p, s, { out: path }));
+  assert.equal(report.released, 6);
+  const times: bigint[] = [];
+  for await (const f of readCaptureFile(path)) times.push(f.timeNs);
+  assert.equal(times.length, 6);
+  for (const t of times) assert.ok(t >= BASE_NS && t < BASE_NS + 1_000_000_000n, `released at ${new Date(Number(t / 1_000_000n)).toISOString()}`);
 });
 
 test('replay: client traffic captured on the guests\' interfaces is told apart by MAC and not compared', async () => {
