@@ -132,6 +132,8 @@ export class XenNotifyController implements CheckpointController {
       if (this.connection !== connection || !this.port.connected) return;
       if (m.kind === 'hello') {
         this.send(COLO_COMPARE_GET_XEN_INIT);
+        // Sending may have dropped this controller (and taken the next, which has said nothing yet).
+        if (this.connection !== connection) return;
         this.greet();
       } else if (m.kind === 'checkpoint-done') {
         this.wanted = false;

@@ -360,9 +360,8 @@ export class CompareEngine implements ActionSink {
       this.take(port, b);
       this.flush();
       this.wakeWaiting();
-      if (this.inputHeld(port)) return;
     }
-    port.resume();
+    if (!this.inputHeld(port)) port.resume();
   }
 
   /** Inputs resumed while frames went into the core. */
@@ -569,7 +568,8 @@ export class CompareEngine implements ActionSink {
     this.stalledSince = null;
     this.schedule();
     if (!this.primaryPaused()) this.resumeInput(this.primary);
-    if (!this.secondaryAhead) this.resumeInput(this.secondary);
+    // The primary's backlog may have filled outdev again.
+    if (!this.paused && !this.secondaryAhead) this.resumeInput(this.secondary);
     if (this.primaryAhead === 'paused') this.armPrimaryPause();
   }
 

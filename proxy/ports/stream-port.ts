@@ -130,12 +130,13 @@ export class StreamPort {
   }
 
   /**
-   * Writes to the peer, or queues behind the write in progress or for the next peer; false when
-   * not all of it is in the kernel yet: the caller should wait for `drained`.
+   * Writes to the peer, or queues behind the write in progress and those waiting (a peer just
+   * connected, before the queue has gone to it) or for the next peer; false when not all of it is
+   * in the kernel yet: the caller should wait for `drained`.
    */
   write(bytes: Buffer): boolean {
     const s = this.socket;
-    if (s === null || !s.writable || this.inFlight !== null) {
+    if (s === null || !s.writable || this.inFlight !== null || this.pending.length > 0) {
       this.pending.push(bytes);
       this.pendingBytes += bytes.length;
       return false;

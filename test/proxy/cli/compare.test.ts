@@ -575,6 +575,39 @@ test('compare: a controller that never reads what it asked for is closed; the ne
   }
 });
 
+test('compare: the controller waiting behind one closed for not reading gets nothing before its own hello', async () => {
+  const r = await startCompare();
+  try {
+    r.notify.send(COLO_USERSPACE_PROXY_INIT);
+    await r.notify.waitFor(COLO_COMPARE_GET_XEN_INIT);
+    r.primary.send(segment(1000, 'hello'));
+    r.secondary.send(segment(1000, 'HELLO'));
+    await r.notify.waitFor(DO_CHECKPOINT);
+    const next = await NotifyPeer.open(r.sock('notify_dev'));
+    try {
+      await waitFor('the next controller to wait', () => r.log().includes('a new peer waits'));
+      // The first stops reading and says hello until it is closed: the reply that overflows is
+      // sent while its hello is handled, and the next controller is taken right then.
+      r.notify.socket.pause();
+      const hellos = Buffer.concat(Array.from({ length: 500 }, () => encodeNotify(COLO_USERSPACE_PROXY_INIT)));
+      for (let i = 0; i < 100 && !r.log().includes('bytes of ours unread'); i++) {
+        r.notify.socket.write(hellos);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.match(r.log(), /bytes of ours unread; closing the connection/);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(next.received.map((m) => m.text), [], 'nothing before its hello');
+      next.send(COLO_USERSPACE_PROXY_INIT);
+      await next.waitFor(DO_CHECKPOINT);
+      assert.deepEqual(next.received.map((m) => m.text), [COLO_COMPARE_GET_XEN_INIT, DO_CHECKPOINT]);
+    } finally {
+      next.close();
+    }
+  } finally {
+    await stop(r);
+  }
+});
+
 test('compare: unknown notify messages are each counted, and logged at most 20 lines a second', async () => {
   const r = await startCompare();
   try {

@@ -262,3 +262,28 @@ test('stream port: a write to a peer that has just gone, refused at once, goes t
     await port.close();
   }
 });
+
+test('stream port: what a peer is sent while it is being taken goes after what waited for it', async () => {
+  const path = join(dir, 'queued-first.sock');
+  let port: StreamPort | undefined;
+  port = new StreamPort(parseEndpoint('--outdev', `unix:${path},server`), {
+    // The owner writes as soon as a peer is there (compare resumes its inputs, which may release frames).
+    connected: () => port!.write(Buffer.from('new;')),
+    data: () => {}, disconnected: () => {}, drained: () => {},
+  });
+  await port.start();
+  const peers: Socket[] = [];
+  try {
+    port.write(Buffer.from('old-1;'));
+    port.write(Buffer.from('old-2;'));
+    const peer = await dial(path);
+    peers.push(peer);
+    let got = '';
+    peer.setEncoding('latin1').on('data', (d: string) => (got += d));
+    await waitFor(() => `all three writes (got ${JSON.stringify(got)})`, () => got.length >= 'old-1;old-2;new;'.length);
+    assert.equal(got, 'old-1;old-2;new;');
+  } finally {
+    for (const s of peers) s.destroy();
+    await port.close();
+  }
+});
