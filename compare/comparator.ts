@@ -241,6 +241,8 @@ class TcpConnection extends Connection {
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
   clientFin = false;
+  /** Translate mode: the client reset the connection, so no output of it can reach the client any more (see `scan`). */
+  clientReset = false;
   /** FIN both ways, or an RST (see `finish`). */
   finished = false;
   /** Sequence number of the SYN (or SYN-ACK) the client, the PVM and the SVM sent on it, -1 before one: see `newIncarnation`. */
@@ -566,6 +568,7 @@ class Engine implements Comparator {
     const tcp = decoded.transport;
     if (tcp.isFin || tcp.isRst) c.closing = true;
     if (tcp.isFin) c.clientFin = true;
+    if (tcp.isRst) c.clientReset = true;
     if (tcp.isRst || (c.clientFin && c.outputFin)) this.finish(c);
     if (tcp.isSyn) c.clientIsn = tcp.seq;
     if (tcp.isSyn && !tcp.isAck) {
@@ -1322,20 +1325,45 @@ class Engine implements Comparator {
   /** The periodic scan: timeouts on both sides, and idle matchers give their spare buffers back. */
   private scan(now: number): void {
     const limit = this.config.compareTimeoutMs;
-    const oldest = this.heldQueue.oldest();
+    let oldest = this.heldQueue.oldest();
+    for (; oldest !== undefined && now - oldest.since > limit && isClientReset(oldest.owner); oldest = this.heldQueue.oldest()) {
+      this.abandon(oldest.owner);
+    }
     if (oldest !== undefined && now - oldest.since > limit && !oldest.owner.diverged) {
       this.mismatch(oldest.owner as Connection, timeoutMismatch(`primary frame held ${now - oldest.since} ms`));
     }
     for (const c of this.table.values()) {
       const since = c.secondaryWaitingSince();
       if (since !== -1 && !c.diverged && now - since > limit) {
-        this.mismatch(c, timeoutMismatch(`secondary output waited ${now - since} ms for the primary's`));
+        if (isClientReset(c)) this.abandon(c);
+        else this.mismatch(c, timeoutMismatch(`secondary output waited ${now - since} ms for the primary's`));
       }
       if (c instanceof TcpConnection) {
         if (c.sentToSecondary !== null) this.redeliver(c, now);
         if (c.held.length === 0) c.trimMemory();
       }
     }
+  }
+
+  /**
+   * A connection the client reset, whose output waited past the timeout: what one guest sent and
+   * the other had not yet when the client's RST reached them can never reach the client, and how
+   * far each had got is timing, not state (a browser cancelling a download). Its held frames are
+   * released, its secondary output waiting is dropped, and no checkpoint is asked for; bytes both
+   * guests sent were compared as they came, so a real difference among them still was one.
+   */
+  private abandon(c: TcpConnection): void {
+    const held = c.held.length;
+    for (let h = c.held.shift(); h !== undefined; h = c.held.shift()) {
+      this.heldQueue.release(h);
+      this.emitRelease(h);
+    }
+    c.heldBytes = 0;
+    const waiting = c.secondaryWaitingCount();
+    this.counters.secondaryWaitingFrames -= waiting;
+    c.secondaryPending = null;
+    c.early = null;
+    this.event('flow.client_reset', c.flow, `${held} primary frames released, ${waiting} secondary segments dropped without waiting longer for the other guest's`);
   }
 
   /**
@@ -1367,6 +1395,11 @@ class Engine implements Comparator {
     const why = reason === 'reused' ? 'a new connection (SYN) on its ports' : `connection evicted (${reason})`;
     this.mismatch(c, { reason: reason === 'reused' ? 'tcp.reused' : 'table_full', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `${why} with ${what}` });
   }
+}
+
+/** A TCP connection the client reset (translate mode, where the core sees the client's frames). */
+function isClientReset(c: unknown): c is TcpConnection {
+  return c instanceof TcpConnection && c.clientReset;
 }
 
 /**

@@ -1409,6 +1409,54 @@ describe('TCP: the SVM\'s segments before the handshakes are compared wait for t
   });
 });
 
+describe('translate mode: a connection the client reset', () => {
+  const opts = { mss: 1460, sackPermitted: true };
+  /** A download cut short by the client: the PVM had sent one segment more than the SVM when the client's RST came. */
+  const aborted = (clientResets: boolean): Twins => {
+    const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.client(t.in({ seq: 7000, ack: 0, flags: TCP_SYN, options: opts }), 0);
+    t.primary(t.out({ seq: 1000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }), 0);
+    t.secondary(t.out({ seq: 900_000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }), 0);
+    t.client(t.in({ seq: 7001, ack: 1001, payload: 'GET' }), 1);
+    t.primary(t.out({ seq: 1001, ack: 7004, payload: 'part one' }), 2);
+    t.secondary(t.out({ seq: 900_001, ack: 7004, payload: 'part one' }), 2);
+    t.primary(t.out({ seq: 1009, ack: 7004, payload: 'part two' }), 3);
+    if (clientResets) t.client(t.in({ seq: 7004, ack: 1009, flags: TCP_RST | TCP_ACK }), 4);
+    return t;
+  };
+
+  test('output one guest sent and the other had not yet is released after the timeout, without a checkpoint', () => {
+    const t = aborted(true);
+    assert.deepEqual(t.releasedPayloads(), ['', 'part one']);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.deepEqual(t.releasedPayloads(), ['', 'part one', 'part two'], 'released, not kept');
+    assert.equal(t.c.counters.heldFrames, 0);
+    assert.equal(t.c.counters.events.get('flow.client_reset'), 1);
+  });
+
+  test('the SVM ahead: its output waiting is dropped, without a checkpoint', () => {
+    const t = aborted(true);
+    t.secondary(t.out({ seq: 900_009, ack: 7004, payload: 'part two' }), 5);
+    t.secondary(t.out({ seq: 900_017, ack: 7004, payload: 'part three' }), 5);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+  });
+
+  test('bytes both sent are still compared: a difference is a mismatch', () => {
+    const t = aborted(true);
+    t.secondary(t.out({ seq: 900_009, ack: 7004, payload: 'PART TWO' }), 5);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+  });
+
+  test('without the client\'s RST the same is a timeout', () => {
+    const t = aborted(false);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+  });
+});
+
 describe('translate mode: a full table evicting a connection whose SVM numbers differ', () => {
   test('asks for a checkpoint, and the connection\'s later frames wait for it instead of being compared unmapped', () => {
     const t = new Twins({ mode: 'translate', maxConnections: 1 });
