@@ -115,13 +115,23 @@ function writableDirectory(dir: string): void {
   }
 }
 
-/** `--out`: the released frames, stamped with their virtual release time from the first frame's capture time. */
+/** Bytes of released frames `--out` keeps while no capture time is known yet (see `ReleasedCapture`). */
+const UNTIMED_HOLD_BYTES = 64 << 20;
+
+/**
+ * `--out`: the released frames, stamped with their virtual release time from the first timed
+ * frame's capture time. Frames released before any capture time was read (captures that start
+ * with pcapng Simple Packet Blocks) are kept until it is, up to UNTIMED_HOLD_BYTES; past that,
+ * or in a capture with no time at all, they are written from time 0 (1970).
+ */
 export class ReleasedCapture {
+  /** Frames to write, their times relative to `baseNs` until `flush` adds it. */
   private queue: Queued[] = [];
+  private queuedBytes = 0;
   /** Frames written with their time moved into what pcapng holds. */
   clamped = 0;
-  /** The capture time of the replay's first frame, once it is known. */
-  baseNs = 0n;
+  /** The capture time of the replay's first timed frame, once it is known. */
+  baseNs: bigint | undefined = undefined;
 
   /** Removes the temporary file if the process exits while it is still one. */
   private readonly onExit = (): void => {
@@ -154,18 +164,24 @@ export class ReleasedCapture {
   }
 
   add(frame: Uint8Array, atMs: number): void {
-    this.queue.push({ timeNs: this.baseNs + BigInt(Math.round(atMs * 1e6)), data: frame, interfaceId: 0, comment: undefined });
+    this.queue.push({ timeNs: BigInt(Math.round(atMs * 1e6)), data: frame, interfaceId: 0, comment: undefined });
+    this.queuedBytes += frame.length;
   }
 
-  async flush(): Promise<void> {
+  /** Writes what was released so far; while no capture time is known, only past UNTIMED_HOLD_BYTES or when `final`. */
+  async flush(final = false): Promise<void> {
+    if (this.baseNs === undefined && !final && this.queuedBytes < UNTIMED_HOLD_BYTES) return;
+    const base = this.baseNs ?? 0n;
     const q = this.queue;
     this.queue = [];
+    this.queuedBytes = 0;
+    for (const f of q) f.timeNs += base;
     this.clamped += await writeAll(this.writer, q);
   }
 
   /** Writes the rest and puts the file in place; throws CaptureFileError naming the path given. */
   async close(): Promise<void> {
-    await this.flush();
+    await this.flush(true);
     await this.writer.close();
     if (this.temporary !== undefined) {
       try {
