@@ -16,7 +16,7 @@ import type { Command } from './command.js';
 import { EXIT_USAGE, InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 import { parseEndpoint } from '../ports/endpoint.js';
-import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
+import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap, offloadFeatures, restoreOffloads } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
 import { missingNodeFlags } from './node-flags.js';
@@ -92,6 +92,9 @@ async function supervise(interfaces: readonly [string, string][], log: (line: st
     child?.kill(sig);
   };
   for (const sig of signals) process.on(sig, forward);
+  // The engines turn offloads off (and GRO on with --gro); put the interfaces back as found when
+  // the last one is gone. Taken here, once: a restarted engine would find them already changed.
+  const found = interfaces.map(([, name]) => [name, offloadFeatures(name)] as const);
   try {
     for (;;) {
       const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), process.argv[1]!, ...process.argv.slice(2)], {
@@ -127,6 +130,10 @@ async function supervise(interfaces: readonly [string, string][], log: (line: st
     }
   } finally {
     for (const sig of signals) process.off(sig, forward);
+    for (const [name, before] of found) {
+      const stuck = restoreOffloads(name, before);
+      if (stuck.length > 0) log(`run: ${name}: could not restore ${stuck.join(', ')}`);
+    }
   }
 }
 

@@ -192,6 +192,31 @@ export function disableOffloads(name: string): string[] {
   return on;
 }
 
+/** The features of `name` that ethtool may change (not `[fixed]`), on or off; empty when ethtool cannot tell. Never throws. */
+export function offloadFeatures(name: string): Map<string, boolean> {
+  const r = spawnSync('ethtool', ['-k', name], { encoding: 'utf8' });
+  const features = new Map<string, boolean>();
+  if (r.status !== 0) return features;
+  for (const line of r.stdout.split('\n')) {
+    const m = /^([a-z0-9-]+): (on|off)$/.exec(line.trim());
+    if (m) features.set(m[1]!, m[2] === 'on');
+  }
+  return features;
+}
+
+/**
+ * Puts back the features of `name` that differ from `before` (`offloadFeatures` taken before they
+ * were changed); returns those it could not, empty when all is as it was. Never throws.
+ */
+export function restoreOffloads(name: string, before: ReadonlyMap<string, boolean>): string[] {
+  const now = offloadFeatures(name);
+  const changed = [...before].filter(([f, on]) => now.has(f) && now.get(f) !== on);
+  for (const [f, on] of changed) spawnSync('ethtool', ['-K', name, f, on ? 'on' : 'off'], { stdio: 'ignore' });
+  if (changed.length === 0) return [];
+  const after = offloadFeatures(name);
+  return changed.filter(([f, on]) => after.get(f) !== on).map(([f]) => f);
+}
+
 /**
  * Turns generic receive offload on for `name`: the kernel then merges a TCP flow's consecutive
  * segments as they arrive, and the capture sees frames of up to 64 KiB (on a veth this also puts
