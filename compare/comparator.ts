@@ -1326,7 +1326,7 @@ class Engine implements Comparator {
   private scan(now: number): void {
     const limit = this.config.compareTimeoutMs;
     let oldest = this.heldQueue.oldest();
-    for (; oldest !== undefined && now - oldest.since > limit && isClientReset(oldest.owner); oldest = this.heldQueue.oldest()) {
+    for (; oldest !== undefined && now - oldest.since > limit && isClientReset(oldest.owner) && !oldest.owner.diverged; oldest = this.heldQueue.oldest()) {
       this.abandon(oldest.owner);
     }
     if (oldest !== undefined && now - oldest.since > limit && !oldest.owner.diverged) {
