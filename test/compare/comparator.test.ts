@@ -1444,10 +1444,14 @@ describe('translate mode: a connection the client reset', () => {
     assert.equal(t.c.counters.secondaryWaitingFrames, 0);
   });
 
-  test('bytes both sent are still compared: a difference is a mismatch', () => {
+  test('bytes both sent are still compared: a difference is a mismatch, and its frames wait for the checkpoint', () => {
     const t = aborted(true);
     t.secondary(t.out({ seq: 900_009, ack: 7004, payload: 'PART TWO' }), 5);
     assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.releasedPayloads(), ['', 'part one'], 'held past the timeout: the connection diverged');
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['', 'part one', 'part two']);
   });
 
   test('without the client\'s RST the same is a timeout', () => {
