@@ -89,8 +89,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   let held: MergedBatch[] = [];
   const feed = (batch: MergedBatch, to: FrameRouter): void => {
     const { frames, source } = batch;
-    // Frames without a time come first; the first timed frame of their batch sets virtual time 0
-    // for them too, so that what they release is stamped at it rather than at 1970.
+    // Frames without a time come first; the first timed frame of their batch is virtual time 0
+    // for them too, so that --mismatch-dir stamps them at it rather than at 1970 (--out holds
+    // what they release until a time is known, across batches as well: ReleasedCapture).
     if (first === undefined) {
       first = frames.find((f) => !f.untimed);
       if (first !== undefined && released) released.baseNs = first.timeNs;
