@@ -1354,11 +1354,7 @@ class Engine implements Comparator {
    */
   private abandon(c: TcpConnection): void {
     const held = c.held.length;
-    for (let h = c.held.shift(); h !== undefined; h = c.held.shift()) {
-      this.heldQueue.release(h);
-      this.emitRelease(h);
-    }
-    c.heldBytes = 0;
+    while (c.held.length > 0) this.releaseFront(c);
     const waiting = c.secondaryWaitingCount();
     this.counters.secondaryWaitingFrames -= waiting;
     c.secondaryPending = null;

@@ -168,7 +168,7 @@ class Pending {
 class CutDatagram {
   readonly key: string;
   /** Payload ranges [start, end) gone so far, pairwise disjoint. */
-  readonly ranges: number[][];
+  readonly ranges: [number, number][];
   covered: number;
   maxEnd: number;
   lastEnd: number;
@@ -179,7 +179,7 @@ class CutDatagram {
     readonly since: number,
   ) {
     this.key = p.key;
-    this.ranges = p.pieces.map((c) => [c.start, c.end]);
+    this.ranges = p.pieces.map((c): [number, number] => [c.start, c.end]);
     this.covered = p.covered;
     this.maxEnd = p.maxEnd;
     this.lastEnd = p.lastEnd;
@@ -188,7 +188,7 @@ class CutDatagram {
   /** Takes payload [start, end) when it is the rest of this datagram (no overlap, ends agree); false otherwise. */
   takes(start: number, end: number, more: boolean): boolean {
     if (this.lastEnd >= 0 ? end > this.lastEnd || (!more && end !== this.lastEnd) : !more && end < this.maxEnd) return false;
-    if (this.ranges.some(([s, e]) => start < e! && s! < end)) return false;
+    if (this.ranges.some(([s, e]) => start < e && s < end)) return false;
     this.ranges.push([start, end]);
     this.covered += end - start;
     if (end > this.maxEnd) this.maxEnd = end;

@@ -903,7 +903,6 @@ test('differential: at least 10 scenarios, each naming both sides\' outcome', ()
   assert.equal(new Set(scenarios.map((s) => s.name)).size, scenarios.length);
 });
 
-// Each scenario starts its own pair of comparators (QEMU in ~0.1 s, ours in ~1 s: node + tsx);
 // 28. Urgent data on the PVM only: 'abc!' sent with MSG_OOB (URG, urgent pointer 4), the same
 // bytes plain on the SVM. The client's application reads '!' out of band from the PVM's (unless
 // SO_OOBINLINE), in band from the SVM's.
@@ -927,6 +926,7 @@ test('differential: at least 10 scenarios, each naming both sides\' outcome', ()
   });
 }
 
+// Each scenario starts its own pair of comparators (QEMU in ~0.1 s, ours in ~1 s: node + tsx);
 // three scenarios run at once to keep the file well under 30 s on a busy 2-core machine.
 describe('differential', { concurrency: 3 }, () => {
   for (const s of scenarios) {

@@ -130,8 +130,8 @@ test('replay: a timestamp earlier than the one before it is clamped and counted'
   assert.deepEqual(report.checkpoints, []);
 });
 
-/** A pcapng of Simple Packet Blocks only: the frames, in order, with no capture time. */
-function untimedCapture(frames: readonly At[]): string {
+/** A pcapng of `untimed` in Simple Packet Blocks (no capture time), then `timed` in Enhanced Packet Blocks. */
+function untimedCapture(untimed: readonly Uint8Array[], timed: readonly At[] = []): string {
   const path = join(dir, `c${files++}.pcapng`);
   const w = new PcapngWriter();
   const spb = (data: Uint8Array): Uint8Array => {
@@ -140,12 +140,13 @@ function untimedCapture(frames: readonly At[]): string {
     body.set(data, 4);
     return pcapngBlock(3, body);
   };
-  writeFileSync(path, concat(w.sectionHeader(), w.interfaceDescription(LINKTYPE_ETHERNET), ...frames.map((f) => spb(f.data))));
+  const head = [w.sectionHeader(), w.interfaceDescription(LINKTYPE_ETHERNET)];
+  writeFileSync(path, concat(...head, ...untimed.map(spb), ...timed.map((f) => w.enhancedPacket(0, BASE_NS + BigInt(Math.round(f.ms * 1e6)), f.data))));
   return path;
 }
 
 test('replay: frames with no capture time (pcapng Simple Packet Blocks) are taken at the replay\'s time, with a warning, not at 1970', async () => {
-  const p = untimedCapture(download(1000, BODY, [1448, 2896, 4344], 0, 1));
+  const p = untimedCapture(download(1000, BODY, [1448, 2896, 4344], 0, 1).map((f) => f.data));
   const s = await capture(download(1000, BODY, [1448, 2896, 4344], 0.5, 1));
   const { report } = await runReplay(options(p, s));
   assert.deepEqual(report.checkpoints, [], 'no timeout across a 56-year gap');
@@ -160,21 +161,8 @@ test('replay: what frames with no capture time release is stamped in --out at th
   // then a download in timed blocks. The datagrams match, and are released, before any time is read.
   // Each on a flow of its own, so that none waits behind another's queue.
   const datagrams = Array.from({ length: 5000 }, (_, i) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 1000 + i, dstPort: 5353, srcMac: GUEST_MAC, dstMac: CLIENT_MAC, payload: `datagram ${i}` }));
-  const mixed = (timed: readonly At[]): string => {
-    const path = join(dir, `c${files++}.pcapng`);
-    const w = new PcapngWriter();
-    const head = [w.sectionHeader(), w.interfaceDescription(LINKTYPE_ETHERNET)];
-    const spb = (data: Uint8Array): Uint8Array => {
-      const body = new Uint8Array(4 + Math.ceil(data.length / 4) * 4);
-      new DataView(body.buffer).setUint32(0, data.length, true);
-      body.set(data, 4);
-      return pcapngBlock(3, body);
-    };
-    writeFileSync(path, concat(...head, ...datagrams.map(spb), ...timed.map((f) => w.enhancedPacket(0, BASE_NS + BigInt(Math.round(f.ms * 1e6)), f.data))));
-    return path;
-  };
-  const p = mixed(download(1000, BODY, [1448, 2896, 4344], 0, 1));
-  const s = mixed(download(1000, BODY, [1448, 2896, 4344], 0.5, 1));
+  const p = untimedCapture(datagrams, download(1000, BODY, [1448, 2896, 4344], 0, 1));
+  const s = untimedCapture(datagrams, download(1000, BODY, [1448, 2896, 4344], 0.5, 1));
   const path = join(dir, 'untimed-out.pcapng');
   const { report } = await runReplay(options(p, s, { out: path }));
   assert.equal(report.released, 5006);
