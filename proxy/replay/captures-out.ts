@@ -22,7 +22,10 @@
  * nanoseconds, unsigned 64-bit: a time before 1970 (a capture with a negative if_tsoffset) is
  * written as 1970 and one after 2^64 ns (2554-07-21; a capture holding nanoseconds without
  * if_tsresol reads as year 57971) as 2^64 - 1 ns; both writers count the frames so written
- * (`clamped`) and the replay warns. An episode's file that cannot be written whole is removed.
+ * (`clamped`) and the replay warns. Frames read before any capture time (captures that start
+ * with pcapng Simple Packet Blocks) are timed from the replay's first timed frame, which may come
+ * batches later: both writers keep such frames, their times relative (`baseNs`), until it does.
+ * An episode's file that cannot be written whole is removed.
  * `--out` is written to a temporary file beside it and renamed when the replay succeeds, so a
  * failed replay leaves an earlier file of that name as it was; a process that exits before either
  * (a second Ctrl-C) removes the temporary file on its way out. A symbolic link is followed, so
@@ -42,7 +45,9 @@ import { MAX_RECORDS, type MismatchRecord } from './session.js';
 import { ReplayInputError } from './route.js';
 
 interface Queued {
+  /** Capture time in ns; while `relative`, since the replay's first timed frame (whose time is not known yet). */
   timeNs: bigint;
+  relative: boolean;
   data: Uint8Array;
   interfaceId: number;
   comment: string | undefined;
@@ -50,6 +55,16 @@ interface Queued {
 
 /** The latest time our pcapng interfaces (nanosecond resolution) can hold. */
 const LAST_NS = 2n ** 64n - 1n;
+
+/** `frames` with their relative times made absolute from `base`. */
+function resolved(frames: Queued[], base: bigint): Queued[] {
+  for (const f of frames) {
+    if (!f.relative) continue;
+    f.timeNs += base;
+    f.relative = false;
+  }
+  return frames;
+}
 
 /** Writes `frames`, each time moved into what pcapng holds; returns how many had to be (see the header). */
 async function writeAll(writer: CaptureFileWriter, frames: readonly Queued[]): Promise<number> {
@@ -164,7 +179,7 @@ export class ReleasedCapture {
   }
 
   add(frame: Uint8Array, atMs: number): void {
-    this.queue.push({ timeNs: BigInt(Math.round(atMs * 1e6)), data: frame, interfaceId: 0, comment: undefined });
+    this.queue.push({ timeNs: BigInt(Math.round(atMs * 1e6)), relative: true, data: frame, interfaceId: 0, comment: undefined });
     this.queuedBytes += frame.length;
   }
 
@@ -175,8 +190,7 @@ export class ReleasedCapture {
     const q = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    for (const f of q) f.timeNs += base;
-    this.clamped += await writeAll(this.writer, q);
+    this.clamped += await writeAll(this.writer, resolved(q, base));
   }
 
   /** Writes the rest and puts the file in place; throws CaptureFileError naming the path given. */
@@ -211,6 +225,7 @@ const SIDES: readonly Side[] = ['primary', 'secondary', 'client'];
 interface Recent {
   side: Side;
   timeNs: bigint;
+  relative: boolean;
   data: Uint8Array;
   flow: string;
   /** Translate mode: its flow without the guest's port (see the module header), else ''. */
@@ -243,6 +258,8 @@ export class MismatchCaptures {
   private readonly closed = new Set<number>();
   /** Frames written with their time moved into what pcapng holds. */
   clamped = 0;
+  /** The capture time of the replay's first timed frame, once it is known (as ReleasedCapture's). */
+  baseNs: bigint | undefined = undefined;
 
   /** `translate`: the replay maps the SVM's flows onto the PVM's, ports included (see the module header). */
   constructor(
@@ -262,18 +279,21 @@ export class MismatchCaptures {
     }
   }
 
-  /** Every frame fed to the comparator, before it is fed. */
-  frame(side: Side, data: Uint8Array, timeNs: bigint): void {
+  /**
+   * Every frame fed to the comparator, before it is fed; `relative`: its time counts from the
+   * replay's first timed frame, read later (`baseNs`).
+   */
+  frame(side: Side, data: Uint8Array, timeNs: bigint, relative = false): void {
     const d = decodeFrame(data);
     const flow = d instanceof Frame ? describeKey(flowKey(d, side !== 'client')) : 'undecodable frames';
     const portless = this.translate && d instanceof Frame ? describeKey(flowKey(d, side !== 'client', 0)) : '';
     const copy = data.slice();
-    this.recent[this.recentNext] = { side, timeNs, data: copy, flow, portless };
+    this.recent[this.recentNext] = { side, timeNs, relative, data: copy, flow, portless };
     this.recentNext = (this.recentNext + 1) % RECENT_FRAMES;
     this.frames++;
     for (const e of this.open.values()) {
       if (e.flows.has(flow) || (side === 'secondary' && e.portless.has(portless))) {
-        e.frames.push(queued(side, timeNs, copy));
+        e.frames.push(queued(side, timeNs, relative, copy));
         e.after--;
       }
       if (e.after <= 0 || this.frames - e.lastMismatchAt > RECENT_FRAMES) this.complete(e);
@@ -316,17 +336,33 @@ export class MismatchCaptures {
       if (r === undefined) break;
       if (r.flow === m.flow || (r.side === 'secondary' && e.portless.has(r.portless))) before.push(r);
     }
-    e.frames.push(...before.reverse().map((r) => queued(r.side, r.timeNs, r.data)));
-    e.frames.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
+    e.frames.push(...before.reverse().map((r) => queued(r.side, r.timeNs, r.relative, r.data)));
+    // Relative times come from before the first timed frame, so before every absolute one.
+    e.frames.sort((a, b) => (a.relative !== b.relative ? (a.relative ? -1 : 1) : a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
   }
 
-  /** Writes the episodes whose after-context is complete (all of them when `final`). */
+  /**
+   * Writes the episodes whose after-context is complete (all of them when `final`). While no
+   * capture time is known, an episode holding frames from before it waits, as long as such
+   * episodes hold under UNTIMED_HOLD_BYTES; past that, or in a capture with no time at all, their
+   * times count from 0 (1970), as in `--out`.
+   */
   async flush(final = false): Promise<void> {
     if (final) {
       for (const e of this.open.values()) this.done.push(e);
       this.open.clear();
     }
-    for (const e of this.done.splice(0)) {
+    let ready = this.done.splice(0);
+    if (this.baseNs === undefined && !final) {
+      const waiting = ready.filter((e) => e.frames.some((f) => f.relative));
+      if (heldBytes(waiting) < UNTIMED_HOLD_BYTES) {
+        this.done.push(...waiting);
+        ready = ready.filter((e) => !waiting.includes(e));
+      }
+    }
+    const base = this.baseNs ?? 0n;
+    for (const e of ready) {
+      resolved(e.frames, base);
       const writer = await createCaptureFileWriter(e.path, 'pcapng');
       try {
         for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
@@ -351,6 +387,13 @@ function episodeName(n: number): string {
 /** The name of an episode capture, this replay's or an earlier one's (which had three digits). */
 const EPISODE_FILE = /^checkpoint-\d{3,}-[a-z_.]+\.pcapng$/;
 
-function queued(side: Side, timeNs: bigint, data: Uint8Array): Queued {
-  return { timeNs, data, interfaceId: SIDES.indexOf(side), comment: side };
+function queued(side: Side, timeNs: bigint, relative: boolean, data: Uint8Array): Queued {
+  return { timeNs, relative, data, interfaceId: SIDES.indexOf(side), comment: side };
+}
+
+/** Bytes of the frames of `episodes`. */
+function heldBytes(episodes: readonly OpenEpisode[]): number {
+  let bytes = 0;
+  for (const e of episodes) for (const f of e.frames) bytes += f.data.length;
+  return bytes;
 }

@@ -89,12 +89,15 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   let held: MergedBatch[] = [];
   const feed = (batch: MergedBatch, to: FrameRouter): void => {
     const { frames, source } = batch;
-    // Frames without a time come first; the first timed frame of their batch is virtual time 0
-    // for them too, so that --mismatch-dir stamps them at it rather than at 1970 (--out holds
-    // what they release until a time is known, across batches as well: ReleasedCapture).
+    // Frames without a time come first; the first timed frame is virtual time 0 for them too, and
+    // both writers keep their times relative to it until it is read (ReleasedCapture,
+    // MismatchCaptures), so that they are stamped at it rather than at 1970.
     if (first === undefined) {
       first = frames.find((f) => !f.untimed);
-      if (first !== undefined && released) released.baseNs = first.timeNs;
+      if (first !== undefined) {
+        if (released) released.baseNs = first.timeNs;
+        if (mismatches) mismatches.baseNs = first.timeNs;
+      }
     }
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
@@ -106,7 +109,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       // A frame without a capture time is taken at the replay's time when it is read.
       const timed = !f.untimed && first !== undefined;
       const atMs = timed ? f.msSince(first!) : session.nowMs;
-      mismatches?.frame(side, data, timed ? f.timeNs : (first?.timeNs ?? 0n) + BigInt(Math.round(atMs * 1e6)));
+      if (timed) mismatches?.frame(side, data, f.timeNs);
+      else mismatches?.frame(side, data, (first?.timeNs ?? 0n) + BigInt(Math.round(atMs * 1e6)), first === undefined);
       session.ingest(side, data, atMs);
     }
   };

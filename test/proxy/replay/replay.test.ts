@@ -175,6 +175,25 @@ test('replay: what frames with no capture time release is stamped in --out at th
   assert.equal(frames, 5006);
 });
 
+test('replay: a checkpoint episode among frames with no capture time is stamped in --mismatch-dir at the first timed frame\'s time, not 1970', async () => {
+  // As above, but datagram 10 differs: its episode is complete (its flow quiet, the replay moved
+  // on) thousands of untimed frames, more than one read batch, before any capture time is read.
+  const datagrams = (side: string) => Array.from({ length: 5000 }, (_, i) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 1000 + i, dstPort: 5353, srcMac: GUEST_MAC, dstMac: CLIENT_MAC, payload: `datagram ${i}${i === 10 ? ` from the ${side}` : ''}` }));
+  const p = untimedCapture(datagrams('primary'), download(1000, BODY, [1448, 2896, 4344], 0, 1));
+  const s = untimedCapture(datagrams('secondary'), download(1000, BODY, [1448, 2896, 4344], 0.5, 1));
+  const mismatchDir = mkdtempSync(join(dir, 'untimed-episodes-'));
+  const { report } = await runReplay(options(p, s, { mismatchDir }));
+  assert.deepEqual(report.checkpoints.map((e) => e.reason), ['udp.payload']);
+  const names = readdirSync(mismatchDir);
+  assert.deepEqual(names, ['checkpoint-0001-udp.payload.pcapng']);
+  let frames = 0;
+  for await (const f of readCaptureFile(join(mismatchDir, names[0]!))) {
+    frames++;
+    assert.ok(f.timeNs >= BASE_NS && f.timeNs < BASE_NS + 1_000_000_000n, `frame ${frames} stamped ${new Date(Number(f.timeNs / 1_000_000n)).toISOString()}`);
+  }
+  assert.ok(frames > 0, 'the episode holds its frames');
+});
+
 test('replay: client traffic captured on the guests\' interfaces is told apart by MAC and not compared', async () => {
   const syn = { ms: 0, data: input({ seq: 4999, flags: TCP_SYN }) };
   const request = { ms: 0.2, data: input({ seq: 5000, ack: 1001, flags: TCP_ACK | TCP_PSH, payload: 'GET / HTTP/1.0\r\n\r\n' }) };
