@@ -39,7 +39,8 @@
  */
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { lstat, rm } from 'node:fs/promises';
+import { lstat, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint } from './endpoint.js';
 
@@ -360,8 +361,13 @@ export class StreamPort {
   }
 }
 
-/** Removes a stale socket at `path`; rejects when something else is there (see the header). */
+/**
+ * Removes a stale socket at `path`; rejects when something else is there (see the header), or
+ * when its directory does not exist (libuv reports that as EACCES, "permission denied").
+ */
 async function clearStaleSocket(path: string): Promise<void> {
+  const dir = dirname(path);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`no directory ${dir} for ${path}`);
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();

@@ -249,7 +249,7 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
   const cases: [string[], RegExp][] = [
     [['--primary-in', 'unix:/x,server', '--secondary-in', 'unix:/y,server'], /^colo-proxy: compare: --outdev EP is required/],
     [['--primary-in', 'tcp:1.2.3.4', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: --primary-in: no HOST:PORT/],
-    [['--primary-in', `unix:${join(dir, 'no', 'such', 'dir.sock')},server`, '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: compare: --primary-in: cannot listen: .*(ENOENT|EACCES)/],
+    [['--primary-in', `unix:${join(dir, 'no', 'such', 'dir.sock')},server`, '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: compare: --primary-in: cannot listen: no directory \S+\/no\/such for \S+\/no\/such\/dir\.sock$/],
     [['--primary-in', 'unix:/x', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z', '--metrics', 'nowhere'], /^colo-proxy: compare: --metrics must be HOST:PORT/],
     // Two endpoints on one socket: the second listener would take the path from the first.
     [['--primary-in', `unix:${join(dir, 'same')},server`, '--secondary-in', `unix:${join(dir, 'same')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
@@ -264,7 +264,7 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
     [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`, '--metrics', `127.0.0.1:${busyPort}`],
       /^colo-proxy: compare: --metrics: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/],
     [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'nobody-here')}`, '--notify-dev', `unix:${join(dir, 'no', 'such', 'n')},server`],
-      /^colo-proxy: compare: --notify-dev: cannot listen: .*(ENOENT|EACCES)/],
+      /^colo-proxy: compare: --notify-dev: cannot listen: no directory \S+\/no\/such for \S+\/no\/such\/n$/],
     // A unix path already taken: by a file, or by a socket another process listens on.
     [['--primary-in', `unix:${join(dir, 'a-file')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
       /^colo-proxy: compare: --primary-in: cannot listen: \S+\/a-file exists and is not a socket$/],
