@@ -22,6 +22,9 @@ const NEEDED = {
   curl: 'curl',
   ping: 'iputils-ping',
   python3: 'python3',
+  // node-gyp compiles the optional `cap` package (C++) and the packet socket addon (C)
+  'g++': 'g++',
+  make: 'make',
 };
 
 // header or library file -> Debian package that provides it (for packages that put no tool on PATH)
