@@ -18,7 +18,7 @@
  *    most frequent source. These are guesses: when it matters (frames of more than one source
  *    differ between the captures) or the handshakes point both ways (SYNs or SYN-ACKs from more
  *    than one source), the choice comes with a warning to set --guest-mac.
- * When the first SYN-ACK's sender is the one chosen, the report gives that as the reason.
+ * The report gives the rule that decided.
  * The sender's MAC is the Ethernet source address, or in a Linux cooked capture (SLL, SLL2, as
  * `tcpdump -i any` writes) the link-layer address, which is the sender's for frames received and
  * the interface's own for frames sent: the sender's either way. Frames without one (raw IP, a
@@ -141,16 +141,13 @@ export class GuestDetector {
       const text = macText(mac);
       return { mac: parseMac(text), how: `guest MAC ${text}: ${why} (set --guest-mac to choose)`, ...(warning !== undefined ? { warning } : {}) };
     };
-    // The first SYN-ACK's sender is the simplest account of a choice it agrees with.
-    const bySynAck = 'the sender of the first TCP SYN-ACK in the captures';
     if (ownIsns.length === 1) {
-      const [mac] = ownIsns[0]!;
-      return chosen(mac, mac === this.synAckFrom ? bySynAck : 'its TCP handshakes carry different sequence numbers in the two captures, as two guests\' own do; the other side\'s are mirrored');
+      return chosen(ownIsns[0]![0], 'its TCP handshakes carry different sequence numbers in the two captures, where the other side\'s, mirrored, do not');
     }
     if (differing.length === 1) {
-      const [mac] = differing[0]!;
-      return chosen(mac, mac === this.synAckFrom ? bySynAck : 'the one source whose frames differ between the two captures; the other side\'s are mirrored');
+      return chosen(differing[0]![0], 'the one source whose frames differ between the two captures, where the other side\'s, mirrored, do not');
     }
+    const bySynAck = 'the sender of the first TCP SYN-ACK in the captures';
     const synSenders = all.filter(([, s]) => s.sentSyn).length;
     const synAckSenders = all.filter(([, s]) => s.sentSynAck).length;
     const [mac, why] = this.synAckFrom !== undefined
