@@ -58,7 +58,8 @@ export function parseFlags<T extends FlagTable>(command: string, table: T, argv:
       continue;
     }
     if (token.kind !== 'option') continue;
-    const spec = table[token.name];
+    // Own properties only: `--toString` or `--__proto__` must not find Object.prototype's.
+    const spec = Object.hasOwn(table, token.name) ? table[token.name] : undefined;
     if (spec === undefined || token.rawName.startsWith('-') && !token.rawName.startsWith('--')) {
       throw new UsageError(`${command}: unknown flag ${token.rawName}${known ? ` (accepted: ${known})` : ''}`);
     }

@@ -39,6 +39,11 @@ test('flags: each mistake is one line naming the flag and what it accepts', () =
   const cases: [string[], RegExp][] = [
     [['--bogus'], /^inspect: unknown flag --bogus \(accepted: --limit, --timeout, --time, --json\)$/],
     [['-x'], /^inspect: unknown flag -x /],
+    // Names of Object.prototype's members are flags like any other: unknown.
+    [['--toString=1'], /^inspect: unknown flag --toString /],
+    [['--__proto__=x'], /^inspect: unknown flag --__proto__ /],
+    [['--constructor'], /^inspect: unknown flag --constructor /],
+    [['--hasOwnProperty', 'x'], /^inspect: unknown flag --hasOwnProperty /],
     [['--limit'], /^inspect: --limit needs N, an integer from 1 to 1000$/],
     [['--limit', '--json'], /^inspect: --limit needs N, an integer from 1 to 1000$/],
     [['--limit', 'ten'], /^inspect: --limit must be an integer from 1 to 1000 \(got "ten"\)$/],
