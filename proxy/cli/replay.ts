@@ -6,13 +6,13 @@
  * needed, 2 for a usage or input error.
  */
 
-import { statSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { HEADER_FIELDS, type HeaderField, type SequenceMode } from '../../compare/index.js';
 import { CaptureFormatError } from '../framing/capture.js';
-import { CaptureFileError } from '../ports/capture-file.js';
+import { CaptureFileError, systemReason } from '../ports/capture-file.js';
 import { parseMac, type GuestChoice } from '../replay/guest.js';
 import { outTarget } from '../replay/captures-out.js';
 import { formatReport, replayExitCode } from '../replay/report.js';
@@ -67,6 +67,15 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
+/** What is at `path` (undefined: nothing), or a usage error naming `flag` when it cannot be looked at (ENOTDIR, ELOOP, ...). */
+function statOf(flag: string, path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (e) {
+    throw new UsageError(`replay: ${flag} ${path}: ${systemReason(e)}`);
+  }
+}
+
 /** Flags naming a file or directory: an empty value names nothing. */
 const PATH_FLAGS = ['primary', 'secondary', 'client', 'out', 'mismatch-dir'] as const;
 
@@ -98,8 +107,9 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
       if (input !== undefined && sameFile(f.out, input)) throw new UsageError(`replay: --out ${f.out} is the ${flag} capture; write the released frames elsewhere`);
     }
   }
-  if (f['mismatch-dir'] !== undefined && statSync(f['mismatch-dir'], { throwIfNoEntry: false })?.isDirectory() === false) {
-    throw new UsageError(`replay: --mismatch-dir ${f['mismatch-dir']} is not a directory`);
+  if (f['mismatch-dir'] !== undefined) {
+    if (statOf('--mismatch-dir', f['mismatch-dir'])?.isDirectory() === false) throw new UsageError(`replay: --mismatch-dir ${f['mismatch-dir']} is not a directory`);
+    if (f.out !== undefined && sameFile(f.out, f['mismatch-dir'])) throw new UsageError(`replay: --out ${f.out} and --mismatch-dir ${f['mismatch-dir']} are the same path; each needs its own`);
   }
   const options: ReplayOptions = {
     primary: f.primary, secondary: f.secondary, client: f.client, mode: f.mode as SequenceMode,
@@ -118,7 +128,7 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
   if (against !== undefined) {
     // Our own replay reads the inputs first; the other comparator's needs them again.
     for (const [flag, input] of [['--primary', f.primary], ['--secondary', f.secondary], ['--client', f.client]] as const) {
-      if (input !== undefined && statSync(input, { throwIfNoEntry: false })?.isFile() === false) {
+      if (input !== undefined && statOf(flag, input)?.isFile() === false) {
         throw new UsageError(`replay: ${flag} ${input} is not a regular file, and --against${f['against-qemu'] ? '-qemu' : ''} reads the captures a second time: save it to a file first`);
       }
     }

@@ -37,8 +37,8 @@
  */
 
 import { accessSync, constants, lstatSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
 import { CaptureFileError, createCaptureFileWriter, systemReason, type CaptureFileWriter } from '../ports/capture-file.js';
 import { MAX_RECORDS, type MismatchRecord } from './session.js';
@@ -270,7 +270,7 @@ export class MismatchCaptures {
   /** Creates the directory and removes the episode captures an earlier replay left in it (see the module header). */
   async prepare(): Promise<void> {
     try {
-      await mkdir(this.dir, { recursive: true });
+      await makeDirectories(this.dir);
       for (const name of await readdir(this.dir)) {
         if (EPISODE_FILE.test(name)) await rm(join(this.dir, name), { force: true });
       }
@@ -378,6 +378,29 @@ export class MismatchCaptures {
       }
     }
   }
+}
+
+/**
+ * `mkdir -p`, one level at a time from the nearest existing ancestor. Node's recursive mkdir
+ * never returns for a path under /proc (the kernel answers ENOENT there, and it retries).
+ */
+async function makeDirectories(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !(await stat(d).catch(absent)); d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    await mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
+/** For `stat(...).catch`: nothing there is undefined, any other error stays one. */
+function absent(e: NodeJS.ErrnoException): undefined {
+  if (e.code === 'ENOENT') return undefined;
+  throw e;
 }
 
 function episodeName(n: number): string {

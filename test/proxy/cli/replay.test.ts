@@ -25,7 +25,8 @@ const dir = mkdtempSync(join(tmpdir(), 'colo-replay-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, coloProxyArgv(['replay', ...args]), { encoding: 'utf8', maxBuffer: 64 << 20 });
+  // The timeout only keeps a hang from stalling the suite: a killed replay has no exit code and fails.
+  const r = spawnSync(process.execPath, coloProxyArgv(['replay', ...args]), { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -141,6 +142,17 @@ test('replay cli: --mismatch-dir is made once the inputs are read, and keeps onl
   assertOneLineError(cli(['--primary', join(dir, 'missing.pcapng'), '--secondary', S, '--mismatch-dir', fresh]), /missing\.pcapng: cannot open capture file/);
   assert.equal(statSync(join(dir, 'md-fresh'), { throwIfNoEntry: false }), undefined, 'a mistyped input creates no directory');
   assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', P]), /--mismatch-dir .*p\.pcapng is not a directory$/);
+  // Paths that cannot even be looked at, or made: one line naming the flag, not a crash.
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', join(P, 'under-a-file')]), /^colo-proxy: replay: --mismatch-dir \S+under-a-file: ENOTDIR: not a directory$/);
+  const loop = join(dir, 'md-loop');
+  symlinkSync(loop, loop);
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', loop]), /^colo-proxy: replay: --mismatch-dir \S+md-loop: ELOOP: too many symbolic links encountered$/);
+  assertOneLineError(cli(['--primary', join(P, 'under-a-file'), '--secondary', S, '--against-qemu']), /^colo-proxy: replay: --primary \S+under-a-file: ENOTDIR: not a directory$/);
+  // The kernel refuses mkdir under /proc (ENOENT), where Node's recursive mkdir never returns.
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', `/proc/colo-proxy-test-${process.pid}/episodes`]), /^colo-proxy: --mismatch-dir \/proc\/\S+: ENOENT: no such file or directory$/);
+  const both = join(dir, 'md-and-out');
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', both, '--mismatch-dir', both]), /^colo-proxy: replay: --out \S+md-and-out and --mismatch-dir \S+md-and-out are the same path; each needs its own$/);
+  assert.equal(statSync(both, { throwIfNoEntry: false }), undefined, 'refused before anything is written');
 
   const reused = join(dir, 'md-reused');
   mkdirSync(reused);
