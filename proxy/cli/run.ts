@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import type { Command } from './command.js';
 import { EXIT_USAGE, InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
-import { parseEndpoint } from '../ports/endpoint.js';
+import { parseEndpoint, sameSocket } from '../ports/endpoint.js';
 import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap, offloadFeatures, restoreOffloads } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
@@ -168,6 +168,9 @@ export const runCommand: Command = {
       ? { kind: 'interface', name: f['secondary-if'] }
       : { kind: 'socket', endpoint: parseEndpoint('--secondary-socket', f['secondary-socket']!) };
     const notifyDev = f['notify-dev'] === undefined ? undefined : parseEndpoint('--notify-dev', f['notify-dev']);
+    if (secondary.kind === 'socket' && notifyDev !== undefined && sameSocket(secondary.endpoint, notifyDev)) {
+      throw new UsageError(`run: --secondary-socket ${secondary.endpoint.text} and --notify-dev ${notifyDev.text} are the same socket; each endpoint needs its own`);
+    }
     const metricsAt = f.metrics === undefined ? undefined : parseMetricsAddress('run', f.metrics);
     const interfaces: [string, string][] = [['--client-if', clientIf], ['--primary-if', primaryIf]];
     if (secondary.kind === 'interface') interfaces.push(['--secondary-if', secondary.name]);
@@ -181,24 +184,29 @@ export const runCommand: Command = {
     const comparator = { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] };
     // Warmed up at the first start only: after a restart every moment before capturing again is
     // more frames lost on the wire, which costs more than the cold start (~30 ms over 2,000 frames).
+    let warmed: string | undefined;
     if (engineRun === 'first') {
       const warmStart = performance.now();
       const warm = RunEngine.warmUp(comparator);
       const released = warm.released === warm.primary ? `all ${warm.primary} primary frames released` : `${warm.released} of ${warm.primary} primary frames released`;
-      log(`run: warmed up on ${warm.fed} synthetic frames (${released}) in ${Math.round(performance.now() - warmStart)} ms`);
+      warmed = `run: warmed up on ${warm.fed} synthetic frames (${released}) in ${Math.round(performance.now() - warmStart)} ms`;
     }
     const engine = new RunEngine({
       clientIf, primaryIf, secondary, notifyDev, log,
       lostAfter: f['lost-after'], controllerTimeoutMs: f['controller-timeout'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
       comparator,
     });
+    // The metrics listen first, before any interface is touched, and the start-up lines wait until
+    // everything is open: an address that cannot be listened on is then the only line (as compare).
+    const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close()) : undefined;
     try {
       await engine.start();
     } catch (e) {
+      metricsServer?.close();
       if (e instanceof LiveCaptureError) throw new InputError(`run: ${e.message}`, e.code);
       throw new UsageError(`run: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close()) : undefined;
+    if (warmed !== undefined) log(warmed);
     if (metricsAt !== undefined) log(metricsLine(metricsAt));
     const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;

@@ -184,9 +184,28 @@ export class RunEngine implements ActionSink {
       : new ImmediateController(done);
   }
 
-  /** Turns offloads off, opens the interfaces and the sockets; throws (LiveCaptureError or a socket error) naming what failed. */
+  /**
+   * Opens the listening sockets, turns offloads off, opens the interfaces, then the connecting
+   * sockets; throws (LiveCaptureError, or an Error naming the socket's flag) naming what failed.
+   * Listeners first, so that an address that cannot be listened on fails before any interface is
+   * touched; connecting sockets last, since they log their failures to connect.
+   */
   async start(): Promise<void> {
     const log = this.options.log;
+    const sockets: [string, { start(): Promise<void> }, boolean][] = [['--notify-dev', this.controller, this.options.notifyDev?.server ?? true]];
+    if (this.secondarySocket && this.options.secondary.kind === 'socket') sockets.push(['--secondary-socket', this.secondarySocket, this.options.secondary.endpoint.server]);
+    const open = async (listening: boolean): Promise<void> => {
+      for (const [flag, socket, server] of sockets) {
+        if (server !== listening) continue;
+        try {
+          await socket.start();
+        } catch (e) {
+          await this.close();
+          throw new Error(`${flag}: cannot ${listening ? 'listen' : 'connect'}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    };
+    await open(true);
     const interfaces: [string, PcapInterface][] = [['client', this.client], ['primary', this.primary]];
     if (this.secondaryIf) interfaces.push(['secondary', this.secondaryIf]);
     for (const [role, p] of interfaces) {
@@ -202,12 +221,11 @@ export class RunEngine implements ActionSink {
     }
     try {
       for (const [, p] of interfaces) p.open();
-      if (this.secondarySocket) await this.secondarySocket.start();
-      await this.controller.start();
     } catch (e) {
       await this.close();
       throw e;
     }
+    await open(false);
     log(this.controller.description);
     if (this.sendThread !== null) log('sends: from a second thread (--send-thread)');
   }

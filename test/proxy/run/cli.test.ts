@@ -6,6 +6,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { NetnsLab, execFile } from '../../support/netns.js';
 
@@ -52,6 +56,26 @@ test('run: missing flags, an unknown interface, an interface that is down, the s
     [['run', ...ifs('up0', 'up1', 'down0')], /^colo-proxy: run: --secondary-if: interface down0 is down; bring it up with: ip link set down0 up$/],
     [['run', ...ifs('up0', 'up1', 'up0')], /^colo-proxy: run: --secondary-if and --client-if name the same interface up0$/],
   ]);
+});
+
+test('run: a socket or metrics address it cannot listen on is the only line, naming the flag', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'colo-run-cli-'));
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'not a socket');
+  const taken = createServer((s) => s.destroy());
+  await new Promise<void>((r) => taken.listen(join(dir, 'taken'), r));
+  try {
+    await cases([
+      [['run', ...ifs('up0', 'up1', 'up2'), '--notify-dev', `unix:${file},server`], /^colo-proxy: run: --notify-dev: cannot listen: \S+\/a-file exists and is not a socket$/],
+      [['run', '--client-if', 'up0', '--primary-if', 'up1', '--secondary-socket', `unix:${join(dir, 'taken')},server`], /^colo-proxy: run: --secondary-socket: cannot listen: \S+\/taken is in use by another process \(it accepts connections\)$/],
+      [['run', ...ifs('up0', 'up1', 'up2'), '--metrics', '10.9.9.9:9100'], /^colo-proxy: run: --metrics: cannot listen on 10\.9\.9\.9:9100: .*EADDRNOTAVAIL/],
+      [['run', '--client-if', 'up0', '--primary-if', 'up1', '--secondary-socket', `unix:${join(dir, 'same')},server`, '--notify-dev', `unix:${join(dir, 'same')},server`],
+        /^colo-proxy: run: --secondary-socket unix:\S+\/same,server and --notify-dev unix:\S+\/same,server are the same socket; each endpoint needs its own$/],
+    ]);
+  } finally {
+    taken.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('run and bridge: not root (no capture capabilities)', async () => {
