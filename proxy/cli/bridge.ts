@@ -2,7 +2,8 @@
  * `colo-proxy bridge`: the secondary host's half of `run` when the SVM runs on another host. It
  * joins the SVM's tap to a framed socket (QEMU chardev framing) that `run --secondary-socket`
  * uses as the SVM side. Same start-up checks as `run` (one line, exit 2). Runs until SIGINT or
- * SIGTERM.
+ * SIGTERM; as `run`, the engine runs in a child process that is started again if it dies
+ * (supervise.ts), which also puts the interface's offloads back as found.
  */
 
 import type { Command } from './command.js';
@@ -12,6 +13,7 @@ import { parseEndpoint, type Endpoint } from '../ports/endpoint.js';
 import { LiveCaptureError } from '../ports/pcap-interface.js';
 import { BridgeEngine } from '../engine/bridge-engine.js';
 import { checkLiveCapture } from './run.js';
+import { engineStart, engineStarted, supervise } from './supervise.js';
 
 const flags = {
   if: { type: 'string', help: "the SVM's tap (or veth) on this host", metavar: 'IF' },
@@ -35,13 +37,15 @@ export const bridgeCommand: Command = {
     if (positionals.length > 0) throw new UsageError(`bridge: unexpected argument "${positionals[0]}"`);
     if (f.if === undefined) throw new UsageError('bridge: --if IF is required');
     if ((f.connect === undefined) === (f.listen === undefined)) throw new UsageError('bridge: give exactly one of --connect EP and --listen EP');
-    const endpoint: Endpoint = f.connect !== undefined
-      ? { ...parseEndpoint('--connect', f.connect), server: false }
-      : parseEndpoint('--listen', `${f.listen!},server`);
-    checkLiveCapture('bridge', [['--if', f.if]]);
+    const endpoint: Endpoint = f.connect !== undefined ? parseEndpoint('--connect', f.connect) : { ...parseEndpoint('--listen', f.listen!), server: true };
+    if (f.connect !== undefined && endpoint.server) throw new UsageError(`bridge: --connect ${f.connect} asks to listen ("server"): use --listen`);
+    if (f.listen !== undefined && /(^|,)server=off(,|$)/.test(f.listen)) throw new UsageError(`bridge: --listen ${f.listen} asks not to listen ("server=off"): use --connect`);
+    const interfaces: [string, string][] = [['--if', f.if]];
+    checkLiveCapture('bridge', interfaces);
     const log = (line: string): void => {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
+    if (engineStart() === undefined) return supervise({ command: 'bridge', interfaces, log, engineSignals: [] });
     const engine = new BridgeEngine({ ifname: f.if, endpoint, log, ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'] });
     try {
       await engine.start();
@@ -50,12 +54,17 @@ export const bridgeCommand: Command = {
       throw new UsageError(`bridge: ${f.listen !== undefined ? '--listen' : '--connect'}: ${e instanceof Error ? e.message : String(e)}`);
     }
     log(`bridge: ${f.if} <-> ${endpoint.text} (${endpoint.server ? 'listening' : 'connecting'})`);
+    engineStarted();
+    // As run's engine: the handlers stay while it stops (a Ctrl-C reaches it twice, from the
+    // terminal and from the supervisor), and it stops when the supervisor is gone.
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+      process.on('SIGINT', resolve);
+      process.on('SIGTERM', resolve);
+      process.once('disconnect', resolve);
     });
     log('bridge: stopping');
     await engine.close();
+    if (process.connected) process.disconnect?.();
     return 0;
   },
 };

@@ -5,21 +5,18 @@
  * and libpcap loadable (naming what to install), the interfaces exist, are up and are distinct.
  * Runs until SIGINT or SIGTERM; SIGUSR2 restores comparison after the secondary or the checkpoint
  * controller was declared lost.
- * The engine runs in a child process that is started again if it dies (see `supervise`).
+ * The engine runs in a child process that is started again if it dies (supervise.ts).
  */
 
 import type { Server } from 'node:http';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import type { Command } from './command.js';
-import { EXIT_USAGE, InputError, UsageError } from './errors.js';
+import { InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 import { parseEndpoint, sameSocket } from '../ports/endpoint.js';
-import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap, offloadFeatures, restoreOffloads } from '../ports/pcap-interface.js';
+import { LiveCaptureError, capturePermissionProblem, checkInterface, loadCap } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
-import { missingNodeFlags } from './node-flags.js';
+import { engineStart, engineStarted, supervise } from './supervise.js';
 
 const flags = {
   'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
@@ -55,85 +52,6 @@ export function checkLiveCapture(command: string, interfaces: readonly [flag: st
   } catch (e) {
     if (e instanceof LiveCaptureError) throw new InputError(`${command}: ${e.message}`, e.code);
     throw e;
-  }
-}
-
-/** Set in the environment of the engine process that `supervise` starts: 'first', or 'restart' after one died. */
-const ENGINE_ENV = 'COLO_PROXY_RUN_ENGINE';
-const RESTART_FIRST_MS = 250;
-const RESTART_MAX_MS = 5000;
-
-/**
- * Runs the engine in a child process (this same command line) and starts it again when it dies.
- * cap 0.2.1 asserts that libuv never reports a poll error, and a packet socket reports one as
- * soon as its interface goes down or away (a tap removed when QEMU restarts), so the whole process
- * aborts: the engine cannot survive that, this process can. Once every interface is up again a
- * new engine starts with a fresh core (open connections are picked up mid-stream; held frames and
- * the capture rings' contents are lost, as on a wire, and TCP retransmits). A first start that
- * fails exits with the engine's code (its one-line error is already printed). SIGINT, SIGTERM
- * and SIGUSR2 are passed on. The engine gets this process's Node flags plus any of NODE_FLAGS
- * that are missing (node-flags.ts), however this process was started.
- */
-async function supervise(interfaces: readonly [string, string][], log: (line: string) => void): Promise<number> {
-  let child: ChildProcess | null = null;
-  let stopping = false;
-  let started = false;
-  let delay = RESTART_FIRST_MS;
-  // True while the current engine has said 'started': before that it has no SIGUSR2 handler, so
-  // the signal would kill it; and there is nothing to restore in an engine that is just starting.
-  let up = false;
-  const signals = ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const;
-  const forward = (sig: NodeJS.Signals): void => {
-    if (sig === 'SIGUSR2' && !up) {
-      log('run: SIGUSR2 ignored: no engine is running yet (a new engine compares from its start)');
-      return;
-    }
-    if (sig !== 'SIGUSR2') stopping = true;
-    child?.kill(sig);
-  };
-  for (const sig of signals) process.on(sig, forward);
-  // The engines turn offloads off (and GRO on with --gro); put the interfaces back as found when
-  // the last one is gone. Taken here, once: a restarted engine would find them already changed.
-  const found = interfaces.map(([, name]) => [name, offloadFeatures(name)] as const);
-  try {
-    for (;;) {
-      const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), process.argv[1]!, ...process.argv.slice(2)], {
-        env: { ...process.env, [ENGINE_ENV]: started ? 'restart' : 'first' }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-      });
-      child = c;
-      // cap prints libpcap's pcap_lookupnet complaint for every interface without an IPv4 address
-      // (a proxy's interfaces need none): not worth an operator's attention.
-      createInterface({ input: c.stderr! }).on('line', (line) => {
-        if (!/^Warning: \S+: no IPv4 address assigned - This may not actually work$/.test(line)) process.stderr.write(`${line}\n`);
-      });
-      c.on('message', (m) => {
-        if (m === 'started') {
-          up = true;
-          started = true;
-          delay = RESTART_FIRST_MS;
-        }
-      });
-      const [code, signal] = (await once(c, 'exit')) as [number | null, NodeJS.Signals | null];
-      child = null;
-      const hadStarted = up;
-      up = false;
-      if (stopping) return code ?? 0;
-      if (!started) return code ?? EXIT_USAGE;
-      log(`run: the capture engine died (${signal ?? `exit code ${code}`})${signal === 'SIGABRT' ? ': cap 0.2.1 aborts when a captured interface goes down or away' : ''}; starting a new one once every interface is up`);
-      for (;;) {
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(RESTART_MAX_MS, delay * 2);
-        if (stopping) return 0;
-        if (interfaces.every(([, name]) => interfaceState(name)?.up === true)) break;
-      }
-      log(hadStarted ? 'run: every interface is up: starting a new engine' : 'run: the engine died before it had started; trying again');
-    }
-  } finally {
-    for (const sig of signals) process.off(sig, forward);
-    for (const [name, before] of found) {
-      const stuck = restoreOffloads(name, before);
-      if (stuck.length > 0) log(`run: ${name}: could not restore ${stuck.join(', ')}`);
-    }
   }
 }
 
@@ -179,8 +97,10 @@ export const runCommand: Command = {
     const log = (line: string): void => {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
-    const engineRun = process.env[ENGINE_ENV];
-    if (engineRun !== 'first' && engineRun !== 'restart') return supervise(interfaces, log);
+    const engineRun = engineStart();
+    if (engineRun === undefined) {
+      return supervise({ command: 'run', interfaces, log, engineSignals: [{ signal: 'SIGUSR2', notYet: 'no engine is running yet (a new engine compares from its start)' }] });
+    }
     const comparator = { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] };
     // Warmed up at the first start only: after a restart every moment before capturing again is
     // more frames lost on the wire, which costs more than the cold start (~30 ms over 2,000 frames).
@@ -213,7 +133,7 @@ export const runCommand: Command = {
     const within = f['controller-timeout'] === 0 ? '' : `not done within ${f['controller-timeout']} ms or `;
     const controller = `the controller is declared lost when a checkpoint is ${within}256 MiB are held waiting for it`;
     log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}; ${controller}`);
-    process.send?.('started');
+    engineStarted();
     const restore = (): void => engine.restore();
     process.on('SIGUSR2', restore);
     // Stops at the first SIGINT or SIGTERM, or when the supervisor is gone (killed: nothing would

@@ -90,7 +90,20 @@ test('bridge: flags and interface checks', async () => {
     [['bridge', '--if', 'up0'], /^colo-proxy: bridge: give exactly one of --connect EP and --listen EP$/],
     [['bridge', '--if', 'nope0', '--connect', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: no interface named "nope0"/],
     [['bridge', '--if', 'down0', '--listen', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: interface down0 is down/],
+    [['bridge', '--if', 'up0', '--connect', 'tcp:127.0.0.1:9,server'], /^colo-proxy: bridge: --connect tcp:127\.0\.0\.1:9,server asks to listen \("server"\): use --listen$/],
+    [['bridge', '--if', 'up0', '--listen', 'unix:/x,bogus'], /^colo-proxy: --listen: unknown option "bogus" in "unix:\/x,bogus" /],
   ]);
+});
+
+test('bridge: a socket it cannot listen on is the only line (no libpcap warning before it)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'colo-bridge-cli-'));
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'not a socket');
+  try {
+    await cases([[['bridge', '--if', 'up0', '--listen', `unix:${file}`], /^colo-proxy: bridge: --listen: \S+\/a-file exists and is not a socket$/]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('run and bridge: without the cap package (no libpcap) they say what to install', async () => {

@@ -1,0 +1,110 @@
+/**
+ * The live commands (`run`, `bridge`) run their engine in a child process (the same command line)
+ * and start it again when it dies. cap 0.2.1 asserts that libuv never reports a poll error, and a
+ * packet socket reports one as soon as its interface goes down or away (a tap removed when QEMU
+ * restarts), so the whole process aborts: the engine cannot survive that, this process can. Once
+ * every interface is up again a new engine starts (for `run` with a fresh core: open connections
+ * are picked up mid-stream; held frames and the capture rings' contents are lost, as on a wire,
+ * and TCP retransmits). A first start that fails exits with the engine's code (its one-line error
+ * is already printed). SIGINT and SIGTERM are passed on, and the command's own signals (`run`:
+ * SIGUSR2) once the engine has said it started. The engine gets this process's Node flags plus any
+ * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
+ * interfaces' offload features are taken before the first engine and put back after the last.
+ * libpcap's complaint about an interface without an IPv4 address, which cap prints to stderr
+ * for every such interface (a proxy's need none), is left out of the engine's stderr.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { EXIT_USAGE } from './errors.js';
+import { interfaceState, offloadFeatures, restoreOffloads } from '../ports/pcap-interface.js';
+import { missingNodeFlags } from './node-flags.js';
+
+/** Set in the environment of the engine process that `supervise` starts: 'first', or 'restart' after one died. */
+export const ENGINE_ENV = 'COLO_PROXY_ENGINE';
+const RESTART_FIRST_MS = 250;
+const RESTART_MAX_MS = 5000;
+
+/** Whether this process is the engine `supervise` started, and which start: undefined in the supervisor. */
+export function engineStart(): 'first' | 'restart' | undefined {
+  const v = process.env[ENGINE_ENV];
+  return v === 'first' || v === 'restart' ? v : undefined;
+}
+
+/** The engine tells its supervisor it has started (signals may be passed on from now). */
+export function engineStarted(): void {
+  process.send?.('started');
+}
+
+export interface Supervision {
+  /** The command, for log lines ('run', 'bridge'). */
+  command: string;
+  interfaces: readonly [flag: string, name: string][];
+  /** Signals passed on to a started engine besides SIGINT and SIGTERM, with what to say when none is running yet. */
+  engineSignals: readonly { signal: NodeJS.Signals; notYet: string }[];
+  log(line: string): void;
+}
+
+/** Runs the engine process until it stops for good (see the module header); resolves with the exit code. */
+export async function supervise(o: Supervision): Promise<number> {
+  let child: ChildProcess | null = null;
+  let stopping = false;
+  let started = false;
+  let delay = RESTART_FIRST_MS;
+  // True while the current engine has said 'started': before that it has no handlers for its own
+  // signals, which would kill it.
+  let up = false;
+  const forward = (sig: NodeJS.Signals): void => {
+    const own = o.engineSignals.find((s) => s.signal === sig);
+    if (own !== undefined && !up) {
+      o.log(`${o.command}: ${sig} ignored: ${own.notYet}`);
+      return;
+    }
+    if (own === undefined) stopping = true;
+    child?.kill(sig);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', ...o.engineSignals.map((s) => s.signal)];
+  for (const sig of signals) process.on(sig, forward);
+  // The engines turn offloads off (and GRO on with --gro); put the interfaces back as found when
+  // the last one is gone. Taken here, once: a restarted engine would find them already changed.
+  const found = o.interfaces.map(([, name]) => [name, offloadFeatures(name)] as const);
+  try {
+    for (;;) {
+      const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), process.argv[1]!, ...process.argv.slice(2)], {
+        env: { ...process.env, [ENGINE_ENV]: started ? 'restart' : 'first' }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      });
+      child = c;
+      createInterface({ input: c.stderr! }).on('line', (line) => {
+        if (!/^Warning: \S+: no IPv4 address assigned - This may not actually work$/.test(line)) process.stderr.write(`${line}\n`);
+      });
+      c.on('message', (m) => {
+        if (m === 'started') {
+          up = true;
+          started = true;
+          delay = RESTART_FIRST_MS;
+        }
+      });
+      const [code, signal] = (await once(c, 'exit')) as [number | null, NodeJS.Signals | null];
+      child = null;
+      const hadStarted = up;
+      up = false;
+      if (stopping) return code ?? 0;
+      if (!started) return code ?? EXIT_USAGE;
+      o.log(`${o.command}: the capture engine died (${signal ?? `exit code ${code}`})${signal === 'SIGABRT' ? ': cap 0.2.1 aborts when a captured interface goes down or away' : ''}; starting a new one once every interface is up`);
+      for (;;) {
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(RESTART_MAX_MS, delay * 2);
+        if (stopping) return 0;
+        if (o.interfaces.every(([, name]) => interfaceState(name)?.up === true)) break;
+      }
+      o.log(hadStarted ? `${o.command}: every interface is up: starting a new engine` : `${o.command}: the engine died before it had started; trying again`);
+    }
+  } finally {
+    for (const sig of signals) process.off(sig, forward);
+    for (const [name, before] of found) {
+      const stuck = restoreOffloads(name, before);
+      if (stuck.length > 0) o.log(`${o.command}: ${name}: could not restore ${stuck.join(', ')}`);
+    }
+  }
+}
