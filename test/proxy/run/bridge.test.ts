@@ -53,3 +53,26 @@ test("the secondary's host goes away mid-transfer: timeouts, then pass-through; 
   await waitFor('the secondary to be declared lost', () => proxy.log().includes('secondary lost'), 10_000);
   assert.equal((await t.metrics()).get('colo_proxy_secondary_lost'), 1);
 });
+
+test("bridge on its own: its tap going down and up starts a new engine that reconnects; a stop puts the tap's offloads back", async () => {
+  const features = (): string => t.lab.run(t.hostB, 'ethtool', ['-k', 's0']);
+  await t.lab.stop(bridge.child); // run takes one secondary peer at a time
+  const found = features();
+  const again = t.startBridge();
+  try {
+    const peers = (): number => proxy.log().split('secondary-socket: peer connected').length - 1;
+    const connected = peers();
+    await waitFor('the new bridge to connect', () => peers() > connected, 15_000);
+    assert.notEqual(features(), found, 'the bridge turns offloads off on its tap');
+    t.lab.run(t.hostB, 'ip', ['link', 'set', 's0', 'down']);
+    await waitFor('the engine to notice', () => again.log().includes('the capture engine died'), 5000);
+    t.lab.run(t.hostB, 'ip', ['link', 'set', 's0', 'up']);
+    await waitFor('a new engine', () => again.log().includes('bridge: every interface is up: starting a new engine'), 15_000);
+    await waitFor('it to reconnect', () => peers() > connected + 1, 15_000);
+    assert.equal(again.child.exitCode, null, `bridge exited:\n${again.log()}`);
+    assert.doesNotMatch(again.log(), /no IPv4 address assigned/, 'libpcap\'s warning is left out');
+  } finally {
+    await t.lab.stop(again.child);
+  }
+  assert.equal(features(), found, `offloads as found:\n${again.log()}`);
+});
