@@ -3,11 +3,12 @@
  * the hot path counts plain numbers and pays nothing for metrics. Front-end counters (framing
  * errors, connections, notify messages) are prom-client counters incremented where they happen.
  * All names start with `colo_proxy_`; reason and code labels are the stable codes of
- * compare/events.ts, the same words as in logs and replay reports.
+ * compare/events.ts, the same words as in logs and replay reports. Mismatches and checkpoint
+ * requests are exported for every reason from the start, at 0.
  */
 
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Counters } from '../../compare/index.js';
+import { MISMATCH_REASONS, type Counters } from '../../compare/index.js';
 
 export interface ProxyMetrics {
   registry: Registry;
@@ -27,11 +28,14 @@ export function createMetrics(counters: Counters): ProxyMetrics {
   const total = (name: string, help: string, read: () => number): void => {
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
   };
-  const byLabel = <L extends string>(name: string, help: string, label: L, read: () => Iterable<[string, number]>): void => {
+  // `known`: label values exported from the start, at 0, so that an alert on a rate has a series
+  // to read before the first event (Prometheus' advice against missing metrics).
+  const byLabel = <L extends string>(name: string, help: string, label: L, read: () => Iterable<[string, number]>, known: readonly string[] = []): void => {
     new Counter<L>({
       name, help, labelNames: [label], registers: [registry],
       collect() {
         this.reset();
+        for (const value of known) this.inc({ [label]: value } as Record<L, string>, 0);
         for (const [value, n] of read()) this.inc({ [label]: value } as Record<L, string>, n);
       },
     });
@@ -42,8 +46,9 @@ export function createMetrics(counters: Counters): ProxyMetrics {
   total('colo_proxy_released_frames_total', 'Primary frames released to the client.', () => counters.releasedFrames);
   total('colo_proxy_compared_bytes_total', 'Payload bytes compared between the two sides.', () => counters.comparedBytes);
   total('colo_proxy_unverified_bytes_total', 'Primary bytes released uncompared (connections picked up mid-stream).', () => counters.unverifiedBytes);
-  byLabel('colo_proxy_mismatches_total', 'Differences found, by reason.', 'reason', () => counters.mismatches);
-  byLabel('colo_proxy_checkpoint_requests_total', 'Checkpoints requested, by the reason that triggered them.', 'reason', () => counters.checkpoints);
+  const reasons = Object.keys(MISMATCH_REASONS);
+  byLabel('colo_proxy_mismatches_total', 'Differences found, by reason.', 'reason', () => counters.mismatches, reasons);
+  byLabel('colo_proxy_checkpoint_requests_total', 'Checkpoints requested, by the reason that triggered them.', 'reason', () => counters.checkpoints, reasons);
   total('colo_proxy_checkpoints_coalesced_total', 'Mismatches found while a checkpoint was already outstanding.', () => counters.checkpointsCoalesced);
   total('colo_proxy_checkpoints_done_total', 'Checkpoints the controller reported done.', () => counters.checkpointsDone);
   byLabel('colo_proxy_events_total', 'Other events by code (decode.*, fragment.*, flow.*, client.*).', 'code', () => counters.events);

@@ -224,8 +224,19 @@ test('compare: metrics count frames, releases and mismatches by reason', async (
   assert.equal(value(/^colo_proxy_checkpoint_requests_total\{reason="udp.payload"\} (\d+)$/m), 1);
   assert.equal(value(/^colo_proxy_released_frames_total (\d+)$/m), shared.outdev.received.length);
   assert.equal(value(/^colo_proxy_framing_errors_total\{port="primary-in",code="qemu.frame_too_long"\} (\d+)$/m), 1);
+  // Every reason is there from the start, at 0, for alerts on rates (none of these happened here).
+  for (const reason of ['tcp.urgent', 'table_full']) {
+    assert.equal(value(new RegExp(`^colo_proxy_mismatches_total\\{reason="${reason}"\\} (\\d+)$`, 'm')), 0, reason);
+    assert.equal(value(new RegExp(`^colo_proxy_checkpoint_requests_total\\{reason="${reason}"\\} (\\d+)$`, 'm')), 0, reason);
+  }
   const missing = await fetch(`http://127.0.0.1:${shared.metricsPort}/nope`);
   assert.equal(missing.status, 404);
+  const head = await fetch(`http://127.0.0.1:${shared.metricsPort}/metrics`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  const post = await fetch(`http://127.0.0.1:${shared.metricsPort}/metrics`, { method: 'POST' });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get('allow'), 'GET, HEAD');
 });
 
 test('compare: with --vnet-hdr the header comes back as it was received', async () => {
