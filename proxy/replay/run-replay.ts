@@ -6,6 +6,7 @@
  * one: the first frames are held back while the guest's MAC is found in them (guest.ts).
  */
 
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { HeaderField, SequenceMode } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
@@ -156,9 +157,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   }
   o.progress?.(total, total);
 
-  const [p, s] = stats;
-  if (p !== undefined && s !== undefined && p.dev === s.dev && p.ino === s.ino) {
-    warn(`--primary and --secondary are the same file (${o.primary}): one capture is trivially identical to itself`);
+  const same = (a: Stats | undefined, b: Stats | undefined): boolean => a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+  const [p, s, client] = stats;
+  if (same(p, s)) warn(`--primary and --secondary are the same file (${o.primary}): one capture is trivially identical to itself`);
+  for (const [flag, guest] of [['--primary', p], ['--secondary', s]] as const) {
+    if (same(client, guest)) warn(`--client and ${flag} are the same file (${o.client}): a guest's capture was taken for the client's input`);
   }
   if (routed.guest.warning !== undefined) warn(routed.guest.warning);
   untimed.forEach((n, i) => {

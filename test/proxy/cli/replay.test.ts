@@ -202,6 +202,8 @@ test('replay cli: a flag given twice is a one-line usage error; the same capture
   assert.equal(same.code, 0, same.stderr);
   assert.match(same.stderr, /^colo-proxy: replay: warning: --primary and --secondary are the same file \(.*p\.pcapng\): one capture is trivially identical to itself\n$/);
   assert.match(same.stdout, /warnings\n {2}--primary and --secondary are the same file/);
+  const client = cli(['--primary', P, '--secondary', S, '--client', P]);
+  assert.match(client.stderr, /^colo-proxy: replay: warning: --client and --primary are the same file \(.*p\.pcapng\): a guest's capture was taken for the client's input$/m);
 });
 
 test('replay cli: --out never overwrites an input, and a failed replay leaves an earlier --out as it was', () => {
