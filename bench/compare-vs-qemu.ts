@@ -92,13 +92,18 @@
  * limit: the same cases against a "loopback echo" (a trivial Node process on the same four sockets
  * piping primary_in to outdev and dropping secondary_in) run 3.5-10x faster than either comparator
  * (about 1.7-3 M frames/s at 64 B, 0.7-0.85 M at 1400 B, p50 about 30 us resp. 65 us); that is this driver's ceiling and
- * latency floor. Both comparators are CPU-bound on one thread: QEMU's iothread and our event-loop
- * thread each sit near one core busy, at about 2.5-4 us per frame at 64 B and 5-8.5 us at 1400 B
- * for either. What differs is the cost around them: QEMU writes each released frame with two sendmsg
- * calls (length, then frame) and reads its inputs 4 KiB at a time, so its reader wakes for every
- * few frames and the driver spends 3-5 us per frame against QEMU (near a core: in QEMU's runs
- * both cores are busy), against 0.3-2 us against ours, which writes everything one input chunk
- * released in one write (~40 frames).
+ * latency floor. The "cores busy" lines (CPU per frame times frames/s, 2026-11-27) show the rest.
+ * QEMU's process keeps about one core busy (0.9-1.0) and the driver most of the other (0.7-0.85:
+ * QEMU writes each released frame with two sendmsg calls, length then frame, and reads its inputs
+ * 4 KiB at a time, so the driver reads and wakes for every few frames, 2.5-4.3 us of its CPU per
+ * frame): both cores work at once. Ours needs 1.3-1.9 us of CPU per frame at 64 B (QEMU 2.9-3.1)
+ * and 2.0-2.6 us at 1400 B (QEMU 5.4-6.0), and the driver 0.5-1.1 us against it. At 1400 B ours
+ * keeps 0.9-1.0 of a core busy and its frames/s follow its CPU per frame (a third of it system
+ * time, the socket copies). At 64 B it keeps 0.7-0.8, the driver 0.2-0.4: with 64 frames in flight the
+ * window goes round whole (the driver writes 64 frames to each input, we read each in one read,
+ * compare and release all 64 in one write, the driver reads them and writes the next 64), so the
+ * two take turns instead of overlapping. Releasing every 16 frames (more, smaller writes and reads)
+ * cost more CPU per frame than the overlap gained.
  *
  * `COLO_BENCH_OURS_NODE_FLAGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) is put before the
  * harness's argv of our child process only, to profile it (Node refuses --cpu-prof in NODE_OPTIONS).
@@ -867,6 +872,11 @@ function toBenchResults(cases: CaseSummary[]): BenchResult[] {
     results.push({ name: `echo ${size} latency p99 (floor)`, value: e.p99, unit: 'us' });
     results.push({ name: `  ours cpu per frame ${short}`, value: o.best.targetCpuUsPerFrame, unit: 'us', baseline: `qemu cpu ${short}`, ratio: o.best.targetCpuUsPerFrame / q.best.targetCpuUsPerFrame });
     results.push({ name: `  qemu cpu per frame ${short}`, value: q.best.targetCpuUsPerFrame, unit: 'us' });
+    // CPU per frame times frames/s: how much of the machine's two cores each process kept busy.
+    for (const [k, s] of [['ours', o], ['qemu', q]] as const) {
+      results.push({ name: `  cores busy ${short} (${k} run): ${k}`, value: (s.best.targetCpuUsPerFrame * s.best.framesPerSecond) / 1e6, unit: 'cores' });
+      results.push({ name: `  cores busy ${short} (${k} run): driver`, value: (s.best.driverCpuUsPerFrame * s.best.framesPerSecond) / 1e6, unit: 'cores' });
+    }
     results.push({ name: `  first traffic latency p99 ${short} (ours)`, value: c.firstOurs.p99, unit: 'us', baseline: `qemu first ${short}`, ratio: c.firstOurs.p99 / c.firstQemu.p99 });
     results.push({ name: `  first traffic latency p99 ${short} (qemu)`, value: c.firstQemu.p99, unit: 'us' });
     for (const [k, s] of [['ours', o], ['qemu', q], ['echo', e]] as const) {
