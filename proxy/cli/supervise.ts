@@ -22,7 +22,7 @@ import { interfaceState, offloadFeatures, restoreOffloads } from '../ports/pcap-
 import { missingNodeFlags } from './node-flags.js';
 
 /** Set in the environment of the engine process that `supervise` starts: 'first', or 'restart' after one died. */
-export const ENGINE_ENV = 'COLO_PROXY_ENGINE';
+const ENGINE_ENV = 'COLO_PROXY_ENGINE';
 const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 5000;
 
