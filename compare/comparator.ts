@@ -63,7 +63,7 @@ import type { EventCode, MismatchReason } from './events.js';
 import { hexWindow, type Mismatch } from './match/mismatch.js';
 import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts, withoutClientRewrites } from './match/datagram.js';
 import type { BytesEqual } from './match/bytes-equal.js';
-import { TcpStreamMatch } from './match/tcp-stream.js';
+import { NO_UNITS, TcpStreamMatch } from './match/tcp-stream.js';
 import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from './match/headers.js';
 import { AfterCheckpoint, FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
@@ -1045,7 +1045,7 @@ class Engine implements Comparator {
       let frame = this.keep || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
       const end = c.match.addPrimary(seq, frame, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
-      if (c.held.length === 0 && c.match.started && end <= c.match.verified && ackReached(c, ack)) {
+      if (c.held.length === 0 && covered(c, end) && ackReached(c, ack)) {
         this.releaseNow(frame, this.tag);
       } else {
         if (frame === bytes && !this.keep) frame = this.copier.copy(bytes);
@@ -1191,10 +1191,8 @@ class Engine implements Comparator {
   /** Releases the connection's held TCP frames from the front while their conditions hold. */
   private releaseTcp(c: TcpConnection): void {
     // Even after a mismatch the bytes below `verified` did match: those frames need not wait.
-    // Until both sides' starts are known (mid-stream pickup) nothing has been verified.
-    if (!c.match.started) return;
     for (let h = c.held.peek(); h !== undefined; h = c.held.peek()) {
-      if ((h.syn && !c.handshakeDone) || h.end > c.match.verified) return;
+      if ((h.syn && !c.handshakeDone) || !covered(c, h.end)) return;
       if (!ackReached(c, h.ack)) return;
       this.releaseFront(c);
     }
@@ -1443,6 +1441,15 @@ function svmNumbersDiffer(c: TcpConnection): boolean {
 }
 
 /** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */
+/**
+ * Whether a primary segment ending at `end` has nothing left to compare: everything up to its end
+ * verified, or (NO_UNITS) nothing in it to compare. Until both sides' starts are known (mid-stream
+ * pickup) nothing has been verified.
+ */
+function covered(c: TcpConnection, end: number): boolean {
+  return end === NO_UNITS || (c.match.started && end <= c.match.verified);
+}
+
 function ackReached(c: TcpConnection, ack: number): boolean {
   return ack === -1 || (c.secondaryAck !== -1 && !seqGt(ack, c.secondaryAck));
 }

@@ -36,8 +36,9 @@
  * copy, a resend of verified bytes is ignored unchecked. After a mismatch nothing is compared and
  * nothing is buffered until `resetAfterCheckpoint`.
  *
- * Mid-stream pickup (no `startAt`): each side starts at its first segment; comparison begins at
- * the later of the two starts once both are known. Primary bytes below that point count as
+ * Mid-stream pickup (no `startAt`): each side starts at its first segment with payload, FIN or
+ * RST (one without says nothing of where the stream is: `NO_UNITS`); comparison begins at the
+ * later of the two starts once both are known. Primary bytes below that point count as
  * verified (their range is added to `unverifiedBytes`); secondary bytes below it are discarded.
  * Until the secondary's first segment, nothing of the primary is verified. FIN and RST points
  * below the comparison start are not compared.
@@ -77,6 +78,12 @@ export interface TcpStreamMatchOptions {
    */
   copySecondary?: boolean;
 }
+
+/**
+ * What `addPrimary` and `addSecondary` return for a segment without payload, FIN or RST seen
+ * before its side's start: it occupies no unit and waits for none (see `add`).
+ */
+export const NO_UNITS = -Infinity;
 
 /** "No FIN (or RST) seen"; below every offset, which can be negative in a mid-stream pickup. */
 const NONE = -Infinity;
@@ -378,6 +385,11 @@ export class TcpStreamMatch {
   }
 
   private add(x: Side, y: Side, seq: number, bytes: Uint8Array, at: number, length: number, fin: boolean, rst: boolean): number {
+    // A segment without payload, FIN or RST says nothing of where its side's stream is: a keepalive
+    // or zero-window probe carries SND.UNA - 1, a sequence number used long ago (RFC 9293 §3.8.4).
+    // Starting a side (in a mid-stream pickup) at one would begin the comparison at a unit no
+    // segment ever fills again, and every later byte would wait there for the timeout.
+    if (!x.started && length === 0 && !fin && !rst) return NO_UNITS;
     if (!this.based) {
       this.based = true;
       this.baseSeq = seq;

@@ -257,6 +257,39 @@ test('a connection first seen mid-stream is reported and compared from there', (
   assert.deepEqual(t.actions.flatMap((a) => (a.kind === 'event' ? [a.code] : [])), ['flow.midstream']);
 });
 
+describe('mid-stream pickup that starts with segments carrying no data', () => {
+  // A keepalive or zero-window probe carries SND.UNA - 1 (RFC 9293 §3.8.4), a sequence number no
+  // later byte fills; a pure ACK carries SND.NXT. Neither may set where the comparison starts.
+  // Typical: the table forgot an idle connection (idleTimeoutMs 300 s) long before the guests'
+  // first keepalive (Linux: after 7,200 s).
+  for (const [what, seq] of [['keepalive probes at SND.UNA - 1', ISN - 1], ['pure ACKs at SND.NXT', ISN]] as const) {
+    test(`${what} are released once the SVM's acknowledgement agrees, and the data after them matches`, () => {
+      const t = new Twins();
+      t.primary(t.out({ seq }));
+      assert.deepEqual(t.released(), [], 'nothing the SVM has acknowledged yet');
+      t.secondary(t.out({ seq }));
+      assert.equal(t.released().length, 1, 'the PVM\'s probe goes out: it has nothing to compare');
+      t.primary(t.out({ seq: ISN, payload: 'reply' }));
+      t.secondary(t.out({ seq: ISN, payload: 'reply' }));
+      assert.deepEqual(t.releasedPayloads(), ['', 'reply']);
+      t.advanceTo(t.now + 10_000);
+      assert.deepEqual(t.actions.filter((a) => a.kind === 'mismatch'), []);
+    });
+  }
+
+  test('a probe behind held data waits its turn; data that differs after probes is still caught', () => {
+    const t = new Twins();
+    t.primary(t.out({ seq: ISN - 1 }));
+    t.secondary(t.out({ seq: ISN - 1 }));
+    t.primary(t.out({ seq: ISN, payload: 'one' }));
+    t.primary(t.out({ seq: ISN + 3 }));
+    assert.deepEqual(t.releasedPayloads(), [''], 'the probe after the held data waits behind it');
+    t.secondary(t.out({ seq: ISN, payload: 'two' }));
+    const m = t.actions.flatMap((a) => (a.kind === 'mismatch' ? [a.mismatch.reason] : []));
+    assert.deepEqual(m, ['tcp.payload']);
+  });
+});
+
 describe('translate mode: guest-initiated connections whose guests chose different ports', () => {
   const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
   for (const svmFirst of [false, true]) {
