@@ -243,6 +243,8 @@ class TcpConnection extends Connection {
   clientFin = false;
   /** Translate mode: the client reset the connection, so no output of it can reach the client any more (see `scan`). */
   clientReset = false;
+  /** Translate mode: the end of the client's sequence space seen so far (SYN, data and FIN), -1 before any. */
+  clientEnd = -1;
   /** FIN both ways, or an RST (see `finish`). */
   finished = false;
   /** Sequence number of the SYN (or SYN-ACK) the client, the PVM and the SVM sent on it, -1 before one: see `newIncarnation`. */
@@ -566,10 +568,16 @@ class Engine implements Comparator {
       return;
     }
     const tcp = decoded.transport;
-    if (tcp.isFin || tcp.isRst) c.closing = true;
+    const reset = tcp.isRst && resets(c, tcp.seq);
+    if (tcp.isRst && !reset) this.event('client.rst_ignored', c.flow, `client RST at seq ${tcp.seq}, not where the guests expect the client's next byte: they discard it or answer with an ACK (RFC 5961), the connection stays open`);
+    if (!tcp.isRst) {
+      const end = seqAdd(tcp.seq, decoded.payloadLength + (tcp.isSyn ? 1 : 0) + (tcp.isFin ? 1 : 0));
+      c.clientEnd = c.clientEnd === -1 ? end : seqMax(c.clientEnd, end);
+    }
+    if (tcp.isFin || reset) c.closing = true;
     if (tcp.isFin) c.clientFin = true;
-    if (tcp.isRst) c.clientReset = true;
-    if (tcp.isRst || (c.clientFin && c.outputFin)) this.finish(c);
+    if (reset) c.clientReset = true;
+    if (reset || (c.clientFin && c.outputFin)) this.finish(c);
     if (tcp.isSyn) c.clientIsn = tcp.seq;
     if (tcp.isSyn && !tcp.isAck) {
       // A client SYN opens a passive connection: nothing in it refers to the guest's sequence space.
@@ -1441,6 +1449,18 @@ function svmNumbersDiffer(c: TcpConnection): boolean {
 }
 
 /** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */
+/**
+ * Whether a client RST at `seq` resets the guests' connection: Linux (and RFC 5961 §3.2) takes an
+ * RST only at RCV.NXT, the client's next byte, and discards one elsewhere, or answers it with an
+ * ACK; the connection stays open. RCV.NXT is the end of what the client sent (all of which reached
+ * the guests), or what the PVM last acknowledged (an RST answering a guest's segment carries its
+ * ACK, RFC 9293 §3.10.7.1). With neither known (a connection picked up mid-stream) it is taken.
+ */
+function resets(c: TcpConnection, seq: number): boolean {
+  if (c.clientEnd === -1 && c.primaryAck === -1) return true;
+  return seq === c.clientEnd || seq === c.primaryAck;
+}
+
 /**
  * Whether a primary segment ending at `end` has nothing left to compare: everything up to its end
  * verified, or (NO_UNITS) nothing in it to compare. Until both sides' starts are known (mid-stream

@@ -47,6 +47,7 @@ export const EVENT_CODES = {
   'fragment.too_big': 'fragments add up to more than 65535 bytes',
   'fragment.limit': 'too many fragmented datagrams (or bytes) pending; the oldest is compared one by one',
   'fragment.after_checkpoint': 'a fragment of a datagram a checkpoint cut (its first fragments left in the flush): primary released at once, secondary dropped',
+  'client.rst_ignored': 'translate mode: a client RST not at the guests\' receive point (RCV.NXT), which they discard or answer with an ACK (RFC 5961): the connection is not taken as reset',
   'client.redelivered': 'client data the SVM had not acknowledged, though the PVM had, was delivered to the SVM again (counted only, not reported as an action)',
   'client.discarded': 'client frames waiting for the SVM\'s sequence translation were dropped at a checkpoint (the SVM now has the PVM\'s state, which already holds them)',
 } as const;

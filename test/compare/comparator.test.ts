@@ -1492,6 +1492,32 @@ describe('translate mode: a connection the client reset', () => {
     t.advanceTo(10_000);
     assert.deepEqual(t.checkpoints(), ['timeout']);
   });
+
+  test('an RST answering a guest\'s segment (its seq the PVM\'s last ACK) resets too', () => {
+    const t = aborted(false);
+    t.client(t.in({ seq: 7004, flags: TCP_RST }), 4); // 7004: what the PVM acknowledged, and the client's next byte
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.events.get('flow.client_reset'), 1);
+  });
+
+  // RFC 9293 §3.10.7.4, RFC 5961 §3.2: an RST not at RCV.NXT is discarded (out of the window) or
+  // answered with an ACK (in it): the guests' connection stays open, and a silent SVM is a divergence.
+  for (const [where, seq] of [['far outside the window', 7004 + 0x4000_0000], ['in the window, not at RCV.NXT', 7004 + 100]] as const) {
+    test(`an RST ${where} is not a reset: the silent SVM still times out, and the connection stays translated`, () => {
+      const t = aborted(false);
+      t.client(t.in({ seq, flags: TCP_RST }), 4);
+      assert.equal(t.c.counters.events.get('client.rst_ignored'), 1);
+      // Still the same connection, still translated: the client's next ACK reaches the SVM in its space.
+      t.client(t.in({ seq: 7004, ack: 1009 }), 5);
+      const toSvm = t.delivered('secondary').at(-1)!;
+      assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint32(14 + 20 + 8), 900_009);
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), ['timeout']);
+      assert.equal(t.c.counters.events.get('flow.client_reset') ?? 0, 0);
+      assert.equal(t.c.counters.connectionsClosed, 0, 'not torn down');
+    });
+  }
 });
 
 describe('translate mode: a full table evicting a connection whose SVM numbers differ', () => {
