@@ -411,8 +411,10 @@ class Engine implements Comparator {
   private readonly decoder = new FrameDecoder();
   /** The tag of the frame being ingested. */
   private tag: unknown = undefined;
-  /** Tags of the primary fragments waiting in the reassembler (keyed by the copy handed to it). */
-  private readonly fragmentTags = new Map<Uint8Array, unknown>();
+  /** Primary frames ingested so far: the arrival number of the latest (HeldFrame.arrival). */
+  private primaryArrivals = 0;
+  /** Tags and arrival numbers of the primary fragments waiting in the reassembler (keyed by the copy handed to it). */
+  private readonly fragmentTags = new Map<Uint8Array, { tag: unknown; arrival: number }>();
   /** The configured header fields that are checked for TCP (the connection-constant ones). */
   private readonly tcpHeaders: readonly HeaderField[];
   private readonly primaryFragments: FragmentReassembler;
@@ -480,6 +482,7 @@ class Engine implements Comparator {
         this.client(bytes, decoded, now);
       } else if (side === 'primary') {
         this.counters.primaryFrames++;
+        this.primaryArrivals++;
         this.output(true, bytes, decoded, now);
       } else {
         this.counters.secondaryFrames++;
@@ -510,9 +513,8 @@ class Engine implements Comparator {
     try {
       this.counters.checkpointsDone++;
       this.checkpointPending = false;
-      for (const h of this.heldQueue.drain()) this.emitRelease(h);
+      this.flushHeld(now);
       this.counters.secondaryWaitingFrames = 0;
-      for (const frame of this.primaryFragments.clear(now)) this.releaseNow(frame, this.fragmentTag(frame));
       this.secondaryFragments.clear(now);
       this.pairing.clear();
       this.blockedKeys.clear();
@@ -533,6 +535,22 @@ class Engine implements Comparator {
     } finally {
       this.sink = NO_SINK;
     }
+  }
+
+  /**
+   * Releases every held primary frame and the fragments of datagrams the reassembler has not
+   * completed (a checkpoint), all in arrival order: the held queue is in that order, and each
+   * fragment goes out before the first held frame that came after it.
+   */
+  private flushHeld(now: number): void {
+    const fragments = this.primaryFragments.clear(now).map((frame) => ({ frame, arrival: this.fragmentTags.get(frame)?.arrival ?? 0 }));
+    fragments.sort((a, b) => a.arrival - b.arrival);
+    let next = 0;
+    for (const h of this.heldQueue.drain()) {
+      for (; next < fragments.length && fragments[next]!.arrival <= h.arrival; next++) this.releaseNow(fragments[next]!.frame, this.fragmentTag(fragments[next]!.frame));
+      this.emitRelease(h);
+    }
+    for (; next < fragments.length; next++) this.releaseNow(fragments[next]!.frame, this.fragmentTag(fragments[next]!.frame));
   }
 
   /** Starts a call: its actions go to `sink`. A sink calling back into the comparator is refused. */
@@ -731,7 +749,7 @@ class Engine implements Comparator {
     if (decoded.isFragment) {
       const r = primary ? this.primaryFragments : this.secondaryFragments;
       const copy = this.copier.copy(bytes);
-      if (primary && this.tag !== undefined) this.fragmentTags.set(copy, this.tag);
+      if (primary) this.fragmentTags.set(copy, { tag: this.tag, arrival: this.primaryArrivals });
       for (const o of r.add(decodeFrame(copy, LINKTYPE_ETHERNET) as Frame, now)) this.fragmentOutcome(primary, o, now);
       return;
     }
@@ -1260,7 +1278,7 @@ class Engine implements Comparator {
   // --- holding and releasing -----------------------------------------------------------------
 
   private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean, tag: unknown): void {
-    const h = new HeldFrame(frame, c, now, end, ack, syn, tag);
+    const h = new HeldFrame(frame, c, now, end, ack, syn, tag, this.primaryArrivals);
     c.held.push(h);
     c.heldBytes += frame.length;
     this.heldQueue.add(h);
@@ -1299,9 +1317,10 @@ class Engine implements Comparator {
 
   /** The tag of a primary fragment coming back from the reassembler (forgotten once taken). */
   private fragmentTag(frame: Uint8Array): unknown {
-    const tag = this.fragmentTags.get(frame);
-    if (tag !== undefined) this.fragmentTags.delete(frame);
-    return tag;
+    const f = this.fragmentTags.get(frame);
+    if (f === undefined) return undefined;
+    this.fragmentTags.delete(frame);
+    return f.tag;
   }
 
   // --- verdicts ------------------------------------------------------------------------------

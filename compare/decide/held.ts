@@ -36,6 +36,8 @@ export class HeldFrame {
     readonly syn: boolean,
     /** The caller's tag for the frame, handed back with its release. */
     readonly tag: unknown,
+    /** Which of the comparator's primary frames it is (or its last fragment), counting from 1: the order a checkpoint flushes in. */
+    readonly arrival: number,
   ) {}
 }
 

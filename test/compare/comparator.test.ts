@@ -490,6 +490,22 @@ describe('IP fragments are reassembled per side before comparison', () => {
     assert.deepEqual(t.checkpoints(), []);
   });
 
+  test('a checkpoint releases fragments still waiting for the rest of their datagram in arrival order among the held frames', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    const pvm = split(datagram(t, 1), [1000, 2000]);
+    t.primary(t.out({ seq: ISN, payload: 'before' }));
+    t.primary(pvm[0]!);
+    t.primary(t.out({ seq: ISN + 6, payload: 'after' }));
+    t.secondary(t.out({ seq: ISN, payload: 'BEFORE' }));
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+    const before = t.released().length;
+    t.checkpointDone();
+    const flushed = t.released().slice(before);
+    const isFragment = (f: Uint8Array) => Buffer.from(f).equals(Buffer.from(pvm[0]!));
+    assert.deepEqual(flushed.map((f) => (isFragment(f) ? 'fragment' : payloadText(f))), ['before', 'fragment', 'after']);
+  });
+
   describe('a datagram whose fragments straddle a checkpoint', () => {
     test('the PVM\'s fragments after it are released at once, the SVM\'s dropped: no wait, no timeout', () => {
       const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });

@@ -7,7 +7,7 @@ import { HeldFrame, HeldQueue } from '../../../compare/decide/held.js';
 import { Counters } from '../../../compare/decide/counters.js';
 
 const owner = { flow: 'test', diverged: false };
-const frame = (n: number): HeldFrame => new HeldFrame(new Uint8Array(1 + (n % 7)), owner, n, -1, -1, false, n);
+const frame = (n: number): HeldFrame => new HeldFrame(new Uint8Array(1 + (n % 7)), owner, n, -1, -1, false, n, n);
 
 test('frames leave from anywhere; oldest and drain follow arrival order; the gauges follow', () => {
   const op = fc.oneof(fc.constant({ add: true as const }), fc.record({ release: fc.nat(400) }), fc.constant({ drain: true as const }));
