@@ -269,7 +269,10 @@ class TcpConnection extends Connection {
     this.translation?.reset();
     this.diverged = false;
     this.paired = null;
-    this.handshakeDone = true;
+    // Without a handshake segment of the PVM's, only the SVM was ahead of the checkpoint: now a
+    // copy of a PVM that had not opened (or answered) yet, both guests send theirs afresh, each
+    // with an ISN of its own, to be learned as in any handshake.
+    this.handshakeDone = this.handshakeDone || this.primaryIsn !== -1;
     this.primarySyn = null;
     this.secondarySyn = null;
     this.secondaryAck = this.primaryAck;

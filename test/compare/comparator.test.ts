@@ -1019,6 +1019,48 @@ describe('TCP: a checkpoint between the handshake segments', () => {
   }
 });
 
+describe('translate mode: a checkpoint after the SVM\'s handshake segment but before the PVM\'s', () => {
+  // The SVM is a copy of a PVM that had not opened (or answered) yet: afterwards both send their
+  // handshake segment afresh, each with an ISN of its own (Linux's include a clock).
+  const opts = { mss: 1460 };
+  const checkpointAfter = (t: Twins, svmFirst: Uint8Array): void => {
+    t.secondary(svmFirst);
+    t.primary(t.udp({ payload: 'a' })); // another flow diverges: a checkpoint for everyone
+    t.secondary(t.udp({ payload: 'b' }));
+    t.checkpointDone();
+  };
+  const ackToSvm = (t: Twins): number => {
+    const f = t.delivered('secondary').at(-1)!;
+    return new DataView(f.buffer, f.byteOffset).getUint32(14 + 20 + 8);
+  };
+
+  test('the guests open: the client\'s SYN-ACK reaches the SVM acknowledging its new ISN', () => {
+    const t = new Twins({ mode: 'translate' });
+    const syn = (isn: number) => t.out({ srcPort: 1000, dstPort: 443, seq: isn, ack: 0, flags: TCP_SYN, options: opts });
+    checkpointAfter(t, syn(900_000));
+    t.primary(syn(1_000));
+    t.secondary(syn(5_000));
+    t.client(t.in({ srcPort: 443, dstPort: 1000, seq: 7000, ack: 1_001, flags: TCP_SYN | TCP_ACK, options: opts }));
+    assert.equal(ackToSvm(t), 5_001);
+  });
+
+  test('the client opens: its request reaches the SVM in its new space, and identical answers match', () => {
+    const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const synAck = (isn: number) => t.out({ seq: isn, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts });
+    t.client(t.in({ seq: 7000, ack: 0, flags: TCP_SYN, options: opts }));
+    checkpointAfter(t, synAck(900_000));
+    t.primary(synAck(1_000));
+    t.secondary(synAck(5_000));
+    t.client(t.in({ seq: 7001, ack: 1_001, payload: 'GET /' }));
+    assert.equal(ackToSvm(t), 5_001);
+    t.primary(t.out({ seq: 1_001, ack: 7006, payload: 'HTTP/1.1 200 OK' }));
+    t.secondary(t.out({ seq: 5_001, ack: 7006, payload: 'HTTP/1.1 200 OK' }));
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), ['udp.payload'], 'no timeout, no mismatch');
+    assert.ok(t.releasedPayloads().includes('HTTP/1.1 200 OK'));
+  });
+});
+
 describe('a full table evicting a connection with frames held or the SVM ahead', () => {
   for (const kind of ['tcp', 'udp'] as const) {
     const frame = (t: Twins, port: number, seq: number, text: string) => kind === 'tcp' ? t.out({ srcPort: port, seq, payload: text }) : t.udp({ srcPort: port, payload: text });
