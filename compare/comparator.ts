@@ -843,6 +843,7 @@ class Engine implements Comparator {
    */
   private activeOpen(primary: boolean, syn: Frame, now: number): void {
     if (this.pairing.mappingCount > 0) this.endPairedIncarnation(primary, syn);
+    if (this.resentPairedSyn(primary, syn)) return;
     const pair = primary ? this.pairing.offerPrimarySyn(syn, now) : this.pairing.offerSecondarySyn(syn, now);
     if (pair === null || pair.primaryPort === pair.secondaryPort) return;
     const target = this.connection(syn, true, now, pair.primaryPort, primary ? SOURCE_PRIMARY : SOURCE_SECONDARY);
@@ -850,6 +851,17 @@ class Engine implements Comparator {
     learnFromPairedOpen(target.translation!, pair);
     target.paired = pair;
     if (primary) this.adoptSecondarySyn(target, flowKey(syn, true, pair.secondaryPort), pair);
+  }
+
+  /**
+   * A guest's SYN resent for a connection both guests' SYNs are already in (the pairing keeps no
+   * mapping when their ports are the same): not a new open, so not offered for pairing, where it
+   * would wait and pair with the other guest's next connection to the same server.
+   */
+  private resentPairedSyn(primary: boolean, syn: Frame): boolean {
+    const c = this.table.get(this.keys.of(syn, true, primary ? -1 : this.pairing.primaryPortOf(syn)));
+    if (!(c instanceof TcpConnection) || c.closing || c.primaryIsn === -1 || c.secondaryIsn === -1) return false;
+    return (primary ? c.primaryIsn : c.secondaryIsn) === (syn.transport as TcpView).seq;
   }
 
   /**

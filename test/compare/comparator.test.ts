@@ -290,6 +290,30 @@ describe('mid-stream pickup that starts with segments carrying no data', () => {
   });
 });
 
+test('translate mode: a SYN one guest resends for a connection already paired on the same port does not pair with its next connection', () => {
+  // The SVM lags: the PVM's retransmission timeout fires before the client's SYN-ACK, the SVM's does not.
+  const t = new Twins({ mode: 'translate' });
+  const opts = { mss: 1460 };
+  const syn = (port: number, isn: number) => t.out({ srcPort: port, dstPort: 443, seq: isn, ack: 0, flags: TCP_SYN, options: opts });
+  const ackToSvm = () => {
+    const f = t.delivered('secondary').at(-1)!;
+    const v = new DataView(f.buffer, f.byteOffset);
+    return [v.getUint16(14 + 20 + 2), v.getUint32(14 + 20 + 8)];
+  };
+  t.primary(syn(1000, 1_000_000), 0);
+  t.secondary(syn(1000, 2_000_000), 900);
+  t.primary(syn(1000, 1_000_000), 1000);
+  t.client(t.in({ srcPort: 443, dstPort: 1000, seq: 7000, ack: 1_000_001, flags: TCP_SYN | TCP_ACK, options: opts }), 1100);
+  assert.deepEqual(ackToSvm(), [1000, 2_000_001]);
+  // The next connection to the same server: the guests chose different ports.
+  t.primary(syn(2000, 3_000_000), 1500);
+  t.secondary(syn(3000, 4_000_000), 1600);
+  t.client(t.in({ srcPort: 443, dstPort: 2000, seq: 9000, ack: 3_000_001, flags: TCP_SYN | TCP_ACK, options: opts }), 1700);
+  assert.deepEqual(ackToSvm(), [3000, 4_000_001], 'paired with the SVM\'s connection 2, not with the resent SYN');
+  t.client(t.in({ srcPort: 443, dstPort: 1000, seq: 7001, ack: 1_000_001, payload: 'more' }), 1710);
+  assert.deepEqual(ackToSvm(), [1000, 2_000_001], 'connection 1 still translated as it was');
+});
+
 describe('translate mode: guest-initiated connections whose guests chose different ports', () => {
   const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
   for (const svmFirst of [false, true]) {
