@@ -202,7 +202,7 @@ class EarlySegments {
 }
 
 /** The end offset of a held SYN without payload: releasable once the handshake agrees, whatever `verified` is. */
-const NO_SYN_DATA = -Infinity;
+const NO_SYN_DATA = NO_UNITS;
 
 /** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
 const REDELIVER_GAP_MS = 2;
@@ -1482,17 +1482,17 @@ function svmNumbersDiffer(c: TcpConnection): boolean {
   return t !== null && t.known && (t.seqOffset !== 0 || t.tsOffset !== 0 || c.paired !== null);
 }
 
-/** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */
 /**
  * Whether a client RST at `seq` resets the guests' connection: Linux (and RFC 5961 §3.2) takes an
- * RST only at RCV.NXT, the client's next byte, and discards one elsewhere, or answers it with an
- * ACK; the connection stays open. RCV.NXT is the end of what the client sent (all of which reached
- * the guests), or what the PVM last acknowledged (an RST answering a guest's segment carries its
- * ACK, RFC 9293 §3.10.7.1). With neither known (a connection picked up mid-stream) it is taken.
+ * RST at RCV.NXT, the client's next byte, and discards one elsewhere, or answers it with an ACK;
+ * the connection stays open. RCV.NXT is the end of what the client sent (all of which reached the
+ * guests), or what the PVM last acknowledged (an RST answering a guest's segment carries its ACK,
+ * RFC 9293 §3.10.7.1). After the client's FIN Linux also takes RCV.NXT - 1, the FIN's own number
+ * (tcp_reset_check: an abort after close, as macOS's SO_LINGER 0 sends); an RST at the end of the
+ * guest's highest SACK block, which it also takes, is not: its SACK blocks are not followed here.
  */
 function resets(c: TcpConnection, seq: number): boolean {
-  if (c.clientEnd === -1 && c.primaryAck === -1) return true;
-  return seq === c.clientEnd || seq === c.primaryAck;
+  return seq === c.clientEnd || seq === c.primaryAck || (c.clientFin && seq === seqAdd(c.clientEnd, -1));
 }
 
 /**
@@ -1504,6 +1504,7 @@ function covered(c: TcpConnection, end: number): boolean {
   return end === NO_UNITS || (c.match.started && end <= c.match.verified);
 }
 
+/** The ACK gate: the SVM has acknowledged at least `ack` of the client's data (-1: no ACK to check). */
 function ackReached(c: TcpConnection, ack: number): boolean {
   return ack === -1 || (c.secondaryAck !== -1 && !seqGt(ack, c.secondaryAck));
 }

@@ -7,7 +7,7 @@
  * Relative offsets. Every position is a plain JS number relative to a base, so wraparound at 2^32
  * stays in `relative` (RFC 9293 §3.4; arithmetic through wire/seq). After `startAt(isn)` offset 0
  * is `isn + 1`, the first data byte of both sides. Without it (mid-stream pickup) offset 0 is the
- * sequence number of the first segment seen on either side. A sequence number is unwrapped to the
+ * sequence number of the first segment with payload, FIN or RST seen on either side. A sequence number is unwrapped to the
  * offset nearest `verified`, so segments must lie within 2^31 of it (TCP windows are below 2^30).
  *
  * Units. Each payload byte is one unit. A FIN is one unit just after the last byte (RFC 9293
@@ -20,7 +20,8 @@
  * segment's ACK), and the end of the stream is what both sides must agree on. Its payload
  * (diagnostic text, RFC 1122 §4.2.2.12) and a FIN flag on it are ignored; every later RST of the
  * same side is a duplicate. Segments without payload, FIN or RST (pure ACKs, window updates,
- * keepalives) change nothing; their end is their own offset.
+ * keepalives) change nothing; their end is their own offset, or NO_UNITS before their side has
+ * started (see Mid-stream pickup).
  *
  * Comparison runs in stream order: `verified` advances over units both sides have sent and that
  * are equal, and a difference is found the moment both sides' units at `verified` are known, so

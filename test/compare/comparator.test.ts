@@ -1583,6 +1583,35 @@ describe('translate mode: a connection the client reset', () => {
     assert.equal(t.c.counters.events.get('flow.client_reset'), 1);
   });
 
+  test('an RST after client data the guests have not acknowledged yet (at its end) resets too', () => {
+    const t = aborted(false);
+    t.client(t.in({ seq: 7004, ack: 1009, payload: 'abc' }), 4);
+    t.client(t.in({ seq: 7007, flags: TCP_RST }), 5);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.events.get('flow.client_reset'), 1);
+  });
+
+  test('an RST at the client\'s FIN after its FIN (an abort after close) resets too', () => {
+    const t = aborted(false);
+    t.client(t.in({ seq: 7004, ack: 1009, flags: TCP_ACK | TCP_FIN }), 4);
+    t.primary(t.out({ seq: 1017, ack: 7005 }), 4); // the PVM acknowledges the FIN: RCV.NXT is 7005
+    t.client(t.in({ seq: 7004, flags: TCP_RST }), 5); // RCV.NXT - 1: Linux takes it after a FIN
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.events.get('flow.client_reset'), 1);
+  });
+
+  test('picked up from the guests\' output alone: an RST at the PVM\'s ACK resets, one elsewhere does not', () => {
+    for (const [seq, resets] of [[7004, true], [7104, false]] as const) {
+      const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.primary(t.out({ seq: 1009, ack: 7004, payload: 'part two' }), 3);
+      t.client(t.in({ seq, flags: TCP_RST }), 4);
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), resets ? [] : ['timeout'], `RST at ${seq}`);
+    }
+  });
+
   // RFC 9293 §3.10.7.4, RFC 5961 §3.2: an RST not at RCV.NXT is discarded (out of the window) or
   // answered with an ACK (in it): the guests' connection stays open, and a silent SVM is a divergence.
   for (const [where, seq] of [['far outside the window', 7004 + 0x4000_0000], ['in the window, not at RCV.NXT', 7004 + 100]] as const) {
