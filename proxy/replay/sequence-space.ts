@@ -4,15 +4,16 @@
  * A capture of the SVM's output taken after QEMU's filter-rewriter carries the PVM's sequence
  * numbers (except in the SVM's own SYN-ACK); one taken on the SVM's tap carries the SVM's own.
  * Replaying with the wrong `--mode` turns every TCP byte into a false mismatch, so the first
- * connections whose handshakes differ are sampled: is the first secondary data segment of each
- * nearer the start of the SVM's stream (just past its initial sequence number) or of the PVM's?
- * The first segment of a stream lies at its start (offset 0, or near it when the capture missed
- * or reordered some), where the two readings differ by the gap between the ISNs, however small:
- * twins forked from one kernel state draw ISNs a few hundred apart, and "within 2^24 of it" held
- * for both readings of every segment there. Later segments are not looked at: past that gap from
- * the start, a segment lies forward of both ISNs in either space. The majority of the first SAMPLES
- * connections decides, and the caller warns if it contradicts the mode. The check gives up after
- * BUDGET frames (twins that chose the same ISNs have nothing to tell).
+ * connections whose handshakes differ are sampled: does the secondary's first data segment start
+ * just past the SVM's initial sequence number, or just past the PVM's? A stream's first segment
+ * starts exactly there in the space it is in, and a gap between the ISNs, however small (twins
+ * forked from one kernel state draw ISNs a few hundred apart), puts it elsewhere in the other.
+ * Only a segment at exactly one of the two starts counts: a later one lies forward of both ISNs
+ * (past the gap from the start) whichever space it is in, and one nearer one start than the
+ * other says nothing when the first segment is missing from the capture or came late. The
+ * majority of the first SAMPLES connections decides, and the caller warns if it contradicts the
+ * mode. The check gives up after BUDGET frames (twins that chose the same ISNs, or captures
+ * without their streams' first segments, have nothing to tell).
  */
 
 import { Frame, decodeFrame, flowKey } from '../../compare/index.js';
@@ -21,8 +22,6 @@ import { Frame, decodeFrame, flowKey } from '../../compare/index.js';
 const SAMPLES = 8;
 /** Guest frames looked at, at most: twins whose ISNs agree teach nothing, and decoding costs. */
 const BUDGET = 100_000;
-/** How far past an initial sequence number a stream's first segment may lie and still count. */
-const NEAR = 1 << 24;
 
 export type SecondarySpace = 'own' | 'primary';
 
@@ -60,12 +59,12 @@ export class SequenceSpaceCheck {
     if (side !== 'secondary' || (tcp.payloadLength === 0 && !tcp.isFin)) return;
     const entry = this.isn.get(key);
     if (entry?.primary === undefined || entry.secondary === undefined || entry.primary === entry.secondary || entry.sampled) return;
+    // The first data byte of each space (RFC 9293 sequence arithmetic, mod 2^32).
+    const ownStart = (entry.secondary + 1) >>> 0;
+    const primaryStart = (entry.primary + 1) >>> 0;
+    if (tcp.seq !== ownStart && tcp.seq !== primaryStart) return;
     entry.sampled = true;
-    // Offsets from the start of each stream, forward (RFC 9293 sequence arithmetic, mod 2^32).
-    const fromOwn = (tcp.seq - entry.secondary - 1) >>> 0;
-    const fromPrimary = (tcp.seq - entry.primary - 1) >>> 0;
-    if (Math.min(fromOwn, fromPrimary) >= NEAR) return;
-    if (fromOwn < fromPrimary) this.own++;
+    if (tcp.seq === ownStart) this.own++;
     else this.primary++;
   }
 }
