@@ -43,6 +43,7 @@ import { lstat, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint } from './endpoint.js';
+import { systemReason } from './capture-file.js';
 
 export interface StreamPortHandlers {
   /** A peer connected: the stream starts afresh. */
@@ -367,7 +368,11 @@ export class StreamPort {
  */
 async function clearStaleSocket(path: string): Promise<void> {
   const dir = dirname(path);
-  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`no directory ${dir} for ${path}`);
+  const st = await stat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
+    throw new Error(`${dir}: ${systemReason(e)}`);
+  });
+  if (!st?.isDirectory()) throw new Error(`no directory ${dir} for ${path}`);
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();

@@ -9,7 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +90,17 @@ test('stream port: a listening unix port takes the path of a stale socket, never
     await onFile.close();
   }
   assert.equal(readFileSync(file, 'utf8'), 'not a socket', 'the file is left alone');
+
+  // Its directory missing is said so (libuv would say EACCES); one that cannot be looked at, why.
+  for (const [sub, message] of [['missing', `no directory ${join(dir, 'missing')} for ${join(dir, 'missing', 's.sock')}`], ['loop', `${join(dir, 'loop')}: ELOOP: too many symbolic links encountered`]] as const) {
+    if (sub === 'loop') symlinkSync(join(dir, 'loop'), join(dir, 'loop'));
+    const p = new StreamPort(parseEndpoint('--primary-in', `unix:${join(dir, sub, 's.sock')},server`), quiet);
+    try {
+      await assert.rejects(p.start(), new Error(message));
+    } finally {
+      await p.close();
+    }
+  }
 
   const live = join(dir, 'live.sock');
   let accepted = 0;
