@@ -103,7 +103,7 @@
  * window goes round whole (the driver writes 64 frames to each input, we read each in one read,
  * compare and release all 64 in one write, the driver reads them and writes the next 64), so the
  * two take turns instead of overlapping. Releasing every 16 frames (more, smaller writes and reads)
- * cost more CPU per frame than the overlap gained.
+ * was no faster: the smaller batches cost as much CPU as the overlap saved (bench/HISTORY.md).
  *
  * `COLO_BENCH_OURS_NODE_FLAGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) is put before the
  * harness's argv of our child process only, to profile it (Node refuses --cpu-prof in NODE_OPTIONS).
