@@ -37,9 +37,9 @@ export const bridgeCommand: Command = {
     if (positionals.length > 0) throw new UsageError(`bridge: unexpected argument "${positionals[0]}"`);
     if (f.if === undefined) throw new UsageError('bridge: --if IF is required');
     if ((f.connect === undefined) === (f.listen === undefined)) throw new UsageError('bridge: give exactly one of --connect EP and --listen EP');
-    const endpoint: Endpoint = f.connect !== undefined ? parseEndpoint('--connect', f.connect) : { ...parseEndpoint('--listen', f.listen!), server: true };
+    const endpoint: Endpoint = f.connect !== undefined ? parseEndpoint('--connect', f.connect) : parseEndpoint('--listen', f.listen!, true);
     if (f.connect !== undefined && endpoint.server) throw new UsageError(`bridge: --connect ${f.connect} asks to listen ("server"): use --listen`);
-    if (f.listen !== undefined && /(^|,)server=off(,|$)/.test(f.listen)) throw new UsageError(`bridge: --listen ${f.listen} asks not to listen ("server=off"): use --connect`);
+    if (f.listen !== undefined && !endpoint.server) throw new UsageError(`bridge: --listen ${f.listen} asks not to listen ("server=off"): use --connect`);
     const interfaces: [string, string][] = [['--if', f.if]];
     checkLiveCapture('bridge', interfaces);
     const log = (line: string): void => {
@@ -51,7 +51,7 @@ export const bridgeCommand: Command = {
       await engine.start();
     } catch (e) {
       if (e instanceof LiveCaptureError) throw new InputError(`bridge: ${e.message}`, e.code);
-      throw new UsageError(`bridge: ${f.listen !== undefined ? '--listen' : '--connect'}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new UsageError(`bridge: ${e instanceof Error ? e.message : String(e)}`);
     }
     log(`bridge: ${f.if} <-> ${endpoint.text} (${endpoint.server ? 'listening' : 'connecting'})`);
     engineStarted();

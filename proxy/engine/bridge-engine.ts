@@ -11,6 +11,7 @@
 import type { Endpoint } from '../ports/endpoint.js';
 import { FramedSocket } from '../ports/framed-socket.js';
 import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
+import { startListenersFirst } from '../ports/start-ports.js';
 
 export interface BridgeOptions {
   ifname: string;
@@ -36,18 +37,16 @@ export class BridgeEngine {
     });
   }
 
+  /** Opens the socket and the interface, a listening socket first (start-ports.ts); throws naming what failed. */
   async start(): Promise<void> {
-    if (!this.options.keepOffloads) {
-      const still = disableOffloads(this.options.ifname);
-      if (still.length > 0) this.options.log(`${this.options.ifname}: warning: offloads still on (${still.join(', ')}): the capture ring has 64 KiB slots, about 16 frames per MiB of --ring-mb`);
-    }
-    this.port.open();
-    try {
-      await this.socket.start();
-    } catch (e) {
-      this.port.close();
-      throw e;
-    }
+    const flag = this.options.endpoint.server ? '--listen' : '--connect';
+    await startListenersFirst([{ flag, listens: this.options.endpoint.server, start: () => this.socket.start() }], () => this.close(), () => {
+      if (!this.options.keepOffloads) {
+        const still = disableOffloads(this.options.ifname);
+        if (still.length > 0) this.options.log(`${this.options.ifname}: warning: offloads still on (${still.join(', ')}): the capture ring has 64 KiB slots, about 16 frames per MiB of --ring-mb`);
+      }
+      this.port.open();
+    });
   }
 
   async close(): Promise<void> {

@@ -46,6 +46,7 @@ import { createComparator, type ActionSink, type Comparator, type ComparatorConf
 import { QemuPacketDecoder, QemuFramingError, encodeQemuPackets, qemuFrameCount, suspectVnetMismatch } from '../framing/qemu-frames.js';
 import type { Endpoint } from '../ports/endpoint.js';
 import { StreamPort } from '../ports/stream-port.js';
+import { startListenersFirst } from '../ports/start-ports.js';
 import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
@@ -214,19 +215,13 @@ export class CompareEngine implements ActionSink {
    * first: a connecting one logs its failures to connect, which must not come before that error.
    */
   async start(): Promise<void> {
-    const ports: [string, { start(): Promise<void> }, boolean][] = [
-      ['--primary-in', this.primary, this.options.primaryIn.server], ['--secondary-in', this.secondary, this.options.secondaryIn.server],
-      ['--outdev', this.outdev, this.options.outdev.server], ['--notify-dev', this.controller, this.options.notifyDev?.server ?? true],
-    ];
-    ports.sort((a, b) => Number(b[2]) - Number(a[2]));
-    for (const [flag, port] of ports) {
-      try {
-        await port.start();
-      } catch (e) {
-        await this.close();
-        throw new Error(`${flag}: cannot listen: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    const o = this.options;
+    await startListenersFirst([
+      { flag: '--primary-in', listens: o.primaryIn.server, start: () => this.primary.start() },
+      { flag: '--secondary-in', listens: o.secondaryIn.server, start: () => this.secondary.start() },
+      { flag: '--outdev', listens: o.outdev.server, start: () => this.outdev.start() },
+      { flag: '--notify-dev', listens: o.notifyDev?.server ?? true, start: () => this.controller.start() },
+    ], () => this.close());
   }
 
   /**

@@ -60,6 +60,7 @@ import { describeMismatch } from './compare-engine.js';
 import { warmUpEvents } from './warm-up-traffic.js';
 import { LogLimiter } from './log-limiter.js';
 import { createRunMetrics, type RunMetrics, type LivePortStats } from './run-metrics.js';
+import { startListenersFirst, type StartingSocket } from '../ports/start-ports.js';
 
 export type SecondaryPort = { kind: 'interface'; name: string } | { kind: 'socket'; endpoint: Endpoint };
 
@@ -191,21 +192,19 @@ export class RunEngine implements ActionSink {
    * touched; connecting sockets last, since they log their failures to connect.
    */
   async start(): Promise<void> {
+    const sockets: StartingSocket[] = [{ flag: '--notify-dev', listens: this.options.notifyDev?.server ?? true, start: () => this.controller.start() }];
+    const secondary = this.secondarySocket;
+    if (secondary !== null && this.options.secondary.kind === 'socket') {
+      sockets.push({ flag: '--secondary-socket', listens: this.options.secondary.endpoint.server, start: () => secondary.start() });
+    }
+    await startListenersFirst(sockets, () => this.close(), () => this.openInterfaces());
+    this.options.log(this.controller.description);
+    if (this.sendThread !== null) this.options.log('sends: from a second thread (--send-thread)');
+  }
+
+  /** Turns offloads off (GRO on with --gro) and opens the interfaces; throws LiveCaptureError naming what failed. */
+  private openInterfaces(): void {
     const log = this.options.log;
-    const sockets: [string, { start(): Promise<void> }, boolean][] = [['--notify-dev', this.controller, this.options.notifyDev?.server ?? true]];
-    if (this.secondarySocket && this.options.secondary.kind === 'socket') sockets.push(['--secondary-socket', this.secondarySocket, this.options.secondary.endpoint.server]);
-    const open = async (listening: boolean): Promise<void> => {
-      for (const [flag, socket, server] of sockets) {
-        if (server !== listening) continue;
-        try {
-          await socket.start();
-        } catch (e) {
-          await this.close();
-          throw new Error(`${flag}: cannot ${listening ? 'listen' : 'connect'}: ${e instanceof Error ? e.message : String(e)}`);
-        }
-      }
-    };
-    await open(true);
     const interfaces: [string, PcapInterface][] = [['client', this.client], ['primary', this.primary]];
     if (this.secondaryIf) interfaces.push(['secondary', this.secondaryIf]);
     for (const [role, p] of interfaces) {
@@ -219,15 +218,7 @@ export class RunEngine implements ActionSink {
         if (problem !== null) log(`${role} ${p.name}: warning: --gro: GRO is not on (${problem}): the guest's segments are captured one by one`);
       }
     }
-    try {
-      for (const [, p] of interfaces) p.open();
-    } catch (e) {
-      await this.close();
-      throw e;
-    }
-    await open(false);
-    log(this.controller.description);
-    if (this.sendThread !== null) log('sends: from a second thread (--send-thread)');
+    for (const [, p] of interfaces) p.open();
   }
 
   async close(): Promise<void> {

@@ -21,11 +21,14 @@ const FORMS = 'tcp:HOST:PORT[,server] or unix:PATH[,server]';
 /** Bytes of `sun_path` in Linux's `struct sockaddr_un`, the terminating NUL included. */
 const SUN_PATH_BYTES = 108;
 
-/** Parses `text` given to `flag`; throws UsageError naming the flag and the accepted forms. */
-export function parseEndpoint(flag: string, text: string): Endpoint {
+/**
+ * Parses `text` given to `flag`; throws UsageError naming the flag and the accepted forms.
+ * `listens`: whether it listens when the text says neither `server` nor `server=off`.
+ */
+export function parseEndpoint(flag: string, text: string, listens = false): Endpoint {
   const bad = (why: string): UsageError => new UsageError(`${flag}: ${why} in "${text}" (expected ${FORMS})`);
   const [address = '', ...options] = text.split(',');
-  let server = false;
+  let server = listens;
   for (const o of options) {
     if (o === 'server' || o === 'server=on') server = true;
     else if (o === 'server=off') server = false;

@@ -92,6 +92,7 @@ test('bridge: flags and interface checks', async () => {
     [['bridge', '--if', 'down0', '--listen', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: interface down0 is down/],
     [['bridge', '--if', 'up0', '--connect', 'tcp:127.0.0.1:9,server'], /^colo-proxy: bridge: --connect tcp:127\.0\.0\.1:9,server asks to listen \("server"\): use --listen$/],
     [['bridge', '--if', 'up0', '--listen', 'unix:/x,bogus'], /^colo-proxy: --listen: unknown option "bogus" in "unix:\/x,bogus" /],
+    [['bridge', '--if', 'up0', '--listen', 'unix:/x,server,server=off'], /^colo-proxy: bridge: --listen unix:\/x,server,server=off asks not to listen \("server=off"\): use --connect$/],
   ]);
 });
 
@@ -100,7 +101,7 @@ test('bridge: a socket it cannot listen on is the only line (no libpcap warning 
   const file = join(dir, 'a-file');
   writeFileSync(file, 'not a socket');
   try {
-    await cases([[['bridge', '--if', 'up0', '--listen', `unix:${file}`], /^colo-proxy: bridge: --listen: \S+\/a-file exists and is not a socket$/]]);
+    await cases([[['bridge', '--if', 'up0', '--listen', `unix:${file}`], /^colo-proxy: bridge: --listen: cannot listen: \S+\/a-file exists and is not a socket$/]]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
