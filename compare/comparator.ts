@@ -1412,7 +1412,12 @@ class Engine implements Comparator {
   private removed(c: Connection, reason: EvictionReason | 'reused'): void {
     c.evicted = true;
     this.touched.delete(c);
-    if (c.paired !== null) this.pairing.forget(c.paired);
+    if (c.paired !== null && this.pairing.forget(c.paired) && c instanceof MessageConnection) {
+      // No teardown tells when a datagram flow is over (a DNS query's is at its answer): its
+      // mapping goes with its idle time, as in a NAT, and an application that stays silent longer
+      // finds its peer's next datagram misaddressed on the SVM (a divergence, then a checkpoint).
+      this.event('flow.mapping_expired', c.flow, `the SVM's port ${c.paired.secondaryPort} for the PVM's ${c.paired.primaryPort} is forgotten`);
+    }
     const waiting = c.secondaryWaitingCount();
     this.counters.secondaryWaitingFrames -= waiting;
     this.counters.connectionsClosed++;

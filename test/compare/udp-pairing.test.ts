@@ -66,6 +66,19 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.deepEqual(t.releasedPayloads(), ['one']);
   });
 
+  test('a remapped flow idle past the idle timeout loses its mapping, as in a NAT, and says so; one on the same port has none to lose', () => {
+    const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000, scanIntervalMs: 1000 });
+    t.primary(query(33000, 'remapped'), 0);
+    t.secondary(query(44000, 'remapped'), 0);
+    t.primary(query(35000, 'same port'), 0);
+    t.secondary(query(35000, 'same port'), 0);
+    t.advanceTo(310_000);
+    assert.equal(t.c.counters.events.get('flow.mapping_expired'), 1, 'only the remapped flow');
+    assert.equal(t.c.counters.connectionsClosed, 2);
+    t.client(answer(33000, 'late'), 310_000);
+    assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, 33000, 'a peer silent that long reaches the SVM at the PVM\'s port (see the event)');
+  });
+
   test('two flows to one destination pair in the order the guests opened them', () => {
     const t = new Twins({ mode: 'translate' });
     t.primary(query(33000, 'first'));
