@@ -48,10 +48,10 @@ import { seqAdd, seqGt, seqMax } from './wire/seq.js';
 import type { WireError } from './wire/error.js';
 import { readU16, readU32, toHex } from './wire/bytes.js';
 import { rewriteU16, rewriteU32 } from './wire/checksum.js';
-import { emitTcp, emitUdp } from './wire/emit.js';
+import { emitIcmpEcho, emitTcp, emitUdp } from './wire/emit.js';
 import { formatIpv4 } from './wire/ipv4.js';
 import { formatIpv6 } from './wire/ipv6.js';
-import { quotedTransport, type QuotedTransport } from './wire/icmp-quote.js';
+import { quotedEchoRequest, quotedTransport, type QuotedTransport } from './wire/icmp-quote.js';
 import { SlabCopier } from './wire/slab.js';
 import { FRAGMENTS_KEY, SECONDARY_SYN_PREFIX, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
@@ -627,7 +627,27 @@ class Engine implements Comparator {
   /** Translate mode: a client frame that is not TCP, as the SVM must get it. */
   private forSecondary(bytes: Uint8Array, f: Frame): Uint8Array {
     const quote = quotedTransport(f, 'destination');
-    return quote === null ? this.toSecondaryPort(bytes, f) : this.quoteToSecondary(bytes, f, quote);
+    if (quote !== null) return this.quoteToSecondary(bytes, f, quote);
+    const echo = this.pairing.mappingCount === 0 ? null : quotedEchoRequest(f);
+    return echo === null ? this.toSecondaryPort(bytes, f) : this.echoQuoteToSecondary(bytes, f, echo);
+  }
+
+  /**
+   * An ICMP or ICMPv6 error about a guest's ping (time exceeded, unreachable), its quoted echo
+   * identifier mapped (a copy) to the SVM's when the guests chose different ones: Linux matches
+   * such an error to its ping socket by the identifier. The ICMP checksum is updated.
+   */
+  private echoQuoteToSecondary(bytes: Uint8Array, f: Frame, echo: { at: number; ipAt: number; v6: boolean }): Uint8Array {
+    const b = f.bytes;
+    const id = readU16(b, echo.at + 4);
+    const [guest, remote] = echo.v6 ? [formatIpv6(b, echo.ipAt + 8), formatIpv6(b, echo.ipAt + 24)] : [formatIpv4(readU32(b, echo.ipAt + 12)), formatIpv4(readU32(b, echo.ipAt + 16))];
+    // The pinged flow as a client frame (the remote's echo reply to the guest), for the lookup.
+    const flow = decodeFrame(emitIcmpEcho({ src: remote, dst: guest, id, sequence: 0, reply: true }), LINKTYPE_ETHERNET) as Frame;
+    const svmId = this.pairing.secondaryPortOf(flow);
+    if (svmId === -1 || svmId === id) return bytes;
+    const copy = this.copier.copy(bytes);
+    rewriteU16(copy, echo.at + 4, (f.transport as IcmpView | Icmpv6View).offset + 2, svmId);
+    return copy;
   }
 
   /**

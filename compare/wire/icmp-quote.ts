@@ -4,7 +4,9 @@
  * `quotedTransport` finds a quoted TCP or UDP header and checks which way the quoted packet went
  * relative to the error: translate mode needs to know whether a quote is of a packet the guest
  * sent (a client-side error about guest output) or one it received (a guest's error about a
- * client packet). IPv6 extension headers in the quote are not followed (such a quote is not found).
+ * client packet). `quotedEchoRequest` finds a quoted echo request of a guest's ping, whose
+ * identifier translate mode maps like a port. IPv6 extension headers in the quote are not followed
+ * (such a quote is not found).
  */
 
 import type { Frame } from './frame.js';
@@ -47,6 +49,26 @@ export function quotedTransport(frame: Frame, sentBy: 'destination' | 'source-re
   }
   if ((protocol !== 6 && protocol !== 17) || at + 8 > end) return null;
   return { protocol, at, end, ipAt: q, v6: t.kind === 'icmpv6' };
+}
+
+/**
+ * The echo request quoted by `frame`, an ICMP or ICMPv6 error about a ping the error's destination
+ * sent (a router's time exceeded about a guest's ping, say): the offset of the quoted echo header
+ * (its identifier is 4 bytes in), with the quoted IP header's offset and version; null otherwise.
+ */
+export function quotedEchoRequest(frame: Frame): { at: number; ipAt: number; v6: boolean } | null {
+  const t = frame.transport;
+  if (t === null || (t.kind !== 'icmp' && t.kind !== 'icmpv6') || !t.isError) return null;
+  const b = frame.bytes;
+  const q = t.embeddedOffset;
+  const end = t.offset + t.length;
+  const ip = frame.networkOffset;
+  const v6 = t.kind === 'icmpv6';
+  // The quoted source (the pinging guest) must be the error's destination.
+  if (v6 ? q + 40 > end || b[q]! >> 4 !== 6 || !same(b, q + 8, ip + 24, 16) : q + 20 > end || b[q]! >> 4 !== 4 || !same(b, q + 12, ip + 16, 4)) return null;
+  const at = v6 ? q + 40 : q + (b[q]! & 0x0f) * 4;
+  if ((v6 ? b[q + 6] !== 58 : b[q + 9] !== 1) || at + 8 > end) return null;
+  return b[at] === (v6 ? 128 : 8) ? { at, ipAt: q, v6 } : null;
 }
 
 function same(b: Uint8Array, x: number, y: number, n: number): boolean {

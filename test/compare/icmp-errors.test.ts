@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { TCP_ACK, TCP_SYN } from '../../compare/index.js';
 import { readU16, readU32, writeU16 } from '../../compare/wire/bytes.js';
 import { fillIpv4HeaderChecksum, internetChecksum, onesSum } from '../../compare/wire/checksum.js';
-import { emitTcp, emitUdp, parseIpv4 } from '../../compare/wire/emit.js';
+import { emitIcmpEcho, emitTcp, emitUdp, parseIpv4 } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins } from '../support/twins.js';
 
 const SERVER = '192.0.2.53';
@@ -99,6 +99,27 @@ function icmpChecksumValid(frame: Uint8Array): boolean {
 }
 
 describe('translate mode: ICMP errors from the client\'s side about guest packets reach the SVM in its own space', () => {
+  test('time exceeded about a guest\'s ping, the guests\' identifiers different, quotes the SVM\'s identifier', () => {
+    // Linux matches an error to its ping socket by the quoted identifier (ping_err).
+    const t = new Twins({ mode: 'translate' });
+    const ping = (id: number) => emitIcmpEcho({ src: GUEST, dst: SERVER, id, sequence: 1, payload: 'ping' });
+    t.primary(ping(0x1111));
+    t.secondary(ping(0x2222));
+    const error = icmpError('198.51.100.1', GUEST, 11, 0, ping(0x1111), 28);
+    t.client(error);
+    assert.deepEqual(t.delivered('primary').at(-1), error, 'the PVM gets it as sent');
+    const toSvm = t.delivered('secondary').at(-1)!;
+    assert.equal(readU16(toSvm, 14 + 20 + 8 + 20 + 4), 0x2222);
+    assert.ok(icmpChecksumValid(toSvm));
+    // The same ping from the same identifier on both guests: nothing to map, the error as sent.
+    const same = new Twins({ mode: 'translate' });
+    same.primary(ping(0x3333));
+    same.secondary(ping(0x3333));
+    const sameError = icmpError('198.51.100.1', GUEST, 11, 0, ping(0x3333), 28);
+    same.client(sameError);
+    assert.deepEqual(same.delivered('secondary').at(-1), sameError);
+  });
+
   test('port unreachable about a paired UDP flow quotes the SVM\'s port', () => {
     const t = new Twins({ mode: 'translate' });
     const query = emitUdp({ src: GUEST, dst: SERVER, srcPort: 33000, dstPort: 53, payload: 'q' });
