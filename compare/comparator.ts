@@ -637,7 +637,7 @@ class Engine implements Comparator {
    * identifier mapped (a copy) to the SVM's when the guests chose different ones: Linux matches
    * such an error to its ping socket by the identifier. The ICMP checksum is updated.
    */
-  private echoQuoteToSecondary(bytes: Uint8Array, f: Frame, echo: { at: number; ipAt: number; v6: boolean }): Uint8Array {
+  private echoQuoteToSecondary(bytes: Uint8Array, f: Frame, echo: QuotedTransport): Uint8Array {
     const b = f.bytes;
     const id = readU16(b, echo.at + 4);
     const [guest, remote] = echo.v6 ? [formatIpv6(b, echo.ipAt + 8), formatIpv6(b, echo.ipAt + 24)] : [formatIpv4(readU32(b, echo.ipAt + 12)), formatIpv4(readU32(b, echo.ipAt + 16))];

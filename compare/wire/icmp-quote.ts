@@ -11,7 +11,7 @@
 
 import type { Frame } from './frame.js';
 
-/** A quoted TCP or UDP header: protocol 6 or 17, its offset in the frame, the end of the quote, and the quoted IP header's offset and version. */
+/** A quoted transport header: its protocol (TCP or UDP; ICMP or ICMPv6 for an echo), its offset in the frame, the end of the quote, and the quoted IP header's offset and version. */
 export interface QuotedTransport {
   readonly protocol: number;
   readonly at: number;
@@ -27,6 +27,23 @@ export interface QuotedTransport {
  * received); null for anything else, or a quote too short to hold the transport's first 8 bytes.
  */
 export function quotedTransport(frame: Frame, sentBy: 'destination' | 'source-received'): QuotedTransport | null {
+  const q = quotedHeader(frame, sentBy);
+  return q !== null && (q.protocol === 6 || q.protocol === 17) ? q : null;
+}
+
+/**
+ * The echo request quoted by `frame`, an ICMP or ICMPv6 error about a ping the error's destination
+ * sent (a router's time exceeded about a guest's ping, say): `at` is the quoted echo header (its
+ * identifier is 4 bytes in); null otherwise.
+ */
+export function quotedEchoRequest(frame: Frame): QuotedTransport | null {
+  const q = quotedHeader(frame, 'destination');
+  if (q === null || q.protocol !== (q.v6 ? 58 : 1)) return null;
+  return frame.bytes[q.at] === (q.v6 ? 128 : 8) ? q : null;
+}
+
+/** The header after the quoted IP header, whatever its protocol, when 8 bytes of it are quoted (`sentBy` as in `quotedTransport`). */
+function quotedHeader(frame: Frame, sentBy: 'destination' | 'source-received'): QuotedTransport | null {
   const t = frame.transport;
   if (t === null || (t.kind !== 'icmp' && t.kind !== 'icmpv6') || !t.isError) return null;
   const b = frame.bytes;
@@ -47,28 +64,8 @@ export function quotedTransport(frame: Frame, sentBy: 'destination' | 'source-re
     protocol = b[q + 6]!;
     at = q + 40;
   }
-  if ((protocol !== 6 && protocol !== 17) || at + 8 > end) return null;
+  if (at + 8 > end) return null;
   return { protocol, at, end, ipAt: q, v6: t.kind === 'icmpv6' };
-}
-
-/**
- * The echo request quoted by `frame`, an ICMP or ICMPv6 error about a ping the error's destination
- * sent (a router's time exceeded about a guest's ping, say): the offset of the quoted echo header
- * (its identifier is 4 bytes in), with the quoted IP header's offset and version; null otherwise.
- */
-export function quotedEchoRequest(frame: Frame): { at: number; ipAt: number; v6: boolean } | null {
-  const t = frame.transport;
-  if (t === null || (t.kind !== 'icmp' && t.kind !== 'icmpv6') || !t.isError) return null;
-  const b = frame.bytes;
-  const q = t.embeddedOffset;
-  const end = t.offset + t.length;
-  const ip = frame.networkOffset;
-  const v6 = t.kind === 'icmpv6';
-  // The quoted source (the pinging guest) must be the error's destination.
-  if (v6 ? q + 40 > end || b[q]! >> 4 !== 6 || !same(b, q + 8, ip + 24, 16) : q + 20 > end || b[q]! >> 4 !== 4 || !same(b, q + 12, ip + 16, 4)) return null;
-  const at = v6 ? q + 40 : q + (b[q]! & 0x0f) * 4;
-  if ((v6 ? b[q + 6] !== 58 : b[q + 9] !== 1) || at + 8 > end) return null;
-  return b[at] === (v6 ? 128 : 8) ? { at, ipAt: q, v6 } : null;
 }
 
 function same(b: Uint8Array, x: number, y: number, n: number): boolean {
