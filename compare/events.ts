@@ -37,7 +37,7 @@ export const EVENT_CODES = {
   'flow.midstream': 'a TCP connection was first seen after its handshake; comparison starts mid-stream',
   'flow.evicted_full': 'the connection table was full and evicted a connection holding primary frames or with secondary output waiting',
   'flow.evicted_idle': 'an idle connection was forgotten while holding primary frames or with secondary output waiting',
-  'flow.mapping_expired': 'translate mode: a UDP flow or ping the guests opened from different ports (identifiers) went idle past idleTimeoutMs and its port mapping was forgotten, as a NAT forgets one: a later datagram from the peer reaches the SVM at the PVM\'s port',
+  'flow.mapping_expired': 'translate mode: a UDP flow or ping the guests opened from different ports (identifiers) went idle past idleTimeoutMs (or a full table evicted it) and its port mapping was forgotten, as a NAT forgets one: a later datagram from the peer reaches the SVM at the PVM\'s port',
   'flow.client_reset': 'output of a connection the client had reset waited past compareTimeoutMs for the other guest\'s: released (primary) or dropped (secondary), no checkpoint',
   'flow.reused': 'a new connection (SYN) reused the ports of a closed one that still held primary frames or had secondary output waiting',
   'fragment.timeout': 'a fragmented datagram was not complete within compareTimeoutMs; its fragments are compared one by one',
