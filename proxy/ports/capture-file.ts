@@ -15,6 +15,7 @@
  */
 
 import { open } from 'node:fs/promises';
+import { systemReason } from './system-reason.js';
 import type { FileHandle } from 'node:fs/promises';
 import { CaptureFormatError, createCaptureDecoder } from '../framing/capture.js';
 import type { CapturedFrame } from '../framing/capture.js';
@@ -38,15 +39,6 @@ export class CaptureFileError extends Error {
   }
 }
 
-/**
- * What a file-system error says, without the syscall and paths Node appends ("ENOENT: no such
- * file or directory, open '/x.partial-1'" is "ENOENT: no such file or directory"): the path the
- * user gave leads the message instead, and a temporary name would only mislead.
- */
-export function systemReason(cause: unknown): string {
-  const text = cause instanceof Error ? cause.message : String(cause);
-  return typeof (cause as NodeJS.ErrnoException | undefined)?.syscall === 'string' ? text.replace(/, \w+ '.*$/s, '') : text;
-}
 
 /** Options of the readers. */
 export interface ReadCaptureOptions {

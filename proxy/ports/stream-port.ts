@@ -43,7 +43,7 @@ import { lstat, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint } from './endpoint.js';
-import { systemReason } from './capture-file.js';
+import { systemReason } from './system-reason.js';
 
 export interface StreamPortHandlers {
   /** A peer connected: the stream starts afresh. */

@@ -40,7 +40,8 @@ import { accessSync, constants, lstatSync, realpathSync, rmSync, statSync } from
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
-import { CaptureFileError, createCaptureFileWriter, systemReason, type CaptureFileWriter } from '../ports/capture-file.js';
+import { CaptureFileError, createCaptureFileWriter, type CaptureFileWriter } from '../ports/capture-file.js';
+import { systemReason } from '../ports/system-reason.js';
 import { MAX_RECORDS, type MismatchRecord } from './session.js';
 import { ReplayInputError } from './route.js';
 
