@@ -626,51 +626,36 @@ class Engine implements Comparator {
 
   /** Translate mode: a client frame that is not TCP, as the SVM must get it. */
   private forSecondary(bytes: Uint8Array, f: Frame): Uint8Array {
-    const quote = quotedTransport(f, 'destination');
-    if (quote !== null) return this.quoteToSecondary(bytes, f, quote);
-    const echo = this.pairing.mappingCount === 0 ? null : quotedEchoRequest(f);
-    return echo === null ? this.toSecondaryPort(bytes, f) : this.echoQuoteToSecondary(bytes, f, echo);
+    const quote = quotedTransport(f, 'destination') ?? quotedEchoRequest(f);
+    return quote === null ? this.toSecondaryPort(bytes, f) : this.quoteToSecondary(bytes, f, quote);
   }
 
   /**
-   * An ICMP or ICMPv6 error about a guest's ping (time exceeded, unreachable), its quoted echo
-   * identifier mapped (a copy) to the SVM's when the guests chose different ones: Linux matches
-   * such an error to its ping socket by the identifier. The ICMP checksum is updated.
-   */
-  private echoQuoteToSecondary(bytes: Uint8Array, f: Frame, echo: QuotedTransport): Uint8Array {
-    const b = f.bytes;
-    const id = readU16(b, echo.at + 4);
-    const [guest, remote] = echo.v6 ? [formatIpv6(b, echo.ipAt + 8), formatIpv6(b, echo.ipAt + 24)] : [formatIpv4(readU32(b, echo.ipAt + 12)), formatIpv4(readU32(b, echo.ipAt + 16))];
-    // The pinged flow as a client frame (the remote's echo reply to the guest), for the lookup.
-    const flow = decodeFrame(emitIcmpEcho({ src: remote, dst: guest, id, sequence: 0, reply: true }), LINKTYPE_ETHERNET) as Frame;
-    const svmId = this.pairing.secondaryPortOf(flow);
-    if (svmId === -1 || svmId === id) return bytes;
-    const copy = this.copier.copy(bytes);
-    rewriteU16(copy, echo.at + 4, (f.transport as IcmpView | Icmpv6View).offset + 2, svmId);
-    return copy;
-  }
-
-  /**
-   * An ICMP or ICMPv6 error about a TCP or UDP packet a guest sent (port unreachable, fragmentation
-   * needed...), its quote mapped (a copy) into the SVM's space: the guest's port if the guests
-   * chose different ones, and a TCP sequence number by the connection's offset. Linux ignores an
-   * error whose quoted sequence number is outside the socket's window, and a socket on another
-   * port never sees it. The ICMP checksum is updated; the quoted transport checksum is left as it
-   * was (receivers do not check it, and a quote is usually too short to).
+   * An ICMP or ICMPv6 error about a packet a guest sent (port unreachable, fragmentation needed,
+   * time exceeded...), its quote mapped (a copy) into the SVM's space: the guest's port (a ping's
+   * echo identifier) if the guests chose different ones, and a TCP sequence number by the
+   * connection's offset. Linux ignores an error whose quoted sequence number is outside the
+   * socket's window, a socket on another port never sees it, and a ping socket matches errors by
+   * identifier. The ICMP checksum is updated; the quoted transport checksum is left as it was
+   * (receivers do not check it, and a quote is usually too short to).
    */
   private quoteToSecondary(bytes: Uint8Array, f: Frame, q: QuotedTransport): Uint8Array {
-    // No UDP flow is remapped: nothing to look up.
-    if (q.protocol === 17 && this.pairing.mappingCount === 0) return bytes;
+    const tcp = q.protocol === 6;
+    // UDP flows and pings are remapped by the pairing alone: with no mapping, nothing to look up.
+    if (!tcp && this.pairing.mappingCount === 0) return bytes;
+    const echo = q.protocol === 1 || q.protocol === 58;
     const b = f.bytes;
-    const guestPort = readU16(b, q.at);
-    const remotePort = readU16(b, q.at + 2);
+    // An echo's identifier stands for its port.
+    const portAt = echo ? q.at + 4 : q.at;
+    const guestPort = readU16(b, portAt);
     // The quoted flow as a client frame (remote to guest), for the lookups.
     const [guest, remote] = q.v6 ? [formatIpv6(b, q.ipAt + 8), formatIpv6(b, q.ipAt + 24)] : [formatIpv4(readU32(b, q.ipAt + 12)), formatIpv4(readU32(b, q.ipAt + 16))];
-    const ends = { src: remote, dst: guest, srcPort: remotePort, dstPort: guestPort };
-    const flow = decodeFrame(q.protocol === 6 ? emitTcp({ ...ends, seq: 0, ack: 0, flags: TCP_ACK }) : emitUdp(ends), LINKTYPE_ETHERNET) as Frame;
+    const ends = { src: remote, dst: guest, srcPort: readU16(b, q.at + 2), dstPort: guestPort };
+    const client = tcp ? emitTcp({ ...ends, seq: 0, ack: 0, flags: TCP_ACK }) : echo ? emitIcmpEcho({ src: remote, dst: guest, id: guestPort, sequence: 0, reply: true }) : emitUdp(ends);
+    const flow = decodeFrame(client, LINKTYPE_ETHERNET) as Frame;
     let port = guestPort;
     let seqOffset = 0;
-    if (q.protocol === 17) {
+    if (!tcp) {
       port = this.pairing.secondaryPortOf(flow);
     } else {
       const c = this.table.get(this.keys.of(flow, false));
@@ -679,10 +664,10 @@ class Engine implements Comparator {
       if (t.secondaryPort !== -1) port = t.secondaryPort;
       seqOffset = t.seqOffset;
     }
-    if (port === guestPort && seqOffset === 0) return bytes;
+    if (port === -1 || (port === guestPort && seqOffset === 0)) return bytes;
     const copy = this.copier.copy(bytes);
     const checksumAt = (f.transport as IcmpView | Icmpv6View).offset + 2;
-    if (port !== guestPort) rewriteU16(copy, q.at, checksumAt, port);
+    if (port !== guestPort) rewriteU16(copy, portAt, checksumAt, port);
     if (seqOffset !== 0) rewriteU32(copy, q.at + 4, checksumAt, seqAdd(readU32(b, q.at + 4), seqOffset));
     return copy;
   }
