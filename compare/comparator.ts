@@ -516,7 +516,7 @@ class Engine implements Comparator {
     try {
       this.counters.checkpointsDone++;
       this.checkpointPending = false;
-      this.flushHeld(now);
+      const cut = this.flushHeld(now);
       this.counters.secondaryWaitingFrames = 0;
       this.secondaryFragments.clear(now);
       this.pairing.clear();
@@ -535,6 +535,7 @@ class Engine implements Comparator {
         c.lastSeen = Math.max(c.lastSeen, now);
       }
       this.touched.clear();
+      for (const c of cut) c.match.restartMidStream();
     } finally {
       this.sink = NO_SINK;
     }
@@ -543,17 +544,40 @@ class Engine implements Comparator {
   /**
    * Releases every held primary frame and the fragments of datagrams the reassembler has not
    * completed (a checkpoint), all in arrival order: the held queue is in that order, and each
-   * fragment goes out before the first held frame that came after it.
+   * fragment goes out before the first held frame that came after it. Returns the TCP connections
+   * whose segment those fragments cut (see `cutSegmentConnections`).
    */
-  private flushHeld(now: number): void {
+  private flushHeld(now: number): Set<TcpConnection> {
     const fragments = this.primaryFragments.clear(now).map((frame) => ({ frame, arrival: this.fragmentTags.get(frame)?.arrival ?? 0 }));
     fragments.sort((a, b) => a.arrival - b.arrival);
+    const cut = this.cutSegmentConnections(fragments.map((f) => f.frame));
     let next = 0;
     for (const h of this.heldQueue.drain()) {
       for (; next < fragments.length && fragments[next]!.arrival <= h.arrival; next++) this.releaseNow(fragments[next]!.frame, this.fragmentTag(fragments[next]!.frame));
       this.emitRelease(h);
     }
     for (; next < fragments.length; next++) this.releaseNow(fragments[next]!.frame, this.fragmentTag(fragments[next]!.frame));
+    return cut;
+  }
+
+  /**
+   * The connections of the TCP segments among a flush's unassembled primary fragments, found by
+   * the first fragment (the one with the TCP header). The PVM sent the whole segment before the
+   * checkpoint: its later fragments are released as they come (`fragmentOutcome`), and the SVM,
+   * now a copy of the PVM, goes on after it. Neither side's stream will ever have those bytes
+   * for the matcher, so the comparison of such a connection starts afresh after the checkpoint,
+   * as for a connection picked up mid-stream. (A cut segment whose first fragment comes only
+   * after the checkpoint is not found this way: its connection waits for the compare timeout.)
+   */
+  private cutSegmentConnections(fragments: readonly Uint8Array[]): Set<TcpConnection> {
+    const cut = new Set<TcpConnection>();
+    for (const frame of fragments) {
+      const f = decodeFrame(frame, LINKTYPE_ETHERNET);
+      if (!(f instanceof Frame) || f.transport?.kind !== 'tcp') continue;
+      const c = this.table.get(this.keys.of(f, true, -1));
+      if (c instanceof TcpConnection) cut.add(c);
+    }
+    return cut;
   }
 
   /** Starts a call: its actions go to `sink`. A sink calling back into the comparator is refused. */
@@ -993,8 +1017,8 @@ class Engine implements Comparator {
    * compared fragment by fragment from the IP payload on, in one shared flow. The later fragments
    * of a datagram a checkpoint cut are the primary's output from before it, which the flush has
    * begun to release and the secondary will not send again: released at once (dropped on the
-   * secondary). A TCP segment cut so leaves a gap in the primary's stream, which the next
-   * segments wait behind until the compare timeout.
+   * secondary). A TCP segment cut so restarts its connection's comparison (see
+   * `cutSegmentConnections`).
    */
   private fragmentOutcome(primary: boolean, o: FragmentOutcome, now: number): void {
     if (o instanceof AfterCheckpoint) {

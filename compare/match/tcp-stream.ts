@@ -277,21 +277,13 @@ export class TcpStreamMatch {
    * any). With no primary segment seen yet, the matcher starts over as if new.
    */
   resetAfterCheckpoint(): void {
-    this.found = null;
-    this.over = false;
-    this.urgent = null;
-    this.nextUrgentMark = Infinity;
     const p = this.primary;
     const s = this.secondary;
     if (!p.started) {
-      p.forget();
-      s.forget();
-      this.based = false;
-      this.baseSeq = 0;
-      this.comparing = false;
-      this.verifiedEnd = 0;
+      this.restartMidStream();
       return;
     }
+    this.clearVerdict();
     p.store.clear();
     s.forget();
     const at = Math.max(this.verifiedEnd, p.end);
@@ -300,6 +292,30 @@ export class TcpStreamMatch {
     s.fin = p.fin;
     s.rst = p.rst;
     this.comparing = true;
+  }
+
+  /**
+   * Forgets where both streams are: the next segments pick the comparison up as in a mid-stream
+   * pickup (see the module header). For a checkpoint after which neither side will send some
+   * range of the primary's stream: a segment the primary sent in IP fragments that the checkpoint
+   * cut, never whole here. Like `resetAfterCheckpoint`, it clears a mismatch and the limits.
+   */
+  restartMidStream(): void {
+    this.clearVerdict();
+    this.primary.forget();
+    this.secondary.forget();
+    this.based = false;
+    this.baseSeq = 0;
+    this.comparing = false;
+    this.verifiedEnd = 0;
+  }
+
+  /** Forgets the mismatch, the limit passed and the urgent marks (both resets). */
+  private clearVerdict(): void {
+    this.found = null;
+    this.over = false;
+    this.urgent = null;
+    this.nextUrgentMark = Infinity;
   }
 
   /**

@@ -576,6 +576,33 @@ describe('IP fragments are reassembled per side before comparison', () => {
       assert.equal(t.c.counters.events.get('fragment.after_checkpoint'), undefined);
     });
 
+    test('a TCP segment so cut: its connection picks the comparison up afresh, and the segments after it are released without a timeout', () => {
+      const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.established(ISN - 1);
+      t.primary(t.out({ seq: ISN, payload: 'A'.repeat(100) }), 0);
+      t.secondary(t.out({ seq: ISN, payload: 'A'.repeat(100) }), 0);
+      const cut = split(t.out({ seq: ISN + 100, payload: pattern(0, 2000), dontFragment: false, ipId: 9 }), [1480]);
+      t.primary(cut[0]!, 10);
+      t.checkpointDone();
+      t.primary(cut[1]!, 30);
+      // The SVM, a copy of the PVM from after the whole segment went out, goes on from there; so does the PVM.
+      const next = { seq: ISN + 2100, payload: 'next' };
+      t.primary(t.out(next), 40);
+      t.secondary(t.out(next), 50);
+      const more = { seq: ISN + 2104, payload: 'more' };
+      t.primary(t.out(more), 60);
+      t.secondary(t.out(more), 60);
+      assert.deepEqual(t.releasedPayloads().filter((p) => p === 'next' || p === 'more'), ['next', 'more'], 'not held behind the bytes of the cut segment');
+      assert.deepEqual(t.released().slice(-4, -2), cut, 'the cut segment\'s fragments, each once, before them');
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), [], 'no timeout');
+      assert.equal(t.c.counters.heldFrames, 0);
+      const differs = { seq: ISN + 2108, payload: 'diff' };
+      t.primary(t.out(differs), 10_010);
+      t.secondary(t.out({ ...differs, payload: 'DIFF' }), 10_010);
+      assert.deepEqual(t.mismatchReasons(), ['tcp.payload'], 'and compared again');
+    });
+
     test('a cut datagram whose rest never comes is forgotten after compareTimeoutMs', () => {
       const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
       const first = split(datagram(t, 3), [1000, 2000]);
