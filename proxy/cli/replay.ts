@@ -6,7 +6,7 @@
  * needed, 2 for a usage or input error.
  */
 
-import { statSync, type Stats } from 'node:fs';
+import { fstatSync, statSync, type Stats } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -15,7 +15,7 @@ import { CaptureFormatError } from '../framing/capture.js';
 import { CaptureFileError } from '../ports/capture-file.js';
 import { systemReason } from '../ports/system-reason.js';
 import { parseMac, type GuestChoice } from '../replay/guest.js';
-import { outTarget } from '../replay/captures-out.js';
+import { isEpisodeFile, outTarget } from '../replay/captures-out.js';
 import { formatReport, replayExitCode } from '../replay/report.js';
 import { runReplay, type ReplayOptions } from '../replay/run-replay.js';
 import { ReplayInputError } from '../replay/route.js';
@@ -68,6 +68,17 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
+/** True when writing to `path` writes where this process's standard output goes (`--out /dev/stdout`, or the file stdout is redirected to). */
+function isStdout(path: string): boolean {
+  try {
+    const x = statSync(path);
+    const y = fstatSync(1);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** What is at `path` (undefined: nothing), or a usage error naming `flag` when it cannot be looked at (ENOTDIR, ELOOP, ...). */
 function statOf(flag: string, path: string): Stats | undefined {
   try {
@@ -85,6 +96,8 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
   options: ReplayOptions; json: boolean; quiet: boolean; against: ComparatorEndpoints | 'qemu' | undefined;
   /** --out is a FIFO or device, written directly rather than replaced. */
   outDirect: boolean;
+  /** --out is where standard output goes: the report is printed on standard error instead. */
+  outIsStdout: boolean;
 }> {
   const { flags: f, positionals } = parseFlags('replay', flags, argv);
   if (positionals.length > 0) throw new UsageError(`replay: unexpected argument "${positionals[0]}" (captures are given with --primary and --secondary)`);
@@ -96,6 +109,16 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
   const guestMac = f['guest-mac'] === undefined ? undefined : parseMac(f['guest-mac']);
   if (f['guest-mac'] !== undefined && guestMac === undefined) throw new UsageError(`replay: --guest-mac must be a MAC address like 52:54:00:12:34:56 (got "${f['guest-mac']}")`);
   const compareHeaders = headerList(f['compare-headers']);
+  const inputs: [string, string | undefined][] = [['--primary', f.primary], ['--secondary', f.secondary], ['--client', f.client]];
+  // A pipe or FIFO can be read once: given twice, the readers would race for its bytes.
+  for (let i = 0; i < inputs.length; i++) {
+    for (let j = i + 1; j < inputs.length; j++) {
+      const [a, pa] = inputs[i]!;
+      const [b, pb] = inputs[j]!;
+      if (pa === undefined || pb === undefined || !sameFile(pa, pb) || statOf(a, pa)?.isFile() !== false) continue;
+      throw new UsageError(`replay: ${a} and ${b} are the same pipe (${pa}), which can be read only once: give each capture its own file`);
+    }
+  }
   let outDirect = false;
   if (f.out !== undefined) {
     try {
@@ -103,14 +126,20 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
     } catch (e) {
       throw new UsageError(`replay: --out ${f.out}: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const inputs: [string, string | undefined][] = [['--primary', f.primary], ['--secondary', f.secondary], ['--client', f.client]];
     for (const [flag, input] of inputs) {
       if (input !== undefined && sameFile(f.out, input)) throw new UsageError(`replay: --out ${f.out} is the ${flag} capture; write the released frames elsewhere`);
     }
   }
-  if (f['mismatch-dir'] !== undefined) {
-    if (statOf('--mismatch-dir', f['mismatch-dir'])?.isDirectory() === false) throw new UsageError(`replay: --mismatch-dir ${f['mismatch-dir']} is not a directory`);
-    if (f.out !== undefined && sameFile(f.out, f['mismatch-dir'])) throw new UsageError(`replay: --out ${f.out} and --mismatch-dir ${f['mismatch-dir']} are the same path; each needs its own`);
+  const dir = f['mismatch-dir'];
+  if (dir !== undefined) {
+    if (statOf('--mismatch-dir', dir)?.isDirectory() === false) throw new UsageError(`replay: --mismatch-dir ${dir} is not a directory`);
+    if (f.out !== undefined && sameFile(f.out, dir)) throw new UsageError(`replay: --out ${f.out} and --mismatch-dir ${dir} are the same path; each needs its own`);
+    // The replay starts by removing the episode files of an earlier one from the directory.
+    for (const [flag, path] of [...inputs, ['--out', f.out]] as const) {
+      if (path !== undefined && isEpisodeFile(dir, path)) {
+        throw new UsageError(`replay: ${flag} ${path} is in --mismatch-dir ${dir} under the name of an episode file, which the replay removes or overwrites: move it, or use another directory`);
+      }
+    }
   }
   const options: ReplayOptions = {
     primary: f.primary, secondary: f.secondary, client: f.client, mode: f.mode as SequenceMode,
@@ -134,7 +163,7 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
       }
     }
   }
-  return { options, json: f.json, quiet: f.quiet, against, outDirect };
+  return { options, json: f.json, quiet: f.quiet, against, outDirect, outIsStdout: f.out !== undefined && isStdout(f.out) };
 }
 
 /** Runs the replay into the other comparator (starting QEMU's for 'qemu'), with the guest MAC our replay used. */
@@ -192,7 +221,9 @@ export const replayCommand: Command = {
   flags,
   async run(argv) {
     const parsed = await parseReplayArgs(argv);
-    const { json, quiet, against, outDirect } = parsed;
+    const { json, quiet, against, outDirect, outIsStdout } = parsed;
+    // With --out on standard output, the report goes to standard error, clear of the capture's bytes.
+    const reportTo = outIsStdout ? process.stderr : process.stdout;
     // SIGINT or SIGTERM stops the replay at its next batch (the abort's reason is the signal); a
     // second one stops at once: the process's exit handlers run (QEMU is stopped, a partial --out
     // removed), then it dies of the signal itself, as a shell expects of a program it stopped
@@ -244,7 +275,7 @@ export const replayCommand: Command = {
       stopping.signal.throwIfAborted();
       bar?.stop();
       if (against === undefined) {
-        process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+        reportTo.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
         return replayExitCode(report);
       }
       if (options.mode === 'translate' && !quiet) {
@@ -254,7 +285,7 @@ export const replayCommand: Command = {
       const external = await replayAgainst(options, against, guest);
       stopping.signal.throwIfAborted();
       const ours = { checkpoints: report.checkpointCount, byReason: report.checkpointsByReason, released: report.released };
-      process.stdout.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);
+      reportTo.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);
       return againstExitCode(external);
     } catch (e) {
       bar?.stop();

@@ -411,6 +411,22 @@ function episodeName(n: number): string {
 /** The name of an episode capture, this replay's or an earlier one's (which had three digits). */
 const EPISODE_FILE = /^checkpoint-\d{3,}-[a-z_.]+\.pcapng$/;
 
+/**
+ * True when `path` is (or would be) a file in `dir` named like an episode's, one a replay with
+ * `--mismatch-dir dir` removes or overwrites: the name itself, or the file a symbolic link names.
+ */
+export function isEpisodeFile(dir: string, path: string): boolean {
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  const inDir = (p: string): boolean => EPISODE_FILE.test(basename(p)) && real(dirname(p)) === real(dir);
+  return inDir(path) || inDir(real(path));
+}
+
 function queued(side: Side, timeNs: bigint, relative: boolean, data: Uint8Array): Queued {
   return { timeNs, relative, data, interfaceId: SIDES.indexOf(side), comment: side };
 }

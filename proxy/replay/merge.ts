@@ -6,10 +6,21 @@
  * `inputs`), then file order, so the same files always merge the same way. A file whose own
  * timestamps go backwards is not re-sorted (that would need unbounded memory); its frames come
  * out when they reach the head, and the consumer sees time step back and clamps it.
+ *
+ * Two kinds of frame stop the merge with a `ReplayInputError` naming the file and byte offset,
+ * since no replay of them could be trusted:
+ * - a frame captured short of its length on the wire (a snap length, as `tcpdump -s 200` or a
+ *   pcapng interface's snaplen cut it): the bytes that were cut off can differ between the
+ *   guests, and the comparator, seeing only what was kept, would call the frames equal;
+ * - a frame captured further than MAX_SPAN_MS from the first frame merged: a writer's mistake
+ *   (nanoseconds under pcapng's default microsecond resolution, or under if_tsresol 0), not a
+ *   capture, and a virtual clock that far on in double milliseconds could no longer step by the
+ *   comparator's scan interval.
  */
 
 import type { CapturedFrame } from '../framing/capture.js';
 import { readCaptureBatches } from '../ports/capture-file.js';
+import { ReplayInputError } from './route.js';
 
 /** One capture file to merge. */
 export interface MergeInput {
@@ -24,6 +35,9 @@ export interface MergedBatch {
 
 /** Frames per yielded batch (a batch is also cut when an input needs its next chunk read). */
 const BATCH = 4096;
+
+/** The furthest a frame's capture time may be from the first frame's: about 31.7 years (see the module header). */
+const MAX_SPAN_MS = 1e12;
 
 class Cursor {
   batch: CapturedFrame[] = [];
@@ -54,6 +68,8 @@ class Cursor {
 /** Yields the frames of every input, merged by capture time (see the module header). */
 export async function* mergeCaptures(inputs: readonly MergeInput[], options: { chunkSize?: number } = {}): AsyncGenerator<MergedBatch> {
   const cursors = inputs.map((input, i) => new Cursor(i, readCaptureBatches(input.path, options)));
+  /** The first timed frame merged. */
+  let origin: CapturedFrame | undefined;
   try {
     let live = cursors.slice();
     for (;;) {
@@ -75,12 +91,28 @@ export async function* mergeCaptures(inputs: readonly MergeInput[], options: { c
           if (best === undefined || head.before(best.head!)) best = c;
         }
         if (exhausted || best === undefined) break;
-        frames.push(best.batch[best.next++]!);
+        const f = best.batch[best.next++]!;
+        if (!f.untimed) origin ??= f;
+        checkFrame(f, inputs[best.index]!.path, origin);
+        frames.push(f);
         source.push(best.index);
       }
       if (frames.length > 0) yield { frames, source };
     }
   } finally {
     await Promise.all(cursors.map((c) => c.reader.return(undefined)));
+  }
+}
+
+/** Throws for a frame no replay can use (see the module header). */
+function checkFrame(f: CapturedFrame, path: string, origin: CapturedFrame | undefined): void {
+  if (f.data.length < f.originalLength) {
+    throw new ReplayInputError(`${path}: the frame at byte ${f.fileOffset} was captured short, ${f.data.length} of its ${f.originalLength} bytes (the capture's snap length): a replay compares whole frames, so capture without one (tcpdump -s 0)`);
+  }
+  if (origin === undefined || f.untimed) return;
+  const span = f.msSince(origin);
+  if (Math.abs(span) > MAX_SPAN_MS) {
+    const years = Math.abs(span) / (365.25 * 24 * 3600 * 1000);
+    throw new ReplayInputError(`${path}: the frame at byte ${f.fileOffset} was captured ${years.toPrecision(3)} years ${span > 0 ? 'after' : 'before'} the first frame of the replay: a writer's error in the capture times (nanoseconds without if_tsresol, say), not a capture`);
   }
 }

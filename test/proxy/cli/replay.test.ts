@@ -8,7 +8,7 @@ import { createServer, type Socket } from 'node:net';
 import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cli.js';
@@ -160,6 +160,15 @@ test('replay cli: --mismatch-dir is made once the inputs are read, and keeps onl
   const r = cli(['--primary', P, '--secondary', S, '--mismatch-dir', reused, '--quiet']);
   assert.equal(r.code, 1, r.stderr);
   assert.deepEqual(readdirSync(reused).sort(), ['checkpoint-0001-tcp.payload.pcapng', 'checkpoint-001-tcp.payload.pcapng.txt', 'notes.txt']);
+  // An input or --out there under an episode's name would be removed or overwritten: refused.
+  const episode = join(reused, 'checkpoint-0001-tcp.payload.pcapng');
+  const kept = readFileSync(episode);
+  assertOneLineError(cli(['--primary', episode, '--secondary', S, '--mismatch-dir', reused]), /^colo-proxy: replay: --primary \S+checkpoint-0001-tcp\.payload\.pcapng is in --mismatch-dir \S+md-reused under the name of an episode file/);
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', reused, '--out', join(reused, 'checkpoint-0009-timeout.pcapng')]), /^colo-proxy: replay: --out \S+checkpoint-0009-timeout\.pcapng is in --mismatch-dir/);
+  const link = join(dir, 'episode-link.pcapng');
+  symlinkSync(episode, link);
+  assertOneLineError(cli(['--primary', link, '--secondary', S, '--mismatch-dir', reused]), /^colo-proxy: replay: --primary \S+episode-link\.pcapng is in --mismatch-dir/);
+  assert.deepEqual(readFileSync(episode), kept, 'the input is untouched');
 });
 
 test('replay cli: a second replay prints the same bytes and writes the same capture', () => {
@@ -192,6 +201,58 @@ test('replay cli: bad input is one line naming what was wrong, exit 2', () => {
   const garbage = join(dir, 'garbage.pcap');
   writeFileSync(garbage, 'this is not a capture at all');
   assertOneLineError(cli(['--primary', garbage, '--secondary', P]), /garbage\.pcap: .*\(capture\.bad_magic\)/);
+});
+
+test('replay cli: a frame captured short of its length, or decades from the first, is a one-line input error naming file and byte', async () => {
+  // The two downloads differ at byte 2000 of the body, past a 100-byte snap length: compared as
+  // captured, the cut frames would look equal and the replay would say "identical".
+  const snap = async (name: string, from: string): Promise<string> => {
+    const frames: Uint8Array[] = [];
+    for await (const f of readCaptureFile(join(dir, from))) frames.push(f.data);
+    const w = await createCaptureFileWriter(join(dir, name), 'pcapng');
+    w.addInterface(1);
+    for (const [i, data] of frames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(i) * 1_000_000n, data: data.subarray(0, Math.min(100, data.length)), originalLength: data.length });
+    await w.close();
+    return join(dir, name);
+  };
+  const sp = await snap('snap-p.pcapng', 'p.pcapng');
+  const ss = await snap('snap-s.pcapng', 's-diff.pcapng');
+  assertOneLineError(cli(['--primary', sp, '--secondary', ss]), /^colo-proxy: \S+snap-(p|s)\.pcapng: the frame at byte \d+ was captured short, 100 of its \d+ bytes \(the capture's snap length\): a replay compares whole frames/);
+  // A capture time 40 years after the replay's first frame: nanoseconds written as microseconds, say.
+  const w = await createCaptureFileWriter(join(dir, 'far.pcapng'), 'pcapng');
+  w.addInterface(1);
+  await w.write({ timeNs: 1_000_000_000n, data: primaryFrames[0]! });
+  await w.write({ timeNs: 1_000_000_000n + 40n * 31_557_600n * 1_000_000_000n, data: primaryFrames[1]! });
+  await w.close();
+  assertOneLineError(cli(['--primary', join(dir, 'far.pcapng'), '--secondary', join(dir, 's-same.pcapng')]), /^colo-proxy: \S+far\.pcapng: the frame at byte \d+ was captured 40\.0 years after the first frame of the replay/);
+});
+
+test('replay cli: the same pipe as two inputs is a usage error, before anything is read', () => {
+  const fifo = join(dir, 'twice.fifo');
+  execFileSync('mkfifo', [fifo]);
+  assertOneLineError(cli(['--primary', fifo, '--secondary', fifo]), /^colo-proxy: replay: --primary and --secondary are the same pipe \(\S+twice\.fifo\), which can be read only once/);
+});
+
+test('replay cli: with --out on standard output, the capture has stdout to itself and the report goes to stderr', () => {
+  const args = ['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--out', '/dev/stdout', '--quiet'];
+  // Through a shell's pipe (Node's own stdio pipes are sockets, which /dev/stdout cannot open).
+  const fromPipe = join(dir, 'stdout-pipe.pcapng');
+  const piped = spawnSync('bash', ['-c', `${coloProxyCommandLine(['replay', ...args])} | cat >'${fromPipe}'; exit \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.match(piped.stderr, /^replay: primary /);
+  const read = (path: string): string[] => runTool('tshark', ['-r', path, '-T', 'fields', '-e', 'tcp.seq_raw']).trim().split('\n');
+  assert.deepEqual(read(fromPipe), primaryFrames.map((f) => String(new DataView(f.buffer, f.byteOffset).getUint32(14 + 20 + 4))), 'a capture tshark reads whole: every released frame, nothing after');
+  // Redirected to a file, /dev/stdout names that file: it gets the capture, the report is not lost.
+  const toFile = join(dir, 'stdout-file.pcapng');
+  const fd = openSync(toFile, 'w');
+  try {
+    const redirected = spawnSync(process.execPath, coloProxyArgv(['replay', ...args]), { stdio: ['ignore', fd, 'pipe'] });
+    assert.equal(redirected.status, 0, redirected.stderr.toString());
+    assert.match(redirected.stderr.toString(), /^replay: primary /);
+  } finally {
+    closeSync(fd);
+  }
+  assert.deepEqual(read(toFile), read(fromPipe));
 });
 
 test('replay cli: a flag given twice is a one-line usage error; the same capture as both guests is a warning', () => {
