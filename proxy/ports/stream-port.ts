@@ -343,14 +343,17 @@ export class StreamPort {
     if (this.sendPending(s)) this.handlers.drained();
   }
 
-  /** Gives waiting writes to `s` until one is not taken whole; true when none is left waiting. */
+  /**
+   * Gives waiting writes to `s` until one is not taken whole, or `s` failed (a write refused at
+   * once destroys it: what is left waits for the next peer); true when none is left waiting.
+   */
   private sendPending(s: Socket): boolean {
-    while (this.pending.length > 0) {
+    while (this.pending.length > 0 && s.writable) {
       const b = this.pending.shift()!;
       this.pendingBytes -= b.length;
       if (!this.send(s, b)) return false;
     }
-    return true;
+    return this.pending.length === 0;
   }
 
   /** The write in progress on a connection that went away: never resent (see the header). */
