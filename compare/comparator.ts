@@ -1,7 +1,7 @@
 /**
  * The comparator: the one object the three front ends drive. Frames go in with the side they
  * came from and the caller's time; `Action` values come out (see actions.ts for the guarantees).
- * Call order: any number of `ingest`, `advance` and `checkpointDone` calls with non-decreasing
+ * Call order: any number of `ingest`, `advance`, `checkpointDone` and `resynchronize` calls with non-decreasing
  * times; `advance` at (or after) `nextDeadline()` so that timeouts fire. No clock, no I/O.
  *
  * Per connection (flow/key.ts keys both directions and both guests under one key):
@@ -35,7 +35,9 @@
  * the old connection's held frames until the checkpoint. Primary
  * frames are never dropped: `checkpointDone` releases every held one in arrival order, discards
  * all secondary state, sets offsets to zero (the SVM is now a copy of the PVM) and restarts every
- * comparison from the primary's current position.
+ * comparison from the primary's current position. Where no checkpoint can answer a request,
+ * `resynchronize` ends it instead: only the connections that asked release what they hold and
+ * start afresh, the SVM's state and queued output kept.
  */
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
@@ -360,6 +362,17 @@ export interface Comparator {
   ingestTo(sink: ActionSink, side: Side, frame: Uint8Array, now: number, tag?: unknown): void;
   advanceTo(sink: ActionSink, now: number): void;
   checkpointDoneTo(sink: ActionSink, now: number): void;
+  /**
+   * A checkpoint request that no checkpoint will answer (no controller can take one, as beside
+   * KVM): the SVM was not reset, so only the connections that asked (diverged, timed out, over a
+   * limit, evicted with frames held, or waiting behind one that was) release their held frames, in
+   * arrival order, and are compared afresh from each side's next frames, as if picked up
+   * mid-stream. Every other connection, the SVM's output queued for comparison, the sequence
+   * translations and port pairings stay as they are: discarding them would turn the SVM's copies
+   * still on their way into false timeouts and shifted datagram pairs. Ends the pending request.
+   */
+  resynchronize(now: number): Action[];
+  resynchronizeTo(sink: ActionSink, now: number): void;
   /** When `advance` must next be called (caller time), or undefined when nothing waits. */
   nextDeadline(): number | undefined;
   /** True between a `checkpoint` action and `checkpointDone`. */
@@ -472,6 +485,13 @@ class Engine implements Comparator {
     return list.actions;
   }
 
+  resynchronize(now: number): Action[] {
+    const list = this.list;
+    list.actions = [];
+    this.resynchronizeTo(list, now);
+    return list.actions;
+  }
+
   ingestTo(sink: ActionSink, side: Side, bytes: Uint8Array, now: number, tag?: unknown): void {
     this.enter(sink);
     try {
@@ -538,6 +558,66 @@ class Engine implements Comparator {
       for (const c of cut) c.match.restartMidStream();
     } finally {
       this.sink = NO_SINK;
+    }
+  }
+
+  resynchronizeTo(sink: ActionSink, now: number): void {
+    this.enter(sink);
+    try {
+      this.checkpointPending = false;
+      const asked = new Set<Connection>();
+      for (const c of this.touched) if (c.diverged || c.blocked) asked.add(c);
+      // Connections that left the table keep their held frames in the global queue (see `removed`).
+      for (let h = this.heldQueue.oldest(); h !== undefined; h = h.newer ?? undefined) {
+        const owner = h.owner as Connection;
+        if (owner.diverged || owner.evicted) asked.add(owner);
+      }
+      for (let h = this.heldQueue.oldest(); h !== undefined; ) {
+        const next = h.newer ?? undefined;
+        if (asked.has(h.owner as Connection)) {
+          this.heldQueue.release(h);
+          this.emitRelease(h);
+        }
+        h = next;
+      }
+      for (const c of asked) {
+        c.held.clear();
+        c.heldBytes = 0;
+        this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
+        c.diverged = false;
+        c.blocked = false;
+        if (c instanceof TcpConnection) this.resynchronizeTcp(c);
+        else if (c instanceof MessageConnection) {
+          c.waiting.clear();
+          c.heldParts.clear();
+        }
+        c.lastSeen = Math.max(c.lastSeen, now);
+      }
+      // Every connection they blocked was among them.
+      this.blockedKeys.clear();
+    } finally {
+      this.sink = NO_SINK;
+    }
+  }
+
+  /**
+   * A TCP connection's comparison starts afresh, its guests' state kept (see `resynchronize`). A
+   * handshake whose two sides were compared as different is taken as done, so that the SVM's
+   * sequence space is learned from it (translate mode) and the client's frames reach the SVM.
+   */
+  private resynchronizeTcp(c: TcpConnection): void {
+    c.match.restartMidStream();
+    c.secondaryPending = null;
+    c.early = null;
+    const p = c.primarySyn;
+    const s = c.secondarySyn;
+    if (c.handshakeDone || p === null || s === null) return;
+    c.handshakeDone = true;
+    c.primarySyn = null;
+    c.secondarySyn = null;
+    if (c.translation !== null) {
+      learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
+      this.flushToSecondary(c);
     }
   }
 
@@ -1399,13 +1479,13 @@ class Engine implements Comparator {
       this.abandon(oldest.owner);
     }
     if (oldest !== undefined && now - oldest.since > limit && !oldest.owner.diverged) {
-      this.mismatch(oldest.owner as Connection, timeoutMismatch(`primary frame held ${now - oldest.since} ms`));
+      this.mismatch(oldest.owner as Connection, timeoutMismatch(`primary frame held ${Math.round(now - oldest.since)} ms`));
     }
     for (const c of this.table.values()) {
       const since = c.secondaryWaitingSince();
       if (since !== -1 && !c.diverged && now - since > limit) {
         if (isClientReset(c)) this.abandon(c);
-        else this.mismatch(c, timeoutMismatch(`secondary output waited ${now - since} ms for the primary's`));
+        else this.mismatch(c, timeoutMismatch(`secondary output waited ${Math.round(now - since)} ms for the primary's`));
       }
       if (c instanceof TcpConnection) {
         if (c.sentToSecondary !== null) this.redeliver(c, now);

@@ -15,8 +15,10 @@
  *   is closed, so that it cannot make this process queue without bound. Unknown messages are
  *   counted and logged, at most 20 lines a second.
  * - `ImmediateController`, without `--notify-dev`: nothing can checkpoint the VMs, so each request
- *   is logged and counted and then completed at once (held frames are released); the start-up
- *   message says so. It keeps traffic flowing for dry runs and measurements, never silently.
+ *   is logged and counted and then ended at once by the owner's `done`, which resynchronises the
+ *   comparator (the connections that diverged release their held frames and start afresh; the SVM
+ *   was not reset, so nothing else of it is forgotten); the start-up message says so. It keeps
+ *   traffic flowing for dry runs, monitoring beside KVM and measurements, never silently.
  */
 
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, DO_CHECKPOINT, NotifyDecoder, NotifyError, encodeNotify } from '../framing/notify.js';
@@ -155,7 +157,7 @@ export class XenNotifyController implements CheckpointController {
 }
 
 export class ImmediateController implements CheckpointController {
-  readonly description = 'checkpoints: no --notify-dev, so nothing can checkpoint the VMs: each request is logged and counted, then treated as done at once';
+  readonly description = 'checkpoints: no --notify-dev, so nothing can checkpoint the VMs: each request is logged and counted, and ends at once, the connections that diverged releasing what they hold and compared afresh';
 
   constructor(private readonly done: () => void) {}
 

@@ -173,10 +173,10 @@ export class CompareEngine implements ActionSink {
     this.comparator = comparingCore(options.comparator);
     this.aheadLimit = Math.max(1, Math.floor((options.comparator.maxQueueFrames ?? 1024) / 2));
     this.metrics = createMetrics(this.comparator.counters);
-    const done = (): void => this.run(() => this.comparator.checkpointDoneTo(this, this.now()));
+    // Without a controller no checkpoint resets the SVM: a request ends in a resynchronisation.
     this.controller = options.notifyDev
-      ? new XenNotifyController(options.notifyDev, done, this.metrics, options.log)
-      : new ImmediateController(done);
+      ? new XenNotifyController(options.notifyDev, () => this.run(() => this.comparator.checkpointDoneTo(this, this.now())), this.metrics, options.log)
+      : new ImmediateController(() => this.run(() => this.comparator.resynchronizeTo(this, this.now())));
     this.primary = this.input('primary-in', options.primaryIn, 'primary');
     this.secondary = this.input('secondary-in', options.secondaryIn, 'secondary');
     // The inputs paused for a full outdev resume on 'drain', which a socket that went away never
@@ -450,7 +450,7 @@ export class CompareEngine implements ActionSink {
 
   checkpoint(reason: MismatchReason, flow: string): void {
     if (this.warming) return;
-    this.options.log(`checkpoint requested (${reason}, ${flow})`);
+    this.flowLines.line('checkpoint', `checkpoint requested (${reason}, ${flow})`);
     this.controller.request();
   }
 

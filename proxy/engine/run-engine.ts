@@ -18,7 +18,7 @@
  * buffer, valid only during the call; the core copies what it keeps and every send copies: a
  * system call, or with --send-thread a copy into the send thread's ring), the core is woken at
  * its `nextDeadline`, and checkpoint requests go to a controller (Xen notify protocol on
- * --notify-dev, or logged and completed at once without it).
+ * --notify-dev, or logged and ended at once by a resynchronisation without it).
  * There is no backpressure on a live link: the kernel drops what the capture ring cannot hold, and
  * the interfaces' counters are exported (see run-metrics.ts).
  *
@@ -167,7 +167,8 @@ export class RunEngine implements ActionSink {
       });
     }
     this.metrics = createRunMetrics(() => this.comparator.counters, ports, this);
-    const done = (): void => {
+    // Without a controller no checkpoint resets the SVM: a request ends in a resynchronisation.
+    const done = (resynchronize: boolean) => (): void => {
       this.stopCheckpointTimer();
       if (this.passThrough === 'controller lost') {
         this.comparator.counters.checkpointsDone++;
@@ -178,11 +179,11 @@ export class RunEngine implements ActionSink {
         options.log('checkpoint done while the secondary is lost: ignored (SIGUSR2 restores comparison)');
         return;
       }
-      this.run(() => this.comparator.checkpointDoneTo(this, this.now()));
+      this.run(() => (resynchronize ? this.comparator.resynchronizeTo(this, this.now()) : this.comparator.checkpointDoneTo(this, this.now())));
     };
     this.controller = options.notifyDev
-      ? new XenNotifyController(options.notifyDev, done, this.metrics, options.log)
-      : new ImmediateController(done);
+      ? new XenNotifyController(options.notifyDev, done(false), this.metrics, options.log)
+      : new ImmediateController(done(true));
   }
 
   /**
@@ -376,7 +377,7 @@ export class RunEngine implements ActionSink {
   }
 
   checkpoint(reason: MismatchReason, flow: string): void {
-    this.options.log(`checkpoint requested (${reason}, ${flow})`);
+    this.flowLines.line('checkpoint', `checkpoint requested (${reason}, ${flow})`);
     if (this.episode(reason)) {
       this.lostNow = true;
       return;

@@ -181,6 +181,100 @@ describe('TCP: real differences are caught before the primary bytes are released
   });
 });
 
+describe('a request no checkpoint answers (resynchronize): only the connections that asked start afresh', () => {
+  const synAck = (t: Twins, isn: number, mss: number) => t.out({ seq: isn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss, sackPermitted: true, windowScale: 7 } });
+
+  test('the SVM\'s output queued on other flows is kept: their primary copies are released on arrival, no timeout follows', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.established(ISN - 1);
+    // The SVM ahead on a UDP flow and on a TCP connection, then a real difference on another flow.
+    t.secondary(t.udp({ srcPort: 54, payload: 'y1' }), 0);
+    t.secondary(t.out({ seq: ISN, payload: 'tcp' }), 0);
+    t.primary(t.udp({ payload: 'x' }), 10);
+    t.secondary(t.udp({ payload: 'X' }), 10);
+    assert.deepEqual(t.checkpoints(), ['udp.payload']);
+    t.resynchronize();
+    assert.deepEqual(t.releasedPayloads().slice(-1), ['x'], 'the diverged flow\'s held frame');
+    assert.equal(t.c.checkpointPending, false);
+    t.primary(t.udp({ srcPort: 54, payload: 'y1' }), 20);
+    t.primary(t.out({ seq: ISN, payload: 'tcp' }), 20);
+    assert.deepEqual(t.releasedPayloads().slice(-2), ['y1', 'tcp'], 'matched against the SVM\'s copies that came before');
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), ['udp.payload'], 'nothing else');
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+  });
+
+  test('the diverged flow is compared again from both sides\' next frames: a match is released, a difference caught', () => {
+    const t = new Twins();
+    t.primary(t.udp({ payload: 'a' }));
+    t.secondary(t.udp({ payload: 'A' }));
+    t.primary(t.udp({ payload: 'held while diverged' }));
+    t.resynchronize();
+    assert.deepEqual(t.releasedPayloads(), ['a', 'held while diverged']);
+    t.primary(t.udp({ payload: 'b' }));
+    t.secondary(t.udp({ payload: 'b' }));
+    assert.deepEqual(t.releasedPayloads().at(-1), 'b');
+    t.primary(t.udp({ payload: 'c' }));
+    t.secondary(t.udp({ payload: 'C' }));
+    assert.deepEqual(t.mismatchReasons(), ['udp.payload', 'udp.payload']);
+    assert.deepEqual(t.checkpoints(), ['udp.payload', 'udp.payload']);
+  });
+
+  test('TCP: a diverged connection is picked up where each guest is now, whatever it had sent', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN, payload: 'aaaa' }));
+    t.secondary(t.out({ seq: ISN, payload: 'aaab' }));
+    assert.deepEqual(t.checkpoints(), ['tcp.payload']);
+    t.primary(t.out({ seq: ISN + 4, payload: 'pvm' })); // the PVM one segment further
+    t.resynchronize();
+    assert.deepEqual(t.releasedPayloads().slice(-2), ['aaaa', 'pvm']);
+    // The SVM, not reset, sends its copy of the PVM's last segment, then both go on alike.
+    t.secondary(t.out({ seq: ISN + 4, payload: 'pvm' }));
+    t.primary(t.out({ seq: ISN + 7, payload: 'next' }));
+    t.secondary(t.out({ seq: ISN + 7, payload: 'next' }));
+    assert.deepEqual(t.releasedPayloads().at(-1), 'next');
+    t.primary(t.out({ seq: ISN + 11, payload: 'diff' }));
+    t.secondary(t.out({ seq: ISN + 11, payload: 'DIFF' }));
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload', 'tcp.payload']);
+  });
+
+  test('translate mode: handshakes compared as different still teach the SVM\'s sequence space, and the client\'s data reaches it mapped', () => {
+    const t = new Twins({ mode: 'translate' });
+    const svmIsn = 3_000_000_000;
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }));
+    t.primary(synAck(t, ISN, 1460));
+    t.secondary(synAck(t, svmIsn, 1400));
+    assert.deepEqual(t.checkpoints(), ['tcp.syn_options']);
+    t.resynchronize();
+    assert.equal(t.released().length, 1, 'the PVM\'s SYN-ACK');
+    t.client(t.in({ seq: 5000, ack: ISN + 1, payload: 'GET' }));
+    const toSvm = t.delivered('secondary').at(-1)!;
+    assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint32(14 + 20 + 8), svmIsn + 1, 'the ACK in the SVM\'s own space');
+    t.primary(t.out({ seq: ISN + 1, ack: 5003, payload: 'reply' }));
+    t.secondary(t.out({ seq: svmIsn + 1, ack: 5003, payload: 'reply' }));
+    assert.deepEqual(t.releasedPayloads().at(-1), 'reply');
+    assert.deepEqual(t.checkpoints(), ['tcp.syn_options']);
+  });
+
+  test('a connection evicted with frames held, and the one waiting behind it on its key, are released in order', () => {
+    const t = new Twins({ maxConnections: 2 });
+    t.primary(t.udp({ srcPort: 80, payload: 'one' })); // held
+    for (const port of [81, 82]) {
+      t.primary(t.udp({ srcPort: port, payload: 'x' }));
+      t.secondary(t.udp({ srcPort: port, payload: 'x' }));
+    }
+    t.primary(t.udp({ srcPort: 80, payload: 'two' })); // blocked behind 'one'
+    assert.deepEqual(t.checkpoints(), ['table_full']);
+    t.resynchronize();
+    assert.deepEqual(t.releasedPayloads().filter((p) => p === 'one' || p === 'two'), ['one', 'two']);
+    assert.equal(t.c.counters.heldFrames, 0);
+    t.primary(t.udp({ srcPort: 80, payload: 'three' }));
+    t.secondary(t.udp({ srcPort: 80, payload: 'three' }));
+    assert.deepEqual(t.releasedPayloads().at(-1), 'three', 'compared again, no longer blocked');
+  });
+});
+
 describe('TCP: the handshake', () => {
   const synAck = (t: Twins, isn: number, mss = 1460) => t.out({ seq: isn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss, sackPermitted: true, windowScale: 7, timestamp: [isn % 1000, 1] } });
 

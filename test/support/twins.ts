@@ -86,6 +86,13 @@ export class Twins {
     return a;
   }
 
+  /** The request ended without a checkpoint (no controller can take one). */
+  resynchronize(): Action[] {
+    const a = this.c.resynchronize(this.now);
+    this.actions.push(...a);
+    return a;
+  }
+
   private feed(side: 'client' | 'primary' | 'secondary', frame: Uint8Array, at: number): Action[] {
     this.now = at;
     const a = this.c.ingest(side, frame, at);

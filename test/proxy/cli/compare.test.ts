@@ -43,6 +43,9 @@ interface Running {
   sock: (name: string) => string;
 }
 
+/** A `Running` without some of its peers. */
+type Without<K extends keyof Running> = Omit<Running, K>;
+
 let run = 0;
 async function startCompare(extra: string[] = [], vnet = false): Promise<Running> {
   const runDir = join(dir, `r${run++}`);
@@ -61,23 +64,23 @@ async function startCompare(extra: string[] = [], vnet = false): Promise<Running
   return { child, log: () => stderr, primary, secondary, outdev, notify, metricsPort, sock };
 }
 
-async function stop(r: Running): Promise<number | null> {
+async function stop(r: Without<'notify'> & { notify?: NotifyPeer }): Promise<number | null> {
   for (const p of [r.primary, r.secondary, r.outdev]) p.close();
-  r.notify.close();
+  r.notify?.close();
   if (r.child.exitCode !== null || r.child.signalCode !== null) return r.child.exitCode;
   r.child.kill('SIGTERM');
   return new Promise((resolve) => r.child.once('exit', (code) => resolve(code)));
 }
 
 /** The value of the metric line starting with `series` (a name, or a name and its labels). */
-async function metric(r: Running, series: string): Promise<number> {
+async function metric(r: Pick<Running, 'metricsPort'>, series: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? NaN : Number(line.slice(series.length + 1));
 }
 
 /** Waits (20 s at most) until `check` resolves true. */
-async function until(r: Running, what: string, check: () => Promise<boolean>): Promise<void> {
+async function until(r: Pick<Running, 'log'>, what: string, check: () => Promise<boolean>): Promise<void> {
   for (const start = Date.now(); !(await check()); await new Promise((resolve) => setTimeout(resolve, 10))) {
     if (Date.now() - start > 20_000) assert.fail(`timed out waiting for ${what}; compare's log: ${r.log()}`);
   }
@@ -771,6 +774,67 @@ test('compare: on SIGTERM, held frames and released frames with no outdev peer a
     r.child.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.match(r.log(), new RegExp(`compare: discarding 1 held frames \\(${held.length} bytes\\) and 300 released frames not written to outdev \\(${bytes.length} bytes; outdev has no peer\\)\\n$`));
+  } finally {
+    await stop(r);
+  }
+});
+
+/** `compare` without --notify-dev (as beside KVM), its three frame ports connected. */
+async function startWithoutController(): Promise<Without<'notify'>> {
+  const runDir = join(dir, `r${run++}`);
+  mkdirSync(runDir);
+  const sock = (name: string) => join(runDir, name);
+  const metricsPort = await freePort();
+  const full = coloProxyCompareArgs(runDir);
+  const at = full.indexOf('--notify-dev');
+  const args = [...full.slice(0, at), ...full.slice(at + 2), '--metrics', `127.0.0.1:${metricsPort}`];
+  const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  await waitFor('compare to start', () => stderr.includes('metrics: http://'), 15000).catch((e: Error) => { throw new Error(`${e.message}; stderr: ${stderr}`); });
+  const [primary, secondary, outdev] = await Promise.all([FramePeer.open(sock('primary_in')), FramePeer.open(sock('secondary_in')), FramePeer.open(sock('outdev'))]);
+  return { child, log: () => stderr, primary, secondary, outdev, metricsPort, sock };
+}
+
+test('compare: without --notify-dev a request resynchronises only the flow that diverged; the SVM\'s copies queued for others still match', async () => {
+  const r = await startWithoutController();
+  try {
+    assert.match(r.log(), /no --notify-dev, so nothing can checkpoint the VMs/);
+    const udp = (srcPort: number, payload: string) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort, dstPort: 5353, payload });
+    // The SVM ahead on one flow; then a real difference on another.
+    r.secondary.send(udp(54, 'on time'));
+    await until(r, 'the SVM\'s copy read', async () => (await metric(r, 'colo_proxy_frames_total{side="secondary"}')) === 1);
+    r.primary.send(udp(53, 'x'));
+    r.secondary.send(udp(53, 'X'));
+    await r.outdev.waitForFrames(1);
+    r.primary.send(udp(54, 'on time'));
+    await r.outdev.waitForFrames(2);
+    assert.deepEqual(r.outdev.received.map((f) => Buffer.from(f.packet.subarray(42)).toString()), ['x', 'on time']);
+    assert.equal(await metric(r, 'colo_proxy_checkpoint_requests_total{reason="udp.payload"}'), 1);
+    assert.equal(await metric(r, 'colo_proxy_mismatches_total{reason="timeout"}'), 0, 'released on arrival, not after a timeout');
+    assert.equal(await metric(r, 'colo_proxy_held_frames'), 0);
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: without --notify-dev, "checkpoint requested" lines are logged at most 20 a second too', async () => {
+  const r = await startWithoutController();
+  try {
+    const udp = (payload: string) => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 53, dstPort: 5353, payload });
+    // Every pair differs, each in a write of its own: one request each, each ended at once.
+    for (let i = 0; i < 60; i++) {
+      r.primary.send(udp(`p${i}`));
+      r.secondary.send(udp(`s${i}`));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await r.outdev.waitForFrames(60);
+    const requests = await metric(r, 'colo_proxy_checkpoint_requests_total{reason="udp.payload"}');
+    await until(r, 'the window\'s summary line', async () => /more checkpoint lines? left out of the log/.test(r.log()));
+    const lines = r.log().split('\n').filter((l) => l.includes('checkpoint requested')).length;
+    assert.ok(requests > 20, `enough requests to need the limit (${requests})`);
+    assert.ok(lines < requests, `${lines} lines for ${requests} requests`);
   } finally {
     await stop(r);
   }
