@@ -539,6 +539,7 @@ class Engine implements Comparator {
       const cut = this.flushHeld(now);
       this.counters.secondaryWaitingFrames = 0;
       this.secondaryFragments.clear(now);
+      this.secondaryFragments.adoptCut(this.primaryFragments);
       this.pairing.clear();
       this.blockedKeys.clear();
       for (const c of this.touched) {

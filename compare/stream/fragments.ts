@@ -22,7 +22,10 @@
  * matched (the secondary, a copy of the primary since the checkpoint, does not send its own
  * copy again), so they must not wait for a timeout: `clear` remembers what payload ranges each
  * cut datagram had, and its later fragments come straight back from `add` as `AfterCheckpoint`,
- * until it is whole, or for `timeoutMs`. A fragment overlapping what the datagram had, or
+ * until it is whole, or for `timeoutMs`. The SVM, a copy of the PVM from the checkpoint on, sends
+ * the rest of the datagrams the PVM had begun too (they were in its copy of the PVM's transmit
+ * queue), so the secondary's reassembler takes the primary's cut datagrams as its own
+ * (`adoptCut`), and drops their rest the same way. A fragment overlapping what the datagram had, or
  * contradicting its end, is a new datagram that reused the identification (a stack cuts every
  * datagram of a size the same way, so its fragments land on the old ones' ranges), and is
  * reassembled as usual.
@@ -166,23 +169,20 @@ class Pending {
 
 /** What a datagram cut by a checkpoint had of its payload, to know its later fragments by. */
 class CutDatagram {
-  readonly key: string;
-  /** Payload ranges [start, end) gone so far, pairwise disjoint. */
-  readonly ranges: [number, number][];
-  covered: number;
-  maxEnd: number;
-  lastEnd: number;
-
   constructor(
-    p: Pending,
+    readonly key: string,
+    /** Payload ranges [start, end) gone so far, pairwise disjoint. */
+    readonly ranges: [number, number][],
+    public covered: number,
+    public maxEnd: number,
+    public lastEnd: number,
     /** `now` of the checkpoint. */
     readonly since: number,
-  ) {
-    this.key = p.key;
-    this.ranges = p.pieces.map((c): [number, number] => [c.start, c.end]);
-    this.covered = p.covered;
-    this.maxEnd = p.maxEnd;
-    this.lastEnd = p.lastEnd;
+  ) {}
+
+  /** What pending datagram `p` had when a checkpoint at `since` cut it. */
+  static of(p: Pending, since: number): CutDatagram {
+    return new CutDatagram(p.key, p.pieces.map((c): [number, number] => [c.start, c.end]), p.covered, p.maxEnd, p.lastEnd, since);
   }
 
   /** Takes payload [start, end) when it is the rest of this datagram (no overlap, ends agree); false otherwise. */
@@ -198,6 +198,11 @@ class CutDatagram {
 
   get whole(): boolean {
     return this.covered === this.lastEnd;
+  }
+
+  /** A copy whose ranges grow apart from this one's. */
+  copy(): CutDatagram {
+    return new CutDatagram(this.key, this.ranges.map(([s, e]): [number, number] => [s, e]), this.covered, this.maxEnd, this.lastEnd, this.since);
   }
 }
 
@@ -342,7 +347,7 @@ export class FragmentReassembler {
     for (const p of this.pending.values()) {
       for (let i = 0; i < p.frames.length; i++) held.push({ serial: p.serials[i]!, frame: p.frames[i]! });
       this.cut.delete(p.key);
-      this.cut.set(p.key, new CutDatagram(p, now));
+      this.cut.set(p.key, CutDatagram.of(p, now));
     }
     for (const c of this.cut.values()) {
       if (this.cut.size <= this.maxDatagrams) break;
@@ -351,6 +356,23 @@ export class FragmentReassembler {
     this.pending.clear();
     this.bytesHeld = 0;
     return held.sort((a, b) => a.serial - b.serial).map((h) => h.frame);
+  }
+
+  /**
+   * Takes `other`'s cut datagrams as its own (a copy of each; over one of the same identity): for
+   * the secondary's reassembler at a checkpoint, given the primary's. The SVM, a copy of the PVM
+   * from then on, sends the rest of the datagrams the PVM had begun, which its own first
+   * fragments never began here.
+   */
+  adoptCut(other: FragmentReassembler): void {
+    for (const c of other.cut.values()) {
+      this.cut.delete(c.key);
+      this.cut.set(c.key, c.copy());
+    }
+    for (const c of this.cut.values()) {
+      if (this.cut.size <= this.maxDatagrams) break;
+      this.cut.delete(c.key);
+    }
   }
 
   private oldest(): Pending {

@@ -644,6 +644,25 @@ describe('IP fragments are reassembled per side before comparison', () => {
       assert.equal(t.c.counters.events.get('fragment.timeout'), undefined);
     });
 
+    for (const svm of ['had sent none of it', 'had sent it whole'] as const) {
+      test(`the SVM, which ${svm}, sends the rest after it as the PVM does (a copy of its TX queue): dropped, no timeout`, () => {
+        const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+        const pvm = split(datagram(t, 1), [1000, 2000]);
+        t.primary(pvm[0]!, 0);
+        if (svm === 'had sent it whole') for (const f of pvm) t.secondary(f, 5);
+        t.checkpointDone();
+        t.primary(pvm[1]!, 20);
+        t.secondary(pvm[1]!, 20);
+        t.primary(pvm[2]!, 30);
+        t.secondary(pvm[2]!, 30);
+        assert.deepEqual(t.released(), pvm);
+        assert.equal(t.c.counters.events.get('fragment.after_checkpoint'), 4, 'two released, two dropped');
+        t.advanceTo(20_000);
+        assert.deepEqual(t.checkpoints(), []);
+        assert.equal(t.c.counters.events.get('fragment.timeout'), undefined);
+      });
+    }
+
     test('once the cut datagram is whole, its identity is a new datagram again and is compared', () => {
       const t = new Twins();
       const first = split(datagram(t, 7), [1480]);
