@@ -307,9 +307,17 @@ class TcpConnection extends Connection {
   }
 }
 
+/** A secondary message waiting for its primary counterpart: its parts (over a copy) and when it came. */
+interface WaitingMessage {
+  parts: MessageParts;
+  since: number;
+}
+
 class MessageConnection extends Connection {
-  /** Secondary messages waiting for their primary counterparts (copies). */
-  readonly waiting = new Fifo<{ parts: MessageParts; since: number }>();
+  /** Secondary messages waiting for their primary counterparts (copies); changed only through the methods below. */
+  readonly waiting = new Fifo<WaitingMessage>();
+  /** Frame bytes of `waiting`, held to `maxQueueBytes` as the primary's held bytes are. */
+  waitingBytes = 0;
   /** The compared parts of each held primary message and how many held frames carry it, in step with `held`. */
   readonly heldParts = new Fifo<{ parts: MessageParts; frames: number }>();
   /** Messages compared so far, the position reported in a mismatch. */
@@ -318,10 +326,26 @@ class MessageConnection extends Connection {
   heard = 0;
 
   resetAfterCheckpoint(): void {
-    this.waiting.clear();
+    this.clearWaiting();
     this.heldParts.clear();
     this.diverged = false;
     this.paired = null;
+  }
+
+  pushWaiting(w: WaitingMessage): void {
+    this.waiting.push(w);
+    this.waitingBytes += w.parts.bytes.length;
+  }
+
+  shiftWaiting(): WaitingMessage | undefined {
+    const w = this.waiting.shift();
+    if (w !== undefined) this.waitingBytes -= w.parts.bytes.length;
+    return w;
+  }
+
+  clearWaiting(): void {
+    this.waiting.clear();
+    this.waitingBytes = 0;
   }
 
   /**
@@ -589,7 +613,7 @@ class Engine implements Comparator {
         c.blocked = false;
         if (c instanceof TcpConnection) this.resynchronizeTcp(c);
         else if (c instanceof MessageConnection) {
-          c.waiting.clear();
+          c.clearWaiting();
           c.heldParts.clear();
         }
         c.lastSeen = Math.max(c.lastSeen, now);
@@ -941,7 +965,7 @@ class Engine implements Comparator {
     const target = this.connection(f, true, now) as MessageConnection;
     const stray = this.table.get(flowKey(f, true, pair.secondaryPort));
     if (!(stray instanceof MessageConnection) || stray.held.length > 0) return;
-    for (let w = stray.waiting.shift(); w !== undefined; w = stray.waiting.shift()) target.waiting.push(w);
+    for (let w = stray.shiftWaiting(); w !== undefined; w = stray.shiftWaiting()) target.pushWaiting(w);
     target.heard |= HEARD_SECONDARY;
     this.mergedAway(stray);
   }
@@ -1362,7 +1386,7 @@ class Engine implements Comparator {
     if (primary) {
       const waiting = c.waiting.peek();
       if (waiting !== undefined && !c.diverged && c.held.length === 0) {
-        c.waiting.shift();
+        c.shiftWaiting();
         this.counters.secondaryWaitingFrames--;
         const m = c.compare(parts, waiting.parts, reason, this.config.bytesEqual);
         this.counters.comparedBytes += parts.bodyLength;
@@ -1384,9 +1408,11 @@ class Engine implements Comparator {
     if (c.diverged) return;
     const head = c.held.peek();
     if (head === undefined) {
-      c.waiting.push({ parts: this.keep ? parts : ownParts(parts, this.copier), since: now });
+      c.pushWaiting({ parts: this.keep ? parts : ownParts(parts, this.copier), since: now });
       this.counters.secondaryWaitingFrames++;
-      if (c.waiting.length > this.config.maxQueueFrames) this.mismatch(c, limitMismatch(`${c.waiting.length} secondary messages waiting`));
+      if (c.waiting.length > this.config.maxQueueFrames || c.waitingBytes > this.config.maxQueueBytes) {
+        this.mismatch(c, limitMismatch(`${c.waiting.length} secondary messages (${c.waitingBytes} bytes) waiting`));
+      }
       return;
     }
     const first = c.heldParts.peek()!;

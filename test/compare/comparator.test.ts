@@ -850,6 +850,18 @@ describe('timeouts, limits and checkpoints', () => {
     assert.deepEqual(t.releasedPayloads(), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
   });
 
+  test('the SVM\'s datagrams waiting for the PVM\'s are held to maxQueueBytes too, and counted down as they match', () => {
+    const t = new Twins({ maxQueueBytes: 4000, maxQueueFrames: 1024 });
+    const d = (i: number) => t.udp({ payload: pattern(i * 1000, 1000) });
+    for (let i = 0; i < 3; i++) t.secondary(d(i)); // 3 x 1042 bytes: under the limit
+    for (let i = 0; i < 3; i++) t.primary(d(i));
+    for (let i = 3; i < 6; i++) t.secondary(d(i)); // matched ones no longer count
+    assert.deepEqual(t.checkpoints(), []);
+    t.secondary(d(6));
+    assert.deepEqual(t.mismatchReasons(), ['queue_full']);
+    assert.match(t.actions.flatMap((a) => (a.kind === 'mismatch' ? [a.mismatch.detail] : [])).join(), /4 secondary messages \(\d+ bytes\) waiting/);
+  });
+
   test('TCP bytes over maxQueueBytes: one queue_full, however many segments follow', () => {
     const t = new Twins({ maxQueueBytes: 1000 });
     t.established(ISN - 1);
