@@ -1506,13 +1506,13 @@ class Engine implements Comparator {
       this.abandon(oldest.owner);
     }
     if (oldest !== undefined && now - oldest.since > limit && !oldest.owner.diverged) {
-      this.mismatch(oldest.owner as Connection, timeoutMismatch(`primary frame held ${Math.round(now - oldest.since)} ms`));
+      this.mismatch(oldest.owner as Connection, timeoutMismatch(`primary frame held ${toMicroseconds(now - oldest.since)} ms`));
     }
     for (const c of this.table.values()) {
       const since = c.secondaryWaitingSince();
       if (since !== -1 && !c.diverged && now - since > limit) {
         if (isClientReset(c)) this.abandon(c);
-        else this.mismatch(c, timeoutMismatch(`secondary output waited ${Math.round(now - since)} ms for the primary's`));
+        else this.mismatch(c, timeoutMismatch(`secondary output waited ${toMicroseconds(now - since)} ms for the primary's`));
       }
       if (c instanceof TcpConnection) {
         if (c.sentToSecondary !== null) this.redeliver(c, now);
@@ -1572,6 +1572,11 @@ class Engine implements Comparator {
     const why = reason === 'reused' ? 'a new connection (SYN) on its ports' : `connection evicted (${reason})`;
     this.mismatch(c, { reason: reason === 'reused' ? 'tcp.reused' : 'table_full', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `${why} with ${what}` });
   }
+}
+
+/** Milliseconds rounded to the microsecond, for details: caller times are often fractional (performance.now). */
+function toMicroseconds(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 /** A TCP connection the client reset (translate mode, where the core sees the client's frames). */
