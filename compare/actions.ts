@@ -34,7 +34,7 @@ export type Action =
   | { kind: 'drop'; frame: Uint8Array }
   /** The two sides differ (or could not be compared); one per detection, counted by reason. */
   | { kind: 'mismatch'; flow: string; mismatch: Mismatch }
-  /** Ask the checkpoint controller for a checkpoint; at most one until `checkpointDone`. */
+  /** Ask the checkpoint controller for a checkpoint; at most one until `checkpointDone` (or `resynchronize`). */
   | { kind: 'checkpoint'; reason: MismatchReason; flow: string }
   /** Something worth counting or logging that is not a mismatch (a decode error, an eviction). */
   | { kind: 'event'; code: string; flow: string; detail: string };
@@ -42,7 +42,7 @@ export type Action =
 /**
  * Takes actions as calls: one call per action, in the order `ingest` would return them, with the
  * same fields (a `release` action is a `release(frame, tag)` call, and so on). The comparator
- * calls it during `ingestTo`, `advanceTo` and `checkpointDoneTo`; a sink must not call back into
+ * calls it during `ingestTo`, `advanceTo`, `checkpointDoneTo` and `resynchronizeTo`; a sink must not call back into
  * the comparator from inside a call (it throws), and whatever it keeps of the arguments it may
  * keep as it would keep an `Action`'s.
  */

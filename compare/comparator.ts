@@ -25,7 +25,7 @@
  *   error quoting a client packet is compared without the fields the core rewrote for the SVM.
  *
  * Verdicts: the first difference on a connection is a `mismatch`, and a `checkpoint` request
- * unless one is outstanding (requests coalesce until `checkpointDone`). A connection that
+ * unless one is outstanding (requests coalesce until `checkpointDone` or `resynchronize`). A connection that
  * diverged compares nothing more and holds its primary frames until the checkpoint; other
  * connections go on releasing what they verify. A primary frame held, or a secondary message
  * waiting, longer than `compareTimeoutMs` is a `timeout`; a queue over its frame or byte limit is
@@ -158,6 +158,8 @@ abstract class Connection {
   abstract secondaryWaitingSince(): number;
   /** How many secondary segments or messages wait for their primary counterparts. */
   abstract secondaryWaitingCount(): number;
+  /** Forgets the secondary output waiting for its primary counterparts (the caller keeps the count). */
+  abstract dropSecondaryWaiting(): void;
 }
 
 /** A client segment delivered to the SVM: where it ends (client sequence space) and the bytes sent. */
@@ -284,8 +286,7 @@ class TcpConnection extends Connection {
     this.sentToSecondary = null;
     this.sentBytes = 0;
     this.redeliveredAck = -1;
-    this.secondaryPending = null;
-    this.early = null;
+    this.dropSecondaryWaiting();
     // The SVM is now a copy of the PVM: learn the VLAN tags afresh, whoever speaks first.
     this.tags = null;
   }
@@ -298,6 +299,11 @@ class TcpConnection extends Connection {
 
   secondaryWaitingCount(): number {
     return (this.secondaryPending?.length ?? 0) + (this.early?.list.length ?? 0);
+  }
+
+  dropSecondaryWaiting(): void {
+    this.secondaryPending = null;
+    this.early = null;
   }
 
   /** Gives back what an idle connection does not need (for the periodic scan; nothing may be held). */
@@ -367,6 +373,10 @@ class MessageConnection extends Connection {
   secondaryWaitingCount(): number {
     return this.waiting.length;
   }
+
+  dropSecondaryWaiting(): void {
+    this.clearWaiting();
+  }
 }
 
 /** The comparator's public face; see the module header for the call order. */
@@ -378,7 +388,7 @@ export interface Comparator {
   /** The checkpoint controller finished a checkpoint: flush and restart comparison. */
   checkpointDone(now: number): Action[];
   /**
-   * `ingest`, `advance` and `checkpointDone` with the actions handed to `sink` as calls instead
+   * `ingest`, `advance`, `checkpointDone` and `resynchronize` with the actions handed to `sink` as calls instead
    * of returned (actions.ts `ActionSink`); the two forms may be mixed freely. No `Action` objects
    * or arrays are made: at 64-byte payloads that was ~300 of the ~830 bytes allocated per frame
    * pair, and the sink form ran 1.1-1.2x as many frames a second (bench/comparator.ts).
@@ -399,7 +409,7 @@ export interface Comparator {
   resynchronizeTo(sink: ActionSink, now: number): void;
   /** When `advance` must next be called (caller time), or undefined when nothing waits. */
   nextDeadline(): number | undefined;
-  /** True between a `checkpoint` action and `checkpointDone`. */
+  /** True between a `checkpoint` action and `checkpointDone` (or `resynchronize`). */
   readonly checkpointPending: boolean;
   readonly counters: Counters;
 }
@@ -609,13 +619,11 @@ class Engine implements Comparator {
         c.held.clear();
         c.heldBytes = 0;
         this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
+        c.dropSecondaryWaiting();
         c.diverged = false;
         c.blocked = false;
         if (c instanceof TcpConnection) this.resynchronizeTcp(c);
-        else if (c instanceof MessageConnection) {
-          c.clearWaiting();
-          c.heldParts.clear();
-        }
+        else if (c instanceof MessageConnection) c.heldParts.clear();
         c.lastSeen = Math.max(c.lastSeen, now);
       }
       // Every connection they blocked was among them.
@@ -632,8 +640,6 @@ class Engine implements Comparator {
    */
   private resynchronizeTcp(c: TcpConnection): void {
     c.match.restartMidStream();
-    c.secondaryPending = null;
-    c.early = null;
     const p = c.primarySyn;
     const s = c.secondarySyn;
     if (c.handshakeDone || p === null || s === null) return;
@@ -1533,8 +1539,7 @@ class Engine implements Comparator {
     while (c.held.length > 0) this.releaseFront(c);
     const waiting = c.secondaryWaitingCount();
     this.counters.secondaryWaitingFrames -= waiting;
-    c.secondaryPending = null;
-    c.early = null;
+    c.dropSecondaryWaiting();
     this.event('flow.client_reset', c.flow, `${held} primary frames released, ${waiting} secondary segments dropped without waiting longer for the other guest's`);
   }
 
@@ -1556,6 +1561,7 @@ class Engine implements Comparator {
     }
     const waiting = c.secondaryWaitingCount();
     this.counters.secondaryWaitingFrames -= waiting;
+    c.dropSecondaryWaiting();
     this.counters.connectionsClosed++;
     const held = c.held.length;
     // Translate mode: a connection not finished whose SVM numbers differ, gone from a full table

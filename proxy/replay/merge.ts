@@ -12,7 +12,7 @@
  * - a frame captured short of its length on the wire (a snap length, as `tcpdump -s 200` or a
  *   pcapng interface's snaplen cut it): the bytes that were cut off can differ between the
  *   guests, and the comparator, seeing only what was kept, would call the frames equal;
- * - a frame captured further than MAX_SPAN_MS from the first frame merged: a writer's mistake
+ * - a frame captured further than MAX_SPAN_MS after the first frame merged: a writer's mistake
  *   (nanoseconds under pcapng's default microsecond resolution, or under if_tsresol 0), not a
  *   capture, and a virtual clock that far on in double milliseconds could no longer step by the
  *   comparator's scan interval.
@@ -68,8 +68,8 @@ class Cursor {
 /** Yields the frames of every input, merged by capture time (see the module header). */
 export async function* mergeCaptures(inputs: readonly MergeInput[], options: { chunkSize?: number } = {}): AsyncGenerator<MergedBatch> {
   const cursors = inputs.map((input, i) => new Cursor(i, readCaptureBatches(input.path, options)));
-  /** The first timed frame merged. */
-  let origin: CapturedFrame | undefined;
+  /** The first timed frame merged, and its file. */
+  let origin: { frame: CapturedFrame; path: string } | undefined;
   try {
     let live = cursors.slice();
     for (;;) {
@@ -92,7 +92,7 @@ export async function* mergeCaptures(inputs: readonly MergeInput[], options: { c
         }
         if (exhausted || best === undefined) break;
         const f = best.batch[best.next++]!;
-        if (!f.untimed) origin ??= f;
+        if (!f.untimed && origin === undefined) origin = { frame: f, path: inputs[best.index]!.path };
         checkFrame(f, inputs[best.index]!.path, origin);
         frames.push(f);
         source.push(best.index);
@@ -104,15 +104,19 @@ export async function* mergeCaptures(inputs: readonly MergeInput[], options: { c
   }
 }
 
-/** Throws for a frame no replay can use (see the module header). */
-function checkFrame(f: CapturedFrame, path: string, origin: CapturedFrame | undefined): void {
+/**
+ * Throws for a frame no replay can use (see the module header). Of two capture times decades
+ * apart either may be the wrong one (the first frame merged is the earliest, and a writer's unit
+ * error can make times too small as well as too large), so both frames are named.
+ */
+function checkFrame(f: CapturedFrame, path: string, origin: { frame: CapturedFrame; path: string } | undefined): void {
   if (f.data.length < f.originalLength) {
     throw new ReplayInputError(`${path}: the frame at byte ${f.fileOffset} was captured short, ${f.data.length} of its ${f.originalLength} bytes (the capture's snap length): a replay compares whole frames, so capture without one (tcpdump -s 0)`);
   }
   if (origin === undefined || f.untimed) return;
-  const span = f.msSince(origin);
+  const span = f.msSince(origin.frame);
   if (Math.abs(span) > MAX_SPAN_MS) {
     const years = Math.abs(span) / (365.25 * 24 * 3600 * 1000);
-    throw new ReplayInputError(`${path}: the frame at byte ${f.fileOffset} was captured ${years.toPrecision(3)} years ${span > 0 ? 'after' : 'before'} the first frame of the replay: a writer's error in the capture times (nanoseconds without if_tsresol, say), not a capture`);
+    throw new ReplayInputError(`${path}: the frame at byte ${f.fileOffset} was captured ${years.toPrecision(3)} years after the frame at byte ${origin.frame.fileOffset} of ${origin.path}: one of the two has its capture times wrong (a writer's unit error, such as nanoseconds without if_tsresol)`);
   }
 }

@@ -257,6 +257,29 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     assert.deepEqual(t.checkpoints(), ['tcp.syn_options']);
   });
 
+  for (const kind of ['udp', 'tcp'] as const) {
+    test(`${kind}: the SVM's output waiting on an evicted diverged connection is counted out once`, () => {
+      const t = new Twins({ maxConnections: 2 });
+      if (kind === 'udp') {
+        t.secondary(t.udp({ srcPort: 80, payload: 'a' }));
+        t.secondary(t.udp({ srcPort: 80, payload: 'b' }));
+        t.primary(t.udp({ srcPort: 80, payload: 'X' })); // against 'a': held, 'b' still waiting
+      } else {
+        t.established(ISN - 1);
+        t.secondary(t.out({ seq: ISN, payload: 'abcd' }));
+        t.secondary(t.out({ seq: ISN + 4, payload: 'efgh' }));
+        t.primary(t.out({ seq: ISN, payload: 'abcX' }));
+      }
+      for (const port of [81, 82]) { // the table evicts the diverged connection
+        t.primary(t.udp({ srcPort: port, payload: 'x' }));
+        t.secondary(t.udp({ srcPort: port, payload: 'x' }));
+      }
+      t.resynchronize();
+      assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+      assert.equal(t.c.counters.heldFrames, 0);
+    });
+  }
+
   test('a connection evicted with frames held, and the one waiting behind it on its key, are released in order', () => {
     const t = new Twins({ maxConnections: 2 });
     t.primary(t.udp({ srcPort: 80, payload: 'one' })); // held

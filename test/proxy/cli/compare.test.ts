@@ -833,8 +833,10 @@ test('compare: without --notify-dev, "checkpoint requested" lines are logged at 
     const requests = await metric(r, 'colo_proxy_checkpoint_requests_total{reason="udp.payload"}');
     await until(r, 'the window\'s summary line', async () => /more checkpoint lines? left out of the log/.test(r.log()));
     const lines = r.log().split('\n').filter((l) => l.includes('checkpoint requested')).length;
+    const summaries = r.log().split('\n').filter((l) => /more checkpoint lines? left out/.test(l)).length;
     assert.ok(requests > 20, `enough requests to need the limit (${requests})`);
-    assert.ok(lines < requests, `${lines} lines for ${requests} requests`);
+    // Each window writes at most 20, and one summary if it left any out; the last may leave none out.
+    assert.ok(lines <= 20 * (summaries + 1), `${lines} lines for ${requests} requests, ${summaries} windows leaving some out`);
   } finally {
     await stop(r);
   }
