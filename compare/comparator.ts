@@ -618,12 +618,14 @@ class Engine implements Comparator {
       for (const c of asked) {
         c.held.clear();
         c.heldBytes = 0;
-        this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
-        c.dropSecondaryWaiting();
         c.diverged = false;
         c.blocked = false;
-        if (c instanceof TcpConnection) this.resynchronizeTcp(c);
-        else if (c instanceof MessageConnection) c.heldParts.clear();
+        if (c instanceof TcpConnection) this.resynchronizeTcp(c, now);
+        else {
+          this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
+          c.dropSecondaryWaiting();
+          if (c instanceof MessageConnection) c.heldParts.clear();
+        }
         c.lastSeen = Math.max(c.lastSeen, now);
       }
       // Every connection they blocked was among them.
@@ -634,12 +636,21 @@ class Engine implements Comparator {
   }
 
   /**
-   * A TCP connection's comparison starts afresh, its guests' state kept (see `resynchronize`). A
-   * handshake whose two sides were compared as different is taken as done, so that the SVM's
-   * sequence space is learned from it (translate mode) and the client's frames reach the SVM.
+   * A TCP connection's comparison goes on from the primary's end, the SVM's bytes beyond it kept
+   * and its state untouched (see `resynchronize` and `TcpStreamMatch.resynchronize`); the SVM's
+   * segments still waiting to be compared keep their timeout. A handshake whose two sides were
+   * compared as different is taken as done, so that the SVM's sequence space is learned from it
+   * (translate mode) and the client's frames reach the SVM.
    */
-  private resynchronizeTcp(c: TcpConnection): void {
-    c.match.restartMidStream();
+  private resynchronizeTcp(c: TcpConnection, now: number): void {
+    const kept = c.match.resynchronize();
+    const pending = c.secondaryPending;
+    const dropped = (c.early?.list.length ?? 0) + (pending === null ? 0 : kept ? pending.dropVerified(c.match.verified) : pending.length);
+    this.counters.secondaryWaitingFrames -= dropped;
+    c.early = null;
+    // What still waits gets a timeout of its own from now: the request about it has just ended.
+    if (!kept) c.secondaryPending = null;
+    else pending?.waitFrom(now);
     const p = c.primarySyn;
     const s = c.secondarySyn;
     if (c.handshakeDone || p === null || s === null) return;

@@ -31,6 +31,11 @@ export class WaitingSegments {
     return this.head === this.tail ? -1 : this.items[this.head + 1]!;
   }
 
+  /** Times every waiting segment from `now` (a request about them was ended without a checkpoint). */
+  waitFrom(now: number): void {
+    for (let i = this.head + 1; i < this.tail; i += 2) this.items[i] = now;
+  }
+
   /** Removes the segments at the front whose end is at most `verified`; returns how many. */
   dropVerified(verified: number): number {
     const start = this.head;

@@ -239,6 +239,37 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     assert.deepEqual(t.mismatchReasons(), ['tcp.payload', 'tcp.payload']);
   });
 
+  test('TCP: the SVM\'s bytes ahead of the PVM\'s are kept and wait a timeout afresh: the PVM\'s late copy matches them, one request in all', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.established(ISN - 1);
+    t.secondary(t.out({ seq: ISN, payload: 'response' }), 0);
+    t.advanceTo(4000); // the PVM late past the timeout
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    t.resynchronize();
+    t.advanceTo(6500); // within a timeout of the resynchronisation: no second request
+    t.primary(t.out({ seq: ISN, payload: 'response' }), 6500);
+    assert.deepEqual(t.releasedPayloads().at(-1), 'response', 'released on arrival');
+    t.advanceTo(20_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+  });
+
+  test('TCP: the SVM\'s late copy of bytes the resynchronisation released is ignored, not a new timeout', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN, payload: 'late' }), 0);
+    t.advanceTo(4000); // the SVM late past the timeout
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    t.resynchronize();
+    assert.deepEqual(t.releasedPayloads().at(-1), 'late');
+    t.secondary(t.out({ seq: ISN, payload: 'late' }), 4100);
+    t.primary(t.out({ seq: ISN + 4, payload: 'on' }), 4200);
+    t.secondary(t.out({ seq: ISN + 4, payload: 'on' }), 4200);
+    assert.deepEqual(t.releasedPayloads().at(-1), 'on');
+    t.advanceTo(20_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+  });
+
   test('translate mode: handshakes compared as different still teach the SVM\'s sequence space, and the client\'s data reaches it mapped', () => {
     const t = new Twins({ mode: 'translate' });
     const svmIsn = 3_000_000_000;
