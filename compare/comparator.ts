@@ -651,6 +651,13 @@ class Engine implements Comparator {
     // What still waits gets a timeout of its own from now: the request about it has just ended.
     if (!kept) c.secondaryPending = null;
     else pending?.waitFrom(now);
+    // Client frames piled up for an SVM whose handshake has not come: past the limit they go (they
+    // are what the request was about), below it they wait on for its handshake.
+    const waiting = c.toSecondary;
+    if (!c.handshakeDone && waiting !== null && waiting.length > this.config.maxQueueFrames) {
+      this.event('client.discarded', c.flow, `${waiting.length} client frames for the secondary, whose handshake never came`);
+      c.toSecondary = null;
+    }
     const p = c.primarySyn;
     const s = c.secondarySyn;
     if (c.handshakeDone || p === null || s === null) return;
@@ -754,7 +761,9 @@ class Engine implements Comparator {
     if (c.idleLimit === this.config.idleTimeoutMs && !c.finished) this.keepWhileTranslated(c);
     const copy = this.copier.copy(bytes);
     if (!c.translation!.known || c.toSecondary !== null) {
-      (c.toSecondary ??= new Fifo<Uint8Array>()).push(copy);
+      const waiting = (c.toSecondary ??= new Fifo<Uint8Array>());
+      waiting.push(copy);
+      if (waiting.length > this.config.maxQueueFrames && !c.diverged) this.mismatch(c, limitMismatch(`${waiting.length} client frames for the secondary wait for its handshake`));
       return;
     }
     this.deliverTranslated(c, copy);
@@ -1183,6 +1192,14 @@ class Engine implements Comparator {
     if (isFin || isRst) c.closing = true;
     if (c.blocked) {
       if (primary) this.hold(c, this.keep ? bytes : this.copier.copy(bytes), now, 0, -1, false, this.tag);
+      // Nothing is compared while blocked, but the handshakes are noted: a resynchronisation (no
+      // checkpoint to make the SVM a copy of the PVM) learns the SVM's sequence space from them.
+      if (isSyn && !c.handshakeDone) {
+        if (primary) c.primaryIsn = tcpSeq;
+        else c.secondaryIsn = tcpSeq;
+        if (primary) c.primarySyn ??= SynInfo.of(tcp, null);
+        else c.secondarySyn ??= SynInfo.of(tcp, null);
+      }
       return;
     }
     const tags = tagsOf(f);

@@ -270,6 +270,43 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     assert.deepEqual(t.checkpoints(), ['timeout']);
   });
 
+  test('translate mode: a connection blocked behind an old one on its ports learns the SVM\'s sequence space from the handshakes it held', () => {
+    const t = new Twins({ mode: 'translate' });
+    const synAck = (isn: number, ack: number) => t.out({ seq: isn, ack, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } });
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }));
+    t.primary(synAck(ISN - 1, 5000));
+    t.secondary(synAck(2_999_999_999, 5000));
+    t.client(t.in({ seq: 5000, ack: ISN, payload: 'GET' }));
+    t.primary(t.out({ seq: ISN, ack: 5003, payload: 'resp1' })); // held: the SVM's not in yet
+    t.client(t.in({ seq: 5003, ack: ISN, flags: TCP_FIN | TCP_ACK }));
+    // The client reuses its port while the old connection holds 'resp1': the new one is blocked.
+    const p2 = 50_000;
+    const s2 = 2_000_000_000;
+    t.client(t.in({ seq: 90_000, flags: TCP_SYN, options: { mss: 1460 } }));
+    t.primary(synAck(p2 - 1, 90_001));
+    t.secondary(synAck(s2 - 1, 90_001));
+    assert.deepEqual(t.checkpoints(), ['tcp.reused']);
+    t.resynchronize();
+    t.client(t.in({ seq: 90_001, ack: p2, payload: 'GET2' }));
+    const toSvm = t.delivered('secondary').at(-1)!;
+    assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint32(14 + 20 + 8), s2, 'the client\'s data reached the SVM, acknowledging its own ISN');
+    t.primary(t.out({ seq: p2, ack: 90_005, payload: 'resp2' }));
+    t.secondary(t.out({ seq: s2, ack: 90_005, payload: 'resp2' }));
+    assert.deepEqual(t.releasedPayloads().at(-1), 'resp2');
+    assert.deepEqual(t.checkpoints(), ['tcp.reused']);
+  });
+
+  test('translate mode: client frames for an SVM that never answered the handshake are bounded, and discarded past the bound', () => {
+    const t = new Twins({ mode: 'translate', maxQueueFrames: 8 });
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }));
+    t.primary(t.out({ seq: ISN - 1, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }));
+    for (let i = 0; i < 9; i++) t.client(t.in({ seq: 5000 + i, ack: ISN, payload: 'x' }));
+    assert.deepEqual(t.checkpoints(), ['queue_full']);
+    t.resynchronize();
+    assert.equal(t.c.counters.events.get('client.discarded'), 1);
+    assert.equal(t.delivered('secondary').length, 1, 'only the SYN reached the SVM');
+  });
+
   test('translate mode: handshakes compared as different still teach the SVM\'s sequence space, and the client\'s data reaches it mapped', () => {
     const t = new Twins({ mode: 'translate' });
     const svmIsn = 3_000_000_000;
