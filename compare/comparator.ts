@@ -742,7 +742,7 @@ class Engine implements Comparator {
       return;
     }
     const tcp = decoded.transport;
-    const reset = tcp.isRst && resets(c, tcp.seq);
+    const reset = tcp.isRst && resets(c, tcp);
     if (tcp.isRst && !reset) this.event('client.rst_ignored', c.flow, `client RST at seq ${tcp.seq}, not where the guests expect the client's next byte: they discard it or answer with an ACK (RFC 5961), the connection stays open`);
     if (!tcp.isRst) {
       const end = seqAdd(tcp.seq, decoded.payloadLength + (tcp.isSyn ? 1 : 0) + (tcp.isFin ? 1 : 0));
@@ -1670,8 +1670,12 @@ function svmNumbersDiffer(c: TcpConnection): boolean {
  * RFC 9293 §3.10.7.1). After the client's FIN Linux also takes RCV.NXT - 1, the FIN's own number
  * (tcp_reset_check: an abort after close, as macOS's SO_LINGER 0 sends); an RST at the end of the
  * guest's highest SACK block, which it also takes, is not: its SACK blocks are not followed here.
+ * A guest that opened the connection and has had no answer (SYN-SENT) takes any RST whose ACK
+ * acknowledges its SYN (RFC 9293 §3.10.7.3): a refused connection.
  */
-function resets(c: TcpConnection, seq: number): boolean {
+function resets(c: TcpConnection, rst: TcpView): boolean {
+  const seq = rst.seq;
+  if (c.clientIsn === -1 && c.primaryIsn !== -1 && rst.isAck) return rst.ack === seqAdd(c.primaryIsn, 1);
   return seq === c.clientEnd || seq === c.primaryAck || (c.clientFin && seq === seqAdd(c.clientEnd, -1));
 }
 

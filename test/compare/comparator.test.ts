@@ -1855,6 +1855,17 @@ describe('translate mode: a connection the client reset', () => {
     }
   });
 
+  test('a guest\'s connection the client refuses (RST acknowledging the SYN) is reset; an RST acknowledging something else is not', () => {
+    for (const [ack, resets] of [[ISN, true], [ISN + 7, false]] as const) {
+      const t = new Twins({ mode: 'translate' });
+      const syn = emitTcp({ src: GUEST, dst: CLIENT, srcPort: 41000, dstPort: 9, seq: ISN - 1, ack: 0, flags: TCP_SYN, options: { mss: 1460 } });
+      t.primary(syn);
+      t.secondary(syn);
+      t.client(emitTcp({ src: CLIENT, dst: GUEST, srcPort: 9, dstPort: 41000, seq: 0, ack, flags: TCP_RST | TCP_ACK }));
+      assert.equal(t.c.counters.events.get('client.rst_ignored') ?? 0, resets ? 0 : 1, `RST acknowledging ${ack}`);
+    }
+  });
+
   // RFC 9293 §3.10.7.4, RFC 5961 §3.2: an RST not at RCV.NXT is discarded (out of the window) or
   // answered with an ACK (in it): the guests' connection stays open, and a silent SVM is a divergence.
   for (const [where, seq] of [['far outside the window', 7004 + 0x4000_0000], ['in the window, not at RCV.NXT', 7004 + 100]] as const) {
