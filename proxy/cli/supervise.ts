@@ -6,7 +6,7 @@
  * every interface is up again a new engine starts (for `run` with a fresh core: open connections
  * are picked up mid-stream; held frames and the capture rings' contents are lost, as on a wire,
  * and TCP retransmits). A first start that fails exits with the engine's code (its one-line error
- * is already printed). SIGINT and SIGTERM are passed on, and the command's own signals (`run`:
+ * is already printed). SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), and the command's own signals (`run`:
  * SIGUSR2) once the engine has said it started. The engine gets this process's Node flags plus any
  * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
  * interfaces' offload features are taken before the first engine and put back after the last.
@@ -62,9 +62,10 @@ export async function supervise(o: Supervision): Promise<number> {
       return;
     }
     if (own === undefined) stopping = true;
-    child?.kill(sig);
+    // A hangup (the terminal or ssh session closing) stops it as SIGTERM does, offloads put back.
+    child?.kill(sig === 'SIGHUP' ? 'SIGTERM' : sig);
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', ...o.engineSignals.map((s) => s.signal)];
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...o.engineSignals.map((s) => s.signal)];
   for (const sig of signals) process.on(sig, forward);
   // The engines turn offloads off (and GRO on with --gro); put the interfaces back as found when
   // the last one is gone. Taken here, once: a restarted engine would find them already changed.

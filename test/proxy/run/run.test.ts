@@ -376,8 +376,17 @@ describe('twins that differ', () => {
     const orphan = engineOf(second.child.pid!);
     second.child.kill('SIGKILL');
     await waitFor('the orphaned engine to stop', () => !alive(orphan), 10_000); // (its log went with the supervisor)
+    // A hangup (its terminal or ssh session gone) stops it as SIGTERM does, offloads put back.
+    const offloads = (): string => ['p0', 's0', 'c0'].map((i) => t.lab.run(t.proxy, 'ethtool', ['-k', i])).join('');
+    for (const i of ['p0', 's0', 'c0']) t.lab.run(t.proxy, 'ethtool', ['-K', i, 'gso', 'on']);
+    const found = offloads();
     const third = await t.startProxy();
-    await t.lab.stop(third.child);
+    assert.notEqual(offloads(), found, 'run turned offloads off');
+    const hungUp = new Promise((resolve) => third.child.once('exit', resolve));
+    third.child.kill('SIGHUP');
+    assert.equal(await hungUp, 0);
+    assert.match(third.log(), /run: stopping \(SIGTERM\)\n.*run: stopped\n/);
+    assert.equal(offloads(), found, 'every offload as it was');
   });
 
   test('random bytes from the server: checkpoints are requested and the client gets the PVM bytes intact', async (ctx) => {
