@@ -13,10 +13,10 @@ import type { Command } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 import { parseEndpoint, sameSocket } from '../ports/endpoint.js';
-import { LiveCaptureError, capturePermissionProblem, checkInterface, loadCap } from '../ports/pcap-interface.js';
+import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
-import { engineStart, engineStarted, supervise } from './supervise.js';
+import { EXIT_RESTART, engineStart, engineStarted, engineWithout, supervise } from './supervise.js';
 
 const flags = {
   'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
@@ -82,8 +82,10 @@ export const runCommand: Command = {
     if ((f['secondary-if'] === undefined) === (f['secondary-socket'] === undefined)) {
       throw new UsageError('run: give exactly one of --secondary-if IF and --secondary-socket EP');
     }
+    // An engine its supervisor started while the SVM's interface was down goes without it.
+    const gone = f['secondary-if'] !== undefined && engineWithout() === f['secondary-if'];
     const secondary: SecondaryPort = f['secondary-if'] !== undefined
-      ? { kind: 'interface', name: f['secondary-if'] }
+      ? { kind: gone ? 'gone' : 'interface', name: f['secondary-if'] }
       : { kind: 'socket', endpoint: parseEndpoint('--secondary-socket', f['secondary-socket']!) };
     const notifyDev = f['notify-dev'] === undefined ? undefined : parseEndpoint('--notify-dev', f['notify-dev']);
     if (secondary.kind === 'socket' && notifyDev !== undefined && sameSocket(secondary.endpoint, notifyDev)) {
@@ -91,15 +93,18 @@ export const runCommand: Command = {
     }
     const metricsAt = f.metrics === undefined ? undefined : parseMetricsAddress('run', f.metrics);
     const interfaces: [string, string][] = [['--client-if', clientIf], ['--primary-if', primaryIf]];
-    if (secondary.kind === 'interface') interfaces.push(['--secondary-if', secondary.name]);
-    checkLiveCapture('run', interfaces);
+    if (secondary.kind !== 'socket') interfaces.push(['--secondary-if', secondary.name]);
+    checkLiveCapture('run', secondary.kind === 'gone' ? interfaces.slice(0, 2) : interfaces);
 
     const log = (line: string): void => {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
     const engineRun = engineStart();
     if (engineRun === undefined) {
-      return supervise({ command: 'run', interfaces, log, engineSignals: [{ signal: 'SIGUSR2', notYet: 'no engine is running yet (a new engine compares from its start)' }] });
+      return supervise({
+        command: 'run', interfaces, optional: f['secondary-if'], log,
+        engineSignals: [{ signal: 'SIGUSR2', notYet: 'no engine is running yet (a new engine compares from its start)' }],
+      });
     }
     const comparator = { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] };
     // Warmed up at the first start only: after a restart every moment before capturing again is
@@ -128,29 +133,37 @@ export const runCommand: Command = {
     }
     if (warmed !== undefined) log(warmed);
     if (metricsAt !== undefined) log(metricsLine(metricsAt));
-    const svm = secondary.kind === 'interface' ? `secondary-if ${secondary.name}` : `secondary-socket ${secondary.endpoint.text}`;
+    const svm = secondary.kind === 'socket' ? `secondary-socket ${secondary.endpoint.text}` : `secondary-if ${secondary.name}${secondary.kind === 'gone' ? ' (gone)' : ''}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
     const within = f['controller-timeout'] === 0 ? '' : `not done within ${f['controller-timeout']} ms or `;
     const controller = `the controller is declared lost when a checkpoint is ${within}256 MiB are held waiting for it`;
     log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}; ${controller}`);
     engineStarted();
-    const restore = (): void => engine.restore();
+    // Without the SVM's interface, restoring comparison takes a new engine that has it: this one
+    // ends with EXIT_RESTART once the interface is back.
+    let comeBack: (() => void) | undefined;
+    const back = new Promise<string>((resolve) => (comeBack = () => resolve('restart')));
+    const restore = (): void => {
+      if (secondary.kind !== 'gone') engine.restore();
+      else if (interfaceState(secondary.name)?.up === true) comeBack!();
+      else log(`restore: secondary-if ${secondary.name} is still down; passing through until it is back`);
+    };
     process.on('SIGUSR2', restore);
     // Stops at the first SIGINT or SIGTERM, or when the supervisor is gone (killed: nothing would
     // stop or restart this engine then, and its sockets would keep a new run from starting). The
     // handlers stay while it stops: a Ctrl-C reaches it twice (from the terminal, to the whole
     // process group, and forwarded by the supervisor), and the second must not kill it mid-close.
-    const why = await new Promise<string>((resolve) => {
+    const why = await Promise.race([back, new Promise<string>((resolve) => {
       process.on('SIGINT', () => resolve('SIGINT'));
       process.on('SIGTERM', () => resolve('SIGTERM'));
       process.once('disconnect', () => resolve('the supervisor is gone'));
-    });
+    })]);
     process.off('SIGUSR2', restore);
-    log(`run: stopping (${why})`);
+    log(why === 'restart' ? 'run: the secondary\'s interface is back: handing over to a new engine that compares' : `run: stopping (${why})`);
     metricsServer?.close();
     await engine.close();
     log('run: stopped');
     if (process.connected) process.disconnect?.();
-    return 0;
+    return why === 'restart' ? EXIT_RESTART : 0;
   },
 };

@@ -5,7 +5,10 @@
  * restarts), so the whole process aborts: the engine cannot survive that, this process can. Once
  * every interface is up again a new engine starts (for `run` with a fresh core: open connections
  * are picked up mid-stream; held frames and the capture rings' contents are lost, as on a wire,
- * and TCP retransmits). A first start that fails exits with the engine's code (its one-line error
+ * and TCP retransmits). An interface the engine can do without (`run`'s --secondary-if: the SVM's
+ * tap, gone when the SVM fails, which is what COLO is there to survive) is not waited for: while
+ * it is down the engine starts without it (`engineWithout`), and when that engine asks for it
+ * back (exit code EXIT_RESTART, `run` on SIGUSR2) one with every interface starts at once. A first start that fails exits with the engine's code (its one-line error
  * is already printed). SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), and the command's own signals (`run`:
  * SIGUSR2) once the engine has said it started. The engine gets this process's Node flags plus any
  * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
@@ -23,6 +26,10 @@ import { missingNodeFlags } from './node-flags.js';
 
 /** Set in the environment of the engine process that `supervise` starts: 'first', or 'restart' after one died. */
 const ENGINE_ENV = 'COLO_PROXY_ENGINE';
+/** Set to the interface an engine is started without (see the header). */
+const WITHOUT_ENV = 'COLO_PROXY_ENGINE_WITHOUT';
+/** An engine's exit code asking for a new engine at once, with every interface (EX_TEMPFAIL). */
+export const EXIT_RESTART = 75;
 const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 5000;
 
@@ -30,6 +37,12 @@ const RESTART_MAX_MS = 5000;
 export function engineStart(): 'first' | 'restart' | undefined {
   const v = process.env[ENGINE_ENV];
   return v === 'first' || v === 'restart' ? v : undefined;
+}
+
+/** The interface this engine was started without because it was down (see the header), or undefined. */
+export function engineWithout(): string | undefined {
+  const v = process.env[WITHOUT_ENV];
+  return v === undefined || v === '' ? undefined : v;
 }
 
 /** The engine tells its supervisor it has started (signals may be passed on from now). */
@@ -41,6 +54,8 @@ export interface Supervision {
   /** The command, for log lines ('run', 'bridge'). */
   command: string;
   interfaces: readonly [flag: string, name: string][];
+  /** The one of `interfaces` an engine can start without, if any (see the header). */
+  optional?: string;
   /** Signals passed on to a started engine besides SIGINT and SIGTERM, with what to say when none is running yet. */
   engineSignals: readonly { signal: NodeJS.Signals; notYet: string }[];
   log(line: string): void;
@@ -70,10 +85,13 @@ export async function supervise(o: Supervision): Promise<number> {
   // The engines turn offloads off (and GRO on with --gro); put the interfaces back as found when
   // the last one is gone. Taken here, once: a restarted engine would find them already changed.
   const found = o.interfaces.map(([, name]) => [name, offloadFeatures(name)] as const);
+  const isUp = (name: string): boolean => interfaceState(name)?.up === true;
+  /** The interface the next engine goes without ('' for none). */
+  let without = '';
   try {
     for (;;) {
       const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), process.argv[1]!, ...process.argv.slice(2)], {
-        env: { ...process.env, [ENGINE_ENV]: started ? 'restart' : 'first' }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+        env: { ...process.env, [ENGINE_ENV]: started ? 'restart' : 'first', [WITHOUT_ENV]: without }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       });
       child = c;
       createInterface({ input: c.stderr! }).on('line', (line) => {
@@ -92,14 +110,23 @@ export async function supervise(o: Supervision): Promise<number> {
       up = false;
       if (stopping) return code ?? 0;
       if (!started) return code ?? EXIT_USAGE;
-      o.log(`${o.command}: the capture engine died (${signal ?? `exit code ${code}`})${signal === 'SIGABRT' ? ': cap 0.2.1 aborts when a captured interface goes down or away' : ''}; starting a new one once every interface is up`);
+      if (code === EXIT_RESTART && hadStarted) {
+        without = '';
+        o.log(`${o.command}: starting a new engine with every interface`);
+        continue;
+      }
+      const optional = o.optional !== undefined ? ` (or without ${o.optional} while it is down)` : '';
+      o.log(`${o.command}: the capture engine died (${signal ?? `exit code ${code}`})${signal === 'SIGABRT' ? ': cap 0.2.1 aborts when a captured interface goes down or away' : ''}; starting a new one once every interface is up${optional}`);
       for (;;) {
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(RESTART_MAX_MS, delay * 2);
         if (stopping) return 0;
-        if (o.interfaces.every(([, name]) => interfaceState(name)?.up === true)) break;
+        if (o.interfaces.every(([, name]) => name === o.optional || isUp(name))) break;
       }
-      o.log(hadStarted ? `${o.command}: every interface is up: starting a new engine` : `${o.command}: the engine died before it had started; trying again`);
+      without = o.optional !== undefined && !isUp(o.optional) ? o.optional : '';
+      if (!hadStarted) o.log(`${o.command}: the engine died before it had started; trying again`);
+      else if (without !== '') o.log(`${o.command}: ${without} is down: starting a new engine without it`);
+      else o.log(`${o.command}: every interface is up: starting a new engine`);
     }
   } finally {
     for (const sig of signals) process.off(sig, forward);

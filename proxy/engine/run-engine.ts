@@ -62,7 +62,12 @@ import { LogLimiter } from './log-limiter.js';
 import { createRunMetrics, type RunMetrics, type LivePortStats } from './run-metrics.js';
 import { startListenersFirst, type StartingSocket } from '../ports/start-ports.js';
 
-export type SecondaryPort = { kind: 'interface'; name: string } | { kind: 'socket'; endpoint: Endpoint };
+/**
+ * Where the SVM is: its interface, a `bridge` on its host, or an interface that is gone (the
+ * supervisor started this engine without it while it was down): then the engine passes the PVM's
+ * output through uncompared from the start, as for a secondary declared lost.
+ */
+export type SecondaryPort = { kind: 'interface'; name: string } | { kind: 'socket'; endpoint: Endpoint } | { kind: 'gone'; name: string };
 
 export interface RunOptions {
   clientIf: string;
@@ -155,6 +160,10 @@ export class RunEngine implements ActionSink {
       }, pcapOptions);
       this.secondarySocket = null;
       ports.push({ role: 'secondary', port: this.secondaryIf });
+    } else if (options.secondary.kind === 'gone') {
+      this.secondaryIf = null;
+      this.secondarySocket = null;
+      this.passThrough = 'secondary lost';
     } else {
       this.secondaryIf = null;
       this.secondarySocket = new FramedSocket(options.secondary.endpoint, {
@@ -200,6 +209,9 @@ export class RunEngine implements ActionSink {
     }
     await startListenersFirst(sockets, () => this.close(), () => this.openInterfaces());
     this.options.log(this.controller.description);
+    if (this.options.secondary.kind === 'gone') {
+      this.options.log(`secondary ${this.options.secondary.name}: gone; passing the primary's output through uncompared; once it is back, SIGUSR2 compares again (in a new engine)`);
+    }
     if (this.sendThread !== null) this.options.log('sends: from a second thread (--send-thread)');
   }
 
@@ -242,6 +254,10 @@ export class RunEngine implements ActionSink {
 
   /** The operator restores comparison after the SVM or the controller was declared lost (SIGUSR2). */
   restore(): void {
+    if (this.options.secondary.kind === 'gone') {
+      this.options.log(`restore: secondary ${this.options.secondary.name} is gone; this engine cannot compare without it`);
+      return;
+    }
     if (this.passThrough === null) {
       this.options.log('restore: neither the secondary nor the controller is lost; nothing to do');
       return;
@@ -346,7 +362,7 @@ export class RunEngine implements ActionSink {
 
   private sendToSecondary(frame: Uint8Array): void {
     if (this.secondaryIf) this.secondaryIf.send(frame);
-    else this.secondarySocket!.send(frame);
+    else this.secondarySocket?.send(frame);
   }
 
   /** Runs a core call outside a capture callback (timeouts, checkpoint done). */

@@ -199,22 +199,30 @@ describe('identical twins: data intact, zero checkpoints', () => {
     }
   });
 
-  test("an interface that goes down and up again mid-run is picked up again", async () => {
-    const before = proxy.log().length;
-    t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'down']);
-    await waitFor('the engine to notice', () => proxy.log().includes('the capture engine died'), 5000);
-    t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
-    await waitFor('the restart', () => proxy.log().slice(before).includes('starting a new engine'), 15_000);
-    // An operator's SIGUSR2 while the new engine starts (before its handler is in) must not kill it.
-    proxy.child.kill('SIGUSR2');
-    await waitFor('a new engine', () => proxy.log().slice(before).includes('notify-dev: controller connected'), 15_000);
-    assert.equal(proxy.child.exitCode, null, 'run itself exited');
-    assert.match(proxy.log().slice(before), /SIGUSR2 ignored: no engine is running yet/);
-    assert.equal(proxy.log().slice(before).split('the capture engine died').length - 1, 1, `the new engine died:\n${proxy.log().slice(before)}`);
-    await noCheckpoints(t, proxy, async () => {
+  test("the SVM's interface going down: the PVM serves the client meanwhile, and SIGUSR2 compares again once it is back", async () => {
+    const since = proxy.log().length;
+    const log = (): string => proxy.log().slice(since);
+    const download = async (): Promise<void> => {
       const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
       assert.equal(r.stdout.trim(), blobSha, r.stderr);
-    });
+    };
+    t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'down']);
+    await waitFor('the engine to notice', () => log().includes('the capture engine died'), 5000);
+    // What COLO is for: the SVM failing must not cut the client off from the PVM.
+    await waitFor('an engine without s0', () => log().includes('secondary s0: gone; passing the primary\'s output through uncompared'), 15_000);
+    await download();
+    proxy.child.kill('SIGUSR2');
+    await waitFor('SIGUSR2 while s0 is down', () => log().includes('restore: secondary-if s0 is still down'), 5000);
+    t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
+    proxy.child.kill('SIGUSR2');
+    await waitFor('the hand-over', () => log().includes('starting a new engine with every interface'), 15_000);
+    // An operator's SIGUSR2 while the new engine starts (before its handler is in) must not kill it.
+    proxy.child.kill('SIGUSR2');
+    await waitFor('a new engine', () => log().split('notify-dev: controller connected').length - 1 >= 2, 15_000);
+    assert.equal(proxy.child.exitCode, null, 'run itself exited');
+    assert.match(log(), /SIGUSR2 ignored: no engine is running yet/);
+    assert.equal(log().split('the capture engine died').length - 1, 1, `an engine died besides the first:\n${log()}`);
+    await noCheckpoints(t, proxy, download);
   });
 });
 
