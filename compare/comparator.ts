@@ -330,12 +330,41 @@ class MessageConnection extends Connection {
   index = 0;
   /** Translate mode, UDP and echo flows: which guests have sent on this flow (HEARD_* bits), for the pairing of first datagrams. */
   heard = 0;
+  /** Messages each guest sent on the flow since the last checkpoint or resynchronisation (see `resynchronize`). */
+  primaryMessages = 0;
+  secondaryMessages = 0;
+  /** The SVM's next messages that are its copies of primary ones a resynchronisation released uncompared: skipped. */
+  owedBySecondary = 0;
 
   resetAfterCheckpoint(): void {
     this.clearWaiting();
     this.heldParts.clear();
     this.diverged = false;
     this.paired = null;
+    this.primaryMessages = 0;
+    this.secondaryMessages = 0;
+    this.owedBySecondary = 0;
+  }
+
+  /**
+   * After a request no checkpoint answered (the SVM was not reset), with every held primary
+   * message released uncompared: messages are paired in order, so the SVM's copies of those still
+   * to come are skipped, and the SVM's messages beyond the PVM's wait on, timed from `now`, for
+   * the primary ones they are copies of. Returns how many waiting messages were dropped.
+   */
+  resynchronize(now: number): number {
+    this.heldParts.clear();
+    const ahead = this.secondaryMessages - this.primaryMessages;
+    let dropped = 0;
+    if (ahead <= 0) this.owedBySecondary += -ahead;
+    for (; this.waiting.length > Math.max(0, ahead); dropped++) this.shiftWaiting();
+    for (let i = this.waiting.length; i > 0; i--) {
+      const w = this.shiftWaiting()!;
+      this.pushWaiting({ parts: w.parts, since: now });
+    }
+    this.primaryMessages = 0;
+    this.secondaryMessages = 0;
+    return dropped;
   }
 
   pushWaiting(w: WaitingMessage): void {
@@ -621,11 +650,7 @@ class Engine implements Comparator {
         c.diverged = false;
         c.blocked = false;
         if (c instanceof TcpConnection) this.resynchronizeTcp(c, now);
-        else {
-          this.counters.secondaryWaitingFrames -= c.secondaryWaitingCount();
-          c.dropSecondaryWaiting();
-          if (c instanceof MessageConnection) c.heldParts.clear();
-        }
+        else if (c instanceof MessageConnection) this.counters.secondaryWaitingFrames -= c.resynchronize(now);
         c.lastSeen = Math.max(c.lastSeen, now);
       }
       // Every connection they blocked was among them.
@@ -991,7 +1016,10 @@ class Engine implements Comparator {
     const target = this.connection(f, true, now) as MessageConnection;
     const stray = this.table.get(flowKey(f, true, pair.secondaryPort));
     if (!(stray instanceof MessageConnection) || stray.held.length > 0) return;
-    for (let w = stray.shiftWaiting(); w !== undefined; w = stray.shiftWaiting()) target.pushWaiting(w);
+    for (let w = stray.shiftWaiting(); w !== undefined; w = stray.shiftWaiting()) {
+      target.pushWaiting(w);
+      target.secondaryMessages++;
+    }
     target.heard |= HEARD_SECONDARY;
     this.mergedAway(stray);
   }
@@ -1412,6 +1440,12 @@ class Engine implements Comparator {
    * itself, or every fragment of a reassembled datagram; `owned` says they are copies already.
    */
   private message(c: MessageConnection, primary: boolean, frames: readonly Uint8Array[], owned: boolean, parts: MessageParts, now: number): void {
+    if (primary) c.primaryMessages++;
+    else if (c.owedBySecondary > 0) {
+      // The SVM's copy of a primary message a resynchronisation released (see `resynchronize`).
+      c.owedBySecondary--;
+      return;
+    } else c.secondaryMessages++;
     if (c.blocked) {
       if (primary) for (const frame of frames) this.hold(c, owned || this.keep ? frame : this.copier.copy(frame), now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
       return;

@@ -211,6 +211,7 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     t.primary(t.udp({ payload: 'held while diverged' }));
     t.resynchronize();
     assert.deepEqual(t.releasedPayloads(), ['a', 'held while diverged']);
+    t.secondary(t.udp({ payload: 'its copy, late' })); // paired in order with the one released uncompared: skipped
     t.primary(t.udp({ payload: 'b' }));
     t.secondary(t.udp({ payload: 'b' }));
     assert.deepEqual(t.releasedPayloads().at(-1), 'b');
@@ -218,6 +219,39 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     t.secondary(t.udp({ payload: 'C' }));
     assert.deepEqual(t.mismatchReasons(), ['udp.payload', 'udp.payload']);
     assert.deepEqual(t.checkpoints(), ['udp.payload', 'udp.payload']);
+  });
+
+  test('datagrams: the SVM\'s late copies of the messages a timeout released are skipped, and the pairs after them match', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const d = (i: number) => t.udp({ payload: `datagram ${i}` });
+    for (let i = 1; i <= 3; i++) t.primary(d(i), 0);
+    t.advanceTo(4000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    t.resynchronize();
+    for (let i = 1; i <= 3; i++) t.secondary(d(i), 4100); // the SVM, late
+    for (let i = 4; i <= 8; i++) {
+      t.primary(d(i), 4200 + i);
+      t.secondary(d(i), 4200 + i);
+    }
+    assert.deepEqual(t.releasedPayloads().slice(-5), ['datagram 4', 'datagram 5', 'datagram 6', 'datagram 7', 'datagram 8']);
+    t.advanceTo(20_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+  });
+
+  test('datagrams: the SVM\'s messages ahead of the PVM\'s wait on, timed afresh, for the primary ones they are copies of', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const d = (i: number) => t.udp({ payload: `datagram ${i}` });
+    for (let i = 1; i <= 3; i++) t.secondary(d(i), 0);
+    t.advanceTo(4000); // the PVM late past the timeout
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    t.resynchronize();
+    t.advanceTo(6500);
+    for (let i = 1; i <= 4; i++) t.primary(d(i), 6500);
+    t.secondary(d(4), 6500);
+    assert.deepEqual(t.releasedPayloads(), ['datagram 1', 'datagram 2', 'datagram 3', 'datagram 4'], 'each released on arrival, matched');
+    t.advanceTo(20_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
   });
 
   test('TCP: a diverged connection is picked up where each guest is now, whatever it had sent', () => {
@@ -360,6 +394,7 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     t.resynchronize();
     assert.deepEqual(t.releasedPayloads().filter((p) => p === 'one' || p === 'two'), ['one', 'two']);
     assert.equal(t.c.counters.heldFrames, 0);
+    t.secondary(t.udp({ srcPort: 80, payload: 'two' })); // the SVM's copy of what was released uncompared: skipped
     t.primary(t.udp({ srcPort: 80, payload: 'three' }));
     t.secondary(t.udp({ srcPort: 80, payload: 'three' }));
     assert.deepEqual(t.releasedPayloads().at(-1), 'three', 'compared again, no longer blocked');
