@@ -37,7 +37,7 @@
  * all secondary state, sets offsets to zero (the SVM is now a copy of the PVM) and restarts every
  * comparison from the primary's current position. Where no checkpoint can answer a request,
  * `resynchronize` ends it instead: only the connections that asked release what they hold and
- * start afresh, the SVM's state and queued output kept.
+ * go on from there, the SVM's state and queued output kept.
  */
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
@@ -429,10 +429,12 @@ export interface Comparator {
    * A checkpoint request that no checkpoint will answer (no controller can take one, as beside
    * KVM): the SVM was not reset, so only the connections that asked (diverged, timed out, over a
    * limit, evicted with frames held, or waiting behind one that was) release their held frames, in
-   * arrival order, and are compared afresh from each side's next frames, as if picked up
-   * mid-stream. Every other connection, the SVM's output queued for comparison, the sequence
-   * translations and port pairings stay as they are: discarding them would turn the SVM's copies
-   * still on their way into false timeouts and shifted datagram pairs. Ends the pending request.
+   * arrival order, and are compared again from there: a TCP connection from the PVM's end, the
+   * SVM's bytes beyond it kept and its copies below it ignored; a datagram flow skipping the SVM's
+   * copies of the messages released uncompared. Every other connection, the SVM's output queued
+   * for comparison, the sequence translations and port pairings stay as they are: discarding them
+   * would turn the SVM's copies still on their way into false timeouts and shifted datagram pairs.
+   * Ends the pending request.
    */
   resynchronize(now: number): Action[];
   resynchronizeTo(sink: ActionSink, now: number): void;
