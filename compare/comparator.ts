@@ -665,7 +665,7 @@ class Engine implements Comparator {
   /**
    * A TCP connection's comparison goes on from the primary's end, the SVM's bytes beyond it kept
    * and its state untouched (see `resynchronize` and `TcpStreamMatch.resynchronize`); the SVM's
-   * segments still waiting to be compared keep their timeout. A handshake whose two sides were
+   * segments still waiting to be compared are timed afresh. A handshake whose two sides were
    * compared as different is taken as done, so that the SVM's sequence space is learned from it
    * (translate mode) and the client's frames reach the SVM.
    */

@@ -315,27 +315,29 @@ export class TcpStreamMatch {
    * `resynchronize`): the primary's bytes so far went out to the client, so they count as
    * verified, whatever the secondary had of them; the secondary keeps what it sent beyond them,
    * to be compared with the primary's next bytes, and what it sends below them later is a resend
-   * of verified bytes (ignored). Returns false when, no primary segment seen yet, the matcher
-   * started over as new (`restartMidStream`) and kept nothing.
+   * of verified bytes (ignored). Before the primary's first segment nothing of its stream went
+   * out, and the secondary's bytes wait for it as they were. Returns whether any secondary bytes
+   * were kept.
    */
   resynchronize(): boolean {
     const p = this.primary;
     const s = this.secondary;
-    if (!p.started || !s.started) {
-      this.restartMidStream();
-      return false;
-    }
     this.clearVerdict();
+    if (!p.started) return s.started;
     p.store.clear();
     const at = Math.max(this.verifiedEnd, p.end);
     this.verifiedEnd = at;
-    s.store.discardBelow(at);
-    if (s.end < at) s.end = at;
-    if (s.fin < at) s.fin = NONE;
-    if (s.rst < at) s.rst = NONE;
+    const kept = s.started;
+    if (!kept) s.begin(at);
+    else {
+      s.store.discardBelow(at);
+      if (s.end < at) s.end = at;
+      if (s.fin < at) s.fin = NONE;
+      if (s.rst < at) s.rst = NONE;
+    }
     this.comparing = true;
     if (this.found === null) this.advance();
-    return true;
+    return kept;
   }
 
   /** Forgets the mismatch, the limit passed and the urgent marks (both resets). */

@@ -288,6 +288,18 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     assert.equal(t.c.counters.secondaryWaitingFrames, 0);
   });
 
+  test('TCP picked up mid-stream, the PVM silent so far: the SVM\'s bytes wait for the PVM\'s as they were', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.secondary(t.out({ seq: ISN, payload: 'response' }), 0);
+    t.advanceTo(4000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    t.resynchronize();
+    t.primary(t.out({ seq: ISN, payload: 'response' }), 6500);
+    assert.deepEqual(t.releasedPayloads(), ['response']);
+    t.advanceTo(20_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+  });
+
   test('TCP: the SVM\'s late copy of bytes the resynchronisation released is ignored, not a new timeout', () => {
     const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
     t.established(ISN - 1);
