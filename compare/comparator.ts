@@ -510,8 +510,13 @@ class Engine implements Comparator {
    * 20,000 one-datagram flows that each diverged).
    */
   private readonly touched = new Set<Connection>();
-  /** Keys of connections that left the table with frames held or secondary output waiting, until the checkpoint (see `blocked`). */
-  private readonly blockedKeys = new Set<string>();
+  /**
+   * Keys of connections that left the table with frames held or secondary output waiting, until the
+   * checkpoint (see `blocked`), each with the messages the SVM still owes for the departed flow's
+   * primary ones (datagram flows; see `MessageConnection.resynchronize`), which the next connection
+   * under the key takes on.
+   */
+  private readonly blockedKeys = new Map<string, number>();
   /** How long a closed connection stays: closedLingerMs, but never less than compareTimeoutMs (config.ts). */
   private readonly lingerMs: number;
   /** Idle limit of an established translate-mode connection whose SVM numbers differ (`keepWhileTranslated`). */
@@ -1140,9 +1145,11 @@ class Engine implements Comparator {
 
   /** A new connection under the key of one that left with frames held or output waiting waits behind them (see `blocked`). */
   private blockIfHeldAway(c: Connection): void {
-    if (this.blockedKeys.size === 0 || !this.blockedKeys.has(c.key)) return;
+    const owed = this.blockedKeys.size === 0 ? undefined : this.blockedKeys.get(c.key);
+    if (owed === undefined) return;
     c.blocked = true;
     c.diverged = true;
+    if (c instanceof MessageConnection) c.primaryMessages += owed;
   }
 
   /**
@@ -1634,7 +1641,8 @@ class Engine implements Comparator {
     const translated = c instanceof TcpConnection && !c.finished && svmNumbersDiffer(c) &&
       (reason === 'full' || (reason === 'idle' && c.idleLimit === this.translatedIdleMs));
     if (held === 0 && waiting === 0 && !translated) return;
-    this.blockedKeys.add(c.key);
+    const owed = c instanceof MessageConnection ? Math.max(0, c.primaryMessages - c.secondaryMessages) : 0;
+    this.blockedKeys.set(c.key, (this.blockedKeys.get(c.key) ?? 0) + owed);
     const what = `${held} primary frames held, ${waiting} secondary ${c instanceof TcpConnection ? 'segments' : 'messages'} waiting${translated ? ', the SVM\'s sequence offset' : ''}`;
     const code = reason === 'full' ? 'flow.evicted_full' : reason === 'idle' ? 'flow.evicted_idle' : 'flow.reused';
     this.event(code, c.flow, `${what}; held frames are released after the checkpoint`);
