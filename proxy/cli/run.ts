@@ -139,13 +139,12 @@ export const runCommand: Command = {
     const controller = `the controller is declared lost when a checkpoint is ${within}256 MiB are held waiting for it`;
     log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}; ${controller}`);
     engineStarted();
+    let stop: (why: string) => void = () => {};
     // Without the SVM's interface, restoring comparison takes a new engine that has it: this one
     // ends with EXIT_RESTART once the interface is back.
-    let comeBack: (() => void) | undefined;
-    const back = new Promise<string>((resolve) => (comeBack = () => resolve('restart')));
     const restore = (): void => {
       if (secondary.kind !== 'gone') engine.restore();
-      else if (interfaceState(secondary.name)?.up === true) comeBack!();
+      else if (interfaceState(secondary.name)?.up === true) stop('restart');
       else log(`restore: secondary-if ${secondary.name} is still down; passing through until it is back`);
     };
     process.on('SIGUSR2', restore);
@@ -153,11 +152,12 @@ export const runCommand: Command = {
     // stop or restart this engine then, and its sockets would keep a new run from starting). The
     // handlers stay while it stops: a Ctrl-C reaches it twice (from the terminal, to the whole
     // process group, and forwarded by the supervisor), and the second must not kill it mid-close.
-    const why = await Promise.race([back, new Promise<string>((resolve) => {
+    const why = await new Promise<string>((resolve) => {
+      stop = resolve;
       process.on('SIGINT', () => resolve('SIGINT'));
       process.on('SIGTERM', () => resolve('SIGTERM'));
       process.once('disconnect', () => resolve('the supervisor is gone'));
-    })]);
+    });
     process.off('SIGUSR2', restore);
     log(why === 'restart' ? 'run: the secondary\'s interface is back: handing over to a new engine that compares' : `run: stopping (${why})`);
     metricsServer?.close();

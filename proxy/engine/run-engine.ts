@@ -254,10 +254,6 @@ export class RunEngine implements ActionSink {
 
   /** The operator restores comparison after the SVM or the controller was declared lost (SIGUSR2). */
   restore(): void {
-    if (this.options.secondary.kind === 'gone') {
-      this.options.log(`restore: secondary ${this.options.secondary.name} is gone; this engine cannot compare without it`);
-      return;
-    }
     if (this.passThrough === null) {
       this.options.log('restore: neither the secondary nor the controller is lost; nothing to do');
       return;
@@ -362,7 +358,7 @@ export class RunEngine implements ActionSink {
 
   private sendToSecondary(frame: Uint8Array): void {
     if (this.secondaryIf) this.secondaryIf.send(frame);
-    else this.secondarySocket?.send(frame);
+    else this.secondarySocket!.send(frame);
   }
 
   /** Runs a core call outside a capture callback (timeouts, checkpoint done). */
