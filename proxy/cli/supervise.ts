@@ -8,8 +8,9 @@
  * and TCP retransmits). An interface the engine can do without (`run`'s --secondary-if: the SVM's
  * tap, gone when the SVM fails, which is what COLO is there to survive) is not waited for: while
  * it is down the engine starts without it (`engineWithout`), and when that engine asks for it
- * back (exit code EXIT_RESTART, `run` on SIGUSR2) one with every interface starts at once. A first start that fails exits with the engine's code (its one-line error
- * is already printed). SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), and the command's own signals (`run`:
+ * back (exit code EXIT_RESTART, `run` on SIGUSR2) one with every interface starts at once. A
+ * first start that fails exits with the engine's code (its one-line error is already printed).
+ * SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), and the command's own signals (`run`:
  * SIGUSR2) once the engine has said it started. The engine gets this process's Node flags plus any
  * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
  * interfaces' offload features are taken before the first engine and put back after the last.

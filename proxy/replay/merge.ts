@@ -12,7 +12,7 @@
  * - a frame captured short of its length on the wire (a snap length, as `tcpdump -s 200` or a
  *   pcapng interface's snaplen cut it): the bytes that were cut off can differ between the
  *   guests, and the comparator, seeing only what was kept, would call the frames equal;
- * - a frame captured further than MAX_SPAN_MS after the first frame merged: a writer's mistake
+ * - a frame captured further than MAX_SPAN_MS from the first frame merged: a writer's mistake
  *   (nanoseconds under pcapng's default microsecond resolution, or under if_tsresol 0), not a
  *   capture, and a virtual clock that far on in double milliseconds could no longer step by the
  *   comparator's scan interval.
@@ -117,6 +117,6 @@ function checkFrame(f: CapturedFrame, path: string, origin: { frame: CapturedFra
   const span = f.msSince(origin.frame);
   if (Math.abs(span) > MAX_SPAN_MS) {
     const years = Math.abs(span) / (365.25 * 24 * 3600 * 1000);
-    throw new ReplayInputError(`${path}: the frame at byte ${f.fileOffset} was captured ${years.toPrecision(3)} years after the frame at byte ${origin.frame.fileOffset} of ${origin.path}: one of the two has its capture times wrong (a writer's unit error, such as nanoseconds without if_tsresol)`);
+    throw new ReplayInputError(`${path}: the frame at byte ${f.fileOffset} was captured ${years.toPrecision(3)} years ${span > 0 ? 'after' : 'before'} the frame at byte ${origin.frame.fileOffset} of ${origin.path}: one of the two has its capture times wrong (a writer's unit error, such as nanoseconds without if_tsresol)`);
   }
 }
