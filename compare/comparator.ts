@@ -261,6 +261,8 @@ class TcpConnection extends Connection {
    * translate mode the SVM's offset comes from the two handshakes. They count as waiting output.
    */
   early: EarlySegments | null = null;
+  /** Caller time of the last resynchronisation that kept the SVM's waiting segments, -1 before one. */
+  secondaryKeptAt = -1;
 
   constructor(key: string, now: number, idleLimit: number, config: ComparatorConfig) {
     super(key, 'tcp', now, idleLimit);
@@ -335,6 +337,8 @@ class MessageConnection extends Connection {
   secondaryMessages = 0;
   /** The SVM's next messages that are its copies of primary ones a resynchronisation released uncompared: skipped. */
   owedBySecondary = 0;
+  /** Caller time of the last resynchronisation that kept the SVM's waiting messages, -1 before one. */
+  secondaryKeptAt = -1;
 
   resetAfterCheckpoint(): void {
     this.clearWaiting();
@@ -358,12 +362,17 @@ class MessageConnection extends Connection {
     let dropped = 0;
     if (ahead <= 0) this.owedBySecondary += -ahead;
     for (; this.waiting.length > Math.max(0, ahead); dropped++) this.shiftWaiting();
+    // Kept for one more timeout, once: still waiting at the next resynchronisation, a message has
+    // no primary counterpart coming (output of the SVM's alone).
     for (let i = this.waiting.length; i > 0; i--) {
       const w = this.shiftWaiting()!;
-      this.pushWaiting({ parts: w.parts, since: now });
+      if (w.since <= this.secondaryKeptAt) dropped++;
+      else this.pushWaiting({ parts: w.parts, since: now });
     }
+    if (this.waiting.length > 0) this.secondaryKeptAt = now;
+    // Counted afresh from here: the SVM's messages kept are sent ones the PVM has yet to match.
     this.primaryMessages = 0;
-    this.secondaryMessages = 0;
+    this.secondaryMessages = this.waiting.length;
     return dropped;
   }
 
@@ -658,7 +667,6 @@ class Engine implements Comparator {
         c.blocked = false;
         if (c instanceof TcpConnection) this.resynchronizeTcp(c, now);
         else if (c instanceof MessageConnection) this.counters.secondaryWaitingFrames -= c.resynchronize(now);
-        c.lastSeen = Math.max(c.lastSeen, now);
       }
       // Every connection they blocked was among them.
       this.blockedKeys.clear();
@@ -675,14 +683,20 @@ class Engine implements Comparator {
    * (translate mode) and the client's frames reach the SVM.
    */
   private resynchronizeTcp(c: TcpConnection, now: number): void {
-    const kept = c.match.resynchronize();
     const pending = c.secondaryPending;
+    // The SVM's bytes are kept for one more timeout, once: still waiting at the next
+    // resynchronisation, they have no primary counterpart coming (output of the SVM's alone).
+    const waitedBefore = pending !== null && pending.length > 0 && pending.oldestSince() <= c.secondaryKeptAt;
+    const kept = c.match.resynchronize(!waitedBefore);
     const dropped = (c.early?.list.length ?? 0) + (pending === null ? 0 : kept ? pending.dropVerified(c.match.verified) : pending.length);
     this.counters.secondaryWaitingFrames -= dropped;
     c.early = null;
     // What still waits gets a timeout of its own from now: the request about it has just ended.
     if (!kept) c.secondaryPending = null;
-    else pending?.waitFrom(now);
+    else if (pending !== null && pending.length > 0) {
+      pending.waitFrom(now);
+      c.secondaryKeptAt = now;
+    }
     // Client frames piled up for an SVM whose handshake has not come: past the limit they go (they
     // are what the request was about), below it they wait on for its handshake.
     const waiting = c.toSecondary;

@@ -316,17 +316,24 @@ export class TcpStreamMatch {
    * verified, whatever the secondary had of them; the secondary keeps what it sent beyond them,
    * to be compared with the primary's next bytes, and what it sends below them later is a resend
    * of verified bytes (ignored). Before the primary's first segment nothing of its stream went
-   * out, and the secondary's bytes wait for it as they were. Returns whether any secondary bytes
-   * were kept.
+   * out, and the secondary's bytes wait for it as they were. With `keepSecondary` false the
+   * secondary's bytes go instead (the caller knows no primary counterpart is coming): it starts
+   * over at the primary's end, or, before the primary's first segment, at its own next segment.
+   * Returns whether any secondary bytes were kept.
    */
-  resynchronize(): boolean {
+  resynchronize(keepSecondary = true): boolean {
     const p = this.primary;
     const s = this.secondary;
     this.clearVerdict();
-    if (!p.started) return s.started;
+    if (!p.started) {
+      if (keepSecondary) return s.started;
+      this.restartMidStream();
+      return false;
+    }
     p.store.clear();
     const at = Math.max(this.verifiedEnd, p.end);
     this.verifiedEnd = at;
+    if (!keepSecondary) s.forget();
     const kept = s.started;
     if (!kept) s.begin(at);
     else {

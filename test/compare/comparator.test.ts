@@ -300,6 +300,35 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     assert.deepEqual(t.checkpoints(), ['timeout']);
   });
 
+  for (const kind of ['tcp', 'udp'] as const) {
+    test(`${kind}: output of the SVM's alone (no primary counterpart coming) is kept one timeout more, then goes: two requests in all`, () => {
+      const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.secondary(kind === 'tcp' ? t.out({ seq: ISN, payload: 'the SVM alone' }) : t.udp({ payload: 'the SVM alone' }), 0);
+      t.advanceResynchronizing(600_000);
+      assert.deepEqual(t.checkpoints(), ['timeout', 'timeout']);
+      assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+    });
+  }
+
+  test('datagrams: after the PVM caught up with the SVM\'s kept messages, one real difference leaves the pairs aligned', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const d = (i: number, extra = '') => t.udp({ payload: `datagram ${i}${extra}` });
+    t.secondary(d(1), 0);
+    t.secondary(d(2), 0);
+    t.advanceResynchronizing(4000); // the PVM late past the timeout
+    t.primary(d(1), 4500);
+    t.primary(d(2), 4500);
+    t.primary(d(3), 4600);
+    t.secondary(d(3, ' DIFFERENT'), 4600);
+    t.resynchronize();
+    for (let i = 4; i <= 13; i++) {
+      t.primary(d(i), 5000 + i);
+      t.secondary(d(i), 5000 + i);
+    }
+    t.advanceResynchronizing(20_000);
+    assert.deepEqual(t.checkpoints(), ['timeout', 'udp.payload']);
+  });
+
   test('TCP: the SVM\'s late copy of bytes the resynchronisation released is ignored, not a new timeout', () => {
     const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
     t.established(ISN - 1);

@@ -93,6 +93,17 @@ export class Twins {
     return a;
   }
 
+  /** `advanceTo` with every checkpoint request ended at once by a resynchronisation, as without a controller. */
+  advanceResynchronizing(at: number): void {
+    for (let d = this.c.nextDeadline(); d !== undefined && d <= at; d = this.c.nextDeadline()) {
+      this.advanceTo(d);
+      if (this.c.checkpointPending) this.resynchronize();
+      if (this.c.nextDeadline() === d) break;
+    }
+    this.advanceTo(at);
+    if (this.c.checkpointPending) this.resynchronize();
+  }
+
   private feed(side: 'client' | 'primary' | 'secondary', frame: Uint8Array, at: number): Action[] {
     this.now = at;
     const a = this.c.ingest(side, frame, at);
