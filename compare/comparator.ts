@@ -335,8 +335,12 @@ class MessageConnection extends Connection {
   /** Messages each guest sent on the flow since the last checkpoint or resynchronisation (see `resynchronize`). */
   primaryMessages = 0;
   secondaryMessages = 0;
-  /** The SVM's next messages that are its copies of primary ones a resynchronisation released uncompared: skipped. */
-  owedBySecondary = 0;
+  /**
+   * The primary messages a resynchronisation released uncompared whose SVM copies are still to
+   * come, in order: an SVM message equal to the head is that copy, and skipped; any other ends the
+   * list (the copy was lost, or differs) and is compared as usual.
+   */
+  readonly owed = new Fifo<MessageParts>();
   /** Caller time of the last resynchronisation that kept the SVM's waiting messages, -1 before one. */
   secondaryKeptAt = -1;
 
@@ -347,7 +351,7 @@ class MessageConnection extends Connection {
     this.paired = null;
     this.primaryMessages = 0;
     this.secondaryMessages = 0;
-    this.owedBySecondary = 0;
+    this.owed.clear();
   }
 
   /**
@@ -357,10 +361,13 @@ class MessageConnection extends Connection {
    * the primary ones they are copies of. Returns how many waiting messages were dropped.
    */
   resynchronize(now: number): number {
-    this.heldParts.clear();
     const ahead = this.secondaryMessages - this.primaryMessages;
+    // The last -ahead held messages are those whose SVM copies have not come.
+    for (let i = this.heldParts.length; i > 0; i--) {
+      const h = this.heldParts.shift()!;
+      if (i <= -ahead) this.owed.push(h.parts);
+    }
     let dropped = 0;
-    if (ahead <= 0) this.owedBySecondary += -ahead;
     for (; this.waiting.length > Math.max(0, ahead); dropped++) this.shiftWaiting();
     // Kept for one more timeout, once: still waiting at the next resynchronisation, a message has
     // no primary counterpart coming (output of the SVM's alone).
@@ -398,7 +405,35 @@ class MessageConnection extends Connection {
    * message's body after its identifier.
    */
   compare(p: MessageParts, s: MessageParts, reason: MismatchReason, equal: BytesEqual): Mismatch | null {
-    const index = this.index++;
+    return this.compareAt(p, s, reason, this.index++, equal);
+  }
+
+  /** Takes the SVM's message `s` when it is its copy of the first owed one (see `owed`); true when it was. */
+  takeOwed(s: MessageParts, equal: BytesEqual): boolean {
+    const o = this.owed.shift()!;
+    if (this.compareAt(o, s, 'udp.payload', this.index, equal) === null) return true;
+    this.owed.clear();
+    return false;
+  }
+
+  /** The owed messages and the held ones whose SVM copies have not come, in order (a departing flow's, for its successor). */
+  unanswered(): MessageParts[] {
+    const out: MessageParts[] = [];
+    for (let i = this.owed.length; i > 0; i--) {
+      const o = this.owed.shift()!;
+      out.push(o);
+      this.owed.push(o);
+    }
+    const missing = this.primaryMessages - this.secondaryMessages;
+    for (let i = this.heldParts.length; i > 0; i--) {
+      const h = this.heldParts.shift()!;
+      if (i <= missing) out.push(h.parts);
+      this.heldParts.push(h);
+    }
+    return out;
+  }
+
+  private compareAt(p: MessageParts, s: MessageParts, reason: MismatchReason, index: number, equal: BytesEqual): Mismatch | null {
     if (this.paired === null) return compareMessages(p, s, reason, index, equal);
     const [head, body] = this.cls === 'udp' ? [2, 0] : [0, 2];
     return compareMessages(p.skipping(head, body), s.skipping(head, body), reason, index, equal);
@@ -521,11 +556,11 @@ class Engine implements Comparator {
   private readonly touched = new Set<Connection>();
   /**
    * Keys of connections that left the table with frames held or secondary output waiting, until the
-   * checkpoint (see `blocked`), each with the messages the SVM still owes for the departed flow's
-   * primary ones (datagram flows; see `MessageConnection.resynchronize`), which the next connection
-   * under the key takes on.
+   * checkpoint (see `blocked`), each with the departed datagram flow's held messages whose SVM
+   * copies have not come (see `MessageConnection.owed`), which the next connection under the key
+   * takes on: released uncompared by a resynchronisation, their copies are still to come.
    */
-  private readonly blockedKeys = new Map<string, number>();
+  private readonly blockedKeys = new Map<string, MessageParts[]>();
   /** How long a closed connection stays: closedLingerMs, but never less than compareTimeoutMs (config.ts). */
   private readonly lingerMs: number;
   /** Idle limit of an established translate-mode connection whose SVM numbers differ (`keepWhileTranslated`). */
@@ -1163,7 +1198,7 @@ class Engine implements Comparator {
     if (owed === undefined) return;
     c.blocked = true;
     c.diverged = true;
-    if (c instanceof MessageConnection) c.primaryMessages += owed;
+    if (c instanceof MessageConnection) for (const parts of owed) c.owed.push(parts);
   }
 
   /**
@@ -1463,14 +1498,12 @@ class Engine implements Comparator {
    * itself, or every fragment of a reassembled datagram; `owned` says they are copies already.
    */
   private message(c: MessageConnection, primary: boolean, frames: readonly Uint8Array[], owned: boolean, parts: MessageParts, now: number): void {
+    // The SVM's copy of a primary message a resynchronisation released is skipped (see `owed`).
+    if (!primary && c.owed.length > 0 && c.takeOwed(parts, this.config.bytesEqual)) return;
     if (primary) c.primaryMessages++;
-    else if (c.owedBySecondary > 0) {
-      // The SVM's copy of a primary message a resynchronisation released (see `resynchronize`).
-      c.owedBySecondary--;
-      return;
-    } else c.secondaryMessages++;
+    else c.secondaryMessages++;
     if (c.blocked) {
-      if (primary) for (const frame of frames) this.hold(c, owned || this.keep ? frame : this.copier.copy(frame), now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
+      if (primary) this.holdMessage(c, frames, owned, parts, now);
       return;
     }
     const reason = messageReason(c.cls);
@@ -1487,13 +1520,7 @@ class Engine implements Comparator {
         }
         this.mismatch(c, m);
       }
-      let kept = parts;
-      for (const frame of frames) {
-        const copy = owned || this.keep ? frame : this.copier.copy(frame);
-        if (frame === parts.bytes) kept = parts.rebased(copy);
-        this.hold(c, copy, now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
-      }
-      c.heldParts.push({ parts: kept, frames: frames.length });
+      this.holdMessage(c, frames, owned, parts, now);
       return;
     }
     if (c.diverged) return;
@@ -1518,6 +1545,17 @@ class Engine implements Comparator {
   }
 
   // --- holding and releasing -----------------------------------------------------------------
+
+  /** Holds a primary message's frames (copied unless `owned` or kept as they are) and its parts, in step. */
+  private holdMessage(c: MessageConnection, frames: readonly Uint8Array[], owned: boolean, parts: MessageParts, now: number): void {
+    let kept = parts;
+    for (const frame of frames) {
+      const copy = owned || this.keep ? frame : this.copier.copy(frame);
+      if (frame === parts.bytes) kept = parts.rebased(copy);
+      this.hold(c, copy, now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
+    }
+    c.heldParts.push({ parts: kept, frames: frames.length });
+  }
 
   private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean, tag: unknown): void {
     const h = new HeldFrame(frame, c, now, end, ack, syn, tag, this.primaryArrivals);
@@ -1655,8 +1693,7 @@ class Engine implements Comparator {
     const translated = c instanceof TcpConnection && !c.finished && svmNumbersDiffer(c) &&
       (reason === 'full' || (reason === 'idle' && c.idleLimit === this.translatedIdleMs));
     if (held === 0 && waiting === 0 && !translated) return;
-    const owed = c instanceof MessageConnection ? Math.max(0, c.primaryMessages - c.secondaryMessages) : 0;
-    this.blockedKeys.set(c.key, (this.blockedKeys.get(c.key) ?? 0) + owed);
+    this.blockedKeys.set(c.key, [...(this.blockedKeys.get(c.key) ?? []), ...(c instanceof MessageConnection ? c.unanswered() : [])]);
     const what = `${held} primary frames held, ${waiting} secondary ${c instanceof TcpConnection ? 'segments' : 'messages'} waiting${translated ? ', the SVM\'s sequence offset' : ''}`;
     const code = reason === 'full' ? 'flow.evicted_full' : reason === 'idle' ? 'flow.evicted_idle' : 'flow.reused';
     this.event(code, c.flow, `${what}; held frames are released after the checkpoint`);
