@@ -158,7 +158,9 @@ export const runCommand: Command = {
       process.on('SIGTERM', () => resolve('SIGTERM'));
       process.once('disconnect', () => resolve('the supervisor is gone'));
     });
+    // The supervisor forwards SIGUSR2 until this process is gone: one now must not kill it mid-close.
     process.off('SIGUSR2', restore);
+    process.on('SIGUSR2', () => {});
     log(why === 'restart' ? 'run: the secondary\'s interface is back: handing over to a new engine that compares' : `run: stopping (${why})`);
     metricsServer?.close();
     await engine.close();

@@ -109,7 +109,8 @@ export async function supervise(o: Supervision): Promise<number> {
       child = null;
       const hadStarted = up;
       up = false;
-      if (stopping) return code ?? 0;
+      // Stopping: an engine that was handing over (EXIT_RESTART) when the signal came stopped too.
+      if (stopping) return code === EXIT_RESTART ? 0 : code ?? 0;
       if (!started) return code ?? EXIT_USAGE;
       if (code === EXIT_RESTART && hadStarted) {
         without = '';
