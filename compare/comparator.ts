@@ -261,8 +261,6 @@ class TcpConnection extends Connection {
    * translate mode the SVM's offset comes from the two handshakes. They count as waiting output.
    */
   early: EarlySegments | null = null;
-  /** Caller time of the last resynchronisation that kept the SVM's waiting segments, -1 before one. */
-  secondaryKeptAt = -1;
 
   constructor(key: string, now: number, idleLimit: number, config: ComparatorConfig) {
     super(key, 'tcp', now, idleLimit);
@@ -315,10 +313,14 @@ class TcpConnection extends Connection {
   }
 }
 
-/** A secondary message waiting for its primary counterpart: its parts (over a copy) and when it came. */
+/**
+ * A secondary message waiting for its primary counterpart: its parts (over a copy), when it came
+ * (or was last timed afresh), and whether a resynchronisation has kept it once already.
+ */
 interface WaitingMessage {
   parts: MessageParts;
   since: number;
+  kept?: boolean;
 }
 
 class MessageConnection extends Connection {
@@ -341,8 +343,6 @@ class MessageConnection extends Connection {
    * list (the copy was lost, or differs) and is compared as usual.
    */
   readonly owed = new Fifo<MessageParts>();
-  /** Caller time of the last resynchronisation that kept the SVM's waiting messages, -1 before one. */
-  secondaryKeptAt = -1;
 
   resetAfterCheckpoint(): void {
     this.clearWaiting();
@@ -361,22 +361,21 @@ class MessageConnection extends Connection {
    * the primary ones they are copies of. Returns how many waiting messages were dropped.
    */
   resynchronize(now: number): number {
+    for (const parts of this.unanswered(false)) this.owed.push(parts);
+    this.heldParts.clear();
     const ahead = this.secondaryMessages - this.primaryMessages;
-    // The last -ahead held messages are those whose SVM copies have not come.
-    for (let i = this.heldParts.length; i > 0; i--) {
-      const h = this.heldParts.shift()!;
-      if (i <= -ahead) this.owed.push(h.parts);
-    }
     let dropped = 0;
-    for (; this.waiting.length > Math.max(0, ahead); dropped++) this.shiftWaiting();
-    // Kept for one more timeout, once: still waiting at the next resynchronisation, a message has
-    // no primary counterpart coming (output of the SVM's alone).
-    for (let i = this.waiting.length; i > 0; i--) {
-      const w = this.shiftWaiting()!;
-      if (w.since <= this.secondaryKeptAt) dropped++;
-      else this.pushWaiting({ parts: w.parts, since: now });
+    // Beyond the PVM's, and kept for one more timeout, once: still waiting at the next
+    // resynchronisation, a message has no primary counterpart coming (output of the SVM's alone).
+    // Those kept before are the oldest, at the front.
+    while (this.waiting.length > 0 && (this.waiting.length > Math.max(0, ahead) || this.waiting.peek()!.kept === true)) {
+      this.shiftWaiting();
+      dropped++;
     }
-    if (this.waiting.length > 0) this.secondaryKeptAt = now;
+    for (const w of this.waiting) {
+      w.since = now;
+      w.kept = true;
+    }
     // Counted afresh from here: the SVM's messages kept are sent ones the PVM has yet to match.
     this.primaryMessages = 0;
     this.secondaryMessages = this.waiting.length;
@@ -416,20 +415,15 @@ class MessageConnection extends Connection {
     return false;
   }
 
-  /** The owed messages and the held ones whose SVM copies have not come, in order (a departing flow's, for its successor). */
-  unanswered(): MessageParts[] {
-    const out: MessageParts[] = [];
-    for (let i = this.owed.length; i > 0; i--) {
-      const o = this.owed.shift()!;
-      out.push(o);
-      this.owed.push(o);
-    }
+  /**
+   * The held messages whose SVM copies have not come (the last primary-minus-secondary of them), in
+   * order, after the owed ones when `withOwed` (a departing flow's, for its successor).
+   */
+  unanswered(withOwed = true): MessageParts[] {
+    const out = withOwed ? [...this.owed] : [];
     const missing = this.primaryMessages - this.secondaryMessages;
-    for (let i = this.heldParts.length; i > 0; i--) {
-      const h = this.heldParts.shift()!;
-      if (i <= missing) out.push(h.parts);
-      this.heldParts.push(h);
-    }
+    let i = this.heldParts.length;
+    for (const h of this.heldParts) if (i-- <= missing) out.push(h.parts);
     return out;
   }
 
@@ -721,17 +715,13 @@ class Engine implements Comparator {
     const pending = c.secondaryPending;
     // The SVM's bytes are kept for one more timeout, once: still waiting at the next
     // resynchronisation, they have no primary counterpart coming (output of the SVM's alone).
-    const waitedBefore = pending !== null && pending.length > 0 && pending.oldestSince() <= c.secondaryKeptAt;
-    const kept = c.match.resynchronize(!waitedBefore);
+    const kept = c.match.resynchronize(pending === null || !pending.kept);
     const dropped = (c.early?.list.length ?? 0) + (pending === null ? 0 : kept ? pending.dropVerified(c.match.verified) : pending.length);
     this.counters.secondaryWaitingFrames -= dropped;
     c.early = null;
     // What still waits gets a timeout of its own from now: the request about it has just ended.
     if (!kept) c.secondaryPending = null;
-    else if (pending !== null && pending.length > 0) {
-      pending.waitFrom(now);
-      c.secondaryKeptAt = now;
-    }
+    else pending?.waitFrom(now);
     // Client frames piled up for an SVM whose handshake has not come: past the limit they go (they
     // are what the request was about), below it they wait on for its handshake.
     const waiting = c.toSecondary;

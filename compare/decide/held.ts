@@ -74,6 +74,12 @@ export class Fifo<T> {
     return this.count === 0 ? undefined : this.items[this.head];
   }
 
+  /** The items, front first (not while the queue changes). */
+  *[Symbol.iterator](): IterableIterator<T> {
+    const items = this.items;
+    for (let i = 0; i < this.count; i++) yield items[(this.head + i) & (items.length - 1)]!;
+  }
+
   /** Removes and returns the front item, or undefined when empty. */
   shift(): T | undefined {
     if (this.count === 0) return undefined;

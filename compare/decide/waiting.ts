@@ -13,6 +13,8 @@ export class WaitingSegments {
   private items: number[] = [];
   private head = 0;
   private tail = 0;
+  /** How many of the oldest segments the last `waitFrom` timed afresh, still waiting. */
+  private keptCount = 0;
 
   /** Segments waiting. */
   get length(): number {
@@ -31,9 +33,18 @@ export class WaitingSegments {
     return this.head === this.tail ? -1 : this.items[this.head + 1]!;
   }
 
-  /** Times every waiting segment from `now` (a request about them was ended without a checkpoint). */
+  /**
+   * Times every waiting segment from `now` (a request about them was ended without a checkpoint)
+   * and marks them kept: `kept` is true while the oldest of them still waits.
+   */
   waitFrom(now: number): void {
     for (let i = this.head + 1; i < this.tail; i += 2) this.items[i] = now;
+    this.keptCount = this.length;
+  }
+
+  /** Whether the oldest segment waiting was already there at the last `waitFrom`. */
+  get kept(): boolean {
+    return this.keptCount > 0;
   }
 
   /** Removes the segments at the front whose end is at most `verified`; returns how many. */
@@ -41,6 +52,7 @@ export class WaitingSegments {
     const start = this.head;
     while (this.head !== this.tail && this.items[this.head]! <= verified) this.head += 2;
     const dropped = (this.head - start) / 2;
+    this.keptCount = Math.max(0, this.keptCount - dropped);
     if (this.head === this.tail) {
       this.head = 0;
       this.tail = 0;
