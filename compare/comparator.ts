@@ -190,7 +190,8 @@ class EarlySegment {
     readonly payloadLength: number,
     /** Its urgent pointer when URG is set, else -1. */
     readonly urgentPointer: number,
-    readonly since: number,
+    /** When it came, or when a resynchronisation timed it afresh. */
+    public since: number,
   ) {}
 }
 
@@ -198,6 +199,8 @@ class EarlySegment {
 class EarlySegments {
   readonly list: EarlySegment[] = [];
   bytes = 0;
+  /** Kept once already by a resynchronisation (see `resynchronizeTcp`), and timed from it. */
+  kept = false;
 
   push(e: EarlySegment): void {
     this.list.push(e);
@@ -716,9 +719,16 @@ class Engine implements Comparator {
     // The SVM's bytes are kept for one more timeout, once: still waiting at the next
     // resynchronisation, they have no primary counterpart coming (output of the SVM's alone).
     const kept = c.match.resynchronize(pending === null || !pending.kept);
-    const dropped = (c.early?.list.length ?? 0) + (pending === null ? 0 : kept ? pending.dropVerified(c.match.verified) : pending.length);
+    // The SVM's segments that came before the handshakes could be compared wait on for them, once,
+    // while a handshake is missing (a PVM late with its SYN-ACK, the SVM's banner already out).
+    const early = c.early;
+    const keepEarly = early !== null && !early.kept && !c.handshakeDone && (c.primarySyn === null || c.secondarySyn === null);
+    const dropped = (keepEarly ? 0 : early?.list.length ?? 0) + (pending === null ? 0 : kept ? pending.dropVerified(c.match.verified) : pending.length);
     this.counters.secondaryWaitingFrames -= dropped;
-    c.early = null;
+    if (keepEarly) {
+      for (const e of early.list) e.since = now;
+      early.kept = true;
+    } else c.early = null;
     // What still waits gets a timeout of its own from now: the request about it has just ended.
     if (!kept) c.secondaryPending = null;
     else pending?.waitFrom(now);

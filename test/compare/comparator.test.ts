@@ -343,6 +343,28 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     assert.deepEqual(t.checkpoints(), ['timeout', 'udp.payload']);
   });
 
+  test('TCP: the SVM\'s banner sent before the PVM\'s late SYN-ACK waits on for the handshake: one request in all', () => {
+    const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    const synAck = t.out({ seq: ISN - 1, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true, windowScale: 7 } });
+    const banner = t.out({ seq: ISN, payload: 'SSH-2.0-OpenSSH_9.6\r\n' });
+    t.secondary(synAck, 0);
+    t.secondary(banner, 1);
+    t.advanceResynchronizing(4000); // the PVM late past the timeout
+    t.primary(synAck, 4500);
+    t.primary(banner, 4501);
+    assert.deepEqual(t.releasedPayloads(), ['', 'SSH-2.0-OpenSSH_9.6\r\n'], 'both released on arrival');
+    t.advanceResynchronizing(30_000);
+    assert.deepEqual(t.checkpoints(), ['timeout']);
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+    // A PVM that never answers: the banner is kept once, then goes.
+    const u = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    u.secondary(synAck, 0);
+    u.secondary(banner, 1);
+    u.advanceResynchronizing(600_000);
+    assert.deepEqual(u.checkpoints(), ['timeout', 'timeout']);
+    assert.equal(u.c.counters.secondaryWaitingFrames, 0);
+  });
+
   test('TCP: the SVM\'s late copy of bytes the resynchronisation released is ignored, not a new timeout', () => {
     const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
     t.established(ISN - 1);
