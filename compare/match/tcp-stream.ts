@@ -35,7 +35,7 @@
  * FIN elsewhere or anything after its RST `tcp.fin_rst`. Urgent data (`urgentMark`) is part of the
  * stream too: where the urgent pointers point, `tcp.urgent`. Bytes below `verified` are not kept: like a TCP receiver keeping the first
  * copy, a resend of verified bytes is ignored unchecked. After a mismatch nothing is compared and
- * nothing is buffered until `resetAfterCheckpoint`.
+ * only the secondary's bytes are buffered (for `resynchronize`), until a reset.
  *
  * Mid-stream pickup (no `startAt`): each side starts at its first segment with payload, FIN or
  * RST (one without says nothing of where the stream is: `NO_UNITS`); comparison begins at the
@@ -465,6 +465,7 @@ export class TcpStreamMatch {
     if (end > before) x.end = end;
     if (this.found !== null) {
       if (fin && x.fin === NONE) x.fin = e;
+      if (x === this.secondary) this.keepWhileMismatched(x, s, e, bytes, at);
       return end;
     }
 
@@ -627,6 +628,16 @@ export class TcpStreamMatch {
   private record(reason: MismatchReason, offset: number, primaryHex: string, secondaryHex: string, detail: string): void {
     this.found = { reason, position: seqAdd(this.baseSeq, offset), offset, primaryHex, secondaryHex, detail };
     this.primary.store.clear();
-    this.secondary.store.clear();
+  }
+
+  /**
+   * While a mismatch stands nothing is compared, but the secondary's bytes are still kept (within
+   * `maxBytesPerSide`; a resend that disagrees is not stored again): a resynchronisation, which
+   * does not reset the SVM, compares those beyond the primary's end with the primary's next bytes.
+   * A checkpoint drops them (`resetAfterCheckpoint`).
+   */
+  private keepWhileMismatched(x: Side, s: number, e: number, bytes: Uint8Array, at: number): void {
+    const from = Math.max(s, this.verifiedEnd);
+    if (from < e && x.store.held + (e - from) <= this.maxBytesPerSide) x.store.insert(from, bytes, at + from - s, e - from);
   }
 }

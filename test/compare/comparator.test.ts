@@ -365,6 +365,26 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     assert.equal(u.c.counters.secondaryWaitingFrames, 0);
   });
 
+  for (const cut of ['in segments of its own', 'in one segment with the difference'] as const) {
+    test(`TCP: the SVM's bytes past a real difference, sent ${cut}, are kept for the PVM's next ones: one request in all`, () => {
+      const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.established(ISN - 1);
+      if (cut === 'in segments of its own') {
+        t.secondary(t.out({ seq: ISN, payload: 'aaaX' }), 0);
+        t.secondary(t.out({ seq: ISN + 4, payload: 'next' }), 0);
+      } else {
+        t.secondary(t.out({ seq: ISN, payload: 'aaaXnext' }), 0);
+      }
+      t.primary(t.out({ seq: ISN, payload: 'aaaa' }), 1); // the difference, at byte 3
+      t.resynchronize();
+      t.primary(t.out({ seq: ISN + 4, payload: 'next' }), 5);
+      assert.deepEqual(t.releasedPayloads(), ['', 'aaaa', 'next'], 'released on arrival');
+      t.advanceResynchronizing(20_000);
+      assert.deepEqual(t.checkpoints(), ['tcp.payload']);
+      assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+    });
+  }
+
   test('TCP: the SVM\'s late copy of bytes the resynchronisation released is ignored, not a new timeout', () => {
     const t = new Twins({ compareTimeoutMs: 3000, scanIntervalMs: 1000 });
     t.established(ISN - 1);
