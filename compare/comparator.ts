@@ -679,14 +679,13 @@ class Engine implements Comparator {
       this.checkpointPending = false;
       const asked = new Set<Connection>();
       for (const c of this.touched) if (c.diverged || c.blocked) asked.add(c);
-      // Connections that left the table keep their held frames in the global queue (see `removed`).
-      for (let h = this.heldQueue.oldest(); h !== undefined; h = h.newer ?? undefined) {
-        const owner = h.owner as Connection;
-        if (owner.diverged || owner.evicted) asked.add(owner);
-      }
+      // One walk of the held frames, in arrival order: those of the connections that asked, and of
+      // connections that left the table, whose held frames wait in the global queue (see `removed`).
       for (let h = this.heldQueue.oldest(); h !== undefined; ) {
         const next = h.newer ?? undefined;
-        if (asked.has(h.owner as Connection)) {
+        const owner = h.owner as Connection;
+        if (owner.diverged || owner.evicted || asked.has(owner)) {
+          asked.add(owner);
           this.heldQueue.release(h);
           this.emitRelease(h);
         }
