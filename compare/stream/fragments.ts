@@ -349,10 +349,7 @@ export class FragmentReassembler {
       this.cut.delete(p.key);
       this.cut.set(p.key, CutDatagram.of(p, now));
     }
-    for (const c of this.cut.values()) {
-      if (this.cut.size <= this.maxDatagrams) break;
-      this.cut.delete(c.key);
-    }
+    this.forgetOldestCut();
     this.pending.clear();
     this.bytesHeld = 0;
     return held.sort((a, b) => a.serial - b.serial).map((h) => h.frame);
@@ -369,6 +366,11 @@ export class FragmentReassembler {
       this.cut.delete(c.key);
       this.cut.set(c.key, c.copy());
     }
+    this.forgetOldestCut();
+  }
+
+  /** Forgets the oldest cut datagrams beyond `maxDatagrams`. */
+  private forgetOldestCut(): void {
     for (const c of this.cut.values()) {
       if (this.cut.size <= this.maxDatagrams) break;
       this.cut.delete(c.key);
