@@ -36,8 +36,12 @@ const flags = {
   gro: { type: 'boolean', help: "turn GRO on on --primary-if and --secondary-if (veths): the guests' segments are captured merged into frames of up to 64 KiB, compared whole and cut again for the client (about twice the throughput of guests without segmentation offload); a ring slot then takes 64 KiB, so give --ring-mb room" },
 } as const;
 
-/** The start-up checks every live command makes, as one-line errors (exit 2). */
-export function checkLiveCapture(command: string, interfaces: readonly [flag: string, name: string][]): void {
+/**
+ * The start-up checks every live command makes: throws the one-line error (exit 2) of a live command that cannot capture: not root, no cap, an
+ * interface missing or down, or named twice. `optional` (the SVM's interface, in `run`'s
+ * supervisor) may be missing or down: the engine starts without it (supervise.ts).
+ */
+export function checkLiveCapture(command: string, interfaces: readonly [flag: string, name: string][], optional?: string): void {
   try {
     const problem = capturePermissionProblem();
     if (problem !== null) throw new LiveCaptureError(problem, 'live.permission');
@@ -47,7 +51,7 @@ export function checkLiveCapture(command: string, interfaces: readonly [flag: st
       const other = seen.get(name);
       if (other !== undefined) throw new UsageError(`${command}: ${flag} and ${other} name the same interface ${name}`);
       seen.set(name, flag);
-      checkInterface(flag, name);
+      if (name !== optional || interfaceState(name)?.up === true) checkInterface(flag, name);
     }
   } catch (e) {
     if (e instanceof LiveCaptureError) throw new InputError(`${command}: ${e.message}`, e.code);
@@ -67,7 +71,8 @@ export const runCommand: Command = {
     'After --lost-after consecutive timeouts with nothing compared the SVM is declared lost and\n' +
     "the PVM's output passes through uncompared; SIGUSR2 restores comparison. The same when a\n" +
     'checkpoint is not done within --controller-timeout: the controller is declared lost, until\n' +
-    'a checkpoint is done or SIGUSR2.',
+    "a checkpoint is done or SIGUSR2. While --secondary-if is missing or down (at the start too),\n" +
+    "the PVM's output passes through; once it is up, SIGUSR2 compares again.",
   flags,
   async run(argv) {
     const { flags: f, positionals } = parseFlags('run', flags, argv);
@@ -94,12 +99,14 @@ export const runCommand: Command = {
     const metricsAt = f.metrics === undefined ? undefined : parseMetricsAddress('run', f.metrics);
     const interfaces: [string, string][] = [['--client-if', clientIf], ['--primary-if', primaryIf]];
     if (secondary.kind !== 'socket') interfaces.push(['--secondary-if', secondary.name]);
-    checkLiveCapture('run', secondary.kind === 'gone' ? interfaces.slice(0, 2) : interfaces);
+    const engineRun = engineStart();
+    // The SVM's interface may be missing or down at the start too (the SVM not started yet, or
+    // failed and not rebuilt): refusing to start would cut the client off from the PVM.
+    checkLiveCapture('run', secondary.kind === 'gone' ? interfaces.slice(0, 2) : interfaces, engineRun === undefined ? f['secondary-if'] : undefined);
 
     const log = (line: string): void => {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
-    const engineRun = engineStart();
     if (engineRun === undefined) {
       return supervise({
         command: 'run', interfaces, optional: f['secondary-if'], log,

@@ -8,12 +8,14 @@
  * and TCP retransmits). An interface the engine can do without (`run`'s --secondary-if: the SVM's
  * tap, gone when the SVM fails, which is what COLO is there to survive) is not waited for: while
  * it is down the engine starts without it (`engineWithout`), and when that engine asks for it
- * back (exit code EXIT_RESTART, `run` on SIGUSR2) one with every interface starts at once. A
- * first start that fails exits with the engine's code (its one-line error is already printed).
+ * back (exit code EXIT_RESTART, `run` on SIGUSR2) one with every interface starts at once; so
+ * does the first engine when that interface is missing or down at the start. A first start that
+ * fails exits with the engine's code (its one-line error is already printed).
  * SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), and the command's own signals (`run`:
  * SIGUSR2) once the engine has said it started. The engine gets this process's Node flags plus any
  * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
- * interfaces' offload features are taken before the first engine and put back after the last.
+ * interfaces' offload features are taken before the first engine that uses each and put back
+ * after the last.
  * libpcap's complaint about an interface without an IPv4 address, which cap prints to stderr
  * for every such interface (a proxy's need none), is left out of the engine's stderr.
  */
@@ -83,14 +85,20 @@ export async function supervise(o: Supervision): Promise<number> {
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...o.engineSignals.map((s) => s.signal)];
   for (const sig of signals) process.on(sig, forward);
-  // The engines turn offloads off (and GRO on with --gro); put the interfaces back as found when
-  // the last one is gone. Taken here, once: a restarted engine would find them already changed.
-  const found = o.interfaces.map(([, name]) => [name, offloadFeatures(name)] as const);
   const isUp = (name: string): boolean => interfaceState(name)?.up === true;
   /** The interface the next engine goes without ('' for none). */
-  let without = '';
+  let without = o.optional !== undefined && !isUp(o.optional) ? o.optional : '';
+  if (without !== '') {
+    const state = interfaceState(without) === null ? 'does not exist' : 'is down';
+    o.log(`${o.command}: ${without} ${state}: starting without it; once it is up, SIGUSR2 hands over to an engine that compares`);
+  }
+  // The engines turn offloads off (and GRO on with --gro); put the interfaces back as found when
+  // the last one is gone. Taken once, before the first engine that uses the interface: a
+  // restarted engine would find them already changed.
+  const found = new Map<string, Map<string, boolean>>();
   try {
     for (;;) {
+      for (const [, name] of o.interfaces) if (name !== without && !found.has(name)) found.set(name, offloadFeatures(name));
       const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), process.argv[1]!, ...process.argv.slice(2)], {
         env: { ...process.env, [ENGINE_ENV]: started ? 'restart' : 'first', [WITHOUT_ENV]: without }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       });

@@ -1,7 +1,8 @@
 /**
  * `colo-proxy run` and `colo-proxy bridge` refuse to start with one clear line and exit code 2:
  * missing flags, not root (no CAP_NET_RAW/CAP_NET_ADMIN), no libpcap/cap, an unknown interface, an
- * interface that is down, the same interface twice. The interface checks run inside a namespace made here.
+ * interface that is down, the same interface twice; but `run` starts without the SVM's interface
+ * when it is missing. The interface checks run inside a namespace made here.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
 import { NetnsLab, execFile } from '../../support/netns.js';
+import { waitFor } from '../../support/socket-peer.js';
 
 const lab = new NetnsLab();
 let ns = '';
@@ -53,9 +55,27 @@ test('run: missing flags, an unknown interface, an interface that is down, the s
     [['run'], /^colo-proxy: run: --client-if IF is required$/],
     [['run', '--client-if', 'up0', '--primary-if', 'up1'], /exactly one of --secondary-if IF and --secondary-socket EP/],
     [['run', ...ifs('up0', 'nope0', 'up1')], /^colo-proxy: run: --primary-if: no interface named "nope0"/],
-    [['run', ...ifs('up0', 'up1', 'down0')], /^colo-proxy: run: --secondary-if: interface down0 is down; bring it up with: ip link set down0 up$/],
+    [['run', ...ifs('up0', 'down0', 'up1')], /^colo-proxy: run: --primary-if: interface down0 is down; bring it up with: ip link set down0 up$/],
     [['run', ...ifs('up0', 'up1', 'up0')], /^colo-proxy: run: --secondary-if and --client-if name the same interface up0$/],
   ]);
+});
+
+test('run: a --secondary-if that does not exist (the SVM not started yet) is no error: run starts without it and says so', async () => {
+  const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...ifs('up0', 'up1', 'svm-tap9')]));
+  let text = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    await waitFor(() => `the start-up lines; stderr:\n${text}`, () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
+    assert.equal(child.exitCode, null, text);
+    assert.match(text, / run: svm-tap9 does not exist: starting without it; once it is up, SIGUSR2 hands over to an engine that compares\n/);
+    assert.match(text, / secondary svm-tap9: gone; passing the primary's output through uncompared/);
+    assert.match(text, / run: client-if up0, primary-if up1, secondary-if svm-tap9 \(gone\);/);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, text);
 });
 
 test('run: a socket or metrics address it cannot listen on is the only line, naming the flag', async () => {

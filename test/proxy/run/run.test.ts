@@ -397,6 +397,43 @@ describe('twins that differ', () => {
     assert.equal(offloads(), found, 'every offload as it was');
   });
 
+  test("the SVM's interface down at the start: run starts without it, the PVM serves the client, and SIGUSR2 compares once it is up", async () => {
+    const offloads = (): string => ['p0', 's0', 'c0'].map((i) => t.lab.run(t.proxy, 'ethtool', ['-k', i])).join('');
+    for (const i of ['p0', 's0', 'c0']) t.lab.run(t.proxy, 'ethtool', ['-K', i, 'gso', 'on']);
+    const found = offloads();
+    const download = async (): Promise<void> => {
+      const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/blob`], { timeoutMs: 60_000 });
+      assert.equal(r.stdout.trim(), blobSha, r.stderr);
+    };
+    t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'down']);
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await t.startProxy();
+      const log = proxy.log;
+      assert.match(log(), / run: s0 is down: starting without it/);
+      assert.match(log(), / secondary s0: gone; passing the primary's output through uncompared/);
+      await download();
+      const m = await t.metrics();
+      assert.equal(m.get('colo_proxy_secondary_lost'), 1, log());
+      assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, log());
+      t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
+      proxy.child.kill('SIGUSR2');
+      await waitFor('the hand-over', () => log().includes('starting a new engine with every interface'), 15_000);
+      await waitFor('a new engine', () => log().split('notify-dev: controller connected').length - 1 >= 2, 15_000);
+      await noCheckpoints(t, proxy, download);
+      const compared = await t.metrics();
+      assert.equal(compared.get('colo_proxy_secondary_lost'), 0, log());
+      assert.ok((compared.get('colo_proxy_frames_total{side="secondary"}') ?? 0) > 1000, `the SVM's output is compared; proxy log:\n${log()}`);
+      const exited = new Promise((resolve) => proxy!.child.once('exit', resolve));
+      proxy.child.kill('SIGTERM');
+      assert.equal(await exited, 0, log());
+      assert.equal(offloads(), found, 'every offload as it was, s0 included');
+    } finally {
+      t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
+      if (proxy) await t.lab.stop(proxy.child);
+    }
+  });
+
   test('random bytes from the server: checkpoints are requested and the client gets the PVM bytes intact', async (ctx) => {
     const proxy = await t.startProxy(['--compare-timeout', '300', '--expired-scan-cycle', '50']);
     const r = await t.lab.exec(t.client, 'python3', [TWIN, 'get', `http://${GUEST_IP}:${PORT}/random/300000`], { timeoutMs: 60_000 });
