@@ -67,6 +67,7 @@ import { MessageParts, compareMessages, messageParts, ownParts, wholeFrameParts,
 import type { BytesEqual } from './match/bytes-equal.js';
 import { NO_UNITS, TcpStreamMatch } from './match/tcp-stream.js';
 import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from './match/headers.js';
+import { ipOptionsOf } from './match/ip-options.js';
 import { AfterCheckpoint, FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
 import { ActiveOpenPairing, isPairableDatagram, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
@@ -240,6 +241,8 @@ class TcpConnection extends Connection {
   headers: string | null = null;
   /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
   tags: string | null = null;
+  /** IP options or chosen IPv6 extension headers of the connection's first output frame (`ipOptionsOf`, '' none). */
+  ipOptions: string | null = null;
   /**
    * Secondary segments not yet matched, oldest first: their relative end and arrival time. The
    * head's time is how long the SVM has been ahead (for the timeout); made on first need, dropped by an idle scan.
@@ -290,8 +293,9 @@ class TcpConnection extends Connection {
     this.sentBytes = 0;
     this.redeliveredAck = -1;
     this.dropSecondaryWaiting();
-    // The SVM is now a copy of the PVM: learn the VLAN tags afresh, whoever speaks first.
+    // The SVM is now a copy of the PVM: learn the VLAN tags and IP options afresh, whoever speaks first.
     this.tags = null;
+    this.ipOptions = null;
   }
 
   secondaryWaitingSince(): number {
@@ -1291,6 +1295,17 @@ class Engine implements Comparator {
     if (c.tags === null) c.tags = tags;
     else if (tags !== c.tags && !c.diverged) {
       this.mismatch(c, { reason: 'vlan', position: tcpSeq, offset: 0, primaryHex: primary ? tags : c.tags, secondaryHex: primary ? c.tags : tags, detail: 'VLAN tags differ within the connection' });
+    }
+    // The same for the IP options a guest chose (a source route...), learned from the first
+    // segment after the handshake: one value per connection, as a socket sets them (an
+    // application may set them only once connected); they are not header noise (match/ip-options.ts).
+    const options = isSyn ? null : ipOptionsOf(f);
+    if (options !== null && c.ipOptions === null) c.ipOptions = options;
+    else if (options !== null && options !== c.ipOptions && !c.diverged) {
+      this.mismatch(c, {
+        reason: 'header', position: tcpSeq, offset: 0, primaryHex: primary ? options : c.ipOptions, secondaryHex: primary ? c.ipOptions : options,
+        detail: `IP options differ within the connection: ${primary ? 'primary' : 'secondary'} segment has ${options === '' ? 'none' : options}, the connection ${c.ipOptions === '' ? 'none' : c.ipOptions}`,
+      });
     }
 
     if (this.tcpHeaders.length > 0 && !c.diverged) {

@@ -3,8 +3,8 @@
  * flow is compared in FIFO order, the n-th primary message against the n-th secondary one, so a
  * PVM that is several datagrams ahead just waits for the SVM (QEMU compares against the newest
  * packet and mismatches there). What is compared is what the guest chose: the VLAN tags, the
- * transport header fields that carry meaning (ports; ICMP type, code and rest of header) and the
- * payload. IP header noise (ID, TTL, TOS, flow label) and checksums are not compared, and the
+ * transport header fields that carry meaning (ports; ICMP type, code and rest of header), the IP
+ * options or extension headers the guest chose (ip-options.ts) and the payload. IP header noise (ID, TTL, TOS, flow label) and checksums are not compared, and the
  * lengths come from the IP header, so Ethernet padding never counts. Non-IP frames compare from
  * the EtherType on; ARP stops at the end of its addresses, so its padding is ignored too.
  *
@@ -17,6 +17,7 @@ import type { Frame } from '../wire/frame.js';
 import { quotedTransport } from '../wire/icmp-quote.js';
 import type { SlabCopier } from '../wire/slab.js';
 import { headerSignature, type HeaderField } from './headers.js';
+import { ipOptionsOf } from './ip-options.js';
 import type { MismatchReason } from '../events.js';
 import type { BytesEqual } from './bytes-equal.js';
 import { firstDifference, hexWindow, type Mismatch } from './mismatch.js';
@@ -52,10 +53,16 @@ export class MessageParts {
   }
 }
 
-/** The compared parts of a decoded frame of class udp, icmp, ip or frame, with the header fields listed. */
+/**
+ * The compared parts of a decoded frame of class udp, icmp, ip or frame, with the header fields
+ * listed and the IP options or extension headers the guest chose (ip-options.ts) in `headers`.
+ */
 export function messageParts(frame: Frame, headers: readonly HeaderField[] = []): MessageParts {
   const p = bodyParts(frame);
-  return headers.length === 0 ? p : p.withHeaders(headerSignature(frame, headers));
+  const options = ipOptionsOf(frame);
+  if (headers.length === 0 && options === '') return p;
+  const listed = headerSignature(frame, headers);
+  return p.withHeaders(options === '' ? listed : `${listed}${listed === '' ? '' : ' '}ip.options=${options}`);
 }
 
 function bodyParts(frame: Frame): MessageParts {
