@@ -566,11 +566,14 @@ class Engine implements Comparator {
   private readonly lingerMs: number;
   /** Idle limit of an established translate-mode connection whose SVM numbers differ (`keepWhileTranslated`). */
   private readonly translatedIdleMs: number;
+  /** How long a closed translate-mode connection whose SVM numbers differ stays (`finish`). */
+  private readonly translatedLingerMs: number;
 
   constructor(private readonly config: ComparatorConfig) {
     this.keep = config.framesImmutable;
     this.lingerMs = Math.max(config.closedLingerMs, config.compareTimeoutMs);
     this.translatedIdleMs = Math.max(config.idleTimeoutMs, TRANSLATED_IDLE_MS);
+    this.translatedLingerMs = Math.max(this.lingerMs, TRANSLATED_CLOSED_LINGER_MS);
     this.table = new ConnectionTable<Connection>(config.maxConnections, (c, _key, reason) => this.removed(c, reason));
     this.tcpHeaders = config.compareHeaders.filter((f) => CONNECTION_CONSTANT_FIELDS.includes(f));
     this.primaryFragments = new FragmentReassembler({ timeoutMs: config.compareTimeoutMs });
@@ -662,6 +665,7 @@ class Engine implements Comparator {
         c.blocked = false;
         // The SVM's sequence space is the PVM's again: nothing is lost by forgetting this one when idle.
         if (c.idleLimit === this.translatedIdleMs) c.idleLimit = this.config.idleTimeoutMs;
+        else if (c.idleLimit === this.translatedLingerMs) c.idleLimit = this.lingerMs;
         c.held.clear();
         c.heldBytes = 0;
         if (c instanceof TcpConnection && c.toSecondary !== null && c.toSecondary.length > 0) {
@@ -1156,11 +1160,17 @@ class Engine implements Comparator {
     // and for a connection that is not in the table yet.
     const keys = this.keys;
     let c = keys.tuple(frame, guestIsSource, guestPort) ? this.table.getIpv4(keys.tupleProtocol, keys.tupleGuest, keys.tupleRemote, keys.tuplePorts) : undefined;
+    // A connection just opened for this frame is no new incarnation of itself.
+    let opened = false;
     if (c === undefined) {
       const key = keys.of(frame, guestIsSource, guestPort);
-      c = this.table.get(key) ?? this.opened(key, frame, now);
+      c = this.table.get(key);
+      if (c === undefined) {
+        c = this.opened(key, frame, now);
+        opened = true;
+      }
     }
-    if (source !== NO_SOURCE && newIncarnation(c, source, (frame.transport as TcpView).seq)) c = this.reopened(c, frame, now);
+    if (!opened && source !== NO_SOURCE && newIncarnation(c, source, (frame.transport as TcpView).seq)) c = this.reopened(c, frame, now);
     c.lastSeen = now;
     this.touch(c);
     return c;
@@ -1174,6 +1184,9 @@ class Engine implements Comparator {
    */
   private reopened(old: Connection, frame: Frame, now: number): Connection {
     this.table.delete(old.key);
+    // What a reset connection still holds or waits for is timing, not state: it goes now as it
+    // would at the next scan, with no checkpoint, nor a new connection blocked behind it.
+    if (isClientReset(old)) this.abandon(old);
     this.removed(old, 'reused');
     return this.opened(old.key, frame, now);
   }
@@ -1299,13 +1312,16 @@ class Engine implements Comparator {
     // The same for the IP options a guest chose (a source route...), learned from the first
     // segment after the handshake: one value per connection, as a socket sets them (an
     // application may set them only once connected); they are not header noise (match/ip-options.ts).
-    const options = isSyn ? null : ipOptionsOf(f);
-    if (options !== null && c.ipOptions === null) c.ipOptions = options;
-    else if (options !== null && options !== c.ipOptions && !c.diverged) {
-      this.mismatch(c, {
-        reason: 'header', position: tcpSeq, offset: 0, primaryHex: primary ? options : c.ipOptions, secondaryHex: primary ? c.ipOptions : options,
-        detail: `IP options differ within the connection: ${primary ? 'primary' : 'secondary'} segment has ${options === '' ? 'none' : options}, the connection ${c.ipOptions === '' ? 'none' : c.ipOptions}`,
-      });
+    if (!isSyn) {
+      const options = ipOptionsOf(f);
+      const known = c.ipOptions;
+      if (known === null) c.ipOptions = options;
+      else if (options !== known && !c.diverged) {
+        this.mismatch(c, {
+          reason: 'header', position: tcpSeq, offset: 0, primaryHex: primary ? options : known, secondaryHex: primary ? known : options,
+          detail: `IP options differ within the connection: ${primary ? 'primary' : 'secondary'} segment has ${options === '' ? 'none' : options}, the connection ${known === '' ? 'none' : known}`,
+        });
+      }
     }
 
     if (this.tcpHeaders.length > 0 && !c.diverged) {
@@ -1475,10 +1491,15 @@ class Engine implements Comparator {
     }
   }
 
-  /** FIN both ways, or an RST: the connection lingers `lingerMs`, then goes. */
+  /**
+   * FIN both ways, or an RST: the connection lingers `lingerMs`, then goes; in translate mode,
+   * one whose SVM numbers differ lingers TRANSLATED_CLOSED_LINGER_MS, for the guests' late
+   * teardown segments (a FIN resent in LAST-ACK when the client's last ACK was lost): forgotten,
+   * the next would be picked up mid-stream as the identity and the SVM's copy never match.
+   */
   private finish(c: TcpConnection): void {
     c.finished = true;
-    c.idleLimit = this.lingerMs;
+    c.idleLimit = svmNumbersDiffer(c) ? this.translatedLingerMs : this.lingerMs;
   }
 
   /**
@@ -1486,7 +1507,7 @@ class Engine implements Comparator {
    * PVM's (sequence or timestamp offsets, or port) is forgotten only after TRANSLATED_IDLE_MS idle
    * (or a full table): resumed after the usual idle timeout it would be picked up mid-stream as
    * the identity, its client frames misaddressed to the SVM and its output mismatched. A half-closed
-   * one too; once finished it lingers as closed connections do.
+   * one too; once finished it lingers as `finish` says.
    */
   private keepWhileTranslated(c: TcpConnection): void {
     if (svmNumbersDiffer(c)) c.idleLimit = this.translatedIdleMs;
@@ -1735,6 +1756,13 @@ function isClientReset(c: unknown): c is TcpConnection {
  */
 const TRANSLATED_IDLE_MS = (2 * 3600 + 15 * 60) * 1000;
 
+/**
+ * The least time a closed translate-mode connection whose SVM numbers differ stays: longer than a
+ * Linux guest goes on sending on a connection it has closed (a FIN resent from LAST-ACK or
+ * FIN-WAIT-1 with backoff for tcp_orphan_retries, about 100 s by default; TIME-WAIT's 60 s).
+ */
+const TRANSLATED_CLOSED_LINGER_MS = 180_000;
+
 /** Who sent a SYN looked up by `connection`, for `newIncarnation`; NO_SOURCE for any other frame. */
 const NO_SOURCE = -1;
 const SOURCE_CLIENT = 0;
@@ -1749,7 +1777,7 @@ const SOURCE_SECONDARY = 2;
  * another ISN than the one it sent on `c` after the handshake, or any guest SYN on a connection
  * picked up mid-stream that is comparing and saw no SYN from either guest (its old socket is gone:
  * pre-translated mode never sees the client's RST). A client's SYN on a live connection is not one: the guests answer it with an
- * ACK (RFC 5961).
+ * ACK (RFC 5961), unless the guests have sent nothing on it (a stray client segment made it).
  */
 function newIncarnation(c: Connection, source: number, seq: number): boolean {
   if (!(c instanceof TcpConnection)) return false;
@@ -1758,7 +1786,12 @@ function newIncarnation(c: Connection, source: number, seq: number): boolean {
     if (isn !== -1 || source === SOURCE_CLIENT) return seq !== isn;
     return c.handshakeDone || (source === SOURCE_PRIMARY ? c.secondarySyn : c.primarySyn) === null;
   }
-  if (source === SOURCE_CLIENT || !c.handshakeDone) return false;
+  // A client's SYN on an entry that has seen nothing from the guests (made by a stray client
+  // segment, such as an RST for a connection forgotten long ago) opens the connection afresh.
+  if (source === SOURCE_CLIENT) {
+    return seq !== c.clientIsn && c.primaryAck === -1 && c.secondaryAck === -1 && c.primaryIsn === -1 && c.secondaryIsn === -1 && !c.match.started && c.held.length === 0;
+  }
+  if (!c.handshakeDone) return false;
   if (isn !== -1) return seq !== isn;
   // This guest sent no SYN on `c`: a new connection if neither guest did (picked up mid-stream)
   // and comparison is under way; with the other guest's in, this one's belongs to `c`.

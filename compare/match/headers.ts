@@ -6,7 +6,7 @@
  * Messages (UDP, ICMP, other IP) pair one to one, so every listed field is compared between the
  * paired primary and secondary frames. TCP segments do not pair one to one (that is the point of
  * comparing by sequence range), so for TCP only the fields a connection keeps constant are
- * checked, `ip.ttl`, `ip.tos` and `ip.flow_label`: every segment, from either guest, must carry
+ * checked, `ip.ttl`, `ip.tos` (its DSCP: the ECN bits are left out) and `ip.flow_label`: every segment, from either guest, must carry
  * the value of the connection's first primary segment. The per-segment fields (`ip.id`,
  * `tcp.window`, `tcp.options`, `checksum`) apply to messages only.
  */
@@ -27,7 +27,9 @@ function value(frame: Frame, field: HeaderField): string {
     case 'ip.ttl':
       return net?.kind === 'ipv4' ? String(net.ttl) : net?.kind === 'ipv6' ? String(net.hopLimit) : '-';
     case 'ip.tos':
-      return net?.kind === 'ipv4' ? String(net.tos) : net?.kind === 'ipv6' ? String(net.trafficClass) : '-';
+      // The DSCP only: the ECN bits change from segment to segment within one connection (ECT on
+      // new data, not on retransmissions and pure ACKs, RFC 3168 §6.1.5).
+      return net?.kind === 'ipv4' ? String(net.tos & 0xfc) : net?.kind === 'ipv6' ? String(net.trafficClass & 0xfc) : '-';
     case 'ip.id':
       return net?.kind === 'ipv4' ? String(net.identification) : '-';
     case 'ip.flow_label':

@@ -1027,6 +1027,18 @@ describe('header fields: ignored by default, compared when configured', () => {
     assert.equal(m.mismatch.detail, 'secondary segment has ip.tos=0, the connection ip.tos=16');
   });
 
+  test('ip.tos compares the DSCP: the ECN bits, which change from segment to segment, are left out', () => {
+    const t = new Twins({ compareHeaders: ['ip.tos'] });
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN, payload: 'ab', tos: 0x02 })); // DSCP 0 as the handshake's, ECT(0)
+    t.secondary(t.out({ seq: ISN, payload: 'ab', tos: 0x00 })); // a resend: Not-ECT
+    t.primary(t.out({ seq: ISN + 2, payload: 'cd', tos: 0x03 })); // CE
+    t.secondary(t.out({ seq: ISN + 2, payload: 'cd', tos: 0x02 }));
+    assert.deepEqual(t.mismatchReasons(), []);
+    t.secondary(t.out({ seq: ISN + 4, payload: 'ef', tos: 0x28 }));
+    assert.deepEqual(t.mismatchReasons(), ['header'], 'another DSCP');
+  });
+
   test('an unknown field is a configuration error naming the accepted ones', () => {
     assert.throws(() => createComparator({ compareHeaders: ['ip.ecn' as 'ip.tos'] }), /compareHeaders: unknown field ip\.ecn \(accepted: ip\.ttl, ip\.tos, /);
   });
@@ -1704,7 +1716,32 @@ describe('how long closed and translated connections stay', () => {
     closed.secondary(closed.out({ seq: 900_001, ack: 5003, flags: TCP_ACK | TCP_FIN }));
     closed.client(closed.in({ seq: 5003, ack: 1002 }));
     closed.advanceTo(120_000);
-    assert.equal(closed.c.counters.connectionsClosed, 1, 'closed: gone after its linger');
+    assert.equal(closed.c.counters.connectionsClosed, 0, 'closed but translated: kept for late teardown segments');
+    closed.advanceTo(200_000);
+    assert.equal(closed.c.counters.connectionsClosed, 1, 'closed: gone after 3 min');
+    assert.deepEqual(closed.checkpoints(), [], 'a closed connection takes its offsets without a checkpoint');
+  });
+
+  test('translate mode: the guests\' FIN resent from LAST-ACK with backoff (the client\'s last ACK lost) still matches', () => {
+    const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    translated(t);
+    t.primary(t.out({ seq: 1001, ack: 5002, payload: 'response' }));
+    t.secondary(t.out({ seq: 900_001, ack: 5002, payload: 'response' }));
+    t.client(t.in({ seq: 5002, ack: 1009, flags: TCP_ACK | TCP_FIN }), 10);
+    t.primary(t.out({ seq: 1009, ack: 5003, flags: TCP_ACK | TCP_FIN }), 10);
+    t.secondary(t.out({ seq: 900_009, ack: 5003, flags: TCP_ACK | TCP_FIN }), 10);
+    // Linux resends with the RTO doubling from 200 ms; the gaps pass closedLingerMs (10 s) at 12.8 s.
+    let at = 10;
+    for (let rto = 200; rto <= 25_600; rto *= 2) {
+      at += rto;
+      t.advanceTo(at);
+      t.primary(t.out({ seq: 1009, ack: 5003, flags: TCP_ACK | TCP_FIN }), at);
+      t.secondary(t.out({ seq: 900_009, ack: 5003, flags: TCP_ACK | TCP_FIN }), at + 1);
+    }
+    t.advanceTo(at + 20_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.heldFrames, 0);
+    assert.equal(t.c.counters.events.get('flow.midstream') ?? 0, 0, 'not forgotten and picked up again');
   });
 
   test('a closed connection stays at least compareTimeoutMs, so the other guest\'s late copy of its RST still matches', () => {
@@ -1829,6 +1866,30 @@ describe('TCP: a guest a whole short connection behind the other', () => {
     assert.equal(t.c.counters.connectionsOpened, 2);
     assert.deepEqual(t.checkpoints(), []);
   });
+});
+
+describe('translate mode: a new connection on ports where only a stray client segment was seen', () => {
+  // An RST (ignored: nothing to reset) or an ACK for a connection forgotten long ago made an
+  // entry picked up mid-stream; the client's SYN on its ports opens the connection afresh, so
+  // the handshakes are compared and the SVM's numbers learned.
+  for (const stray of ['RST', 'ACK'] as const) {
+    test(`after a client ${stray}`, () => {
+      const opts = { mss: 1460, sackPermitted: true };
+      const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.client(t.in({ seq: 123_456, ack: stray === 'RST' ? 0 : 42, flags: stray === 'RST' ? TCP_RST : TCP_ACK }), 0);
+      t.client(t.in({ seq: 7000, ack: 0, flags: TCP_SYN, options: opts }), 100);
+      t.primary(t.out({ seq: 1000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }), 100);
+      t.secondary(t.out({ seq: 900_000, ack: 7001, flags: TCP_SYN | TCP_ACK, options: opts }), 100);
+      t.client(t.in({ seq: 7001, ack: 1001, payload: 'GET' }), 101);
+      const toSvm = t.delivered('secondary').at(-1)!;
+      assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint32(14 + 20 + 8), 900_001, 'the client\'s ACK in the SVM\'s space');
+      t.primary(t.out({ seq: 1001, ack: 7004, payload: 'response' }), 101);
+      t.secondary(t.out({ seq: 900_001, ack: 7004, payload: 'response' }), 101);
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.deepEqual(t.releasedPayloads(), ['', 'response']);
+    });
+  }
 });
 
 describe('TCP: a new connection on the ports of one picked up mid-stream', () => {
@@ -1987,6 +2048,22 @@ describe('translate mode: a connection the client reset', () => {
       t.advanceTo(10_000);
       assert.deepEqual(t.checkpoints(), resets ? [] : ['timeout'], `RST at ${seq}`);
     }
+  });
+
+  test('the client reconnecting from the same port at once: the reset connection goes without a checkpoint, the new one is compared', () => {
+    const t = aborted(true);
+    t.client(t.in({ seq: 990_000, ack: 0, flags: TCP_SYN, options: opts }), 5);
+    t.primary(t.out({ seq: 555_000, ack: 990_001, flags: TCP_SYN | TCP_ACK, options: opts }), 5);
+    t.secondary(t.out({ seq: 7_000_000, ack: 990_001, flags: TCP_SYN | TCP_ACK, options: opts }), 5);
+    t.client(t.in({ seq: 990_001, ack: 555_001, payload: 'GET' }), 6);
+    t.primary(t.out({ seq: 555_001, ack: 990_004, payload: 'again' }), 6);
+    t.secondary(t.out({ seq: 7_000_001, ack: 990_004, payload: 'again' }), 6);
+    t.secondary(t.out({ seq: 900_009, ack: 7004, payload: 'part two' }), 7); // the old connection's, late
+    assert.deepEqual(t.releasedPayloads(), ['', 'part one', 'part two', '', 'again']);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.events.get('flow.client_reset'), 1);
+    assert.equal(t.c.counters.heldFrames, 0);
   });
 
   test('a guest\'s connection the client refuses (RST acknowledging the SYN) is reset; an RST acknowledging something else is not', () => {
