@@ -12,6 +12,7 @@ import { parseFlags } from './flags.js';
 import { parseEndpoint, sameSocket, type Endpoint } from '../ports/endpoint.js';
 import { CompareEngine } from '../engine/compare-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
+import { closeMetrics } from '../metrics/http.js';
 import { nodeFlagsNotice } from './node-flags.js';
 
 const flags = {
@@ -78,7 +79,7 @@ export const compareCommand: Command = {
     try {
       await engine.start();
     } catch (e) {
-      metricsServer?.close();
+      if (metricsServer !== undefined) closeMetrics(metricsServer);
       throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
     }
     log(engine.checkpointsDescription);
@@ -92,7 +93,7 @@ export const compareCommand: Command = {
       process.once('SIGTERM', resolve);
     });
     log('compare: stopping');
-    metricsServer?.close();
+    if (metricsServer !== undefined) closeMetrics(metricsServer);
     await engine.stop();
     return 0;
   },

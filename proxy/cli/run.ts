@@ -16,6 +16,7 @@ import { parseEndpoint, sameSocket } from '../ports/endpoint.js';
 import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
+import { closeMetrics } from '../metrics/http.js';
 import { EXIT_RESTART, engineStart, engineStarted, engineWithout, supervise } from './supervise.js';
 
 const flags = {
@@ -134,7 +135,7 @@ export const runCommand: Command = {
     try {
       await engine.start();
     } catch (e) {
-      metricsServer?.close();
+      if (metricsServer !== undefined) closeMetrics(metricsServer);
       if (e instanceof LiveCaptureError) throw new InputError(`run: ${e.message}`, e.code);
       throw new UsageError(`run: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -169,7 +170,7 @@ export const runCommand: Command = {
     process.off('SIGUSR2', restore);
     process.on('SIGUSR2', () => {});
     log(why === 'restart' ? 'run: the secondary\'s interface is back: handing over to a new engine that compares' : `run: stopping (${why})`);
-    metricsServer?.close();
+    if (metricsServer !== undefined) closeMetrics(metricsServer);
     await engine.close();
     log('run: stopped');
     if (process.connected) process.disconnect?.();

@@ -1,15 +1,40 @@
 /**
  * The metrics endpoint: `GET /metrics` (and `HEAD`) in Prometheus text format on HOST:PORT; another
- * method there is 405, any other path 404.
+ * method there is 405, any other path 404. A request may name the path alone or, as a proxy
+ * forwards it, the absolute URL.
+ *
+ * A scraper must never keep the data path from stopping or handing over: connections are bounded
+ * (MAX_CONNECTIONS, beyond which new ones are closed at once), a request must arrive within
+ * REQUEST_TIMEOUT_MS, an idle keep-alive connection goes after KEEP_ALIVE_MS, and
+ * `closeMetrics` closes the connections still open along with the server (Node's `close` alone
+ * waits for them, and one that never finished its request kept the process alive for good).
  */
 
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
+/** Connections served at once; Prometheus uses one per target. */
+const MAX_CONNECTIONS = 32;
+/** Time for a request's headers and whole request to arrive. */
+const REQUEST_TIMEOUT_MS = 5000;
+/** An idle keep-alive connection is closed after this (Prometheus scrapes every 15 s or so, and reconnects). */
+const KEEP_ALIVE_MS = 5000;
+
+/** The path of a request line's target, whether origin form (`/metrics?x`) or absolute (`http://host/metrics`). */
+function pathOf(target: string): string {
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  const path = absolute === null ? target : target.slice(absolute[0].length);
+  return path.split('?')[0] || '/';
+}
+
 /** Serves `registry`; resolves with the server once listening (rejects with the system error). */
 export function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    if ((req.url ?? '').split('?')[0] !== '/metrics') {
+  const server = createServer({
+    requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS,
+    // How often those timeouts are checked (30 s by default).
+    connectionsCheckingInterval: 1000,
+  }, (req, res) => {
+    if (pathOf(req.url ?? '') !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
       return;
     }
@@ -23,6 +48,7 @@ export function serveMetrics(registry: Registry, host: string, port: number): Pr
       (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
     );
   });
+  server.maxConnections = MAX_CONNECTIONS;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -30,4 +56,10 @@ export function serveMetrics(registry: Registry, host: string, port: number): Pr
       resolve(server);
     });
   });
+}
+
+/** Stops serving and closes every connection still open (see the module header). */
+export function closeMetrics(server: Server): void {
+  server.close();
+  server.closeAllConnections();
 }

@@ -5,7 +5,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coloProxyArgv } from '../../support/colo-proxy-cli.js';
@@ -240,6 +240,32 @@ test('compare: metrics count frames, releases and mismatches by reason', async (
   const post = await fetch(`http://127.0.0.1:${shared.metricsPort}/metrics`, { method: 'POST' });
   assert.equal(post.status, 405);
   assert.equal(post.headers.get('allow'), 'GET, HEAD');
+});
+
+test('compare: a metrics client that never finishes its request does not keep it from stopping', async () => {
+  const r = await startCompare();
+  const stalled = connect(r.metricsPort, '127.0.0.1');
+  stalled.on('error', () => {});
+  try {
+    await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
+    stalled.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'); // and never the end of the headers
+    const absolute = await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`, { method: 'HEAD' });
+    assert.equal(absolute.status, 200, 'served meanwhile');
+    const code = await Promise.race([stop(r), new Promise((resolve) => setTimeout(() => resolve('still running 10 s after SIGTERM'), 10_000))]);
+    assert.equal(code, 0, r.log());
+  } finally {
+    stalled.destroy();
+  }
+});
+
+test('compare: the metrics path may come as an absolute URL (through a proxy)', async () => {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = connect(shared.metricsPort, '127.0.0.1', () => s.end(`GET http://127.0.0.1:${shared.metricsPort}/metrics HTTP/1.0\r\n\r\n`));
+    let text = '';
+    s.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+  });
+  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(reply, /\ncolo_proxy_released_frames_total \d+\n/);
 });
 
 test('compare: with --vnet-hdr the header comes back as it was received', async () => {
