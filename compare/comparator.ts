@@ -471,6 +471,12 @@ export interface Comparator {
   advanceTo(sink: ActionSink, now: number): void;
   checkpointDoneTo(sink: ActionSink, now: number): void;
   /**
+   * What `checkpointDoneTo` does, when no checkpoint was done: for a front end that stops
+   * comparing (it passes the PVM's output through), every held frame goes out and the rest with
+   * it. Not counted as a checkpoint done.
+   */
+  flushTo(sink: ActionSink, now: number): void;
+  /**
    * A checkpoint request that no checkpoint will answer (no controller can take one, as beside
    * KVM): the SVM was not reset, so only the connections that asked (diverged, timed out, over a
    * limit, evicted with frames held, or waiting behind one that was) release their held frames, in
@@ -650,9 +656,13 @@ class Engine implements Comparator {
   }
 
   checkpointDoneTo(sink: ActionSink, now: number): void {
+    this.counters.checkpointsDone++;
+    this.flushTo(sink, now);
+  }
+
+  flushTo(sink: ActionSink, now: number): void {
     this.enter(sink);
     try {
-      this.counters.checkpointsDone++;
       this.checkpointPending = false;
       const cut = this.flushHeld(now);
       this.counters.secondaryWaitingFrames = 0;

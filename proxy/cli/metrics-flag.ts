@@ -5,8 +5,7 @@
  */
 
 import type { Server } from 'node:http';
-import type { Registry } from 'prom-client';
-import { serveMetrics } from '../metrics/http.js';
+import { serveMetrics, type MetricsSource } from '../metrics/http.js';
 import { UsageError } from './errors.js';
 
 export interface MetricsAddress {
@@ -24,7 +23,7 @@ export function parseMetricsAddress(command: string, text: string): MetricsAddre
 }
 
 /** Serves `registry` at `at`; on failure runs `close` and throws a UsageError naming `command`. */
-export async function startMetrics(command: string, registry: Registry, at: MetricsAddress, close: () => Promise<void>): Promise<Server> {
+export async function startMetrics(command: string, registry: MetricsSource, at: MetricsAddress, close: () => Promise<void>): Promise<Server> {
   try {
     return await serveMetrics(registry, at.host, at.port);
   } catch (e) {

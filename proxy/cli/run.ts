@@ -8,7 +8,6 @@
  * The engine runs in a child process that is started again if it dies (supervise.ts).
  */
 
-import type { Server } from 'node:http';
 import type { Command } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
@@ -17,6 +16,8 @@ import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceSt
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
 import { closeMetrics } from '../metrics/http.js';
+import { EngineMetricsRelay, answerMetricsRequests, sendFinalMetrics } from '../metrics/engine-relay.js';
+import { ABSOLUTE_COUNTERS } from '../engine/run-metrics.js';
 import { EXIT_RESTART, engineStart, engineStarted, engineWithout, supervise } from './supervise.js';
 
 const flags = {
@@ -109,10 +110,27 @@ export const runCommand: Command = {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
     if (engineRun === undefined) {
-      return supervise({
-        command: 'run', interfaces, optional: f['secondary-if'], log,
-        engineSignals: [{ signal: 'SIGUSR2', notYet: 'no engine is running yet (a new engine compares from its start)' }],
-      });
+      // The supervisor serves the metrics, across its engines (metrics/engine-relay.ts), and
+      // listens before any engine touches an interface: an address that cannot be listened on is
+      // then the only line (as compare).
+      const relay = new EngineMetricsRelay(ABSOLUTE_COUNTERS);
+      const server = metricsAt === undefined ? undefined : await startMetrics('run', relay, metricsAt, async () => {});
+      if (metricsAt !== undefined) log(metricsLine(metricsAt));
+      try {
+        return await supervise({
+          command: 'run', interfaces, optional: f['secondary-if'], log,
+          engineSignals: [{ signal: 'SIGUSR2', notYet: 'no engine is running yet (a new engine compares from its start)' }],
+          watcher: {
+            attach: (c) => relay.attach(c),
+            detach: () => relay.detach(),
+            lost: () => relay.add('colo_proxy_secondary_losses_total', {}, 1),
+            handedOver: () => relay.add('colo_proxy_restores_total', { lost: 'secondary' }, 1),
+          },
+        });
+      } finally {
+        relay.close();
+        if (server !== undefined) closeMetrics(server);
+      }
     }
     const comparator = { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] };
     // Warmed up at the first start only: after a restart every moment before capturing again is
@@ -129,18 +147,14 @@ export const runCommand: Command = {
       lostAfter: f['lost-after'], controllerTimeoutMs: f['controller-timeout'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
       comparator,
     });
-    // The metrics listen first, before any interface is touched, and the start-up lines wait until
-    // everything is open: an address that cannot be listened on is then the only line (as compare).
-    const metricsServer: Server | undefined = metricsAt ? await startMetrics('run', engine.metrics.registry, metricsAt, () => engine.close()) : undefined;
+    answerMetricsRequests(engine.metrics.registry);
     try {
       await engine.start();
     } catch (e) {
-      if (metricsServer !== undefined) closeMetrics(metricsServer);
       if (e instanceof LiveCaptureError) throw new InputError(`run: ${e.message}`, e.code);
       throw new UsageError(`run: ${e instanceof Error ? e.message : String(e)}`);
     }
     if (warmed !== undefined) log(warmed);
-    if (metricsAt !== undefined) log(metricsLine(metricsAt));
     const svm = secondary.kind === 'socket' ? `secondary-socket ${secondary.endpoint.text}` : `secondary-if ${secondary.name}${secondary.kind === 'gone' ? ' (gone)' : ''}`;
     const lost = f['lost-after'] === 0 ? 'never declared lost' : `declared lost after ${f['lost-after']} consecutive timeout episodes (SIGUSR2 restores comparison)`;
     const within = f['controller-timeout'] === 0 ? '' : `not done within ${f['controller-timeout']} ms or `;
@@ -170,8 +184,8 @@ export const runCommand: Command = {
     process.off('SIGUSR2', restore);
     process.on('SIGUSR2', () => {});
     log(why === 'restart' ? 'run: the secondary\'s interface is back: handing over to a new engine that compares' : `run: stopping (${why})`);
-    if (metricsServer !== undefined) closeMetrics(metricsServer);
     await engine.close();
+    await sendFinalMetrics(engine.metrics.registry);
     log('run: stopped');
     if (process.connected) process.disconnect?.();
     return why === 'restart' ? EXIT_RESTART : 0;

@@ -53,6 +53,17 @@ export function engineStarted(): void {
   process.send?.('started');
 }
 
+/** Told of each engine and of what the supervisor sees happen to it (run's metrics, engine-relay.ts). */
+export interface EngineWatcher {
+  attach(engine: ChildProcess): void;
+  /** The engine exited. */
+  detach(): void;
+  /** An engine starts without the optional interface, which the one before had (or at the first start). */
+  lost(): void;
+  /** An engine handed over (EXIT_RESTART) to one with every interface. */
+  handedOver(): void;
+}
+
 export interface Supervision {
   /** The command, for log lines ('run', 'bridge'). */
   command: string;
@@ -62,6 +73,7 @@ export interface Supervision {
   /** Signals passed on to a started engine besides SIGINT and SIGTERM, with what to say when none is running yet. */
   engineSignals: readonly { signal: NodeJS.Signals; notYet: string }[];
   log(line: string): void;
+  watcher?: EngineWatcher;
 }
 
 /** Runs the engine process until it stops for good (see the module header); resolves with the exit code. */
@@ -96,13 +108,17 @@ export async function supervise(o: Supervision): Promise<number> {
   // the last one is gone. Taken once, before the first engine that uses the interface: a
   // restarted engine would find them already changed.
   const found = new Map<string, Map<string, boolean>>();
+  let previousWithout = '';
   try {
     for (;;) {
       for (const [, name] of o.interfaces) if (name !== without && !found.has(name)) found.set(name, offloadFeatures(name));
+      if (without !== '' && without !== previousWithout) o.watcher?.lost();
+      previousWithout = without;
       const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), process.argv[1]!, ...process.argv.slice(2)], {
         env: { ...process.env, [ENGINE_ENV]: started ? 'restart' : 'first', [WITHOUT_ENV]: without }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       });
       child = c;
+      o.watcher?.attach(c);
       createInterface({ input: c.stderr! }).on('line', (line) => {
         if (!/^Warning: \S+: no IPv4 address assigned - This may not actually work$/.test(line)) process.stderr.write(`${line}\n`);
       });
@@ -113,14 +129,17 @@ export async function supervise(o: Supervision): Promise<number> {
           delay = RESTART_FIRST_MS;
         }
       });
-      const [code, signal] = (await once(c, 'exit')) as [number | null, NodeJS.Signals | null];
+      // 'close', not 'exit': the engine's last messages (its final metrics) have come by then.
+      const [code, signal] = (await once(c, 'close')) as [number | null, NodeJS.Signals | null];
       child = null;
+      o.watcher?.detach();
       const hadStarted = up;
       up = false;
       // Stopping: an engine that was handing over (EXIT_RESTART) when the signal came stopped too.
       if (stopping) return code === EXIT_RESTART ? 0 : code ?? 0;
       if (!started) return code ?? EXIT_USAGE;
       if (code === EXIT_RESTART && hadStarted) {
+        o.watcher?.handedOver();
         without = '';
         o.log(`${o.command}: starting a new engine with every interface`);
         continue;

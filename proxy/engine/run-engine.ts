@@ -418,7 +418,7 @@ export class RunEngine implements ActionSink {
     if (this.lostNow) {
       this.lostNow = false;
       this.stopCheckpointTimer();
-      this.comparator.checkpointDoneTo(this, this.now());
+      this.comparator.flushTo(this, this.now());
       return;
     }
     const held = this.comparator.counters.heldBytes;
@@ -433,7 +433,7 @@ export class RunEngine implements ActionSink {
     this.passThrough = 'controller lost';
     this.metrics.controllerLost.inc();
     this.options.log(`controller lost: ${why}; passing the primary's output through uncompared until a checkpoint is done or SIGUSR2 restores comparison`);
-    this.comparator.checkpointDoneTo(this, this.now());
+    this.comparator.flushTo(this, this.now());
   }
 
   private stopCheckpointTimer(): void {

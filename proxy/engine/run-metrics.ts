@@ -14,9 +14,10 @@
  *   colo_proxy_interface_kernel_packets_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_interface_kernel_dropped_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_secondary_lost                                  1 while passing through
- *   colo_proxy_secondary_lost_total
+ *   colo_proxy_secondary_losses_total                         times declared lost (a distinct name: OpenMetrics
+ *                                                             takes NAME_total for the counter of family NAME)
  *   colo_proxy_controller_lost                                 1 while passing through for it
- *   colo_proxy_controller_lost_total
+ *   colo_proxy_controller_losses_total
  *   colo_proxy_restores_total{lost="secondary"|"controller"}  SIGUSR2 restores, by what was lost
  *   colo_proxy_timeout_episodes                                consecutive ones so far
  *   colo_proxy_passthrough_frames_total{side}
@@ -30,6 +31,12 @@ import { Counter, Gauge } from 'prom-client';
 import type { Counters } from '../../compare/index.js';
 import { createMetrics, type ProxyMetrics } from '../metrics/registry.js';
 import { interfaceCounters, type PcapInterface } from '../ports/pcap-interface.js';
+
+/**
+ * Counters that read a total kept outside the engine (the interfaces' own statistics), which a
+ * new engine reads whole again: not carried over from one engine to the next (engine-relay.ts).
+ */
+export const ABSOLUTE_COUNTERS: ReadonlySet<string> = new Set(['colo_proxy_interface_kernel_packets_total', 'colo_proxy_interface_kernel_dropped_total']);
 
 export interface LivePortStats {
   role: 'client' | 'primary' | 'secondary';
@@ -145,8 +152,8 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
   for (const lost of ['secondary', 'controller']) restores.inc({ lost }, 0); // both series from the start, for rate()
   return {
     ...base,
-    secondaryLost: new Counter({ name: 'colo_proxy_secondary_lost_total', help: 'Times the secondary was declared lost.', registers: [registry] }),
-    controllerLost: new Counter({ name: 'colo_proxy_controller_lost_total', help: 'Times the checkpoint controller was declared lost.', registers: [registry] }),
+    secondaryLost: new Counter({ name: 'colo_proxy_secondary_losses_total', help: 'Times the secondary was declared lost (its interface gone at an engine start included).', registers: [registry] }),
+    controllerLost: new Counter({ name: 'colo_proxy_controller_losses_total', help: 'Times the checkpoint controller was declared lost.', registers: [registry] }),
     restores,
   };
 }

@@ -11,7 +11,12 @@
  */
 
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
+
+/** What is served: a prom-client Registry, or anything that writes the same text. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
 
 /** Connections served at once; Prometheus uses one per target. */
 const MAX_CONNECTIONS = 32;
@@ -28,7 +33,7 @@ function pathOf(target: string): string {
 }
 
 /** Serves `registry`; resolves with the server once listening (rejects with the system error). */
-export function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+export function serveMetrics(registry: MetricsSource, host: string, port: number): Promise<Server> {
   const server = createServer({
     requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS,
     // How often those timeouts are checked (30 s by default).

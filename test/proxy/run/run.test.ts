@@ -415,6 +415,7 @@ describe('twins that differ', () => {
       await download();
       const m = await t.metrics();
       assert.equal(m.get('colo_proxy_secondary_lost'), 1, log());
+      assert.equal(m.get('colo_proxy_secondary_losses_total'), 1, 'counted by the supervisor');
       assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, log());
       t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
       proxy.child.kill('SIGUSR2');
@@ -423,6 +424,10 @@ describe('twins that differ', () => {
       await noCheckpoints(t, proxy, download);
       const compared = await t.metrics();
       assert.equal(compared.get('colo_proxy_secondary_lost'), 0, log());
+      assert.equal(compared.get('colo_proxy_restores_total{lost="secondary"}'), 1, 'the hand-over is a restore');
+      assert.equal(compared.get('colo_proxy_secondary_losses_total'), 1);
+      const passed = (x: Map<string, number>): number => x.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0;
+      assert.ok(passed(compared) >= passed(m), 'totals go on from the engine before');
       assert.ok((compared.get('colo_proxy_frames_total{side="secondary"}') ?? 0) > 1000, `the SVM's output is compared; proxy log:\n${log()}`);
       const exited = new Promise((resolve) => proxy!.child.once('exit', resolve));
       proxy.child.kill('SIGTERM');
@@ -462,7 +467,7 @@ describe('twins that differ', () => {
       assert.match(proxy.log(), /controller lost: checkpoint not done 500 ms after it was requested/);
       let m = await t.metrics();
       assert.equal(m.get('colo_proxy_controller_lost'), 1, proxy.log());
-      assert.equal(m.get('colo_proxy_controller_lost_total'), 1, proxy.log());
+      assert.equal(m.get('colo_proxy_controller_losses_total'), 1, proxy.log());
       assert.equal(m.get('colo_proxy_secondary_lost'), 0, 'the secondary itself is not declared lost');
       assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, 'the PVM passed through');
       assert.ok(ColoLab.total(m, 'colo_proxy_mismatches_total') >= 1, 'the old core counted the mismatch (one, or more while the checkpoint was pending)');
@@ -526,7 +531,7 @@ describe('twins that differ', () => {
     assert.ok(Date.now() - started < 30_000, 'the client was stalled');
     const m = await t.metrics();
     assert.equal(m.get('colo_proxy_secondary_lost'), 1, proxy.log());
-    assert.equal(m.get('colo_proxy_secondary_lost_total'), 1, proxy.log());
+    assert.equal(m.get('colo_proxy_secondary_losses_total'), 1, proxy.log());
     assert.match(proxy.log(), /secondary lost: 3 consecutive timeout episodes/);
     assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0);
     ctx.diagnostic(`download done ${Date.now() - started} ms after the SVM fell silent; ${summary(proxy.log())}`);
