@@ -1207,6 +1207,21 @@ test('a tag given with a primary frame comes back with its release (held, immedi
   assert.deepEqual(got, ['held', 'immediate', 'frag0', 'frag1', 'flushed']);
 });
 
+describe('flushTo: a front end that stops comparing', () => {
+  test('releases every held frame in order and drops the SVM\'s output, not counted as a checkpoint done', () => {
+    const t = new Twins();
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN, payload: 'ab' }));
+    t.primary(t.out({ seq: ISN + 2, payload: 'cd' }));
+    t.secondary(t.udp({ payload: 'waiting' }));
+    t.c.flushTo({ release: (frame) => t.actions.push({ kind: 'release', frame, tag: undefined }), deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} }, t.now);
+    assert.deepEqual(t.releasedPayloads(), ['', 'ab', 'cd']);
+    assert.equal(t.c.counters.heldFrames, 0);
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+    assert.equal(t.c.counters.checkpointsDone, 0);
+  });
+});
+
 describe('every primary frame is released exactly once', () => {
   test('each frame object comes out once over a mixed run with a checkpoint', () => {
     const t = new Twins();

@@ -468,6 +468,7 @@ describe('twins that differ', () => {
       let m = await t.metrics();
       assert.equal(m.get('colo_proxy_controller_lost'), 1, proxy.log());
       assert.equal(m.get('colo_proxy_controller_losses_total'), 1, proxy.log());
+      assert.equal(m.get('colo_proxy_checkpoints_done_total'), 0, 'flushing for the pass-through is no checkpoint done');
       assert.equal(m.get('colo_proxy_secondary_lost'), 0, 'the secondary itself is not declared lost');
       assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, 'the PVM passed through');
       assert.ok(ColoLab.total(m, 'colo_proxy_mismatches_total') >= 1, 'the old core counted the mismatch (one, or more while the checkpoint was pending)');
