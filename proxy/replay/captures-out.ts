@@ -25,7 +25,10 @@
  * (`clamped`) and the replay warns. Frames read before any capture time (captures that start
  * with pcapng Simple Packet Blocks) are timed from the replay's first timed frame, which may come
  * batches later: both writers keep such frames, their times relative (`baseNs`), until it does.
- * An episode's file that cannot be written whole is removed.
+ * An episode's file that cannot be written whole is removed, and no later one is tried: the
+ * episode captures are a side output, so their failure (a full disk) is a warning in the report
+ * naming the first error and how many went unwritten (`failure`, `unwritten`), not the end of
+ * the replay.
  * `--out` is written to a temporary file beside it and renamed when the replay succeeds, so a
  * failed replay leaves an earlier file of that name as it was; a process that exits before either
  * (a second Ctrl-C) removes the temporary file on its way out. A symbolic link is followed, so
@@ -259,6 +262,13 @@ export class MismatchCaptures {
   private readonly closed = new Set<number>();
   /** Frames written with their time moved into what pcapng holds. */
   clamped = 0;
+  /**
+   * Why the episode captures stopped being written (a full disk...), or undefined: they are a
+   * side output, so a failure ends them, not the replay and its report (see `flush`).
+   */
+  failure: string | undefined = undefined;
+  /** Episodes not written since the failure, that one included. */
+  unwritten = 0;
   /** The capture time of the replay's first timed frame, once it is known (as ReleasedCapture's). */
   baseNs: bigint | undefined = undefined;
 
@@ -363,8 +373,19 @@ export class MismatchCaptures {
     }
     const base = this.baseNs ?? 0n;
     for (const e of ready) {
+      if (this.failure !== undefined) {
+        this.unwritten++;
+        continue;
+      }
       resolved(e.frames, base);
-      const writer = await createCaptureFileWriter(e.path, 'pcapng');
+      let writer: CaptureFileWriter;
+      try {
+        writer = await createCaptureFileWriter(e.path, 'pcapng');
+      } catch (err) {
+        this.failure = err instanceof Error ? err.message : String(err);
+        this.unwritten++;
+        continue;
+      }
       try {
         for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
         const first = e.frames[0];
@@ -375,7 +396,8 @@ export class MismatchCaptures {
         // No half-written capture left behind; the first error is the one reported.
         await writer.close().catch(() => undefined);
         await rm(e.path, { force: true }).catch(() => undefined);
-        throw err;
+        this.failure = err instanceof Error ? err.message : String(err);
+        this.unwritten++;
       }
     }
   }

@@ -182,6 +182,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       warn(`${flag}: ${writer.clamped} frames written have capture times pcapng cannot hold (before 1970, or after 2554-07-21 as when a pcapng holds nanoseconds without if_tsresol): written at the nearest time it can`);
     }
   }
+  if (mismatches?.failure !== undefined) {
+    warn(`--mismatch-dir: ${mismatches.unwritten} episode captures not written, from the first that failed: ${mismatches.failure}`);
+  }
   if (session.unreleased > 0) warn(`${session.unreleased} primary frames were never released: a bug in colo-proxy, please report it with these captures`);
 
   const report = buildReport(

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cli.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, toHex } from '../../../compare/index.js';
 import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js';
@@ -120,6 +121,22 @@ test('replay cli: --mismatch-dir writes one capture per checkpoint with both sid
   assert.deepEqual([...sides].sort(), ['primary', 'secondary']);
   assert.match(lines[0]!, /checkpoint 1: tcp\.payload tcp 10\.0\.0\.2:80 <> 10\.0\.0\.1:40000/);
   for (const l of lines) assert.match(l.split('|')[1]!, /^(primary|secondary)/);
+});
+
+test('replay cli: --mismatch-dir on a full disk: the replay and its report go on, the unwritten episodes a warning', () => {
+  const small = mkdtempSync(join(tmpdir(), 'colo-replay-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', small]);
+  try {
+    const captures = fileURLToPath(new URL('../../../captures/queue-full/', import.meta.url));
+    const r = cli(['--primary', join(captures, 'primary.pcapng'), '--secondary', join(captures, 'secondary.pcapng'), '--mismatch-dir', join(small, 'episodes')]);
+    assert.equal(r.code, 1, `the verdict's exit code; stderr: ${r.stderr}`);
+    assert.match(r.stdout, /checkpoint/, 'the report');
+    assert.match(r.stdout, /\n {2}--mismatch-dir: \d+ episode captures not written, from the first that failed: .*ENOSPC/);
+    assert.match(r.stderr, /--mismatch-dir: \d+ episode captures not written/);
+  } finally {
+    execFileSync('umount', [small]);
+    rmSync(small, { recursive: true, force: true });
+  }
 });
 
 test('replay cli: --mismatch-dir in translate mode holds the SVM\'s frames of a flow it sends from another port', async () => {
