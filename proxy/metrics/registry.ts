@@ -51,7 +51,7 @@ export function createMetrics(counters: Counters): ProxyMetrics {
   byLabel('colo_proxy_checkpoint_requests_total', 'Checkpoints requested, by the reason that triggered them.', 'reason', () => counters.checkpoints, reasons);
   total('colo_proxy_checkpoints_coalesced_total', 'Mismatches found while a checkpoint was already outstanding.', () => counters.checkpointsCoalesced);
   total('colo_proxy_checkpoints_done_total', 'Checkpoints the controller reported done.', () => counters.checkpointsDone);
-  byLabel('colo_proxy_events_total', 'Other events by code (decode.*, fragment.*, flow.*, client.*).', 'code', () => counters.events);
+  byLabel('colo_proxy_events_total', 'Other events by code (decode.*, fragment.*, flow.*, client.*; qemu.empty_frame: a zero-length frame on an input, skipped).', 'code', () => counters.events);
   new Gauge({ name: 'colo_proxy_held_frames', help: 'Primary frames held right now.', registers: [registry], collect() { this.set(counters.heldFrames); } });
   new Gauge({ name: 'colo_proxy_held_bytes', help: 'Bytes of the primary frames held right now.', registers: [registry], collect() { this.set(counters.heldBytes); } });
   new Gauge({ name: 'colo_proxy_secondary_waiting_frames', help: 'Secondary segments and messages waiting for the primary right now.', registers: [registry], collect() { this.set(counters.secondaryWaitingFrames); } });
