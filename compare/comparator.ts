@@ -165,7 +165,7 @@ abstract class Connection {
 
 /** A client segment delivered to the SVM: where it ends (client sequence space) and the bytes sent. */
 class SentSegment {
-  constructor(readonly end: number, readonly frame: Uint8Array) {}
+  constructor(readonly end: number, readonly frame: Uint8Array, /** Caller time it was first delivered. */ readonly sentAt: number) {}
 }
 
 /**
@@ -214,6 +214,8 @@ const NO_SYN_DATA = NO_UNITS;
 
 /** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
 const REDELIVER_GAP_MS = 2;
+/** Least time a client segment has been out before it is delivered to the SVM again (see `redeliver`). */
+const REDELIVER_AGE_MS = 10;
 
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
@@ -764,7 +766,7 @@ class Engine implements Comparator {
     c.secondarySyn = null;
     if (c.translation !== null) {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
-      this.flushToSecondary(c);
+      this.flushToSecondary(c, now);
     }
   }
 
@@ -864,7 +866,7 @@ class Engine implements Comparator {
       if (waiting.length > this.config.maxQueueFrames && !c.diverged) this.mismatch(c, limitMismatch(`${waiting.length} client frames for the secondary wait for its handshake`));
       return;
     }
-    this.deliverTranslated(c, copy);
+    this.deliverTranslated(c, copy, now);
   }
 
   /**
@@ -951,20 +953,20 @@ class Engine implements Comparator {
     return bytes;
   }
 
-  private deliverTranslated(c: TcpConnection, copy: Uint8Array): void {
+  private deliverTranslated(c: TcpConnection, copy: Uint8Array, now: number): void {
     const f = decodeFrame(copy, LINKTYPE_ETHERNET);
     if (f instanceof Frame) {
       translateClientToSecondary(f, c.translation!);
       const t = f.transport;
-      if (t !== null && t.kind === 'tcp' && (f.payloadLength > 0 || t.isFin)) this.rememberSent(c, seqAdd(t.seq, f.payloadLength + (t.isFin ? 1 : 0)), copy);
+      if (t !== null && t.kind === 'tcp' && (f.payloadLength > 0 || t.isFin)) this.rememberSent(c, seqAdd(t.seq, f.payloadLength + (t.isFin ? 1 : 0)), copy, now);
     }
     this.sink.deliver('secondary', copy);
   }
 
   /** Keeps a client segment the SVM has not acknowledged yet, within maxQueueBytes a connection. */
-  private rememberSent(c: TcpConnection, end: number, frame: Uint8Array): void {
+  private rememberSent(c: TcpConnection, end: number, frame: Uint8Array, now: number): void {
     const sent = (c.sentToSecondary ??= new Fifo<SentSegment>());
-    sent.push(new SentSegment(end, frame));
+    sent.push(new SentSegment(end, frame, now));
     c.sentBytes += frame.length;
     while (c.sentBytes > this.config.maxQueueBytes) c.sentBytes -= sent.shift()!.frame.length;
   }
@@ -973,9 +975,14 @@ class Engine implements Comparator {
    * Translate mode: the SVM can drop client data the PVM accepted (its receive window was full,
    * say), and the client, which only hears the PVM, never retransmits it: the PVM's output then
    * waits at the ACK gate until a timeout. So while the PVM has acknowledged client data the SVM
-   * has not, the first segment the SVM lacks is delivered to it again: at once when the SVM's ACK
-   * has moved since the last time (it took the previous one), else at most every
-   * REDELIVER_GAP_MS (its duplicate ACKs and window updates), and at every scan.
+   * has not, the first segment the SVM lacks is delivered to it again, once it has been out for
+   * REDELIVER_AGE_MS: at once when the SVM's ACK has moved since the last time (it took the
+   * previous one), else at most every REDELIVER_GAP_MS (its duplicate ACKs and window updates),
+   * and at every scan. Younger, it is taken to be on its way to an SVM a little slower than the
+   * PVM: delivering it again then doubled the client's traffic to the SVM in every upload. (No
+   * sign the SVM sends tells the two apart: a slower SVM's ACKs move one segment at a time just as
+   * a recovering one's do.) A segment dropped for a full window keeps drawing duplicate ACKs
+   * with each later one, so it goes again once old enough; the last of an upload at the next scan.
    */
   private redeliver(c: TcpConnection, now: number): void {
     const sent = c.sentToSecondary!;
@@ -984,6 +991,7 @@ class Engine implements Comparator {
     for (let head = sent.peek(); head !== undefined && !seqGt(head.end, acked); head = sent.peek()) c.sentBytes -= sent.shift()!.frame.length;
     const head = sent.peek();
     if (head === undefined || c.primaryAck === -1 || !seqGt(c.primaryAck, acked) || c.diverged) return;
+    if (now - head.sentAt < REDELIVER_AGE_MS) return;
     if (acked === c.redeliveredAck && now - c.redeliveredAt < REDELIVER_GAP_MS) return;
     c.redeliveredAck = acked;
     c.redeliveredAt = now;
@@ -991,11 +999,11 @@ class Engine implements Comparator {
     this.sink.deliver('secondary', head.frame);
   }
 
-  private flushToSecondary(c: TcpConnection): void {
+  private flushToSecondary(c: TcpConnection, now: number): void {
     const waiting = c.toSecondary;
     if (waiting === null) return;
     c.toSecondary = null;
-    for (let f = waiting.shift(); f !== undefined; f = waiting.shift()) this.deliverTranslated(c, f);
+    for (let f = waiting.shift(); f !== undefined; f = waiting.shift()) this.deliverTranslated(c, f, now);
   }
 
   // --- guest output -------------------------------------------------------------------------
@@ -1479,7 +1487,7 @@ class Engine implements Comparator {
     if (s.data !== null) this.synData(c, false, seqAdd(p.isn, 1), s.data, 0, s.data.length, now);
     if (c.translation !== null) {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
-      this.flushToSecondary(c);
+      this.flushToSecondary(c, now);
     }
     if (c.early !== null) this.addEarly(c);
   }

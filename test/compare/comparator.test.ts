@@ -1344,6 +1344,9 @@ test('translate mode: client data the SVM dropped (its window was full) is deliv
   t.primary(t.out({ seq: ISN + 1, ack: 5012 }));
   assert.equal(t.released().length, 1, 'the PVM\'s ACK of all 12 bytes waits at the ACK gate (only the SYN-ACK is out)');
 
+  t.now = 5;
+  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004 }));
+  assert.equal(t.delivered('secondary').length, delivered, 'out for 5 ms: taken to be on its way');
   t.now = 10;
   t.secondary(t.out({ seq: svmIsn + 1, ack: 5004 }));
   let again = t.delivered('secondary').slice(delivered);
@@ -1363,6 +1366,26 @@ test('translate mode: client data the SVM dropped (its window was full) is deliv
   assert.equal(t.released().length, 2, 'the PVM\'s ACK is released once the SVM has the same client data');
   assert.deepEqual(t.checkpoints(), []);
   assert.equal(t.c.counters.events.get('client.redelivered'), 3);
+});
+
+test('translate mode: an upload the SVM acknowledges a segment behind the PVM is delivered to it once', () => {
+  const t = new Twins({ mode: 'translate', scanIntervalMs: 1000 });
+  const svmIsn = 3_000_000_000;
+  t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }), 0);
+  t.primary(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }), 0);
+  t.secondary(t.out({ seq: svmIsn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }), 0);
+  let seq = 5000;
+  for (let i = 0; i < 200; i++) {
+    t.client(t.in({ seq, ack: ISN + 1, payload: 'x'.repeat(1000) }), i + 1);
+    seq += 1000;
+    t.primary(t.out({ seq: ISN + 1, ack: seq }), i + 1.1);
+    t.secondary(t.out({ seq: svmIsn + 1, ack: seq - 1000 }), i + 1.5);
+  }
+  t.secondary(t.out({ seq: svmIsn + 1, ack: seq }), 201);
+  assert.equal(t.c.counters.events.get('client.redelivered') ?? 0, 0);
+  assert.equal(t.delivered('secondary').length, 201, 'the SYN and 200 segments, each once');
+  assert.equal(t.released().length, 201);
+  assert.deepEqual(t.checkpoints(), []);
 });
 
 describe('TCP: a new connection on the ports of a closed one', () => {
