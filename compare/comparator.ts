@@ -42,7 +42,7 @@
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
 import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
-import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG, type TcpView } from './wire/tcp.js';
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_OPTION_MD5, TCP_RST, TCP_SYN, TCP_URG, signatureOption, type TcpView } from './wire/tcp.js';
 import { UdpView } from './wire/udp.js';
 import { IcmpView } from './wire/icmp.js';
 import { Icmpv6View } from './wire/icmpv6.js';
@@ -89,10 +89,12 @@ class SynInfo {
      * handshake places in the stream; the primary's a view of its held frame, already in it.
      */
     readonly data: Uint8Array | null,
+    /** Its signature option's kind (TCP-MD5 or TCP-AO), 0 without one. */
+    readonly signature: number,
   ) {}
 
   static of(tcp: TcpView, data: Uint8Array | null): SynInfo {
-    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal, tcp.flags & (TCP_ECE | TCP_CWR), data);
+    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal, tcp.flags & (TCP_ECE | TCP_CWR), data, signatureOption(tcp));
   }
 
   /** True when the options that shape the connection agree: MSS, window scale, SACK-permitted, timestamps, ECN. */
@@ -1490,6 +1492,17 @@ class Engine implements Comparator {
       this.flushToSecondary(c, now);
     }
     if (c.early !== null) this.addEarly(c);
+    // A signed connection's segments cannot be rewritten without its key: the client's, translated
+    // for the SVM (here, or by QEMU's filter-rewriter in pre-translated mode), would fail the SVM's
+    // check and be dropped, and the PVM's output wait for a timeout. A checkpoint at once makes the
+    // SVM's numbers the PVM's, and nothing needs rewriting from then on.
+    const signature = p.signature || s.signature;
+    if (signature !== 0 && (p.isn !== s.isn || (c.translation !== null && (p.tsVal !== s.tsVal || c.paired !== null)))) {
+      this.mismatch(c, {
+        reason: 'tcp.signed', position: p.isn, offset: 0, primaryHex: '', secondaryHex: '',
+        detail: `${signature === TCP_OPTION_MD5 ? 'TCP-MD5' : 'TCP-AO'} connection whose SVM numbers differ (ISN ${p.isn} against ${s.isn}): its segments cannot be translated without the key`,
+      });
+    }
   }
 
   /** The secondary's segments that came before the handshakes were compared, into the stream now. */

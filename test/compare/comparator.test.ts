@@ -1388,6 +1388,69 @@ test('translate mode: an upload the SVM acknowledges a segment behind the PVM is
   assert.deepEqual(t.checkpoints(), []);
 });
 
+describe('TCP-MD5 and TCP-AO: a signed connection whose SVM numbers differ cannot be translated', () => {
+  /** `frame` (Ethernet, IPv4, TCP) with TCP option `kind` of 18 bytes (a 16-byte MAC) after its options. */
+  const signed = (frame: Uint8Array, kind: number): Uint8Array => {
+    const tcpAt = 14 + 20;
+    const headerLength = (frame[tcpAt + 12]! >> 4) * 4;
+    const option = [1, 1, kind, 18, ...new Array<number>(16).fill(0xab)];
+    const out = new Uint8Array(frame.length + option.length);
+    out.set(frame.subarray(0, tcpAt + headerLength));
+    out.set(option, tcpAt + headerLength);
+    out.set(frame.subarray(tcpAt + headerLength), tcpAt + headerLength + option.length);
+    out[tcpAt + 12] = ((headerLength + option.length) / 4) << 4;
+    const total = out.length - 14;
+    out[14 + 2] = total >> 8;
+    out[14 + 3] = total & 0xff;
+    return out;
+  };
+  const opts = { mss: 1460 };
+  for (const [name, kind] of [['TCP-MD5', 19], ['TCP-AO', 29]] as const) {
+    test(`${name}: a checkpoint at the handshake, not a timeout later; the SYN-ACK goes out, the data after the checkpoint`, () => {
+      const t = new Twins({ mode: 'translate' });
+      t.client(signed(t.in({ seq: 4999, flags: TCP_SYN, options: opts }), kind));
+      t.primary(signed(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), kind));
+      t.secondary(signed(t.out({ seq: 900_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), kind));
+      assert.deepEqual(t.checkpoints(), ['tcp.signed']);
+      const m = t.actions.find((a) => a.kind === 'mismatch');
+      assert.ok(m?.kind === 'mismatch');
+      assert.equal(m.mismatch.detail, `${name} connection whose SVM numbers differ (ISN ${ISN} against 900000): its segments cannot be translated without the key`);
+      assert.equal(t.released().length, 1, 'the SYN-ACKs agree: the PVM\'s goes out');
+      t.client(signed(t.in({ seq: 5000, ack: ISN + 1, payload: 'hi' }), kind));
+      t.primary(signed(t.out({ seq: ISN + 1, ack: 5002, payload: 'hello' }), kind));
+      assert.equal(t.released().length, 1, 'held until the checkpoint');
+      t.checkpointDone();
+      assert.deepEqual(t.releasedPayloads(), ['', 'hello']);
+      // The SVM is the PVM's copy now: same numbers, nothing rewritten, compared as usual.
+      t.client(signed(t.in({ seq: 5002, ack: ISN + 6, payload: 'more' }), kind));
+      const toSvm = t.delivered('secondary').at(-1)!;
+      assert.equal(new DataView(toSvm.buffer, toSvm.byteOffset).getUint32(14 + 20 + 8), ISN + 6, 'not rewritten');
+      t.primary(signed(t.out({ seq: ISN + 6, ack: 5006, payload: 'again' }), kind));
+      t.secondary(signed(t.out({ seq: ISN + 6, ack: 5006, payload: 'again' }), kind));
+      assert.deepEqual(t.releasedPayloads(), ['', 'hello', 'again']);
+      assert.deepEqual(t.checkpoints(), ['tcp.signed']);
+    });
+  }
+
+  test('signed with the same numbers (the SVM a copy of the PVM), or unsigned: no checkpoint', () => {
+    for (const [kind, svmIsn] of [[19, ISN], [0, 900_000]] as const) {
+      const t = new Twins({ mode: 'translate' });
+      const sign = (f: Uint8Array): Uint8Array => (kind === 0 ? f : signed(f, kind));
+      t.client(sign(t.in({ seq: 4999, flags: TCP_SYN, options: opts })));
+      t.primary(sign(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts })));
+      t.secondary(sign(t.out({ seq: svmIsn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts })));
+      assert.deepEqual(t.checkpoints(), [], `option ${kind}, SVM ISN ${svmIsn}`);
+    }
+  });
+
+  test('pre-translated mode: the SVM\'s SYN-ACK with its own ISN (QEMU\'s rewriter would rewrite what follows) asks at once too', () => {
+    const t = new Twins();
+    t.primary(signed(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), 19));
+    t.secondary(signed(t.out({ seq: 900_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), 19));
+    assert.deepEqual(t.checkpoints(), ['tcp.signed']);
+  });
+});
+
 describe('TCP: a new connection on the ports of a closed one', () => {
   const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
   /** One short connection, closed with FIN both ways; then a new SYN-ACK from `isn2` on the same ports. */
