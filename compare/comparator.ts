@@ -42,7 +42,7 @@
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
 import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
-import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_OPTION_MD5, TCP_RST, TCP_SYN, TCP_URG, signatureOption, type TcpView } from './wire/tcp.js';
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_OPTION_AO, TCP_OPTION_MD5, TCP_OPTION_MPTCP, TCP_RST, TCP_SYN, TCP_URG, hasTcpOption, type TcpView } from './wire/tcp.js';
 import { UdpView } from './wire/udp.js';
 import { IcmpView } from './wire/icmp.js';
 import { Icmpv6View } from './wire/icmpv6.js';
@@ -89,24 +89,35 @@ class SynInfo {
      * handshake places in the stream; the primary's a view of its held frame, already in it.
      */
     readonly data: Uint8Array | null,
-    /** Its signature option's kind (TCP-MD5 or TCP-AO), 0 without one. */
-    readonly signature: number,
+    /** Which of TCP-MD5, TCP-AO and Multipath TCP it carries, as the option kinds they are, by name (see `describe`). */
+    readonly extensions: string,
   ) {}
 
   static of(tcp: TcpView, data: Uint8Array | null): SynInfo {
-    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal, tcp.flags & (TCP_ECE | TCP_CWR), data, signatureOption(tcp));
+    return new SynInfo(tcp.isAck, tcp.seq, tcp.mss, tcp.windowScale, tcp.sackPermitted, tcp.tsVal, tcp.flags & (TCP_ECE | TCP_CWR), data, extensionsOf(tcp));
   }
 
-  /** True when the options that shape the connection agree: MSS, window scale, SACK-permitted, timestamps, ECN. */
+  /** True when the options that shape the connection agree: MSS, window scale, SACK-permitted, timestamps, ECN, signing and Multipath TCP. */
   agrees(o: SynInfo): boolean {
     return this.mss === o.mss && this.windowScale === o.windowScale && this.sackPermitted === o.sackPermitted &&
-      (this.tsVal >= 0) === (o.tsVal >= 0) && this.ecn === o.ecn;
+      (this.tsVal >= 0) === (o.tsVal >= 0) && this.ecn === o.ecn && this.extensions === o.extensions;
+  }
+
+  /** Its signing option, TCP-MD5 or TCP-AO, or ''. */
+  get signature(): string {
+    return this.extensions.includes('md5') ? 'TCP-MD5' : this.extensions.includes('ao') ? 'TCP-AO' : '';
   }
 
   describe(): string {
     const ecn = `${this.ecn & TCP_ECE ? ' ECE' : ''}${this.ecn & TCP_CWR ? ' CWR' : ''}`;
-    return `${this.synAck ? 'SYN-ACK' : 'SYN'} mss ${this.mss} wscale ${this.windowScale} sackOK ${this.sackPermitted ? 1 : 0} ts ${this.tsVal >= 0 ? 1 : 0}${ecn}`;
+    return `${this.synAck ? 'SYN-ACK' : 'SYN'} mss ${this.mss} wscale ${this.windowScale} sackOK ${this.sackPermitted ? 1 : 0} ts ${this.tsVal >= 0 ? 1 : 0}${ecn}${this.extensions}`;
   }
+}
+
+/** ' md5', ' ao', ' mptcp' for each of those options `tcp` carries, in that order ('' for none). */
+function extensionsOf(tcp: TcpView): string {
+  if (tcp.headerLength === 20) return '';
+  return `${hasTcpOption(tcp, TCP_OPTION_MD5) ? ' md5' : ''}${hasTcpOption(tcp, TCP_OPTION_AO) ? ' ao' : ''}${hasTcpOption(tcp, TCP_OPTION_MPTCP) ? ' mptcp' : ''}`;
 }
 
 /** State shared by every kind of connection. */
@@ -1496,11 +1507,10 @@ class Engine implements Comparator {
     // for the SVM (here, or by QEMU's filter-rewriter in pre-translated mode), would fail the SVM's
     // check and be dropped, and the PVM's output wait for a timeout. A checkpoint at once makes the
     // SVM's numbers the PVM's, and nothing needs rewriting from then on.
-    const signature = p.signature || s.signature;
-    if (signature !== 0 && (p.isn !== s.isn || (c.translation !== null && (p.tsVal !== s.tsVal || c.paired !== null)))) {
+    if (p.signature !== '' && (p.isn !== s.isn || (c.translation !== null && (p.tsVal !== s.tsVal || c.paired !== null)))) {
       this.mismatch(c, {
         reason: 'tcp.signed', position: p.isn, offset: 0, primaryHex: '', secondaryHex: '',
-        detail: `${signature === TCP_OPTION_MD5 ? 'TCP-MD5' : 'TCP-AO'} connection whose SVM numbers differ (ISN ${p.isn} against ${s.isn}): its segments cannot be translated without the key`,
+        detail: `${p.signature} connection whose SVM numbers differ (ISN ${p.isn} against ${s.isn}): its segments cannot be translated without the key`,
       });
     }
   }

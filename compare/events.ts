@@ -11,7 +11,7 @@ export const MISMATCH_REASONS = {
   'tcp.length': 'one side ended its byte stream (FIN) where the other sent more data',
   'tcp.fin_rst': 'FIN or RST on one side only, or at a different sequence point',
   'tcp.retransmit_inconsistent': 'one side sent different bytes for a sequence range it had already sent',
-  'tcp.syn_options': 'SYN or SYN-ACK option sets differ (MSS, window scale, SACK-permitted, timestamps, ECN)',
+  'tcp.syn_options': 'SYN or SYN-ACK option sets differ (MSS, window scale, SACK-permitted, timestamps, ECN, TCP-MD5, TCP-AO, Multipath TCP)',
   'tcp.handshake': 'SYN or SYN-ACK on one side only, or SYN against SYN-ACK',
   'tcp.urgent': 'urgent data (URG) on one side only, or ending at a different point of the stream',
   'tcp.signed': 'a TCP-MD5 or TCP-AO connection (RFC 2385, 5925) whose SVM sequence numbers (or timestamps, or port) differ from the PVM\'s: its segments cannot be translated without the key, so a checkpoint makes them the PVM\'s',

@@ -49,9 +49,10 @@ export const TCP_OPTION_WINDOW_SCALE = 3;
 export const TCP_OPTION_SACK_PERMITTED = 4;
 export const TCP_OPTION_SACK = 5;
 export const TCP_OPTION_TIMESTAMPS = 8;
-/** TCP-MD5 signature (RFC 2385) and TCP Authentication Option (RFC 5925). */
+/** TCP-MD5 signature (RFC 2385), TCP Authentication Option (RFC 5925), Multipath TCP (RFC 8684). */
 export const TCP_OPTION_MD5 = 19;
 export const TCP_OPTION_AO = 29;
+export const TCP_OPTION_MPTCP = 30;
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -351,22 +352,19 @@ export class TcpView {
   }
 }
 
-/**
- * The kind of `t`'s signature option, TCP_OPTION_MD5 or TCP_OPTION_AO, or 0 without one. A walk
- * of the options apart from `reset`'s, for the few segments that need it (SYNs).
- */
-export function signatureOption(t: TcpView): number {
+/** `t` carries an option of `kind`. A walk of the options apart from `reset`'s, for the few segments that need it (SYNs). */
+export function hasTcpOption(t: TcpView, kind: number): boolean {
   const b = t.bytes;
   const end = t.offset + t.headerLength;
   for (let i = t.offset + TCP_HEADER_LEN; i < end;) {
-    const kind = b[i]!;
-    if (kind === TCP_OPTION_EOL) break;
-    if (kind === TCP_OPTION_NOP) {
+    const k = b[i]!;
+    if (k === TCP_OPTION_EOL) break;
+    if (k === TCP_OPTION_NOP) {
       i++;
       continue;
     }
-    if (kind === TCP_OPTION_MD5 || kind === TCP_OPTION_AO) return kind;
+    if (k === kind) return true;
     i += b[i + 1]!; // `reset` checked every length
   }
-  return 0;
+  return false;
 }

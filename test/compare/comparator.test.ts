@@ -1443,6 +1443,18 @@ describe('TCP-MD5 and TCP-AO: a signed connection whose SVM numbers differ canno
     }
   });
 
+  test('signing or Multipath TCP on one guest\'s SYN-ACK only is a tcp.syn_options mismatch', () => {
+    for (const kind of [19, 29, 30]) {
+      const t = new Twins();
+      t.primary(signed(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), kind));
+      t.secondary(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }));
+      assert.deepEqual(t.checkpoints(), ['tcp.syn_options'], `option ${kind}`);
+      const m = t.actions.find((a) => a.kind === 'mismatch');
+      assert.ok(m?.kind === 'mismatch');
+      assert.match(m.mismatch.detail, / (md5|ao|mptcp) against SYN-ACK mss 1460 wscale -1 sackOK 0 ts 0$/);
+    }
+  });
+
   test('pre-translated mode: the SVM\'s SYN-ACK with its own ISN (QEMU\'s rewriter would rewrite what follows) asks at once too', () => {
     const t = new Twins();
     t.primary(signed(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), 19));
