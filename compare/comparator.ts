@@ -178,7 +178,7 @@ abstract class Connection {
 
 /** A client segment delivered to the SVM: where it ends (client sequence space) and the bytes sent. */
 class SentSegment {
-  constructor(readonly end: number, readonly frame: Uint8Array, /** Caller time it was first delivered. */ readonly sentAt: number) {}
+  constructor(readonly end: number, readonly frame: Uint8Array) {}
 }
 
 /**
@@ -227,8 +227,13 @@ const NO_SYN_DATA = NO_UNITS;
 
 /** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
 const REDELIVER_GAP_MS = 2;
-/** Least time a client segment has been out before it is delivered to the SVM again (see `redeliver`). */
-const REDELIVER_AGE_MS = 10;
+/** How long the SVM's ACK must rest behind the PVM's before a scan delivers the segment it lacks again (TCP's least RTO). */
+const REDELIVER_STALL_MS = 200;
+/** Why `redeliver` is called: an SVM segment that moved its ACK; a pure ACK that did not; another that did not; a scan. */
+const REDELIVER_ACK_MOVED = 0;
+const REDELIVER_ACK_STALLED = 1;
+const REDELIVER_ACK_OTHER = 2;
+const REDELIVER_SCAN = 3;
 
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
@@ -252,6 +257,10 @@ class TcpConnection extends Connection {
   /** The SVM's ACK and the caller time at the last re-delivery (see `redeliver`). */
   redeliveredAck = -1;
   redeliveredAt = 0;
+  /** The end of the segment last delivered again while recovering, -1 when not recovering. */
+  redeliveredEnd = -1;
+  /** Caller time the SVM's ACK last moved. */
+  secondaryAckMovedAt = 0;
   /** `compareHeaders` values of the connection's first primary segment (connection-constant fields only). */
   headers: string | null = null;
   /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
@@ -307,6 +316,7 @@ class TcpConnection extends Connection {
     this.sentToSecondary = null;
     this.sentBytes = 0;
     this.redeliveredAck = -1;
+    this.redeliveredEnd = -1;
     this.dropSecondaryWaiting();
     // The SVM is now a copy of the PVM: learn the VLAN tags and IP options afresh, whoever speaks first.
     this.tags = null;
@@ -779,7 +789,7 @@ class Engine implements Comparator {
     c.secondarySyn = null;
     if (c.translation !== null) {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
-      this.flushToSecondary(c, now);
+      this.flushToSecondary(c);
     }
   }
 
@@ -879,7 +889,7 @@ class Engine implements Comparator {
       if (waiting.length > this.config.maxQueueFrames && !c.diverged) this.mismatch(c, limitMismatch(`${waiting.length} client frames for the secondary wait for its handshake`));
       return;
     }
-    this.deliverTranslated(c, copy, now);
+    this.deliverTranslated(c, copy);
   }
 
   /**
@@ -966,20 +976,20 @@ class Engine implements Comparator {
     return bytes;
   }
 
-  private deliverTranslated(c: TcpConnection, copy: Uint8Array, now: number): void {
+  private deliverTranslated(c: TcpConnection, copy: Uint8Array): void {
     const f = decodeFrame(copy, LINKTYPE_ETHERNET);
     if (f instanceof Frame) {
       translateClientToSecondary(f, c.translation!);
       const t = f.transport;
-      if (t !== null && t.kind === 'tcp' && (f.payloadLength > 0 || t.isFin)) this.rememberSent(c, seqAdd(t.seq, f.payloadLength + (t.isFin ? 1 : 0)), copy, now);
+      if (t !== null && t.kind === 'tcp' && (f.payloadLength > 0 || t.isFin)) this.rememberSent(c, seqAdd(t.seq, f.payloadLength + (t.isFin ? 1 : 0)), copy);
     }
     this.sink.deliver('secondary', copy);
   }
 
   /** Keeps a client segment the SVM has not acknowledged yet, within maxQueueBytes a connection. */
-  private rememberSent(c: TcpConnection, end: number, frame: Uint8Array, now: number): void {
+  private rememberSent(c: TcpConnection, end: number, frame: Uint8Array): void {
     const sent = (c.sentToSecondary ??= new Fifo<SentSegment>());
-    sent.push(new SentSegment(end, frame, now));
+    sent.push(new SentSegment(end, frame));
     c.sentBytes += frame.length;
     while (c.sentBytes > this.config.maxQueueBytes) c.sentBytes -= sent.shift()!.frame.length;
   }
@@ -988,35 +998,51 @@ class Engine implements Comparator {
    * Translate mode: the SVM can drop client data the PVM accepted (its receive window was full,
    * say), and the client, which only hears the PVM, never retransmits it: the PVM's output then
    * waits at the ACK gate until a timeout. So while the PVM has acknowledged client data the SVM
-   * has not, the first segment the SVM lacks is delivered to it again, once it has been out for
-   * REDELIVER_AGE_MS: at once when the SVM's ACK has moved since the last time (it took the
-   * previous one), else at most every REDELIVER_GAP_MS (its duplicate ACKs and window updates),
-   * and at every scan. Younger, it is taken to be on its way to an SVM a little slower than the
-   * PVM: delivering it again then doubled the client's traffic to the SVM in every upload. (No
-   * sign the SVM sends tells the two apart: a slower SVM's ACKs move one segment at a time just as
-   * a recovering one's do.) A segment dropped for a full window keeps drawing duplicate ACKs
-   * with each later one, so it goes again once old enough; the last of an upload at the next scan.
+   * has not, the first segment the SVM lacks is delivered to it again when the SVM says it lacks
+   * it, as a sender's fast retransmit would:
+   * - on a pure ACK that does not move its ACK (what Linux sends for each segment it drops out of
+   *   its window or takes beyond a hole, and a window update), at most every REDELIVER_GAP_MS;
+   * - then, while its ACK comes to rest exactly at the end of what went again (it took that and
+   *   nothing after it, which it would have had by then: the link to it keeps order), the next
+   *   segment it lacks at once;
+   * - at a scan, when its ACK has not moved for REDELIVER_STALL_MS (a segment dropped at the end
+   *   of an upload, which draws no duplicate ACK).
+   * An ACK that moves otherwise is an SVM a little slower than the PVM, its segments on their way:
+   * delivering them again doubled the client's traffic to the SVM in every upload. A D-SACK (the
+   * SVM got a segment twice) or an ACK past what went again ends the recovery.
    */
-  private redeliver(c: TcpConnection, now: number): void {
+  private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean): void {
     const sent = c.sentToSecondary!;
     const acked = c.secondaryAck;
     if (acked === -1) return;
     for (let head = sent.peek(); head !== undefined && !seqGt(head.end, acked); head = sent.peek()) c.sentBytes -= sent.shift()!.frame.length;
     const head = sent.peek();
-    if (head === undefined || c.primaryAck === -1 || !seqGt(c.primaryAck, acked) || c.diverged) return;
-    if (now - head.sentAt < REDELIVER_AGE_MS) return;
-    if (acked === c.redeliveredAck && now - c.redeliveredAt < REDELIVER_GAP_MS) return;
+    if (head === undefined || c.primaryAck === -1 || !seqGt(c.primaryAck, acked) || c.diverged || dsack) {
+      c.redeliveredEnd = -1;
+      return;
+    }
+    if (why === REDELIVER_ACK_MOVED) {
+      if (acked !== c.redeliveredEnd) {
+        c.redeliveredEnd = -1;
+        return;
+      }
+    } else {
+      if (why === REDELIVER_ACK_OTHER) return;
+      if (why === REDELIVER_SCAN && now - c.secondaryAckMovedAt < REDELIVER_STALL_MS) return;
+      if (acked === c.redeliveredAck && now - c.redeliveredAt < REDELIVER_GAP_MS) return;
+    }
     c.redeliveredAck = acked;
     c.redeliveredAt = now;
+    c.redeliveredEnd = head.end;
     this.counters.count('client.redelivered');
     this.sink.deliver('secondary', head.frame);
   }
 
-  private flushToSecondary(c: TcpConnection, now: number): void {
+  private flushToSecondary(c: TcpConnection): void {
     const waiting = c.toSecondary;
     if (waiting === null) return;
     c.toSecondary = null;
-    for (let f = waiting.shift(); f !== undefined; f = waiting.shift()) this.deliverTranslated(c, f, now);
+    for (let f = waiting.shift(); f !== undefined; f = waiting.shift()) this.deliverTranslated(c, f);
   }
 
   // --- guest output -------------------------------------------------------------------------
@@ -1367,8 +1393,13 @@ class Engine implements Comparator {
     if (ack !== -1) {
       if (primary) c.primaryAck = c.primaryAck === -1 ? ack : seqMax(c.primaryAck, ack);
       else {
-        c.secondaryAck = c.secondaryAck === -1 ? ack : seqMax(c.secondaryAck, ack);
-        if (c.sentToSecondary !== null) this.redeliver(c, now);
+        const moved = c.secondaryAck === -1 || seqGt(ack, c.secondaryAck);
+        c.secondaryAck = moved ? ack : c.secondaryAck;
+        if (moved) c.secondaryAckMovedAt = now;
+        if (c.sentToSecondary !== null) {
+          const why = moved ? REDELIVER_ACK_MOVED : f.payloadLength === 0 && !isFin && !isSyn && !isRst ? REDELIVER_ACK_STALLED : REDELIVER_ACK_OTHER;
+          this.redeliver(c, now, why, tcp.sackBlockCount > 0 && seqGt(ack, tcp.sackLeft(0)));
+        }
       }
     }
 
@@ -1500,7 +1531,7 @@ class Engine implements Comparator {
     if (s.data !== null) this.synData(c, false, seqAdd(p.isn, 1), s.data, 0, s.data.length, now);
     if (c.translation !== null) {
       learnFromHandshake(c.translation, p.isn, s.isn, p.tsVal, s.tsVal);
-      this.flushToSecondary(c, now);
+      this.flushToSecondary(c);
     }
     if (c.early !== null) this.addEarly(c);
     // A signed connection's segments cannot be rewritten without its key: the client's, translated
@@ -1720,7 +1751,7 @@ class Engine implements Comparator {
         else this.mismatch(c, timeoutMismatch(`secondary output waited ${toMicroseconds(now - since)} ms for the primary's`));
       }
       if (c instanceof TcpConnection) {
-        if (c.sentToSecondary !== null) this.redeliver(c, now);
+        if (c.sentToSecondary !== null) this.redeliver(c, now, REDELIVER_SCAN, false);
         if (c.held.length === 0) c.trimMemory();
       }
     }

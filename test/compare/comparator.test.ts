@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, type Action, type ActionSink } from '../../compare/index.js';
-import { emitArp, emitIcmpEcho, emitTcp } from '../../compare/wire/emit.js';
+import { emitArp, emitIcmpEcho, emitTcp, type TcpFields } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins, pattern, payloadText } from '../support/twins.js';
 import { split } from '../support/fragments.js';
 
@@ -1328,64 +1328,102 @@ test('configuration errors name the setting', () => {
   assert.throws(() => createComparator({ framesImmutable: 'yes' as unknown as boolean }), /framesImmutable must be true or false \(got yes\)/);
 });
 
-test('translate mode: client data the SVM dropped (its window was full) is delivered to it again while its ACK lags the PVM\'s', () => {
+describe('translate mode: client data the SVM dropped is delivered to it again, and only that', () => {
   // The client hears only the PVM, so it never retransmits what the SVM alone dropped; without
   // re-delivery the PVM's ACKs would wait at the ACK gate until a timeout checkpoint.
-  const t = new Twins({ mode: 'translate' });
   const svmIsn = 3_000_000_000;
-  const seqOf = (frame: Uint8Array): number => new DataView(frame.buffer, frame.byteOffset).getUint32(14 + 20 + 4);
-  const synAck = (isn: number): Uint8Array => t.out({ seq: isn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } });
-  t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }));
-  t.primary(synAck(ISN));
-  t.secondary(synAck(svmIsn));
-  t.client(t.in({ seq: 5000, ack: ISN + 1 }));
-  for (const [i, text] of ['aaaa', 'bbbb', 'cccc'].entries()) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: text }));
-  const delivered = t.delivered('secondary').length;
-  t.primary(t.out({ seq: ISN + 1, ack: 5012 }));
-  assert.equal(t.released().length, 1, 'the PVM\'s ACK of all 12 bytes waits at the ACK gate (only the SYN-ACK is out)');
+  /** A connection the client opened, the guests' handshakes compared; the SVM's numbers differ. */
+  const open = (scanIntervalMs = 1000): Twins => {
+    const t = new Twins({ mode: 'translate', scanIntervalMs });
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460, sackPermitted: true } }), 0);
+    t.primary(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true } }), 0);
+    t.secondary(t.out({ seq: svmIsn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460, sackPermitted: true } }), 0);
+    return t;
+  };
+  const svmAck = (t: Twins, ack: number, at: number, extra: Partial<TcpFields> = {}): void => {
+    t.secondary(t.out({ seq: svmIsn + 1, ack, ...extra }), at);
+  };
 
-  t.now = 5;
-  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004 }));
-  assert.equal(t.delivered('secondary').length, delivered, 'out for 5 ms: taken to be on its way');
-  t.now = 10;
-  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004 }));
-  let again = t.delivered('secondary').slice(delivered);
-  assert.deepEqual(again.map(payloadText), ['bbbb'], 'the first segment the SVM lacks goes to it again');
-  assert.equal(seqOf(again[0]!), 5004);
-  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004, window: 1 }));
-  assert.equal(t.delivered('secondary').length - delivered, 1, 'a duplicate ACK right after does not repeat it at once');
-  t.now = 20;
-  t.secondary(t.out({ seq: svmIsn + 1, ack: 5004, window: 1000 }));
-  assert.equal(t.delivered('secondary').length - delivered, 2, 'a window update later does');
+  test('its window full: its duplicate ACKs bring the first segment it lacks, then each next one as it takes the last', () => {
+    const t = open();
+    t.client(t.in({ seq: 5000, ack: ISN + 1 }), 1);
+    for (const [i, text] of ['aaaa', 'bbbb', 'cccc'].entries()) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: text }), 1);
+    const delivered = t.delivered('secondary').length;
+    t.primary(t.out({ seq: ISN + 1, ack: 5012 }), 1);
+    assert.equal(t.released().length, 1, 'the PVM\'s ACK of all 12 bytes waits at the ACK gate (only the SYN-ACK is out)');
+    svmAck(t, 5004, 2);
+    assert.equal(t.delivered('secondary').length - delivered, 0, 'an ACK that moves is an SVM on its way, as a slower one looks');
+    svmAck(t, 5004, 2); // what Linux sends for each segment it drops out of its window
+    let again = t.delivered('secondary').slice(delivered);
+    assert.deepEqual(again.map(payloadText), ['bbbb'], 'its duplicate ACK brings the first segment it lacks');
+    svmAck(t, 5004, 2, { window: 1 });
+    assert.equal(t.delivered('secondary').length - delivered, 1, 'not again at once');
+    svmAck(t, 5004, 20, { window: 1000 });
+    assert.equal(t.delivered('secondary').length - delivered, 2, 'its window update later does');
+    svmAck(t, 5008, 21);
+    again = t.delivered('secondary').slice(delivered);
+    assert.deepEqual(again.map(payloadText), ['bbbb', 'bbbb', 'cccc'], 'it took that and nothing after: the next at once');
+    svmAck(t, 5012, 22);
+    assert.equal(t.delivered('secondary').length - delivered, 3, 'caught up: nothing more');
+    assert.equal(t.released().length, 2, 'the PVM\'s ACK is released once the SVM has the same client data');
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.events.get('client.redelivered'), 3);
+  });
 
-  t.secondary(t.out({ seq: svmIsn + 1, ack: 5008 }));
-  again = t.delivered('secondary').slice(delivered);
-  assert.deepEqual(again.map(payloadText), ['bbbb', 'bbbb', 'cccc'], 'progress: the next missing segment at once');
-  t.secondary(t.out({ seq: svmIsn + 1, ack: 5012 }));
-  assert.equal(t.delivered('secondary').length - delivered, 3, 'caught up: nothing more');
-  assert.equal(t.released().length, 2, 'the PVM\'s ACK is released once the SVM has the same client data');
-  assert.deepEqual(t.checkpoints(), []);
-  assert.equal(t.c.counters.events.get('client.redelivered'), 3);
-});
+  test('a request it dropped: at its duplicate ACK, not a scan later', () => {
+    const t = open();
+    t.client(t.in({ seq: 5000, ack: ISN + 1, payload: 'GET' }), 100);
+    t.primary(t.out({ seq: ISN + 1, ack: 5003, payload: 'response' }), 100.1);
+    const delivered = t.delivered('secondary').length;
+    svmAck(t, 5000, 100.3);
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map(payloadText), ['GET']);
+    svmAck(t, 5003, 100.5);
+    t.secondary(t.out({ seq: svmIsn + 1, ack: 5003, payload: 'response' }), 100.6);
+    assert.deepEqual(t.releasedPayloads(), ['', 'response']);
+  });
 
-test('translate mode: an upload the SVM acknowledges a segment behind the PVM is delivered to it once', () => {
-  const t = new Twins({ mode: 'translate', scanIntervalMs: 1000 });
-  const svmIsn = 3_000_000_000;
-  t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }), 0);
-  t.primary(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }), 0);
-  t.secondary(t.out({ seq: svmIsn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }), 0);
-  let seq = 5000;
-  for (let i = 0; i < 200; i++) {
-    t.client(t.in({ seq, ack: ISN + 1, payload: 'x'.repeat(1000) }), i + 1);
-    seq += 1000;
-    t.primary(t.out({ seq: ISN + 1, ack: seq }), i + 1.1);
-    t.secondary(t.out({ seq: svmIsn + 1, ack: seq - 1000 }), i + 1.5);
+  test('the last segment of an upload, dropped silently: at the first scan after its ACK rested 200 ms', () => {
+    const t = open(100);
+    t.client(t.in({ seq: 5000, ack: ISN + 1, payload: 'aaaa' }), 1);
+    t.client(t.in({ seq: 5004, ack: ISN + 1, payload: 'bbbb' }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: 5008 }), 2);
+    svmAck(t, 5004, 2);
+    const delivered = t.delivered('secondary').length;
+    t.advanceTo(250);
+    assert.equal(t.delivered('secondary').length, delivered, 'at the scans at 100 and 200 ms it had rested 98 and 198 ms: not yet');
+    t.advanceTo(300);
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map(payloadText), ['bbbb']);
+  });
+
+  for (const lag of [1, 15]) {
+    test(`an upload the SVM acknowledges ${lag} segment${lag === 1 ? '' : 's'} behind the PVM goes to it once`, () => {
+      const t = open();
+      let seq = 5000;
+      for (let i = 0; i < 200; i++) {
+        t.client(t.in({ seq, ack: ISN + 1, payload: 'x'.repeat(1000) }), i + 1);
+        seq += 1000;
+        t.primary(t.out({ seq: ISN + 1, ack: seq }), i + 1.1);
+        if (i >= lag) svmAck(t, seq - 1000 * lag, i + 1.5);
+      }
+      svmAck(t, seq, 201);
+      assert.equal(t.c.counters.events.get('client.redelivered') ?? 0, 0);
+      assert.equal(t.delivered('secondary').length, 201, 'the SYN and 200 segments, each once');
+      assert.equal(t.released().length, 201);
+      assert.deepEqual(t.checkpoints(), []);
+    });
   }
-  t.secondary(t.out({ seq: svmIsn + 1, ack: seq }), 201);
-  assert.equal(t.c.counters.events.get('client.redelivered') ?? 0, 0);
-  assert.equal(t.delivered('secondary').length, 201, 'the SYN and 200 segments, each once');
-  assert.equal(t.released().length, 201);
-  assert.deepEqual(t.checkpoints(), []);
+
+  test('a D-SACK (the SVM got a segment twice) ends the recovery', () => {
+    const t = open();
+    for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, payload: 'abcd' }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: 5016 }), 1);
+    svmAck(t, 5000, 2); // a window update: the first segment goes again
+    const delivered = t.delivered('secondary').length;
+    svmAck(t, 5004, 3, { options: { sack: [[5000, 5004]] } }); // it had it: a duplicate
+    assert.equal(t.delivered('secondary').length, delivered, 'nothing more at once');
+    svmAck(t, 5004, 3);
+    assert.equal(t.delivered('secondary').length, delivered + 1, 'a duplicate ACK after it starts one again');
+  });
 });
 
 describe('TCP-MD5 and TCP-AO: a signed connection whose SVM numbers differ cannot be translated', () => {
