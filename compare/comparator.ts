@@ -120,10 +120,17 @@ function extensionsOf(tcp: TcpView): string {
   return `${hasTcpOption(tcp, TCP_OPTION_MD5) ? ' md5' : ''}${hasTcpOption(tcp, TCP_OPTION_AO) ? ' ao' : ''}${hasTcpOption(tcp, TCP_OPTION_MPTCP) ? ' mptcp' : ''}`;
 }
 
+/** Which limit a connection's `idleLimit` is: the configured one, or one of translate mode's longer ones (see `keepWhileTranslated`, `finish`). */
+const IDLE_USUAL = 0;
+const IDLE_TRANSLATED = 1;
+const IDLE_CLOSED_TRANSLATED = 2;
+
 /** State shared by every kind of connection. */
 abstract class Connection {
   lastSeen: number;
   idleLimit: number;
+  /** Which limit `idleLimit` is (IDLE_*): told apart by kind, never by value, which configuration can make equal. */
+  idleKind = IDLE_USUAL;
   /** The connection table's second-chance flag (flow/table.ts). */
   used = true;
   /** Primary frames held, in the primary's order. */
@@ -274,6 +281,12 @@ class TcpConnection extends Connection {
   secondaryPending: WaitingSegments | null = null;
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
+  /** The end of the PVM's FIN (its sequence number + 1), -1 before one. */
+  outputFinEnd = -1;
+  /** Translate mode: the client's highest ACK so far, -1 before one. */
+  clientAck = -1;
+  /** An RST seen from either guest. */
+  rstSeen = false;
   clientFin = false;
   /** Translate mode: the client reset the connection, so no output of it can reach the client any more (see `scan`). */
   clientReset = false;
@@ -699,8 +712,9 @@ class Engine implements Comparator {
         c.touched = false;
         c.blocked = false;
         // The SVM's sequence space is the PVM's again: nothing is lost by forgetting this one when idle.
-        if (c.idleLimit === this.translatedIdleMs) c.idleLimit = this.config.idleTimeoutMs;
-        else if (c.idleLimit === this.translatedLingerMs) c.idleLimit = this.lingerMs;
+        if (c.idleKind === IDLE_TRANSLATED) c.idleLimit = this.config.idleTimeoutMs;
+        else if (c.idleKind === IDLE_CLOSED_TRANSLATED) c.idleLimit = this.lingerMs;
+        c.idleKind = IDLE_USUAL;
         c.held.clear();
         c.heldBytes = 0;
         if (c instanceof TcpConnection && c.toSecondary !== null && c.toSecondary.length > 0) {
@@ -881,7 +895,11 @@ class Engine implements Comparator {
       this.sink.deliver('secondary', bytes);
       return;
     }
-    if (c.idleLimit === this.config.idleTimeoutMs && !c.finished) this.keepWhileTranslated(c);
+    if (tcp.isAck) {
+      c.clientAck = c.clientAck === -1 ? tcp.ack : seqMax(c.clientAck, tcp.ack);
+      if (c.idleKind === IDLE_CLOSED_TRANSLATED && outputFinAcked(c)) this.finish(c);
+    }
+    if (c.idleKind === IDLE_USUAL && !c.finished) this.keepWhileTranslated(c);
     const copy = this.copier.copy(bytes);
     if (!c.translation!.known || c.toSecondary !== null) {
       const waiting = (c.toSecondary ??= new Fifo<Uint8Array>());
@@ -1243,7 +1261,7 @@ class Engine implements Comparator {
     this.table.delete(old.key);
     // What a reset connection still holds or waits for is timing, not state: it goes now as it
     // would at the next scan, with no checkpoint, nor a new connection blocked behind it.
-    if (isClientReset(old)) this.abandon(old);
+    if (isClientReset(old) && !old.diverged) this.abandon(old);
     this.removed(old, 'reused');
     return this.opened(old.key, frame, now);
   }
@@ -1403,7 +1421,10 @@ class Engine implements Comparator {
       }
     }
 
-    if (isRst) this.finish(c);
+    if (isRst) {
+      c.rstSeen = true;
+      this.finish(c);
+    }
     if (isSyn) {
       this.syn(c, primary, bytes, f, tcp, now, ack);
       return;
@@ -1425,7 +1446,10 @@ class Engine implements Comparator {
     if ((flags & TCP_URG) !== 0) c.match.urgentMark(primary, seq, f.payloadLength, tcp.urgentPointer);
 
     if (primary) {
-      if (isFin) c.outputFin = true;
+      if (isFin) {
+        c.outputFin = true;
+        c.outputFinEnd = seqAdd(seq, f.payloadLength + 1);
+      }
       if (c.clientFin && c.outputFin) this.finish(c);
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
@@ -1564,14 +1588,19 @@ class Engine implements Comparator {
   }
 
   /**
-   * FIN both ways, or an RST: the connection lingers `lingerMs`, then goes; in translate mode,
-   * one whose SVM numbers differ lingers TRANSLATED_CLOSED_LINGER_MS, for the guests' late
-   * teardown segments (a FIN resent in LAST-ACK when the client's last ACK was lost): forgotten,
-   * the next would be picked up mid-stream as the identity and the SVM's copy never match.
+   * FIN both ways, or an RST: the connection lingers `lingerMs`, then goes. In translate mode, one
+   * whose SVM numbers differ and whose guests' FIN the client has not acknowledged (as far as seen
+   * here) lingers TRANSLATED_CLOSED_LINGER_MS, for their FIN resent from LAST-ACK with backoff
+   * (the client's last ACK was lost): forgotten, the resend would be picked up mid-stream as the
+   * identity and the SVM's copy never match. Called again when the client's ACK of that FIN comes:
+   * the usual linger from then on (keeping every closed connection 3 min filled the table 18x as
+   * fast, and a full one evicts an open one).
    */
   private finish(c: TcpConnection): void {
     c.finished = true;
-    c.idleLimit = svmNumbersDiffer(c) ? this.translatedLingerMs : this.lingerMs;
+    const resendsToCome = svmNumbersDiffer(c) && !c.clientReset && !c.rstSeen && !outputFinAcked(c);
+    c.idleLimit = resendsToCome ? this.translatedLingerMs : this.lingerMs;
+    c.idleKind = resendsToCome ? IDLE_CLOSED_TRANSLATED : IDLE_USUAL;
   }
 
   /**
@@ -1582,7 +1611,9 @@ class Engine implements Comparator {
    * one too; once finished it lingers as `finish` says.
    */
   private keepWhileTranslated(c: TcpConnection): void {
-    if (svmNumbersDiffer(c)) c.idleLimit = this.translatedIdleMs;
+    if (!svmNumbersDiffer(c)) return;
+    c.idleLimit = this.translatedIdleMs;
+    c.idleKind = IDLE_TRANSLATED;
   }
 
   private checkMatch(c: TcpConnection): void {
@@ -1798,7 +1829,7 @@ class Engine implements Comparator {
     // or established and idle past TRANSLATED_IDLE_MS, would come back as the identity (picked up
     // mid-stream) and its SVM output be compared unmapped.
     const translated = c instanceof TcpConnection && !c.finished && svmNumbersDiffer(c) &&
-      (reason === 'full' || (reason === 'idle' && c.idleLimit === this.translatedIdleMs));
+      (reason === 'full' || (reason === 'idle' && c.idleKind === IDLE_TRANSLATED));
     if (held === 0 && waiting === 0 && !translated) return;
     this.blockedKeys.set(c.key, [...(this.blockedKeys.get(c.key) ?? []), ...(c instanceof MessageConnection ? c.unanswered() : [])]);
     const what = `${held} primary frames held, ${waiting} secondary ${c instanceof TcpConnection ? 'segments' : 'messages'} waiting${translated ? ', the SVM\'s sequence offset' : ''}`;
@@ -1868,6 +1899,11 @@ function newIncarnation(c: Connection, source: number, seq: number): boolean {
   // This guest sent no SYN on `c`: a new connection if neither guest did (picked up mid-stream)
   // and comparison is under way; with the other guest's in, this one's belongs to `c`.
   return (source === SOURCE_PRIMARY ? c.secondaryIsn : c.primaryIsn) === -1 && c.match.started;
+}
+
+/** The client has acknowledged the PVM's FIN on `c` (translate mode, where the core sees the client's frames). */
+function outputFinAcked(c: TcpConnection): boolean {
+  return c.outputFinEnd !== -1 && c.clientAck !== -1 && !seqGt(c.outputFinEnd, c.clientAck);
 }
 
 /** Translate mode: the SVM's sequence numbers, timestamps or port differ from the PVM's on `c` (learned, not yet reset by a checkpoint). */

@@ -8,6 +8,7 @@
  * The engine runs in a child process that is started again if it dies (supervise.ts).
  */
 
+import type { Server } from 'node:http';
 import type { Command } from './command.js';
 import { InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
@@ -18,7 +19,7 @@ import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.j
 import { closeMetrics } from '../metrics/http.js';
 import { EngineMetricsRelay, answerMetricsRequests, sendFinalMetrics } from '../metrics/engine-relay.js';
 import { ABSOLUTE_COUNTERS } from '../engine/run-metrics.js';
-import { EXIT_RESTART, engineStart, engineStarted, engineWithout, supervise } from './supervise.js';
+import { EXIT_RESTART, engineStart, engineStarted, engineWithout, supervise, type EngineWatcher } from './supervise.js';
 
 const flags = {
   'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
@@ -59,6 +60,16 @@ export function checkLiveCapture(command: string, interfaces: readonly [flag: st
     if (e instanceof LiveCaptureError) throw new InputError(`${command}: ${e.message}`, e.code);
     throw e;
   }
+}
+
+/** What the supervisor tells the metrics of its engines (engine-relay.ts). */
+function watcherOf(relay: EngineMetricsRelay): EngineWatcher {
+  return {
+    attach: (c) => relay.attach(c),
+    detach: () => relay.detach(),
+    lost: () => relay.add('colo_proxy_secondary_losses_total', {}, 1),
+    handedOver: () => relay.add('colo_proxy_restores_total', { lost: 'secondary' }, 1),
+  };
 }
 
 export const runCommand: Command = {
@@ -113,22 +124,21 @@ export const runCommand: Command = {
       // The supervisor serves the metrics, across its engines (metrics/engine-relay.ts), and
       // listens before any engine touches an interface: an address that cannot be listened on is
       // then the only line (as compare).
-      const relay = new EngineMetricsRelay(ABSOLUTE_COUNTERS);
-      const server = metricsAt === undefined ? undefined : await startMetrics('run', relay, metricsAt, async () => {});
-      if (metricsAt !== undefined) log(metricsLine(metricsAt));
+      let relay: EngineMetricsRelay | undefined;
+      let server: Server | undefined;
+      if (metricsAt !== undefined) {
+        relay = new EngineMetricsRelay(ABSOLUTE_COUNTERS);
+        server = await startMetrics('run', relay, metricsAt, async () => {});
+        log(metricsLine(metricsAt));
+      }
       try {
         return await supervise({
           command: 'run', interfaces, optional: f['secondary-if'], log,
           engineSignals: [{ signal: 'SIGUSR2', notYet: 'no engine is running yet (a new engine compares from its start)' }],
-          watcher: {
-            attach: (c) => relay.attach(c),
-            detach: () => relay.detach(),
-            lost: () => relay.add('colo_proxy_secondary_losses_total', {}, 1),
-            handedOver: () => relay.add('colo_proxy_restores_total', { lost: 'secondary' }, 1),
-          },
+          watcher: relay === undefined ? undefined : watcherOf(relay),
         });
       } finally {
-        relay.close();
+        relay?.close();
         if (server !== undefined) closeMetrics(server);
       }
     }

@@ -1867,9 +1867,7 @@ describe('how long closed and translated connections stay', () => {
     closed.secondary(closed.out({ seq: 900_001, ack: 5003, flags: TCP_ACK | TCP_FIN }));
     closed.client(closed.in({ seq: 5003, ack: 1002 }));
     closed.advanceTo(120_000);
-    assert.equal(closed.c.counters.connectionsClosed, 0, 'closed but translated: kept for late teardown segments');
-    closed.advanceTo(200_000);
-    assert.equal(closed.c.counters.connectionsClosed, 1, 'closed: gone after 3 min');
+    assert.equal(closed.c.counters.connectionsClosed, 1, 'closed, its FIN acknowledged by the client: gone after its linger');
     assert.deepEqual(closed.checkpoints(), [], 'a closed connection takes its offsets without a checkpoint');
   });
 
@@ -1893,6 +1891,44 @@ describe('how long closed and translated connections stay', () => {
     assert.deepEqual(t.checkpoints(), []);
     assert.equal(t.c.counters.heldFrames, 0);
     assert.equal(t.c.counters.events.get('flow.midstream') ?? 0, 0, 'not forgotten and picked up again');
+  });
+
+  test('translate mode: a closed connection whose FIN the client acknowledged lingers as usual, so short ones do not fill the table', () => {
+    // 3 min for each of 100 short connections would fill a table of 50, and a full table evicts
+    // the least recently used open one: here a keep-alive connection, its offsets with it (a checkpoint).
+    const t = new Twins({ mode: 'translate', maxConnections: 50, scanIntervalMs: 1000 });
+    const conn = (port: number, at: number, close: boolean): void => {
+      const cin = (f: Partial<TcpFields>): Uint8Array => t.in({ srcPort: port, ...f });
+      const gout = (f: Partial<TcpFields>): Uint8Array => t.out({ dstPort: port, ...f });
+      t.client(cin({ seq: 4999, flags: TCP_SYN, options: opts }), at);
+      t.primary(gout({ seq: 999, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), at);
+      t.secondary(gout({ seq: 500_000, ack: 5000, flags: TCP_SYN | TCP_ACK, options: opts }), at);
+      t.client(cin({ seq: 5000, ack: 1000, payload: 'GET' }), at);
+      t.primary(gout({ seq: 1000, ack: 5003, payload: 'ok' }), at);
+      t.secondary(gout({ seq: 500_001, ack: 5003, payload: 'ok' }), at);
+      if (!close) return;
+      t.client(cin({ seq: 5003, ack: 1002, flags: TCP_ACK | TCP_FIN }), at);
+      t.primary(gout({ seq: 1002, ack: 5004, flags: TCP_ACK | TCP_FIN }), at);
+      t.secondary(gout({ seq: 500_003, ack: 5004, flags: TCP_ACK | TCP_FIN }), at);
+      t.client(cin({ seq: 5004, ack: 1003 }), at);
+    };
+    conn(30000, 0, false);
+    for (let i = 1; i <= 100; i++) {
+      t.advanceTo(i * 1000);
+      conn(30000 + i, i * 1000, true);
+    }
+    assert.deepEqual(t.checkpoints(), []);
+    assert.ok(t.c.counters.connectionsClosed >= 85, `${t.c.counters.connectionsClosed} closed: gone after their 10 s`);
+  });
+
+  test('an idle limit told apart by kind: idleTimeoutMs of 3 min (the closed translated linger) survives a checkpoint', () => {
+    const t = new Twins({ idleTimeoutMs: 180_000, scanIntervalMs: 1000 });
+    t.established(ISN - 1);
+    t.primary(t.out({ seq: ISN, payload: 'x' }), 1);
+    t.secondary(t.out({ seq: ISN, payload: 'x' }), 1);
+    t.checkpointDone();
+    t.advanceTo(60_000);
+    assert.equal(t.c.counters.connectionsClosed, 0, 'open, idle 60 s of its 180');
   });
 
   test('a closed connection stays at least compareTimeoutMs, so the other guest\'s late copy of its RST still matches', () => {
@@ -2199,6 +2235,16 @@ describe('translate mode: a connection the client reset', () => {
       t.advanceTo(10_000);
       assert.deepEqual(t.checkpoints(), resets ? [] : ['timeout'], `RST at ${seq}`);
     }
+  });
+
+  test('a reset connection that diverged: its frames wait for the checkpoint, the client\'s reconnect notwithstanding', () => {
+    const t = aborted(true);
+    t.secondary(t.out({ seq: 900_009, ack: 7004, payload: 'PART TWO' }), 5);
+    assert.deepEqual(t.mismatchReasons(), ['tcp.payload']);
+    t.client(t.in({ seq: 990_000, ack: 0, flags: TCP_SYN, options: opts }), 6);
+    assert.deepEqual(t.releasedPayloads(), ['', 'part one']);
+    t.checkpointDone();
+    assert.deepEqual(t.releasedPayloads(), ['', 'part one', 'part two']);
   });
 
   test('the client reconnecting from the same port at once: the reset connection goes without a checkpoint, the new one is compared', () => {
