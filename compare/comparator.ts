@@ -1385,9 +1385,11 @@ class Engine implements Comparator {
       this.mismatch(c, { reason: 'vlan', position: tcpSeq, offset: 0, primaryHex: primary ? tags : c.tags, secondaryHex: primary ? c.tags : tags, detail: 'VLAN tags differ within the connection' });
     }
     // The same for the IP options a guest chose (a source route...), learned from the first
-    // segment after the handshake: one value per connection, as a socket sets them (an
-    // application may set them only once connected); they are not header noise (match/ip-options.ts).
-    if (!isSyn) {
+    // segment carrying data or a FIN: one value per connection, as a socket sets them (an
+    // application may set them only once connected, after the kernel's handshake ACK, and a
+    // TIME-WAIT ACK or an RST comes from the kernel's own socket, without them); they are not
+    // header noise (match/ip-options.ts).
+    if (!isSyn && !isRst && (f.payloadLength > 0 || isFin)) {
       const options = ipOptionsOf(f);
       const known = c.ipOptions;
       if (known === null) c.ipOptions = options;

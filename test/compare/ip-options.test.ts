@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFrame, Frame } from '../../compare/index.js';
+import { TCP_SYN, TCP_ACK, decodeFrame, Frame } from '../../compare/index.js';
 import { fillIpv4HeaderChecksum } from '../../compare/wire/checksum.js';
 import { ipOptionsOf } from '../../compare/match/ip-options.js';
 import { Twins } from '../support/twins.js';
@@ -157,6 +157,24 @@ describe('TCP: the options are one value per connection', () => {
     t.secondary(withIpv4Options(t.out({ seq: ISN + 1, payload: 'ab' }), [148, 4, 0, 0]));
     assert.deepEqual(t.mismatchReasons(), []);
     assert.deepEqual(t.releasedPayloads(), ['', 'ab']);
+  });
+
+  test('segments the kernel sends itself, without the socket\'s options (a handshake ACK, a TIME-WAIT ACK, an RST), are not held to them', () => {
+    const route = looseSourceRoute([10, 0, 0, 9]);
+    const t = new Twins();
+    // The guests open the connection, and the application sets the route once connected.
+    t.primary(t.out({ seq: ISN, ack: 0, flags: TCP_SYN, options: { mss: 1460 } }));
+    t.secondary(t.out({ seq: ISN, ack: 0, flags: TCP_SYN, options: { mss: 1460 } }));
+    t.client(t.in({ seq: 7000, ack: ISN + 1, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }));
+    t.primary(t.out({ seq: ISN + 1, ack: 7001 }));
+    t.secondary(t.out({ seq: ISN + 1, ack: 7001 }));
+    t.primary(withIpv4Options(t.out({ seq: ISN + 1, ack: 7001, payload: 'hello' }), route));
+    t.secondary(withIpv4Options(t.out({ seq: ISN + 1, ack: 7001, payload: 'hello' }), route));
+    t.primary(t.out({ seq: ISN + 6, ack: 7002 })); // from TIME-WAIT, say
+    t.secondary(t.out({ seq: ISN + 6, ack: 7002 }));
+    assert.deepEqual(t.mismatchReasons(), []);
+    t.secondary(t.out({ seq: ISN + 6, ack: 7002, payload: 'x' }));
+    assert.deepEqual(t.mismatchReasons(), ['header'], 'data without them is held to them');
   });
 
   test('after a checkpoint the options are learned afresh', () => {
