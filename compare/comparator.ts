@@ -1013,6 +1013,15 @@ class Engine implements Comparator {
     while (c.sentBytes > this.config.maxQueueBytes) c.sentBytes -= sent.shift()!.frame.length;
   }
 
+  /** An SVM segment's ACK while client data delivered to it is outstanding: re-delivery (see `redeliver`). */
+  private secondaryAcked(c: TcpConnection, before: number, f: Frame, tcp: TcpView, now: number): void {
+    const ack = c.secondaryAck;
+    const moved = before === -1 || seqGt(ack, before);
+    if (moved) c.secondaryAckMovedAt = now;
+    const pure = f.payloadLength === 0 && (tcp.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0;
+    this.redeliver(c, now, moved ? REDELIVER_ACK_MOVED : pure ? REDELIVER_ACK_STALLED : REDELIVER_ACK_OTHER, tcp.sackBlockCount > 0 && seqGt(tcp.ack, tcp.sackLeft(0)));
+  }
+
   /**
    * Translate mode: the SVM can drop client data the PVM accepted (its receive window was full,
    * say), and the client, which only hears the PVM, never retransmits it: the PVM's output then
@@ -1030,15 +1039,6 @@ class Engine implements Comparator {
    * delivering them again doubled the client's traffic to the SVM in every upload. A D-SACK (the
    * SVM got a segment twice) or an ACK past what went again ends the recovery.
    */
-  /** An SVM segment's ACK while client data delivered to it is outstanding: re-delivery (see `redeliver`). */
-  private secondaryAcked(c: TcpConnection, before: number, f: Frame, tcp: TcpView, now: number): void {
-    const ack = c.secondaryAck;
-    const moved = before === -1 || seqGt(ack, before);
-    if (moved) c.secondaryAckMovedAt = now;
-    const pure = f.payloadLength === 0 && (tcp.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0;
-    this.redeliver(c, now, moved ? REDELIVER_ACK_MOVED : pure ? REDELIVER_ACK_STALLED : REDELIVER_ACK_OTHER, tcp.sackBlockCount > 0 && seqGt(tcp.ack, tcp.sackLeft(0)));
-  }
-
   private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean): void {
     const sent = c.sentToSecondary!;
     const acked = c.secondaryAck;
@@ -1478,11 +1478,6 @@ class Engine implements Comparator {
   }
 
   /**
-   * A SYN or SYN-ACK: held until both guests' handshakes are in and agree. Kept out of `tcp`, which
-   * runs for every segment, to keep that function small: 64-byte lockstep pairs ran 2-7 % faster
-   * (p75 of four alternating A/B runs; about the size of this machine's noise).
-   */
-  /**
    * The IP options a guest chose (a source route...) on a segment carrying data or a FIN: one value
    * per connection, as a socket sets them, learned from the first such segment (an application
    * may set them only once connected, after the kernel's handshake ACK, and a TIME-WAIT ACK or an
@@ -1500,6 +1495,11 @@ class Engine implements Comparator {
     }
   }
 
+  /**
+   * A SYN or SYN-ACK: held until both guests' handshakes are in and agree. Kept out of `tcp`, which
+   * runs for every segment, to keep that function small: 64-byte lockstep pairs ran 2-7 % faster
+   * (p75 of four alternating A/B runs; about the size of this machine's noise).
+   */
   private syn(c: TcpConnection, primary: boolean, bytes: Uint8Array, f: Frame, tcp: TcpView, now: number, ack: number): void {
     // Also after a checkpoint that came before the primary's SYN (the matcher starts over then):
     // nothing else would start the comparison, and the SYN would wait for a timeout.
