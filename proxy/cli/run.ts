@@ -40,8 +40,8 @@ const flags = {
 } as const;
 
 /**
- * The start-up checks every live command makes: throws the one-line error (exit 2) of a live command that cannot capture: not root, no cap, an
- * interface missing or down, or named twice. `optional` (the SVM's interface, in `run`'s
+ * The start-up checks every live command makes, thrown as one-line errors (exit 2): not root, no
+ * cap, an interface missing or down, or named twice. `optional` (the SVM's interface, in `run`'s
  * supervisor) may be missing or down: the engine starts without it (supervise.ts).
  */
 export function checkLiveCapture(command: string, interfaces: readonly [flag: string, name: string][], optional?: string): void {
