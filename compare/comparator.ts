@@ -236,11 +236,17 @@ const NO_SYN_DATA = NO_UNITS;
 const REDELIVER_GAP_MS = 2;
 /** How long the SVM's ACK must rest behind the PVM's before a scan delivers the segment it lacks again (TCP's least RTO). */
 const REDELIVER_STALL_MS = 200;
-/** Why `redeliver` is called: an SVM segment that moved its ACK; a pure ACK that did not; another that did not; a scan. */
+/** Duplicate ACKs (pure, same ACK, same window) that say the SVM lacks a segment: one alone may answer a copy it already had. */
+const REDELIVER_DUP_ACKS = 2;
+/**
+ * Why `redeliver` is called: an SVM segment that moved its ACK; REDELIVER_DUP_ACKS duplicate ACKs;
+ * a window update (a pure ACK that did not move it, its window changed); a scan; anything else.
+ */
 const REDELIVER_ACK_MOVED = 0;
-const REDELIVER_ACK_STALLED = 1;
-const REDELIVER_ACK_OTHER = 2;
+const REDELIVER_DUP_ACKS_SEEN = 1;
+const REDELIVER_WINDOW_UPDATE = 2;
 const REDELIVER_SCAN = 3;
+const REDELIVER_NOTHING = 4;
 
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
@@ -266,8 +272,11 @@ class TcpConnection extends Connection {
   redeliveredAt = 0;
   /** The end of the segment last delivered again while recovering, -1 when not recovering. */
   redeliveredEnd = -1;
-  /** Caller time the SVM's ACK last moved. */
+  /** Caller time the SVM's ACK last moved, or client data was delivered to it with none outstanding. */
   secondaryAckMovedAt = 0;
+  /** The SVM's last advertised window (raw), -1 before one, and its duplicate ACKs in a row (see `secondaryAcked`). */
+  svmWindow = -1;
+  dupAcks = 0;
   /** `compareHeaders` values of the connection's first primary segment (connection-constant fields only). */
   headers: string | null = null;
   /** VLAN tags of the connection's first output frame, as hex ('' untagged). */
@@ -330,6 +339,7 @@ class TcpConnection extends Connection {
     this.sentBytes = 0;
     this.redeliveredAck = -1;
     this.redeliveredEnd = -1;
+    this.dupAcks = 0;
     this.dropSecondaryWaiting();
     // The SVM is now a copy of the PVM: learn the VLAN tags and IP options afresh, whoever speaks first.
     this.tags = null;
@@ -1006,20 +1016,32 @@ class Engine implements Comparator {
 
   /** Keeps a client segment the SVM has not acknowledged yet, within maxQueueBytes a connection. */
   private rememberSent(c: TcpConnection, end: number, frame: Uint8Array, now: number): void {
-    if (c.sentToSecondary === null) c.secondaryAckMovedAt = now; // the SVM's ACK is timed from here
+    // With nothing outstanding, the SVM's ACK is timed from here: it had nothing to move for before.
+    if (c.sentToSecondary === null || c.sentToSecondary.length === 0) c.secondaryAckMovedAt = now;
     const sent = (c.sentToSecondary ??= new Fifo<SentSegment>());
     sent.push(new SentSegment(end, frame));
     c.sentBytes += frame.length;
     while (c.sentBytes > this.config.maxQueueBytes) c.sentBytes -= sent.shift()!.frame.length;
   }
 
-  /** An SVM segment's ACK while client data delivered to it is outstanding: re-delivery (see `redeliver`). */
+  /** An SVM segment's ACK while client data delivered to it is outstanding: what it says for re-delivery (see `redeliver`). */
   private secondaryAcked(c: TcpConnection, before: number, f: Frame, tcp: TcpView, now: number): void {
     const ack = c.secondaryAck;
-    const moved = before === -1 || seqGt(ack, before);
-    if (moved) c.secondaryAckMovedAt = now;
-    const pure = f.payloadLength === 0 && (tcp.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0;
-    this.redeliver(c, now, moved ? REDELIVER_ACK_MOVED : pure ? REDELIVER_ACK_STALLED : REDELIVER_ACK_OTHER, tcp.sackBlockCount > 0 && seqGt(tcp.ack, tcp.sackLeft(0)));
+    const window = tcp.window;
+    let why = REDELIVER_NOTHING;
+    if (before === -1 || seqGt(ack, before)) {
+      c.secondaryAckMovedAt = now;
+      c.dupAcks = 0;
+      why = REDELIVER_ACK_MOVED;
+    } else if (f.payloadLength === 0 && (tcp.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0) {
+      if (window !== c.svmWindow) why = REDELIVER_WINDOW_UPDATE;
+      else if (++c.dupAcks >= REDELIVER_DUP_ACKS) why = REDELIVER_DUP_ACKS_SEEN;
+    }
+    c.svmWindow = window;
+    const sack = tcp.sackBlockCount > 0 ? tcp.sackLeft(0) : -1;
+    // D-SACK: its first block below the ACK, a segment it got twice (RFC 2883). A block above the
+    // ACK: holes left past what it took (a partial ACK, RFC 6675).
+    this.redeliver(c, now, why, sack !== -1 && seqGt(tcp.ack, sack), sack !== -1 && seqGt(sack, tcp.ack));
   }
 
   /**
@@ -1027,19 +1049,21 @@ class Engine implements Comparator {
    * say), and the client, which only hears the PVM, never retransmits it: the PVM's output then
    * waits at the ACK gate until a timeout. So while the PVM has acknowledged client data the SVM
    * has not, the first segment the SVM lacks is delivered to it again when the SVM says it lacks
-   * it, as a sender's fast retransmit would:
-   * - on a pure ACK that does not move its ACK (what Linux sends for each segment it drops out of
-   *   its window or takes beyond a hole, and a window update), at most every REDELIVER_GAP_MS;
-   * - then, while its ACK comes to rest exactly at the end of what went again (it took that and
-   *   nothing after it, which it would have had by then: the link to it keeps order), the next
-   *   segment it lacks at once;
+   * it, as a sender's fast retransmit would, at most every REDELIVER_GAP_MS for one ACK:
+   * - on REDELIVER_DUP_ACKS duplicate ACKs (Linux sends one for each segment it drops out of its
+   *   window or takes beyond a hole; one alone may answer a copy it already had), which starts a
+   *   recovery: while its ACK then comes to rest exactly at the end of what went again (it took
+   *   that and nothing after it, which it would have had by then: the link to it keeps order), or
+   *   moves with SACK blocks above it (holes left), the next segment it lacks goes at once;
+   * - on a window update (its application read, so what it dropped for a full window fits now);
    * - at a scan, when its ACK has not moved for REDELIVER_STALL_MS (a segment dropped at the end
    *   of an upload, which draws no duplicate ACK).
-   * An ACK that moves otherwise is an SVM a little slower than the PVM, its segments on their way:
-   * delivering them again doubled the client's traffic to the SVM in every upload. A D-SACK (the
-   * SVM got a segment twice) or an ACK past what went again ends the recovery.
+   * The last two deliver one segment and start no recovery. An ACK that moves otherwise is an SVM
+   * a little slower than the PVM, its segments on their way: delivering them again doubled the
+   * client's traffic to the SVM in every upload. A D-SACK (it got a segment twice) or an ACK past
+   * what went again, without holes left, ends the recovery.
    */
-  private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean): void {
+  private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean, holesLeft = false): void {
     const sent = c.sentToSecondary!;
     const acked = c.secondaryAck;
     if (acked === -1) return;
@@ -1049,19 +1073,20 @@ class Engine implements Comparator {
       c.redeliveredEnd = -1;
       return;
     }
+    const recovering = c.redeliveredEnd !== -1;
     if (why === REDELIVER_ACK_MOVED) {
-      if (acked !== c.redeliveredEnd) {
+      if (!recovering || (acked !== c.redeliveredEnd && !holesLeft)) {
         c.redeliveredEnd = -1;
         return;
       }
     } else {
-      if (why === REDELIVER_ACK_OTHER) return;
+      if (why === REDELIVER_NOTHING) return;
       if (why === REDELIVER_SCAN && now - c.secondaryAckMovedAt < REDELIVER_STALL_MS) return;
       if (acked === c.redeliveredAck && now - c.redeliveredAt < REDELIVER_GAP_MS) return;
     }
     c.redeliveredAck = acked;
     c.redeliveredAt = now;
-    c.redeliveredEnd = head.end;
+    if (recovering || why === REDELIVER_DUP_ACKS_SEEN) c.redeliveredEnd = head.end;
     this.counters.count('client.redelivered');
     this.sink.deliver('secondary', head.frame);
   }

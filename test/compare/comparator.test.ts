@@ -1354,8 +1354,10 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     svmAck(t, 5004, 2);
     assert.equal(t.delivered('secondary').length - delivered, 0, 'an ACK that moves is an SVM on its way, as a slower one looks');
     svmAck(t, 5004, 2); // what Linux sends for each segment it drops out of its window
+    assert.equal(t.delivered('secondary').length - delivered, 0, 'one duplicate ACK may answer a copy it already had');
+    svmAck(t, 5004, 2);
     let again = t.delivered('secondary').slice(delivered);
-    assert.deepEqual(again.map(payloadText), ['bbbb'], 'its duplicate ACK brings the first segment it lacks');
+    assert.deepEqual(again.map(payloadText), ['bbbb'], 'its second duplicate ACK brings the first segment it lacks');
     svmAck(t, 5004, 2, { window: 1 });
     assert.equal(t.delivered('secondary').length - delivered, 1, 'not again at once');
     svmAck(t, 5004, 20, { window: 1000 });
@@ -1370,12 +1372,13 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     assert.equal(t.c.counters.events.get('client.redelivered'), 3);
   });
 
-  test('a request it dropped: at its duplicate ACK, not a scan later', () => {
+  test('a request it dropped for a full window: at its window update, not a scan later', () => {
     const t = open();
     t.client(t.in({ seq: 5000, ack: ISN + 1, payload: 'GET' }), 100);
     t.primary(t.out({ seq: ISN + 1, ack: 5003, payload: 'response' }), 100.1);
     const delivered = t.delivered('secondary').length;
-    svmAck(t, 5000, 100.3);
+    svmAck(t, 5000, 100.3, { window: 0 });
+    svmAck(t, 5000, 100.4, { window: 29200 }); // its application read
     assert.deepEqual(t.delivered('secondary').slice(delivered).map(payloadText), ['GET']);
     svmAck(t, 5003, 100.5);
     t.secondary(t.out({ seq: svmIsn + 1, ack: 5003, payload: 'response' }), 100.6);
@@ -1413,16 +1416,62 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     });
   }
 
+  test('after an idle stretch, a scan between the PVM\'s ACK of a new burst and the SVM\'s sends nothing again', () => {
+    const t = open();
+    t.client(t.in({ seq: 5000, ack: ISN + 1, payload: 'x'.repeat(1000) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: 6000 }), 1.1);
+    svmAck(t, 6000, 1.2);
+    t.advanceTo(4999.5);
+    let seq = 6000;
+    for (let i = 0; i < 5; i++, seq += 1000) t.client(t.in({ seq, ack: ISN + 1, payload: 'x'.repeat(1000) }), 4999.6);
+    t.primary(t.out({ seq: ISN + 1, ack: seq }), 4999.7);
+    t.advanceTo(5000);
+    for (let a = 7000; a <= seq; a += 1000) svmAck(t, a, 5000.8);
+    assert.equal(t.c.counters.events.get('client.redelivered') ?? 0, 0, 'its ACK is timed from the burst, not from the last one before the idle stretch');
+  });
+
+  test('a window update while it lags starts no recovery: the ACKs of its originals that follow send nothing again', () => {
+    const t = open();
+    let seq = 5000;
+    for (let i = 0; i < 10; i++, seq += 1000) t.client(t.in({ seq, ack: ISN + 1, payload: 'x'.repeat(1000) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: seq }), 1.1);
+    svmAck(t, 6000, 1.2);
+    svmAck(t, 7000, 1.3);
+    svmAck(t, 7000, 1.4, { window: 30000 });
+    assert.equal(t.c.counters.events.get('client.redelivered'), 1);
+    for (let a = 8000; a <= seq; a += 1000) svmAck(t, a, 1.5, { window: 30000 });
+    assert.equal(t.c.counters.events.get('client.redelivered'), 1);
+  });
+
+  test('two holes (SACK): the ACK that fills the first, its SACK block showing the second, sends that one at once', () => {
+    const t = open();
+    let seq = 5000;
+    for (let i = 0; i < 6; i++, seq += 1000) t.client(t.in({ seq, ack: ISN + 1, payload: String(i).repeat(1000) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: seq }), 1.1);
+    // It lost 6000-7000 and 8000-9000.
+    svmAck(t, 6000, 1.2);
+    svmAck(t, 6000, 1.3, { options: { sack: [[7000, 8000]] } });
+    const delivered = t.delivered('secondary').length;
+    svmAck(t, 6000, 1.4, { options: { sack: [[7000, 8000], [9000, 10000]] } });
+    svmAck(t, 6000, 1.5, { options: { sack: [[7000, 8000], [9000, 11000]] } });
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['1']);
+    svmAck(t, 8000, 1.6, { options: { sack: [[9000, 11000]] } });
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['1', '3']);
+  });
+
   test('a D-SACK (the SVM got a segment twice) ends the recovery', () => {
     const t = open();
     for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, payload: 'abcd' }), 1);
     t.primary(t.out({ seq: ISN + 1, ack: 5016 }), 1);
-    svmAck(t, 5000, 2); // a window update: the first segment goes again
+    svmAck(t, 5004, 2);
+    svmAck(t, 5004, 2);
+    svmAck(t, 5004, 2); // two duplicate ACKs: the segment from 5004 goes again, a recovery begins
     const delivered = t.delivered('secondary').length;
-    svmAck(t, 5004, 3, { options: { sack: [[5000, 5004]] } }); // it had it: a duplicate
-    assert.equal(t.delivered('secondary').length, delivered, 'nothing more at once');
-    svmAck(t, 5004, 3);
-    assert.equal(t.delivered('secondary').length, delivered + 1, 'a duplicate ACK after it starts one again');
+    assert.equal(t.c.counters.events.get('client.redelivered'), 1);
+    svmAck(t, 5008, 3, { options: { sack: [[5004, 5008]] } }); // it had it: a duplicate
+    assert.equal(t.delivered('secondary').length, delivered, 'at the end of what went again, but a D-SACK: nothing more');
+    svmAck(t, 5012, 3);
+    assert.equal(t.delivered('secondary').length, delivered, 'the recovery is over');
   });
 });
 
