@@ -1014,14 +1014,18 @@ class Engine implements Comparator {
     this.sink.deliver('secondary', copy);
   }
 
-  /** Keeps a client segment the SVM has not acknowledged yet, within maxQueueBytes a connection. */
+  /**
+   * Keeps a client segment the SVM has not acknowledged yet, within maxQueueBytes a connection.
+   * Past that the newest is not kept, the oldest is: the first segment the SVM lacks is the one a
+   * re-delivery needs (dropping the oldest lost exactly that one, for good).
+   */
   private rememberSent(c: TcpConnection, end: number, frame: Uint8Array, now: number): void {
     // With nothing outstanding, the SVM's ACK is timed from here: it had nothing to move for before.
     if (c.sentToSecondary === null || c.sentToSecondary.length === 0) c.secondaryAckMovedAt = now;
+    if (c.sentBytes + frame.length > this.config.maxQueueBytes) return;
     const sent = (c.sentToSecondary ??= new Fifo<SentSegment>());
     sent.push(new SentSegment(end, frame));
     c.sentBytes += frame.length;
-    while (c.sentBytes > this.config.maxQueueBytes) c.sentBytes -= sent.shift()!.frame.length;
   }
 
   /** An SVM segment's ACK while client data delivered to it is outstanding: what it says for re-delivery (see `redeliver`). */

@@ -1459,6 +1459,18 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['1', '3']);
   });
 
+  test('past maxQueueBytes of client data kept for it, the oldest stays: the first segment it lacks can still go again', () => {
+    const t = new Twins({ mode: 'translate', maxQueueBytes: 3000 });
+    t.client(t.in({ seq: 4999, flags: TCP_SYN, options: { mss: 1460 } }), 0);
+    t.primary(t.out({ seq: ISN, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }), 0);
+    t.secondary(t.out({ seq: svmIsn, ack: 5000, flags: TCP_SYN | TCP_ACK, options: { mss: 1460 } }), 0);
+    for (let i = 0; i < 5; i++) t.client(t.in({ seq: 5000 + 1000 * i, ack: ISN + 1, payload: String(i).repeat(1000) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: 10_000 }), 1);
+    const delivered = t.delivered('secondary').length;
+    for (let i = 0; i < 3; i++) svmAck(t, 5000, 2); // it lost the first: one ACK, then duplicates
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['0']);
+  });
+
   test('a D-SACK (the SVM got a segment twice) ends the recovery', () => {
     const t = open();
     for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, payload: 'abcd' }), 1);
