@@ -228,27 +228,23 @@ export const replayCommand: Command = {
     // second one stops at once: the process's exit handlers run (QEMU is stopped, a partial --out
     // removed), then it dies of the signal itself, as a shell expects of a program it stopped
     // (its status is 128 + the signal's number there too). Not process.exit: it waits for
-    // libuv's threads, and one blocked in a FIFO's open() or read() may never return.
+    // libuv's threads, and one blocked in a FIFO's open() or read() may never return. One
+    // listener throughout: swapping listeners closed the signal's libuv handle, and a second
+    // signal that came in between was lost (the replay then waited on a FIFO for good).
     const stopping = new AbortController();
     const options: ReplayOptions = { ...parsed.options, signal: stopping.signal };
-    const stopNow = (signal: NodeJS.Signals): void => {
+    const stop = (signal: NodeJS.Signals): void => {
+      if (!stopping.signal.aborted) {
+        process.stderr.write(`colo-proxy: replay: ${signal}: stopping (again to stop at once)\n`);
+        stopping.abort(signal);
+        return;
+      }
       process.stderr.write(`colo-proxy: replay: ${signal} again: stopped\n`);
       const code = 128 + (constants.signals[signal] ?? 0);
-      for (const s of SIGNALS) {
-        process.off(s, stop);
-        process.off(s, stopNow);
-      }
+      for (const s of SIGNALS) process.off(s, stop);
       process.emit('exit', code);
       process.kill(process.pid, signal);
       process.exit(code); // only if the signal was ignored after all
-    };
-    const stop = (signal: NodeJS.Signals): void => {
-      process.stderr.write(`colo-proxy: replay: ${signal}: stopping (again to stop at once)\n`);
-      for (const s of SIGNALS) {
-        process.off(s, stop);
-        process.on(s, stopNow);
-      }
-      stopping.abort(signal);
     };
     for (const s of SIGNALS) process.on(s, stop);
     /** Whether --out has been put in place (the replay of our own core finished). */
@@ -295,10 +291,7 @@ export const replayCommand: Command = {
       if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');
       throw e;
     } finally {
-      for (const s of SIGNALS) {
-        process.off(s, stop);
-        process.off(s, stopNow);
-      }
+      for (const s of SIGNALS) process.off(s, stop);
     }
   },
 };

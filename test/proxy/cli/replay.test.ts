@@ -436,7 +436,14 @@ test('replay cli: a second SIGINT stops at once even while opening a FIFO nobody
   while (running() && !readdirSync(dir).some((n) => n.startsWith('never-written.pcapng.partial-'))) await sleep(10);
   for (const [i, signal] of (['SIGINT', 'SIGINT'] as const).entries()) {
     child.kill(signal);
-    while (running() && stderr.split('\n').length - 1 <= i) await sleep(10);
+    // Bounded: a signal that goes unanswered must fail this test, not hang the suite.
+    for (const until = Date.now() + 20_000; running() && stderr.split('\n').length - 1 <= i;) {
+      if (Date.now() > until) {
+        child.kill('SIGKILL');
+        assert.fail(`${signal} ${i + 1} went unanswered for 20 s; stderr: ${stderr}`);
+      }
+      await sleep(10);
+    }
   }
   // Let a process still blocked in open() go: it would then exit with status 130 instead of dying of SIGINT.
   await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
