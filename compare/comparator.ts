@@ -42,7 +42,7 @@
 
 import { LINKTYPE_ETHERNET } from './wire/link.js';
 import { Frame, FrameDecoder, decodeFrame } from './wire/frame.js';
-import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_OPTION_AO, TCP_OPTION_MD5, TCP_OPTION_MPTCP, TCP_RST, TCP_SYN, TCP_URG, hasTcpOption, type TcpView } from './wire/tcp.js';
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_OPTION_AO, TCP_OPTION_MD5, TCP_OPTION_MPTCP, TCP_RST, TCP_SYN, TCP_URG, tcpOptionKinds, type TcpView } from './wire/tcp.js';
 import { UdpView } from './wire/udp.js';
 import { IcmpView } from './wire/icmp.js';
 import { Icmpv6View } from './wire/icmpv6.js';
@@ -117,7 +117,8 @@ class SynInfo {
 /** ' md5', ' ao', ' mptcp' for each of those options `tcp` carries, in that order ('' for none). */
 function extensionsOf(tcp: TcpView): string {
   if (tcp.headerLength === 20) return '';
-  return `${hasTcpOption(tcp, TCP_OPTION_MD5) ? ' md5' : ''}${hasTcpOption(tcp, TCP_OPTION_AO) ? ' ao' : ''}${hasTcpOption(tcp, TCP_OPTION_MPTCP) ? ' mptcp' : ''}`;
+  const kinds = tcpOptionKinds(tcp);
+  return `${kinds.includes(TCP_OPTION_MD5) ? ' md5' : ''}${kinds.includes(TCP_OPTION_AO) ? ' ao' : ''}${kinds.includes(TCP_OPTION_MPTCP) ? ' mptcp' : ''}`;
 }
 
 /** Which limit a connection's `idleLimit` is: the configured one, or one of translate mode's longer ones (see `keepWhileTranslated`, `finish`). */

@@ -352,8 +352,9 @@ export class TcpView {
   }
 }
 
-/** `t` carries an option of `kind`. A walk of the options apart from `reset`'s, for the few segments that need it (SYNs). */
-export function hasTcpOption(t: TcpView, kind: number): boolean {
+/** The kinds of the options `t` carries, in order. A walk of the options apart from `reset`'s, for the few segments that need it (SYNs). */
+export function tcpOptionKinds(t: TcpView): number[] {
+  const kinds: number[] = [];
   const b = t.bytes;
   const end = t.offset + t.headerLength;
   for (let i = t.offset + TCP_HEADER_LEN; i < end;) {
@@ -363,8 +364,8 @@ export function hasTcpOption(t: TcpView, kind: number): boolean {
       i++;
       continue;
     }
-    if (k === kind) return true;
+    kinds.push(k);
     i += b[i + 1]!; // `reset` checked every length
   }
-  return false;
+  return kinds;
 }

@@ -157,7 +157,8 @@ export const runCommand: Command = {
       lostAfter: f['lost-after'], controllerTimeoutMs: f['controller-timeout'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
       comparator,
     });
-    answerMetricsRequests(engine.metrics.registry);
+    // Its supervisor serves the metrics (with --metrics only) and asks this engine for its values.
+    if (metricsAt !== undefined) answerMetricsRequests(engine.metrics.registry);
     try {
       await engine.start();
     } catch (e) {
@@ -195,7 +196,7 @@ export const runCommand: Command = {
     process.on('SIGUSR2', () => {});
     log(why === 'restart' ? 'run: the secondary\'s interface is back: handing over to a new engine that compares' : `run: stopping (${why})`);
     await engine.close();
-    await sendFinalMetrics(engine.metrics.registry);
+    if (metricsAt !== undefined) await sendFinalMetrics(engine.metrics.registry);
     log('run: stopped');
     if (process.connected) process.disconnect?.();
     return why === 'restart' ? EXIT_RESTART : 0;

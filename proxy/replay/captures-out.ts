@@ -373,32 +373,32 @@ export class MismatchCaptures {
     }
     const base = this.baseNs ?? 0n;
     for (const e of ready) {
-      if (this.failure !== undefined) {
-        this.unwritten++;
-        continue;
+      if (this.failure === undefined) {
+        try {
+          await this.write(e, base);
+          continue;
+        } catch (err) {
+          this.failure = err instanceof Error ? err.message : String(err);
+        }
       }
-      resolved(e.frames, base);
-      let writer: CaptureFileWriter;
-      try {
-        writer = await createCaptureFileWriter(e.path, 'pcapng');
-      } catch (err) {
-        this.failure = err instanceof Error ? err.message : String(err);
-        this.unwritten++;
-        continue;
-      }
-      try {
-        for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
-        const first = e.frames[0];
-        if (first) first.comment = `${first.comment}; ${e.note}`;
-        this.clamped += await writeAll(writer, e.frames);
-        await writer.close();
-      } catch (err) {
-        // No half-written capture left behind; the first error is the one reported.
-        await writer.close().catch(() => undefined);
-        await rm(e.path, { force: true }).catch(() => undefined);
-        this.failure = err instanceof Error ? err.message : String(err);
-        this.unwritten++;
-      }
+      this.unwritten++;
+    }
+  }
+
+  /** Writes one episode's capture whole, or removes what it wrote and throws the first error. */
+  private async write(e: OpenEpisode, base: bigint): Promise<void> {
+    resolved(e.frames, base);
+    const writer = await createCaptureFileWriter(e.path, 'pcapng');
+    try {
+      for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
+      const first = e.frames[0];
+      if (first) first.comment = `${first.comment}; ${e.note}`;
+      this.clamped += await writeAll(writer, e.frames);
+      await writer.close();
+    } catch (err) {
+      await writer.close().catch(() => undefined);
+      await rm(e.path, { force: true }).catch(() => undefined);
+      throw err;
     }
   }
 }
