@@ -11,7 +11,8 @@
  * back (exit code EXIT_RESTART, `run` on SIGUSR2) one with every interface starts at once; so
  * does the first engine when that interface is missing or down at the start. A first start that
  * fails exits with the engine's code (its one-line error is already printed).
- * SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), and the command's own signals (`run`:
+ * SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), or, between engines, end the wait for the
+ * interfaces at once (it polls every 0.25 s, backing off to 5 s), and the command's own signals (`run`:
  * SIGUSR2) once the engine has said it started. The engine gets this process's Node flags plus any
  * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
  * interfaces' offload features are taken before the first engine that uses each and put back
@@ -85,13 +86,18 @@ export async function supervise(o: Supervision): Promise<number> {
   // True while the current engine has said 'started': before that it has no handlers for its own
   // signals, which would kill it.
   let up = false;
+  /** Ends the wait for interfaces between two engines early, when a stop signal comes. */
+  let interruptWait: (() => void) | null = null;
   const forward = (sig: NodeJS.Signals): void => {
     const own = o.engineSignals.find((s) => s.signal === sig);
     if (own !== undefined && !up) {
       o.log(`${o.command}: ${sig} ignored: ${own.notYet}`);
       return;
     }
-    if (own === undefined) stopping = true;
+    if (own === undefined) {
+      stopping = true;
+      interruptWait?.();
+    }
     // A hangup (the terminal or ssh session closing) stops it as SIGTERM does, offloads put back.
     child?.kill(sig === 'SIGHUP' ? 'SIGTERM' : sig);
   };
@@ -147,10 +153,21 @@ export async function supervise(o: Supervision): Promise<number> {
       const optional = o.optional !== undefined ? ` (or without ${o.optional} while it is down)` : '';
       o.log(`${o.command}: the capture engine died (${signal ?? `exit code ${code}`})${signal === 'SIGABRT' ? ': cap 0.2.1 aborts when a captured interface goes down or away' : ''}; starting a new one once every interface is up${optional}`);
       for (;;) {
-        await new Promise((r) => setTimeout(r, delay));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          interruptWait = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        interruptWait = null;
         delay = Math.min(RESTART_MAX_MS, delay * 2);
-        if (stopping) return 0;
-        if (o.interfaces.every(([, name]) => name === o.optional || isUp(name))) break;
+        const down = o.interfaces.filter(([, name]) => name !== o.optional && !isUp(name)).map(([, name]) => name);
+        if (stopping) {
+          o.log(`${o.command}: stopped while ${down.length > 0 ? `waiting for ${down.join(', ')} to come up` : 'about to start a new engine'}`);
+          return 0;
+        }
+        if (down.length === 0) break;
       }
       without = o.optional !== undefined && !isUp(o.optional) ? o.optional : '';
       if (!hadStarted) o.log(`${o.command}: the engine died before it had started; trying again`);

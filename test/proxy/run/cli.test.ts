@@ -78,6 +78,28 @@ test('run: a --secondary-if that does not exist (the SVM not started yet) is no 
   assert.equal(await exited, 0, text);
 });
 
+test('run: SIGTERM while it waits for a lost interface to come back stops it at once, saying so', async () => {
+  lab.veth({ ns, name: 'wait0' }, { ns, name: 'wait1' });
+  const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...ifs('wait0', 'wait1', 'up2')]));
+  let text = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    await waitFor(() => `the start-up lines; stderr:\n${text}`, () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
+    lab.run(ns, 'ip', ['link', 'set', 'wait1', 'down']);
+    await waitFor(() => `the engine to die; stderr:\n${text}`, () => text.includes('the capture engine died') || child.exitCode !== null, 15_000);
+    // The wait backs off to 5 s between looks at the interfaces; a stop must not wait that out.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    child.kill('SIGTERM');
+    await waitFor(() => `the stop; stderr:\n${text}`, () => child.exitCode !== null, 15_000);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.equal(await exited, 0, text);
+  assert.match(text, / run: stopped while waiting for wait1 to come up\n/);
+});
+
 test('run: a socket or metrics address it cannot listen on is the only line, naming the flag', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'colo-run-cli-'));
   const file = join(dir, 'a-file');
