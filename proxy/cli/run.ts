@@ -14,6 +14,7 @@ import { InputError, UsageError } from './errors.js';
 import { parseFlags } from './flags.js';
 import { parseEndpoint, sameSocket } from '../ports/endpoint.js';
 import { LiveCaptureError, capturePermissionProblem, checkInterface, interfaceState, loadCap } from '../ports/pcap-interface.js';
+import { loopingInterfaces } from '../ports/interface-links.js';
 import { RunEngine, type SecondaryPort } from '../engine/run-engine.js';
 import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.js';
 import { closeMetrics } from '../metrics/http.js';
@@ -41,7 +42,8 @@ const flags = {
 
 /**
  * The start-up checks every live command makes, thrown as one-line errors (exit 2): not root, no
- * cap, an interface missing or down, or named twice. `optional` (the SVM's interface, in `run`'s
+ * cap, an interface missing or down, or named twice, or two of them wired so that forwarding
+ * would go in a circle (interface-links.ts). `optional` (the SVM's interface, in `run`'s
  * supervisor) may be missing or down: the engine starts without it (supervise.ts).
  */
 export function checkLiveCapture(command: string, interfaces: readonly [flag: string, name: string][], optional?: string): void {
@@ -56,6 +58,8 @@ export function checkLiveCapture(command: string, interfaces: readonly [flag: st
       seen.set(name, flag);
       if (name !== optional || interfaceState(name)?.up === true) checkInterface(flag, name);
     }
+    const loop = loopingInterfaces(interfaces);
+    if (loop !== null) throw new UsageError(`${command}: ${loop}`);
   } catch (e) {
     if (e instanceof LiveCaptureError) throw new InputError(`${command}: ${e.message}`, e.code);
     throw e;

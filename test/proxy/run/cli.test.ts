@@ -1,7 +1,7 @@
 /**
  * `colo-proxy run` and `colo-proxy bridge` refuse to start with one clear line and exit code 2:
  * missing flags, not root (no CAP_NET_RAW/CAP_NET_ADMIN), no libpcap/cap, an unknown interface, an
- * interface that is down, the same interface twice; but `run` starts without the SVM's interface
+ * interface that is down, the same interface twice, two interfaces that would forward in a circle; but `run` starts without the SVM's interface
  * when it is missing. The interface checks run inside a namespace made here.
  */
 import { after, before, test } from 'node:test';
@@ -18,11 +18,20 @@ import { waitFor } from '../../support/socket-peer.js';
 const lab = new NetnsLab();
 let ns = '';
 
+let far = '';
+
 before(() => {
   ns = lab.ns('cli');
-  lab.veth({ ns, name: 'up0' }, { ns, name: 'up1' });
-  lab.veth({ ns, name: 'up2' }, { ns, name: 'down0' });
+  // Each interface's veth peer is in another namespace: two ends of one pair would be refused.
+  far = lab.ns('far');
+  for (const name of ['up0', 'up1', 'up2', 'down0']) lab.veth({ ns, name }, { ns: far, name: `peer-${name}` });
   lab.run(ns, 'ip', ['link', 'set', 'down0', 'down']);
+  lab.veth({ ns, name: 'pair0' }, { ns, name: 'pair1' });
+  lab.run(ns, 'ip', ['link', 'add', 'name', 'br9', 'type', 'bridge']);
+  for (const name of ['port0', 'port1']) {
+    lab.veth({ ns, name }, { ns: far, name: `peer-${name}` });
+    lab.run(ns, 'ip', ['link', 'set', name, 'master', 'br9']);
+  }
 });
 after(() => lab.cleanup());
 
@@ -57,6 +66,8 @@ test('run: missing flags, an unknown interface, an interface that is down, the s
     [['run', ...ifs('up0', 'nope0', 'up1')], /^colo-proxy: run: --primary-if: no interface named "nope0"/],
     [['run', ...ifs('up0', 'down0', 'up1')], /^colo-proxy: run: --primary-if: interface down0 is down; bring it up with: ip link set down0 up$/],
     [['run', ...ifs('up0', 'up1', 'up0')], /^colo-proxy: run: --secondary-if and --client-if name the same interface up0$/],
+    [['run', ...ifs('pair0', 'up1', 'pair1')], /^colo-proxy: run: --client-if pair0 and --secondary-if pair1 are the two ends of one veth pair: what is sent on one comes back on the other/],
+    [['run', ...ifs('up0', 'port1', 'port0')], /^colo-proxy: run: --primary-if port1 and --secondary-if port0 are ports of the same bridge br9, which forwards between them itself: take them out of it \(ip link set port1 nomaster; ip link set port0 nomaster\)$/],
   ]);
 });
 
@@ -79,7 +90,7 @@ test('run: a --secondary-if that does not exist (the SVM not started yet) is no 
 });
 
 test('run: SIGTERM while it waits for a lost interface to come back stops it at once, saying so', async () => {
-  lab.veth({ ns, name: 'wait0' }, { ns, name: 'wait1' });
+  for (const name of ['wait0', 'wait1']) lab.veth({ ns, name }, { ns: far, name: `peer-${name}` });
   const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...ifs('wait0', 'wait1', 'up2')]));
   let text = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
