@@ -13,7 +13,8 @@
  * fails exits with the engine's code (its one-line error is already printed).
  * SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), or, between engines, end the wait for the
  * interfaces at once (it polls every 0.25 s, backing off to 5 s), and the command's own signals (`run`:
- * SIGUSR2) once the engine has said it started. The engine gets this process's Node flags plus any
+ * SIGUSR2) once the engine has said it started. An engine still running STOP_GRACE_MS after a
+ * stop signal is killed, and this process then exits 1. The engine gets this process's Node flags plus any
  * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
  * interfaces' offload features are taken before the first engine that uses each and put back
  * after the last.
@@ -36,6 +37,12 @@ const WITHOUT_ENV = 'COLO_PROXY_ENGINE_WITHOUT';
 export const EXIT_RESTART = 75;
 const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 5000;
+/**
+ * How long an engine may take to stop after SIGINT or SIGTERM before it is killed: it stops in
+ * well under a second, unless frames hold up its event loop, where the signal is never handled
+ * (capture-stall.ts).
+ */
+const STOP_GRACE_MS = 5000;
 
 /** Whether this process is the engine `supervise` started, and which start: undefined in the supervisor. */
 export function engineStart(): 'first' | 'restart' | undefined {
@@ -88,6 +95,9 @@ export async function supervise(o: Supervision): Promise<number> {
   let up = false;
   /** Ends the wait for interfaces between two engines early, when a stop signal comes. */
   let interruptWait: (() => void) | null = null;
+  /** Kills an engine that has not stopped STOP_GRACE_MS after a stop signal. */
+  let killTimer: NodeJS.Timeout | null = null;
+  let killed = false;
   const forward = (sig: NodeJS.Signals): void => {
     const own = o.engineSignals.find((s) => s.signal === sig);
     if (own !== undefined && !up) {
@@ -97,6 +107,14 @@ export async function supervise(o: Supervision): Promise<number> {
     if (own === undefined) {
       stopping = true;
       interruptWait?.();
+      const c = child;
+      if (c !== null && killTimer === null) {
+        killTimer = setTimeout(() => {
+          killed = true;
+          o.log(`${o.command}: the engine has not stopped ${STOP_GRACE_MS / 1000} s after ${sig}: killing it; what it held is lost`);
+          c.kill('SIGKILL');
+        }, STOP_GRACE_MS);
+      }
     }
     // A hangup (the terminal or ssh session closing) stops it as SIGTERM does, offloads put back.
     child?.kill(sig === 'SIGHUP' ? 'SIGTERM' : sig);
@@ -138,11 +156,13 @@ export async function supervise(o: Supervision): Promise<number> {
       // 'close', not 'exit': the engine's last messages (its final metrics) have come by then.
       const [code, signal] = (await once(c, 'close')) as [number | null, NodeJS.Signals | null];
       child = null;
+      if (killTimer !== null) clearTimeout(killTimer);
+      killTimer = null;
       o.watcher?.detach();
       const hadStarted = up;
       up = false;
       // Stopping: an engine that was handing over (EXIT_RESTART) when the signal came stopped too.
-      if (stopping) return code === EXIT_RESTART ? 0 : code ?? 0;
+      if (stopping) return killed ? 1 : code === EXIT_RESTART ? 0 : code ?? 0;
       if (!started) return code ?? EXIT_USAGE;
       if (code === EXIT_RESTART && hadStarted) {
         o.watcher?.handedOver();

@@ -8,10 +8,12 @@
  * what arrives while it is connected.
  */
 
+import { performance } from 'node:perf_hooks';
 import type { Endpoint } from '../ports/endpoint.js';
 import { FramedSocket } from '../ports/framed-socket.js';
 import { PcapInterface, disableOffloads } from '../ports/pcap-interface.js';
 import { startListenersFirst } from '../ports/start-ports.js';
+import { CaptureStall } from './capture-stall.js';
 
 export interface BridgeOptions {
   ifname: string;
@@ -19,6 +21,8 @@ export interface BridgeOptions {
   ringBytes?: number;
   keepOffloads?: boolean;
   log(line: string): void;
+  /** Called while captured frames keep the event loop from turning (capture-stall.ts). */
+  whileStalled?(): void;
 }
 
 export class BridgeEngine {
@@ -26,8 +30,12 @@ export class BridgeEngine {
   readonly socket: FramedSocket;
 
   constructor(private readonly options: BridgeOptions) {
+    const stall = new CaptureStall(() => performance.now(), { stalled: () => options.whileStalled?.(), log: options.log });
     this.port = new PcapInterface(options.ifname, {
-      frame: (f) => this.socket.send(f),
+      frame: (f) => {
+        stall.frame();
+        this.socket.send(f);
+      },
       state: (_up, detail) => options.log(`${options.ifname}: ${detail}`),
       notice: (detail) => options.log(`${options.ifname}: ${detail}`),
     }, { ringBytes: options.ringBytes });

@@ -54,6 +54,7 @@ import { loadPacketSocket, packetSocketPath, packetSocketUnavailable } from '../
 import { ImmediateController, XenNotifyController, type CheckpointController } from '../control/controller.js';
 import { nodeBytesEqual } from './node-bytes-equal.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { CaptureStall } from './capture-stall.js';
 import { ChecksumCompleter } from './complete-checksum.js';
 import { PeerMss } from './peer-mss.js';
 import { describeMismatch } from './compare-engine.js';
@@ -89,6 +90,8 @@ export interface RunOptions {
   sendThread?: boolean;
   /** One line per call: start-up, mismatches, checkpoints, state changes. */
   log(line: string): void;
+  /** Called while captured frames keep the event loop from turning (capture-stall.ts), after the engine's own inline work. */
+  whileStalled?(): void;
 }
 
 type Role = 'client' | 'primary' | 'secondary';
@@ -137,6 +140,8 @@ export class RunEngine implements ActionSink {
   private readonly clientDecoder = new FrameDecoder();
   /** Frames passed straight through while comparison is suspended, by side. */
   readonly passedThrough = { client: 0, primary: 0, secondary: 0 };
+  /** Keeps the core's deadlines going while frames hold up the event loop (see `stalled`). */
+  private readonly stall = new CaptureStall(() => this.now(), { stalled: () => this.stalled(), log: (line) => this.options.log(line) });
 
   constructor(private readonly options: RunOptions) {
     this.flowLines = new LogLimiter(options.log);
@@ -144,19 +149,24 @@ export class RunEngine implements ActionSink {
     const ports: LivePortStats[] = [];
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
     const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
+    // Every captured frame is counted towards a stall first (capture-stall.ts).
+    const captured = (handle: (f: Buffer) => void) => (f: Buffer): void => {
+      this.stall.frame();
+      handle(f);
+    };
     const addon = options.sendThread === true ? loadPacketSocket() : null;
     if (options.sendThread === true && addon === null) options.log(`--send-thread: ${packetSocketUnavailable()}; sending from the engine's thread`);
     this.sendThread = addon !== null ? new SendThread(addon, packetSocketPath(), (why) => options.log(why)) : null;
     const pcapOptions = { ringBytes: options.ringBytes, ...(this.sendThread !== null ? { sendThread: this.sendThread } : {}) };
     this.client = new PcapInterface(
-      options.clientIf, { frame: (f) => this.fromClient(f), state: state('client', options.clientIf), notice: notice('client', options.clientIf) },
+      options.clientIf, { frame: captured((f) => this.fromClient(f)), state: state('client', options.clientIf), notice: notice('client', options.clientIf) },
       { ...pcapOptions, payloadLimit: this.peerMss.limit },
     );
-    this.primary = new PcapInterface(options.primaryIf, { frame: (f) => this.fromPrimary(f), state: state('primary', options.primaryIf), notice: notice('primary', options.primaryIf) }, pcapOptions);
+    this.primary = new PcapInterface(options.primaryIf, { frame: captured((f) => this.fromPrimary(f)), state: state('primary', options.primaryIf), notice: notice('primary', options.primaryIf) }, pcapOptions);
     ports.push({ role: 'client', port: this.client }, { role: 'primary', port: this.primary });
     if (options.secondary.kind === 'interface') {
       this.secondaryIf = new PcapInterface(options.secondary.name, {
-        frame: (f) => this.fromSecondary(f), state: state('secondary', options.secondary.name), notice: notice('secondary', options.secondary.name),
+        frame: captured((f) => this.fromSecondary(f)), state: state('secondary', options.secondary.name), notice: notice('secondary', options.secondary.name),
       }, pcapOptions);
       this.secondarySocket = null;
       ports.push({ role: 'secondary', port: this.secondaryIf });
@@ -459,6 +469,13 @@ export class RunEngine implements ActionSink {
 
   private schedule(): void {
     this.deadlines.schedule();
+  }
+
+  /** Frames hold up the event loop (capture-stall.ts): the deadline timer cannot fire, so a deadline that is due runs here. */
+  private stalled(): void {
+    const due = this.comparator.nextDeadline();
+    if (due !== undefined && due <= this.now()) this.wake();
+    this.options.whileStalled?.();
   }
 
   /** The core's deadline came: timeouts and idle connections. */

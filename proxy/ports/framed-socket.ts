@@ -3,7 +3,8 @@
  * between `run` and a `bridge` on the secondary's host, and the same framing QEMU's filters use.
  *
  * Contract. `send` encodes a frame and queues it; queued frames go out in one write per event-loop
- * turn (setImmediate), so a burst of captured frames costs one system call. While no peer is
+ * turn (setImmediate), so a burst of captured frames costs one system call, or at once when they
+ * reach MAX_BATCH_BYTES (a turn may be long in coming: see capture-stall.ts). While no peer is
  * connected, or while the socket's buffer is over `maxPendingBytes`, frames are dropped and
  * counted (a live link, like a wire: stale frames are worth nothing and memory stays bounded).
  * Received frames go to `handlers.frame` as views into the read chunk, valid during the call. A
@@ -24,6 +25,8 @@ export interface FramedSocketHandlers {
 }
 
 const DEFAULT_MAX_PENDING = 8 * 1024 * 1024;
+/** Queued bytes that go out without waiting for the event loop's turn. */
+const MAX_BATCH_BYTES = 256 * 1024;
 
 export class FramedSocket {
   received = 0;
@@ -34,6 +37,7 @@ export class FramedSocket {
   private readonly port: StreamPort;
   private decoder = new QemuFrameDecoder({ vnetHeader: false });
   private batch: QemuFrameParts[] = [];
+  private batchBytes = 0;
   private flushing = false;
   /** Bytes written since the socket last reported its buffer full (0 when it drained). */
   private backlog = 0;
@@ -77,22 +81,29 @@ export class FramedSocket {
       return false;
     }
     this.batch.push({ packet: Uint8Array.prototype.slice.call(frame) });
-    if (!this.flushing) {
+    this.batchBytes += frame.length;
+    if (this.batchBytes >= MAX_BATCH_BYTES) {
+      this.flush();
+    } else if (!this.flushing) {
       this.flushing = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => {
+        this.flushing = false;
+        this.flush();
+      });
     }
     return true;
   }
 
   close(): Promise<void> {
     this.batch = [];
+    this.batchBytes = 0;
     return this.port.close();
   }
 
   private flush(): void {
-    this.flushing = false;
     const parts = this.batch;
     this.batch = [];
+    this.batchBytes = 0;
     if (parts.length === 0 || !this.port.connected) {
       this.dropped += parts.length;
       return;

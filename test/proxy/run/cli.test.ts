@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +109,54 @@ test('run: SIGTERM while it waits for a lost interface to come back stops it at 
   }
   assert.equal(await exited, 0, text);
   assert.match(text, / run: stopped while waiting for wait1 to come up\n/);
+});
+
+/**
+ * A forwarding loop the start-up check cannot see: the peers of --client-if and --primary-if are
+ * ports of one bridge in another namespace, so every frame run injects onto one comes back on the
+ * other. cap's native loop then never hands back to the event loop (capture-stall.ts).
+ */
+async function runInAStorm(name: string): Promise<{ child: ReturnType<typeof lab.spawn>; text: () => string; engine: number }> {
+  const loop = lab.ns(`loop${name}`);
+  for (const end of ['c', 'a', 's']) lab.veth({ ns, name: `${name}${end}` }, { ns: loop, name: `${name}${end}-peer` });
+  lab.run(loop, 'ip', ['link', 'add', 'name', 'br0', 'type', 'bridge']);
+  for (const end of ['c', 'a']) lab.run(loop, 'ip', ['link', 'set', `${name}${end}-peer`, 'master', 'br0']);
+  lab.run(loop, 'ip', ['addr', 'add', '10.77.0.1/24', 'dev', 'br0']);
+  lab.run(loop, 'ip', ['link', 'set', 'br0', 'up']);
+  const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...ifs(`${name}c`, `${name}a`, `${name}s`)]));
+  let text = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stdout!.resume();
+  await waitFor(() => `the start-up lines; stderr:\n${text}`, () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
+  // An ARP request from the bridge floods to both ports: it goes round from then on.
+  await lab.exec(loop, 'ping', ['-c', '1', '-W', '1', '10.77.0.9']);
+  await waitFor(() => `the stall; stderr:\n${text}`, () => text.includes('capture: frames have kept the event loop busy') || child.exitCode !== null, 15_000);
+  const engines = (await execFile('pgrep', ['-P', String(child.pid)])).stdout.trim().split('\n').filter(Boolean).map(Number);
+  assert.equal(engines.length, 1, `children of run: ${engines.join(', ')}`);
+  return { child, text: () => text, engine: engines[0]! };
+}
+
+test('run: frames that hold up the engine\'s event loop (a forwarding loop) do not make it unstoppable: SIGTERM kills it after a grace period', async () => {
+  const { child, text } = await runInAStorm('st');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const code = await exited;
+  assert.match(text(), / run: the engine has not stopped 5 s after SIGTERM: killing it; what it held is lost\n/);
+  assert.equal(code, 1, text());
+});
+
+test('run: an engine whose event loop frames hold up still exits when its supervisor is killed', async () => {
+  const { child, engine, text } = await runInAStorm('sk');
+  child.kill('SIGKILL');
+  // Gone, or a zombie not reaped yet (its parent is gone too).
+  const alive = (): boolean => {
+    try {
+      return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${engine}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  await waitFor(() => `engine ${engine} to exit after its supervisor was killed; stderr:\n${text()}`, () => !alive(), 15_000);
 });
 
 test('run: a socket or metrics address it cannot listen on is the only line, naming the flag', async () => {
