@@ -17,7 +17,8 @@
  * Everything runs synchronously inside each capture callback (the frame is a view of the capture
  * buffer, valid only during the call; the core copies what it keeps and every send copies: a
  * system call, or with --send-thread a copy into the send thread's ring), the core is woken at
- * its `nextDeadline`, and checkpoint requests go to a controller (Xen notify protocol on
+ * its `nextDeadline` (between frames, while they keep the event loop from turning:
+ * capture-stall.ts), and checkpoint requests go to a controller (Xen notify protocol on
  * --notify-dev, or logged and ended at once by a resynchronisation without it).
  * There is no backpressure on a live link: the kernel drops what the capture ring cannot hold, and
  * the interfaces' counters are exported (see run-metrics.ts).
