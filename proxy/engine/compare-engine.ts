@@ -172,7 +172,7 @@ export class CompareEngine implements ActionSink {
     this.flowLines = new LogLimiter(options.log);
     this.comparator = comparingCore(options.comparator);
     this.aheadLimit = Math.max(1, Math.floor((options.comparator.maxQueueFrames ?? 1024) / 2));
-    this.metrics = createMetrics(this.comparator.counters);
+    this.metrics = createMetrics(this.comparator.counters, ['primary', 'secondary']);
     // Without a controller no checkpoint resets the SVM: a request ends in a resynchronisation.
     this.controller = options.notifyDev
       ? new XenNotifyController(options.notifyDev, () => this.run(() => this.comparator.checkpointDoneTo(this, this.now())), this.metrics, options.log)

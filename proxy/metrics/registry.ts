@@ -22,8 +22,11 @@ export interface ProxyMetrics {
   outdevDropped: Counter;
 }
 
-/** A registry whose core metrics read `counters` at scrape time. */
-export function createMetrics(counters: Counters): ProxyMetrics {
+/** Where frames come from: `compare` has no client side (QEMU's filter-mirror feeds the SVM), `run` has all three. */
+export type InputSide = 'primary' | 'secondary' | 'client';
+
+/** A registry whose core metrics read `counters` at scrape time; `colo_proxy_frames_total` has a series for each of `sides`. */
+export function createMetrics(counters: Counters, sides: readonly InputSide[]): ProxyMetrics {
   const registry = new Registry();
   const total = (name: string, help: string, read: () => number): void => {
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
@@ -40,9 +43,8 @@ export function createMetrics(counters: Counters): ProxyMetrics {
       },
     });
   };
-  byLabel('colo_proxy_frames_total', 'Frames received, by side (primary = PVM output, secondary = SVM output, client = towards the guest).', 'side', () => [
-    ['primary', counters.primaryFrames], ['secondary', counters.secondaryFrames], ['client', counters.clientFrames],
-  ]);
+  const framesOf: Record<InputSide, () => number> = { primary: () => counters.primaryFrames, secondary: () => counters.secondaryFrames, client: () => counters.clientFrames };
+  byLabel('colo_proxy_frames_total', 'Frames received, by side (primary = PVM output, secondary = SVM output, client = towards the guest).', 'side', () => sides.map((side) => [side, framesOf[side]()]));
   total('colo_proxy_released_frames_total', 'Primary frames released to the client.', () => counters.releasedFrames);
   total('colo_proxy_compared_bytes_total', 'Payload bytes compared between the two sides.', () => counters.comparedBytes);
   total('colo_proxy_unverified_bytes_total', 'Primary bytes released uncompared (connections picked up mid-stream).', () => counters.unverifiedBytes);
