@@ -1689,8 +1689,8 @@ class Engine implements Comparator {
         c.shiftWaiting();
         this.counters.secondaryWaitingFrames--;
         const m = c.compare(parts, waiting.parts, reason, this.config.bytesEqual);
-        this.counters.comparedBytes += parts.bodyLength;
         if (m === null) {
+          this.counters.comparedBytes += parts.bodyLength;
           for (const frame of frames) this.releaseNow(frame, owned ? this.fragmentTag(frame) : this.tag);
           return;
         }
@@ -1711,11 +1711,11 @@ class Engine implements Comparator {
     }
     const first = c.heldParts.peek()!;
     const m = c.compare(first.parts, parts, reason, this.config.bytesEqual);
-    this.counters.comparedBytes += parts.bodyLength;
     if (m !== null) {
       this.mismatch(c, m);
       return;
     }
+    this.counters.comparedBytes += parts.bodyLength;
     c.heldParts.shift();
     for (let i = 0; i < first.frames; i++) this.releaseFront(c);
   }

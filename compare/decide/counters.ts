@@ -18,7 +18,7 @@ export class Counters {
   heldBytes = 0;
   /** Secondary segments and messages waiting for their primary counterparts right now (a gauge). */
   secondaryWaitingFrames = 0;
-  /** Payload bytes compared between the two sides. */
+  /** Payload bytes compared equal on both sides (TCP bytes verified, bodies of datagrams and other messages that matched). */
   comparedBytes = 0;
   /** Primary bytes released without comparison (mid-stream pickup before the SVM's first byte). */
   unverifiedBytes = 0;

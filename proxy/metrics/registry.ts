@@ -46,7 +46,7 @@ export function createMetrics(counters: Counters, sides: readonly InputSide[]): 
   const framesOf: Record<InputSide, () => number> = { primary: () => counters.primaryFrames, secondary: () => counters.secondaryFrames, client: () => counters.clientFrames };
   byLabel('colo_proxy_frames_total', 'Frames received, by side (primary = PVM output, secondary = SVM output, client = towards the guest).', 'side', () => sides.map((side) => [side, framesOf[side]()]));
   total('colo_proxy_released_frames_total', 'Primary frames released to the client.', () => counters.releasedFrames);
-  total('colo_proxy_compared_bytes_total', 'Payload bytes compared between the two sides.', () => counters.comparedBytes);
+  total('colo_proxy_compared_bytes_total', 'Payload bytes compared equal on both sides (a difference is counted in colo_proxy_mismatches_total instead).', () => counters.comparedBytes);
   total('colo_proxy_unverified_bytes_total', 'Primary bytes released uncompared (connections picked up mid-stream).', () => counters.unverifiedBytes);
   const reasons = Object.keys(MISMATCH_REASONS);
   byLabel('colo_proxy_mismatches_total', 'Differences found, by reason.', 'reason', () => counters.mismatches, reasons);

@@ -219,6 +219,7 @@ describe('a request no checkpoint answers (resynchronize): only the connections 
     t.secondary(t.udp({ payload: 'C' }));
     assert.deepEqual(t.mismatchReasons(), ['udp.payload', 'udp.payload']);
     assert.deepEqual(t.checkpoints(), ['udp.payload', 'udp.payload']);
+    assert.equal(t.c.counters.comparedBytes, 1, 'only b compared equal (as for TCP, a difference is no compared byte)');
   });
 
   test('datagrams: the SVM\'s late copies of the messages a timeout released are skipped, and the pairs after them match', () => {
