@@ -2,8 +2,8 @@
  * `colo-proxy run`: the live COLO proxy beside the VMs' tap (or veth) devices, doing the whole
  * job itself (mirror, translate, compare, release) with no QEMU filters. Checks before it opens
  * anything, each a one-line error with exit code 2: root (or CAP_NET_RAW + CAP_NET_ADMIN), cap
- * and libpcap loadable (naming what to install), the interfaces exist, are up and are distinct.
- * Runs until SIGINT or SIGTERM; SIGUSR2 restores comparison after the secondary or the checkpoint
+ * and libpcap loadable (naming what to install), the interfaces exist, are up and are distinct,
+ * and no two of them would forward in a circle (interface-links.ts). Runs until SIGINT or SIGTERM; SIGUSR2 restores comparison after the secondary or the checkpoint
  * controller was declared lost.
  * The engine runs in a child process that is started again if it dies (supervise.ts).
  */

@@ -14,7 +14,7 @@
  * SIGINT and SIGTERM are passed on (SIGHUP as SIGTERM), or, between engines, end the wait for the
  * interfaces at once (it polls every 0.25 s, backing off to 5 s), and the command's own signals (`run`:
  * SIGUSR2) once the engine has said it started. An engine still running STOP_GRACE_MS after a
- * stop signal is killed, and this process then exits 1. The engine gets this process's Node flags plus any
+ * stop signal is killed, and this process then exits EXIT_ENGINE_KILLED. The engine gets this process's Node flags plus any
  * of NODE_FLAGS that are missing (node-flags.ts), however this process was started. The
  * interfaces' offload features are taken before the first engine that uses each and put back
  * after the last.
@@ -35,6 +35,8 @@ const ENGINE_ENV = 'COLO_PROXY_ENGINE';
 const WITHOUT_ENV = 'COLO_PROXY_ENGINE_WITHOUT';
 /** An engine's exit code asking for a new engine at once, with every interface (EX_TEMPFAIL). */
 export const EXIT_RESTART = 75;
+/** This process's exit code when it had to kill an engine that would not stop (128 + SIGKILL's 9, as a shell reports a killed process). */
+export const EXIT_ENGINE_KILLED = 137;
 const RESTART_FIRST_MS = 250;
 const RESTART_MAX_MS = 5000;
 /**
@@ -104,20 +106,23 @@ export async function supervise(o: Supervision): Promise<number> {
       o.log(`${o.command}: ${sig} ignored: ${own.notYet}`);
       return;
     }
+    // A hangup (the terminal or ssh session closing) stops it as SIGTERM does, offloads put back.
+    const sent = sig === 'SIGHUP' ? 'SIGTERM' : sig;
+    const c = child;
     if (own === undefined) {
       stopping = true;
       interruptWait?.();
-      const c = child;
       if (c !== null && killTimer === null) {
         killTimer = setTimeout(() => {
+          // Exited, its 'close' still to come (a pipe of its held open elsewhere): nothing to kill.
+          if (c.exitCode !== null || c.signalCode !== null) return;
           killed = true;
-          o.log(`${o.command}: the engine has not stopped ${STOP_GRACE_MS / 1000} s after ${sig}: killing it; what it held is lost`);
+          o.log(`${o.command}: the engine has not stopped ${STOP_GRACE_MS / 1000} s after ${sent}: killing it; what it held is lost`);
           c.kill('SIGKILL');
         }, STOP_GRACE_MS);
       }
     }
-    // A hangup (the terminal or ssh session closing) stops it as SIGTERM does, offloads put back.
-    child?.kill(sig === 'SIGHUP' ? 'SIGTERM' : sig);
+    c?.kill(sent);
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...o.engineSignals.map((s) => s.signal)];
   for (const sig of signals) process.on(sig, forward);
@@ -162,7 +167,7 @@ export async function supervise(o: Supervision): Promise<number> {
       const hadStarted = up;
       up = false;
       // Stopping: an engine that was handing over (EXIT_RESTART) when the signal came stopped too.
-      if (stopping) return killed ? 1 : code === EXIT_RESTART ? 0 : code ?? 0;
+      if (stopping) return killed ? EXIT_ENGINE_KILLED : code === EXIT_RESTART ? 0 : code ?? 0;
       if (!started) return code ?? EXIT_USAGE;
       if (code === EXIT_RESTART && hadStarted) {
         o.watcher?.handedOver();

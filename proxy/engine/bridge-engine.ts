@@ -2,7 +2,7 @@
  * The `bridge` front end: one live interface (the SVM's tap on the secondary's host) joined to a
  * framed socket (QEMU chardev framing, no virtio-net header) that leads to `colo-proxy run
  * --secondary-socket` on the primary's host. Frames the interface receives (the SVM's output) go
- * to the socket, batched one write per event-loop turn; frames from the socket (client traffic,
+ * to the socket, batched one write per event-loop turn (or per 256 KiB, framed-socket.ts); frames from the socket (client traffic,
  * already translated by `run`) are injected onto the interface. Nothing is compared or changed
  * here. While no peer is connected the SVM's output is dropped and counted: `run` compares only
  * what arrives while it is connected.
@@ -32,10 +32,8 @@ export class BridgeEngine {
   constructor(private readonly options: BridgeOptions) {
     const stall = new CaptureStall(() => performance.now(), { stalled: () => options.whileStalled?.(), log: options.log });
     this.port = new PcapInterface(options.ifname, {
-      frame: (f) => {
-        stall.frame();
-        this.socket.send(f);
-      },
+      packet: () => stall.frame(),
+      frame: (f) => this.socket.send(f),
       state: (_up, detail) => options.log(`${options.ifname}: ${detail}`),
       notice: (detail) => options.log(`${options.ifname}: ${detail}`),
     }, { ringBytes: options.ringBytes });

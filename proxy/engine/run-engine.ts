@@ -150,24 +150,21 @@ export class RunEngine implements ActionSink {
     const ports: LivePortStats[] = [];
     const state = (role: Role, name: string) => (up: boolean, detail: string): void => options.log(`${role} ${name}: ${detail}${up ? '' : '; frames to it are lost until it is back'}`);
     const notice = (role: Role, name: string) => (detail: string): void => options.log(`${role} ${name}: ${detail}`);
-    // Every captured frame is counted towards a stall first (capture-stall.ts).
-    const captured = (handle: (f: Buffer) => void) => (f: Buffer): void => {
-      this.stall.frame();
-      handle(f);
-    };
+    // Every frame a capture hands over counts towards a stall (capture-stall.ts).
+    const packet = (): void => this.stall.frame();
     const addon = options.sendThread === true ? loadPacketSocket() : null;
     if (options.sendThread === true && addon === null) options.log(`--send-thread: ${packetSocketUnavailable()}; sending from the engine's thread`);
     this.sendThread = addon !== null ? new SendThread(addon, packetSocketPath(), (why) => options.log(why)) : null;
     const pcapOptions = { ringBytes: options.ringBytes, ...(this.sendThread !== null ? { sendThread: this.sendThread } : {}) };
     this.client = new PcapInterface(
-      options.clientIf, { frame: captured((f) => this.fromClient(f)), state: state('client', options.clientIf), notice: notice('client', options.clientIf) },
+      options.clientIf, { packet, frame: (f) => this.fromClient(f), state: state('client', options.clientIf), notice: notice('client', options.clientIf) },
       { ...pcapOptions, payloadLimit: this.peerMss.limit },
     );
-    this.primary = new PcapInterface(options.primaryIf, { frame: captured((f) => this.fromPrimary(f)), state: state('primary', options.primaryIf), notice: notice('primary', options.primaryIf) }, pcapOptions);
+    this.primary = new PcapInterface(options.primaryIf, { packet, frame: (f) => this.fromPrimary(f), state: state('primary', options.primaryIf), notice: notice('primary', options.primaryIf) }, pcapOptions);
     ports.push({ role: 'client', port: this.client }, { role: 'primary', port: this.primary });
     if (options.secondary.kind === 'interface') {
       this.secondaryIf = new PcapInterface(options.secondary.name, {
-        frame: captured((f) => this.fromSecondary(f)), state: state('secondary', options.secondary.name), notice: notice('secondary', options.secondary.name),
+        packet, frame: (f) => this.fromSecondary(f), state: state('secondary', options.secondary.name), notice: notice('secondary', options.secondary.name),
       }, pcapOptions);
       this.secondarySocket = null;
       ports.push({ role: 'secondary', port: this.secondaryIf });

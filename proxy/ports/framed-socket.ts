@@ -4,7 +4,9 @@
  *
  * Contract. `send` encodes a frame and queues it; queued frames go out in one write per event-loop
  * turn (setImmediate), so a burst of captured frames costs one system call, or at once when they
- * reach MAX_BATCH_BYTES (a turn may be long in coming: see capture-stall.ts). While no peer is
+ * reach MAX_BATCH_BYTES: a turn may be long in coming (capture-stall.ts), and the queue here
+ * stays bounded meanwhile (the socket's own, once the kernel's buffer is full, only grows until
+ * `maxPendingBytes`: past it frames are dropped until a turn lets it drain). While no peer is
  * connected, or while the socket's buffer is over `maxPendingBytes`, frames are dropped and
  * counted (a live link, like a wire: stale frames are worth nothing and memory stays bounded).
  * Received frames go to `handlers.frame` as views into the read chunk, valid during the call. A

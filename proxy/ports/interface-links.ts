@@ -1,11 +1,14 @@
 /**
  * Wiring mistakes between the interfaces of a live command that would make it forward in a
- * circle: two of them the two ends of one veth pair, or ports of one bridge. What `run` injects
- * onto one then comes straight back on the other as captured input, is forwarded again, and so
- * on: a frame storm at full CPU instead of an error. Read from `ip -j link show` (iproute2's JSON,
- * which names a veth's peer in the same namespace as `link` and a bridge port's bridge as
- * `master`); sysfs gives only the peer's ifindex, which may be a number in another namespace.
- * Without a working `ip` the check is skipped: it is a guard, not a requirement.
+ * circle: two of them the two ends of one veth pair, two ports of one Linux bridge, or a bridge
+ * and one of its own ports. What `run` injects onto one then comes straight back on the other as
+ * captured input, is forwarded again, and so on: a frame storm at full CPU instead of an error.
+ * Read from `ip -d -j link show` (iproute2's JSON, which names a veth's peer in the same namespace
+ * as `link`, and a port's bridge as `master` with `info_slave_kind` "bridge"); sysfs gives only
+ * the peer's ifindex, which may be a number in another namespace. Bond or team slaves and Open
+ * vSwitch ports also have a `master` (every OVS port's is `ovs-system`, whichever bridge it is
+ * in), and are not refused. Without a working `ip` the check is skipped: it is a guard, not a
+ * requirement.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -14,12 +17,13 @@ interface IpLink {
   ifname: string;
   /** A veth's peer, when it is in this namespace. */
   link?: string;
-  /** The bridge (or bond) this interface is a port of. */
+  /** The device this interface is a port or slave of. */
   master?: string;
+  linkinfo?: { info_slave_kind?: string };
 }
 
 function links(): IpLink[] | null {
-  const r = spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' });
+  const r = spawnSync('ip', ['-d', '-j', 'link', 'show'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (r.status !== 0) return null;
   try {
     const parsed: unknown = JSON.parse(r.stdout);
@@ -27,6 +31,11 @@ function links(): IpLink[] | null {
   } catch {
     return null;
   }
+}
+
+/** The Linux bridge `l` is a port of, if any. */
+function bridgeOf(l: IpLink): string | undefined {
+  return l.linkinfo?.info_slave_kind === 'bridge' ? l.master : undefined;
 }
 
 /**
@@ -38,17 +47,22 @@ export function loopingInterfaces(interfaces: readonly [flag: string, name: stri
   if (all === null) return null;
   const byName = new Map(all.map((l) => [l.ifname, l]));
   for (let i = 0; i < interfaces.length; i++) {
-    for (let j = i + 1; j < interfaces.length; j++) {
+    for (let j = 0; j < interfaces.length; j++) {
+      if (i === j) continue;
       const [flagA, a] = interfaces[i]!;
       const [flagB, b] = interfaces[j]!;
       const la = byName.get(a);
       const lb = byName.get(b);
       if (la === undefined || lb === undefined) continue;
-      if (la.link === b && lb.link === a) {
+      if (i < j && la.link === b && lb.link === a) {
         return `${flagA} ${a} and ${flagB} ${b} are the two ends of one veth pair: what is sent on one comes back on the other, and would be forwarded round and round`;
       }
-      if (la.master !== undefined && la.master === lb.master) {
-        return `${flagA} ${a} and ${flagB} ${b} are ports of the same bridge ${la.master}, which forwards between them itself: take them out of it (ip link set ${a} nomaster; ip link set ${b} nomaster)`;
+      const bridge = bridgeOf(la);
+      if (i < j && bridge !== undefined && bridge === bridgeOf(lb)) {
+        return `${flagA} ${a} and ${flagB} ${b} are ports of the same bridge ${bridge}, which forwards between them itself: take them out of it (ip link set ${a} nomaster; ip link set ${b} nomaster)`;
+      }
+      if (bridge === b) {
+        return `${flagA} ${a} is a port of ${flagB} ${b}, a bridge, which forwards what is sent on it to ${a}: take it out (ip link set ${a} nomaster)`;
       }
     }
   }

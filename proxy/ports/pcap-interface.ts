@@ -253,6 +253,8 @@ export function wholeFrame(f: Uint8Array, length: number): boolean {
 }
 
 export interface PcapInterfaceHandlers {
+  /** Every frame the capture hands over, before anything else is done with it (one cut short too): see capture-stall.ts. */
+  packet?(): void;
   /** One received frame (not sent by this host): a view valid only during this call (see the module header). */
   frame(frame: Buffer): void;
   /** The interface went away or came back (the handle was closed or reopened); `detail` is for the log. */
@@ -462,6 +464,7 @@ export class PcapInterface {
     const buffer = this.buffer;
     h.on('packet', (nbytes) => {
       if (this.handle !== h) return;
+      this.handlers.packet?.();
       if (!wholeFrame(buffer, nbytes)) {
         if (this.truncated++ === 0) {
           this.handlers.notice(

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as turn } from 'node:timers/promises';
-import { CaptureStall, STALL_MS } from '../../../proxy/engine/capture-stall.js';
+import { CaptureStall, QUIET_MS, STALL_MS } from '../../../proxy/engine/capture-stall.js';
 
 function watched(): { stall: CaptureStall; clock: { t: number }; calls: number[]; lines: string[] } {
   const clock = { t: 1000 };
@@ -38,6 +38,28 @@ test('frames that keep the loop from turning for STALL_MS are a stall: stalled i
   const before = calls.length;
   for (let i = 0; i < 1000; i++) stall.frame();
   assert.equal(calls.length, before);
+});
+
+test('stalls that recur are said in the log at most once per QUIET_MS, the ones in between summed up in the next line', async () => {
+  const { stall, clock, calls, lines } = watched();
+  const oneStall = async (): Promise<void> => {
+    for (let i = 0; i < 5000; i++) {
+      stall.frame();
+      clock.t += 0.1; // 500 ms of frames
+    }
+    await turn();
+    clock.t += 1000;
+  };
+  await oneStall();
+  assert.equal(lines.length, 2, lines.join('\n'));
+  for (let i = 0; i < 3; i++) await oneStall();
+  assert.equal(lines.length, 2, `said again within ${QUIET_MS} ms:\n${lines.join('\n')}`);
+  clock.t += QUIET_MS;
+  await oneStall();
+  assert.equal(lines.length, 4, lines.join('\n'));
+  assert.match(lines[2]!, /\(and 3 more since the last one said here, 1500 ms in all\)/);
+  // Every stall, said or not, still had its work done.
+  assert.ok(calls.length >= 5, `stalled called ${calls.length} times over 5 stalls`);
 });
 
 test('frames spread over turns of the loop are no stall, however long they go on, nor is a burst that follows an idle loop', async () => {
