@@ -65,6 +65,11 @@ export function messageParts(frame: Frame, headers: readonly HeaderField[] = [])
   return p.withHeaders(options === '' ? listed : `${listed}${listed === '' ? '' : ' '}ip.options=${options}`);
 }
 
+/** ICMP Timestamp and Timestamp Reply (RFC 792), and their one length. */
+const ICMP_TIMESTAMP = 13;
+const ICMP_TIMESTAMP_REPLY = 14;
+const ICMP_TIMESTAMP_LENGTH = 20;
+
 function bodyParts(frame: Frame): MessageParts {
   const b = frame.bytes;
   const link = frame.link;
@@ -74,6 +79,14 @@ function bodyParts(frame: Frame): MessageParts {
   if (t !== null) {
     if (t.kind === 'udp') return new MessageParts(b, t.offset, 4, frame.payloadOffset, frame.payloadLength, tagsAt, tagsLength);
     if (t.kind === 'icmp' || t.kind === 'icmpv6') {
+      const type = b[t.offset]!;
+      if (t.kind === 'icmp' && t.length === ICMP_TIMESTAMP_LENGTH && (type === ICMP_TIMESTAMP || type === ICMP_TIMESTAMP_REPLY)) {
+        // Timestamp messages (RFC 792) carry the sender's own clock, which is the twins' own as
+        // TCP timestamps are: a request's originate timestamp, a reply's receive and transmit
+        // ones (its originate one echoes the client's). Compared: type, code, identifier,
+        // sequence number, and a reply's originate timestamp.
+        return new MessageParts(b, t.offset, 2, t.offset + 4, type === ICMP_TIMESTAMP_REPLY ? 8 : 4, tagsAt, tagsLength);
+      }
       // type and code, then (after the checksum) the rest of the header and the body
       return new MessageParts(b, t.offset, 2, t.offset + 4, t.length - 4, tagsAt, tagsLength);
     }

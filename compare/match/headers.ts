@@ -8,7 +8,10 @@
  * comparing by sequence range), so for TCP only the fields a connection keeps constant are
  * checked, `ip.ttl`, `ip.tos` (its DSCP: the ECN bits are left out) and `ip.flow_label`: every segment, from either guest, must carry
  * the value of the connection's first primary segment. The per-segment fields (`ip.id`,
- * `tcp.window`, `tcp.options`, `checksum`) apply to messages only.
+ * `tcp.window`, `tcp.options`, `checksum`) apply to messages only. `checksum` is the IPv4 header
+ * checksum and the transport checksum: the first covers the IP ID, TTL and TOS too, so listing it
+ * compares those in effect (and IPv4 datagrams of guests that number their IP IDs differently,
+ * as two twins do, always differ by it).
  */
 
 import { toHex } from '../wire/bytes.js';

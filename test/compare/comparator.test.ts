@@ -990,6 +990,29 @@ describe('IPv6 and ICMP are compared like their IPv4 and UDP counterparts', () =
     assert.deepEqual(t.mismatchReasons(), ['icmp.payload']);
   });
 
+  test('ICMP timestamp replies: each guest\'s own clock in them is no difference; what answers the client is', () => {
+    const t = new Twins();
+    // An echo reply with 12 bytes of payload is a timestamp message's length: its type made 14
+    // (checksums are not compared). Originate, receive, transmit: ms since midnight, UTC.
+    const reply = (originate: number, clock: number, sequence = 1) => {
+      const f = emitIcmpEcho({ src: GUEST, dst: CLIENT, id: 9, sequence, reply: true, payload: new Uint8Array(12) });
+      const at = 14 + 20;
+      f[at] = 14;
+      const view = new DataView(f.buffer, f.byteOffset);
+      view.setUint32(at + 8, originate);
+      view.setUint32(at + 12, clock);
+      view.setUint32(at + 16, clock + 1);
+      return f;
+    };
+    t.primary(reply(36_000_000, 36_000_123));
+    t.secondary(reply(36_000_000, 36_000_125));
+    assert.equal(t.released().length, 1);
+    assert.deepEqual(t.checkpoints(), []);
+    t.primary(reply(36_001_000, 36_001_123, 2));
+    t.secondary(reply(36_001_001, 36_001_123, 2)); // the client's originate timestamp, echoed wrong
+    assert.deepEqual(t.mismatchReasons(), ['icmp.payload']);
+  });
+
   test('pre-translated mode: client frames go to both guests unchanged', () => {
     const t = new Twins();
     const frame = t.in({ seq: 5000, ack: ISN, payload: 'GET /' });
