@@ -73,14 +73,17 @@ async function main(argv: readonly string[]): Promise<number> {
   return command.run(rest);
 }
 
-// A reader that went away (`colo-proxy replay ... | head -1`) ends the command quietly, with the
-// status a shell gives a program stopped by SIGPIPE (which Node ignores, so writes fail with EPIPE).
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    process.exit(128 + constants.signals.SIGPIPE);
-  });
-}
+// A reader of the output that went away (`colo-proxy replay ... | head -1`) ends the command
+// quietly, with the status a shell gives a program stopped by SIGPIPE (which Node ignores, so
+// writes fail with EPIPE). A reader of the log that went away (a `logger` or `tee` restarted)
+// only ends the log: a comparator must not die, its held frames unreleased, for want of one.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(128 + constants.signals.SIGPIPE);
+});
+process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

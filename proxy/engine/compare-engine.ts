@@ -5,7 +5,8 @@
  * Each input chunk is decoded into frames (QEMU framing, with or without virtio-net headers),
  * every frame goes into the core with the monotonic clock's time and its virtio-net header as the
  * tag, and the frames the core releases are encoded back, header as received, into one buffer and
- * written with one write per chunk. The core is woken at its `nextDeadline` for timeouts. When
+ * written with one write per chunk (a checkpoint's flush in writes of at most 256 KiB of whole
+ * frames, so that an outdev peer going away takes only the one it was reading). The core is woken at its `nextDeadline` for timeouts. When
  * `outdev` cannot keep up (its socket buffer full, or no peer connected and too much waiting),
  * both inputs stop being read until it drains: memory stays bounded and the senders (QEMU's
  * redirectors) feel TCP backpressure. An input that runs far ahead of the other (more than half
@@ -193,7 +194,9 @@ export class CompareEngine implements ActionSink {
         const frames = dropped === null ? 0 : qemuFrameCount(dropped, options.vnetHeader);
         this.metrics.outdevDropped.inc(frames);
         const lost = dropped === null ? '' : `; the write it was taking, ${frames} released frames (${dropped.length} bytes), is dropped, not resent (it may have read part of it)`;
-        options.log(`outdev: peer gone (${reason})${lost}; released frames wait for the next one`);
+        // What the kernel had taken for it and it had not read is gone with the socket, uncounted:
+        // nothing here can see how much that was.
+        options.log(`outdev: peer gone (${reason})${lost}; frames in the socket's kernel buffer it had not read are lost with it, as on a wire; released frames not yet written wait for the next one`);
         if (this.outdev.pendingBytes <= OUTDEV_PENDING_LIMIT) this.resumeInputs();
         this.outdevSettled?.();
       },
@@ -399,7 +402,7 @@ export class CompareEngine implements ActionSink {
         const frames = decoder.push(chunk.bytes);
         this.ingestFrames(core, chunk.side, frames, decoder.vnetHeaders, this.now());
         fed += frames.length;
-        this.encodeReleased();
+        this.encodeReleased(() => {});
       }
     } finally {
       this.warming = false;
@@ -466,28 +469,45 @@ export class CompareEngine implements ActionSink {
     // SVM output is consumed by the comparison.
   }
 
-  /** Writes the batch of released frames in one write, pausing the inputs when outdev is full. */
+  /** Writes the batch of released frames (see `encodeReleased`), pausing the inputs when outdev is full. */
   private flush(): void {
-    const bytes = this.encodeReleased();
-    if (bytes !== null) {
-      const ok = this.outdev.write(bytes);
+    let full = false;
+    this.encodeReleased((bytes) => {
+      if (!this.outdev.write(bytes)) full = true;
       if (!this.outdev.flushed) this.output = null;
-      if (!ok && (this.outdev.connected || this.outdev.pendingBytes > OUTDEV_PENDING_LIMIT)) this.pauseInputs();
-    }
+    });
+    if (full && (this.outdev.connected || this.outdev.pendingBytes > OUTDEV_PENDING_LIMIT)) this.pauseInputs();
     this.balance();
     this.schedule();
   }
 
-  /** The frames released since the last call, encoded for outdev (null when none), and forgotten. */
-  private encodeReleased(): Buffer | null {
+  /**
+   * The frames released since the last call, encoded for outdev and handed to `write`, then
+   * forgotten: in one piece, unless they come to more than OUTPUT_BYTES (a checkpoint's flush, up
+   * to tens of MiB), then in pieces of whole frames of at most that much. A peer that goes away
+   * takes with it the one write it was reading (stream-port.ts); the pieces after it go to the
+   * next peer.
+   */
+  private encodeReleased(write: (bytes: Buffer) => void): void {
     const n = this.releasedCount;
-    if (n === 0) return null;
-    const bytes = encodeQemuPackets(this.released, this.releasedHeaders, this.options.vnetHeader, this.outputBytes, n);
+    const vnet = this.options.vnetHeader;
+    let from = 0;
+    while (from < n) {
+      let to = from + 1;
+      let bytes = this.encodedLength(from);
+      while (to < n && bytes + this.encodedLength(to) <= OUTPUT_BYTES) bytes += this.encodedLength(to++);
+      write(encodeQemuPackets(this.released, this.releasedHeaders, vnet, this.outputBytes, to, from));
+      from = to;
+    }
     // Drop the references, so that a burst's frames and their read buffers do not stay alive.
     this.released.fill(EMPTY, 0, n);
     this.releasedHeaders.fill(EMPTY, 0, n);
     this.releasedCount = 0;
-    return bytes;
+  }
+
+  /** Bytes of released frame `i` encoded for outdev. */
+  private encodedLength(i: number): number {
+    return (this.options.vnetHeader ? 8 + this.releasedHeaders[i]!.length : 4) + this.released[i]!.length;
   }
 
   /** Pauses an input that runs far ahead of the other, and resumes it once it is halfway back. */

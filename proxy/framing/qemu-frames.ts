@@ -231,16 +231,16 @@ export function qemuFrameCount(bytes: Uint8Array, vnetHeader: boolean): number {
 }
 
 /**
- * `encodeQemuFrames` of the first `count` frames of parallel arrays, without an object per frame:
- * `vnetHeaders[i]` is the header of `packets[i]` (missing means none). Callers that reuse the
- * arrays pass `count`: setting an array's length to 0 makes V8 give its storage back.
+ * `encodeQemuFrames` of frames `from` to `count` (exclusive) of parallel arrays, without an object
+ * per frame: `vnetHeaders[i]` is the header of `packets[i]` (missing means none). Callers that
+ * reuse the arrays pass `count`: setting an array's length to 0 makes V8 give its storage back.
  */
 export function encodeQemuPackets<B extends Uint8Array = Uint8Array>(
   packets: readonly Uint8Array[], vnetHeaders: readonly Uint8Array[], vnet: boolean,
-  allocate: (bytes: number) => B = (n) => new Uint8Array(n) as B, count = packets.length,
+  allocate: (bytes: number) => B = (n) => new Uint8Array(n) as B, count = packets.length, from = 0,
 ): B {
   let total = 0;
-  for (let i = 0; i < count; i++) {
+  for (let i = from; i < count; i++) {
     const header = vnetHeaders[i] ?? EMPTY;
     if (!vnet && header.length > 0) throw new RangeError('encodeQemuFrames: a frame has a vnet header but the link has no vnet');
     checkEncodable(packets[i]!, header);
@@ -248,7 +248,7 @@ export function encodeQemuPackets<B extends Uint8Array = Uint8Array>(
   }
   const out = allocate(total);
   let at = 0;
-  for (let i = 0; i < count; i++) at = writeFrame(out, at, packets[i]!, vnet ? vnetHeaders[i] ?? EMPTY : undefined);
+  for (let i = from; i < count; i++) at = writeFrame(out, at, packets[i]!, vnet ? vnetHeaders[i] ?? EMPTY : undefined);
   return out;
 }
 
