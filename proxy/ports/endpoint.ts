@@ -1,8 +1,11 @@
 /**
  * Socket endpoints in the spelling of QEMU's socket chardevs, so an operator can translate a QEMU
  * command line by eye: `tcp:HOST:PORT` or `unix:PATH` connects (and reconnects), and a `,server`
- * suffix listens instead (QEMU's `server=on`; `server=on` and `wait=off` are accepted too, and
- * `wait` changes nothing here: colo-proxy never blocks start-up on a peer). IPv6 hosts go in
+ * suffix listens instead (QEMU's `server=on`, accepted too, with QEMU's other spellings of a
+ * boolean: on/off, yes/no, true/false, y/n). QEMU's `wait`, `nowait`, `nodelay` and
+ * `reconnect=SECONDS` are accepted and change nothing here: colo-proxy never blocks start-up on a
+ * peer, always sets TCP_NODELAY, and a connecting port always reconnects, with a backoff of 100 ms
+ * doubling to 2 s (stream-port.ts). IPv6 hosts go in
  * brackets: `tcp:[::1]:9003`. A bad endpoint is a `UsageError` naming the flag; so is a unix path
  * too long for a socket address (the kernel would silently cut it: another path is created, and
  * peers dialling the one given never find it).
@@ -18,6 +21,9 @@ export type Endpoint =
 
 const FORMS = 'tcp:HOST:PORT[,server] or unix:PATH[,server]';
 
+/** How QEMU spells a boolean option's value (qapi_bool_parse). */
+const QEMU_BOOLEANS = new Map([['on', true], ['yes', true], ['true', true], ['y', true], ['off', false], ['no', false], ['false', false], ['n', false]]);
+
 /** Bytes of `sun_path` in Linux's `struct sockaddr_un`, the terminating NUL included. */
 const SUN_PATH_BYTES = 108;
 
@@ -30,9 +36,12 @@ export function parseEndpoint(flag: string, text: string, listens = false): Endp
   const [address = '', ...options] = text.split(',');
   let server = listens;
   for (const o of options) {
-    if (o === 'server' || o === 'server=on') server = true;
-    else if (o === 'server=off') server = false;
-    else if (o === 'wait=off' || o === 'wait=on' || o === 'nowait') continue;
+    const [name = '', value] = o.split('=', 2) as [string, string | undefined];
+    const on = value === undefined ? true : QEMU_BOOLEANS.get(value);
+    if (name === 'server' && on !== undefined) server = on;
+    else if ((name === 'wait' || name === 'nodelay') && on !== undefined) continue;
+    else if (o === 'nowait') continue;
+    else if (name === 'reconnect' && value !== undefined && /^\d+$/.test(value)) continue;
     else throw bad(`unknown option "${o}"`);
   }
   if (address.startsWith('unix:')) {

@@ -12,6 +12,10 @@ test('endpoints in QEMU chardev spelling', () => {
     ['tcp:[::1]:9003', { kind: 'tcp', host: '::1', port: 9003, server: false }],
     ['unix:/run/colo/primary.sock,server', { kind: 'unix', path: '/run/colo/primary.sock', server: true }],
     ['unix:rel.sock', { kind: 'unix', path: 'rel.sock', server: false }],
+    // QEMU's other spellings of a boolean, and options that change nothing here.
+    ['tcp::9003,server=yes,wait=no,nodelay', { kind: 'tcp', host: '0.0.0.0', port: 9003, server: true }],
+    ['tcp:127.0.0.1:9003,server=n,nodelay=on,reconnect=1', { kind: 'tcp', host: '127.0.0.1', port: 9003, server: false }],
+    ['unix:/run/c.sock,server=true,nowait', { kind: 'unix', path: '/run/c.sock', server: true }],
   ];
   for (const [text, expected] of cases) assert.deepEqual(parseEndpoint('--outdev', text), { ...expected, text }, text);
   assert.equal(parseEndpoint('--outdev', `unix:/${'x'.repeat(106)}`).kind, 'unix', 'a 107-byte path fits');
@@ -50,7 +54,9 @@ test('a bad endpoint is one line naming the flag, the problem and the accepted f
     ['tcp:1.2.3.4:0', /port 0 out of range 1-65535/],
     ['tcp:1.2.3.4:70000', /port 70000 out of range/],
     ['unix:', /empty socket path/],
-    ['unix:/x,reconnect=1', /unknown option "reconnect=1"/],
+    ['unix:/x,reconnect=soon', /unknown option "reconnect=soon"/],
+    ['unix:/x,server=maybe', /unknown option "server=maybe"/],
+    ['unix:/x,bogus', /unknown option "bogus"/],
     [`unix:/${'x'.repeat(107)},server`, /^--primary-in: unix socket path of 108 bytes in "unix:\/x+,server" is too long \(at most 107; the kernel would cut it short\)$/],
     [`unix:/${'\u00e9'.repeat(54)}`, /unix socket path of 109 bytes/],
   ];
