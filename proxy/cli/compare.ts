@@ -60,6 +60,11 @@ export const compareCommand: Command = {
       }
     }
     const metricsAt = f.metrics === undefined ? undefined : parseMetricsAddress('compare', f.metrics);
+    if (metricsAt !== undefined) {
+      const asEndpoint: Endpoint = { kind: 'tcp', host: metricsAt.host, port: metricsAt.port, server: true, text: metricsAt.text };
+      const clash = named.find(([, e]) => sameSocket(e, asEndpoint));
+      if (clash !== undefined) throw new UsageError(`compare: ${clash[0]} ${clash[1].text} and --metrics ${metricsAt.text} are the same socket; each needs its own`);
+    }
 
     const log = (line: string): void => {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -87,7 +92,7 @@ export const compareCommand: Command = {
     if (metricsAt !== undefined) log(metricsLine(metricsAt));
     const notice = nodeFlagsNotice(process.execArgv);
     if (notice !== undefined) log(`compare: ${notice}`);
-    log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}`);
+    log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, notify-dev ${notifyDev?.text ?? 'none'}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}; compare-timeout ${f['compare-timeout']} ms, expired-scan-cycle ${f['expired-scan-cycle']} ms, max-queue-size ${f['max-queue-size']}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

@@ -302,6 +302,8 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
       /^colo-proxy: compare: --secondary-in tcp:127\.0\.0\.1:1,server and --outdev tcp:127\.0\.0\.1:1 are the same socket/],
     [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', 'tcp:0.0.0.0:1,server', '--outdev', 'tcp:127.0.0.1:1'],
       /^colo-proxy: compare: --secondary-in tcp:0\.0\.0\.0:1,server and --outdev tcp:127\.0\.0\.1:1 are the same socket/],
+    [['--primary-in', 'tcp:[::1]:9702,server', '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`, '--metrics', '[::1]:9702'],
+      /^colo-proxy: compare: --primary-in tcp:\[::1\]:9702,server and --metrics \[::1\]:9702 are the same socket; each needs its own$/],
     // Nothing is logged before everything listens: not the start-up lines, not a connecting port's failures.
     [['--primary-in', `unix:${join(dir, 'p')},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`, '--metrics', `127.0.0.1:${busyPort}`],
       /^colo-proxy: compare: --metrics: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/],
