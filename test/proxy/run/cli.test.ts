@@ -74,47 +74,48 @@ test('run: missing flags, an unknown interface, an interface that is down, the s
   ]);
 });
 
-test('run: a --secondary-if that does not exist (the SVM not started yet) is no error: run starts without it and says so', async () => {
-  const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...ifs('up0', 'up1', 'svm-tap9')]));
+/** Starts `run` in the namespace and waits for its start-up line (or its exit). */
+async function startRun(args: readonly string[]): Promise<{ child: ReturnType<typeof lab.spawn>; text: () => string; exited: Promise<number | null> }> {
+  const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...args]));
   let text = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
   child.stdout!.resume();
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await waitFor(() => `the start-up lines; stderr:\n${text}`, () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
+  return { child, text: () => text, exited };
+}
+
+test('run: a --secondary-if that does not exist (the SVM not started yet) is no error: run starts without it and says so', async () => {
+  const { child, text, exited } = await startRun(ifs('up0', 'up1', 'svm-tap9'));
   try {
-    await waitFor(() => `the start-up lines; stderr:\n${text}`, () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
-    assert.equal(child.exitCode, null, text);
-    assert.match(text, / run: svm-tap9 does not exist: starting without it; once it is up, SIGUSR2 hands over to an engine that compares\n/);
-    assert.match(text, / secondary svm-tap9: gone; passing the primary's output through uncompared/);
-    assert.match(text, / run: client-if up0, primary-if up1, secondary-if svm-tap9 \(gone\);/);
+    assert.equal(child.exitCode, null, text());
+    assert.match(text(), / run: svm-tap9 does not exist: starting without it; once it is up, SIGUSR2 hands over to an engine that compares\n/);
+    assert.match(text(), / secondary svm-tap9: gone; passing the primary's output through uncompared/);
+    assert.match(text(), / run: client-if up0, primary-if up1, secondary-if svm-tap9 \(gone\);/);
   } finally {
     child.kill('SIGTERM');
   }
-  assert.equal(await exited, 0, text);
+  assert.equal(await exited, 0, text());
 });
 
 test('run: SIGTERM while it waits for a lost interface to come back stops it at once, saying so', async () => {
   for (const name of ['wait0', 'wait1']) lab.veth({ ns, name }, { ns: far, name: `peer-${name}` });
-  const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...ifs('wait0', 'wait1', 'up2')]));
-  let text = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
-  child.stdout!.resume();
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const { child, text, exited } = await startRun(ifs('wait0', 'wait1', 'up2'));
   try {
-    await waitFor(() => `the start-up lines; stderr:\n${text}`, () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
     lab.run(ns, 'ip', ['link', 'set', 'wait1', 'down']);
-    await waitFor(() => `the engine to die; stderr:\n${text}`, () => text.includes('the capture engine died') || child.exitCode !== null, 15_000);
+    await waitFor(() => `the engine to die; stderr:\n${text()}`, () => text().includes('the capture engine died') || child.exitCode !== null, 15_000);
     // The wait backs off (0.25, 0.5, 1, 2, 4 s): 4 s after the death the look at 3.75 s is past
     // and the next is 4 s away. A stop must not wait that out.
     await new Promise((resolve) => setTimeout(resolve, 4000));
     const signalled = Date.now();
     child.kill('SIGTERM');
-    await waitFor(() => `the stop; stderr:\n${text}`, () => child.exitCode !== null, 15_000);
+    await waitFor(() => `the stop; stderr:\n${text()}`, () => child.exitCode !== null, 15_000);
     assert.ok(Date.now() - signalled < 2000, `stopped ${Date.now() - signalled} ms after SIGTERM: it waited for its next look at the interfaces`);
   } finally {
     child.kill('SIGKILL');
   }
-  assert.equal(await exited, 0, text);
-  assert.match(text, / run: stopped while waiting for wait1 to come up\n/);
+  assert.equal(await exited, 0, text());
+  assert.match(text(), / run: stopped while waiting for wait1 to come up\n/);
 });
 
 /**
@@ -129,17 +130,13 @@ async function runInAStorm(name: string, flags: readonly string[] = []): Promise
   for (const end of ['c', 'a']) lab.run(loop, 'ip', ['link', 'set', `${name}${end}-peer`, 'master', 'br0']);
   lab.run(loop, 'ip', ['addr', 'add', '10.77.0.1/24', 'dev', 'br0']);
   lab.run(loop, 'ip', ['link', 'set', 'br0', 'up']);
-  const child = lab.spawn(ns, process.execPath, coloProxyArgv(['run', ...ifs(`${name}c`, `${name}a`, `${name}s`), ...flags]));
-  let text = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
-  child.stdout!.resume();
-  await waitFor(() => `the start-up lines; stderr:\n${text}`, () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
+  const { child, text } = await startRun([...ifs(`${name}c`, `${name}a`, `${name}s`), ...flags]);
   // An ARP request from the bridge floods to both ports: it goes round from then on.
   await lab.exec(loop, 'ping', ['-c', '1', '-W', '1', '10.77.0.9']);
-  await waitFor(() => `the stall; stderr:\n${text}`, () => text.includes('capture: frames have kept the event loop busy') || child.exitCode !== null, 15_000);
+  await waitFor(() => `the stall; stderr:\n${text()}`, () => text().includes('capture: frames have kept the event loop busy') || child.exitCode !== null, 15_000);
   const engines = (await execFile('pgrep', ['-P', String(child.pid)])).stdout.trim().split('\n').filter(Boolean).map(Number);
   assert.equal(engines.length, 1, `children of run: ${engines.join(', ')}`);
-  return { child, text: () => text, engine: engines[0]! };
+  return { child, text, engine: engines[0]! };
 }
 
 test('run: frames that hold up the engine\'s event loop (a forwarding loop) do not make it unstoppable: SIGTERM kills it after a grace period', async () => {
