@@ -78,8 +78,10 @@ async function main(argv: readonly string[]): Promise<number> {
 // writes fail with EPIPE). A reader of the log that went away (a `logger` or `tee` restarted)
 // only ends the log: a comparator must not die, its held frames unreleased, for want of one.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code !== 'EPIPE') throw err;
-  process.exit(128 + constants.signals.SIGPIPE);
+  if (err.code === 'EPIPE') process.exit(128 + constants.signals.SIGPIPE);
+  // Anything else (a full disk under `> report.json`) is the output's fault: one line, exit 2.
+  process.stderr.write(`colo-proxy: cannot write to standard output: ${err.code ?? err.message}\n`);
+  process.exit(EXIT_USAGE);
 });
 process.stderr.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;

@@ -297,11 +297,14 @@ const CHECKPOINTS_LISTED = 20;
 /** The readable form of an against report, with colo-proxy's own verdict on the same captures beside it. */
 export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byReason: Record<string, number>; released: number }): string {
   const verdict = (n: number): string => (n === 0 ? 'identical: no checkpoint needed' : `diverged: ${n} checkpoint${n === 1 ? '' : 's'}`);
+  // The other comparator's exit code also counts frames it released wrong (againstExitCode).
+  const wrong = r.lost + r.duplicated + r.reordered;
+  const theirs = r.checkpointCount === 0 && wrong > 0 ? `no checkpoint asked for, but ${wrong} frames released wrong (below)` : verdict(r.checkpointCount);
   const lines = [
     `against: ${r.comparator}`,
     '  frames were sent in capture order as fast as the comparator read them; its timeouts ran on its own clock',
     '',
-    `  outcome     ${verdict(r.checkpointCount)}${r.checkpointsCoalesced > 0 ? ` (${r.checkpointsCoalesced} more DO_CHECKPOINT while one was pending)` : ''}`,
+    `  outcome     ${theirs}${r.checkpointsCoalesced > 0 ? ` (${r.checkpointsCoalesced} more DO_CHECKPOINT while one was pending)` : ''}`,
     `  frames      primary ${r.primaryFrames}, secondary ${r.secondaryFrames} sent; client ${r.clientFramesNotSent} not sent (colo-compare takes no client input)`,
     `  released    ${r.released} of ${r.primaryFrames}: ${r.lost} lost${r.lost > 0 ? ` (in ${r.lostFlows} flow${r.lostFlows === 1 ? '' : 's'})` : ''}, ${r.duplicated} duplicated or unknown, ${r.reordered} out of order within their flow`,
     `  controller  hello ${r.helloAnswered ? 'answered' : 'NOT answered'}${r.otherNotifyCount > 0 ? `; other messages: ${r.otherNotify.join(', ')}${r.otherNotifyCount > r.otherNotify.length ? ` and ${r.otherNotifyCount - r.otherNotify.length} more` : ''}` : ''}`,
@@ -317,7 +320,7 @@ export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byR
     '',
     'side by side on the same captures',
     `  colo-proxy (virtual clock)  ${verdict(ours.checkpoints)}${reasons ? ` (${reasons})` : ''}; released ${ours.released}`,
-    `  ${r.comparator.split(' ')[0]!.padEnd(26)}  ${verdict(r.checkpointCount)}; released ${r.released}, lost ${r.lost}`,
+    `  ${r.comparator.split(' ')[0]!.padEnd(26)}  ${theirs}; released ${r.released}, lost ${r.lost}`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -60,6 +60,9 @@ interface Queued {
 /** The latest time our pcapng interfaces (nanosecond resolution) can hold. */
 const LAST_NS = 2n ** 64n - 1n;
 
+/** The last whole second pcapng can hold (2554-07-21): past it, capture times are a writer's unit error. */
+export const PCAPNG_LAST_SECONDS = Number(LAST_NS / 1_000_000_000n);
+
 /** `frames` with their relative times made absolute from `base`. */
 function resolved(frames: Queued[], base: bigint): Queued[] {
   for (const f of frames) {

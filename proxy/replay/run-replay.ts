@@ -14,7 +14,7 @@ import { mergeCaptures, type MergedBatch } from './merge.js';
 import { GuestDetector, formatMac, givenGuest, type GuestChoice } from './guest.js';
 import { ReplaySession } from './session.js';
 import { SequenceSpaceCheck } from './sequence-space.js';
-import { MismatchCaptures, ReleasedCapture } from './captures-out.js';
+import { MismatchCaptures, PCAPNG_LAST_SECONDS, ReleasedCapture } from './captures-out.js';
 import { asEthernet } from './as-ethernet.js';
 import { FrameRouter, ReplayInputError, replayInputs } from './route.js';
 import { buildReport, type ReplayReport } from './report.js';
@@ -164,6 +164,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     if (same(client, guest)) warn(`--client and ${flag} are the same file (${o.client}): a guest's capture was taken for the client's input`);
   }
   if (routed.guest.warning !== undefined) warn(routed.guest.warning);
+  if (first !== undefined && first.seconds > PCAPNG_LAST_SECONDS) {
+    // Both captures made with the same mistake pass the merge's check (their times agree).
+    warn(`capture times start in the year ${new Date(first.seconds * 1000).getUTCFullYear()}, past any real capture: a writer's unit error (nanoseconds in a pcapng without if_tsresol, read as microseconds) stretches time a thousandfold, so timeouts in this replay are not to be trusted`);
+  }
   untimed.forEach((n, i) => {
     if (n > 0) warn(`${paths[i]}: ${n} frames have no capture time (pcapng Simple Packet Blocks before any block with one): replayed as read, at the replay's time then, ahead of other inputs' timed frames`);
   });

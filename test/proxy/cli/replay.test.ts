@@ -615,6 +615,9 @@ test('replay cli: times past what pcapng holds (nanoseconds read as microseconds
   const r = cli(['--primary', p, '--secondary', s, '--out', written, '--mismatch-dir', m]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /warning: --out: 2 frames written have capture times pcapng cannot hold .*after 2554-07-21/);
+  // Said without --out too: both files agree, so nothing else would show the time is stretched.
+  assert.match(r.stderr, /warning: capture times start in the year 57971, past any real capture: a writer's unit error .* timeouts in this replay are not to be trusted/);
+  assert.match(cli(['--primary', p, '--secondary', s]).stderr, /warning: capture times start in the year 57971/);
   assert.match(r.stderr, /warning: --mismatch-dir: \d+ frames written have capture times pcapng cannot hold/);
   const times = runTool('tshark', ['-r', written, '-n', '-T', 'fields', '-e', 'frame.time_epoch']).trim().split('\n');
   assert.deepEqual(times, ['18446744073.709551615', '18446744073.709551615']);
@@ -773,6 +776,17 @@ test('replay cli: a report written into a pipe whose reader has gone ends quietl
     assert.equal(r.status, 141);
   } finally {
     await writer.close();
+  }
+});
+
+test('replay cli: a report that cannot be written (a full disk) is one line and exit 2, not a stack and the verdict\'s 1', async () => {
+  const full = await open('/dev/full', constants.O_WRONLY);
+  try {
+    const r = spawnSync(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-diff.pcapng')]), { stdio: ['ignore', full.fd, 'pipe'], encoding: 'utf8' });
+    assert.equal(r.stderr, 'colo-proxy: cannot write to standard output: ENOSPC\n');
+    assert.equal(r.status, 2);
+  } finally {
+    await full.close();
   }
 });
 
