@@ -12,8 +12,8 @@ import { parseFlags } from './flags.js';
 import { parseEndpoint, type Endpoint } from '../ports/endpoint.js';
 import { LiveCaptureError } from '../ports/pcap-interface.js';
 import { BridgeEngine } from '../engine/bridge-engine.js';
-import { checkLiveCapture, exitSupervisorGone } from './run.js';
-import { engineStart, engineStarted, supervise } from './supervise.js';
+import { checkLiveCapture } from './run.js';
+import { engineStart, engineStarted, exitIfSupervisorGone, supervise } from './supervise.js';
 
 const flags = {
   if: { type: 'string', help: "the SVM's tap (or veth) on this host", metavar: 'IF' },
@@ -46,12 +46,9 @@ export const bridgeCommand: Command = {
       process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     };
     if (engineStart() === undefined) return supervise({ command: 'bridge', interfaces, log, engineSignals: [] });
-    const supervisor = process.ppid;
     const engine = new BridgeEngine({
       ifname: f.if, endpoint, log, ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'],
-      whileStalled: () => {
-        if (process.ppid !== supervisor) exitSupervisorGone('bridge', log);
-      },
+      whileStalled: exitIfSupervisorGone('bridge', log),
     });
     try {
       await engine.start();

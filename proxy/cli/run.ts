@@ -20,7 +20,7 @@ import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.j
 import { closeMetrics } from '../metrics/http.js';
 import { EngineMetricsRelay, answerMetricsRequests, sendFinalMetrics } from '../metrics/engine-relay.js';
 import { ABSOLUTE_COUNTERS } from '../engine/run-metrics.js';
-import { EXIT_RESTART, engineStart, engineStarted, engineWithout, supervise, type EngineWatcher } from './supervise.js';
+import { EXIT_RESTART, engineStart, engineStarted, engineWithout, exitIfSupervisorGone, supervise, type EngineWatcher } from './supervise.js';
 
 const flags = {
   'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
@@ -64,15 +64,6 @@ export function checkLiveCapture(command: string, interfaces: readonly [flag: st
     if (e instanceof LiveCaptureError) throw new InputError(`${command}: ${e.message}`, e.code);
     throw e;
   }
-}
-
-/**
- * Ends an engine whose supervisor is gone while frames hold up its event loop: it cannot stop
- * gracefully (that needs the loop), and nothing else would ever stop it.
- */
-export function exitSupervisorGone(command: string, log: (line: string) => void): never {
-  log(`${command}: the supervisor is gone while frames hold up the event loop: exiting now; what it held is lost`);
-  process.exit(1);
 }
 
 /** What the supervisor tells the metrics of its engines (engine-relay.ts). */
@@ -165,16 +156,12 @@ export const runCommand: Command = {
       const released = warm.released === warm.primary ? `all ${warm.primary} primary frames released` : `${warm.released} of ${warm.primary} primary frames released`;
       warmed = `run: warmed up on ${warm.fed} synthetic frames (${released}) in ${Math.round(performance.now() - warmStart)} ms`;
     }
-    const supervisor = process.ppid;
     const engine = new RunEngine({
       clientIf, primaryIf, secondary, notifyDev, log,
       lostAfter: f['lost-after'], controllerTimeoutMs: f['controller-timeout'], ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'], gro: f.gro, sendThread: f['send-thread'],
       comparator,
-      // Frames holding up the event loop hold up the 'disconnect' below too: an engine whose
-      // supervisor is gone stops here instead (nothing else would stop it, see capture-stall.ts).
-      whileStalled: () => {
-        if (process.ppid !== supervisor) exitSupervisorGone('run', log);
-      },
+      // Frames holding up the event loop hold up the 'disconnect' below too.
+      whileStalled: exitIfSupervisorGone('run', log),
     });
     // Its supervisor serves the metrics (with --metrics only) and asks this engine for its values.
     if (metricsAt !== undefined) answerMetricsRequests(engine.metrics.registry);

@@ -58,6 +58,20 @@ export function engineWithout(): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/**
+ * For an engine: a check that ends this process at once when its supervisor (the parent at the
+ * time of the call) is gone. Made for while frames hold up the event loop (capture-stall.ts): the
+ * engine cannot stop gracefully then (that needs the loop), and nothing else would ever stop it.
+ */
+export function exitIfSupervisorGone(command: string, log: (line: string) => void): () => void {
+  const supervisor = process.ppid;
+  return () => {
+    if (process.ppid === supervisor) return;
+    log(`${command}: the supervisor is gone while frames hold up the event loop: exiting now; what it held is lost`);
+    process.exit(1);
+  };
+}
+
 /** The engine tells its supervisor it has started (signals may be passed on from now). */
 export function engineStarted(): void {
   process.send?.('started');
