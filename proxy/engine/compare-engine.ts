@@ -495,7 +495,11 @@ export class CompareEngine implements ActionSink {
     while (from < n) {
       let to = from + 1;
       let bytes = this.encodedLength(from);
-      while (to < n && bytes + this.encodedLength(to) <= OUTPUT_BYTES) bytes += this.encodedLength(to++);
+      for (; to < n; to++) {
+        const next = this.encodedLength(to);
+        if (bytes + next > OUTPUT_BYTES) break;
+        bytes += next;
+      }
       write(encodeQemuPackets(this.released, this.releasedHeaders, vnet, this.outputBytes, to, from));
       from = to;
     }

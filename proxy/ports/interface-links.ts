@@ -47,24 +47,30 @@ export function loopingInterfaces(interfaces: readonly [flag: string, name: stri
   if (all === null) return null;
   const byName = new Map(all.map((l) => [l.ifname, l]));
   for (let i = 0; i < interfaces.length; i++) {
-    for (let j = 0; j < interfaces.length; j++) {
-      if (i === j) continue;
-      const [flagA, a] = interfaces[i]!;
-      const [flagB, b] = interfaces[j]!;
-      const la = byName.get(a);
-      const lb = byName.get(b);
-      if (la === undefined || lb === undefined) continue;
-      if (i < j && la.link === b && lb.link === a) {
-        return `${flagA} ${a} and ${flagB} ${b} are the two ends of one veth pair: what is sent on one comes back on the other, and would be forwarded round and round`;
-      }
-      const bridge = bridgeOf(la);
-      if (i < j && bridge !== undefined && bridge === bridgeOf(lb)) {
-        return `${flagA} ${a} and ${flagB} ${b} are ports of the same bridge ${bridge}, which forwards between them itself: take them out of it (ip link set ${a} nomaster; ip link set ${b} nomaster)`;
-      }
-      if (bridge === b) {
-        return `${flagA} ${a} is a port of ${flagB} ${b}, a bridge, which forwards what is sent on it to ${a}: take it out (ip link set ${a} nomaster)`;
-      }
+    for (let j = i + 1; j < interfaces.length; j++) {
+      const why = loopBetween(interfaces[i]!, interfaces[j]!, byName);
+      if (why !== null) return why;
     }
   }
+  return null;
+}
+
+/** Why the interfaces `a` and `b` would forward in a circle, or null (see `loopingInterfaces`). */
+function loopBetween([flagA, a]: readonly [string, string], [flagB, b]: readonly [string, string], byName: ReadonlyMap<string, IpLink>): string | null {
+  const la = byName.get(a);
+  const lb = byName.get(b);
+  if (la === undefined || lb === undefined) return null;
+  if (la.link === b && lb.link === a) {
+    return `${flagA} ${a} and ${flagB} ${b} are the two ends of one veth pair: what is sent on one comes back on the other, and would be forwarded round and round`;
+  }
+  const bridgeA = bridgeOf(la);
+  const bridgeB = bridgeOf(lb);
+  if (bridgeA !== undefined && bridgeA === bridgeB) {
+    return `${flagA} ${a} and ${flagB} ${b} are ports of the same bridge ${bridgeA}, which forwards between them itself: take them out of it (ip link set ${a} nomaster; ip link set ${b} nomaster)`;
+  }
+  const portOf = (flagPort: string, port: string, flagBridge: string, bridge: string): string =>
+    `${flagPort} ${port} is a port of ${flagBridge} ${bridge}, a bridge, which forwards what is sent on it to ${port}: take it out (ip link set ${port} nomaster)`;
+  if (bridgeA === b) return portOf(flagA, a, flagB, b);
+  if (bridgeB === a) return portOf(flagB, b, flagA, a);
   return null;
 }

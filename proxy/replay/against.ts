@@ -286,9 +286,14 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
   }
 }
 
+/** Frames the other comparator released wrong: lost, out twice (or never sent), or out of order within their flow. */
+function releasedWrong(r: AgainstReport): number {
+  return r.lost + r.duplicated + r.reordered;
+}
+
 /** Exit code of a replay against another comparator: 0 when it needed no checkpoint and released every frame once, in order. */
 export function againstExitCode(r: AgainstReport): number {
-  return r.checkpointCount === 0 && r.lost === 0 && r.duplicated === 0 && r.reordered === 0 ? 0 : 1;
+  return r.checkpointCount === 0 && releasedWrong(r) === 0 ? 0 : 1;
 }
 
 /** Checkpoint times the readable report lists (--json has them all). */
@@ -298,7 +303,7 @@ const CHECKPOINTS_LISTED = 20;
 export function formatAgainst(r: AgainstReport, ours: { checkpoints: number; byReason: Record<string, number>; released: number }): string {
   const verdict = (n: number): string => (n === 0 ? 'identical: no checkpoint needed' : `diverged: ${n} checkpoint${n === 1 ? '' : 's'}`);
   // The other comparator's exit code also counts frames it released wrong (againstExitCode).
-  const wrong = r.lost + r.duplicated + r.reordered;
+  const wrong = releasedWrong(r);
   const theirs = r.checkpointCount === 0 && wrong > 0 ? `no checkpoint asked for, but ${wrong} frames released wrong (below)` : verdict(r.checkpointCount);
   const lines = [
     `against: ${r.comparator}`,
