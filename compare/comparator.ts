@@ -57,7 +57,7 @@ import { quotedEchoRequest, quotedTransport, type QuotedTransport } from './wire
 import { SlabCopier } from './wire/slab.js';
 import { FRAGMENTS_KEY, SECONDARY_SYN_PREFIX, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
-import { HeldFrame, HeldQueue, Fifo } from './decide/held.js';
+import { HeldQueue, Fifo, type HeldFrame } from './decide/held.js';
 import { WaitingSegments } from './decide/waiting.js';
 import { Counters } from './decide/counters.js';
 import { resolveConfig, type ComparatorConfig } from './config.js';
@@ -1734,10 +1734,8 @@ class Engine implements Comparator {
   }
 
   private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean, tag: unknown): void {
-    const h = new HeldFrame(frame, c, now, end, ack, syn, tag, this.primaryArrivals);
-    c.held.push(h);
+    c.held.push(this.heldQueue.add(frame, c, now, end, ack, syn, tag, this.primaryArrivals));
     c.heldBytes += frame.length;
-    this.heldQueue.add(h);
     if (!c.diverged && (c.held.length > this.config.maxQueueFrames || c.heldBytes > this.config.maxQueueBytes)) {
       this.mismatch(c, limitMismatch(`${c.held.length} primary frames (${c.heldBytes} bytes) held`));
     }
@@ -1748,6 +1746,7 @@ class Engine implements Comparator {
     c.heldBytes -= h.frame.length;
     this.heldQueue.release(h);
     this.emitRelease(h);
+    this.heldQueue.recycle(h);
   }
 
   private emitRelease(h: HeldFrame): void {

