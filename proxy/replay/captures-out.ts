@@ -13,8 +13,14 @@
  *   flow that ends at its mismatch does not keep its episode (and its frames) open to the end.
  *   Files are named checkpoint-NNNN-REASON.pcapng, four digits since at most MAX_RECORDS (1000)
  *   are written, so they sort by number. `prepare`, once the inputs have proved readable, creates
- *   the directory and removes the files of that pattern an earlier replay left there, so the
- *   directory describes this replay alone, as --out is replaced; no other file is touched.
+ *   the directory, and the episodes are written into a directory of their own inside it
+ *   (`.colo-replay-PID`). `commit`, when the replay succeeds, removes the files of that pattern an
+ *   earlier replay left and moves this replay's in, so the directory describes this replay alone,
+ *   as --out is replaced; no other file is touched. A replay that fails or is stopped leaves the
+ *   directory as it was (`discard`), as it leaves --out: its episodes, written before the failure,
+ *   would have replaced a complete earlier set with a partial one. A process that exits before
+ *   either removes its own; one killed outright (SIGKILL) leaves its directory behind, removed by
+ *   the next replay into the same --mismatch-dir once no process of that PID runs.
  *
  * Frames are queued synchronously while the session runs and written by `flush`, which the
  * replay awaits between input batches; the file writers buffer, so this costs little. Interfaces
@@ -241,7 +247,8 @@ interface Recent {
 
 interface OpenEpisode {
   episode: number;
-  path: string;
+  /** Its file's name, in the staging directory until `commit`. */
+  name: string;
   flows: Set<string>;
   /** Translate mode: the flows without the guest's port, which the secondary's frames are taken by. */
   portless: Set<string>;
@@ -275,22 +282,67 @@ export class MismatchCaptures {
   /** The capture time of the replay's first timed frame, once it is known (as ReleasedCapture's). */
   baseNs: bigint | undefined = undefined;
 
+  /** Where this replay's episode captures are written until `commit`; undefined before `prepare` and after. */
+  private staging: string | undefined = undefined;
+  private readonly onExit = (): void => {
+    if (this.staging !== undefined) rmSync(this.staging, { recursive: true, force: true });
+  };
+
   /** `translate`: the replay maps the SVM's flows onto the PVM's, ports included (see the module header). */
   constructor(
     private readonly dir: string,
     private readonly translate = false,
   ) {}
 
-  /** Creates the directory and removes the episode captures an earlier replay left in it (see the module header). */
+  /** Creates the directory and this replay's staging directory in it (see the module header). */
   async prepare(): Promise<void> {
     try {
       await makeDirectories(this.dir);
       for (const name of await readdir(this.dir)) {
-        if (EPISODE_FILE.test(name)) await rm(join(this.dir, name), { force: true });
+        const pid = STAGING_DIR.exec(name)?.[1];
+        if (pid !== undefined && !running(Number(pid))) await rm(join(this.dir, name), { recursive: true, force: true });
       }
+      const staging = join(this.dir, `.colo-replay-${process.pid}`);
+      await rm(staging, { recursive: true, force: true });
+      await mkdir(staging);
+      this.staging = staging;
+      process.once('exit', this.onExit);
     } catch (e) {
       throw new ReplayInputError(`--mismatch-dir ${this.dir}: ${systemReason(e)}`);
     }
+  }
+
+  /**
+   * After a successful replay, with every episode flushed: the episode captures an earlier replay
+   * left are removed and this replay's moved in. A failure is the captures' failure (a warning).
+   */
+  async commit(): Promise<void> {
+    const staging = this.staging;
+    if (staging === undefined) return;
+    let moved = 0;
+    let names: string[] = [];
+    try {
+      names = await readdir(staging);
+      for (const name of await readdir(this.dir)) {
+        if (EPISODE_FILE.test(name)) await rm(join(this.dir, name), { force: true });
+      }
+      for (const name of names) {
+        await rename(join(staging, name), join(this.dir, name));
+        moved++;
+      }
+    } catch (e) {
+      this.failure ??= `${this.dir}: ${systemReason(e)}`;
+      this.unwritten += names.length - moved;
+    }
+    await this.discard();
+  }
+
+  /** After a failed or stopped replay: removes what it wrote, leaving the directory as it was. */
+  async discard(): Promise<void> {
+    const staging = this.staging;
+    this.staging = undefined;
+    process.off('exit', this.onExit);
+    if (staging !== undefined) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
 
   /**
@@ -326,7 +378,7 @@ export class MismatchCaptures {
     let e = this.open.get(m.episode);
     if (e === undefined) {
       if (this.closed.has(m.episode)) return;
-      e = { episode: m.episode, path: join(this.dir, `${episodeName(m.episode)}-${m.reason}.pcapng`), flows: new Set(), portless: new Set(), frames: [], after: CONTEXT_FRAMES, lastMismatchAt: 0, note: `checkpoint ${m.episode}: ${m.reason} ${m.flow}` };
+      e = { episode: m.episode, name: `${episodeName(m.episode)}-${m.reason}.pcapng`, flows: new Set(), portless: new Set(), frames: [], after: CONTEXT_FRAMES, lastMismatchAt: 0, note: `checkpoint ${m.episode}: ${m.reason} ${m.flow}` };
       this.open.set(m.episode, e);
     }
     e.lastMismatchAt = this.frames;
@@ -391,7 +443,8 @@ export class MismatchCaptures {
   /** Writes one episode's capture whole, or removes what it wrote and throws the first error. */
   private async write(e: OpenEpisode, base: bigint): Promise<void> {
     resolved(e.frames, base);
-    const writer = await createCaptureFileWriter(e.path, 'pcapng');
+    const path = join(this.staging ?? this.dir, e.name);
+    const writer = await createCaptureFileWriter(path, 'pcapng');
     try {
       for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
       const first = e.frames[0];
@@ -400,7 +453,7 @@ export class MismatchCaptures {
       await writer.close();
     } catch (err) {
       await writer.close().catch(() => undefined);
-      await rm(e.path, { force: true }).catch(() => undefined);
+      await rm(path, { force: true }).catch(() => undefined);
       throw err;
     }
   }
@@ -435,6 +488,19 @@ function episodeName(n: number): string {
 
 /** The name of an episode capture, this replay's or an earlier one's (which had three digits). */
 const EPISODE_FILE = /^checkpoint-\d{3,}-[a-z_.]+\.pcapng$/;
+
+/** A replay's staging directory in --mismatch-dir, and the PID of the replay that made it. */
+const STAGING_DIR = /^\.colo-replay-(\d+)$/;
+
+/** Whether a process `pid` runs (a signal 0 to it finds it, or is refused it). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * True when `path` is (or would be) a file in `dir` named like an episode's, one a replay with

@@ -149,10 +149,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     }
     await released?.close();
     await mismatches?.flush(true);
+    await mismatches?.commit();
   } catch (e) {
-    // Close what was open, keeping the episodes seen so far; the first error is the one to report.
+    // What was written goes, leaving --out and --mismatch-dir as they were; the first error is the one to report.
     await released?.discard();
-    await mismatches?.flush(true).catch(() => undefined);
+    await mismatches?.discard();
     throw e;
   }
   o.progress?.(total, total);

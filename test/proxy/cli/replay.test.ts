@@ -188,6 +188,34 @@ test('replay cli: --mismatch-dir is made once the inputs are read, and keeps onl
   assert.deepEqual(readFileSync(episode), kept, 'the input is untouched');
 });
 
+test('replay cli: a replay that fails leaves --mismatch-dir as it was, and a killed replay\'s staging directory goes', async () => {
+  const m = join(dir, 'md-kept');
+  const first = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--mismatch-dir', m, '--quiet']);
+  assert.equal(first.code, 1, first.stderr);
+  const earlier = readdirSync(m);
+  assert.deepEqual(earlier, ['checkpoint-0001-tcp.payload.pcapng'], 'one episode, and nothing else left there');
+  const kept = readFileSync(join(m, earlier[0]!));
+  // The same divergence, then a frame cut by a snap length a second later: an input error after
+  // the episode was seen, which used to replace the earlier capture with this run's.
+  const w = await createCaptureFileWriter(join(dir, 'cut-late.pcapng'), 'pcapng');
+  w.addInterface(1);
+  for (const [i, f] of primaryFrames.entries()) await w.write({ timeNs: 1_000_000_000n + BigInt(i) * 1_000_000n, data: f });
+  const data = primaryFrames[1]!;
+  await w.write({ timeNs: 2_000_000_000n, data: data.subarray(0, 100), originalLength: data.length });
+  await w.close();
+  // A staging directory a replay killed outright left behind (no process has that PID), and one a running replay uses.
+  const stale = join(m, '.colo-replay-4194305');
+  const live = join(m, `.colo-replay-${process.pid}`);
+  mkdirSync(stale);
+  mkdirSync(live);
+  writeFileSync(join(live, 'checkpoint-0001-timeout.pcapng'), 'a running replay\'s');
+  assertOneLineError(cli(['--primary', join(dir, 'cut-late.pcapng'), '--secondary', join(dir, 's-diff.pcapng'), '--mismatch-dir', m]), /cut-late\.pcapng: the frame at byte \d+ was captured short/);
+  assert.deepEqual(readdirSync(m).sort(), [live.slice(m.length + 1), ...earlier].sort(), 'the earlier episode stays, the stale staging directory goes');
+  assert.deepEqual(readFileSync(join(m, earlier[0]!)), kept);
+  assert.deepEqual(readdirSync(live), ['checkpoint-0001-timeout.pcapng'], 'a running replay\'s directory untouched');
+  rmSync(live, { recursive: true });
+});
+
 test('replay cli: a second replay prints the same bytes and writes the same capture', () => {
   const args = (n: number): string[] => ['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--out', join(dir, `again-${n}.pcapng`), '--quiet'];
   const a = cli([...args(1), '--json']);
