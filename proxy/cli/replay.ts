@@ -14,10 +14,10 @@ import { HEADER_FIELDS, type HeaderField, type SequenceMode } from '../../compar
 import { CaptureFormatError } from '../framing/capture.js';
 import { CaptureFileError } from '../ports/capture-file.js';
 import { systemReason } from '../ports/system-reason.js';
-import { parseMac, type GuestChoice } from '../replay/guest.js';
+import { parseMac } from '../replay/guest.js';
 import { isEpisodeFile, outTarget } from '../replay/captures-out.js';
 import { formatReport, replayExitCode } from '../replay/report.js';
-import { runReplay, type ReplayOptions } from '../replay/run-replay.js';
+import { runReplay, type ReplayOptions, type ReplayResult } from '../replay/run-replay.js';
 import { ReplayInputError } from '../replay/route.js';
 import { againstExitCode, formatAgainst, parseAgainst, runAgainst, type AgainstReport, type ComparatorEndpoints } from '../replay/against.js';
 import { startQemuColoCompare, type QemuProcess } from '../replay/qemu-colo-compare.js';
@@ -166,13 +166,26 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
   return { options, json: f.json, quiet: f.quiet, against, outDirect, outIsStdout: f.out !== undefined && isStdout(f.out) };
 }
 
-/** Runs the replay into the other comparator (starting QEMU's for 'qemu'), with the guest MAC our replay used. */
-async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints | 'qemu', guest: GuestChoice): Promise<AgainstReport> {
+/**
+ * Runs the replay into the other comparator (starting QEMU's for 'qemu'), with our own replay,
+ * `ours`, run once that comparator is connected and ready (see `runAgainst`); our replay's errors
+ * pass through as they are.
+ */
+async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints | 'qemu', ours: () => Promise<ReplayResult>): Promise<{ against: AgainstReport; ours: ReplayResult }> {
+  let oursFailed: unknown;
+  const first = async (): Promise<ReplayResult> => {
+    try {
+      return await ours();
+    } catch (e) {
+      oursFailed = e;
+      throw e;
+    }
+  };
   if (target !== 'qemu') {
     try {
-      return await runAgainst(options, target, `comparator at ${Object.values(target).map((e) => e.text).join(',')}`, guest);
+      return await runAgainst(options, target, `comparator at ${Object.values(target).map((e) => e.text).join(',')}`, first);
     } catch (e) {
-      if (e instanceof ReplayInputError) throw e;
+      if (e === oursFailed || e instanceof ReplayInputError) throw e;
       throw new InputError(`replay: --against: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
     }
   }
@@ -183,9 +196,9 @@ async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints
     throw new InputError(`replay: --against-qemu: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
   }
   try {
-    return await runAgainst(options, qemu.endpoints, qemu.label, guest, () => qemu.alive());
+    return await runAgainst(options, qemu.endpoints, qemu.label, first, () => qemu.alive());
   } catch (e) {
-    if (e instanceof ReplayInputError) throw e;
+    if (e === oursFailed || e instanceof ReplayInputError) throw e;
     throw new InputError(`replay: --against-qemu: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
   } finally {
     await qemu.close();
@@ -215,7 +228,8 @@ export const replayCommand: Command = {
     'mismatch with its flow, sequence number and hex windows, and release delays.\n' +
     'With --against or --against-qemu the same captures also go, in capture order, into another\n' +
     'comparator over colo-compare\'s sockets, with this process as its controller, and both\n' +
-    'verdicts are shown side by side; the exit code is then the other comparator\'s.\n' +
+    'verdicts are shown side by side; the exit code is then the other comparator\'s. It is\n' +
+    'connected to, and must release a first frame, before our own replay runs.\n' +
     'Exit code: 0 when the outputs never diverged, 1 when a checkpoint was needed, 2 on an error,\n' +
     '130 or 143 when stopped by SIGINT or SIGTERM (a second one stops at once).',
   flags,
@@ -255,22 +269,26 @@ export const replayCommand: Command = {
     const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
     let barStarted = false;
     try {
-      const { report, guest } = await runReplay({
-        ...options,
-        progress: bar && ((done, total) => {
-          if (!barStarted) bar.start(mb(total), 0);
-          barStarted = true;
-          bar.update(mb(done));
-        }),
-        warn: quiet ? undefined : (line) => {
-          bar?.stop();
-          process.stderr.write(`colo-proxy: replay: warning: ${line}\n`);
-        },
-      });
-      outWritten = options.out !== undefined;
-      stopping.signal.throwIfAborted();
-      bar?.stop();
+      const replayOurs = async (): Promise<ReplayResult> => {
+        const result = await runReplay({
+          ...options,
+          progress: bar && ((done, total) => {
+            if (!barStarted) bar.start(mb(total), 0);
+            barStarted = true;
+            bar.update(mb(done));
+          }),
+          warn: quiet ? undefined : (line) => {
+            bar?.stop();
+            process.stderr.write(`colo-proxy: replay: warning: ${line}\n`);
+          },
+        });
+        outWritten = options.out !== undefined;
+        stopping.signal.throwIfAborted();
+        bar?.stop();
+        return result;
+      };
       if (against === undefined) {
+        const { report } = await replayOurs();
         reportTo.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
         return replayExitCode(report);
       }
@@ -278,7 +296,8 @@ export const replayCommand: Command = {
         process.stderr.write('colo-proxy: replay: warning: with --mode translate the SVM\'s frames are sent as captured, in its own sequence space; ' +
           'a colo-compare expects them after filter-rewriter, so it will see its TCP bytes at other sequence numbers\n');
       }
-      const external = await replayAgainst(options, against, guest);
+      // The other comparator is connected to first: one that cannot be reached fails at once.
+      const { against: external, ours: { report } } = await replayAgainst(options, against, replayOurs);
       stopping.signal.throwIfAborted();
       const ours = { checkpoints: report.checkpointCount, byReason: report.checkpointsByReason, released: report.released };
       reportTo.write(json ? `${JSON.stringify({ against: external, coloProxy: report }, null, 2)}\n` : `${formatReport(report)}\n${formatAgainst(external, ours)}`);

@@ -15,7 +15,8 @@
  * timeout and a checkpoint, so the run waits until every primary frame is out or nothing has
  * happened for a timeout, a scan, a checkpoint and a second. Released frames are checked off as
  * they come against those sent (release-audit.ts): each exactly once, in order within its flow,
- * with memory for what is still owed rather than for the whole capture.
+ * with memory for what is still owed rather than for the whole capture. The comparator is
+ * connected to, and its start-up barrier passed, before our own replay runs (`runAgainst`).
  */
 
 import type { Socket } from 'node:net';
@@ -116,11 +117,13 @@ async function send(s: Socket, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Replays `o`'s captures into the comparator at `endpoints`, with the guest's MAC our own replay
- * of them used (`guest`). `alive` throws when the comparator process is known to have died (for
- * --against-qemu), so waits end early with its reason.
+ * Replays `o`'s captures into the comparator at `endpoints`. It connects, says hello and passes
+ * the start-up barrier first, then runs `ours` (our own replay of the captures, which says what
+ * guest MAC it used) before sending them: a comparator that cannot be reached or releases
+ * nothing fails the command in seconds, not after our replay's work. `alive` throws when the
+ * comparator process is known to have died (for --against-qemu), so waits end early with its reason.
  */
-export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoints, label: string, guest: GuestChoice, alive: () => void = () => {}): Promise<AgainstReport> {
+export async function runAgainst<Ours extends { guest: GuestChoice }>(o: ReplayOptions, endpoints: ComparatorEndpoints, label: string, ours: () => Promise<Ours>, alive: () => void = () => {}): Promise<{ against: AgainstReport; ours: Ours }> {
   const until = Date.now() + CONNECT_MS;
   const sockets: Socket[] = [];
   let failure: Error | undefined;
@@ -222,8 +225,10 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
     if (!ready) throw new Error(`${label} released nothing on outdev (start-up barrier lost)`);
     auditing = true;
 
+    const oursDone = await ours();
+    check();
     const { paths, roles } = replayInputs(o);
-    const router = new FrameRouter(paths, roles, guest.mac);
+    const router = new FrameRouter(paths, roles, oursDone.guest.mac);
     let secondaryFrames = 0;
     let clientFrames = 0;
     startedAt = Date.now();
@@ -258,7 +263,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
     }
     await sleep(Math.min(200, quietMs)); // a late duplicate would show here
 
-    return {
+    const against: AgainstReport = {
       comparator: label,
       primaryFrames: audit.sent,
       secondaryFrames,
@@ -277,6 +282,7 @@ export async function runAgainst(o: ReplayOptions, endpoints: ComparatorEndpoint
       otherNotify,
       wallMs: Date.now() - startedAt,
     };
+    return { against, ours: oursDone };
   } finally {
     o.signal?.removeEventListener('abort', stop);
     for (const s of sockets) {

@@ -546,21 +546,64 @@ test('replay cli: in Linux cooked captures (SLL, SLL2) the link-layer address te
   }
 });
 
-test('replay cli: SIGINT while --against waits on the other comparator stops it, and says --out was written', async () => {
-  // Four sockets that accept and never answer: the start-up barrier waits for an outdev frame.
-  const sockets = mkdtempSync(join(tmpdir(), 'colo-mute-'));
+/**
+ * Four sockets of a comparator that accepts and, when `barrier`, releases the first chunk it
+ * reads on primary_in (the start-up barrier) and nothing after; otherwise never answers.
+ */
+async function stuckComparator(barrier: boolean): Promise<{ spec: string; accepted: () => number; close: () => void }> {
+  const sockets = mkdtempSync(join(tmpdir(), 'colo-stuck-'));
   let accepted = 0;
-  const servers = ['p', 's', 'o', 'n'].map((n) => createServer(() => accepted++).listen(join(sockets, n)));
+  let outdev: Socket | undefined;
+  let released = false;
+  const servers = ['p', 's', 'o', 'n'].map((n) => createServer((c) => {
+    accepted++;
+    if (n === 'o') outdev = c;
+    if (n === 'p' && barrier) c.on('data', (chunk: Buffer) => {
+      if (!released && outdev !== undefined) outdev.write(chunk);
+      released ||= outdev !== undefined;
+    });
+  }).listen(join(sockets, n)));
+  await Promise.all(servers.map((srv) => once(srv, 'listening')));
+  return {
+    spec: ['p', 's', 'o', 'n'].map((n) => `unix:${join(sockets, n)}`).join(','),
+    accepted: () => accepted,
+    close: () => {
+      for (const srv of servers) srv.close();
+      rmSync(sockets, { recursive: true, force: true });
+    },
+  };
+}
+
+test('replay cli: --against a comparator that releases nothing fails before our replay, --out left as it was', async () => {
+  const other = await stuckComparator(false);
   try {
-    await Promise.all(servers.map((srv) => once(srv, 'listening')));
+    const out = join(dir, 'against-stuck.pcapng');
+    writeFileSync(out, 'earlier');
+    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--out', out, '--quiet', '--against', other.spec]));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /^colo-proxy: replay: --against: comparator at \S+ released nothing on outdev \(start-up barrier lost\)\n$/);
+    assert.equal(readFileSync(out, 'utf8'), 'earlier', 'our replay never ran');
+  } finally {
+    other.close();
+  }
+});
+
+test('replay cli: SIGINT while --against waits on the other comparator stops it, and says --out was written', async () => {
+  // The comparator takes the start-up barrier, then our replay runs (--out in place), then it
+  // releases nothing of the captures: the final barrier waits.
+  const other = await stuckComparator(true);
+  try {
     const out = join(dir, 'against-sigint.pcapng');
-    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--out', out, '--quiet',
-      '--against', ['p', 's', 'o', 'n'].map((n) => `unix:${join(sockets, n)}`).join(',')]));
+    rmSync(out, { force: true });
+    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--out', out, '--quiet', '--against', other.spec]));
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
     const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-    // Our own replay is over (--out in place) before the comparator is dialled.
-    while (accepted < 4 && child.exitCode === null) await sleep(10);
+    while (statSync(out, { throwIfNoEntry: false }) === undefined && child.exitCode === null) await sleep(10);
+    assert.equal(other.accepted(), 4, 'connected before our replay');
     child.kill('SIGINT');
     const [code] = await exited;
     assert.equal(code, 130, stderr);
@@ -569,8 +612,7 @@ test('replay cli: SIGINT while --against waits on the other comparator stops it,
     for await (const f of readCaptureFile(out)) written.push(f.data);
     assert.equal(written.length, primaryFrames.length);
   } finally {
-    for (const srv of servers) srv.close();
-    rmSync(sockets, { recursive: true, force: true });
+    other.close();
   }
 });
 
