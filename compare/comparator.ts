@@ -55,7 +55,7 @@ import { formatIpv4 } from './wire/ipv4.js';
 import { formatIpv6 } from './wire/ipv6.js';
 import { quotedEchoRequest, quotedTransport, type QuotedTransport } from './wire/icmp-quote.js';
 import { SlabCopier } from './wire/slab.js';
-import { FRAGMENTS_KEY, SECONDARY_SYN_PREFIX, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
+import { FRAGMENTS_KEY, SECONDARY_APART_PREFIX, UNDECODABLE_KEY, FlowKeys, describeKey, flowClassOf, flowKey, type FlowClass } from './flow/key.js';
 import { ConnectionTable, type EvictionReason } from './flow/table.js';
 import { HeldQueue, Fifo, type HeldFrame } from './decide/held.js';
 import { WaitingSegments } from './decide/waiting.js';
@@ -70,7 +70,7 @@ import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from '.
 import { ipOptionsOf } from './match/ip-options.js';
 import { AfterCheckpoint, FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
-import { ActiveOpenPairing, isPairableDatagram, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
+import { ActiveOpenPairing, guestPortOf, isPairableDatagram, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
 import { ActionList, type Action, type ActionSink, type Side } from './actions.js';
 
 /** The handshake segment one guest sent: what must agree with the other guest's. */
@@ -1140,7 +1140,7 @@ class Engine implements Comparator {
    * connection; until then it waits in a connection of its own port, unless the PVM has a live
    * connection on that very port: the guests' ephemeral ports crossed (the SVM chose for this
    * connection the port the PVM uses for another), and the SYN waits under a key of its own
-   * (SECONDARY_SYN_PREFIX) instead of being taken for part of the PVM's other connection.
+   * (SECONDARY_APART_PREFIX) instead of being taken for part of the PVM's other connection.
    */
   private secondarySynConnection(f: Frame, tcp: TcpView, now: number): Connection {
     const port = this.pairing.primaryPortOf(f);
@@ -1149,7 +1149,7 @@ class Engine implements Comparator {
       // A connection whose SVM side is another port is never this SYN's, closing or not.
       const elsewhere = live instanceof TcpConnection && live.paired !== null && live.paired.secondaryPort !== tcp.srcPort;
       if (live instanceof TcpConnection && (elsewhere || (live.handshakeDone && !live.closing && live.secondaryIsn !== tcp.seq))) {
-        const key = SECONDARY_SYN_PREFIX + live.key;
+        const key = SECONDARY_APART_PREFIX + live.key;
         const c = this.table.get(key) ?? this.opened(key, f, now);
         c.lastSeen = now;
         this.touch(c);
@@ -1162,14 +1162,17 @@ class Engine implements Comparator {
   /**
    * The flow of a guest's output message (not TCP). In translate mode UDP datagrams and echo
    * messages are keyed under the PVM's port (identifier) when the guests' differ, learned by
-   * pairing their first ones (datagramOpen).
+   * pairing their first ones (datagramOpen). An SVM datagram of a new flow from a port the PVM
+   * uses for another flow to the same peer (the guests' ports crossed) waits for its pair under a
+   * key of its own, as the SVM's SYN does (`secondarySynConnection`).
    */
   private messageConnection(primary: boolean, f: Frame, now: number): MessageConnection {
     if (this.config.mode !== 'translate' || !isPairableDatagram(f)) return this.connection(f, true, now) as MessageConnection;
     let guestPort = primary ? -1 : this.pairing.primaryPortOf(f);
-    const pair = this.datagramOpen(primary, f, guestPort, now);
+    const crossed = !primary && this.crossedDatagram(f, guestPort);
+    const pair = this.datagramOpen(primary, f, guestPort, crossed, now);
     if (pair !== null && !primary) guestPort = pair.primaryPort;
-    const c = this.connection(f, true, now, guestPort) as MessageConnection;
+    const c = crossed && pair === null ? this.apart(f, now) : (this.connection(f, true, now, guestPort) as MessageConnection);
     c.heard |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
     if (pair !== null) c.paired = pair;
     return c;
@@ -1180,8 +1183,8 @@ class Engine implements Comparator {
    * returns the pairing when it completes with different ports (identifiers). When the PVM's completes it, the SVM's
    * datagrams so far wait in a flow keyed by the SVM's own port: they move to the PVM's flow.
    */
-  private datagramOpen(primary: boolean, f: Frame, guestPort: number, now: number): PairedOpen | null {
-    const known = this.table.get(this.keys.of(f, true, guestPort));
+  private datagramOpen(primary: boolean, f: Frame, guestPort: number, crossed: boolean, now: number): PairedOpen | null {
+    const known = crossed ? undefined : this.table.get(this.keys.of(f, true, guestPort));
     if (known instanceof MessageConnection && (known.heard & (HEARD_CLIENT_FIRST | (primary ? HEARD_PRIMARY : HEARD_SECONDARY))) !== 0) return null;
     const pair = primary ? this.pairing.offerPrimaryDatagram(f, now) : this.pairing.offerSecondaryDatagram(f, now);
     if (pair === null || pair.primaryPort === pair.secondaryPort) return null;
@@ -1189,11 +1192,32 @@ class Engine implements Comparator {
     return pair;
   }
 
+  /**
+   * Whether an SVM datagram from a port with no mapping belongs to a new flow although the PVM has
+   * a flow on that port to the same peer: that flow is paired with another SVM port.
+   */
+  private crossedDatagram(f: Frame, guestPort: number): boolean {
+    if (guestPort !== guestPortOf(f, true)) return false;
+    const live = this.table.get(this.keys.of(f, true, guestPort));
+    return live instanceof MessageConnection && live.paired !== null && live.paired.secondaryPort !== guestPort;
+  }
+
+  /** The SVM's crossed datagram's own flow until its pair comes (see `messageConnection`). */
+  private apart(f: Frame, now: number): MessageConnection {
+    const key = SECONDARY_APART_PREFIX + this.keys.of(f, true, -1);
+    const c = this.table.get(key) ?? this.opened(key, f, now);
+    c.lastSeen = now;
+    this.touch(c);
+    return c as MessageConnection;
+  }
+
   private adoptSecondaryDatagrams(f: Frame, pair: PairedOpen, now: number): void {
     // The target first: opening it in a full table may evict the stray, which then has nothing to give.
     const target = this.connection(f, true, now) as MessageConnection;
-    const stray = this.table.get(flowKey(f, true, pair.secondaryPort));
-    if (!(stray instanceof MessageConnection) || stray.held.length > 0) return;
+    const strayKey = flowKey(f, true, pair.secondaryPort);
+    // Under its own key when the ports crossed; never a flow the PVM sends on.
+    const stray = this.table.get(SECONDARY_APART_PREFIX + strayKey) ?? this.table.get(strayKey);
+    if (!(stray instanceof MessageConnection) || stray.held.length > 0 || (stray.heard & HEARD_PRIMARY) !== 0) return;
     for (let w = stray.shiftWaiting(); w !== undefined; w = stray.shiftWaiting()) {
       target.pushWaiting(w);
       target.secondaryMessages++;
@@ -1246,7 +1270,7 @@ class Engine implements Comparator {
   }
 
   private adoptSecondarySyn(target: TcpConnection, strayKey: string, pair: PairedOpen): void {
-    for (const key of [SECONDARY_SYN_PREFIX + strayKey, strayKey]) {
+    for (const key of [SECONDARY_APART_PREFIX + strayKey, strayKey]) {
       const stray = this.table.get(key);
       if (!(stray instanceof TcpConnection) || stray.secondarySyn === null || stray.secondarySyn.isn !== pair.secondaryIsn) continue;
       target.secondarySyn ??= stray.secondarySyn;

@@ -37,10 +37,11 @@ export const UNDECODABLE_KEY = String.fromCharCode(0xfffe);
 export const FRAGMENTS_KEY = String.fromCharCode(0xfffd);
 
 /**
- * Put before a TCP flow's key for an SVM's unpaired SYN whose port the PVM uses for a live
- * connection (translate mode: the guests' ephemeral ports crossed); see the comparator.
+ * Put before a flow's key for an SVM's unpaired SYN, or first datagram (echo message), whose port
+ * (identifier) the PVM uses for a live flow to the same peer (translate mode: the guests'
+ * ephemeral ports crossed); see the comparator.
  */
-export const SECONDARY_SYN_PREFIX = String.fromCharCode(0xfffc);
+export const SECONDARY_APART_PREFIX = String.fromCharCode(0xfffc);
 
 /**
  * Key of `frame`'s flow. `guestIsSource` is true for PVM/SVM output and false for client frames.
@@ -182,7 +183,10 @@ export function describeKey(key: string): string {
   const tag = key.charCodeAt(0);
   if (key === UNDECODABLE_KEY) return 'undecodable frames';
   if (key === FRAGMENTS_KEY) return 'ip fragments';
-  if (tag === 0xfffc) return `${describeKey(key.slice(1))} (the SVM's SYN, not paired yet)`;
+  if (tag === 0xfffc) {
+    const flow = describeKey(key.slice(1));
+    return `${flow} (the SVM's ${flow.startsWith('tcp ') ? 'SYN' : 'first message'}, not paired yet)`;
+  }
   if (tag === 0xffff) {
     const etherType = key.charCodeAt(1);
     if (etherType !== 0x0806) return `ethertype 0x${etherType.toString(16).padStart(4, '0')}`;

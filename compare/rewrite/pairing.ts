@@ -313,7 +313,7 @@ export function isPairableDatagram(frame: Frame): boolean {
 }
 
 /** The guest's port of a TCP or UDP frame, or its echo identifier; -1 for anything else. */
-function guestPortOf(frame: Frame, guestIsSource: boolean): number {
+export function guestPortOf(frame: Frame, guestIsSource: boolean): number {
   const t = frame.transport;
   if (t instanceof TcpView || t instanceof UdpView) return guestIsSource ? t.srcPort : t.dstPort;
   if ((t instanceof IcmpView || t instanceof Icmpv6View) && t.isEcho) return t.echoId;

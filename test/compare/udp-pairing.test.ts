@@ -91,6 +91,28 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.equal(udpOf(t.delivered('secondary')[0]!).udp.dstPort, 44001);
   });
 
+  for (const svmFirst of [false, true]) {
+    test(`ports crossed: the SVM's new flow from the port the PVM's other flow there uses is paired, not taken for that flow (${svmFirst ? 'SVM' : 'PVM'} first)`, () => {
+      // First flow: PVM 33000, SVM 44000. Second flow to the same server: PVM 35000, and the SVM
+      // happens to pick 33000, the PVM's port of the first, which is still open.
+      const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+      t.primary(query(33000, 'first'), 0);
+      t.secondary(query(44000, 'first'), 0);
+      if (svmFirst) t.secondary(query(33000, 'second'), 10);
+      t.primary(query(35000, 'second'), 10);
+      if (!svmFirst) t.secondary(query(33000, 'second'), 10);
+      t.primary(query(33000, 'first again'), 20);
+      t.secondary(query(44000, 'first again'), 20);
+      t.advanceTo(10_000);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.deepEqual(t.releasedPayloads(), ['first', 'second', 'first again']);
+      t.client(answer(35000, 'answer to the second'), 10_000);
+      assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, 33000, 'the second flow\'s reply reaches the SVM on the port it asked from');
+      t.client(answer(33000, 'answer to the first'), 10_000);
+      assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, 44000);
+    });
+  }
+
   test('IPv4 without a UDP checksum keeps none; IPv6 gets a valid one', () => {
     const t = new Twins({ mode: 'translate' });
     t.primary(query(33000, 'q'));
@@ -232,6 +254,23 @@ describe('translate mode: a ping each guest runs, with its own echo identifier',
       assert.deepEqual(t.checkpoints(), []);
     });
   }
+
+  test('identifiers crossed: the SVM\'s second ping, with the identifier of the PVM\'s first, is paired with the PVM\'s second', () => {
+    const t = new Twins({ mode: 'translate', compareTimeoutMs: 3000, scanIntervalMs: 1000 });
+    t.primary(echo(1111, 1), 0);
+    t.secondary(echo(2222, 1), 0);
+    t.primary(echo(3333, 1), 10);
+    t.secondary(echo(1111, 1), 10);
+    t.primary(echo(1111, 2), 20);
+    t.secondary(echo(2222, 2), 20);
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.released().length, 3);
+    t.client(echo(3333, 1, { reply: true }), 10_000);
+    const toSvm = decodeFrame(t.delivered('secondary').at(-1)!);
+    assert.ok(toSvm instanceof Frame && toSvm.transport instanceof IcmpView);
+    assert.equal(toSvm.transport.echoId, 1111, 'the second ping\'s reply reaches the SVM\'s ping');
+  });
 
   test('ICMPv6 too, checksum valid over the pseudo-header', () => {
     const t = new Twins({ mode: 'translate' });

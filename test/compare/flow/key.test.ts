@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Frame, FrameDecoder, decodeFrame, emitArp, emitIcmpEcho, emitTcp, emitUdp, TCP_ACK } from '../../../compare/index.js';
-import { FlowKeys, describeKey, flowKey, tupleOfKey } from '../../../compare/flow/key.js';
+import { FlowKeys, SECONDARY_APART_PREFIX, describeKey, flowKey, tupleOfKey } from '../../../compare/flow/key.js';
 
 function frame(bytes: Uint8Array): Frame {
   const f = decodeFrame(bytes);
@@ -35,6 +35,13 @@ test('describeKey names the flow, guest first, from either direction\'s key', ()
     assert.equal(describeKey(flowKey(frame(out), true)), expected[i], name);
     assert.equal(describeKey(flowKey(frame(into), false)), expected[i], `${name} (client side)`);
   });
+});
+
+test('describeKey names an SVM SYN or first message keyed apart (translate mode, crossed ports)', () => {
+  const apart = (bytes: Uint8Array) => describeKey(SECONDARY_APART_PREFIX + flowKey(frame(bytes), true));
+  assert.equal(apart(pairs[0]![1]), "tcp 10.0.0.2:80 <> 192.168.7.1:40000 (the SVM's SYN, not paired yet)");
+  assert.equal(apart(pairs[1]![1]), "udp [fd00::2]:53 <> [fd00::1:7]:5353 (the SVM's first message, not paired yet)");
+  assert.equal(apart(pairs[2]![1]), "icmp id 77 10.0.0.2 <> 10.0.0.1 (the SVM's first message, not paired yet)");
 });
 
 test('ARP is keyed by operation and target address (guest output only: client ARP is delivered, never compared)', () => {
