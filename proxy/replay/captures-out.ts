@@ -35,7 +35,8 @@
  * episode captures are a side output, so their failure (a full disk) is a warning in the report
  * naming the first error and how many went unwritten (`failure`, `unwritten`), not the end of
  * the replay.
- * `--out` is written to a temporary file beside it and renamed when the replay succeeds, so a
+ * `--out` is written to a temporary file beside it and renamed when the replay succeeds (with the
+ * permission bits of the file it replaces; other hard links to that file keep the old one), so a
  * failed replay leaves an earlier file of that name as it was; a process that exits before either
  * (a second Ctrl-C) removes the temporary file on its way out. A symbolic link is followed, so
  * the file it names is replaced and the link stays. A FIFO or a character device (/dev/stdout on
@@ -46,7 +47,7 @@
  */
 
 import { accessSync, constants, lstatSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
 import { CaptureFileError, createCaptureFileWriter, type CaptureFileWriter } from '../ports/capture-file.js';
@@ -101,6 +102,8 @@ async function writeAll(writer: CaptureFileWriter, frames: readonly Queued[]): P
 export interface OutTarget {
   how: 'replace' | 'direct';
   path: string;
+  /** `replace` over an existing file: its permission bits, which the new file gets. */
+  mode?: number;
 }
 
 /** Where `--out PATH` is written (see the module header); throws an Error saying why it cannot be, without the path. */
@@ -118,7 +121,7 @@ export function outTarget(path: string): OutTarget {
   if (st.isFile()) {
     const real = realpathSync(path);
     writableDirectory(dirname(real));
-    return { how: 'replace', path: real };
+    return { how: 'replace', path: real, mode: st.mode & 0o7777 };
   }
   if (st.isFIFO() || st.isCharacterDevice()) {
     try {
@@ -173,6 +176,8 @@ export class ReleasedCapture {
     /** The file it replaces, and the temporary one written meanwhile; undefined when written directly. */
     private readonly target: string | undefined,
     private readonly temporary: string | undefined,
+    /** The replaced file's permission bits, given to the new one before it takes the name. */
+    private readonly mode: number | undefined,
   ) {
     process.once('exit', this.onExit);
   }
@@ -188,7 +193,7 @@ export class ReleasedCapture {
     const temporary = target.how === 'replace' ? join(dirname(target.path), `${basename(target.path)}.partial-${process.pid}`) : undefined;
     const writer = await createCaptureFileWriter(temporary ?? target.path, 'pcapng', { name: path });
     writer.addInterface(LINKTYPE_ETHERNET, { name: 'released', snaplen: 0 });
-    return new ReleasedCapture(writer, path, temporary === undefined ? undefined : target.path, temporary);
+    return new ReleasedCapture(writer, path, temporary === undefined ? undefined : target.path, temporary, target.mode);
   }
 
   add(frame: Uint8Array, atMs: number): void {
@@ -212,6 +217,7 @@ export class ReleasedCapture {
     await this.writer.close();
     if (this.temporary !== undefined) {
       try {
+        if (this.mode !== undefined) await chmod(this.temporary, this.mode);
         await rename(this.temporary, this.target!);
       } catch (e) {
         throw new CaptureFileError(this.path, 'write', e);

@@ -8,7 +8,7 @@ import { createServer, type Socket } from 'node:net';
 import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -326,6 +326,18 @@ test('replay cli: --out never overwrites an input, and a failed replay leaves an
   assertOneLineError(cli(['--primary', P, '--secondary', cut, '--out', earlier]), /s-cut\.pcapng: .*\(capture\.truncated\)/);
   assert.deepEqual(readFileSync(earlier), good, 'the earlier --out is as it was');
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
+});
+
+test('replay cli: an --out that replaces a file keeps its permission bits', () => {
+  for (const mode of [0o600, 0o640, 0o444]) {
+    const out = join(dir, `mode-${mode.toString(8)}.pcapng`);
+    writeFileSync(out, 'earlier');
+    chmodSync(out, mode);
+    const r = cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--out', out, '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(statSync(out).mode & 0o7777, mode, mode.toString(8));
+    assert.notEqual(readFileSync(out, 'utf8'), 'earlier', 'replaced');
+  }
 });
 
 test('replay cli: an --out that cannot be a file is a one-line usage error before the replay, naming the path given', () => {
