@@ -617,8 +617,11 @@ function decodeTarget(): AnyProperty {
 /** A frame for the core: a few flows of each kind, sequence numbers near a per-flow base so segments overlap. */
 type CoreFrame =
   | { t: 'tcp'; flow: number; out: boolean; off: number; randomSeq: number | null; ackOff: number; flags: number; payload: string; v6: boolean; vlan: boolean }
-  /** `svmPort`: the secondary sends from another port (a guest-opened flow; translate mode pairs them). */
-  | { t: 'udp'; flow: number; out: boolean; payload: string; v6: boolean; svmPort: boolean }
+  /**
+   * `svmPort`: the secondary sends from the PVM's port, from another port (a guest-opened flow;
+   * translate mode pairs them), or from the PVM's port of the next flow (the guests' ports crossed).
+   */
+  | { t: 'udp'; flow: number; out: boolean; payload: string; v6: boolean; svmPort: 'same' | 'other' | 'crossed' }
   | { t: 'icmp'; id: number; reply: boolean; payload: string; v6: boolean }
   /** A fragment of a guest's datagram (`out`) or of the client's to the guest. */
   | { t: 'frag'; flow: number; out: boolean; payload: string; cut: number; part: number; ipId: number }
@@ -649,7 +652,7 @@ const coreFrameBase: fc.Arbitrary<CoreFrame> = fc.oneof(
     }),
     weight: 6,
   },
-  { arbitrary: fc.record({ t: fc.constant('udp' as const), flow: fc.nat(2), out: fc.boolean(), payload: payloadArb, v6: fc.boolean(), svmPort: fc.boolean() }), weight: 2 },
+  { arbitrary: fc.record({ t: fc.constant('udp' as const), flow: fc.nat(2), out: fc.boolean(), payload: payloadArb, v6: fc.boolean(), svmPort: fc.constantFrom('same' as const, 'other' as const, 'crossed' as const) }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant('icmp' as const), id: fc.nat(2), reply: fc.boolean(), payload: payloadArb, v6: fc.boolean() }), weight: 1 },
   {
     arbitrary: fc.record({
@@ -717,7 +720,8 @@ function coreBytes(f: CoreFrame, secondary: boolean, mode: ComparatorConfig['mod
       return build.in({ ...fields, dstPort: 80 + f.flow, seq: f.randomSeq ?? CLIENT_ISN + f.off, ack: (FLOW_ISN[f.flow]! + f.ackOff) >>> 0 });
     }
     case 'udp': {
-      const guestPort = 53 + f.flow + (secondary && f.out && f.svmPort ? 1000 : 0);
+      const svm = secondary && f.out ? f.svmPort : 'same';
+      const guestPort = svm === 'other' ? 1053 + f.flow : svm === 'crossed' ? 53 + ((f.flow + 1) % 3) : 53 + f.flow;
       return emitUdp({ ...addr(f.v6, f.out), srcPort: f.out ? guestPort : 5353, dstPort: f.out ? 5353 : guestPort, payload: f.payload });
     }
     case 'icmp':
