@@ -32,4 +32,4 @@ export * from './wire/emit.js';
 export * from './rewrite/translation.js';
 export * from './rewrite/pairing.js';
 export { HEADER_FIELDS, type HeaderField } from './match/headers.js';
-export { flowKey, describeKey, UNDECODABLE_KEY } from './flow/key.js';
+export { flowKey, describeKey, framesFlowName, UNDECODABLE_KEY } from './flow/key.js';

@@ -178,15 +178,24 @@ function ipv6Text(key: string, from: number): string {
   return formatIpv6(b, 0);
 }
 
+/** What `describeKey` adds to the name of a flow keyed apart (SECONDARY_APART_PREFIX). */
+const APART_NOTE = ' (the SVM\'s new flow on this port, not paired yet)';
+
+/**
+ * The name of the flow whose frames a `describeKey` name covers: the name itself, or for a flow
+ * keyed apart the name its frames have on their own (`flowKey` of them; the PVM's other flow on
+ * that port has it too).
+ */
+export function framesFlowName(name: string): string {
+  return name.endsWith(APART_NOTE) ? name.slice(0, -APART_NOTE.length) : name;
+}
+
 /** The readable name of the flow a key was made for, guest first: `tcp 10.0.0.2:80 <> 10.0.0.1:40000`. */
 export function describeKey(key: string): string {
   const tag = key.charCodeAt(0);
   if (key === UNDECODABLE_KEY) return 'undecodable frames';
   if (key === FRAGMENTS_KEY) return 'ip fragments';
-  if (tag === 0xfffc) {
-    const flow = describeKey(key.slice(1));
-    return `${flow} (the SVM's ${flow.startsWith('tcp ') ? 'SYN' : 'first message'}, not paired yet)`;
-  }
+  if (tag === 0xfffc) return `${describeKey(key.slice(1))}${APART_NOTE}`;
   if (tag === 0xffff) {
     const etherType = key.charCodeAt(1);
     if (etherType !== 0x0806) return `ethertype 0x${etherType.toString(16).padStart(4, '0')}`;

@@ -173,20 +173,28 @@ export async function parseReplayArgs(argv: readonly string[]): Promise<{
  */
 async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints | 'qemu', ours: () => Promise<ReplayResult>): Promise<{ against: AgainstReport; ours: ReplayResult }> {
   let oursFailed: unknown;
+  let oursDone = false;
   const first = async (): Promise<ReplayResult> => {
     try {
-      return await ours();
+      const result = await ours();
+      oursDone = true;
+      return result;
     } catch (e) {
       oursFailed = e;
       throw e;
     }
+  };
+  /** The other comparator's failure, saying what our replay, when it had finished, left behind. */
+  const failed = (flag: string, e: unknown): InputError => {
+    const left = oursDone ? oursWrote(options) : '';
+    return new InputError(`replay: ${flag}: ${e instanceof Error ? e.message : String(e)}${left !== '' ? `; ${left}` : ''}`, 'replay.against');
   };
   if (target !== 'qemu') {
     try {
       return await runAgainst(options, target, `comparator at ${Object.values(target).map((e) => e.text).join(',')}`, first);
     } catch (e) {
       if (e === oursFailed || e instanceof ReplayInputError) throw e;
-      throw new InputError(`replay: --against: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
+      throw failed('--against', e);
     }
   }
   let qemu: QemuProcess;
@@ -199,7 +207,7 @@ async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints
     return await runAgainst(options, qemu.endpoints, qemu.label, first, () => qemu.alive());
   } catch (e) {
     if (e === oursFailed || e instanceof ReplayInputError) throw e;
-    throw new InputError(`replay: --against-qemu: ${e instanceof Error ? e.message : String(e)}`, 'replay.against');
+    throw failed('--against-qemu', e);
   } finally {
     await qemu.close();
   }
@@ -207,13 +215,24 @@ async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
-/** The error of a replay stopped by `signal`, saying what became of --out. */
-function interrupted(signal: NodeJS.Signals, out: string | undefined, outDirect: boolean, outWritten: boolean): Interrupted {
-  const what = out === undefined
-    ? ''
-    : outWritten
-      ? `; ${out} holds our replay's released frames (the --against run did not finish)`
-      : outDirect ? `; ${out} got the frames released until then` : `; ${out} left as it was`;
+/** What our own finished replay left in --out and --mismatch-dir, for a message about a later failure; '' when neither was asked for. */
+function oursWrote(o: ReplayOptions): string {
+  return [o.out !== undefined ? `${o.out} holds our replay's released frames` : '', o.mismatchDir !== undefined ? `${o.mismatchDir} its episode captures` : '']
+    .filter((t) => t !== '').join(', ');
+}
+
+/**
+ * The error of a replay stopped by `signal`, saying what became of --out and --mismatch-dir:
+ * `oursDone`, our own replay had finished (the stop came during --against's run).
+ */
+function interrupted(signal: NodeJS.Signals, o: ReplayOptions, outDirect: boolean, oursDone: boolean): Interrupted {
+  const written = oursWrote(o);
+  const what = oursDone
+    ? written !== '' ? `; ${written} (the --against run did not finish)` : ''
+    : [
+      o.out === undefined ? '' : outDirect ? `${o.out} got the frames released until then` : `${o.out} left as it was`,
+      o.mismatchDir === undefined ? '' : `${o.mismatchDir} left as it was`,
+    ].filter((t) => t !== '').map((t) => `; ${t}`).join('');
   return new Interrupted(`replay: stopped by ${signal} before the end${what}`, signal);
 }
 
@@ -261,8 +280,8 @@ export const replayCommand: Command = {
       process.exit(code); // only if the signal was ignored after all
     };
     for (const s of SIGNALS) process.on(s, stop);
-    /** Whether --out has been put in place (the replay of our own core finished). */
-    let outWritten = false;
+    /** Whether our own replay finished (--out and --mismatch-dir in place). */
+    let oursDone = false;
     const bar = !quiet && process.stderr.isTTY
       ? new SingleBar({ format: 'replay [{bar}] {percentage}% {value}/{total} MB | {eta_formatted} left', stream: process.stderr, clearOnComplete: true, hideCursor: true })
       : undefined;
@@ -282,8 +301,8 @@ export const replayCommand: Command = {
             process.stderr.write(`colo-proxy: replay: warning: ${line}\n`);
           },
         });
-        outWritten = options.out !== undefined;
-        stopping.signal.throwIfAborted();
+        // Finished: a stop that came after the replay's last check leaves its report to be printed.
+        oursDone = true;
         bar?.stop();
         return result;
       };
@@ -304,7 +323,7 @@ export const replayCommand: Command = {
       return againstExitCode(external);
     } catch (e) {
       bar?.stop();
-      if (stopping.signal.aborted) throw interrupted(stopping.signal.reason as NodeJS.Signals, options.out, outDirect, outWritten);
+      if (stopping.signal.aborted) throw interrupted(stopping.signal.reason as NodeJS.Signals, options, outDirect, oursDone);
       if (e instanceof CaptureFileError && e.operation !== 'open' && e.operation !== 'read' && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') throw new BrokenPipe();
       if (e instanceof CaptureFormatError || e instanceof CaptureFileError) throw new InputError(e.message, e.code);
       if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');

@@ -151,6 +151,8 @@ export interface CaptureFileWriterOptions {
   application?: string;
   /** The file its errors name; default the path written. A temporary file names the file it stands for. */
   name?: string;
+  /** Permission bits the file is created with, less the umask; default 0o666. */
+  mode?: number;
 }
 
 /**
@@ -174,7 +176,7 @@ export async function createCaptureFileWriter(
   path: string, format: 'pcap' | 'pcapng', options: CaptureFileWriterOptions = {},
 ): Promise<CaptureFileWriter> {
   const name = options.name ?? path;
-  const file = await io(name, 'open', () => open(path, 'w'));
+  const file = await io(name, 'open', () => open(path, 'w', options.mode ?? 0o666));
   return new FileWriter(name, file, format, options);
 }
 

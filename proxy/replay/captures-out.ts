@@ -14,13 +14,15 @@
  *   Files are named checkpoint-NNNN-REASON.pcapng, four digits since at most MAX_RECORDS (1000)
  *   are written, so they sort by number. `prepare`, once the inputs have proved readable, creates
  *   the directory, and the episodes are written into a directory of their own inside it
- *   (`.colo-replay-PID`). `commit`, when the replay succeeds, removes the files of that pattern an
- *   earlier replay left and moves this replay's in, so the directory describes this replay alone,
- *   as --out is replaced; no other file is touched. A replay that fails or is stopped leaves the
- *   directory as it was (`discard`), as it leaves --out: its episodes, written before the failure,
- *   would have replaced a complete earlier set with a partial one. A process that exits before
- *   either removes its own; one killed outright (SIGKILL) leaves its directory behind, removed by
- *   the next replay into the same --mismatch-dir once no process of that PID runs.
+ *   (`.colo-replay-XXXXXX`, unique: replays in other PID namespaces may share the directory).
+ *   `commit`, when the replay succeeds and every episode was written, removes the files of that
+ *   pattern an earlier replay left and moves this replay's in, so the directory describes this
+ *   replay alone, as --out is replaced; no other file is touched. A replay that fails or is
+ *   stopped, or could not write every episode (a full disk), leaves the directory as it was
+ *   (`discard`), as a failed replay leaves --out: that would have replaced a complete earlier set
+ *   with a partial one. A process that exits before either removes its own; one killed outright
+ *   (SIGKILL) leaves its directory behind, which later replays there point out (`leftovers`) but
+ *   never remove, since a replay running elsewhere may own it.
  *
  * Frames are queued synchronously while the session runs and written by `flush`, which the
  * replay awaits between input batches; the file writers buffer, so this costs little. Interfaces
@@ -47,9 +49,9 @@
  */
 
 import { accessSync, constants, lstatSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, type Side } from '../../compare/index.js';
+import { LINKTYPE_ETHERNET, Frame, decodeFrame, describeKey, flowKey, framesFlowName, type Side } from '../../compare/index.js';
 import { CaptureFileError, createCaptureFileWriter, type CaptureFileWriter } from '../ports/capture-file.js';
 import { systemReason } from '../ports/system-reason.js';
 import { MAX_RECORDS, type MismatchRecord } from './session.js';
@@ -163,6 +165,8 @@ export class ReleasedCapture {
   clamped = 0;
   /** The capture time of the replay's first timed frame, once it is known. */
   baseNs: bigint | undefined = undefined;
+  /** Why the replaced file's permission bits could not be given to the new one (a file system without them), or undefined. */
+  modeNotKept: string | undefined = undefined;
 
   /** Removes the temporary file if the process exits while it is still one. */
   private readonly onExit = (): void => {
@@ -191,7 +195,8 @@ export class ReleasedCapture {
       throw new CaptureFileError(path, 'write', e);
     }
     const temporary = target.how === 'replace' ? join(dirname(target.path), `${basename(target.path)}.partial-${process.pid}`) : undefined;
-    const writer = await createCaptureFileWriter(temporary ?? target.path, 'pcapng', { name: path });
+    // Created with the replaced file's bits (less the umask), so a private file is never readable meanwhile.
+    const writer = await createCaptureFileWriter(temporary ?? target.path, 'pcapng', { name: path, mode: target.mode });
     writer.addInterface(LINKTYPE_ETHERNET, { name: 'released', snaplen: 0 });
     return new ReleasedCapture(writer, path, temporary === undefined ? undefined : target.path, temporary, target.mode);
   }
@@ -216,8 +221,14 @@ export class ReleasedCapture {
     await this.flush(true);
     await this.writer.close();
     if (this.temporary !== undefined) {
+      if (this.mode !== undefined) {
+        try {
+          await chmod(this.temporary, this.mode);
+        } catch (e) {
+          this.modeNotKept = systemReason(e);
+        }
+      }
       try {
-        if (this.mode !== undefined) await chmod(this.temporary, this.mode);
         await rename(this.temporary, this.target!);
       } catch (e) {
         throw new CaptureFileError(this.path, 'write', e);
@@ -290,6 +301,10 @@ export class MismatchCaptures {
 
   /** Where this replay's episode captures are written until `commit`; undefined before `prepare` and after. */
   private staging: string | undefined = undefined;
+  /** Other replays' staging directories found by `prepare`: killed ones', or running ones' (see the module header). */
+  leftovers: string[] = [];
+  /** Whether `commit` left the earlier episode captures in place because not all of this replay's were written. */
+  keptEarlier = false;
   private readonly onExit = (): void => {
     if (this.staging !== undefined) rmSync(this.staging, { recursive: true, force: true });
   };
@@ -304,14 +319,8 @@ export class MismatchCaptures {
   async prepare(): Promise<void> {
     try {
       await makeDirectories(this.dir);
-      for (const name of await readdir(this.dir)) {
-        const pid = STAGING_DIR.exec(name)?.[1];
-        if (pid !== undefined && !running(Number(pid))) await rm(join(this.dir, name), { recursive: true, force: true });
-      }
-      const staging = join(this.dir, `.colo-replay-${process.pid}`);
-      await rm(staging, { recursive: true, force: true });
-      await mkdir(staging);
-      this.staging = staging;
+      this.leftovers = (await readdir(this.dir)).filter((name) => name.startsWith(STAGING_PREFIX));
+      this.staging = await mkdtemp(join(this.dir, STAGING_PREFIX));
       process.once('exit', this.onExit);
     } catch (e) {
       throw new ReplayInputError(`--mismatch-dir ${this.dir}: ${systemReason(e)}`);
@@ -320,11 +329,17 @@ export class MismatchCaptures {
 
   /**
    * After a successful replay, with every episode flushed: the episode captures an earlier replay
-   * left are removed and this replay's moved in. A failure is the captures' failure (a warning).
+   * left are removed and this replay's moved in, unless one of this replay's could not be written
+   * (`keptEarlier`). A failure is the captures' failure (a warning).
    */
   async commit(): Promise<void> {
     const staging = this.staging;
     if (staging === undefined) return;
+    if (this.failure !== undefined) {
+      this.keptEarlier = true;
+      await this.discard();
+      return;
+    }
     let moved = 0;
     let names: string[] = [];
     try {
@@ -388,14 +403,16 @@ export class MismatchCaptures {
       this.open.set(m.episode, e);
     }
     e.lastMismatchAt = this.frames;
-    if (e.flows.has(m.flow)) return;
-    e.flows.add(m.flow);
+    // A flow the SVM opened on a crossed port is named apart; its frames have the port's own name.
+    const flow = framesFlowName(m.flow);
+    if (e.flows.has(flow)) return;
+    e.flows.add(flow);
     // In translate mode, the flow without the guest's port, from the latest frame of the flow.
     if (this.translate) {
       for (let i = 1; i <= RECENT_FRAMES; i++) {
         const r = this.recent[(this.recentNext - i + RECENT_FRAMES) % RECENT_FRAMES];
         if (r === undefined) break;
-        if (r.flow === m.flow && r.portless !== '') {
+        if (r.flow === flow && r.portless !== '') {
           e.portless.add(r.portless);
           break;
         }
@@ -406,7 +423,7 @@ export class MismatchCaptures {
     for (let i = 1; i <= RECENT_FRAMES && before.length < CONTEXT_FRAMES; i++) {
       const r = this.recent[(this.recentNext - i + RECENT_FRAMES) % RECENT_FRAMES];
       if (r === undefined) break;
-      if (r.flow === m.flow || (r.side === 'secondary' && e.portless.has(r.portless))) before.push(r);
+      if (r.flow === flow || (r.side === 'secondary' && e.portless.has(r.portless))) before.push(r);
     }
     e.frames.push(...before.reverse().map((r) => queued(r.side, r.timeNs, r.relative, r.data)));
     // Relative times come from before the first timed frame, so before every absolute one.
@@ -449,8 +466,10 @@ export class MismatchCaptures {
   /** Writes one episode's capture whole, or removes what it wrote and throws the first error. */
   private async write(e: OpenEpisode, base: bigint): Promise<void> {
     resolved(e.frames, base);
-    const path = join(this.staging ?? this.dir, e.name);
-    const writer = await createCaptureFileWriter(path, 'pcapng');
+    if (this.staging === undefined) throw new Error('--mismatch-dir: an episode written before the directory was prepared');
+    const path = join(this.staging, e.name);
+    // Errors name the file the capture was to become.
+    const writer = await createCaptureFileWriter(path, 'pcapng', { name: join(this.dir, e.name) });
     try {
       for (const side of SIDES) writer.addInterface(LINKTYPE_ETHERNET, { name: side, snaplen: 0 });
       const first = e.frames[0];
@@ -495,18 +514,8 @@ function episodeName(n: number): string {
 /** The name of an episode capture, this replay's or an earlier one's (which had three digits). */
 const EPISODE_FILE = /^checkpoint-\d{3,}-[a-z_.]+\.pcapng$/;
 
-/** A replay's staging directory in --mismatch-dir, and the PID of the replay that made it. */
-const STAGING_DIR = /^\.colo-replay-(\d+)$/;
-
-/** Whether a process `pid` runs (a signal 0 to it finds it, or is refused it). */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** The start of a replay's staging directory's name in --mismatch-dir (mkdtemp adds six characters). */
+const STAGING_PREFIX = '.colo-replay-';
 
 /**
  * True when `path` is (or would be) a file in `dir` named like an episode's, one a replay with

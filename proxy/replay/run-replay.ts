@@ -147,6 +147,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     if (session.comparator.counters.primaryFrames === 0 && session.comparator.counters.secondaryFrames === 0) {
       throw new ReplayInputError(`nothing to compare: neither ${o.primary} nor ${o.secondary} holds a frame${fromGuest(routed.guest, o.guestMac !== undefined)}`);
     }
+    // The last point a stop leaves --out and --mismatch-dir as they were; past it the replay finishes.
+    o.signal?.throwIfAborted();
     await released?.close();
     await mismatches?.flush(true);
     await mismatches?.commit();
@@ -187,8 +189,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       warn(`${flag}: ${writer.clamped} frames written have capture times pcapng cannot hold (before 1970, or after 2554-07-21 as when a pcapng holds nanoseconds without if_tsresol): written at the nearest time it can`);
     }
   }
+  if (released?.modeNotKept !== undefined) warn(`--out: the new file could not be given the permission bits of the one it replaced: ${released.modeNotKept}`);
   if (mismatches?.failure !== undefined) {
-    warn(`--mismatch-dir: ${mismatches.unwritten} episode captures not written, from the first that failed: ${mismatches.failure}`);
+    const kept = mismatches.keptEarlier ? '; none of this replay\'s are kept, and the directory is left as it was' : '';
+    warn(`--mismatch-dir: ${mismatches.unwritten} episode captures not written, from the first that failed: ${mismatches.failure}${kept}`);
+  }
+  if (mismatches !== undefined && mismatches.leftovers.length > 0) {
+    warn(`--mismatch-dir: ${mismatches.leftovers.join(', ')} ${mismatches.leftovers.length === 1 ? 'is a directory' : 'are directories'} of replays killed before they could remove ${mismatches.leftovers.length === 1 ? 'it' : 'them'}, or still running there: remove ${mismatches.leftovers.length === 1 ? 'it' : 'them'} once no replay writes there`);
   }
   if (session.unreleased > 0) warn(`${session.unreleased} primary frames were never released: a bug in colo-proxy, please report it with these captures`);
 

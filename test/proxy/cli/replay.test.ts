@@ -123,16 +123,22 @@ test('replay cli: --mismatch-dir writes one capture per checkpoint with both sid
   for (const l of lines) assert.match(l.split('|')[1]!, /^(primary|secondary)/);
 });
 
-test('replay cli: --mismatch-dir on a full disk: the replay and its report go on, the unwritten episodes a warning', () => {
+test('replay cli: --mismatch-dir on a full disk: the replay and its report go on, the unwritten episodes a warning, the earlier set kept', () => {
   const small = mkdtempSync(join(tmpdir(), 'colo-replay-full-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', small]);
   try {
+    const episodes = join(small, 'episodes');
+    mkdirSync(episodes);
+    writeFileSync(join(episodes, 'checkpoint-0001-timeout.pcapng'), 'an earlier replay\'s');
     const captures = fileURLToPath(new URL('../../../captures/queue-full/', import.meta.url));
-    const r = cli(['--primary', join(captures, 'primary.pcapng'), '--secondary', join(captures, 'secondary.pcapng'), '--mismatch-dir', join(small, 'episodes')]);
+    const r = cli(['--primary', join(captures, 'primary.pcapng'), '--secondary', join(captures, 'secondary.pcapng'), '--mismatch-dir', episodes]);
     assert.equal(r.code, 1, `the verdict's exit code; stderr: ${r.stderr}`);
     assert.match(r.stdout, /checkpoint/, 'the report');
-    assert.match(r.stdout, /\n {2}--mismatch-dir: \d+ episode captures not written, from the first that failed: .*ENOSPC/);
+    // The error names the file the capture was to be, not the staging directory it was written in.
+    const named = new RegExp(`\\n {2}--mismatch-dir: \\d+ episode captures not written, from the first that failed: ${episodes}/checkpoint-\\d{4}-[a-z_.]+\\.pcapng: .*ENOSPC.*; none of this replay's are kept, and the directory is left as it was`);
+    assert.match(r.stdout, named);
     assert.match(r.stderr, /--mismatch-dir: \d+ episode captures not written/);
+    assert.deepEqual(readdirSync(episodes), ['checkpoint-0001-timeout.pcapng'], 'a partial set does not replace a complete one');
   } finally {
     execFileSync('umount', [small]);
     rmSync(small, { recursive: true, force: true });
@@ -188,7 +194,7 @@ test('replay cli: --mismatch-dir is made once the inputs are read, and keeps onl
   assert.deepEqual(readFileSync(episode), kept, 'the input is untouched');
 });
 
-test('replay cli: a replay that fails leaves --mismatch-dir as it was, and a killed replay\'s staging directory goes', async () => {
+test('replay cli: a replay that fails leaves --mismatch-dir as it was; another replay\'s staging directory is pointed out, never touched', async () => {
   const m = join(dir, 'md-kept');
   const first = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--mismatch-dir', m, '--quiet']);
   assert.equal(first.code, 1, first.stderr);
@@ -203,17 +209,19 @@ test('replay cli: a replay that fails leaves --mismatch-dir as it was, and a kil
   const data = primaryFrames[1]!;
   await w.write({ timeNs: 2_000_000_000n, data: data.subarray(0, 100), originalLength: data.length });
   await w.close();
-  // A staging directory a replay killed outright left behind (no process has that PID), and one a running replay uses.
-  const stale = join(m, '.colo-replay-4194305');
-  const live = join(m, `.colo-replay-${process.pid}`);
-  mkdirSync(stale);
-  mkdirSync(live);
-  writeFileSync(join(live, 'checkpoint-0001-timeout.pcapng'), 'a running replay\'s');
   assertOneLineError(cli(['--primary', join(dir, 'cut-late.pcapng'), '--secondary', join(dir, 's-diff.pcapng'), '--mismatch-dir', m]), /cut-late\.pcapng: the frame at byte \d+ was captured short/);
-  assert.deepEqual(readdirSync(m).sort(), [live.slice(m.length + 1), ...earlier].sort(), 'the earlier episode stays, the stale staging directory goes');
+  assert.deepEqual(readdirSync(m), earlier, 'the earlier episode stays, and nothing of this replay');
   assert.deepEqual(readFileSync(join(m, earlier[0]!)), kept);
-  assert.deepEqual(readdirSync(live), ['checkpoint-0001-timeout.pcapng'], 'a running replay\'s directory untouched');
-  rmSync(live, { recursive: true });
+  // A staging directory of a replay killed outright, or of one running (in another PID namespace, say).
+  const other = join(m, '.colo-replay-Ab3dE9');
+  mkdirSync(other);
+  writeFileSync(join(other, 'checkpoint-0001-timeout.pcapng'), 'another replay\'s');
+  const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--mismatch-dir', m]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /warning: --mismatch-dir: \.colo-replay-Ab3dE9 is a directory of replays killed before they could remove it, or still running there: remove it once no replay writes there/);
+  assert.deepEqual(readdirSync(other), ['checkpoint-0001-timeout.pcapng'], 'untouched');
+  assert.deepEqual(readdirSync(m).sort(), ['.colo-replay-Ab3dE9', 'checkpoint-0001-tcp.payload.pcapng']);
+  rmSync(other, { recursive: true });
 });
 
 test('replay cli: a second replay prints the same bytes and writes the same capture', () => {
@@ -328,8 +336,28 @@ test('replay cli: --out never overwrites an input, and a failed replay leaves an
   assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.partial-')), [], 'no temporary file left behind');
 });
 
-test('replay cli: an --out that replaces a file keeps its permission bits', () => {
-  for (const mode of [0o600, 0o640, 0o444]) {
+test('replay cli: an --out that replaces a file keeps its permission bits, and a private one is never readable meanwhile', async () => {
+  // Paused on a FIFO input, the temporary file is there to look at.
+  const fifo = join(dir, 'mode.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const private_ = join(dir, 'private.pcapng');
+  writeFileSync(private_, 'earlier');
+  chmodSync(private_, 0o600);
+  const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', join(dir, 's-same.pcapng'), '--out', private_, '--quiet']));
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  try {
+    let partial: string | undefined;
+    while ((partial = readdirSync(dir).find((n) => n.startsWith('private.pcapng.partial-'))) === undefined && child.exitCode === null) await sleep(10);
+    assert.ok(partial !== undefined, 'the temporary file');
+    assert.equal(statSync(join(dir, partial)).mode & 0o777, 0o600);
+    writeFileSync(fifo, readFileSync(P));
+    const [code] = await exited;
+    assert.equal(code, 0);
+  } finally {
+    child.kill('SIGKILL'); // paused on the FIFO when an assertion failed
+  }
+  assert.equal(statSync(private_).mode & 0o7777, 0o600);
+  for (const mode of [0o640, 0o444]) {
     const out = join(dir, `mode-${mode.toString(8)}.pcapng`);
     writeFileSync(out, 'earlier');
     chmodSync(out, mode);

@@ -328,6 +328,7 @@ test('replay: a capture that diverges more than MAX_RECORDS times counts every c
 test('replay: --mismatch-dir writes an episode whose flow went quiet once the replay has moved on, not at the end', async () => {
   const mismatchDir = mkdtempSync(join(dir, 'quiet-'));
   const captures = new MismatchCaptures(mismatchDir);
+  await captures.prepare();
   const from = (port: number, n: number): Uint8Array => emitUdp({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: port, dstPort: 5353, payload: `datagram ${n}` });
   captures.frame('primary', from(53, 0), 0n);
   captures.frame('secondary', from(53, 1), 1n);
@@ -335,6 +336,11 @@ test('replay: --mismatch-dir writes an episode whose flow went quiet once the re
   // Flow 53 says nothing more; other flows carry on.
   for (let i = 0; i < 1100; i++) captures.frame('primary', from(1000 + (i % 7), i), BigInt(2 + i));
   await captures.flush();
+  // Written into the replay's staging directory, moved in when the replay ends well.
+  const [staging, ...more] = readdirSync(mismatchDir);
+  assert.ok(staging?.startsWith('.colo-replay-') && more.length === 0, String(staging));
+  assert.deepEqual(readdirSync(join(mismatchDir, staging)), ['checkpoint-0001-udp.payload.pcapng']);
+  await captures.commit();
   assert.deepEqual(readdirSync(mismatchDir), ['checkpoint-0001-udp.payload.pcapng']);
 });
 
@@ -407,4 +413,20 @@ test('replay: when the captures do not settle which source is the guest, the gue
   assert.equal(warned.length, 1);
   assert.match(warned[0]!, new RegExp(`guest MAC ${CLIENT_MAC} is a guess .*frames of 2 sources differ between the captures.*give --guest-mac`));
   assert.deepEqual(report.warnings, warned);
+});
+
+test('replay: the episode of a flow the SVM opened on a crossed port (translate mode) holds that flow\'s frames', async () => {
+  // The PVM's flow from 33000 is paired with the SVM's from 44000; the SVM then opens a second
+  // flow to the same server from 33000, which the PVM never does: a timeout, the episode keyed apart.
+  const dgram = (port: number, text: string, ms: number): At => ({ ms, data: emitUdp({ src: '10.0.0.2', dst: '192.0.2.53', srcPort: port, dstPort: 53, srcMac: GUEST_MAC, dstMac: CLIENT_MAC, payload: text }) });
+  const p = await capture([dgram(33000, 'first', 0), dgram(33000, 'first again', 20)]);
+  const s = await capture([dgram(44000, 'first', 1), dgram(33000, 'second, the SVM alone', 10), dgram(44000, 'first again', 21)]);
+  const mismatchDir = mkdtempSync(join(dir, 'apart-episodes-'));
+  const { report } = await runReplay(options(p, s, { mode: 'translate', mismatchDir }));
+  assert.deepEqual(report.checkpoints.map((e) => e.reason), ['timeout']);
+  const names = readdirSync(mismatchDir);
+  assert.deepEqual(names, ['checkpoint-0001-timeout.pcapng']);
+  const payloads: string[] = [];
+  for await (const f of readCaptureFile(join(mismatchDir, names[0]!))) payloads.push(Buffer.from(f.data.subarray(42)).toString());
+  assert.ok(payloads.includes('second, the SVM alone'), `the SVM's datagram in the episode: ${JSON.stringify(payloads)}`);
 });
