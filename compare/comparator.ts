@@ -137,6 +137,11 @@ abstract class Connection {
   /** Primary frames held, in the primary's order. */
   readonly held = new Fifo<HeldFrame>();
   heldBytes = 0;
+  /**
+   * `framesImmutable`: its primary frames have waited over VIEWS_WAIT_MS, so new ones are copied
+   * (`Engine.views`); found by `hold` for the next frame, off the per-segment path.
+   */
+  copyPrimary = false;
   /** Set at the first mismatch: nothing more is compared until the checkpoint. */
   diverged = false;
   /** The connection left the table; its held frames wait in the global queue for the checkpoint. */
@@ -233,6 +238,19 @@ class EarlySegments {
 /** The end offset of a held SYN without payload: releasable once the handshake agrees, whatever `verified` is. */
 const NO_SYN_DATA = NO_UNITS;
 
+/**
+ * How long a connection's output may wait (caller time) before what it keeps is copied rather than
+ * viewed in the caller's buffers (`Engine.views`): far above the microseconds to milliseconds one
+ * guest's output normally trails the other's, far below the compare timeout.
+ */
+const VIEWS_WAIT_MS = 100;
+
+/** Whether `c`'s oldest held primary frame, if any, has waited VIEWS_WAIT_MS or less (see `Engine.views`). */
+function primaryRecent(c: Connection, now: number): boolean {
+  const h = c.held.peek();
+  return h === undefined || now - h.since <= VIEWS_WAIT_MS;
+}
+
 /** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
 const REDELIVER_GAP_MS = 2;
 /** How long the SVM's ACK must rest behind the PVM's before a scan delivers the segment it lacks again (TCP's least RTO). */
@@ -289,6 +307,8 @@ class TcpConnection extends Connection {
    * head's time is how long the SVM has been ahead (for the timeout); made on first need, dropped by an idle scan.
    */
   secondaryPending: WaitingSegments | null = null;
+  /** As `copyPrimary`, for secondary output waiting: found by `secondaryWaits`, cleared once none waits. */
+  copySecondary = false;
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
   /** The end of the PVM's FIN (its sequence number + 1), -1 before one. */
@@ -1426,7 +1446,7 @@ class Engine implements Comparator {
     const tcpSeq = tcp.seq;
     if (isFin || isRst) c.closing = true;
     if (c.blocked) {
-      if (primary) this.hold(c, this.keep ? bytes : this.copier.copy(bytes), now, 0, -1, false, this.tag);
+      if (primary) this.hold(c, this.views(c, now) ? bytes : this.copier.copy(bytes), now, 0, -1, false, this.tag);
       // Nothing is compared while blocked, but the handshakes are noted: a resynchronisation (no
       // checkpoint to make the SVM a copy of the PVM) learns the SVM's sequence space from them.
       if (isSyn && !c.handshakeDone) {
@@ -1477,7 +1497,7 @@ class Engine implements Comparator {
     if (!c.handshakeDone && !primary && !c.diverged && (c.primarySyn !== null || c.secondarySyn !== null)) {
       const urgent = (flags & TCP_URG) !== 0 ? tcp.urgentPointer : -1;
       const early = (c.early ??= new EarlySegments());
-      early.push(new EarlySegment(this.keep ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
+      early.push(new EarlySegment(this.views(c, now) ? bytes : this.copier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
       this.counters.secondaryWaitingFrames++;
       if (early.list.length > this.config.maxQueueFrames || early.bytes > this.config.maxQueueBytes) {
         this.mismatch(c, limitMismatch(`${early.list.length} secondary segments (${early.bytes} bytes) before the handshakes were compared`));
@@ -1497,17 +1517,22 @@ class Engine implements Comparator {
       if (c.clientFin && c.outputFin) this.finish(c);
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
-      let frame = this.keep || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
+      // `views` for the per-segment path, from what `hold` found: primary frames waiting long.
+      const views = this.keep && !c.copyPrimary;
+      let frame = views || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.copier.copy(bytes);
       const end = c.match.addPrimary(seq, frame, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (c.held.length === 0 && covered(c, end) && ackReached(c, ack)) {
         this.releaseNow(frame, this.tag);
       } else {
-        if (frame === bytes && !this.keep) frame = this.copier.copy(bytes);
+        if (frame === bytes && !views) frame = this.copier.copy(bytes);
         this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
-      const end = c.match.addSecondary(seq, bytes, isFin, isRst, f.payloadOffset, f.payloadLength);
+      // Without framesImmutable the matcher copies what it keeps of a secondary segment itself.
+      // The same for secondary bytes, from what `secondaryWaits` found.
+      const kept = c.copySecondary ? this.copier.copy(bytes) : bytes;
+      const end = c.match.addSecondary(seq, kept, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, now);
     }
@@ -1517,15 +1542,20 @@ class Engine implements Comparator {
 
   /** Secondary output up to `end` is not matched yet: the timeout runs from now for it. */
   private secondaryWaits(c: TcpConnection, end: number, now: number): void {
-    (c.secondaryPending ??= new WaitingSegments()).push(end, now);
+    const pending = (c.secondaryPending ??= new WaitingSegments());
+    pending.push(end, now);
     this.counters.secondaryWaitingFrames++;
+    c.copySecondary = this.keep && now - pending.oldestSince() > VIEWS_WAIT_MS;
   }
 
   /** After bytes went into `c.match`: counters from the totals before, and the byte limit. */
   private matched(c: TcpConnection, compared: number, unverified: number): void {
     // Whatever the primary matched no longer waits: the timeout runs from the oldest unmatched segment.
     const pending = c.secondaryPending;
-    if (pending !== null) this.counters.secondaryWaitingFrames -= pending.dropVerified(c.match.verified);
+    if (pending !== null) {
+      this.counters.secondaryWaitingFrames -= pending.dropVerified(c.match.verified);
+      if (pending.length === 0) c.copySecondary = false;
+    }
     this.counters.comparedBytes += c.match.comparedBytes - compared;
     this.counters.unverifiedBytes += c.match.unverifiedBytes - unverified;
     if (c.match.overLimit && !c.diverged) this.mismatch(c, limitMismatch(`TCP bytes held over ${this.config.maxQueueBytes}`));
@@ -1726,7 +1756,7 @@ class Engine implements Comparator {
     if (c.diverged) return;
     const head = c.held.peek();
     if (head === undefined) {
-      c.pushWaiting({ parts: this.keep ? parts : ownParts(parts, this.copier), since: now });
+      c.pushWaiting({ parts: this.views(c, now) ? parts : ownParts(parts, this.copier), since: now });
       this.counters.secondaryWaitingFrames++;
       if (c.waiting.length > this.config.maxQueueFrames || c.waitingBytes > this.config.maxQueueBytes) {
         this.mismatch(c, limitMismatch(`${c.waiting.length} secondary messages (${c.waitingBytes} bytes) waiting`));
@@ -1750,16 +1780,35 @@ class Engine implements Comparator {
   private holdMessage(c: MessageConnection, frames: readonly Uint8Array[], owned: boolean, parts: MessageParts, now: number): void {
     let kept = parts;
     for (const frame of frames) {
-      const copy = owned || this.keep ? frame : this.copier.copy(frame);
+      const copy = owned || this.views(c, now) ? frame : this.copier.copy(frame);
       if (frame === parts.bytes) kept = parts.rebased(copy);
       this.hold(c, copy, now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
     }
     c.heldParts.push({ parts: kept, frames: frames.length });
   }
 
+  /**
+   * Whether what `c` keeps of the frame being ingested may be a view of the caller's buffer
+   * (`framesImmutable`), rather than a copy. Not once its output has waited longer than
+   * VIEWS_WAIT_MS (one guest behind on it, or a difference waiting for the timeout): its frames
+   * may then wait up to the timeout, and a view keeps the caller's whole buffer alive (in
+   * `compare`, a socket read of up to 64 KiB for each frame: 115 MiB for 138 KB held in one run,
+   * a waiting flow among busy ones), where copies fill slabs of their own. Views of frames that
+   * came before it began waiting keep theirs: at most what the caller reads in VIEWS_WAIT_MS.
+   * TCP's per-segment path checks only the side it keeps for, and off that path: `hold` and
+   * `secondaryWaits` set `copyPrimary` and `copySecondary`, read by the segments after (a check in
+   * `tcp` itself cost 3-5 % at 64 B), so the segment that finds a wait may still be kept as a view.
+   */
+  private views(c: Connection, now: number): boolean {
+    if (!this.keep || !primaryRecent(c, now)) return false;
+    const since = c.secondaryWaitingSince();
+    return since === -1 || now - since <= VIEWS_WAIT_MS;
+  }
+
   private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean, tag: unknown): void {
     c.held.push(this.heldQueue.add(frame, c, now, end, ack, syn, tag, this.primaryArrivals));
     c.heldBytes += frame.length;
+    c.copyPrimary = this.keep && !primaryRecent(c, now);
     if (!c.diverged && (c.held.length > this.config.maxQueueFrames || c.heldBytes > this.config.maxQueueBytes)) {
       this.mismatch(c, limitMismatch(`${c.held.length} primary frames (${c.heldBytes} bytes) held`));
     }

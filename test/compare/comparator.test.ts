@@ -4,8 +4,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, type Action, type ActionSink } from '../../compare/index.js';
-import { emitArp, emitIcmpEcho, emitTcp, type TcpFields } from '../../compare/wire/emit.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, createComparator, ConfigError, toHex, type Action, type ActionSink } from '../../compare/index.js';
+import { emitArp, emitIcmpEcho, emitTcp, emitUdp, type TcpFields } from '../../compare/wire/emit.js';
 import { CLIENT, GUEST, Twins, pattern, payloadText } from '../support/twins.js';
 import { split } from '../support/fragments.js';
 
@@ -1292,6 +1292,61 @@ describe('memory: a released frame is kept by nothing', () => {
     await new Promise((resolve) => setImmediate(resolve)); // WeakRef targets stay alive until the current job ends
     collectGarbage();
     assert.deepEqual(refs.map((r) => r.deref() === undefined), refs.map(() => true), 'every released frame was collected');
+  });
+});
+
+describe('memory: a connection whose output waits copies what it keeps', () => {
+  test('with framesImmutable, frames of a connection waiting over 100 ms no longer keep their read buffers alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const c = createComparator({ framesImmutable: true, compareTimeoutMs: 60_000 });
+    const released: Uint8Array[] = [];
+    const sink: ActionSink = { release: (f) => void released.push(f.slice()), deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
+    const out = (port: number, seq: number, flags: number, payload?: string): Uint8Array =>
+      emitTcp({ src: GUEST, dst: CLIENT, srcPort: 80, dstPort: port, seq, ack: 5000, flags, ...(payload ? { payload } : {}), options: flags & TCP_SYN ? { mss: 1460 } : {} });
+    for (const port of [1, 2]) for (const side of ['primary', 'secondary'] as const) c.ingestTo(sink, side, out(port, ISN - 1, TCP_SYN | TCP_ACK), 0);
+    // Each frame a view into a 64 KiB buffer of its own, as a socket read would give it.
+    const inRead = (frame: Uint8Array): Uint8Array => {
+      const read = new Uint8Array(65536);
+      read.set(frame, 1000);
+      return read.subarray(1000, 1000 + frame.length);
+    };
+    const sent: Uint8Array[] = [];
+    // Port 1: the PVM's output, its SVM's never comes. Port 2: the SVM's, its PVM's never comes.
+    const feed = (k: number, at: number): WeakRef<ArrayBufferLike>[] => {
+      const refs: WeakRef<ArrayBufferLike>[] = [];
+      for (const [port, side] of [[1, 'primary'], [2, 'secondary']] as const) {
+        const frame = out(port, ISN + 100 * k, TCP_ACK | TCP_PSH, pattern(100 * k, 100));
+        if (side === 'primary') sent.push(frame);
+        const view = inRead(frame);
+        refs.push(new WeakRef(view.buffer));
+        c.ingestTo(sink, side, view, at);
+      }
+      // And a datagram flow each way: the PVM's on port 53, the SVM's on 54.
+      for (const [port, side] of [[53, 'primary'], [54, 'secondary']] as const) {
+        const view = inRead(emitUdp({ src: GUEST, dst: CLIENT, srcPort: port, dstPort: 5353, payload: `datagram ${k}` }));
+        refs.push(new WeakRef(view.buffer));
+        c.ingestTo(sink, side, view, at);
+      }
+      return refs;
+    };
+    const early = [0, 1, 2].flatMap((k) => feed(k, 50 + k));
+    // The first segment after the wait finds it (and may stay a view); those after it are copied.
+    feed(3, 203);
+    const late = [4, 5, 6, 7].flatMap((k) => feed(k, 200 + k));
+    assert.equal(c.counters.heldFrames, 16, 'every primary frame held');
+    // The core's reused decoding views (one per protocol) keep the last frame they decoded until
+    // the next: a TCP and a UDP frame of other flows.
+    c.ingestTo(sink, 'client', emitTcp({ src: CLIENT, dst: GUEST, srcPort: 3, dstPort: 80, seq: 1, ack: 1, flags: TCP_ACK }), 210);
+    for (const side of ['primary', 'secondary'] as const) c.ingestTo(sink, side, emitUdp({ src: GUEST, dst: CLIENT, srcPort: 99, dstPort: 5353, payload: 'x' }), 211);
+    await new Promise((resolve) => setImmediate(resolve)); // WeakRef targets stay alive until the current job ends
+    collectGarbage();
+    assert.deepEqual(early.map((r) => r.deref() !== undefined), early.map(() => true), 'the first 100 ms: views, their buffers kept');
+    assert.deepEqual(late.map((r) => r.deref() === undefined), late.map(() => true), 'past it: copies, the buffers collected');
+    c.checkpointDoneTo(sink, 300);
+    const tcpOut = released.slice(2).filter((f) => f[23] === 6);
+    assert.deepEqual(tcpOut.map((f) => toHex(f)), sent.map((f) => toHex(f)), 'the held frames come out whole, in order');
+    assert.equal(released.length, 2 + 17);
   });
 });
 
