@@ -379,6 +379,7 @@ class TcpConnection extends Connection {
 
   dropSecondaryWaiting(): void {
     this.secondaryPending = null;
+    this.copySecondary = false;
     this.early = null;
   }
 
@@ -817,8 +818,10 @@ class Engine implements Comparator {
       early.kept = true;
     } else c.early = null;
     // What still waits gets a timeout of its own from now: the request about it has just ended.
-    if (!kept) c.secondaryPending = null;
-    else pending?.waitFrom(now);
+    if (!kept) {
+      c.secondaryPending = null;
+      c.copySecondary = false;
+    } else pending?.waitFrom(now);
     // Client frames piled up for an SVM whose handshake has not come: past the limit they go (they
     // are what the request was about), below it they wait on for its handshake.
     const waiting = c.toSecondary;
@@ -1531,7 +1534,7 @@ class Engine implements Comparator {
     } else {
       // Without framesImmutable the matcher copies what it keeps of a secondary segment itself.
       // The same for secondary bytes, from what `secondaryWaits` found.
-      const kept = c.copySecondary ? this.copier.copy(bytes) : bytes;
+      const kept = c.copySecondary && f.payloadLength > 0 ? this.copier.copy(bytes) : bytes;
       const end = c.match.addSecondary(seq, kept, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, now);
@@ -1592,7 +1595,7 @@ class Engine implements Comparator {
     else c.secondaryIsn = tcp.seq;
     const data = f.payloadLength > 0;
     if (primary) {
-      const frame = this.keep ? bytes : this.copier.copy(bytes);
+      const frame = this.views(c, now) ? bytes : this.copier.copy(bytes);
       // Fast Open data (RFC 7413) is the stream's first bytes, just after the ISN, on either side.
       const end = data ? this.synData(c, true, seqAdd(tcp.seq, 1), frame, f.payloadOffset, f.payloadLength, now) : NO_SYN_DATA;
       if (!c.handshakeDone) c.primarySyn ??= SynInfo.of(tcp, data ? frame.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength) : null);

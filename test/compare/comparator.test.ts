@@ -1350,6 +1350,42 @@ describe('memory: a connection whose output waits copies what it keeps', () => {
   });
 });
 
+describe('memory: copies after a checkpoint', () => {
+  test('a flow whose SVM output waited before a checkpoint copies nothing once healthy, so a waiting flow\'s copies share few slabs', () => {
+    const c = createComparator({ framesImmutable: true, compareTimeoutMs: 600_000, maxQueueFrames: 100_000, maxQueueBytes: 1 << 30 });
+    const released: Uint8Array[] = [];
+    const sink: ActionSink = { release: (f) => void released.push(f), deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
+    const out = (port: number, seq: number, flags: number, payload?: string): Uint8Array =>
+      emitTcp({ src: GUEST, dst: CLIENT, srcPort: 80, dstPort: port, seq, ack: 5000, flags, ...(payload ? { payload } : {}), options: flags & TCP_SYN ? { mss: 1460 } : {} });
+    for (const port of [1, 2]) for (const side of ['primary', 'secondary'] as const) c.ingestTo(sink, side, out(port, ISN - 1, TCP_SYN | TCP_ACK), 0);
+    // Port 1's SVM output waits 150 ms, then a checkpoint.
+    c.ingestTo(sink, 'secondary', out(1, ISN, TCP_ACK | TCP_PSH, pattern(0, 100)), 10);
+    c.ingestTo(sink, 'secondary', out(1, ISN + 100, TCP_ACK | TCP_PSH, pattern(100, 100)), 160);
+    c.checkpointDoneTo(sink, 200);
+    // Port 1 busy and healthy (the PVM leads); port 2's PVM output waits, its SVM's never comes.
+    let s1 = ISN;
+    let s2 = ISN;
+    for (let k = 0; k < 8000; k++) {
+      const t = 300 + k / 40;
+      const p = out(1, s1, TCP_ACK | TCP_PSH, pattern(k, 1448));
+      c.ingestTo(sink, 'primary', p, t);
+      c.ingestTo(sink, 'secondary', p.slice(), t);
+      s1 += 1448;
+      if (k % 40 === 0) {
+        c.ingestTo(sink, 'primary', out(2, s2, TCP_ACK | TCP_PSH, pattern(k, 100)), t);
+        s2 += 100;
+      }
+    }
+    const before = released.length;
+    c.checkpointDoneTo(sink, 600);
+    const waited = released.slice(before);
+    assert.equal(waited.length, 200, 'port 2\'s frames, held until the checkpoint');
+    // Its copies (past its first 100 ms: 100 frames of 154 bytes) fill a slab of their own.
+    const slabs = new Set(waited.filter((f) => f.buffer.byteLength >= 65536).map((f) => f.buffer));
+    assert.ok(slabs.size >= 1 && slabs.size <= 2, `${slabs.size} slabs`);
+  });
+});
+
 describe('the sink form: actions as calls (ingestTo, advanceTo, checkpointDoneTo)', () => {
   /** A sink writing each call down as `name args`. */
   function recorder(): { sink: ActionSink; calls: string[] } {
