@@ -1532,8 +1532,8 @@ class Engine implements Comparator {
         this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
-      // Without framesImmutable the matcher copies what it keeps of a secondary segment itself.
-      // The same for secondary bytes, from what `secondaryWaits` found.
+      // With framesImmutable, copied while this flow's secondary output has waited long (found by
+      // `secondaryWaits`); without, the matcher copies what it keeps of a segment itself.
       const kept = c.copySecondary && f.payloadLength > 0 ? this.copier.copy(bytes) : bytes;
       const end = c.match.addSecondary(seq, kept, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);

@@ -194,8 +194,10 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const kept = mismatches.keptEarlier ? '; none of this replay\'s are kept, and the directory is left as it was' : '';
     warn(`--mismatch-dir: ${mismatches.unwritten} episode captures not written, from the first that failed: ${mismatches.failure}${kept}`);
   }
-  if (mismatches !== undefined && mismatches.leftovers.length > 0) {
-    warn(`--mismatch-dir: ${mismatches.leftovers.join(', ')} ${mismatches.leftovers.length === 1 ? 'is a directory' : 'are directories'} of replays killed before they could remove ${mismatches.leftovers.length === 1 ? 'it' : 'them'}, or still running there: remove ${mismatches.leftovers.length === 1 ? 'it' : 'them'} once no replay writes there`);
+  const left = mismatches?.leftovers ?? [];
+  if (left.length > 0) {
+    const [are, them] = left.length === 1 ? ['is a directory', 'it'] : ['are directories', 'them'];
+    warn(`--mismatch-dir: ${left.join(', ')} ${are} of replays killed before they could remove ${them}, or still running there: remove ${them} once no replay writes there`);
   }
   if (session.unreleased > 0) warn(`${session.unreleased} primary frames were never released: a bug in colo-proxy, please report it with these captures`);
 
