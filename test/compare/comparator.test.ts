@@ -1386,6 +1386,47 @@ describe('memory: copies after a checkpoint', () => {
   });
 });
 
+describe('memory: a waiting flow\'s copies have slabs of their own', () => {
+  test('translate mode, a busy upload: the copies of the client\'s frames do not scatter a waiting flow\'s copies', () => {
+    const c = createComparator({ framesImmutable: true, mode: 'translate', compareTimeoutMs: 600_000, maxQueueFrames: 100_000, maxQueueBytes: 1 << 30 });
+    const released: Uint8Array[] = [];
+    const sink: ActionSink = { release: (f) => void released.push(f), deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
+    const [P_ISN, S_ISN, C_ISN] = [1_000_000, 7_000_000, 5000];
+    const guest = (port: number, seq: number, ack: number, flags: number, payload?: string): Uint8Array =>
+      emitTcp({ src: GUEST, dst: CLIENT, srcPort: 80, dstPort: port, seq, ack, flags, ...(payload ? { payload } : {}), options: flags & TCP_SYN ? { mss: 1460 } : {} });
+    const client = (port: number, seq: number, ack: number, flags: number, payload?: string): Uint8Array =>
+      emitTcp({ src: CLIENT, dst: GUEST, srcPort: port, dstPort: 80, seq, ack, flags, ...(payload ? { payload } : {}), options: flags & TCP_SYN ? { mss: 1460 } : {} });
+    for (const port of [1, 2]) {
+      c.ingestTo(sink, 'client', client(port, C_ISN - 1, 0, TCP_SYN), 0);
+      c.ingestTo(sink, 'primary', guest(port, P_ISN - 1, C_ISN, TCP_SYN | TCP_ACK), 0);
+      c.ingestTo(sink, 'secondary', guest(port, S_ISN - 1, C_ISN, TCP_SYN | TCP_ACK), 0);
+      c.ingestTo(sink, 'client', client(port, C_ISN, P_ISN, TCP_ACK), 0);
+    }
+    // Port 1: the client uploads, both guests acknowledge at once (each client frame is copied
+    // for the SVM). Port 2: the PVM's output, its SVM's never comes.
+    let cs = C_ISN;
+    let s2 = P_ISN;
+    for (let k = 0; k < 8000; k++) {
+      const t = 10 + k / 40;
+      c.ingestTo(sink, 'client', client(1, cs, P_ISN, TCP_ACK | TCP_PSH, pattern(k, 1448)), t);
+      cs += 1448;
+      c.ingestTo(sink, 'primary', guest(1, P_ISN, cs, TCP_ACK), t);
+      c.ingestTo(sink, 'secondary', guest(1, S_ISN, cs, TCP_ACK), t);
+      if (k % 40 === 0) {
+        c.ingestTo(sink, 'primary', guest(2, s2, C_ISN, TCP_ACK | TCP_PSH, pattern(k, 100)), t);
+        s2 += 100;
+      }
+    }
+    const before = released.length;
+    c.checkpointDoneTo(sink, 600);
+    const waited = released.slice(before).filter((f) => f.length > 54 + 12);
+    assert.equal(waited.length, 200, 'port 2\'s data, held until the checkpoint');
+    // Past its first 100 ms, 100 copies of 154 bytes: one slab.
+    const slabs = new Set(waited.filter((f) => f.buffer.byteLength >= 65536).map((f) => f.buffer));
+    assert.ok(slabs.size >= 1 && slabs.size <= 2, `${slabs.size} slabs`);
+  });
+});
+
 describe('the sink form: actions as calls (ingestTo, advanceTo, checkpointDoneTo)', () => {
   /** A sink writing each call down as `name args`. */
   function recorder(): { sink: ActionSink; calls: string[] } {
