@@ -14,10 +14,15 @@ export interface HeldOwner {
   diverged: boolean;
 }
 
+/** Recycled HeldFrames kept at most: a burst's worth, so a burst's frames do not stay for good. */
+const MAX_SPARE = 256;
+const NO_BYTES = new Uint8Array(0);
+const NO_OWNER: HeldOwner = { flow: '', diverged: false };
+
 /**
  * One held primary frame. `end` and `ack` are the TCP release conditions (-1 when not TCP).
  * Frames released in order from their connection's queue are reused for later holds, so every
- * field is set by `HeldQueue.add` (see `HeldQueue.recycle`).
+ * field is set by `fill` (see `HeldQueue.recycle`).
  */
 export class HeldFrame {
   /** Set when the frame leaves the held queue (released, or flushed by a checkpoint). */
@@ -25,24 +30,35 @@ export class HeldFrame {
   /** Neighbours in the held queue's arrival order, null at its ends and once released. */
   older: HeldFrame | null = null;
   newer: HeldFrame | null = null;
+  frame: Uint8Array = NO_BYTES;
+  /** The connection holding it (it may have left the table since). */
+  owner: HeldOwner = NO_OWNER;
+  /** Caller time when the frame arrived. */
+  since = 0;
+  /** TCP: relative stream offset the matcher must verify before release; -1 otherwise. */
+  end = -1;
+  /** TCP: acknowledgement number the SVM must have reached, or -1 when the ACK flag is clear. */
+  ack = -1;
+  /** TCP: a SYN or SYN-ACK, released once the handshakes of both sides agree. */
+  syn = false;
+  /** The caller's tag for the frame, handed back with its release. */
+  tag: unknown = undefined;
+  /** Which of the comparator's primary frames it is (or its last fragment), counting from 1: the order a checkpoint flushes in. */
+  arrival = 0;
 
-  constructor(
-    public frame: Uint8Array,
-    /** The connection holding it (it may have left the table since). */
-    public owner: HeldOwner,
-    /** Caller time when the frame arrived. */
-    public since: number,
-    /** TCP: relative stream offset the matcher must verify before release; -1 otherwise. */
-    public end: number,
-    /** TCP: acknowledgement number the SVM must have reached, or -1 when the ACK flag is clear. */
-    public ack: number,
-    /** TCP: a SYN or SYN-ACK, released once the handshakes of both sides agree. */
-    public syn: boolean,
-    /** The caller's tag for the frame, handed back with its release. */
-    public tag: unknown,
-    /** Which of the comparator's primary frames it is (or its last fragment), counting from 1: the order a checkpoint flushes in. */
-    public arrival: number,
-  ) {}
+  /** Makes it `frame`'s record, held (a new record, or a recycled one). */
+  fill(frame: Uint8Array, owner: HeldOwner, since: number, end: number, ack: number, syn: boolean, tag: unknown, arrival: number): this {
+    this.frame = frame;
+    this.owner = owner;
+    this.since = since;
+    this.end = end;
+    this.ack = ack;
+    this.syn = syn;
+    this.tag = tag;
+    this.arrival = arrival;
+    this.released = false;
+    return this;
+  }
 }
 
 /** Ring capacity a `Fifo` starts with, and above which an emptied one gives its array back. */
@@ -113,11 +129,6 @@ export class Fifo<T> {
   }
 }
 
-/** Recycled HeldFrames kept at most: a burst's worth, so a burst's frames do not stay for good. */
-const MAX_SPARE = 256;
-const NO_BYTES = new Uint8Array(0);
-const NO_OWNER: HeldOwner = { flow: '', diverged: false };
-
 /**
  * Every held frame of the comparator in arrival order; keeps `counters.heldFrames` and
  * `counters.heldBytes` up to date.
@@ -143,19 +154,7 @@ export class HeldQueue {
 
   /** Holds `frame` as the newest: a new HeldFrame or a recycled one. */
   add(frame: Uint8Array, owner: HeldOwner, since: number, end: number, ack: number, syn: boolean, tag: unknown, arrival: number): HeldFrame {
-    let h = this.spare.pop();
-    if (h === undefined) h = new HeldFrame(frame, owner, since, end, ack, syn, tag, arrival);
-    else {
-      h.frame = frame;
-      h.owner = owner;
-      h.since = since;
-      h.end = end;
-      h.ack = ack;
-      h.syn = syn;
-      h.tag = tag;
-      h.arrival = arrival;
-      h.released = false;
-    }
+    const h = (this.spare.pop() ?? new HeldFrame()).fill(frame, owner, since, end, ack, syn, tag, arrival);
     this.link(h);
     return h;
   }
