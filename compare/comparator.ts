@@ -138,10 +138,10 @@ abstract class Connection {
   readonly held = new Fifo<HeldFrame>();
   heldBytes = 0;
   /**
-   * `framesImmutable`: its primary frames have waited over VIEWS_WAIT_MS, so new ones are copied
-   * (`Engine.views`); found by `hold` for the next frame, off the per-segment path.
+   * Its primary frames have waited over LONG_WAIT_MS, so new ones are copied into the copier of
+   * waiting flows (`Engine.keeper`); found by `hold` for the next frame, off the per-segment path.
    */
-  copyPrimary = false;
+  primaryWaitsLong = false;
   /** Set at the first mismatch: nothing more is compared until the checkpoint. */
   diverged = false;
   /** The connection left the table; its held frames wait in the global queue for the checkpoint. */
@@ -239,16 +239,16 @@ class EarlySegments {
 const NO_SYN_DATA = NO_UNITS;
 
 /**
- * How long a connection's output may wait (caller time) before what it keeps is copied rather than
- * viewed in the caller's buffers (`Engine.views`): far above the microseconds to milliseconds one
- * guest's output normally trails the other's, far below the compare timeout.
+ * How long a connection's output may wait (caller time) before what it keeps goes to the copier
+ * of waiting flows (`Engine.keeper`): far above the microseconds to milliseconds one guest's
+ * output normally trails the other's, far below the compare timeout.
  */
-const VIEWS_WAIT_MS = 100;
+const LONG_WAIT_MS = 100;
 
-/** Whether `c`'s oldest held primary frame, if any, has waited VIEWS_WAIT_MS or less (see `Engine.views`). */
+/** Whether `c`'s oldest held primary frame, if any, has waited LONG_WAIT_MS or less (see `Engine.keeper`). */
 function primaryRecent(c: Connection, now: number): boolean {
   const h = c.held.peek();
-  return h === undefined || now - h.since <= VIEWS_WAIT_MS;
+  return h === undefined || now - h.since <= LONG_WAIT_MS;
 }
 
 /** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
@@ -307,7 +307,11 @@ class TcpConnection extends Connection {
    * head's time is how long the SVM has been ahead (for the timeout); made on first need, dropped by an idle scan.
    */
   secondaryPending: WaitingSegments | null = null;
-  /** As `copyPrimary`, for secondary output waiting: found by `secondaryWaits`, cleared once none waits. */
+  /**
+   * `framesImmutable`: as `primaryWaitsLong`, for secondary output waiting, whose later segments
+   * are then copied (without it the matcher copies them into its own arena anyway): found by
+   * `secondaryWaits`, cleared once none waits.
+   */
   copySecondary = false;
   /** FINs seen from the guest and from the client: both mean the connection is closing. */
   outputFin = false;
@@ -600,13 +604,12 @@ class Engine implements Comparator {
   private lastScan = -1;
   private readonly copier = new SlabCopier();
   /**
-   * The copier of what frames keep past a call: `copier` itself, but with `framesImmutable`, where
-   * only a waiting flow's frames are copied (`views`), a copier of their own, so that the copies
-   * made of every frame elsewhere (client frames for the SVM, fragments) do not scatter them one
-   * to a slab, each slab then kept alive whole (43.6 MiB for 154 KB held under a busy upload in
-   * translate mode, in a review's run).
+   * The copier of what flows waiting over LONG_WAIT_MS keep (`keeper`). Copied where every other
+   * copy goes (client frames for the SVM, fragments, other flows' held frames), a waiting flow's
+   * frames would lie one to a slab, each slab then kept alive whole until the wait ends: 43.6 MiB
+   * for 154 KB held under a busy upload in translate mode, in a review's run.
    */
-  private readonly keptCopier: SlabCopier;
+  private readonly waitCopier = new SlabCopier();
   private readonly keys = new FlowKeys();
   /**
    * `framesImmutable`: guest output frames are kept as views, never copied. At 1448-byte payloads
@@ -655,7 +658,6 @@ class Engine implements Comparator {
 
   constructor(private readonly config: ComparatorConfig) {
     this.keep = config.framesImmutable;
-    this.keptCopier = this.keep ? new SlabCopier() : this.copier;
     this.lingerMs = Math.max(config.closedLingerMs, config.compareTimeoutMs);
     this.translatedIdleMs = Math.max(config.idleTimeoutMs, TRANSLATED_IDLE_MS);
     this.translatedLingerMs = Math.max(this.lingerMs, TRANSLATED_CLOSED_LINGER_MS);
@@ -1458,7 +1460,7 @@ class Engine implements Comparator {
     const tcpSeq = tcp.seq;
     if (isFin || isRst) c.closing = true;
     if (c.blocked) {
-      if (primary) this.hold(c, this.views(c, now) ? bytes : this.keptCopier.copy(bytes), now, 0, -1, false, this.tag);
+      if (primary) this.hold(c, this.kept(c, now, bytes), now, 0, -1, false, this.tag);
       // Nothing is compared while blocked, but the handshakes are noted: a resynchronisation (no
       // checkpoint to make the SVM a copy of the PVM) learns the SVM's sequence space from them.
       if (isSyn && !c.handshakeDone) {
@@ -1509,7 +1511,7 @@ class Engine implements Comparator {
     if (!c.handshakeDone && !primary && !c.diverged && (c.primarySyn !== null || c.secondarySyn !== null)) {
       const urgent = (flags & TCP_URG) !== 0 ? tcp.urgentPointer : -1;
       const early = (c.early ??= new EarlySegments());
-      early.push(new EarlySegment(this.views(c, now) ? bytes : this.keptCopier.copy(bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
+      early.push(new EarlySegment(this.kept(c, now, bytes), tcpSeq, isFin, isRst, f.payloadOffset, f.payloadLength, urgent, now));
       this.counters.secondaryWaitingFrames++;
       if (early.list.length > this.config.maxQueueFrames || early.bytes > this.config.maxQueueBytes) {
         this.mismatch(c, limitMismatch(`${early.list.length} secondary segments (${early.bytes} bytes) before the handshakes were compared`));
@@ -1529,21 +1531,22 @@ class Engine implements Comparator {
       if (c.clientFin && c.outputFin) this.finish(c);
       // Copy at the queue boundary: the matcher keeps a view of the primary bytes it cannot compare
       // yet, and a frame that is not released now is held. Released at once, it is never copied.
-      // `views` for the per-segment path, from what `hold` found: primary frames waiting long.
-      const views = this.keep && !c.copyPrimary;
-      let frame = views || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : this.keptCopier.copy(bytes);
+      // `keeper` for the per-segment path, from what `hold` found: primary frames waiting long.
+      const views = this.keep && !c.primaryWaitsLong;
+      const copier = c.primaryWaitsLong ? this.waitCopier : this.copier;
+      let frame = views || c.match.secondaryCovers(seq, f.payloadLength, isFin) ? bytes : copier.copy(bytes);
       const end = c.match.addPrimary(seq, frame, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (c.held.length === 0 && covered(c, end) && ackReached(c, ack)) {
         this.releaseNow(frame, this.tag);
       } else {
-        if (frame === bytes && !views) frame = this.keptCopier.copy(bytes);
+        if (frame === bytes && !views) frame = copier.copy(bytes);
         this.hold(c, frame, now, end, ack, false, this.tag);
       }
     } else {
       // With framesImmutable, copied while this flow's secondary output has waited long (found by
       // `secondaryWaits`); without, the matcher copies what it keeps of a segment itself.
-      const kept = c.copySecondary && f.payloadLength > 0 ? this.keptCopier.copy(bytes) : bytes;
+      const kept = c.copySecondary && f.payloadLength > 0 ? this.waitCopier.copy(bytes) : bytes;
       const end = c.match.addSecondary(seq, kept, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
       if (end > c.match.verified) this.secondaryWaits(c, end, now);
@@ -1557,7 +1560,7 @@ class Engine implements Comparator {
     const pending = (c.secondaryPending ??= new WaitingSegments());
     pending.push(end, now);
     this.counters.secondaryWaitingFrames++;
-    c.copySecondary = this.keep && now - pending.oldestSince() > VIEWS_WAIT_MS;
+    c.copySecondary = this.keep && now - pending.oldestSince() > LONG_WAIT_MS;
   }
 
   /** After bytes went into `c.match`: counters from the totals before, and the byte limit. */
@@ -1604,7 +1607,7 @@ class Engine implements Comparator {
     else c.secondaryIsn = tcp.seq;
     const data = f.payloadLength > 0;
     if (primary) {
-      const frame = this.views(c, now) ? bytes : this.keptCopier.copy(bytes);
+      const frame = this.kept(c, now, bytes);
       // Fast Open data (RFC 7413) is the stream's first bytes, just after the ISN, on either side.
       const end = data ? this.synData(c, true, seqAdd(tcp.seq, 1), frame, f.payloadOffset, f.payloadLength, now) : NO_SYN_DATA;
       if (!c.handshakeDone) c.primarySyn ??= SynInfo.of(tcp, data ? frame.subarray(f.payloadOffset, f.payloadOffset + f.payloadLength) : null);
@@ -1768,7 +1771,8 @@ class Engine implements Comparator {
     if (c.diverged) return;
     const head = c.held.peek();
     if (head === undefined) {
-      c.pushWaiting({ parts: this.views(c, now) ? parts : ownParts(parts, this.keptCopier), since: now });
+      const copier = this.keeper(c, now);
+      c.pushWaiting({ parts: copier === null ? parts : ownParts(parts, copier), since: now });
       this.counters.secondaryWaitingFrames++;
       if (c.waiting.length > this.config.maxQueueFrames || c.waitingBytes > this.config.maxQueueBytes) {
         this.mismatch(c, limitMismatch(`${c.waiting.length} secondary messages (${c.waitingBytes} bytes) waiting`));
@@ -1792,7 +1796,7 @@ class Engine implements Comparator {
   private holdMessage(c: MessageConnection, frames: readonly Uint8Array[], owned: boolean, parts: MessageParts, now: number): void {
     let kept = parts;
     for (const frame of frames) {
-      const copy = owned || this.views(c, now) ? frame : this.keptCopier.copy(frame);
+      const copy = owned ? frame : this.kept(c, now, frame);
       if (frame === parts.bytes) kept = parts.rebased(copy);
       this.hold(c, copy, now, -1, -1, false, owned ? this.fragmentTag(frame) : this.tag);
     }
@@ -1800,27 +1804,34 @@ class Engine implements Comparator {
   }
 
   /**
-   * Whether what `c` keeps of the frame being ingested may be a view of the caller's buffer
-   * (`framesImmutable`), rather than a copy. Not once its output has waited longer than
-   * VIEWS_WAIT_MS (one guest behind on it, or a difference waiting for the timeout): its frames
-   * may then wait up to the timeout, and a view keeps the caller's whole buffer alive (in
+   * Where what `c` keeps of the frame being ingested goes: `null`, a view of the caller's buffer
+   * (`framesImmutable`), else a copier. Once its output has waited longer than LONG_WAIT_MS (one
+   * guest behind on it, or a difference waiting for the timeout), its frames may wait up to the
+   * timeout, and they go to `waitCopier`: a view would keep the caller's whole buffer alive (in
    * `compare`, a socket read of up to 64 KiB for each frame: 115 MiB for 138 KB held in one run,
-   * a waiting flow among busy ones), where copies fill slabs of their own. Views of frames that
-   * came before it began waiting keep theirs: at most what the caller reads in VIEWS_WAIT_MS.
-   * TCP's per-segment path checks only the side it keeps for, and off that path: `hold` and
-   * `secondaryWaits` set `copyPrimary` and `copySecondary`, read by the segments after (a check in
-   * `tcp` itself cost 3-5 % at 64 B), so the segment that finds a wait may still be kept as a view.
+   * a waiting flow among busy ones), a copy among everyone else's its whole slab (`run`: 12 MiB
+   * for 200 frames of 154 bytes in a test). What came before it began waiting stays where it was:
+   * at most what the caller reads in LONG_WAIT_MS. TCP's per-segment path checks only the side it
+   * keeps for, and off that path: `hold` and `secondaryWaits` set `primaryWaitsLong` and
+   * `copySecondary`, read by the segments after (a check in `tcp` itself cost 3-5 % at 64 B), so
+   * the segment that finds a wait may still be kept where the ones before it were.
    */
-  private views(c: Connection, now: number): boolean {
-    if (!this.keep || !primaryRecent(c, now)) return false;
+  private keeper(c: Connection, now: number): SlabCopier | null {
     const since = c.secondaryWaitingSince();
-    return since === -1 || now - since <= VIEWS_WAIT_MS;
+    if (!primaryRecent(c, now) || (since !== -1 && now - since > LONG_WAIT_MS)) return this.waitCopier;
+    return this.keep ? null : this.copier;
+  }
+
+  /** `bytes` as `c` keeps it past this call (see `keeper`). */
+  private kept(c: Connection, now: number, bytes: Uint8Array): Uint8Array {
+    const copier = this.keeper(c, now);
+    return copier === null ? bytes : copier.copy(bytes);
   }
 
   private hold(c: Connection, frame: Uint8Array, now: number, end: number, ack: number, syn: boolean, tag: unknown): void {
     c.held.push(this.heldQueue.add(frame, c, now, end, ack, syn, tag, this.primaryArrivals));
     c.heldBytes += frame.length;
-    c.copyPrimary = this.keep && !primaryRecent(c, now);
+    c.primaryWaitsLong = !primaryRecent(c, now);
     if (!c.diverged && (c.held.length > this.config.maxQueueFrames || c.heldBytes > this.config.maxQueueBytes)) {
       this.mismatch(c, limitMismatch(`${c.held.length} primary frames (${c.heldBytes} bytes) held`));
     }

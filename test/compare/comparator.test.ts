@@ -1350,9 +1350,22 @@ describe('memory: a connection whose output waits copies what it keeps', () => {
   });
 });
 
+/**
+ * The frames a flow held for 300 ms, one a millisecond, as released: past its first 100 ms (from
+ * the 102nd: the one that finds the wait is kept as those before it), 98 copies of 154 bytes fill
+ * a slab of their own (or two). Before, views of the caller's frames with framesImmutable, which
+ * the count leaves out (no 64 KiB slab), else copies among every other copy the core makes.
+ */
+function assertWaitingCopiesApart(waited: readonly Uint8Array[], framesImmutable: boolean): void {
+  const slabs = (frames: readonly Uint8Array[]): number => new Set(frames.filter((f) => f.buffer.byteLength >= 65536).map((f) => f.buffer)).size;
+  const late = slabs(waited.slice(102));
+  assert.ok(late >= 1 && late <= 2, `${late} slabs past the first 100 ms`);
+  if (framesImmutable) assert.equal(slabs(waited), late, 'the first 100 ms as views');
+}
+
 describe('memory: copies after a checkpoint', () => {
-  test('a flow whose SVM output waited before a checkpoint copies nothing once healthy, so a waiting flow\'s copies share few slabs', () => {
-    const c = createComparator({ framesImmutable: true, compareTimeoutMs: 600_000, maxQueueFrames: 100_000, maxQueueBytes: 1 << 30 });
+  for (const framesImmutable of [true, false]) test(`${framesImmutable ? 'framesImmutable' : 'core copying (as run)'}: a flow whose SVM output waited before a checkpoint copies nothing once healthy, so a waiting flow's copies share few slabs`, () => {
+    const c = createComparator({ framesImmutable, compareTimeoutMs: 600_000, maxQueueFrames: 100_000, maxQueueBytes: 1 << 30 });
     const released: Uint8Array[] = [];
     const sink: ActionSink = { release: (f) => void released.push(f), deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
     const out = (port: number, seq: number, flags: number, payload?: string): Uint8Array =>
@@ -1380,15 +1393,13 @@ describe('memory: copies after a checkpoint', () => {
     c.checkpointDoneTo(sink, 600);
     const waited = released.slice(before);
     assert.equal(waited.length, 200, 'port 2\'s frames, held until the checkpoint');
-    // Its copies (past its first 100 ms: 100 frames of 154 bytes) fill a slab of their own.
-    const slabs = new Set(waited.filter((f) => f.buffer.byteLength >= 65536).map((f) => f.buffer));
-    assert.ok(slabs.size >= 1 && slabs.size <= 2, `${slabs.size} slabs`);
+    assertWaitingCopiesApart(waited, framesImmutable);
   });
 });
 
 describe('memory: a waiting flow\'s copies have slabs of their own', () => {
-  test('translate mode, a busy upload: the copies of the client\'s frames do not scatter a waiting flow\'s copies', () => {
-    const c = createComparator({ framesImmutable: true, mode: 'translate', compareTimeoutMs: 600_000, maxQueueFrames: 100_000, maxQueueBytes: 1 << 30 });
+  for (const framesImmutable of [true, false]) test(`${framesImmutable ? 'framesImmutable' : 'core copying (as run)'}, translate mode, a busy upload: the copies of the client's frames do not scatter a waiting flow's copies`, () => {
+    const c = createComparator({ framesImmutable, mode: 'translate', compareTimeoutMs: 600_000, maxQueueFrames: 100_000, maxQueueBytes: 1 << 30 });
     const released: Uint8Array[] = [];
     const sink: ActionSink = { release: (f) => void released.push(f), deliver() {}, drop() {}, mismatch() {}, checkpoint() {}, event() {} };
     const [P_ISN, S_ISN, C_ISN] = [1_000_000, 7_000_000, 5000];
@@ -1421,9 +1432,7 @@ describe('memory: a waiting flow\'s copies have slabs of their own', () => {
     c.checkpointDoneTo(sink, 600);
     const waited = released.slice(before).filter((f) => f.length > 54 + 12);
     assert.equal(waited.length, 200, 'port 2\'s data, held until the checkpoint');
-    // Past its first 100 ms, 100 copies of 154 bytes: one slab.
-    const slabs = new Set(waited.filter((f) => f.buffer.byteLength >= 65536).map((f) => f.buffer));
-    assert.ok(slabs.size >= 1 && slabs.size <= 2, `${slabs.size} slabs`);
+    assertWaitingCopiesApart(waited, framesImmutable);
   });
 });
 
