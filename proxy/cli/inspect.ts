@@ -37,12 +37,17 @@ function formatSeconds(ns: bigint, digits: number): string {
   return `${sign}${abs / NS_PER_S}.${frac}`;
 }
 
-function formatTime(timeNs: bigint, firstNs: bigint, mode: string): string {
-  if (mode === 'relative') return formatSeconds(timeNs - firstNs, 6);
-  if (mode === 'epoch') return formatSeconds(timeNs, 9);
-  const ms = Number(timeNs / 1_000_000n);
-  const nanos = (timeNs % NS_PER_S).toString().padStart(9, '0');
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, `.${nanos}Z`);
+/**
+ * A frame's time column: `-` for a frame without a capture time (a Simple Packet Block before any
+ * timed one), else relative to `firstNs`, the first timed frame's, or as --time asks. An absolute
+ * time a Date cannot hold (beyond 275,760 years either side of 1970) is shown as epoch seconds.
+ */
+function formatTime(frame: CapturedFrame, firstNs: bigint, mode: string): string {
+  if (frame.untimed) return '-';
+  if (mode === 'relative') return formatSeconds(frame.timeNs - firstNs, 6);
+  const date = new Date(frame.seconds * 1000);
+  if (mode === 'epoch' || Number.isNaN(date.getTime())) return formatSeconds(frame.timeNs, 9);
+  return date.toISOString().replace(/\.\d{3}Z$/, `.${String(frame.nanoseconds).padStart(9, '0')}Z`);
 }
 
 export const inspectCommand: Command = {
@@ -84,14 +89,14 @@ export const inspectCommand: Command = {
     const undecoded = new Map<string, number>();
     const interfaces = new Set<string>();
     const line = (frame: CapturedFrame): string => {
-      firstNs ??= frame.timeNs;
+      if (!frame.untimed) firstNs ??= frame.timeNs;
       const decoded = decodeFrame(frame.data, frame.linkType);
       if (decoded instanceof WireError) undecoded.set(decoded.code, (undecoded.get(decoded.code) ?? 0) + 1);
       interfaces.add(`${frame.interfaceId}`);
       const iface = interfaces.size > 1 || frame.interfaceId !== 0 ? ` if${frame.interfaceId}` : '';
       const snapped = frame.data.length < frame.originalLength ? ` [snapped ${frame.data.length}/${frame.originalLength}]` : '';
       const comment = frame.comment !== undefined ? ` # ${JSON.stringify(frame.comment)}` : '';
-      return `${String(count).padStart(5)} ${formatTime(frame.timeNs, firstNs, f.time)}${iface} ${describeFrame(decoded, frame.originalLength)}${snapped}${comment}`;
+      return `${String(count).padStart(5)} ${formatTime(frame, firstNs ?? 0n, f.time)}${iface} ${describeFrame(decoded, frame.originalLength)}${snapped}${comment}`;
     };
 
     try {

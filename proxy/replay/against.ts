@@ -242,7 +242,7 @@ export async function runAgainst<Ours extends { guest: GuestChoice }>(o: ReplayO
           clientFrames++;
           continue;
         }
-        const data = asEthernet(f.linkType, f.data) ?? f.data;
+        const data = asEthernet(f.linkType, f.data);
         if (side === 'primary') {
           audit.send(data);
           await send(primaryIn, encodeQemuFrame(data));

@@ -9,9 +9,9 @@
 import type { Side } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
 import { sentByGuest } from './guest.js';
-import { replayableLinkType, unsupportedLinkType } from './as-ethernet.js';
+import { replayableLinkType, unreplayable, unsupportedLinkType } from './as-ethernet.js';
 
-/** Captures that cannot be replayed: a frame of an unsupported link type, or no guest output in either. */
+/** Captures that cannot be replayed: a frame of an unsupported link type or `unreplayable`, or no guest output in either. */
 export class ReplayInputError extends Error {
   override name = 'ReplayInputError';
 }
@@ -43,9 +43,14 @@ export class FrameRouter {
     this.clientGiven = roles.includes('client');
   }
 
-  /** The side `f` (from input `from`) goes to, or undefined when it is skipped; throws ReplayInputError for a link type replay cannot use. */
+  /**
+   * The side `f` (from input `from`) goes to, or undefined when it is skipped; throws
+   * ReplayInputError for a frame replay cannot take (its link type, or `unreplayable`).
+   */
   route(f: CapturedFrame, from: number): Side | undefined {
     if (!replayableLinkType(f.linkType)) throw new ReplayInputError(`${this.paths[from]}: frame at byte ${f.fileOffset}: ${unsupportedLinkType(f.linkType)}`);
+    const why = unreplayable(f.linkType, f.data.length);
+    if (why !== undefined) throw new ReplayInputError(`${this.paths[from]}: frame at byte ${f.fileOffset}: ${why}`);
     const role = this.roles[from]!;
     if (role === 'client' || sentByGuest(f, this.guestMac)) return role;
     if (role === 'secondary' || this.clientGiven) {

@@ -105,7 +105,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       if (f.untimed) untimed[source[i]!]++;
       const side = to.route(f, source[i]!);
       if (side === undefined) continue;
-      const data = asEthernet(f.linkType, f.data) ?? f.data;
+      const data = asEthernet(f.linkType, f.data);
       if (side !== 'client' && !check.done) check.observe(side, data);
       // A frame without a capture time is taken at the replay's time when it is read.
       const timed = !f.untimed && first !== undefined;
@@ -169,7 +169,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   if (routed.guest.warning !== undefined) warn(routed.guest.warning);
   if (first !== undefined && first.seconds > PCAPNG_LAST_SECONDS) {
     // Both captures made with the same mistake pass the merge's check (their times agree).
-    warn(`capture times start in the year ${new Date(first.seconds * 1000).getUTCFullYear()}, past any real capture: a writer's unit error (nanoseconds in a pcapng without if_tsresol, read as microseconds) stretches time a thousandfold, so timeouts in this replay are not to be trusted`);
+    const year = new Date(first.seconds * 1000).getUTCFullYear(); // NaN past year 275760
+    warn(`capture times start ${Number.isNaN(year) ? 'after the year 275760' : `in the year ${year}`}, past any real capture: a writer's unit error (nanoseconds in a pcapng without if_tsresol, read as microseconds) stretches time a thousandfold, so timeouts in this replay are not to be trusted`);
   }
   untimed.forEach((n, i) => {
     if (n > 0) warn(`${paths[i]}: ${n} frames have no capture time (pcapng Simple Packet Blocks before any block with one): replayed as read, at the replay's time then, ahead of other inputs' timed frames`);

@@ -8,7 +8,7 @@ import { createServer, type Socket } from 'node:net';
 import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -278,6 +278,26 @@ test('replay cli: a frame captured short of its length, or decades from the firs
   await w.write({ timeNs: 1_000_000_000n + 40n * 31_557_600n * 1_000_000_000n, data: primaryFrames[1]! });
   await w.close();
   assertOneLineError(cli(['--primary', join(dir, 'far.pcapng'), '--secondary', join(dir, 's-same.pcapng')]), /^colo-proxy: \S+far\.pcapng: the frame at byte \d+ was captured 40\.0 years after the frame at byte \d+ of \S+far\.pcapng: one of the two has its capture times wrong/);
+  // Frames over 262144 bytes (as Ethernet): written to --out, tshark called the file corrupt.
+  const huge = (size: number): Uint8Array => {
+    const f = new Uint8Array(size);
+    f.set(primaryFrames[1]!.subarray(0, 14));
+    return f;
+  };
+  const writeUnlimited = async (name: string, frames: Uint8Array[], linkType = 1): Promise<string> => {
+    const u = await createCaptureFileWriter(join(dir, name), 'pcapng');
+    u.addInterface(linkType, { snaplen: 0 });
+    for (const [i, data] of frames.entries()) await u.write({ timeNs: 1_000_000_000n + BigInt(i) * 1_000_000n, data });
+    await u.close();
+    return join(dir, name);
+  };
+  const big = await writeUnlimited('big.pcapng', [primaryFrames[0]!, huge(262145)]);
+  assertOneLineError(cli(['--primary', big, '--secondary', big, '--out', join(dir, 'big-out.pcapng')]), /^colo-proxy: \S+big\.pcapng: frame at byte \d+: 262145 bytes of link type ethernet \(1\), over the 262144 a captured frame can have/);
+  assert.ok(!existsSync(join(dir, 'big-out.pcapng')), 'no --out written');
+  const edge = await writeUnlimited('edge.pcapng', [primaryFrames[0]!, huge(262144)]);
+  assert.equal(cli(['--primary', edge, '--secondary', edge, '--quiet']).code, 0, 'at the limit');
+  const raw = await writeUnlimited('big-raw.pcapng', [primaryFrames[0]!.subarray(14), huge(262145).subarray(14)], 101);
+  assertOneLineError(cli(['--primary', raw, '--secondary', raw]), /big-raw\.pcapng: frame at byte \d+: 262131 bytes of link type raw \(101\) \(262145 as Ethernet\)/);
 });
 
 test('replay cli: the same pipe as two inputs is a usage error, before anything is read', () => {
@@ -583,7 +603,17 @@ test('replay cli: in Linux cooked captures (SLL, SLL2) the link-layer address te
       const report = JSON.parse(r.stdout) as JsonReport & { clientFrames: number };
       assert.deepEqual([report.primaryFrames, report.secondaryFrames, report.clientFrames, report.released], [2, 2, 3, 2], `${name} ${given.join(' ')}`);
     }
+    // A record short of its cooked header says nothing of what it carries: fed as Ethernet, its
+    // bytes passed for a frame of some other kind, compared and released without a word.
+    const header = linkType === 113 ? 16 : 20;
+    const cut = [...primary.map(cook)];
+    cut.splice(2, 0, cook(primary[3]!).subarray(0, header - 1));
+    const short = await writeCapture(`${name}-short.pcapng`, cut, 0, linkType);
+    assertOneLineError(cli(['--primary', short, '--secondary', s, '--guest-mac', guestMac]), new RegExp(`${name}-short\\.pcapng: frame at byte \\d+: ${header - 1} bytes, too short for the ${header}-byte header every frame of link type linux-${name} \\(${linkType}\\) starts with$`));
   }
+  // A raw IP record without even the version nibble.
+  const raw = await writeCapture('raw-empty.pcapng', [primary[1]!.subarray(14), new Uint8Array(0)], 0, 101);
+  assertOneLineError(cli(['--primary', raw, '--secondary', raw]), /raw-empty\.pcapng: frame at byte \d+: 0 bytes, too short for the IP version every frame of link type raw \(101\) starts with$/);
 });
 
 /**
@@ -687,7 +717,7 @@ function pcapngWithOffset(offsetS: number, frames: { timeUs: number | bigint; da
   return concat(...blocks);
 }
 
-test('replay cli: --out is a valid capture with no frames, and holds frames timed before 1970 or over 256 KiB', async () => {
+test('replay cli: --out is a valid capture with no frames, and holds frames timed before 1970 or of 256 KiB, the most a captured frame can have', async () => {
   const empty = await writeCapture('header-only.pcapng', []);
   const none = join(dir, 'none-out.pcapng');
   // The primary guest says nothing, so nothing is released; the secondary's output times out.
@@ -695,8 +725,9 @@ test('replay cli: --out is a valid capture with no frames, and holds frames time
   assert.equal(r.code, 1, r.stderr);
   assert.equal(runTool('capinfos', ['-c', '-M', none]).match(/Number of packets:\s+(\d+)/)?.[1], '0');
 
-  // Times 100 s before the epoch (a negative if_tsoffset), and a 300,000-byte frame.
-  const big = new Uint8Array(300_000).fill(0x42);
+  // Times 100 s before the epoch (a negative if_tsoffset), and a 262,144-byte frame (one more is
+  // refused: see "a frame captured short of its length...").
+  const big = new Uint8Array(262_144).fill(0x42);
   big.set(out({ seq: 1, payload: 'x' }).subarray(0, 14));
   const frames = [{ timeUs: 1000, data: out({ seq: 1001, flags: TCP_SYN | TCP_ACK }) }, { timeUs: 2000, data: big }];
   const odd = join(dir, 'odd.pcapng');
@@ -708,6 +739,7 @@ test('replay cli: --out is a valid capture with no frames, and holds frames time
   const back: number[] = [];
   for await (const f of readCaptureFile(written)) back.push(f.data.length);
   assert.deepEqual(back, frames.map((f) => f.data.length), 'both frames released and written whole');
+  assert.deepEqual(runTool('tshark', ['-r', written, '-T', 'fields', '-e', 'frame.cap_len']).trim().split('\n'), back.map(String), 'and tshark reads them');
 });
 
 test('replay cli: times past what pcapng holds (nanoseconds read as microseconds: year 57971) are written as its last time, counted and warned of', () => {
@@ -728,6 +760,10 @@ test('replay cli: times past what pcapng holds (nanoseconds read as microseconds
   // Said without --out too: both files agree, so nothing else would show the time is stretched.
   assert.match(r.stderr, /warning: capture times start in the year 57971, past any real capture: a writer's unit error .* timeouts in this replay are not to be trusted/);
   assert.match(cli(['--primary', p, '--secondary', s]).stderr, /warning: capture times start in the year 57971/);
+  // 2^64 microseconds, about the year 586,000: past what a Date holds ("the year NaN" before).
+  const farther = join(dir, 'farther.pcapng');
+  writeFileSync(farther, pcapngWithOffset(0, [0n, 1000n].map((t, i) => ({ timeUs: 0xffffffffffff0000n + t, data: frames('A', 0n)[i]!.data }))));
+  assert.match(cli(['--primary', farther, '--secondary', farther]).stderr, /warning: capture times start after the year 275760, past any real capture/);
   assert.match(r.stderr, /warning: --mismatch-dir: \d+ frames written have capture times pcapng cannot hold/);
   const times = runTool('tshark', ['-r', written, '-n', '-T', 'fields', '-e', 'frame.time_epoch']).trim().split('\n');
   assert.deepEqual(times, ['18446744073.709551615', '18446744073.709551615']);
