@@ -5,7 +5,10 @@
  * Reading never holds more than one read chunk plus the largest record in memory. Each read goes
  * into a fresh buffer, so the frames' `data` (subarrays of those buffers, plain Uint8Arrays) stay
  * valid for good; a frame kept long keeps its whole chunk (1 MiB by default) alive, so copy at the
- * queue boundary. Breaking out of the loop closes the file.
+ * queue boundary. Breaking out of the loop closes the file. A pipe (a FIFO, `/dev/stdin` fed by
+ * `tcpdump -w -`, a socket) is read through a socket of the event loop, not the thread pool: a
+ * read blocked in the thread pool on a pipe whose writer stays open cannot be cancelled, and the
+ * stop (a decoding error, `inspect --limit`) would wait for the writer, for ever on a quiet link.
  *
  * Errors: the file system's become `CaptureFileError` (code `capture.io`, with `path` and the
  * original error as `cause`; the message names the path once, without Node's trailing copy of
@@ -14,7 +17,10 @@
  * added, a `write` before the previous one settled) throws Error or RangeError.
  */
 
+import { close as closeCallback, fstat as fstatCallback, read as readCallback, open as openCallback } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { promisify } from 'node:util';
 import { systemReason } from './system-reason.js';
 import type { FileHandle } from 'node:fs/promises';
 import { CaptureFormatError, createCaptureDecoder } from '../framing/capture.js';
@@ -48,31 +54,67 @@ export interface ReadCaptureOptions {
 
 const DEFAULT_CHUNK = 1 << 20;
 
+// Descriptors as numbers, not FileHandles: a pipe's goes to a Socket (see the module header).
+const openFd = promisify(openCallback);
+const fstatFd = promisify(fstatCallback);
+const readFd = promisify(readCallback);
+const closeFd = promisify(closeCallback);
+
 /** Yields the frames of a pcap or pcapng file, in file order, one array per read chunk (never empty). */
 export async function* readCaptureBatches(path: string, options: ReadCaptureOptions = {}): AsyncGenerator<CapturedFrame[]> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkSize ${chunkSize} is not a positive integer`);
-  const file = await io(path, 'open', () => open(path, 'r'));
+  const fd = await io(path, 'open', () => openFd(path, 'r'));
+  const pipe = await io(path, 'read', () => fstatFd(fd)).then((st) => st.isFIFO(), async (e: unknown) => {
+    await closeFd(fd).catch(() => undefined);
+    throw e;
+  });
   const decoder = createCaptureDecoder();
-  // One read always in flight: the next chunk is read while this one is decoded and consumed.
+  const chunks = pipe ? pipeChunks(path, fd) : fileChunks(path, fd, chunkSize);
+  try {
+    for await (const chunk of chunks) {
+      const frames = withPath(path, () => decoder.push(chunk));
+      if (frames.length > 0) yield frames;
+    }
+    withPath(path, () => decoder.end());
+  } finally {
+    await chunks.return(undefined);
+  }
+}
+
+/** A file's bytes in chunks of `chunkSize`, one read always in flight (the next is read while this one is decoded); closes it. */
+async function* fileChunks(path: string, fd: number, chunkSize: number): AsyncGenerator<Uint8Array> {
   const read = (): Promise<{ bytesRead: number; buffer: Buffer }> => {
     const buffer = Buffer.allocUnsafe(chunkSize);
-    return io(path, 'read', () => file.read(buffer, 0, chunkSize, null));
+    return io(path, 'read', () => readFd(fd, buffer, 0, chunkSize, null));
   };
   let pending: Promise<{ bytesRead: number; buffer: Buffer }> | undefined = read();
   try {
     for (;;) {
       const { bytesRead, buffer } = await pending;
       pending = undefined;
-      if (bytesRead === 0) break;
+      if (bytesRead === 0) return;
       pending = read();
-      const frames = withPath(path, () => decoder.push(new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead)));
-      if (frames.length > 0) yield frames;
+      yield new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead);
     }
-    withPath(path, () => decoder.end());
   } finally {
     await pending?.catch(() => undefined);
-    await io(path, 'close', () => file.close());
+    await io(path, 'close', () => closeFd(fd));
+  }
+}
+
+/**
+ * A pipe's bytes as the event loop reads them (see the module header); stopping destroys the
+ * socket, which closes the descriptor at once, whatever the writer does.
+ */
+async function* pipeChunks(path: string, fd: number): AsyncGenerator<Uint8Array> {
+  const socket = new Socket({ fd, readable: true, writable: false });
+  try {
+    for await (const chunk of socket) yield chunk as Buffer;
+  } catch (e) {
+    throw new CaptureFileError(path, 'read', e);
+  } finally {
+    socket.destroy();
   }
 }
 

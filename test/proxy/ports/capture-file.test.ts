@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../../../compare/wire/bytes.js';
@@ -111,6 +112,36 @@ test('capture file: leaving the loop early closes the file; overlapping next() c
   const it = readCaptureFile(path, { chunkSize: 30 });
   const results = await Promise.all([it.next(), it.next(), it.next(), it.next(), it.next()]);
   assert.deepEqual(results.map((r) => (r.done ? 'done' : r.value.fileOffset)), [24, 100, 1630, 1686, 'done']);
+});
+
+test('capture file: from a pipe whose writer stays open, leaving early or a decoding error does not wait for the writer', async () => {
+  const path = join(dir, 'whole.pcap');
+  await writeCapture(path, 'pcap', singleInterface);
+  const whole = await readFile(path);
+  for (const [name, content] of [['leaving early', whole], ['a decoding error', Buffer.from('not a capture file at all')]] as const) {
+    const fifo = join(dir, `live-${name.replace(/ /g, '-')}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    const openFiles = readdirSync('/proc/self/fd').length;
+    // A FIFO opens once both ends are open: the reader's open and the writer's wait for each other.
+    const reading = (async () => {
+      const it = readCaptureFile(fifo);
+      try {
+        for await (const f of it) return f.fileOffset;
+        return 'end';
+      } catch (e) {
+        return e instanceof CaptureFormatError ? e.code : e;
+      }
+    })();
+    const writer = await open(fifo, 'w');
+    await writer.write(content);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([reading, new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'still waiting for the writer after 5 s')))]);
+    clearTimeout(timer);
+    await writer.close();
+    await reading;
+    assert.equal(outcome, name === 'leaving early' ? 24 : 'capture.bad_magic', name);
+    assert.equal(readdirSync('/proc/self/fd').length, openFiles, `${name}: the pipe was closed`);
+  }
 });
 
 test('tshark reads our pcap and pcapng: count, ns timestamps, lengths, comments, interfaces', async () => {
