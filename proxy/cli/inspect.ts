@@ -8,7 +8,7 @@
  */
 
 import { once } from 'node:events';
-import { WireError, decodeFrame } from '../../compare/index.js';
+import { WireError, decodeFrame, linkTypeName } from '../../compare/index.js';
 import type { CapturedFrame } from '../framing/capture.js';
 import { CaptureFormatError } from '../framing/capture.js';
 import { CaptureFileError, readCaptureBatches } from '../ports/capture-file.js';
@@ -91,7 +91,9 @@ export const inspectCommand: Command = {
     const line = (frame: CapturedFrame): string => {
       if (!frame.untimed) firstNs ??= frame.timeNs;
       const decoded = decodeFrame(frame.data, frame.linkType);
-      if (decoded instanceof WireError) undecoded.set(decoded.code, (undecoded.get(decoded.code) ?? 0) + 1);
+      // A link type the decoder does not know is shown as its length only: not decoded either.
+      const problem = decoded instanceof WireError ? decoded.code : decoded.etherType === -1 ? `link type ${linkTypeName(frame.linkType)}` : undefined;
+      if (problem !== undefined) undecoded.set(problem, (undecoded.get(problem) ?? 0) + 1);
       interfaces.add(`${frame.interfaceId}`);
       const iface = interfaces.size > 1 || frame.interfaceId !== 0 ? ` if${frame.interfaceId}` : '';
       const snapped = frame.data.length < frame.originalLength ? ` [snapped ${frame.data.length}/${frame.originalLength}]` : '';

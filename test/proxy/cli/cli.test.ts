@@ -136,6 +136,16 @@ test('cli: an undecodable frame is shown with its reason and counted, not fatal'
   assert.equal(lines[0], '    1 0.000000 arp who-has 10.77.0.2 tell 10.77.0.1');
   assert.match(lines[1]!, /^ {4}2 0\.000000 ! decode\.tcp\.bad_data_offset at byte \d+ \(frame length 54\) # "broken on purpose"$/);
   assert.match(r.stderr, /2 frames, not decoded: decode\.tcp\.bad_data_offset: 1/);
+  // A link type the decoder does not know (BSD loopback, 0): shown by length, and not "all decoded".
+  const loopback = join(dir, 'loopback.pcapng');
+  const l = await createCaptureFileWriter(loopback, 'pcapng');
+  l.addInterface(0);
+  await l.write({ timeNs: 1_700_000_000_000_000_000n, data: Uint8Array.from([2, 0, 0, 0, ...BAD_TCP.subarray(14)]) });
+  await l.close();
+  const lr = cli(['inspect', loopback]);
+  assert.equal(lr.code, 0, lr.stderr);
+  assert.equal(lr.stdout, '    1 0.000000 link type 0 len 44\n');
+  assert.match(lr.stderr, /1 frames, not decoded: link type linktype-0: 1\n$/);
 });
 
 /** A little-endian pcapng block of `type` around `body` (padded to 4 bytes). */
