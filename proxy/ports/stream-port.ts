@@ -298,7 +298,11 @@ export class StreamPort {
     s.setNoDelay?.(true);
     if (this.endpoint.kind === 'tcp') s.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     this.handlers.connected();
-    s.on('data', (chunk: Buffer) => this.handlers.data(chunk));
+    // Node still emits reads it buffered (while paused) after `drop` destroyed the socket: those
+    // are the dropped peer's, never the next one's.
+    s.on('data', (chunk: Buffer) => {
+      if (this.socket === s) this.handlers.data(chunk);
+    });
     const gone = (reason: string): void => {
       if (this.socket !== s) return;
       this.socket = null;

@@ -328,3 +328,46 @@ test('stream port: what a peer is sent while it is being taken goes after what w
     await port.close();
   }
 });
+
+test('stream port: what a dropped peer sent after the bad read never reaches the owner, waiting peer or not', async () => {
+  for (const waiting of [true, false]) {
+    const path = join(dir, `dropped-${waiting}.sock`);
+    const events: string[] = [];
+    const port: StreamPort = new StreamPort(parseEndpoint('--secondary-in', `unix:${path},server`), {
+      connected: () => events.push('connected'),
+      data: (chunk) => {
+        events.push(chunk.toString());
+        if (chunk.toString() === 'bad') port.drop('a framing error');
+      },
+      disconnected: (reason) => events.push(`gone: ${reason}`),
+      drained: () => {},
+    });
+    await port.start();
+    const peers: Socket[] = [];
+    try {
+      const a = (await dial(path)).on('error', () => {});
+      peers.push(a);
+      await waitFor('the first peer', () => events.length === 1);
+      // Paused (as `compare` pauses an input while outdev is backed up), Node keeps reading: the
+      // three writes wait in the socket's buffer as three reads.
+      port.pause();
+      for (const text of ['good', 'bad', 'after the bad one']) {
+        a.write(text);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (waiting) {
+        const b = (await dial(path)).on('error', () => {});
+        peers.push(b);
+        b.write('from b');
+        await new Promise((r) => setTimeout(r, 100)); // time for the port to accept it
+      }
+      port.resume();
+      await waitFor(() => `the drop; events ${JSON.stringify(events)}`, () => events.includes('gone: a framing error'));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(events, ['connected', 'good', 'bad', 'gone: a framing error', ...(waiting ? ['connected', 'from b'] : [])], waiting ? 'with a peer waiting' : 'alone');
+    } finally {
+      for (const s of peers) s.destroy();
+      await port.close();
+    }
+  }
+});
