@@ -93,13 +93,23 @@ export const compareCommand: Command = {
     const notice = nodeFlagsNotice(process.execArgv);
     if (notice !== undefined) log(`compare: ${notice}`);
     log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, notify-dev ${notifyDev?.text ?? 'none'}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}; compare-timeout ${f['compare-timeout']} ms, expired-scan-cycle ${f['expired-scan-cycle']} ms, max-queue-size ${f['max-queue-size']}`);
+    // The first SIGINT or SIGTERM stops; a second cuts the wait for outdev short, the summary of
+    // what is discarded still said (without a listener, Node would die of it); a third kills.
+    let signals = 0;
+    let again: (what: string) => void = () => {};
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+      const signalled = (signal: NodeJS.Signals): void => {
+        if (++signals === 1) return resolve();
+        process.off('SIGINT', signalled);
+        process.off('SIGTERM', signalled);
+        again(`${signal} again`);
+      };
+      process.on('SIGINT', signalled);
+      process.on('SIGTERM', signalled);
     });
     log('compare: stopping');
     if (metricsServer !== undefined) closeMetrics(metricsServer);
-    await engine.stop();
+    await engine.stop(new Promise<string>((resolve) => (again = resolve)));
     return 0;
   },
 };

@@ -229,22 +229,29 @@ export class CompareEngine implements ActionSink {
 
   /**
    * Stops for good, saying what is discarded (see the header): the inputs and the controller
-   * close at once, outdev once it has taken what was released or STOP_DRAIN_MS have passed.
+   * close at once, outdev once it has taken what was released, STOP_DRAIN_MS have passed, or
+   * `hurry` resolves (to what it says: a second signal), whichever comes first.
    */
-  async stop(): Promise<void> {
+  async stop(hurry?: Promise<string>): Promise<void> {
     this.halt();
     await Promise.all([this.primary.close(), this.secondary.close(), this.controller.close()]);
     let why = 'outdev has no peer';
     if (this.outdev.connected && this.outdev.unsent().length > 0) {
+      let hurried: string | undefined;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, STOP_DRAIN_MS);
-        this.outdevSettled = () => {
+        const settled = (): void => {
           clearTimeout(timer);
           resolve();
         };
+        this.outdevSettled = settled;
+        void hurry?.then((what) => {
+          hurried = what;
+          settled();
+        });
       });
       this.outdevSettled = null;
-      why = this.outdev.connected ? `outdev did not take them within ${STOP_DRAIN_MS} ms` : 'outdev went away';
+      why = hurried !== undefined ? `${hurried} before outdev took them` : this.outdev.connected ? `outdev did not take them within ${STOP_DRAIN_MS} ms` : 'outdev went away';
     }
     const unsent = this.outdev.unsent();
     let frames = 0;

@@ -819,6 +819,21 @@ test('compare: on SIGTERM, an outdev that takes nothing holds the stop up for a 
   }
 });
 
+test('compare: a second SIGINT while outdev holds the stop up cuts the wait short, and what is discarded is still said', async () => {
+  const r = await startCompare();
+  try {
+    await releaseIntoStalledOutdev(r);
+    const exited = new Promise((resolve) => r.child.once('exit', (code, signal) => resolve(signal ?? code)));
+    r.child.kill('SIGINT');
+    await waitFor('compare to start stopping', () => r.log().includes('compare: stopping'));
+    r.child.kill('SIGINT');
+    assert.equal(await exited, 0, 'not killed by the second SIGINT');
+    assert.match(r.log(), /compare: discarding 0 held frames \(0 bytes\) and [1-9]\d* released frames not written to outdev \(\d+ bytes; SIGINT again before outdev took them\)\n$/);
+  } finally {
+    await stop(r);
+  }
+});
+
 test('compare: on SIGTERM, held frames and released frames with no outdev peer are discarded, and it says how many', async () => {
   const r = await startCompare();
   try {
