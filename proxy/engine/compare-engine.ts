@@ -38,8 +38,10 @@
  *
  * Stopping (`stop`) closes the inputs and the controller first, so nothing more is released, and
  * gives a connected outdev up to STOP_DRAIN_MS to take the released frames still queued for it.
- * Then it says in one line what is discarded: the frames the core still holds and the released
- * frames never written whole to outdev (no peer, or one too slow), or that nothing is.
+ * Then it says in one line what is discarded: the frames the core still holds, what was read of
+ * the primary's input and not compared yet (decoded frames and bytes Node read ahead while the
+ * input was paused; what the kernel still buffers is lost with the connection, as on a wire) and
+ * the released frames never written whole to outdev (no peer, or one too slow), or that nothing is.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -234,6 +236,7 @@ export class CompareEngine implements ActionSink {
    */
   async stop(hurry?: Promise<string>): Promise<void> {
     this.halt();
+    const unreadBytes = this.primary.unreadBytes;
     await Promise.all([this.primary.close(), this.secondary.close(), this.controller.close()]);
     let why = 'outdev has no peer';
     if (this.outdev.connected && this.outdev.unsent().length > 0) {
@@ -263,9 +266,10 @@ export class CompareEngine implements ActionSink {
     const { heldFrames, heldBytes } = this.comparator.counters;
     const b = this.backlog.get(this.primary);
     const unread = b === undefined ? 0 : b.frames.length - b.next;
-    this.options.log(heldFrames === 0 && frames === 0 && unread === 0
+    const notCompared = unread > 0 || unreadBytes > 0 ? `, ${unread} primary frames and ${unreadBytes} more bytes of primary-in read while it was paused, not compared yet` : '';
+    this.options.log(heldFrames === 0 && frames === 0 && notCompared === ''
       ? 'compare: nothing discarded: no frame held, every released frame written to outdev'
-      : `compare: discarding ${heldFrames} held frames (${heldBytes} bytes)${unread > 0 ? `, ${unread} primary frames read while its input was paused and not compared yet` : ''} and ${frames} released frames not written to outdev (${bytes} bytes${frames > 0 ? `; ${why}` : ''})`);
+      : `compare: discarding ${heldFrames} held frames (${heldBytes} bytes)${notCompared} and ${frames} released frames not written to outdev (${bytes} bytes${frames > 0 ? `; ${why}` : ''})`);
     await this.outdev.close();
   }
 

@@ -171,6 +171,11 @@ export class StreamPort {
   }
 
   /** Stops reading from the peer (backpressure). */
+  /** Bytes Node has read from the current peer and not handed to the owner yet (it reads ahead while paused). */
+  get unreadBytes(): number {
+    return this.socket?.readableLength ?? 0;
+  }
+
   pause(): void {
     this.socket?.pause();
   }

@@ -788,7 +788,23 @@ async function releaseIntoStalledOutdev(r: Running): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 300)); // until outdev's stall pauses the inputs
 }
 
-test('compare: on SIGTERM, released frames queued for a slow outdev get time to go out, and it says nothing is discarded', async () => {
+test('compare: on SIGTERM after every frame went out, it says nothing is discarded', async () => {
+  const r = await startCompare();
+  try {
+    const bytes = encodeQemuFrames(Array.from({ length: 10 }, (_, i) => ({ packet: numbered(i) })), false);
+    r.secondary.sendRaw(bytes);
+    r.primary.sendRaw(bytes);
+    await r.outdev.waitForFrames(10);
+    const exited = new Promise((resolve) => r.child.once('exit', resolve));
+    r.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(r.log(), /compare: stopping\n.*compare: nothing discarded: no frame held, every released frame written to outdev\n$/);
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: on SIGTERM, released frames queued for a slow outdev get time to go out, and none is said discarded', async () => {
   const r = await startCompare();
   try {
     await releaseIntoStalledOutdev(r);
@@ -800,7 +816,8 @@ test('compare: on SIGTERM, released frames queued for a slow outdev get time to 
     assert.equal(await exited, 0);
     await r.outdev.waitForFrames(released);
     assert.deepEqual(r.outdev.received.map((f) => numberOf(f.packet)), Array.from({ length: released }, (_, i) => i));
-    assert.match(r.log(), /compare: stopping\n.*compare: nothing discarded: no frame held, every released frame written to outdev\n$/);
+    // The rest of the primary's 300 frames, not read while outdev held the inputs paused, are.
+    assert.match(r.log(), /compare: stopping\n.*compare: discarding 0 held frames \(0 bytes\)(, \d+ primary frames and \d+ more bytes of primary-in read while it was paused, not compared yet)? and 0 released frames not written to outdev \(0 bytes\)\n$/);
   } finally {
     await stop(r);
   }
@@ -813,7 +830,7 @@ test('compare: on SIGTERM, an outdev that takes nothing holds the stop up for a 
     const exited = new Promise((resolve) => r.child.once('exit', resolve));
     r.child.kill('SIGTERM');
     assert.equal(await exited, 0);
-    assert.match(r.log(), /compare: discarding 0 held frames \(0 bytes\) and [1-9]\d* released frames not written to outdev \(\d+ bytes; outdev did not take them within 1000 ms\)\n$/);
+    assert.match(r.log(), /compare: discarding 0 held frames \(0 bytes\)(, \d+ primary frames and \d+ more bytes of primary-in read while it was paused, not compared yet)? and [1-9]\d* released frames not written to outdev \(\d+ bytes; outdev did not take them within 1000 ms\)\n$/);
   } finally {
     await stop(r);
   }
@@ -828,7 +845,26 @@ test('compare: a second SIGINT while outdev holds the stop up cuts the wait shor
     await waitFor('compare to start stopping', () => r.log().includes('compare: stopping'));
     r.child.kill('SIGINT');
     assert.equal(await exited, 0, 'not killed by the second SIGINT');
-    assert.match(r.log(), /compare: discarding 0 held frames \(0 bytes\) and [1-9]\d* released frames not written to outdev \(\d+ bytes; SIGINT again before outdev took them\)\n$/);
+    assert.match(r.log(), /compare: discarding 0 held frames \(0 bytes\)(, \d+ primary frames and \d+ more bytes of primary-in read while it was paused, not compared yet)? and [1-9]\d* released frames not written to outdev \(\d+ bytes; SIGINT again before outdev took them\)\n$/);
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: on SIGTERM, what was read of primary-in while outdev held the inputs paused is said to be discarded too', async () => {
+  const r = await startCompare();
+  try {
+    await releaseIntoStalledOutdev(r);
+    const frames = await metric(r, 'colo_proxy_frames_total{side="primary"}');
+    // More of the primary's output while the inputs are paused: Node reads ahead into the
+    // socket's buffer (up to its high-water mark), none of it compared.
+    r.primary.sendRaw(encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(1000 + i) })), false));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await metric(r, 'colo_proxy_frames_total{side="primary"}'), frames, 'nothing more compared');
+    const exited = new Promise((resolve) => r.child.once('exit', resolve));
+    r.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(r.log(), /compare: discarding \d+ held frames \(\d+ bytes\), \d+ primary frames and [1-9]\d* more bytes of primary-in read while it was paused, not compared yet and [1-9]\d* released frames not written to outdev/);
   } finally {
     await stop(r);
   }
