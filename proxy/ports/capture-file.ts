@@ -6,7 +6,7 @@
  * into a fresh buffer, so the frames' `data` (subarrays of those buffers, plain Uint8Arrays) stay
  * valid for good; a frame kept long keeps its whole chunk (1 MiB by default) alive, so copy at the
  * queue boundary. Breaking out of the loop closes the file. A pipe (a FIFO, `/dev/stdin` fed by
- * `tcpdump -w -`, a socket) is read through a socket of the event loop, not the thread pool: a
+ * `tcpdump -w -`) is read through a socket of the event loop, not the thread pool: a
  * read blocked in the thread pool on a pipe whose writer stays open cannot be cancelled, and the
  * stop (a decoding error, `inspect --limit`) would wait for the writer, for ever on a quiet link.
  *

@@ -170,12 +170,12 @@ export class StreamPort {
     return this.inFlight === null ? [...this.pending] : [this.inFlight, ...this.pending];
   }
 
-  /** Stops reading from the peer (backpressure). */
   /** Bytes Node has read from the current peer and not handed to the owner yet (it reads ahead while paused). */
   get unreadBytes(): number {
     return this.socket?.readableLength ?? 0;
   }
 
+  /** Stops reading from the peer (backpressure). */
   pause(): void {
     this.socket?.pause();
   }
