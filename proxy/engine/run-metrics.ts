@@ -10,7 +10,7 @@
  *   colo_proxy_interface_truncated_total{role,interface}      frames longer than a ring slot
  *   colo_proxy_interface_segmented_total{role,interface,by="kernel"|"colo-proxy"}
  *                                                             frames over the MTU cut into segments
- *   colo_proxy_interface_reopens_total{role,interface}        handle reopened after down/up
+ *   colo_proxy_interface_reopens_total{role,interface}        handle reopened after down/up or an MTU raise
  *   colo_proxy_interface_kernel_packets_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_interface_kernel_dropped_total{role,interface,direction="rx"|"tx"}
  *   colo_proxy_secondary_lost                                  1 while passing through
@@ -107,7 +107,7 @@ export function createRunMetrics(current: () => Counters, ports: readonly LivePo
       }
     },
   });
-  perPort('colo_proxy_interface_reopens_total', 'Capture handles reopened after the interface went down or was replaced.', (p) => p.reopens);
+  perPort('colo_proxy_interface_reopens_total', 'Capture handles reopened after the interface went down or was replaced, or its MTU was raised.', (p) => p.reopens);
   const kernel = (name: string, help: string, rx: 'rxPackets' | 'rxDropped', tx: 'txPackets' | 'txDropped'): void => {
     new Counter({
       name, help, labelNames: ['role', 'interface', 'direction'], registers: [registry],

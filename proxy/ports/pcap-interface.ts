@@ -28,7 +28,9 @@
  * Interfaces that go away. A watchdog reads sysfs every `watchMs`: when the interface goes
  * administratively down, disappears, or comes back as a new device (a tap recreated with the same
  * name), the handle is closed and reopened once it is up again; `handlers.state` is told both
- * times. A libpcap handle is never reused (cap cannot reopen one): each open makes a new one.
+ * times. An MTU raised while the handle is open reopens it as well (its slots were sized by the
+ * MTU it was opened with: every longer frame would be cut and dropped). A libpcap handle is never
+ * reused (cap cannot reopen one): each open makes a new one.
  *
  * Direction. Frames this handle injects never come back to it (a packet socket skips its own),
  * nor do those of the packet socket (its capture socket is set to ignore outgoing frames), but
@@ -296,7 +298,7 @@ export class PcapInterface {
   segmented = 0;
   /** TCP frames longer than the MTU handed to the kernel to cut here, not counting the send thread's (see `kernelSegmented`). */
   private kernelSegmentedHere = 0;
-  /** Times the handle was reopened after the interface went down or away. */
+  /** Times the handle was reopened after the interface went down or away, or its MTU was raised. */
   reopens = 0;
   private lastSendErrorHere = '';
   private readonly cap: CapModule;
@@ -306,6 +308,8 @@ export class PcapInterface {
   private ifindex = -1;
   /** The interface's MTU, read at open and by the watchdog: longer TCP frames are segmented before sending. */
   private mtu = 1500;
+  /** The MTU when the handle was opened, which libpcap sized its slots by (see `check`). */
+  private slotMtu = 1500;
   private readonly segmenter: TcpSegmenter;
   /** The packet socket frames over the MTU go out through whole, or null: they are cut here. */
   private offloadSocket: OffloadSocket | null = null;
@@ -480,6 +484,7 @@ export class PcapInterface {
     this.handle = h;
     this.ifindex = s.ifindex;
     this.mtu = s.mtu;
+    this.slotMtu = s.mtu;
     if (this.options.kernelSegmentation !== false || this.options.sendThread !== undefined) this.openKernelSends(s.ifindex);
   }
 
@@ -514,17 +519,22 @@ export class PcapInterface {
     this.viaThread = false;
   }
 
-  /** The watchdog: close on down or replaced, reopen on up. */
+  /** The watchdog: close on down or replaced, reopen on up or on a raised MTU. */
   private check(): void {
     if (this.closed) return;
     const s = interfaceState(this.name);
+    let why = 'interface up again, capture reopened';
     if (this.handle !== null) {
       if (s === null || !s.up || s.ifindex !== this.ifindex) {
         this.closeHandle();
         this.handlers.state(false, s === null ? 'interface gone' : !s.up ? 'interface down' : 'interface replaced by a new device');
         if (s === null || !s.up) return;
+      } else if (s.mtu > this.slotMtu) {
+        // `ip link set IF mtu N` while up: this handle's slots are too small for the longer frames.
+        why = `MTU raised from ${this.slotMtu} to ${s.mtu}: capture reopened for the longer frames`;
+        this.closeHandle();
       } else {
-        this.mtu = s.mtu; // `ip link set IF mtu N` while up
+        this.mtu = s.mtu;
         return;
       }
     }
@@ -532,7 +542,7 @@ export class PcapInterface {
     try {
       this.openHandle(s);
       this.reopens++;
-      this.handlers.state(true, 'interface up again, capture reopened');
+      this.handlers.state(true, why);
     } catch (e) {
       this.handlers.state(false, `reopening failed: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -207,3 +207,33 @@ test('a TCP frame over the MTU comes out as the segments the JavaScript segmente
   }
   db.child.stdin!.end('quit\n');
 });
+
+test('an MTU raised while capturing reopens the capture, so frames up to the new MTU arrive whole', async () => {
+  const da = startDriver(a, 'a0');
+  const db = startDriver(b, 'b0');
+  assert.deepEqual(await da.next(), { ready: true });
+  assert.deepEqual(await db.next(), { ready: true });
+  try {
+    // libpcap sized b0's slots by its MTU, 1500, when the handle was opened.
+    lab.run(a, 'ip', ['link', 'set', 'a0', 'mtu', '9000']);
+    lab.run(b, 'ip', ['link', 'set', 'b0', 'mtu', '9000']);
+    await until('the reopen', async () => (await db.ask('stats')).reopens === 1);
+    assert.ok((await db.ask('stats')).states.includes('up: MTU raised from 1500 to 9000: capture reopened for the longer frames'));
+    // An 8000-byte frame as the driver makes them (tag 4, sequence 0), under both ends' MTU now.
+    const frame = Buffer.alloc(8000);
+    frame.fill(0xff, 0, 6);
+    Buffer.from('020000000004', 'hex').copy(frame, 6);
+    frame.writeUInt16BE(0x88b5, 12);
+    frame[14] = 4;
+    for (let i = 19; i < frame.length; i++) frame[i] = i & 0xff;
+    assert.equal((await da.ask(`frame ${frame.toString('hex')}`)).sent, true);
+    await until('the 8000-byte frame', async () => (await db.ask('stats')).tags['4']?.count === 1 || (await db.ask('stats')).truncated > 0);
+    const sb = await db.ask('stats');
+    assert.deepEqual([sb.truncated, sb.tags['4']], [0, { count: 1, next: 1, inOrder: true, intact: true }]);
+  } finally {
+    lab.run(a, 'ip', ['link', 'set', 'a0', 'mtu', '1500']);
+    lab.run(b, 'ip', ['link', 'set', 'b0', 'mtu', '1500']);
+    da.child.stdin!.end('quit\n');
+    db.child.stdin!.end('quit\n');
+  }
+});
