@@ -13,7 +13,7 @@ import { parseEndpoint, type Endpoint } from '../ports/endpoint.js';
 import { LiveCaptureError } from '../ports/pcap-interface.js';
 import { BridgeEngine } from '../engine/bridge-engine.js';
 import { checkLiveCapture } from './run.js';
-import { engineStart, engineStarted, exitIfSupervisorGone, supervise } from './supervise.js';
+import { engineStart, engineStarted, engineStop, exitIfSupervisorGone, supervise } from './supervise.js';
 
 const flags = {
   if: { type: 'string', help: "the SVM's tap (or veth) on this host", metavar: 'IF' },
@@ -50,6 +50,7 @@ export const bridgeCommand: Command = {
       ifname: f.if, endpoint, log, ringBytes: f['ring-mb'] * 1024 * 1024, keepOffloads: f['keep-offloads'],
       whileStalled: exitIfSupervisorGone('bridge', log),
     });
+    const { stopped } = engineStop();
     try {
       await engine.start();
     } catch (e) {
@@ -58,14 +59,7 @@ export const bridgeCommand: Command = {
     }
     log(`bridge: ${f.if} <-> ${endpoint.text} (${endpoint.server ? 'listening' : 'connecting'})`);
     engineStarted();
-    // As run's engine: the handlers stay while it stops (a Ctrl-C reaches it twice, from the
-    // terminal and from the supervisor), and it stops when the supervisor is gone.
-    await new Promise<void>((resolve) => {
-      process.on('SIGINT', resolve);
-      process.on('SIGTERM', resolve);
-      process.once('disconnect', resolve);
-    });
-    log('bridge: stopping');
+    log(`bridge: stopping (${await stopped})`);
     await engine.close();
     if (process.connected) process.disconnect?.();
     return 0;

@@ -20,7 +20,7 @@ import { metricsLine, parseMetricsAddress, startMetrics } from './metrics-flag.j
 import { closeMetrics } from '../metrics/http.js';
 import { EngineMetricsRelay, answerMetricsRequests, sendFinalMetrics } from '../metrics/engine-relay.js';
 import { ABSOLUTE_COUNTERS } from '../engine/run-metrics.js';
-import { EXIT_RESTART, engineStart, engineStarted, engineWithout, exitIfSupervisorGone, supervise, type EngineWatcher } from './supervise.js';
+import { EXIT_RESTART, engineStart, engineStarted, engineStop, engineWithout, exitIfSupervisorGone, supervise, type EngineWatcher } from './supervise.js';
 
 const flags = {
   'client-if': { type: 'string', help: 'the interface facing the network (clients)', metavar: 'IF' },
@@ -165,6 +165,7 @@ export const runCommand: Command = {
     });
     // Its supervisor serves the metrics (with --metrics only) and asks this engine for its values.
     if (metricsAt !== undefined) answerMetricsRequests(engine.metrics.registry);
+    const { stopped, stop } = engineStop();
     try {
       await engine.start();
     } catch (e) {
@@ -178,7 +179,6 @@ export const runCommand: Command = {
     const controller = `the controller is declared lost when a checkpoint is ${within}256 MiB are held waiting for it`;
     log(`run: client-if ${clientIf}, primary-if ${primaryIf}, ${svm}; the secondary is ${lost}; ${controller}`);
     engineStarted();
-    let stop: (why: string) => void = () => {};
     // Without the SVM's interface, restoring comparison takes a new engine that has it: this one
     // ends with EXIT_RESTART once the interface is back.
     const restore = (): void => {
@@ -187,16 +187,7 @@ export const runCommand: Command = {
       else log(`restore: secondary-if ${secondary.name} is still down; passing through until it is back`);
     };
     process.on('SIGUSR2', restore);
-    // Stops at the first SIGINT or SIGTERM, or when the supervisor is gone (killed: nothing would
-    // stop or restart this engine then, and its sockets would keep a new run from starting). The
-    // handlers stay while it stops: a Ctrl-C reaches it twice (from the terminal, to the whole
-    // process group, and forwarded by the supervisor), and the second must not kill it mid-close.
-    const why = await new Promise<string>((resolve) => {
-      stop = resolve;
-      process.on('SIGINT', () => resolve('SIGINT'));
-      process.on('SIGTERM', () => resolve('SIGTERM'));
-      process.once('disconnect', () => resolve('the supervisor is gone'));
-    });
+    const why = await stopped;
     // The supervisor forwards SIGUSR2 until this process is gone: one now must not kill it mid-close.
     process.off('SIGUSR2', restore);
     process.on('SIGUSR2', () => {});

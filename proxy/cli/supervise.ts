@@ -72,9 +72,29 @@ export function exitIfSupervisorGone(command: string, log: (line: string) => voi
   };
 }
 
-/** The engine tells its supervisor it has started (signals may be passed on from now). */
+/**
+ * What stops an engine, listened for from before it starts (a supervisor gone meanwhile is not
+ * missed): SIGINT, SIGTERM, SIGHUP (a terminal or ssh session closing signals the whole process
+ * group, the engine too: it stops as on SIGTERM, where it would die of it), or its supervisor
+ * gone (killed: nothing would stop or restart it then, and its sockets would keep a new one
+ * from starting). The handlers stay while it stops: a Ctrl-C reaches it twice (from the terminal
+ * and forwarded by the supervisor), and the second must not kill it mid-close. `stop` ends it for
+ * a reason of the engine's own.
+ */
+export function engineStop(): { stopped: Promise<string>; stop: (why: string) => void } {
+  let stop: (why: string) => void = () => {};
+  const stopped = new Promise<string>((resolve) => {
+    stop = resolve;
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => resolve(signal));
+    process.once('disconnect', () => resolve('the supervisor is gone'));
+    if (!process.connected) resolve('the supervisor is gone');
+  });
+  return { stopped, stop };
+}
+
+/** The engine tells its supervisor it has started (signals may be passed on from now); a supervisor gone meanwhile is `engineStop`'s. */
 export function engineStarted(): void {
-  process.send?.('started');
+  if (process.connected) process.send?.('started', undefined, undefined, () => {});
 }
 
 /** Told of each engine and of what the supervisor sees happen to it (run's metrics, engine-relay.ts). */

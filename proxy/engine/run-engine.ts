@@ -242,7 +242,14 @@ export class RunEngine implements ActionSink {
     for (const [, p] of interfaces) p.open();
   }
 
+  /**
+   * Stops for good, saying what the core still held: discarded, as `compare` discards it, since
+   * released uncompared it could be output the SVM never confirms (TCP resends what the client
+   * did not acknowledge).
+   */
   async close(): Promise<void> {
+    const { heldFrames, heldBytes } = this.comparator.counters;
+    if (heldFrames > 0) this.options.log(`run: discarding ${heldFrames} held frames (${heldBytes} bytes)`);
     this.closed = true;
     this.deadlines.close();
     this.stopCheckpointTimer();
