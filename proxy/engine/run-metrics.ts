@@ -3,7 +3,9 @@
  * through a getter because `restore` replaces the core), plus the live ports and the
  * pass-through states (secondary lost, controller lost). cap exposes no capture drop counter, so each interface's own kernel
  * counters (sysfs) are exported beside what was captured: `rx_packets` growing faster than
- * `captured` means the capture ring is losing frames.
+ * `captured` means the capture ring is losing frames. Mirrored as they are, they start again from
+ * 0 when the interface is recreated (a tap when QEMU restarts), as node_exporter's do: a counter
+ * reset to Prometheus, which `rate()` handles.
  *
  *   colo_proxy_interface_frames_total{role,interface,direction="captured"|"sent"}
  *   colo_proxy_interface_send_errors_total{role,interface}    frames the kernel refused
