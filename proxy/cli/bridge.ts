@@ -54,6 +54,8 @@ export const bridgeCommand: Command = {
     try {
       await engine.start();
     } catch (e) {
+      // engineStop's 'disconnect' listener holds the channel to the supervisor open: let it go.
+      if (process.connected) process.disconnect?.();
       if (e instanceof LiveCaptureError) throw new InputError(`bridge: ${e.message}`, e.code);
       throw new UsageError(`bridge: ${e instanceof Error ? e.message : String(e)}`);
     }

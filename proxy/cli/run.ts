@@ -169,6 +169,8 @@ export const runCommand: Command = {
     try {
       await engine.start();
     } catch (e) {
+      // engineStop's 'disconnect' listener holds the channel to the supervisor open: let it go.
+      if (process.connected) process.disconnect?.();
       if (e instanceof LiveCaptureError) throw new InputError(`run: ${e.message}`, e.code);
       throw new UsageError(`run: ${e instanceof Error ? e.message : String(e)}`);
     }
