@@ -50,6 +50,12 @@ export class CaptureFileError extends Error {
 export interface ReadCaptureOptions {
   /** Bytes per read; default 1 MiB. */
   chunkSize?: number;
+  /**
+   * Stops a pipe's reading at once: a read waiting for its writer ends with the signal's reason
+   * (a file's reads never wait long). Aborted before `return()` on a generator whose `next()` is
+   * still pending, it lets that `return()` settle without the writer.
+   */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_CHUNK = 1 << 20;
@@ -70,7 +76,7 @@ export async function* readCaptureBatches(path: string, options: ReadCaptureOpti
     throw e;
   });
   const decoder = createCaptureDecoder();
-  const chunks = pipe ? pipeChunks(path, fd) : fileChunks(path, fd, chunkSize);
+  const chunks = pipe ? pipeChunks(path, fd, options.signal) : fileChunks(path, fd, chunkSize);
   try {
     for await (const chunk of chunks) {
       const frames = withPath(path, () => decoder.push(chunk));
@@ -104,16 +110,21 @@ async function* fileChunks(path: string, fd: number, chunkSize: number): AsyncGe
 }
 
 /**
- * A pipe's bytes as the event loop reads them (see the module header); stopping destroys the
- * socket, which closes the descriptor at once, whatever the writer does.
+ * A pipe's bytes as the event loop reads them (see the module header); stopping, or `signal`,
+ * destroys the socket, which closes the descriptor at once, whatever the writer does.
  */
-async function* pipeChunks(path: string, fd: number): AsyncGenerator<Uint8Array> {
+async function* pipeChunks(path: string, fd: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   const socket = new Socket({ fd, readable: true, writable: false });
+  const abort = (): void => void socket.destroy(signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)));
+  if (signal?.aborted) abort();
+  signal?.addEventListener('abort', abort, { once: true });
   try {
     for await (const chunk of socket) yield chunk as Buffer;
   } catch (e) {
+    if (signal?.aborted) throw signal.reason;
     throw new CaptureFileError(path, 'read', e);
   } finally {
+    signal?.removeEventListener('abort', abort);
     socket.destroy();
   }
 }

@@ -65,9 +65,17 @@ class Cursor {
   }
 }
 
-/** Yields the frames of every input, merged by capture time (see the module header). */
-export async function* mergeCaptures(inputs: readonly MergeInput[], options: { chunkSize?: number } = {}): AsyncGenerator<MergedBatch> {
-  const cursors = inputs.map((input, i) => new Cursor(i, readCaptureBatches(input.path, options)));
+/**
+ * Yields the frames of every input, merged by capture time (see the module header). `signal`
+ * stops it at once, even while an input is a pipe whose writer is quiet (the pending read ends
+ * with the signal's reason); so does an error of one input, or the consumer leaving early.
+ */
+export async function* mergeCaptures(inputs: readonly MergeInput[], options: { chunkSize?: number; signal?: AbortSignal | undefined } = {}): AsyncGenerator<MergedBatch> {
+  // Aborted when the merge ends however it ends: a reader's `return()` waits for its pending
+  // read, which for a quiet pipe is the writer's next word.
+  const ended = new AbortController();
+  const signal = options.signal === undefined ? ended.signal : AbortSignal.any([options.signal, ended.signal]);
+  const cursors = inputs.map((input, i) => new Cursor(i, readCaptureBatches(input.path, { ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}), signal })));
   /** The first timed frame merged, and its file. */
   let origin: { frame: CapturedFrame; path: string } | undefined;
   try {
@@ -100,6 +108,7 @@ export async function* mergeCaptures(inputs: readonly MergeInput[], options: { c
       if (frames.length > 0) yield { frames, source };
     }
   } finally {
+    ended.abort(new Error('the merge ended'));
     await Promise.all(cursors.map((c) => c.reader.return(undefined)));
   }
 }

@@ -123,7 +123,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   };
 
   try {
-    for await (const batch of mergeCaptures(paths.map((path) => ({ path })))) {
+    for await (const batch of mergeCaptures(paths.map((path) => ({ path })), { signal: o.signal })) {
       const { frames, source } = batch;
       // The inputs read: now --mismatch-dir is made ready (a mistyped input leaves no trace).
       if (batches++ === 0) await mismatches?.prepare();

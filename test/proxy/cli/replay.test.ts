@@ -388,6 +388,41 @@ test('replay cli: an --out that replaces a file keeps its permission bits, and a
   }
 });
 
+test('replay cli: an error of another input, or a first SIGINT, stops a replay reading a pipe whose writer is quiet', async () => {
+  const empty = join(dir, 'empty-input.pcap');
+  writeFileSync(empty, '');
+  for (const stop of ['an input error', 'SIGINT'] as const) {
+    const fifo = join(dir, `quiet-${stop === 'SIGINT' ? 'sigint' : 'error'}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', stop === 'SIGINT' ? join(dir, 's-same.pcapng') : empty, '--quiet']));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    // The writer (tcpdump -w - on a quiet link, say): its capture's start, then nothing, still open.
+    const writer = await open(fifo, 'w');
+    try {
+      await writer.write(readFileSync(P));
+      if (stop === 'SIGINT') {
+        await sleep(500); // time to read what was written and wait for more
+        child.kill('SIGINT');
+      }
+      const outcome = await Promise.race([exited, sleep(20_000).then(() => 'still waiting for the writer')]);
+      assert.notEqual(outcome, 'still waiting for the writer', `${stop}: ${stderr}`);
+      const [code] = outcome as [number | null, string | null];
+      if (stop === 'SIGINT') {
+        assert.equal(code, 130, stderr);
+        assert.match(stderr, /replay: stopped by SIGINT/);
+      } else {
+        assert.equal(code, 2, stderr);
+        assert.match(stderr, /empty-input\.pcap: capture input ends after 0 bytes/);
+      }
+    } finally {
+      child.kill('SIGKILL');
+      await writer.close();
+    }
+  }
+});
+
 test('replay cli: an --out that cannot be a file is a one-line usage error before the replay, naming the path given', () => {
   const S = join(dir, 's-same.pcapng');
   const aDir = join(dir, 'out-is-a-directory');

@@ -144,6 +144,35 @@ test('capture file: from a pipe whose writer stays open, leaving early or a deco
   }
 });
 
+test('capture file: a signal ends a read waiting on a quiet pipe, with its reason, and closes the pipe', async () => {
+  const path = join(dir, 'quiet.pcap');
+  await writeCapture(path, 'pcap', singleInterface);
+  const fifo = join(dir, 'quiet.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const openFiles = readdirSync('/proc/self/fd').length;
+  const stop = new AbortController();
+  const it = readCaptureBatches(fifo, { signal: stop.signal });
+  const first = it.next();
+  const writer = await open(fifo, 'w');
+  try {
+    await writer.write(await readFile(path));
+    assert.equal((await first).done, false, 'what the writer sent is read');
+    const waiting = it.next(); // the writer says nothing more
+    stop.abort(new Error('stopped'));
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      waiting.then(() => 'a batch', (e: unknown) => e),
+      new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'still waiting for the writer after 5 s'))),
+    ]);
+    clearTimeout(timer);
+    assert.ok(settled instanceof Error && settled.message === 'stopped', String(settled));
+    assert.deepEqual(await it.return(undefined), { done: true, value: undefined });
+  } finally {
+    await writer.close();
+  }
+  assert.equal(readdirSync('/proc/self/fd').length, openFiles, 'the pipe was closed');
+});
+
 test('tshark reads our pcap and pcapng: count, ns timestamps, lengths, comments, interfaces', async () => {
   const pcap = join(dir, 'tshark.pcap');
   const pcapng = join(dir, 'tshark.pcapng');
