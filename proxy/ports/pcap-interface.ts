@@ -175,6 +175,15 @@ export function interfaceCounters(name: string): InterfaceCounters | null {
 const OFFLOADS = ['gro', 'lro', 'tso', 'gso', 'ufo', 'rx-gro-hw', 'rx-gro-list', 'rx-udp-gro-forwarding'];
 
 /**
+ * Whether libpcap sizes a new handle's ring slots on `name` by its MTU: when none of the offloads
+ * libpcap asks the driver about (TSO, UFO, GSO, GRO) is on; otherwise they hold 64 KiB frames.
+ */
+function slotsSizedByMtu(name: string): boolean {
+  const f = offloadFeatures(name);
+  return !['tcp-segmentation-offload', 'udp-fragmentation-offload', 'generic-segmentation-offload', 'generic-receive-offload'].some((k) => f.get(k) === true);
+}
+
+/**
  * Turns off receive and segmentation offloads on `name` with ethtool, one feature at a time
  * (a driver lacking one refuses only that one). Returns the features still on that matter
  * (gro, lro, tso, gso), empty when all is well; never throws.
@@ -308,7 +317,7 @@ export class PcapInterface {
   private ifindex = -1;
   /** The interface's MTU, read at open and by the watchdog: longer TCP frames are segmented before sending. */
   private mtu = 1500;
-  /** The MTU when the handle was opened, which libpcap sized its slots by (see `check`). */
+  /** The MTU libpcap sized the handle's slots by when it opened it (see `check`); Infinity when it sized them for 64 KiB frames. */
   private slotMtu = 1500;
   private readonly segmenter: TcpSegmenter;
   /** The packet socket frames over the MTU go out through whole, or null: they are cut here. */
@@ -484,7 +493,7 @@ export class PcapInterface {
     this.handle = h;
     this.ifindex = s.ifindex;
     this.mtu = s.mtu;
-    this.slotMtu = s.mtu;
+    this.slotMtu = slotsSizedByMtu(this.name) ? s.mtu : Infinity;
     if (this.options.kernelSegmentation !== false || this.options.sendThread !== undefined) this.openKernelSends(s.ifindex);
   }
 
