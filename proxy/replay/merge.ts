@@ -71,11 +71,14 @@ class Cursor {
  * with the signal's reason); so does an error of one input, or the consumer leaving early.
  */
 export async function* mergeCaptures(inputs: readonly MergeInput[], options: { chunkSize?: number; signal?: AbortSignal | undefined } = {}): AsyncGenerator<MergedBatch> {
-  // Aborted when the merge ends however it ends: a reader's `return()` waits for its pending
-  // read, which for a quiet pipe is the writer's next word.
-  const ended = new AbortController();
-  const signal = options.signal === undefined ? ended.signal : AbortSignal.any([options.signal, ended.signal]);
-  const cursors = inputs.map((input, i) => new Cursor(i, readCaptureBatches(input.path, { ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}), signal })));
+  // Aborted by `signal`, and when the merge ends however it ends: a reader's `return()` waits
+  // for its pending read, which for a quiet pipe is the writer's next word.
+  const stop = new AbortController();
+  const outer = options.signal;
+  const follow = (): void => stop.abort(outer!.reason);
+  if (outer?.aborted) follow();
+  outer?.addEventListener('abort', follow, { once: true });
+  const cursors = inputs.map((input, i) => new Cursor(i, readCaptureBatches(input.path, { ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}), signal: stop.signal })));
   /** The first timed frame merged, and its file. */
   let origin: { frame: CapturedFrame; path: string } | undefined;
   try {
@@ -108,7 +111,8 @@ export async function* mergeCaptures(inputs: readonly MergeInput[], options: { c
       if (frames.length > 0) yield { frames, source };
     }
   } finally {
-    ended.abort(new Error('the merge ended'));
+    outer?.removeEventListener('abort', follow);
+    stop.abort(new Error('the merge ended'));
     await Promise.all(cursors.map((c) => c.reader.return(undefined)));
   }
 }
