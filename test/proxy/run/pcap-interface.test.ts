@@ -220,47 +220,41 @@ function taggedFrame(tag: number, size: number): string {
 }
 
 test('an MTU raised while capturing reopens the capture, so frames up to the new MTU arrive whole; with offloads on, its slots hold them already', async () => {
-  const da = startDriver(a, 'a0');
-  const db = startDriver(b, 'b0');
-  assert.deepEqual(await da.next(), { ready: true });
-  assert.deepEqual(await db.next(), { ready: true });
-  try {
-    // libpcap sized b0's slots by its MTU, 1500, when the handle was opened.
-    lab.run(a, 'ip', ['link', 'set', 'a0', 'mtu', '9000']);
-    lab.run(b, 'ip', ['link', 'set', 'b0', 'mtu', '9000']);
+  const mtu = (value: number): void => {
+    lab.run(a, 'ip', ['link', 'set', 'a0', 'mtu', String(value)]);
+    lab.run(b, 'ip', ['link', 'set', 'b0', 'mtu', String(value)]);
+  };
+  /** Drivers on a0 and b0: raises both MTUs to 9000, runs `before`, sends an 8000-byte frame of `tag` from a0, puts the MTUs back; b0's stats. */
+  const raised = async (tag: number, before: (db: Driver) => Promise<void>): Promise<Record<string, any>> => {
+    const da = startDriver(a, 'a0');
+    const db = startDriver(b, 'b0');
+    assert.deepEqual(await da.next(), { ready: true });
+    assert.deepEqual(await db.next(), { ready: true });
+    try {
+      mtu(9000);
+      await before(db);
+      assert.equal((await da.ask(`frame ${taggedFrame(tag, 8000)}`)).sent, true);
+      await until(`the 8000-byte frame ${tag}`, async () => (await db.ask('stats')).tags[String(tag)]?.count === 1 || (await db.ask('stats')).truncated > 0);
+      return await db.ask('stats');
+    } finally {
+      mtu(1500);
+      da.child.stdin!.end('quit\n');
+      db.child.stdin!.end('quit\n');
+    }
+  };
+  // libpcap sized b0's slots by its MTU, 1500, when the handle was opened.
+  const reopened = await raised(4, async (db) => {
     await until('the reopen', async () => (await db.ask('stats')).reopens === 1);
-    assert.ok((await db.ask('stats')).states.includes('up: MTU raised from 1500 to 9000: capture reopened for the longer frames'));
-    // An 8000-byte frame, under both ends' MTU now.
-    assert.equal((await da.ask(`frame ${taggedFrame(4, 8000)}`)).sent, true);
-    await until('the 8000-byte frame', async () => (await db.ask('stats')).tags['4']?.count === 1 || (await db.ask('stats')).truncated > 0);
-    const sb = await db.ask('stats');
-    assert.deepEqual([sb.truncated, sb.tags['4']], [0, { count: 1, next: 1, inOrder: true, intact: true }]);
-  } finally {
-    lab.run(a, 'ip', ['link', 'set', 'a0', 'mtu', '1500']);
-    lab.run(b, 'ip', ['link', 'set', 'b0', 'mtu', '1500']);
-    da.child.stdin!.end('quit\n');
-    db.child.stdin!.end('quit\n');
-  }
+  });
+  assert.ok(reopened.states.includes('up: MTU raised from 1500 to 9000: capture reopened for the longer frames'), reopened.states.join('; '));
+  assert.deepEqual([reopened.truncated, reopened.tags['4']], [0, { count: 1, next: 1, inOrder: true, intact: true }]);
   // GRO on (as with --keep-offloads or --gro): libpcap's slots hold 64 KiB frames, and a reopen
   // would only lose what is in the ring.
   lab.run(b, 'ethtool', ['-K', 'b0', 'gro', 'on']);
-  const dc = startDriver(a, 'a0');
-  const dd = startDriver(b, 'b0');
-  assert.deepEqual(await dc.next(), { ready: true });
-  assert.deepEqual(await dd.next(), { ready: true });
   try {
-    lab.run(a, 'ip', ['link', 'set', 'a0', 'mtu', '9000']);
-    lab.run(b, 'ip', ['link', 'set', 'b0', 'mtu', '9000']);
-    await sleep(500); // five watchdog periods
-    assert.equal((await dd.ask('stats')).reopens, 0, 'no reopen');
-    assert.equal((await dc.ask(`frame ${taggedFrame(5, 8000)}`)).sent, true);
-    await until('the 8000-byte frame', async () => (await dd.ask('stats')).tags['5']?.count === 1 || (await dd.ask('stats')).truncated > 0);
-    assert.equal((await dd.ask('stats')).truncated, 0);
+    const kept = await raised(5, async () => sleep(500)); // five watchdog periods
+    assert.deepEqual([kept.reopens, kept.truncated, kept.tags['5']], [0, 0, { count: 1, next: 1, inOrder: true, intact: true }]);
   } finally {
-    lab.run(a, 'ip', ['link', 'set', 'a0', 'mtu', '1500']);
-    lab.run(b, 'ip', ['link', 'set', 'b0', 'mtu', '1500']);
     lab.offloadsOff(b, 'b0');
-    dc.child.stdin!.end('quit\n');
-    dd.child.stdin!.end('quit\n');
   }
 });
