@@ -10,6 +10,7 @@ import { coloProxyArgv, coloProxyCommandLine } from '../../support/colo-proxy-cl
 import { fromHex, LINKTYPE_ETHERNET } from '../../../compare/index.js';
 import { createCaptureFileWriter } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
+import { concat, pcapngInterface, pcapngPacket, pcapngSection, pcapngSimplePacket } from '../framing/support.js';
 
 const CAPTURES = ['captures/linux-download/primary.pcapng', 'captures/linux-download/secondary.pcapng', 'captures/linux-mixed/primary.pcapng'];
 const dir = mkdtempSync(join(tmpdir(), 'colo-proxy-cli-'));
@@ -148,43 +149,16 @@ test('cli: an undecodable frame is shown with its reason and counted, not fatal'
   assert.match(lr.stderr, /1 frames, not decoded: link type linktype-0: 1\n$/);
 });
 
-/** A little-endian pcapng block of `type` around `body` (padded to 4 bytes). */
-function block(type: number, body: Uint8Array): Uint8Array {
-  const length = 12 + ((body.length + 3) & ~3);
-  const b = new Uint8Array(length);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, type, true);
-  v.setUint32(4, length, true);
-  b.set(body, 8);
-  v.setUint32(length - 4, length, true);
-  return b;
-}
-
-/** Little-endian u32 words, then `tail`. */
-function words(values: number[], tail: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const b = new Uint8Array(values.length * 4 + tail.length);
-  values.forEach((x, i) => new DataView(b.buffer).setUint32(4 * i, x, true));
-  b.set(tail, values.length * 4);
-  return b;
-}
-
 test('cli: inspect shows an untimed frame as "-", and times before 1970 or past what a date holds without error', () => {
-  const shb = block(0x0a0d0d0a, words([0x1a2b3c4d, 1, 0xffffffff, 0xffffffff]));
-  // Interface 0 plain (microseconds), interface 1 with if_tsoffset -100 s.
-  const idb = block(1, words([1, 0]));
-  const offset = new Uint8Array(8);
-  new DataView(offset.buffer).setBigInt64(0, -100n, true);
-  const idbOffset = block(1, words([1, 0, 14 | (8 << 16)], Uint8Array.from([...offset, 0, 0, 0, 0])));
-  const epb = (iface: number, micros: bigint, data: Uint8Array): Uint8Array =>
-    block(6, words([iface, Number(micros >> 32n), Number(micros & 0xffffffffn), data.length, data.length], data));
   const path = join(dir, 'times.pcapng');
-  writeFileSync(path, Buffer.concat([
-    shb, idb, idbOffset,
-    block(3, words([ARP.length], ARP)), // a Simple Packet Block: no time, before any timed block
-    epb(0, 1_700_000_000_000_000n, ARP),
-    epb(1, 1_001_399n, ARP), // -98.998601 s
-    epb(0, 0xffffffffffffffffn, ARP), // 2^64 - 1 us: past year 275760
-  ]));
+  writeFileSync(path, concat(
+    // Interface 0 plain (microseconds), interface 1 with if_tsoffset -100 s.
+    pcapngSection(), pcapngInterface(LINKTYPE_ETHERNET), pcapngInterface(LINKTYPE_ETHERNET, -100),
+    pcapngSimplePacket(ARP), // no time, before any timed block
+    pcapngPacket(0, 1_700_000_000_000_000n, ARP),
+    pcapngPacket(1, 1_001_399n, ARP), // -98.998601 s
+    pcapngPacket(0, 0xffffffffffffffffn, ARP), // 2^64 - 1 us: past year 275760
+  ));
   const times = (mode: string): string[] => {
     const r = cli(['inspect', '--time', mode, path]);
     assert.equal(r.code, 0, `${mode}: ${r.stderr}`);

@@ -18,7 +18,7 @@ import { emitTcp, emitUdp, type TcpFields } from '../../../compare/wire/emit.js'
 import { createCaptureFileWriter, readCaptureFile } from '../../../proxy/ports/capture-file.js';
 import { runTool } from '../../support/tshark.js';
 import { pattern } from '../../support/twins.js';
-import { concat, pcapngBlock } from '../framing/support.js';
+import { concat, pcapngInterface, pcapngPacket, pcapngSection } from '../framing/support.js';
 import { QemuPacketDecoder, encodeQemuFrame } from '../../../proxy/framing/qemu-frames.js';
 import { COLO_CHECKPOINT, COLO_COMPARE_GET_XEN_INIT, COLO_USERSPACE_PROXY_INIT, DO_CHECKPOINT, NotifyDecoder, encodeNotify } from '../../../proxy/framing/notify.js';
 
@@ -723,33 +723,7 @@ test('replay cli: SIGINT while --against waits on the other comparator stops it,
 
 /** A little-endian pcapng by hand: an interface with if_tsoffset `offsetS` (µs units), and one EPB per frame at `timeUs`. */
 function pcapngWithOffset(offsetS: number, frames: { timeUs: number | bigint; data: Uint8Array }[]): Uint8Array {
-  const blocks: Uint8Array[] = [];
-  const block = (type: number, body: Uint8Array): void => {
-    blocks.push(pcapngBlock(type, body));
-  };
-  const shb = new DataView(new ArrayBuffer(16));
-  shb.setUint32(0, 0x1a2b3c4d, true);
-  shb.setUint16(4, 1, true);
-  shb.setBigInt64(8, -1n, true);
-  block(0x0a0d0d0a, new Uint8Array(shb.buffer));
-  const idb = new DataView(new ArrayBuffer(24));
-  idb.setUint16(0, 1, true); // Ethernet; snaplen 0
-  idb.setUint16(8, 14, true); // if_tsoffset
-  idb.setUint16(10, 8, true);
-  idb.setBigInt64(12, BigInt(offsetS), true); // then opt_endofopt
-  block(1, new Uint8Array(idb.buffer));
-  for (const f of frames) {
-    const padded = (f.data.length + 3) & ~3;
-    const epb = new Uint8Array(20 + padded);
-    const v = new DataView(epb.buffer);
-    v.setUint32(4, Number(BigInt(f.timeUs) >> 32n), true);
-    v.setUint32(8, Number(BigInt(f.timeUs) & 0xffffffffn), true);
-    v.setUint32(12, f.data.length, true);
-    v.setUint32(16, f.data.length, true);
-    epb.set(f.data, 20);
-    block(6, epb);
-  }
-  return concat(...blocks);
+  return concat(pcapngSection(), pcapngInterface(1, offsetS), ...frames.map((f) => pcapngPacket(0, f.timeUs, f.data)));
 }
 
 test('replay cli: --out is a valid capture with no frames, and holds frames timed before 1970 or of 256 KiB, the most a captured frame can have', async () => {

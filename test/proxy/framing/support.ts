@@ -37,6 +37,48 @@ export function pcapngBlock(type: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A little-endian section header block (version 1.0, section length unknown). */
+export function pcapngSection(): Uint8Array {
+  const shb = new DataView(new ArrayBuffer(16));
+  shb.setUint32(0, 0x1a2b3c4d, true);
+  shb.setUint16(4, 1, true);
+  shb.setBigInt64(8, -1n, true);
+  return pcapngBlock(0x0a0d0d0a, new Uint8Array(shb.buffer));
+}
+
+/** An interface description block (snaplen 0), with `if_tsoffset` when `offsetS` is given. */
+export function pcapngInterface(linkType: number, offsetS?: number): Uint8Array {
+  const idb = new DataView(new ArrayBuffer(offsetS === undefined ? 8 : 24));
+  idb.setUint16(0, linkType, true);
+  if (offsetS !== undefined) {
+    idb.setUint16(8, 14, true); // if_tsoffset
+    idb.setUint16(10, 8, true);
+    idb.setBigInt64(12, BigInt(offsetS), true); // then opt_endofopt
+  }
+  return pcapngBlock(1, new Uint8Array(idb.buffer));
+}
+
+/** An enhanced packet block of interface `iface` at `timeUs` (in the interface's default microseconds). */
+export function pcapngPacket(iface: number, timeUs: number | bigint, data: Uint8Array): Uint8Array {
+  const epb = new Uint8Array(20 + ((data.length + 3) & ~3));
+  const v = new DataView(epb.buffer);
+  v.setUint32(0, iface, true);
+  v.setUint32(4, Number(BigInt(timeUs) >> 32n), true);
+  v.setUint32(8, Number(BigInt(timeUs) & 0xffffffffn), true);
+  v.setUint32(12, data.length, true);
+  v.setUint32(16, data.length, true);
+  epb.set(data, 20);
+  return pcapngBlock(6, epb);
+}
+
+/** A simple packet block (interface 0, no time). */
+export function pcapngSimplePacket(data: Uint8Array): Uint8Array {
+  const spb = new Uint8Array(4 + ((data.length + 3) & ~3));
+  new DataView(spb.buffer).setUint32(0, data.length, true);
+  spb.set(data, 4);
+  return pcapngBlock(3, spb);
+}
+
 /** Concatenates byte arrays. */
 export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
