@@ -329,7 +329,9 @@ export const replayCommand: Command = {
       if (e instanceof ReplayInputError) throw new InputError(e.message, 'replay.input');
       throw e;
     } finally {
-      for (const s of SIGNALS) process.off(s, stop);
+      // Once stopping, the listener stays until the process exits: a second signal while the
+      // stop is reported (or the exit handlers run) is still answered and still stops at once.
+      if (!stopping.signal.aborted) for (const s of SIGNALS) process.off(s, stop);
     }
   },
 };
