@@ -2,9 +2,9 @@
 /**
  * The `colo-proxy` executable: global flags (`--help`, `--version`), subcommand dispatch and the
  * one place where errors become exit codes. A `UsageError` or `InputError` prints one line,
- * `colo-proxy: <message>`, and exits 2; `Interrupted` (SIGINT, SIGTERM) one line and 128 + the
- * signal's number; any other error is a bug and prints its stack (exit 70). Output to a closed
- * pipe ends the command quietly with 141, as SIGPIPE would.
+ * `colo-proxy: COMMAND: message`, and exits 2; `Interrupted` (SIGINT, SIGTERM) one line and 128 +
+ * the signal's number; any other error is a bug and prints its stack (exit 70). Output to a
+ * closed pipe ends the command quietly with 141, as SIGPIPE would.
  * Only commands that work are registered here.
  */
 
@@ -70,7 +70,21 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(commandHelp(command));
     return EXIT_OK;
   }
-  return command.run(rest);
+  return command.run(rest).catch((err: unknown) => {
+    throw namedFor(command, err);
+  });
+}
+
+/**
+ * A one-line error from a command names the command, whichever module raised it: an endpoint or a
+ * capture file is checked by code shared by several commands, which cannot know which one ran.
+ */
+function namedFor(command: Command, err: unknown): unknown {
+  const prefix = `${command.name}: `;
+  if ((err instanceof UsageError || err instanceof InputError || err instanceof Interrupted) && !err.message.startsWith(prefix)) {
+    err.message = prefix + err.message;
+  }
+  return err;
 }
 
 // A reader of the output that went away (`colo-proxy replay ... | head -1`) ends the command

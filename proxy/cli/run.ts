@@ -127,19 +127,20 @@ export const runCommand: Command = {
     if (engineRun === undefined) {
       // The supervisor serves the metrics, across its engines (metrics/engine-relay.ts), and
       // listens before any engine touches an interface: an address that cannot be listened on is
-      // then the only line (as compare).
+      // then the only line (as compare). The address is announced once the first engine runs, so
+      // that an engine failing to start (a socket in use) is the only line too.
       let relay: EngineMetricsRelay | undefined;
       let server: Server | undefined;
       if (metricsAt !== undefined) {
         relay = new EngineMetricsRelay(ABSOLUTE_COUNTERS);
         server = await startMetrics('run', relay, metricsAt, async () => {});
-        log(metricsLine(metricsAt));
       }
       try {
         return await supervise({
           command: 'run', interfaces, optional: f['secondary-if'], log,
           engineSignals: [{ signal: 'SIGUSR2', notYet: 'no engine is running yet (a new engine compares from its start)' }],
           watcher: relay === undefined ? undefined : watcherOf(relay),
+          firstStarted: metricsAt === undefined ? undefined : () => log(metricsLine(metricsAt)),
         });
       } finally {
         relay?.close();

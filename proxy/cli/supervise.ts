@@ -118,6 +118,8 @@ export interface Supervision {
   engineSignals: readonly { signal: NodeJS.Signals; notYet: string }[];
   log(line: string): void;
   watcher?: EngineWatcher;
+  /** The first engine has said it started: what the command announces only once it runs. */
+  firstStarted?(): void;
 }
 
 /** Runs the engine process until it stops for good (see the module header); resolves with the exit code. */
@@ -188,6 +190,7 @@ export async function supervise(o: Supervision): Promise<number> {
       c.on('message', (m) => {
         if (m === 'started') {
           up = true;
+          if (!started) o.firstStarted?.();
           started = true;
           delay = RESTART_FIRST_MS;
         }

@@ -290,7 +290,7 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
   const busyPort = (busy.address() as { port: number }).port;
   const cases: [string[], RegExp][] = [
     [['--primary-in', 'unix:/x,server', '--secondary-in', 'unix:/y,server'], /^colo-proxy: compare: --outdev EP is required/],
-    [['--primary-in', 'tcp:1.2.3.4', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: --primary-in: no HOST:PORT/],
+    [['--primary-in', 'tcp:1.2.3.4', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: compare: --primary-in: no HOST:PORT/],
     [['--primary-in', `unix:${join(dir, 'no', 'such', 'dir.sock')},server`, '--secondary-in', 'unix:/y', '--outdev', 'unix:/z'], /^colo-proxy: compare: --primary-in: cannot listen: no directory \S+\/no\/such for \S+\/no\/such\/dir\.sock$/],
     [['--primary-in', 'unix:/x', '--secondary-in', 'unix:/y', '--outdev', 'unix:/z', '--metrics', 'nowhere'], /^colo-proxy: compare: --metrics must be HOST:PORT/],
     // Two endpoints on one socket: the second listener would take the path from the first.
@@ -316,7 +316,7 @@ test('compare: bad flags and unusable endpoints are one line and exit code 2', a
       /^colo-proxy: compare: --outdev: cannot listen: \S+\/taken is in use by another process \(it accepts connections\)$/],
     // A path the kernel would cut short: the socket would be created at another path.
     [['--primary-in', `unix:${join(dir, 'x'.repeat(120))},server`, '--secondary-in', `unix:${join(dir, 's')},server`, '--outdev', `unix:${join(dir, 'o')},server`],
-      /^colo-proxy: --primary-in: unix socket path of \d+ bytes in "unix:\S+,server" is too long \(at most 107; the kernel would cut it short\)$/],
+      /^colo-proxy: compare: --primary-in: unix socket path of \d+ bytes in "unix:\S+,server" is too long \(at most 107; the kernel would cut it short\)$/],
   ];
   writeFileSync(join(dir, 'a-file'), 'not a socket');
   const taken = createServer((s) => s.destroy());

@@ -172,7 +172,7 @@ test('replay cli: --mismatch-dir is made once the inputs are read, and keeps onl
   assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', loop]), /^colo-proxy: replay: --mismatch-dir \S+md-loop: ELOOP: too many symbolic links encountered$/);
   assertOneLineError(cli(['--primary', join(P, 'under-a-file'), '--secondary', S, '--against-qemu']), /^colo-proxy: replay: --primary \S+under-a-file: ENOTDIR: not a directory$/);
   // The kernel refuses mkdir under /proc (ENOENT), where Node's recursive mkdir never returns.
-  assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', `/proc/colo-proxy-test-${process.pid}/episodes`]), /^colo-proxy: --mismatch-dir \/proc\/\S+: ENOENT: no such file or directory$/);
+  assertOneLineError(cli(['--primary', P, '--secondary', S, '--mismatch-dir', `/proc/colo-proxy-test-${process.pid}/episodes`]), /^colo-proxy: replay: --mismatch-dir \/proc\/\S+: ENOENT: no such file or directory$/);
   const both = join(dir, 'md-and-out');
   assertOneLineError(cli(['--primary', P, '--secondary', S, '--out', both, '--mismatch-dir', both]), /^colo-proxy: replay: --out \S+md-and-out and --mismatch-dir \S+md-and-out are the same path; each needs its own$/);
   assert.equal(statSync(both, { throwIfNoEntry: false }), undefined, 'refused before anything is written');
@@ -238,6 +238,7 @@ function assertOneLineError(r: { code: number | null; stderr: string }, pattern:
   assert.equal(r.code, 2, `exit code, stderr: ${r.stderr}`);
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^colo-proxy: replay: /, 'the line names the command');
   assert.match(lines[0]!, pattern);
 }
 
@@ -270,14 +271,14 @@ test('replay cli: a frame captured short of its length, or decades from the firs
   };
   const sp = await snap('snap-p.pcapng', 'p.pcapng');
   const ss = await snap('snap-s.pcapng', 's-diff.pcapng');
-  assertOneLineError(cli(['--primary', sp, '--secondary', ss]), /^colo-proxy: \S+snap-(p|s)\.pcapng: the frame at byte \d+ was captured short, 100 of its \d+ bytes \(the capture's snap length\): a replay compares whole frames/);
+  assertOneLineError(cli(['--primary', sp, '--secondary', ss]), /^colo-proxy: replay: \S+snap-(p|s)\.pcapng: the frame at byte \d+ was captured short, 100 of its \d+ bytes \(the capture's snap length\): a replay compares whole frames/);
   // A capture time 40 years after the replay's first frame: nanoseconds written as microseconds, say.
   const w = await createCaptureFileWriter(join(dir, 'far.pcapng'), 'pcapng');
   w.addInterface(1);
   await w.write({ timeNs: 1_000_000_000n, data: primaryFrames[0]! });
   await w.write({ timeNs: 1_000_000_000n + 40n * 31_557_600n * 1_000_000_000n, data: primaryFrames[1]! });
   await w.close();
-  assertOneLineError(cli(['--primary', join(dir, 'far.pcapng'), '--secondary', join(dir, 's-same.pcapng')]), /^colo-proxy: \S+far\.pcapng: the frame at byte \d+ was captured 40\.0 years after the frame at byte \d+ of \S+far\.pcapng: one of the two has its capture times wrong/);
+  assertOneLineError(cli(['--primary', join(dir, 'far.pcapng'), '--secondary', join(dir, 's-same.pcapng')]), /^colo-proxy: replay: \S+far\.pcapng: the frame at byte \d+ was captured 40\.0 years after the frame at byte \d+ of \S+far\.pcapng: one of the two has its capture times wrong/);
   // Frames over 262144 bytes (as Ethernet): written to --out, tshark called the file corrupt.
   const huge = (size: number): Uint8Array => {
     const f = new Uint8Array(size);
@@ -292,7 +293,7 @@ test('replay cli: a frame captured short of its length, or decades from the firs
     return join(dir, name);
   };
   const big = await writeUnlimited('big.pcapng', [primaryFrames[0]!, huge(262145)]);
-  assertOneLineError(cli(['--primary', big, '--secondary', big, '--out', join(dir, 'big-out.pcapng')]), /^colo-proxy: \S+big\.pcapng: frame at byte \d+: 262145 bytes of link type ethernet \(1\), over the 262144 a captured frame can have/);
+  assertOneLineError(cli(['--primary', big, '--secondary', big, '--out', join(dir, 'big-out.pcapng')]), /^colo-proxy: replay: \S+big\.pcapng: frame at byte \d+: 262145 bytes of link type ethernet \(1\), over the 262144 a captured frame can have/);
   assert.ok(!existsSync(join(dir, 'big-out.pcapng')), 'no --out written');
   const edge = await writeUnlimited('edge.pcapng', [primaryFrames[0]!, huge(262144)]);
   assert.equal(cli(['--primary', edge, '--secondary', edge, '--quiet']).code, 0, 'at the limit');
@@ -782,10 +783,10 @@ test('replay cli: no guest output in either capture is a one-line error, exit 2;
   const empty = await writeCapture('no-frames.pcapng', []);
   const earlier = join(dir, 'no-guest-out.pcapng');
   writeFileSync(earlier, 'earlier');
-  assertOneLineError(cli(['--primary', empty, '--secondary', empty, '--out', earlier]), new RegExp(`^colo-proxy: nothing to compare: neither ${empty} nor ${empty} holds a frame$`));
+  assertOneLineError(cli(['--primary', empty, '--secondary', empty, '--out', earlier]), new RegExp(`^colo-proxy: replay: nothing to compare: neither ${empty} nor ${empty} holds a frame$`));
   // A --guest-mac that sent nothing: every frame is taken for client input.
   assertOneLineError(cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:00:00:99', '--out', earlier]),
-    /^colo-proxy: nothing to compare: neither .*p\.pcapng nor .*s-same\.pcapng holds a frame from the guest MAC 52:54:00:00:00:99 \(--guest-mac\)$/);
+    /^colo-proxy: replay: nothing to compare: neither .*p\.pcapng nor .*s-same\.pcapng holds a frame from the guest MAC 52:54:00:00:00:99 \(--guest-mac\)$/);
   assert.equal(readFileSync(earlier, 'utf8'), 'earlier', '--out is left as it was');
   const oneSided = cli(['--primary', P, '--secondary', empty]);
   assert.equal(oneSided.code, 1, oneSided.stderr);

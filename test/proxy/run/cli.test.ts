@@ -164,7 +164,7 @@ test('run: an engine whose event loop frames hold up still exits when its superv
   await waitFor(() => `engine ${engine} to exit after its supervisor was killed; stderr:\n${text()}`, () => !alive(), 15_000);
 });
 
-test('run: a socket or metrics address it cannot listen on is the only line, naming the flag', async () => {
+test('run: a socket or metrics address it cannot listen on is the only line, naming the flag (the metrics address is announced only once running)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'colo-run-cli-'));
   const file = join(dir, 'a-file');
   writeFileSync(file, 'not a socket');
@@ -175,6 +175,8 @@ test('run: a socket or metrics address it cannot listen on is the only line, nam
       [['run', ...ifs('up0', 'up1', 'up2'), '--notify-dev', `unix:${file},server`], /^colo-proxy: run: --notify-dev: cannot listen: \S+\/a-file exists and is not a socket$/],
       [['run', '--client-if', 'up0', '--primary-if', 'up1', '--secondary-socket', `unix:${join(dir, 'taken')},server`], /^colo-proxy: run: --secondary-socket: cannot listen: \S+\/taken is in use by another process \(it accepts connections\)$/],
       [['run', ...ifs('up0', 'up1', 'up2'), '--metrics', '10.9.9.9:9100'], /^colo-proxy: run: --metrics: cannot listen on 10\.9\.9\.9:9100: .*EADDRNOTAVAIL/],
+      [['run', ...ifs('up0', 'up1', 'up2'), '--notify-dev', `unix:${file},server`, '--metrics', '127.0.0.1:9101'], /^colo-proxy: run: --notify-dev: cannot listen: \S+\/a-file exists and is not a socket$/],
+      [['run', '--client-if', 'up0', '--primary-if', 'up1', '--secondary-socket', 'tcp:nohost', '--metrics', '127.0.0.1:9102'], /^colo-proxy: run: --secondary-socket: no HOST:PORT in "tcp:nohost"/],
       [['run', '--client-if', 'up0', '--primary-if', 'up1', '--secondary-socket', `unix:${join(dir, 'same')},server`, '--notify-dev', `unix:${join(dir, 'same')},server`],
         /^colo-proxy: run: --secondary-socket unix:\S+\/same,server and --notify-dev unix:\S+\/same,server are the same socket; each endpoint needs its own$/],
     ]);
@@ -197,7 +199,7 @@ test('bridge: flags and interface checks', async () => {
     [['bridge', '--if', 'nope0', '--connect', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: no interface named "nope0"/],
     [['bridge', '--if', 'down0', '--listen', 'tcp:127.0.0.1:9'], /^colo-proxy: bridge: --if: interface down0 is down/],
     [['bridge', '--if', 'up0', '--connect', 'tcp:127.0.0.1:9,server'], /^colo-proxy: bridge: --connect tcp:127\.0\.0\.1:9,server asks to listen \("server"\): use --listen$/],
-    [['bridge', '--if', 'up0', '--listen', 'unix:/x,bogus'], /^colo-proxy: --listen: unknown option "bogus" in "unix:\/x,bogus" /],
+    [['bridge', '--if', 'up0', '--listen', 'unix:/x,bogus'], /^colo-proxy: bridge: --listen: unknown option "bogus" in "unix:\/x,bogus" /],
     [['bridge', '--if', 'up0', '--listen', 'unix:/x,server,server=off'], /^colo-proxy: bridge: --listen unix:\/x,server,server=off asks not to listen \("server=off"\): use --connect$/],
   ]);
 });
