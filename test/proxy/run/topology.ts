@@ -193,6 +193,7 @@ export class ColoLab {
     await waitFor('the proxy to start', () => text.includes(' run: client-if') || child.exitCode !== null, 15_000);
     if (child.exitCode !== null) throw new Error(`colo-proxy run exited ${child.exitCode}:\n${text}`);
     await waitFor('the controller to connect', () => text.includes('notify-dev: controller connected'), 5000);
+    await waitFor('the metrics address to be announced', () => text.includes(' metrics: http://127.0.0.1:9100/metrics\n'), 5000);
     return { child, log: () => text };
   }
 
