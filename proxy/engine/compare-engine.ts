@@ -237,6 +237,7 @@ export class CompareEngine implements ActionSink {
   async stop(hurry?: Promise<string>): Promise<void> {
     this.halt();
     const unreadBytes = this.primary.unreadBytes;
+    const partialBytes = this.decoders.get(this.primary)?.pendingBytes ?? 0;
     await Promise.all([this.primary.close(), this.secondary.close(), this.controller.close()]);
     let why = 'outdev has no peer';
     if (this.outdev.connected && this.outdev.unsent().length > 0) {
@@ -266,7 +267,8 @@ export class CompareEngine implements ActionSink {
     const { heldFrames, heldBytes } = this.comparator.counters;
     const b = this.backlog.get(this.primary);
     const unread = b === undefined ? 0 : b.frames.length - b.next;
-    const notCompared = unread > 0 || unreadBytes > 0 ? `, ${unread} primary frames and ${unreadBytes} more bytes of primary-in read while it was paused, not compared yet` : '';
+    let notCompared = unread > 0 || unreadBytes > 0 ? `, ${unread} primary frames and ${unreadBytes} more bytes of primary-in read while it was paused, not compared yet` : '';
+    if (partialBytes > 0) notCompared += `, ${partialBytes} bytes of a primary frame read only in part`;
     this.options.log(heldFrames === 0 && frames === 0 && notCompared === ''
       ? 'compare: nothing discarded: no frame held, every released frame written to outdev'
       : `compare: discarding ${heldFrames} held frames (${heldBytes} bytes)${notCompared} and ${frames} released frames not written to outdev (${bytes} bytes${frames > 0 ? `; ${why}` : ''})`);

@@ -119,6 +119,11 @@ export class UnitFramer<F, E extends FramingError> {
     return this.failure;
   }
 
+  /** Bytes of a unit begun in the input and not complete yet (0 once ended or failed). */
+  get pendingBytes(): number {
+    return this.failure !== undefined || this.ended ? 0 : this.pendLen;
+  }
+
   /** Decodes the next chunk; returns the items it completed. Throws E (see the module header for when). */
   push(chunk: Uint8Array): F[] {
     if (this.failure) throw this.failure;

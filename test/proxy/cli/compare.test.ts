@@ -773,8 +773,11 @@ test('compare: an outdev stall longer than the timeout costs no checkpoint: the 
   }
 });
 
-/** In a stop's summary: what was read of primary-in and not compared, when outdev held the inputs paused with some of it still to read. */
-const UNREAD = String.raw`(, \d+ primary frames and \d+ more bytes of primary-in read while it was paused, not compared yet)?`;
+/**
+ * In a stop's summary: what was read of primary-in and not compared, when outdev held the inputs
+ * paused with some of it still to read, and the start of a frame whose rest was not read.
+ */
+const UNREAD = String.raw`(, \d+ primary frames and \d+ more bytes of primary-in read while it was paused, not compared yet)?(, \d+ bytes of a primary frame read only in part)?`;
 
 /**
  * Stops outdev's reader, then sends 300 datagrams of ~1.4 KB (more than a unix socket's buffer),
@@ -802,6 +805,24 @@ test('compare: on SIGTERM after every frame went out, it says nothing is discard
     r.child.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.match(r.log(), /compare: stopping\n.*compare: nothing discarded: no frame held, every released frame written to outdev\n$/);
+  } finally {
+    await stop(r);
+  }
+});
+
+test('compare: on SIGTERM with a primary frame read only in part, its bytes are said discarded', async () => {
+  const r = await startCompare();
+  try {
+    const bytes = encodeQemuFrames(Array.from({ length: 10 }, (_, i) => ({ packet: numbered(i) })), false);
+    r.secondary.sendRaw(bytes);
+    // One write: read with the frames before it, so it is in when the last of them is released.
+    const partial = encodeQemuFrames([{ packet: numbered(10) }], false).subarray(0, 44);
+    r.primary.sendRaw(Buffer.concat([bytes, partial]));
+    await r.outdev.waitForFrames(10);
+    const exited = new Promise((resolve) => r.child.once('exit', resolve));
+    r.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(r.log(), /compare: stopping\n.*compare: discarding 0 held frames \(0 bytes\), 44 bytes of a primary frame read only in part and 0 released frames not written to outdev \(0 bytes\)\n$/);
   } finally {
     await stop(r);
   }
@@ -867,7 +888,7 @@ test('compare: on SIGTERM, what was read of primary-in while outdev held the inp
     const exited = new Promise((resolve) => r.child.once('exit', resolve));
     r.child.kill('SIGTERM');
     assert.equal(await exited, 0);
-    assert.match(r.log(), /compare: discarding \d+ held frames \(\d+ bytes\), \d+ primary frames and [1-9]\d* more bytes of primary-in read while it was paused, not compared yet and [1-9]\d* released frames not written to outdev/);
+    assert.match(r.log(), /compare: discarding \d+ held frames \(\d+ bytes\), \d+ primary frames and [1-9]\d* more bytes of primary-in read while it was paused, not compared yet(, \d+ bytes of a primary frame read only in part)? and [1-9]\d* released frames not written to outdev/);
   } finally {
     await stop(r);
   }

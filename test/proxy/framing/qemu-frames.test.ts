@@ -153,20 +153,24 @@ test('qemu-frames: LEN 0 is an empty frame, alone or between others, at any spli
   assertAnyChunking(fromHex('00000000 00000000 00000000'), false, [0, 4, 8].map((offset) => ({ packet: '', vnetHeader: '', offset })));
 });
 
-test('qemu-frames: every truncated prefix is reported by end() at the cut frame', () => {
+test('qemu-frames: every truncated prefix is reported by end() at the cut frame, and counted in pendingBytes until then', () => {
   for (const [input, vnet, frames] of [[plainStream, false, plainFrames], [vnetStream, true, vnetFrames]] as const) {
     const starts = frames.map((f) => f.offset);
     for (let p = 0; p <= input.length; p++) {
       const d = new QemuFrameDecoder({ vnetHeader: vnet });
-      const got = d.push(input.subarray(0, p)).map(value);
+      // In two pushes, so that the cut frame's bytes are kept across a push, not only found in one.
+      const got = [...d.push(input.subarray(0, p >> 1)), ...d.push(input.subarray(p >> 1, p))].map(value);
       if (p === input.length || starts.includes(p)) {
+        assert.equal(d.pendingBytes, 0, `prefix ${p}`);
         d.end();
         assert.deepEqual(got, frames.filter((f) => f.offset < p), `prefix ${p}`);
         continue;
       }
       const cut = Math.max(...starts.filter((s) => s < p));
       assert.deepEqual(got, frames.filter((f) => f.offset < cut), `prefix ${p}`);
+      assert.equal(d.pendingBytes, p - cut, `prefix ${p}`);
       assert.throws(() => d.end(), (e: unknown) => e instanceof QemuFramingError && e.code === 'qemu.truncated' && e.offset === cut, `prefix ${p}`);
+      assert.equal(d.pendingBytes, 0, `prefix ${p}, ended`);
     }
   }
 });
@@ -236,6 +240,7 @@ test('qemu-frames: the error is found as soon as the field is in, and `error` sa
   const frames = d.push(concat(good, rawFrame(QEMU_MAX_FRAME + 1, new Uint8Array(0))));
   assert.equal(frames.length, 1, 'the good frame is delivered');
   assert.ok(d.error instanceof QemuFramingError && d.error.code === 'qemu.frame_too_long' && d.error.offset === good.length);
+  assert.equal(d.pendingBytes, 0, 'nothing of a corrupt stream is pending');
   assert.throws(() => d.push(new Uint8Array(0)), (e) => e === d.error);
 
   const lone = new QemuFrameDecoder({ vnetHeader: true });
