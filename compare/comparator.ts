@@ -70,7 +70,7 @@ import { CONNECTION_CONSTANT_FIELDS, headerSignature, type HeaderField } from '.
 import { ipOptionsOf } from './match/ip-options.js';
 import { AfterCheckpoint, FragmentReassembler, Reassembled, type FragmentOutcome } from './stream/fragments.js';
 import { SequenceTranslation, learnFromHandshake, translateClientToSecondary } from './rewrite/translation.js';
-import { ActiveOpenPairing, guestPortOf, isPairableDatagram, learnFromPairedOpen, type PairedOpen } from './rewrite/pairing.js';
+import { ActiveOpenPairing, PairedOpen, guestPortOf, isPairableDatagram, learnFromPairedOpen } from './rewrite/pairing.js';
 import { ActionList, type Action, type ActionSink, type Side } from './actions.js';
 
 /** The handshake segment one guest sent: what must agree with the other guest's. */
@@ -245,6 +245,14 @@ const NO_SYN_DATA = NO_UNITS;
  */
 const LONG_WAIT_MS = 100;
 
+/**
+ * Translate mode: a guest's datagram on a flow with no output of either guest for this long, and
+ * nothing waiting, may be the first of a new flow from a port the guest drew again (see
+ * `datagramOpen`). Above the 1 s of a ping's requests, far below the seconds to minutes after which
+ * a resolver draws a port of an earlier query again.
+ */
+const RESUME_QUIET_MS = 2000;
+
 /** Whether `c`'s oldest held primary frame, if any, has waited LONG_WAIT_MS or less (see `Engine.keeper`). */
 function primaryRecent(c: Connection, now: number): boolean {
   const h = c.held.peek();
@@ -415,6 +423,14 @@ class MessageConnection extends Connection {
   index = 0;
   /** Translate mode, UDP and echo flows: which guests have sent on this flow (HEARD_* bits), for the pairing of first datagrams. */
   heard = 0;
+  /** Translate mode: caller time of the last guest output on the flow, either guest's. */
+  lastOutput = -Infinity;
+  /**
+   * Translate mode: which guests (HEARD_PRIMARY, HEARD_SECONDARY) offered a datagram on this flow
+   * to the pairing as resumed (`datagramOpen`) that may still wait for its twin; a hint, checked
+   * against the pairing before use.
+   */
+  resumed = 0;
   /** Messages each guest sent on the flow since the last checkpoint or resynchronisation (see `resynchronize`). */
   primaryMessages = 0;
   secondaryMessages = 0;
@@ -430,6 +446,7 @@ class MessageConnection extends Connection {
     this.heldParts.clear();
     this.diverged = false;
     this.paired = null;
+    this.resumed = 0;
     this.primaryMessages = 0;
     this.secondaryMessages = 0;
     this.owed.clear();
@@ -576,6 +593,15 @@ export function createComparator(config: Partial<ComparatorConfig> = {}): Compar
 }
 
 const NO_ACTIONS: Action[] = [];
+
+/** `Engine.datagramOpen`: an SVM datagram offered as resumed waits for its twin (apart). */
+const RESUMED_SECONDARY = 'resumed secondary';
+
+/** Whether a datagram on `c`, a flow both guests have sent on, may be a new flow's first (see `Engine.datagramOpen`). */
+function resumable(c: MessageConnection, now: number): boolean {
+  return (c.heard & HEARD_CLIENT_FIRST) === 0 && now - c.lastOutput >= RESUME_QUIET_MS && c.held.length === 0 && c.waiting.length === 0 &&
+    c.owed.length === 0 && !c.diverged && !c.blocked;
+}
 
 /** `MessageConnection.heard` bits. */
 const HEARD_PRIMARY = 1;
@@ -1204,26 +1230,59 @@ class Engine implements Comparator {
     if (this.config.mode !== 'translate' || !isPairableDatagram(f)) return this.connection(f, true, now) as MessageConnection;
     let guestPort = primary ? -1 : this.pairing.primaryPortOf(f);
     const crossed = !primary && this.crossedDatagram(f, guestPort);
-    const pair = this.datagramOpen(primary, f, guestPort, crossed, now);
+    const open = this.datagramOpen(primary, f, guestPort, crossed, now);
+    const pair = open instanceof PairedOpen ? open : null;
     if (pair !== null && !primary) guestPort = pair.primaryPort;
-    const c = crossed && pair === null ? this.apart(f, now) : (this.connection(f, true, now, guestPort) as MessageConnection);
+    // The SVM's datagrams wait apart while a pairing may still take them to another flow.
+    const c = (crossed || open === RESUMED_SECONDARY) && pair === null ? this.apart(f, now) : (this.connection(f, true, now, guestPort) as MessageConnection);
     c.heard |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
-    if (pair !== null) c.paired = pair;
+    c.lastOutput = now;
+    if (pair !== null) {
+      c.paired = pair.primaryPort === pair.secondaryPort ? null : pair;
+      c.resumed = 0;
+    }
     return c;
   }
 
   /**
    * Offers a guest's first datagram (or echo message) on a flow to the pairing (rewrite/pairing.ts);
-   * returns the pairing when it completes with different ports (identifiers). When the PVM's completes it, the SVM's
-   * datagrams so far wait in a flow keyed by the SVM's own port: they move to the PVM's flow.
+   * returns the pairing when it completes with different ports (identifiers), or, for a datagram
+   * offered as resumed, at all; RESUMED_SECONDARY when an SVM datagram offered as resumed waits
+   * (so does any more from its port). When the PVM's completes the pairing, the SVM's datagrams so
+   * far, waiting in a flow keyed by the SVM's own port, move to the PVM's flow.
+   *
+   * A datagram on a flow both guests have sent on is not a first one, unless the flow has been
+   * quiet (`resumable`): it may then be the first of a new flow from a port the guest drew again,
+   * and is offered as resumed. The other guest's next datagram on the flow is then offered as
+   * resumed too: pairing by order tells whether the flow went on or both guests opened new ones
+   * (see rewrite/pairing.ts), and a pairing replaces the old flow's.
    */
-  private datagramOpen(primary: boolean, f: Frame, guestPort: number, crossed: boolean, now: number): PairedOpen | null {
+  private datagramOpen(primary: boolean, f: Frame, guestPort: number, crossed: boolean, now: number): PairedOpen | typeof RESUMED_SECONDARY | null {
     const known = crossed ? undefined : this.table.get(this.keys.of(f, true, guestPort));
-    if (known instanceof MessageConnection && (known.heard & (HEARD_CLIENT_FIRST | (primary ? HEARD_PRIMARY : HEARD_SECONDARY))) !== 0) return null;
-    const pair = primary ? this.pairing.offerPrimaryDatagram(f, now) : this.pairing.offerSecondaryDatagram(f, now);
-    if (pair === null || pair.primaryPort === pair.secondaryPort) return null;
+    let resumed: MessageConnection | null = null;
+    if (known instanceof MessageConnection && (known.heard & (HEARD_CLIENT_FIRST | (primary ? HEARD_PRIMARY : HEARD_SECONDARY))) !== 0) {
+      if (!primary && this.stillResumed(known, false, f, guestPortOf(f, true))) return RESUMED_SECONDARY;
+      if (!resumable(known, now) && !(!primary && this.stillResumed(known, true, f, guestPort))) return null;
+      resumed = known;
+    }
+    const pair = primary ? this.pairing.offerPrimaryDatagram(f, now, resumed !== null) : this.pairing.offerSecondaryDatagram(f, now, resumed !== null);
+    if (pair === null) {
+      if (resumed === null) return null;
+      resumed.resumed |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
+      return primary ? null : RESUMED_SECONDARY;
+    }
+    if (resumed === null && pair.primaryPort === pair.secondaryPort) return null;
     if (primary) this.adoptSecondaryDatagrams(f, pair, now);
     return pair;
+  }
+
+  /** Whether the PVM's (`primary`) or the SVM's datagram from `port` offered as resumed on `c` still waits for its twin. */
+  private stillResumed(c: MessageConnection, primary: boolean, f: Frame, port: number): boolean {
+    const side = primary ? HEARD_PRIMARY : HEARD_SECONDARY;
+    if ((c.resumed & side) === 0) return false;
+    if (this.pairing.waitingResumed(primary, f, port)) return true;
+    c.resumed &= ~side;
+    return false;
   }
 
   /**
@@ -1249,15 +1308,19 @@ class Engine implements Comparator {
     // The target first: opening it in a full table may evict the stray, which then has nothing to give.
     const target = this.connection(f, true, now) as MessageConnection;
     const strayKey = flowKey(f, true, pair.secondaryPort);
-    // Under its own key when the ports crossed; never a flow the PVM sends on.
-    const stray = this.table.get(SECONDARY_APART_PREFIX + strayKey) ?? this.table.get(strayKey);
-    if (!(stray instanceof MessageConnection) || stray.held.length > 0 || (stray.heard & HEARD_PRIMARY) !== 0) return;
-    for (let w = stray.shiftWaiting(); w !== undefined; w = stray.shiftWaiting()) {
-      target.pushWaiting(w);
-      target.secondaryMessages++;
+    // Under a key of their own while the ports crossed or the datagram was offered as resumed,
+    // then (a resumed flow's mapping replaced meanwhile) under the SVM's port; never a flow the
+    // PVM sends on.
+    for (const key of [SECONDARY_APART_PREFIX + strayKey, strayKey]) {
+      const stray = this.table.get(key);
+      if (!(stray instanceof MessageConnection) || stray === target || stray.held.length > 0 || (stray.heard & HEARD_PRIMARY) !== 0) continue;
+      for (let w = stray.shiftWaiting(); w !== undefined; w = stray.shiftWaiting()) {
+        target.pushWaiting(w);
+        target.secondaryMessages++;
+      }
+      target.heard |= HEARD_SECONDARY;
+      this.mergedAway(stray);
     }
-    target.heard |= HEARD_SECONDARY;
-    this.mergedAway(stray);
   }
 
   /**

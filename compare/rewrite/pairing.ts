@@ -21,6 +21,13 @@
  * repeating a waiting one's source port on the same side (a retransmission) replaces it; a SYN
  * of an already remapped connection is ignored. Everything else returns null.
  *
+ * A datagram on a flow that already has both guests' datagrams may be the first of a new flow
+ * from a port a guest drew again (a resolver opens a socket per query), the other guest's port
+ * being new, or more of the old flow. The caller offers it as resumed, past any mapping of its
+ * port, and offers the other guest's next datagram on that flow as resumed too (`waitingResumed`
+ * tells it one waits): pairing in order then tells the two cases apart, and a pairing that
+ * completes with a resumed offer replaces the mappings of both its ports.
+ *
  * After a pairing with different ports, every later frame of that connection needs its
  * guest-side port looked up: `primaryPortOf` for SVM output, `secondaryPortOf` for client
  * frames to the SVM. Both are allocation-free, and with no remapped connection (same ports on
@@ -105,6 +112,8 @@ class PendingSyn {
     public isn: number,
     public tsVal: number,
     readonly arrival: number,
+    /** Offered as resumed (see the module header). */
+    readonly resumed: boolean,
   ) {}
 }
 
@@ -160,14 +169,27 @@ export class ActiveOpenPairing {
     return isActiveSyn(frame) ? this.offer(SECONDARY, frame, now) : null;
   }
 
-  /** Offers the PVM's first UDP datagram (or echo message) of a flow, seen at `now`; returns the pairing it completes, or null. */
-  offerPrimaryDatagram(frame: Frame, now: number): PairedOpen | null {
-    return isPairableDatagram(frame) ? this.offer(PRIMARY, frame, now) : null;
+  /**
+   * Offers the PVM's first UDP datagram (or echo message) of a flow, seen at `now`, or one that
+   * may be (`resumed`, see the module header); returns the pairing it completes, or null.
+   */
+  offerPrimaryDatagram(frame: Frame, now: number, resumed = false): PairedOpen | null {
+    return isPairableDatagram(frame) ? this.offer(PRIMARY, frame, now, resumed) : null;
   }
 
-  /** Offers the SVM's first UDP datagram (or echo message) of a flow, seen at `now`; returns the pairing it completes, or null. */
-  offerSecondaryDatagram(frame: Frame, now: number): PairedOpen | null {
-    return isPairableDatagram(frame) ? this.offer(SECONDARY, frame, now) : null;
+  /** `offerPrimaryDatagram` for the SVM's. */
+  offerSecondaryDatagram(frame: Frame, now: number, resumed = false): PairedOpen | null {
+    return isPairableDatagram(frame) ? this.offer(SECONDARY, frame, now, resumed) : null;
+  }
+
+  /**
+   * Whether a datagram the PVM (`primary`) or the SVM offered as resumed from guest port `port`
+   * waits for its twin, to `frame`'s destination (a datagram of either guest to it).
+   */
+  waitingResumed(primary: boolean, frame: Frame, port: number): boolean {
+    const key = destinationKey(frame);
+    const queue = key === null ? undefined : this.queues.get(key);
+    return queue?.bySide[primary ? PRIMARY : SECONDARY].some((w) => w.port === port && w.resumed) ?? false;
   }
 
   /**
@@ -222,15 +244,16 @@ export class ActiveOpenPairing {
   }
 
   /** Offers a SYN or first datagram (the caller checked which); see the module header. */
-  private offer(side: number, frame: Frame, now: number): PairedOpen | null {
+  private offer(side: number, frame: Frame, now: number, resumed = false): PairedOpen | null {
     const t = frame.transport;
     const ip = frame.network;
-    if (ip === null || ip.kind === 'arp') return null;
+    const key = destinationKey(frame);
+    if (key === null || !(ip instanceof Ipv4View || ip instanceof Ipv6View)) return null;
     this.expire(now);
     const protocol = frame.protocol;
     const port = guestPortOf(frame, true);
     const remotePort = remotePortOf(frame, true);
-    if (this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, portsKey(protocol, port, remotePort), true) !== null) {
+    if (!resumed && this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, portsKey(protocol, port, remotePort), true) !== null) {
       return null;
     }
     const isn = t instanceof TcpView ? t.seq : 0;
@@ -239,7 +262,6 @@ export class ActiveOpenPairing {
     const addressLength = v4 ? 4 : 16;
     const srcAt = v4 ? ip.offset + 12 : ip.offset + 8;
     const dstAt = srcAt + addressLength;
-    const key = `${protocol}|${v4 ? 4 : 6}|${toHex(ip.bytes, srcAt, addressLength)}|${toHex(ip.bytes, dstAt, addressLength)}|${remotePort}`;
     let queue = this.queues.get(key);
     if (queue === undefined) {
       queue = new DestinationQueue();
@@ -257,6 +279,11 @@ export class ActiveOpenPairing {
         primary ? isn : twin.isn, primary ? twin.isn : isn,
         primary ? tsVal : twin.tsVal, primary ? twin.tsVal : tsVal,
       );
+      if (resumed || twin.resumed) {
+        // A flow anew from a port drawn again: the old flow's mappings of either port are over.
+        this.forgetMapping(this.byPrimary, frame, portsKey(protocol, p.primaryPort, remotePort));
+        this.forgetMapping(this.bySecondary, frame, portsKey(protocol, p.secondaryPort, remotePort));
+      }
       if (p.primaryPort !== p.secondaryPort) this.addMapping(p);
       return p;
     }
@@ -269,7 +296,7 @@ export class ActiveOpenPairing {
     }
     const s = new PendingSyn(
       key, side, v4 ? 4 : 6, copyBytes(ip.bytes, srcAt, srcAt + addressLength), copyBytes(ip.bytes, dstAt, dstAt + addressLength),
-      remotePort, port, isn, tsVal, now,
+      remotePort, port, isn, tsVal, now, resumed,
     );
     mine.push(s);
     this.pending.add(s);
@@ -288,6 +315,12 @@ export class ActiveOpenPairing {
     if (queue.bySide[0].length === 0 && queue.bySide[1].length === 0) this.queues.delete(s.key);
   }
 
+  /** Forgets the mapping under `key` in `map` whose addresses are `frame`'s (guest the source), if any. */
+  private forgetMapping(map: Map<number, PairedOpen[]>, frame: Frame, key: number): void {
+    const m = findMapping(map, frame, key, true);
+    if (m !== null) this.forget(m);
+  }
+
   private addMapping(p: PairedOpen): void {
     this.mappings.add(p);
     addTo(this.bySecondary, portsKey(p.protocol, p.secondaryPort, p.remotePort), p);
@@ -304,6 +337,16 @@ function positive(name: string, v: number, integer: boolean): number {
     throw new RangeError(`ActiveOpenPairing: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
   }
   return v;
+}
+
+/** The destination a guest output frame's SYN or datagram waits for its twin under (see the module header); null for neither IPv4 nor IPv6. */
+function destinationKey(frame: Frame): string | null {
+  const ip = frame.network;
+  if (!(ip instanceof Ipv4View || ip instanceof Ipv6View)) return null;
+  const v4 = ip instanceof Ipv4View;
+  const addressLength = v4 ? 4 : 16;
+  const srcAt = v4 ? ip.offset + 12 : ip.offset + 8;
+  return `${frame.protocol}|${v4 ? 4 : 6}|${toHex(ip.bytes, srcAt, addressLength)}|${toHex(ip.bytes, srcAt + addressLength, addressLength)}|${remotePortOf(frame, true)}`;
 }
 
 /** True for what pairs by its first message: a UDP datagram or an ICMP/ICMPv6 echo message. */

@@ -175,6 +175,56 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     assert.equal(udpOf(t.delivered('secondary')[0]!).udp.dstPort, 45000);
   });
 
+  // A resolver opens a socket per query: each guest draws a random port, and one may draw the port
+  // of an earlier query's flow still in the table (about its queries of the last five minutes
+  // over 28,000). The other guest's port is then new, and the two must still pair.
+  for (const [first, reuser, svmFirst] of [
+    [[33000, 44000], 'PVM', false], [[33000, 44000], 'PVM', true],
+    [[33000, 44000], 'SVM', false], [[33000, 44000], 'SVM', true],
+    [[35000, 35000], 'PVM', false], [[35000, 35000], 'SVM', true],
+  ] as const) {
+    test(`a port reused for a new flow while the old one is in the table pairs afresh: ${first[0] === first[1] ? 'same ports before' : 'remapped before'}, the ${reuser} reuses, ${svmFirst ? 'SVM' : 'PVM'} first`, () => {
+      const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000 });
+      const [p0, s0] = first;
+      t.primary(query(p0, 'who is example.org'), 0);
+      t.secondary(query(s0, 'who is example.org'), 0);
+      t.client(answer(p0, 'example.org is 192.0.2.80'), 20);
+      // Ten seconds on, the next query: one guest draws its old port, the other a new one.
+      const [p1, s1] = reuser === 'PVM' ? [p0, 45000] : [34000, s0];
+      if (svmFirst) t.secondary(query(s1, 'who is example.net'), 10_000);
+      t.primary(query(p1, 'who is example.net'), 10_000);
+      if (!svmFirst) t.secondary(query(s1, 'who is example.net'), 10_000);
+      assert.deepEqual(t.releasedPayloads(), ['who is example.org', 'who is example.net']);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+      t.client(answer(p1, 'example.net is 192.0.2.81'), 10_020);
+      assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, s1, 'the answer reaches the SVM on its new port');
+      t.advanceTo(20_000);
+      assert.deepEqual(t.checkpoints(), [], 'nothing left waiting to time out');
+    });
+  }
+
+  for (const svmFirst of [false, true]) {
+    test(`a flow that resumes after a quiet spell on both guests' old ports is still one flow (${svmFirst ? 'SVM' : 'PVM'} first)`, () => {
+      const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000 });
+      t.primary(query(33000, 'tick'), 0);
+      t.secondary(query(44000, 'tick'), 0);
+      for (const [i, at] of [10_000, 25_000, 40_000].entries()) {
+        if (svmFirst) t.secondary(query(44000, `tock ${i}`), at);
+        t.primary(query(33000, `tock ${i}`), at);
+        if (!svmFirst) t.secondary(query(44000, `tock ${i}`), at);
+        t.client(answer(33000, `ack ${i}`), at + 5);
+        assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, 44000);
+      }
+      // A new flow to the same server afterwards pairs as new flows do.
+      t.primary(query(33001, 'new'), 50_000);
+      t.secondary(query(44001, 'new'), 50_000);
+      t.advanceTo(60_000);
+      assert.deepEqual(t.releasedPayloads(), ['tick', 'tock 0', 'tock 1', 'tock 2', 'new']);
+      assert.deepEqual(t.checkpoints(), []);
+    });
+  }
+
   test('a datagram too large for one frame pairs once reassembled, and the PVM\'s fragments go out', () => {
     const t = new Twins({ mode: 'translate' });
     const big = 'x'.repeat(3000);
@@ -366,6 +416,97 @@ describe('translate mode: guest-opened datagram flows, any interleaving of the t
         });
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('translate mode: flows over quiet spells, with ports drawn again (any interleaving of the two guests)', () => {
+  const SERVERS = ['192.0.2.53', '192.0.2.54'];
+  /** A flow of the script: its kind, server and each guest's port (identifier). */
+  interface Flow {
+    kind: 'udp' | 'echo';
+    server: number;
+    pvmPort: number;
+    svmPort: number;
+    sent: number;
+  }
+  /** One step of a round: a flow goes on (`flow` >= 0) or a new one opens, each guest's port fresh or drawn again. */
+  const stepArb = fc.record({
+    goOn: fc.nat(),
+    kind: fc.constantFrom<'udp' | 'echo'>('udp', 'echo'),
+    server: fc.integer({ min: 0, max: SERVERS.length - 1 }),
+    pvmReuse: fc.option(fc.nat(), { nil: undefined }),
+    svmReuse: fc.option(fc.nat(), { nil: undefined }),
+    messages: fc.integer({ min: 1, max: 2 }),
+  });
+
+  test('zero mismatches and nothing left waiting; each PVM frame released once, in order within its flow', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(stepArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { maxLength: 60 }), (rounds, coin) => {
+        const flows: Flow[] = [];
+        /** Flows no guest has closed (by drawing one of its ports again). */
+        const alive = new Set<number>();
+        let fresh = 0;
+        const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000 });
+        const frameOf = (i: number, svm: boolean, n: number): Uint8Array => {
+          const f = flows[i]!;
+          const port = svm ? f.svmPort : f.pvmPort;
+          const payload = `flow ${i} message ${n}`;
+          return f.kind === 'udp'
+            ? emitUdp({ src: GUEST, dst: SERVERS[f.server]!, srcPort: port, dstPort: 53, payload })
+            : emitIcmpEcho({ src: GUEST, dst: SERVERS[f.server]!, id: port, sequence: n, payload: new TextEncoder().encode(payload) });
+        };
+        let k = 0;
+        rounds.forEach((steps, r) => {
+          // Each guest's program in this round, the same for both: flows touched once each.
+          const order: [number, number][] = [];
+          const touched = new Set<number>();
+          for (const step of steps) {
+            const candidates = [...alive].filter((i) => !touched.has(i));
+            let i: number;
+            if (step.pvmReuse === undefined && step.svmReuse === undefined && candidates.length > 0 && step.goOn % 2 === 0) {
+              i = candidates[step.goOn % candidates.length]!;
+            } else {
+              // A new flow: a guest drawing a port again takes one of a flow of that kind to that
+              // server, but none a flow touched this round uses (its socket is open).
+              const busy = (f: Flow, side: 'pvmPort' | 'svmPort'): boolean => [...touched].some((j) => flows[j]![side] === f[side] && flows[j]!.kind === f.kind && flows[j]!.server === f.server);
+              const old = (reuse: number | undefined, side: 'pvmPort' | 'svmPort'): number | undefined => {
+                const pool = flows.filter((f) => f.kind === step.kind && f.server === step.server && !busy(f, side));
+                return reuse === undefined || pool.length === 0 ? undefined : pool[reuse % pool.length]![side];
+              };
+              fresh++;
+              i = flows.push({ kind: step.kind, server: step.server, pvmPort: old(step.pvmReuse, 'pvmPort') ?? 30000 + fresh, svmPort: old(step.svmReuse, 'svmPort') ?? 40000 + fresh, sent: 0 }) - 1;
+              // The flows whose ports were drawn again are over, for both guests.
+              flows.forEach((f, j) => {
+                if (j !== i && f.kind === step.kind && f.server === step.server && (f.pvmPort === flows[i]!.pvmPort || f.svmPort === flows[i]!.svmPort)) alive.delete(j);
+              });
+              alive.add(i);
+            }
+            touched.add(i);
+            for (let m = 0; m < step.messages; m++) order.push([i, flows[i]!.sent++]);
+          }
+          // Rounds are quiet spells apart; within one, the two guests interleave at random.
+          let p = 0;
+          let s = 0;
+          let at = r * 10_000;
+          while (p < order.length || s < order.length) {
+            const primaryNext = s === order.length || (p < order.length && (coin[k++ % Math.max(1, coin.length)] ?? true));
+            const [flow, n] = order[primaryNext ? p++ : s++]!;
+            if (primaryNext) t.primary(frameOf(flow, false, n), at++);
+            else t.secondary(frameOf(flow, true, n), at++);
+          }
+        });
+        t.advanceTo(rounds.length * 10_000 + 10_000);
+        assert.deepEqual(t.mismatchReasons(), []);
+        assert.deepEqual(t.checkpoints(), []);
+        const released = t.released().map(payloadOrEcho);
+        assert.equal(released.length, flows.reduce((n, f) => n + f.sent, 0), 'every PVM frame released, once');
+        flows.forEach((f, i) => {
+          const mine = released.filter((x) => x.startsWith(`flow ${i} `));
+          assert.deepEqual(mine, Array.from({ length: f.sent }, (_, n) => `flow ${i} message ${n}`), `flow ${i} in order`);
+        });
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -248,6 +248,36 @@ test('pairing: a flow both guests send on from the same port pairs with no mappi
   assert.equal(a.pendingCount, 0);
 });
 
+test('pairing: a datagram offered as resumed passes its port\'s mapping, and its pairing replaces the mappings of both ports', () => {
+  const a = new ActiveOpenPairing();
+  a.offerPrimaryDatagram(datagram(33000), 0);
+  pair(a.offerSecondaryDatagram(datagram(44000), 0));
+  a.offerPrimaryDatagram(datagram(33001), 0);
+  pair(a.offerSecondaryDatagram(datagram(44001), 0));
+  // Mapped ports are not offered again, unless as resumed.
+  assert.equal(a.offerPrimaryDatagram(datagram(33000), 10), null);
+  assert.equal(a.pendingCount, 0);
+  assert.equal(a.offerPrimaryDatagram(datagram(33000), 10, true), null);
+  assert.equal(a.waitingResumed(true, datagram(44009), 33000), true, 'asked with either guest\'s frame to the destination');
+  assert.equal(a.waitingResumed(false, datagram(44009), 33000), false, 'the other side');
+  assert.equal(a.waitingResumed(true, datagram(33001), 33001), false, 'another port');
+  // The SVM's port of the other flow, drawn again for the new one.
+  const p = pair(a.offerSecondaryDatagram(datagram(44001), 10, true));
+  assert.deepEqual([p.primaryPort, p.secondaryPort], [33000, 44001]);
+  assert.equal(a.waitingResumed(true, datagram(44009), 33000), false, 'paired');
+  assert.equal(a.mappingCount, 1, 'both old mappings gone, the new one kept');
+  assert.equal(a.primaryPortOf(datagram(44001)), 33000);
+  assert.equal(a.primaryPortOf(datagram(44000)), 44000, 'the SVM\'s old port of 33000 is mapped no more');
+  assert.equal(a.secondaryPortOf(datagram(33001, true)), 33001, 'nor is the PVM\'s port of the other old flow');
+  assert.equal(a.secondaryPortOf(datagram(33000, true)), 44001);
+  // A fresh offer has no such effect on a waiting resumed one: they pair like any two.
+  assert.equal(a.offerSecondaryDatagram(datagram(44000), 20, true), null);
+  assert.equal(a.waitingResumed(false, datagram(33009), 44000), true);
+  const q = pair(a.offerPrimaryDatagram(datagram(33002), 20));
+  assert.deepEqual([q.primaryPort, q.secondaryPort], [33002, 44000]);
+  assert.equal(a.primaryPortOf(datagram(44001)), 33000, 'mappings of other ports stay');
+});
+
 test('pairing: echo messages pair by identifier, which both lookups then map', () => {
   const a = new ActiveOpenPairing();
   const request = (id: number): Frame => decoded(emitIcmpEcho({ src: GUEST, dst: REMOTE, id, sequence: 1 }));
