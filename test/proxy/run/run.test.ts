@@ -168,6 +168,22 @@ describe('identical twins: data intact, zero checkpoints', () => {
     });
   });
 
+  test('UDP flows the guests open towards the client, a guest drawing a port again after a quiet spell', async () => {
+    await withClientServer(1000, async () => {
+      await noCheckpoints(t, proxy, async () => {
+        // The old flows stay in the table (idle for less than the idle timeout); each new one has
+        // one guest on its old flow's port and the other on a new one, as a resolver's next query.
+        for (const [pvmPort, svmPort] of [[33010, 44010], [33010, 44011], [33012, 44011]] as const) {
+          const [p, s] = await Promise.all([[t.pvm, pvmPort], [t.svm, svmPort]].map(([ns, port]) =>
+            t.lab.exec(ns as string, 'python3', [TWIN, 'udp', CLIENT_IP, String(CALLBACK_PORT), '20', String(port)], { timeoutMs: 60_000 })));
+          assert.deepEqual(json(p!.stdout), { ok: 20, bad: 0 }, `PVM from ${pvmPort}: ${p!.stderr}`);
+          assert.deepEqual(json(s!.stdout), { ok: 20, bad: 0 }, `SVM from ${svmPort}: ${s!.stderr}`);
+          await new Promise((resolve) => setTimeout(resolve, 2500)); // the quiet spell
+        }
+      });
+    });
+  });
+
   test('pings the guests send towards the client, each with its own identifier', async () => {
     await noCheckpoints(t, proxy, async () => {
       for (const dst of [CLIENT_IP, CLIENT_IP6]) {
