@@ -6,8 +6,10 @@
  * `outdev`, and is the Xen checkpoint controller on `notify_dev` (hello, then COLO_CHECKPOINT
  * `checkpointMs` after each DO_CHECKPOINT; requests while one is pending are coalesced).
  *
- * Frames go out as fast as the comparator reads them (its timeouts run on its own clock, so a
- * capture's pauses are not reproduced). A colo-compare takes no client input (QEMU's
+ * Frames go out as fast as the comparator reads them, each input on its own (up to
+ * INPUT_QUEUE_BYTES queued ahead), as the two VMs' sockets would: a comparator may pause one input
+ * until the other catches up. Its timeouts run on its own clock, so a capture's pauses are not
+ * reproduced. A colo-compare takes no client input (QEMU's
  * filter-mirror feeds the SVM), so client frames are counted, not sent. Completion is found with
  * a barrier: a UDP datagram on its own flow (10.0.0.2:7 -> 10.0.0.1:7, payload
  * `colo-replay-barrier-N`) sent to both inputs after everything else; once it is out, every
@@ -102,9 +104,32 @@ function isBarrier(p: Uint8Array): string | undefined {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Bytes of the captures queued for one input beyond which sending waits for it to drain. A
+ * comparator may stop reading one input until the other catches up (colo-proxy compare pauses
+ * secondary_in while the SVM is far ahead), as the VMs' sockets, independent of each other,
+ * would let it: waiting for the paused input at once would stop the other too, the one it waits on.
+ */
+const INPUT_QUEUE_BYTES = 64 * 1024 * 1024;
+
+/** Writes a frame of the captures to an input, waiting for it to drain only past INPUT_QUEUE_BYTES. */
+async function queue(s: Socket, bytes: Uint8Array): Promise<void> {
+  s.write(bytes);
+  if (s.writableLength > INPUT_QUEUE_BYTES) await drained(s);
+}
+
 /** Writes, waiting for the socket to drain when its buffer is full. */
 async function send(s: Socket, bytes: Uint8Array): Promise<void> {
-  if (!s.write(bytes)) await new Promise<void>((resolve, reject) => {
+  if (!s.write(bytes)) await drained(s);
+}
+
+/** Resolves once `s` drains; rejects if it closes first (or has). */
+function drained(s: Socket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (s.destroyed) {
+      reject(new Error('the comparator closed the connection'));
+      return;
+    }
     const done = (err?: Error): void => {
       s.off('drain', done);
       s.off('close', closed);
@@ -245,10 +270,10 @@ export async function runAgainst<Ours extends { guest: GuestChoice }>(o: ReplayO
         const data = asEthernet(f.linkType, f.data);
         if (side === 'primary') {
           audit.send(data);
-          await send(primaryIn, encodeQemuFrame(data));
+          await queue(primaryIn, encodeQemuFrame(data));
         } else {
           secondaryFrames++;
-          await send(secondaryIn, encodeQemuFrame(data));
+          await queue(secondaryIn, encodeQemuFrame(data));
         }
       }
     }

@@ -837,6 +837,32 @@ test('replay cli: --against takes any comparator on four sockets: here colo-prox
   }
 });
 
+test('replay cli: --against a comparator that pauses an input (the SVM far ahead) feeds the other on, as two VMs would: no false timeout', async () => {
+  // 900 segments of 1448 bytes, the SVM's all sent before the PVM's first: colo-proxy compare
+  // stops reading secondary_in past 512 waiting frames until the PVM's catch up.
+  const body = 'x'.repeat(900 * 1448);
+  const cuts = Array.from({ length: 899 }, (_, i) => (i + 1) * 1448);
+  const [p, s] = [join(dir, 'ahead-p.pcapng'), join(dir, 'ahead-s.pcapng')];
+  await download('ahead-p.pcapng', body, cuts, 1000);
+  await download('ahead-s.pcapng', body, cuts, 0);
+  const sockets = mkdtempSync(join(tmpdir(), 'colo-against-'));
+  const names = ['primary_in', 'secondary_in', 'outdev', 'notify_dev'];
+  const flagsOf = ['--primary-in', '--secondary-in', '--outdev', '--notify-dev'];
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, coloProxyArgv(['compare', ...names.flatMap((n, i) => [flagsOf[i]!, `unix:${join(sockets, n)},server`])]), { stdio: 'ignore' });
+  try {
+    const r = cli(['--primary', p, '--secondary', s, '--json', '--quiet', '--against', names.map((n) => `unix:${join(sockets, n)}`).join(',')]);
+    assert.equal(r.code, 0, r.stderr);
+    const { against, coloProxy } = JSON.parse(r.stdout) as AgainstJson;
+    assert.deepEqual(coloProxy.checkpoints, []);
+    assert.deepEqual(against.checkpoints, [], 'no checkpoint from the live compare either');
+    assert.deepEqual([against.released, against.lost, against.duplicated, against.reordered], [902, 0, 0, 0]);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(sockets, { recursive: true, force: true });
+  }
+});
+
 test('replay cli: --against reports a comparator that loses, duplicates and reorders frames, and lists what it keeps of a flood', async () => {
   // A fake colo-compare: it passes the barriers, drops the 2nd primary frame, sends the 3rd twice
   // and the 4th after the 5th; on notify_dev it answers the hello, sends 25 unknown messages, then
