@@ -126,6 +126,14 @@ export function replayExitCode(r: ReplayReport): number {
   return r.checkpointCount === 0 && r.unreleased === 0 ? 0 : 1;
 }
 
+/** The released frames no checkpoint flushed: verified, unless a stream was picked up mid-way (its bytes before the other side's first are not). */
+function releasedByComparison(r: ReplayReport): string {
+  const unverified = r.counters.unverifiedBytes as number;
+  return unverified === 0
+    ? `${r.releasedVerified} verified`
+    : `${r.releasedVerified} by the comparator (${unverified} bytes unverified: picked up mid-stream)`;
+}
+
 function seconds(msValue: number): string {
   return `${(msValue / 1000).toFixed(6)} s`;
 }
@@ -157,7 +165,7 @@ export function formatReport(r: ReplayReport): string {
   const rows: string[][] = [
     ['outcome', verdict],
     ['frames', `primary ${r.primaryFrames}, secondary ${r.secondaryFrames}, client ${r.clientFrames}`],
-    ['released', `${r.released}: ${r.releasedVerified} verified, ${r.releasedAtCheckpoints} flushed by checkpoints`],
+    ['released', `${r.released}: ${releasedByComparison(r)}, ${r.releasedAtCheckpoints} flushed by checkpoints`],
     ['delay', r.releaseDelayMs
       ? `p50 ${r.releaseDelayMs.p50.toFixed(3)} ms, p90 ${r.releaseDelayMs.p90.toFixed(3)} ms, p99 ${r.releaseDelayMs.p99.toFixed(3)} ms, max ${r.releaseDelayMs.max.toFixed(3)} ms (arrival to release)`
       : 'none released'],
