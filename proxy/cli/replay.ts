@@ -207,7 +207,9 @@ async function replayAgainst(options: ReplayOptions, target: ComparatorEndpoints
     return await runAgainst(options, qemu.endpoints, qemu.label, first, () => qemu.alive());
   } catch (e) {
     if (e === oursFailed || e instanceof ReplayInputError) throw e;
-    throw failed('--against-qemu', e);
+    // A socket QEMU closed as it died: its own reason says more (an assertion, a signal).
+    const died = options.signal?.aborted === true ? undefined : await qemu.exitedWithin(1000);
+    throw failed('--against-qemu', died !== undefined ? new Error(died) : e);
   } finally {
     await qemu.close();
   }

@@ -13,6 +13,10 @@
  *
  * `-S` changes nothing with `-machine none` (no vCPU; colo-compare runs in its iothread);
  * `iothread` is mandatory. QEMU removes its socket files when it exits.
+ *
+ * QEMU is started through `setpriv --pdeathsig KILL` where util-linux has it, so that it dies
+ * with this process even when this process is killed outright (SIGKILL, the OOM killer); an exit
+ * of this process removes the socket directory and kills QEMU, however it comes about.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -64,12 +68,23 @@ export function findOnPath(binary: string): string | undefined {
 /** A running QEMU colo-compare. */
 export interface QemuProcess {
   endpoints: ComparatorEndpoints;
-  /** Its command line, for reports. */
+  /** Its command line, for reports, with DIR for its temporary socket directory (the same every run). */
   label: string;
   /** Throws with QEMU's stderr if it has exited. */
   alive(): void;
+  /**
+   * Why QEMU exited, if it has or does within `ms`, else undefined: for an error on its sockets,
+   * which Node may report before the process's exit.
+   */
+  exitedWithin(ms: number): Promise<string | undefined>;
   /** Stops it (SIGTERM, SIGKILL after 2 s) and removes its socket directory. */
   close(): Promise<void>;
+}
+
+/** The command that runs QEMU so that it dies with this process (see the module header). */
+function parentBound(binary: string, args: readonly string[]): [string, string[]] {
+  const setpriv = findOnPath('setpriv');
+  return setpriv === undefined ? [binary, [...args]] : [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...args]];
 }
 
 /** Starts QEMU's colo-compare; throws an Error naming the apt-get line when QEMU is not installed. */
@@ -78,7 +93,7 @@ export function startQemuColoCompare(settings: QemuColoCompareSettings): QemuPro
   if (binary === undefined) throw new Error(`${QEMU_BINARY} is not installed (Debian: apt-get update && ${QEMU_INSTALL_LINE})`);
   const dir = mkdtempSync(join(tmpdir(), 'colo-replay-qemu-'));
   const args = qemuColoCompareArgs(dir, settings);
-  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(...parentBound(binary, args), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exit: string | undefined;
   child.stderr!.setEncoding('utf8');
@@ -96,16 +111,27 @@ export function startQemuColoCompare(settings: QemuColoCompareSettings): QemuPro
   const kill = (): void => {
     child.kill('SIGKILL');
   };
-  process.once('exit', kill);
+  // At any exit of this process (a second signal stops it at once, past `close`).
+  const cleanUp = (): void => {
+    kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanUp);
+  const why = (): string => `${QEMU_BINARY} exited (${exit}): ${stderr.trim() || 'no output'}`;
   const endpoint = (name: string): ComparatorEndpoints['outdev'] => ({ kind: 'unix', path: join(dir, name), server: false, text: `unix:${join(dir, name)}` });
   return {
     endpoints: { primary_in: endpoint('primary_in'), secondary_in: endpoint('secondary_in'), outdev: endpoint('outdev'), notify_dev: endpoint('notify_dev') },
-    label: `QEMU colo-compare (${[QEMU_BINARY, ...args].join(' ')})`,
+    label: `QEMU colo-compare (${[QEMU_BINARY, ...qemuColoCompareArgs('DIR', settings)].join(' ')})`,
     alive() {
-      if (exit !== undefined) throw new Error(`${QEMU_BINARY} exited (${exit}): ${stderr.trim() || 'no output'}`);
+      if (exit !== undefined) throw new Error(why());
+    },
+    async exitedWithin(ms) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+      clearTimeout(timer);
+      return exit === undefined ? undefined : why();
     },
     async close() {
-      process.off('exit', kill);
       if (exit === undefined) {
         child.kill('SIGTERM');
         const killer = setTimeout(kill, 2000);
@@ -113,6 +139,8 @@ export function startQemuColoCompare(settings: QemuColoCompareSettings): QemuPro
         clearTimeout(killer);
       }
       rmSync(dir, { recursive: true, force: true });
+      // Only now: a second signal while QEMU was stopping exits through `cleanUp`.
+      process.off('exit', cleanUp);
     },
   };
 }

@@ -794,7 +794,7 @@ test('replay cli: no guest output in either capture is a one-line error, exit 2;
 });
 
 interface AgainstJson {
-  against: { primaryFrames: number; secondaryFrames: number; released: number; lost: number; duplicated: number; reordered: number; checkpoints: unknown[]; helloAnswered: boolean };
+  against: { comparator: string; primaryFrames: number; secondaryFrames: number; released: number; lost: number; duplicated: number; reordered: number; checkpoints: unknown[]; helloAnswered: boolean };
   coloProxy: JsonReport;
 }
 
@@ -802,6 +802,8 @@ test('replay cli: --against-qemu plays the captures into QEMU\'s colo-compare as
   const r = cli(['--primary', P, '--secondary', join(dir, 's-same.pcapng'), '--against-qemu', '--json', '--quiet']);
   assert.equal(r.code, 0, r.stderr);
   const { against, coloProxy } = JSON.parse(r.stdout) as AgainstJson;
+  // The same words every run: QEMU's temporary socket directory is DIR.
+  assert.match(against.comparator, /^QEMU colo-compare \(qemu-system-x86_64 -machine none .* -chardev socket,id=primary_in,path=DIR\/primary_in,server=on,wait=off /);
   assert.equal(against.helloAnswered, true);
   assert.equal(against.primaryFrames, primaryFrames.length);
   assert.equal(against.secondaryFrames, 5);
@@ -817,6 +819,72 @@ test('replay cli: --against-qemu shows a payload difference on both comparators 
   assert.match(r.stdout, /released +5 of 5: 0 lost, 0 duplicated/);
   assert.match(r.stdout, /colo-proxy \(virtual clock\) +diverged: 1 checkpoint \(tcp\.payload 1\); released 5/);
   assert.match(r.stdout, /QEMU +diverged: [1-9]\d* checkpoints?; released 5, lost 0/);
+});
+
+/**
+ * `replay --against-qemu` of P against a silent SVM (QEMU holds the PVM's frames for its compare
+ * timeout, so the run lasts seconds) with its own TMPDIR, once QEMU listens: the replay, the QEMU
+ * socket directory and QEMU's process id.
+ */
+async function replayAgainstRunningQemu(name: string): Promise<{ child: ReturnType<typeof spawn>; tmp: string; qemuDir: () => string[]; qemuPid: number; stderr: () => string }> {
+  const silent = await writeCapture(`${name}-silent.pcapng`, []);
+  const tmp = mkdtempSync(join(dir, `${name}-tmp-`));
+  const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', P, '--secondary', silent, '--quiet', '--against-qemu']), { env: { ...process.env, TMPDIR: tmp } });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const qemuDir = (): string[] => readdirSync(tmp).filter((n) => n.startsWith('colo-replay-qemu-'));
+  let qemuPid = -1;
+  for (const until = Date.now() + 20_000; qemuPid === -1; await sleep(20)) {
+    if (Date.now() > until || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      assert.fail(`QEMU never listened; stderr: ${stderr}`);
+    }
+    const d = qemuDir()[0];
+    if (d === undefined || !existsSync(join(tmp, d, 'notify_dev'))) continue;
+    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      if (cmdline.some((a) => a.endsWith('qemu-system-x86_64')) && cmdline.some((a) => a.includes(join(tmp, d)))) qemuPid = Number(pid);
+    }
+  }
+  return { child, tmp, qemuDir, qemuPid, stderr: () => stderr };
+}
+
+const running = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+test('replay cli: --against-qemu stopped by a second signal at once still stops QEMU and removes its socket directory', async () => {
+  const r = await replayAgainstRunningQemu('second-signal');
+  const exited = once(r.child, 'exit') as Promise<[number | null, string | null]>;
+  r.child.kill('SIGINT');
+  while (!r.stderr().includes('\n') && r.child.exitCode === null) await sleep(5);
+  r.child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  assert.ok(signal === 'SIGTERM' || code === 130, `code ${code}, signal ${signal}: ${r.stderr()}`);
+  assert.deepEqual(r.qemuDir(), [], 'no socket directory left');
+  for (const until = Date.now() + 5000; running(r.qemuPid) && Date.now() < until;) await sleep(20);
+  assert.equal(running(r.qemuPid), false, 'QEMU gone');
+});
+
+test('replay cli: --against-qemu killed outright (SIGKILL) takes QEMU with it', async () => {
+  const r = await replayAgainstRunningQemu('sigkill');
+  r.child.kill('SIGKILL');
+  for (const until = Date.now() + 5000; running(r.qemuPid) && Date.now() < until;) await sleep(20);
+  const alive = running(r.qemuPid);
+  if (alive) process.kill(r.qemuPid, 'SIGKILL');
+  assert.equal(alive, false, 'QEMU died with the replay');
+});
+
+test('replay cli: --against-qemu says why QEMU died (here an assertion on a zero-length frame), every time', async () => {
+  const zero = await writeCapture('zero-length.pcapng', [new Uint8Array(0)]);
+  for (let i = 0; i < 3; i++) {
+    const r = cli(['--primary', zero, '--secondary', zero, '--quiet', '--against-qemu']);
+    assertOneLineError(r, /^colo-proxy: replay: --against-qemu: qemu-system-x86_64 exited \(code null, signal SIGABRT\): .*Assertion/);
+  }
 });
 
 test('replay cli: --against takes any comparator on four sockets: here colo-proxy compare itself', async () => {
