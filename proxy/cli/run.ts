@@ -71,7 +71,10 @@ function watcherOf(relay: EngineMetricsRelay): EngineWatcher {
   return {
     attach: (c) => relay.attach(c),
     detach: () => relay.detach(),
-    lost: () => relay.add('colo_proxy_secondary_losses_total', {}, 1),
+    lost: () => {
+      // One loss, not two, when the engine before had declared it lost (timeouts), then died of its interface going.
+      if (relay.departedGauge('colo_proxy_secondary_lost') !== 1) relay.add('colo_proxy_secondary_losses_total', {}, 1);
+    },
     handedOver: () => relay.add('colo_proxy_restores_total', { lost: 'secondary' }, 1),
   };
 }

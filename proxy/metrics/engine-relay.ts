@@ -74,6 +74,8 @@ export class EngineMetricsRelay {
   private engine: ChildProcess | null = null;
   /** The running engine's last values. */
   private latest: MetricFamily[] | null = null;
+  /** The last values of the engine that exited last, gauges included. */
+  private departed: MetricFamily[] = [];
   private nextId = 0;
   private readonly waiting = new Map<number, (families: MetricFamily[] | null) => void>();
   private poll: NodeJS.Timeout | null = null;
@@ -105,8 +107,15 @@ export class EngineMetricsRelay {
       if (String(f.type) !== 'counter' || this.absolute.has(f.name)) continue;
       for (const v of f.values) this.add(f.name, v.labels, v.value);
     }
+    this.departed = this.latest ?? [];
     this.engine = null;
     this.latest = null;
+  }
+
+  /** The unlabelled gauge `name` as the engine that exited last left it, or undefined. */
+  departedGauge(name: string): number | undefined {
+    const f = this.departed.find((d) => d.name === name && String(d.type) === 'gauge');
+    return f?.values.find((v) => Object.keys(v.labels).length === 0)?.value;
   }
 
   /** Counts `n` on a counter series the supervisor knows of (an engine's family). */

@@ -565,9 +565,21 @@ describe('twins that differ', () => {
     assert.match(proxy.log(), /secondary lost: 3 consecutive timeout episodes/);
     assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0);
     ctx.diagnostic(`download done ${Date.now() - started} ms after the SVM fell silent; ${summary(proxy.log())}`);
-    // SIGUSR2 restores comparison.
+    // Its interface going too is the same loss: the engine dies, one starts without it, one loss counted.
+    t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'down']);
+    try {
+      await waitFor('an engine without s0', () => proxy.log().includes('starting a new engine without it'), 15_000);
+      await waitFor('that engine', () => proxy.log().split('notify-dev: controller connected').length - 1 >= 2, 15_000);
+      const gone = await t.metrics();
+      assert.equal(gone.get('colo_proxy_secondary_lost'), 1, proxy.log());
+      assert.equal(gone.get('colo_proxy_secondary_losses_total'), 1, `one loss, not two; proxy log:\n${proxy.log()}`);
+    } finally {
+      t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
+    }
+    // SIGUSR2 restores comparison: s0 is back, so by handing over to an engine with it.
     proxy.child.kill('SIGUSR2');
-    await waitFor('the restore', () => proxy.log().includes('secondary restored by the operator'), 5000);
+    await waitFor('the hand-over', () => proxy.log().includes('starting a new engine with every interface'), 15_000);
+    await waitFor('the engine with s0', () => proxy.log().split('notify-dev: controller connected').length - 1 >= 3, 15_000);
     const restored = await t.metrics();
     assert.equal(restored.get('colo_proxy_secondary_lost'), 0);
     assert.equal(restored.get('colo_proxy_restores_total{lost="secondary"}'), 1);
