@@ -74,7 +74,7 @@ function currentCounters(current: () => Counters): Counters {
 }
 
 export function createRunMetrics(current: () => Counters, ports: readonly LivePortStats[], state: RunState): RunMetrics {
-  const base = createMetrics(currentCounters(current), ['primary', 'secondary', 'client']);
+  const base = createMetrics(currentCounters(current), ['primary', 'secondary', 'client'], state.passedThrough);
   const registry = base.registry;
   const perPort = (name: string, help: string, read: (p: PcapInterface) => number): void => {
     new Counter({

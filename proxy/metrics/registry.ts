@@ -25,8 +25,12 @@ export interface ProxyMetrics {
 /** Where frames come from: `compare` has no client side (QEMU's filter-mirror feeds the SVM), `run` has all three. */
 export type InputSide = 'primary' | 'secondary' | 'client';
 
-/** A registry whose core metrics read `counters` at scrape time; `colo_proxy_frames_total` has a series for each of `sides`. */
-export function createMetrics(counters: Counters, sides: readonly InputSide[]): ProxyMetrics {
+/**
+ * A registry whose core metrics read `counters` at scrape time; `colo_proxy_frames_total` has a
+ * series for each of `sides`, and counts besides the core's the frames `passedThrough` says went
+ * round it (`run` while a peer is lost).
+ */
+export function createMetrics(counters: Counters, sides: readonly InputSide[], passedThrough?: Readonly<Record<InputSide, number>>): ProxyMetrics {
   const registry = new Registry();
   const total = (name: string, help: string, read: () => number): void => {
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
@@ -44,8 +48,13 @@ export function createMetrics(counters: Counters, sides: readonly InputSide[]): 
     });
   };
   const framesOf: Record<InputSide, () => number> = { primary: () => counters.primaryFrames, secondary: () => counters.secondaryFrames, client: () => counters.clientFrames };
-  byLabel('colo_proxy_frames_total', 'Frames received, by side (primary = PVM output, secondary = SVM output, client = towards the guest).', 'side', () => sides.map((side) => [side, framesOf[side]()]));
-  total('colo_proxy_released_frames_total', 'Primary frames released to the client.', () => counters.releasedFrames);
+  byLabel('colo_proxy_frames_total', sides.includes('client')
+    ? 'Frames received, by side (primary = PVM output, secondary = SVM output, client = towards the guest), those passed through uncompared included.'
+    : 'Frames received, by side (primary = PVM output, secondary = SVM output).',
+  'side', () => sides.map((side) => [side, framesOf[side]() + (passedThrough?.[side] ?? 0)]));
+  total('colo_proxy_released_frames_total', passedThrough === undefined
+    ? 'Primary frames released to the client.'
+    : 'Primary frames released to the client by the comparator (not those passed through uncompared: colo_proxy_passthrough_frames_total).', () => counters.releasedFrames);
   total('colo_proxy_compared_bytes_total', 'Payload bytes compared equal on both sides (a difference is counted in colo_proxy_mismatches_total instead).', () => counters.comparedBytes);
   total('colo_proxy_unverified_bytes_total', 'Primary bytes released uncompared (connections picked up mid-stream).', () => counters.unverifiedBytes);
   const reasons = Object.keys(MISMATCH_REASONS);

@@ -446,6 +446,9 @@ describe('twins that differ', () => {
       assert.equal(m.get('colo_proxy_secondary_lost'), 1, log());
       assert.equal(m.get('colo_proxy_secondary_losses_total'), 1, 'counted by the supervisor');
       assert.ok((m.get('colo_proxy_passthrough_frames_total{side="primary"}') ?? 0) > 0, log());
+      // Frames passed through are frames received (a "PVM silent" alert must not fire), not released ones.
+      assert.equal(m.get('colo_proxy_frames_total{side="primary"}'), m.get('colo_proxy_passthrough_frames_total{side="primary"}'));
+      assert.equal(m.get('colo_proxy_released_frames_total'), 0);
       t.lab.run(t.proxy, 'ip', ['link', 'set', 's0', 'up']);
       proxy.child.kill('SIGUSR2');
       await waitFor('the hand-over', () => log().includes('starting a new engine with every interface'), 15_000);
