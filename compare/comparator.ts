@@ -425,12 +425,6 @@ class MessageConnection extends Connection {
   heard = 0;
   /** Translate mode: caller time of the last guest output on the flow, either guest's. */
   lastOutput = -Infinity;
-  /**
-   * Translate mode: which guests (HEARD_PRIMARY, HEARD_SECONDARY) offered a datagram on this flow
-   * to the pairing as resumed (`datagramOpen`) that may still wait for its twin; a hint, checked
-   * against the pairing before use.
-   */
-  resumed = 0;
   /** Messages each guest sent on the flow since the last checkpoint or resynchronisation (see `resynchronize`). */
   primaryMessages = 0;
   secondaryMessages = 0;
@@ -446,7 +440,6 @@ class MessageConnection extends Connection {
     this.heldParts.clear();
     this.diverged = false;
     this.paired = null;
-    this.resumed = 0;
     this.primaryMessages = 0;
     this.secondaryMessages = 0;
     this.owed.clear();
@@ -596,6 +589,12 @@ const NO_ACTIONS: Action[] = [];
 
 /** `Engine.datagramOpen`: an SVM datagram offered as resumed waits for its twin (apart). */
 const RESUMED_SECONDARY = 'resumed secondary';
+
+/** The tag of a datagram offered to the pairing as resumed: the flow it came on, and where the SVM's wait meanwhile (null for the PVM's). */
+class ResumedOffer {
+  constructor(readonly home: string, readonly apart: string | null) {}
+}
+const PRIMARY_RESUMED = new ResumedOffer('', null);
 
 /** Whether a datagram on `c`, a flow both guests have sent on, may be a new flow's first (see `Engine.datagramOpen`). */
 function resumable(c: MessageConnection, now: number): boolean {
@@ -1228,6 +1227,8 @@ class Engine implements Comparator {
    */
   private messageConnection(primary: boolean, f: Frame, now: number): MessageConnection {
     if (this.config.mode !== 'translate' || !isPairableDatagram(f)) return this.connection(f, true, now) as MessageConnection;
+    this.pairing.expire(now);
+    if (this.pairing.droppedResumed.length > 0) this.rehomeDropped();
     let guestPort = primary ? -1 : this.pairing.primaryPortOf(f);
     const crossed = !primary && this.crossedDatagram(f, guestPort);
     const open = this.datagramOpen(primary, f, guestPort, crossed, now);
@@ -1237,52 +1238,59 @@ class Engine implements Comparator {
     const c = (crossed || open === RESUMED_SECONDARY) && pair === null ? this.apart(f, now) : (this.connection(f, true, now, guestPort) as MessageConnection);
     c.heard |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
     c.lastOutput = now;
-    if (pair !== null) {
-      c.paired = pair.primaryPort === pair.secondaryPort ? null : pair;
-      c.resumed = 0;
-    }
+    if (pair !== null) c.paired = pair.primaryPort === pair.secondaryPort ? null : pair;
     return c;
   }
 
   /**
    * Offers a guest's first datagram (or echo message) on a flow to the pairing (rewrite/pairing.ts);
-   * returns the pairing when it completes with different ports (identifiers), or, for a datagram
-   * offered as resumed, at all; RESUMED_SECONDARY when an SVM datagram offered as resumed waits
-   * (so does any more from its port). When the PVM's completes the pairing, the SVM's datagrams so
+   * returns the pairing when it completes with different ports (identifiers), or one that replaces
+   * earlier mappings at all; RESUMED_SECONDARY when an SVM datagram offered as resumed waits (so
+   * does any more from its port). When the PVM's completes the pairing, the SVM's datagrams so
    * far, waiting in a flow keyed by the SVM's own port, move to the PVM's flow.
    *
    * A datagram on a flow both guests have sent on is not a first one, unless the flow has been
    * quiet (`resumable`): it may then be the first of a new flow from a port the guest drew again,
    * and is offered as resumed. The other guest's next datagram on the flow is then offered as
    * resumed too: pairing by order tells whether the flow went on or both guests opened new ones
-   * (see rewrite/pairing.ts), and a pairing replaces the old flow's.
+   * (see rewrite/pairing.ts), and a pairing replaces the old flow's. An SVM datagram offered as
+   * resumed waits apart, tagged with the flow it would belong to if its offer is dropped unpaired
+   * (`rehomeDropped`).
    */
   private datagramOpen(primary: boolean, f: Frame, guestPort: number, crossed: boolean, now: number): PairedOpen | typeof RESUMED_SECONDARY | null {
+    const pairing = this.pairing;
+    if (!primary && pairing.resumedWaiting > 0 && pairing.waitingResumed(false, f, guestPortOf(f, true), now)) return RESUMED_SECONDARY;
     const known = crossed ? undefined : this.table.get(this.keys.of(f, true, guestPort));
-    let resumed: MessageConnection | null = null;
+    let resumed: ResumedOffer | undefined;
     if (known instanceof MessageConnection && (known.heard & (HEARD_CLIENT_FIRST | (primary ? HEARD_PRIMARY : HEARD_SECONDARY))) !== 0) {
-      if (!primary && this.stillResumed(known, false, f, guestPortOf(f, true))) return RESUMED_SECONDARY;
-      if (!resumable(known, now) && !(!primary && this.stillResumed(known, true, f, guestPort))) return null;
-      resumed = known;
+      const twinWaits = !primary && pairing.resumedWaiting > 0 && pairing.waitingResumed(true, f, guestPort, now);
+      if (!twinWaits && !resumable(known, now)) return null;
+      resumed = primary ? PRIMARY_RESUMED : new ResumedOffer(known.key, SECONDARY_APART_PREFIX + this.keys.of(f, true, -1));
     }
-    const pair = primary ? this.pairing.offerPrimaryDatagram(f, now, resumed !== null) : this.pairing.offerSecondaryDatagram(f, now, resumed !== null);
-    if (pair === null) {
-      if (resumed === null) return null;
-      resumed.resumed |= primary ? HEARD_PRIMARY : HEARD_SECONDARY;
-      return primary ? null : RESUMED_SECONDARY;
-    }
-    if (resumed === null && pair.primaryPort === pair.secondaryPort) return null;
+    const pair = primary ? pairing.offerPrimaryDatagram(f, now, resumed) : pairing.offerSecondaryDatagram(f, now, resumed);
+    if (pair === null) return resumed === undefined || primary ? null : RESUMED_SECONDARY;
+    if (!pair.replaced && pair.primaryPort === pair.secondaryPort) return null;
     if (primary) this.adoptSecondaryDatagrams(f, pair, now);
     return pair;
   }
 
-  /** Whether the PVM's (`primary`) or the SVM's datagram from `port` offered as resumed on `c` still waits for its twin. */
-  private stillResumed(c: MessageConnection, primary: boolean, f: Frame, port: number): boolean {
-    const side = primary ? HEARD_PRIMARY : HEARD_SECONDARY;
-    if ((c.resumed & side) === 0) return false;
-    if (this.pairing.waitingResumed(primary, f, port)) return true;
-    c.resumed &= ~side;
-    return false;
+  /**
+   * SVM datagrams offered as resumed whose offers the pairing dropped unpaired (expired, or evicted
+   * by a flood of offers): no new flow took them, so they are more of the flow their port was paired
+   * for, and wait there for the PVM's, unless the PVM's output is held there (left to time out).
+   */
+  private rehomeDropped(): void {
+    for (const tag of this.pairing.droppedResumed.splice(0)) {
+      if (!(tag instanceof ResumedOffer) || tag.apart === null) continue;
+      const stray = this.table.get(tag.apart);
+      const home = this.table.get(tag.home);
+      if (!(stray instanceof MessageConnection) || !(home instanceof MessageConnection) || stray === home || home.held.length > 0 || stray.held.length > 0) continue;
+      for (let w = stray.shiftWaiting(); w !== undefined; w = stray.shiftWaiting()) {
+        home.pushWaiting(w);
+        home.secondaryMessages++;
+      }
+      this.mergedAway(stray);
+    }
   }
 
   /**

@@ -23,10 +23,14 @@
  *
  * A datagram on a flow that already has both guests' datagrams may be the first of a new flow
  * from a port a guest drew again (a resolver opens a socket per query), the other guest's port
- * being new, or more of the old flow. The caller offers it as resumed, past any mapping of its
- * port, and offers the other guest's next datagram on that flow as resumed too (`waitingResumed`
- * tells it one waits): pairing in order then tells the two cases apart, and a pairing that
- * completes with a resumed offer replaces the mappings of both its ports.
+ * being new, or more of the old flow. The caller offers it as resumed (with a tag of its own),
+ * past any mapping of its port, and offers the other guest's next datagram on that flow as
+ * resumed too (`waitingResumed` tells it one waits): pairing in order then tells the two cases
+ * apart, and a pairing that completes with a resumed offer replaces the mappings of both its
+ * ports (`PairedOpen.replaced`). A resumed offer never takes a waiting one for having its port
+ * (its port is an old flow's, which the other guest may have drawn for a new one). The tags of
+ * resumed offers dropped unpaired (expired, or evicted past `maxPending`) are left in
+ * `droppedResumed` for the caller, whose datagrams of them wait for a twin that will not come.
  *
  * After a pairing with different ports, every later frame of that connection needs its
  * guest-side port looked up: `primaryPortOf` for SVM output, `secondaryPortOf` for client
@@ -85,6 +89,8 @@ export class PairedOpen {
     readonly primaryTsVal: number,
     /** TSval of the SVM's SYN, or -1 without timestamps (and for UDP). */
     readonly secondaryTsVal: number,
+    /** One of the two was offered as resumed: the mappings of both ports before it are gone. */
+    readonly replaced = false,
   ) {}
 }
 
@@ -112,8 +118,8 @@ class PendingSyn {
     public isn: number,
     public tsVal: number,
     readonly arrival: number,
-    /** Offered as resumed (see the module header). */
-    readonly resumed: boolean,
+    /** The caller's tag of an offer as resumed (see the module header); undefined for a first datagram or SYN. */
+    readonly resumed: unknown,
   ) {}
 }
 
@@ -141,6 +147,10 @@ export class ActiveOpenPairing {
   evictedSyns = 0;
   /** Mappings dropped because `maxMappings` were kept. */
   evictedMappings = 0;
+  /** Offers as resumed waiting for a twin. */
+  resumedWaiting = 0;
+  /** The tags of offers as resumed dropped unpaired, oldest first, for the caller to take (and empty). */
+  readonly droppedResumed: unknown[] = [];
 
   /** Throws RangeError when `pendingTimeout` is not a positive finite number or a maximum not a positive integer. */
   constructor(options: ActiveOpenPairingOptions = {}) {
@@ -171,25 +181,27 @@ export class ActiveOpenPairing {
 
   /**
    * Offers the PVM's first UDP datagram (or echo message) of a flow, seen at `now`, or one that
-   * may be (`resumed`, see the module header); returns the pairing it completes, or null.
+   * may be, tagged `resumed` (see the module header); returns the pairing it completes, or null.
    */
-  offerPrimaryDatagram(frame: Frame, now: number, resumed = false): PairedOpen | null {
+  offerPrimaryDatagram(frame: Frame, now: number, resumed?: unknown): PairedOpen | null {
     return isPairableDatagram(frame) ? this.offer(PRIMARY, frame, now, resumed) : null;
   }
 
   /** `offerPrimaryDatagram` for the SVM's. */
-  offerSecondaryDatagram(frame: Frame, now: number, resumed = false): PairedOpen | null {
+  offerSecondaryDatagram(frame: Frame, now: number, resumed?: unknown): PairedOpen | null {
     return isPairableDatagram(frame) ? this.offer(SECONDARY, frame, now, resumed) : null;
   }
 
   /**
    * Whether a datagram the PVM (`primary`) or the SVM offered as resumed from guest port `port`
-   * waits for its twin, to `frame`'s destination (a datagram of either guest to it).
+   * waits for its twin at `now`, to `frame`'s destination (a datagram of either guest to it).
    */
-  waitingResumed(primary: boolean, frame: Frame, port: number): boolean {
+  waitingResumed(primary: boolean, frame: Frame, port: number, now: number): boolean {
+    this.expire(now);
+    if (this.resumedWaiting === 0) return false;
     const key = destinationKey(frame);
     const queue = key === null ? undefined : this.queues.get(key);
-    return queue?.bySide[primary ? PRIMARY : SECONDARY].some((w) => w.port === port && w.resumed) ?? false;
+    return queue?.bySide[primary ? PRIMARY : SECONDARY].some((w) => w.port === port && w.resumed !== undefined) ?? false;
   }
 
   /**
@@ -228,6 +240,7 @@ export class ActiveOpenPairing {
     for (const s of this.pending) {
       if (!(now - s.arrival > this.pendingTimeout)) break;
       this.unqueue(s);
+      if (s.resumed !== undefined) this.droppedResumed.push(s.resumed);
       n++;
     }
     this.expiredSyns += n;
@@ -238,13 +251,15 @@ export class ActiveOpenPairing {
   clear(): void {
     this.queues.clear();
     this.pending.clear();
+    this.resumedWaiting = 0;
+    this.droppedResumed.length = 0;
     this.mappings.clear();
     this.bySecondary.clear();
     this.byPrimary.clear();
   }
 
   /** Offers a SYN or first datagram (the caller checked which); see the module header. */
-  private offer(side: number, frame: Frame, now: number, resumed = false): PairedOpen | null {
+  private offer(side: number, frame: Frame, now: number, resumed?: unknown): PairedOpen | null {
     const t = frame.transport;
     const ip = frame.network;
     const key = destinationKey(frame);
@@ -253,7 +268,7 @@ export class ActiveOpenPairing {
     const protocol = frame.protocol;
     const port = guestPortOf(frame, true);
     const remotePort = remotePortOf(frame, true);
-    if (!resumed && this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, portsKey(protocol, port, remotePort), true) !== null) {
+    if (resumed === undefined && this.mappings.size !== 0 && findMapping(side === PRIMARY ? this.byPrimary : this.bySecondary, frame, portsKey(protocol, port, remotePort), true) !== null) {
       return null;
     }
     const isn = t instanceof TcpView ? t.seq : 0;
@@ -269,7 +284,8 @@ export class ActiveOpenPairing {
     }
     const others = queue.bySide[1 - side]!;
     if (others.length > 0) {
-      const i = Math.max(0, others.findIndex((s) => s.port === port));
+      // The same port first, between first datagrams (SYNs) only (see the module header).
+      const i = resumed !== undefined ? 0 : Math.max(0, others.findIndex((s) => s.port === port && s.resumed === undefined));
       const twin = others[i]!;
       this.unqueue(twin);
       const primary = side === PRIMARY;
@@ -278,8 +294,9 @@ export class ActiveOpenPairing {
         primary ? port : twin.port, primary ? twin.port : port,
         primary ? isn : twin.isn, primary ? twin.isn : isn,
         primary ? tsVal : twin.tsVal, primary ? twin.tsVal : tsVal,
+        resumed !== undefined || twin.resumed !== undefined,
       );
-      if (resumed || twin.resumed) {
+      if (p.replaced) {
         // A flow anew from a port drawn again: the old flow's mappings of either port are over.
         this.forgetMapping(this.byPrimary, frame, portsKey(protocol, p.primaryPort, remotePort));
         this.forgetMapping(this.bySecondary, frame, portsKey(protocol, p.secondaryPort, remotePort));
@@ -300,8 +317,11 @@ export class ActiveOpenPairing {
     );
     mine.push(s);
     this.pending.add(s);
+    if (resumed !== undefined) this.resumedWaiting++;
     if (this.pending.size > this.maxPending) {
-      this.unqueue(this.pending.values().next().value!);
+      const oldest = this.pending.values().next().value!;
+      this.unqueue(oldest);
+      if (oldest.resumed !== undefined) this.droppedResumed.push(oldest.resumed);
       this.evictedSyns++;
     }
     return null;
@@ -309,6 +329,7 @@ export class ActiveOpenPairing {
 
   private unqueue(s: PendingSyn): void {
     this.pending.delete(s);
+    if (s.resumed !== undefined) this.resumedWaiting--;
     const queue = this.queues.get(s.key)!;
     const list = queue.bySide[s.side]!;
     list.splice(list.indexOf(s), 1);

@@ -204,6 +204,80 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
     });
   }
 
+  // From the review of the change that pairs ports drawn again: flow F (PVM 33000, SVM 44000) at
+  // time 0, then more traffic after a quiet spell.
+  describe('after a quiet spell, around a flow that went on', () => {
+    const twinsWithF = (): Twins => {
+      const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000 });
+      t.primary(query(33000, 'F0'), 0);
+      t.secondary(query(44000, 'F0'), 0);
+      return t;
+    };
+    test('F goes on, then a new flow for which the PVM draws the SVM\'s port of F: not paired by that port', () => {
+      const t = twinsWithF();
+      t.primary(query(33000, 'F1'), 10_000);
+      t.primary(query(44000, 'G1'), 10_000);
+      t.secondary(query(44000, 'F1'), 10_000);
+      t.secondary(query(45000, 'G1'), 10_000);
+      t.advanceTo(20_000);
+      assert.deepEqual(t.checkpoints(), []);
+      t.client(answer(33000, 'to F'), 20_000);
+      assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, 44000, 'F keeps its mapping');
+    });
+    test('F is over; the SVM draws 44000 again and the PVM happens to draw 44000 too', () => {
+      const t = twinsWithF();
+      t.secondary(query(44000, 'q2'), 10_000);
+      t.primary(query(44000, 'q2'), 10_001);
+      t.advanceTo(20_000);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.deepEqual(t.releasedPayloads(), ['F0', 'q2']);
+    });
+    test('without a controller: the SVM\'s copy after a timeout and resynchronisation is taken as the owed one, PVM first', () => {
+      const t = twinsWithF();
+      t.primary(query(33000, 'tock'), 10_000);
+      t.advanceResynchronizing(14_500);
+      t.secondary(query(44000, 'tock'), 14_500);
+      t.primary(query(33000, 'tock 2'), 14_600);
+      t.secondary(query(44000, 'tock 2'), 14_600);
+      t.advanceResynchronizing(30_000);
+      assert.deepEqual(t.mismatchReasons(), ['timeout']);
+    });
+    test('without a controller: the SVM first, the PVM only after the timeout and resynchronisation', () => {
+      const t = twinsWithF();
+      t.secondary(query(44000, 'tock'), 10_000);
+      t.advanceResynchronizing(14_500);
+      t.primary(query(33000, 'tock'), 14_500);
+      t.advanceResynchronizing(30_000);
+      assert.deepEqual(t.mismatchReasons(), ['timeout']);
+    });
+    test('the SVM\'s datagrams of a flow on a port drawn again stay together and in order when another pairing replaces its mapping first', () => {
+      const t = twinsWithF();
+      t.secondary(query(45000, 'G1'), 10_000);
+      t.secondary(query(44000, 'H1'), 10_001);
+      t.primary(query(33000, 'G1'), 10_002);
+      t.secondary(query(44000, 'H2'), 10_003);
+      t.primary(query(44000, 'H1'), 10_004);
+      t.primary(query(44000, 'H2'), 10_005);
+      t.advanceTo(20_000);
+      assert.deepEqual(t.mismatchReasons(), []);
+      assert.deepEqual(t.releasedPayloads(), ['F0', 'G1', 'H1', 'H2']);
+    });
+    test('more flows going on at once than the pairing keeps waiting (1,100 keepalives, the SVM\'s all first)', () => {
+      const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000, maxConnections: 10_000 });
+      const peer = (i: number): string => `198.18.${i >> 8}.${i & 255}`;
+      const keepalive = (port: number, i: number, text: string): Uint8Array => emitUdp({ src: GUEST, dst: peer(i), srcPort: port, dstPort: 51820, payload: text });
+      for (let i = 0; i < 1100; i++) {
+        t.primary(keepalive(33000, i, 'hello'), 0);
+        t.secondary(keepalive(44000, i, 'hello'), 0);
+      }
+      for (let i = 0; i < 1100; i++) t.secondary(keepalive(44000, i, 'keepalive'), 25_000);
+      for (let i = 0; i < 1100; i++) t.primary(keepalive(33000, i, 'keepalive'), 25_001);
+      t.advanceTo(40_000);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.equal(t.released().length, 2200);
+    });
+  });
+
   for (const svmFirst of [false, true]) {
     test(`a flow that resumes after a quiet spell on both guests' old ports is still one flow (${svmFirst ? 'SVM' : 'PVM'} first)`, () => {
       const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000 });
@@ -430,19 +504,26 @@ describe('translate mode: flows over quiet spells, with ports drawn again (any i
     svmPort: number;
     sent: number;
   }
-  /** One step of a round: a flow goes on (`flow` >= 0) or a new one opens, each guest's port fresh or drawn again. */
+  /**
+   * One step of a round: a flow goes on, or a new one opens, each guest's port fresh, drawn again
+   * (its own of an earlier flow), or crossed (the other guest's of an earlier flow).
+   */
   const stepArb = fc.record({
     goOn: fc.nat(),
     kind: fc.constantFrom<'udp' | 'echo'>('udp', 'echo'),
     server: fc.integer({ min: 0, max: SERVERS.length - 1 }),
     pvmReuse: fc.option(fc.nat(), { nil: undefined }),
     svmReuse: fc.option(fc.nat(), { nil: undefined }),
+    pvmCross: fc.option(fc.nat(), { nil: undefined }),
+    svmCross: fc.option(fc.nat(), { nil: undefined }),
     messages: fc.integer({ min: 1, max: 2 }),
   });
+  /** Quiet spells between rounds: long, or just past the 2 s after which a flow may be a new one. */
+  const gapArb = fc.constantFrom(10_000, 2_100);
 
-  test('zero mismatches and nothing left waiting; each PVM frame released once, in order within its flow', () => {
+  test('zero mismatches and nothing left waiting; each PVM frame released once, in order within its flow; answers reach the SVM\'s port', () => {
     fc.assert(
-      fc.property(fc.array(fc.array(stepArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { maxLength: 60 }), (rounds, coin) => {
+      fc.property(fc.array(fc.tuple(fc.array(stepArb, { minLength: 1, maxLength: 4 }), gapArb), { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { maxLength: 60 }), (rounds, coin) => {
         const flows: Flow[] = [];
         /** Flows no guest has closed (by drawing one of its ports again). */
         const alive = new Set<number>();
@@ -457,25 +538,30 @@ describe('translate mode: flows over quiet spells, with ports drawn again (any i
             : emitIcmpEcho({ src: GUEST, dst: SERVERS[f.server]!, id: port, sequence: n, payload: new TextEncoder().encode(payload) });
         };
         let k = 0;
-        rounds.forEach((steps, r) => {
+        let start = 0;
+        for (const [steps, gap] of rounds) {
           // Each guest's program in this round, the same for both: flows touched once each.
           const order: [number, number][] = [];
           const touched = new Set<number>();
           for (const step of steps) {
             const candidates = [...alive].filter((i) => !touched.has(i));
             let i: number;
-            if (step.pvmReuse === undefined && step.svmReuse === undefined && candidates.length > 0 && step.goOn % 2 === 0) {
+            const drawn = step.pvmReuse !== undefined || step.svmReuse !== undefined || step.pvmCross !== undefined || step.svmCross !== undefined;
+            if (!drawn && candidates.length > 0 && step.goOn % 2 === 0) {
               i = candidates[step.goOn % candidates.length]!;
             } else {
-              // A new flow: a guest drawing a port again takes one of a flow of that kind to that
-              // server, but none a flow touched this round uses (its socket is open).
-              const busy = (f: Flow, side: 'pvmPort' | 'svmPort'): boolean => [...touched].some((j) => flows[j]![side] === f[side] && flows[j]!.kind === f.kind && flows[j]!.server === f.server);
-              const old = (reuse: number | undefined, side: 'pvmPort' | 'svmPort'): number | undefined => {
-                const pool = flows.filter((f) => f.kind === step.kind && f.server === step.server && !busy(f, side));
-                return reuse === undefined || pool.length === 0 ? undefined : pool[reuse % pool.length]![side];
+              // A new flow: a guest drawing a port takes one of an earlier flow of that kind to
+              // that server, its own or the other guest's, but none a flow touched this round uses
+              // on either guest (no two new flows of a round cross each other).
+              const inUse = (port: number): boolean => [...touched].some((j) => (flows[j]!.pvmPort === port || flows[j]!.svmPort === port) && flows[j]!.kind === step.kind && flows[j]!.server === step.server);
+              const drawFrom = (choice: number | undefined, side: 'pvmPort' | 'svmPort'): number | undefined => {
+                const pool = flows.filter((f) => f.kind === step.kind && f.server === step.server && !inUse(f[side])).map((f) => f[side]);
+                return choice === undefined || pool.length === 0 ? undefined : pool[choice % pool.length];
               };
               fresh++;
-              i = flows.push({ kind: step.kind, server: step.server, pvmPort: old(step.pvmReuse, 'pvmPort') ?? 30000 + fresh, svmPort: old(step.svmReuse, 'svmPort') ?? 40000 + fresh, sent: 0 }) - 1;
+              const pvmPort = drawFrom(step.pvmReuse, 'pvmPort') ?? drawFrom(step.pvmCross, 'svmPort') ?? 30000 + fresh;
+              const svmPort = drawFrom(step.svmReuse, 'svmPort') ?? drawFrom(step.svmCross, 'pvmPort') ?? 40000 + fresh;
+              i = flows.push({ kind: step.kind, server: step.server, pvmPort, svmPort, sent: 0 }) - 1;
               // The flows whose ports were drawn again are over, for both guests.
               flows.forEach((f, j) => {
                 if (j !== i && f.kind === step.kind && f.server === step.server && (f.pvmPort === flows[i]!.pvmPort || f.svmPort === flows[i]!.svmPort)) alive.delete(j);
@@ -488,15 +574,26 @@ describe('translate mode: flows over quiet spells, with ports drawn again (any i
           // Rounds are quiet spells apart; within one, the two guests interleave at random.
           let p = 0;
           let s = 0;
-          let at = r * 10_000;
+          let at = (start += gap);
           while (p < order.length || s < order.length) {
             const primaryNext = s === order.length || (p < order.length && (coin[k++ % Math.max(1, coin.length)] ?? true));
             const [flow, n] = order[primaryNext ? p++ : s++]!;
             if (primaryNext) t.primary(frameOf(flow, false, n), at++);
             else t.secondary(frameOf(flow, true, n), at++);
           }
-        });
-        t.advanceTo(rounds.length * 10_000 + 10_000);
+          // The servers answer each flow of the round: the SVM must get it on its own port.
+          for (const i of touched) {
+            const f = flows[i]!;
+            t.client(f.kind === 'udp'
+              ? emitUdp({ src: SERVERS[f.server]!, dst: GUEST, srcPort: 53, dstPort: f.pvmPort, payload: `answer ${i}` })
+              : emitIcmpEcho({ src: SERVERS[f.server]!, dst: GUEST, id: f.pvmPort, sequence: 0, reply: true }), at++);
+            const toSvm = decodeFrame(t.delivered('secondary').at(-1)!);
+            assert.ok(toSvm instanceof Frame);
+            const port = toSvm.transport instanceof UdpView ? toSvm.transport.dstPort : toSvm.transport instanceof IcmpView ? toSvm.transport.echoId : -1;
+            assert.equal(port, f.svmPort, `flow ${i}'s answer at the SVM's port`);
+          }
+        }
+        t.advanceTo(start + 10_000);
         assert.deepEqual(t.mismatchReasons(), []);
         assert.deepEqual(t.checkpoints(), []);
         const released = t.released().map(payloadOrEcho);

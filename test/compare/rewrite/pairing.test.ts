@@ -251,31 +251,60 @@ test('pairing: a flow both guests send on from the same port pairs with no mappi
 test('pairing: a datagram offered as resumed passes its port\'s mapping, and its pairing replaces the mappings of both ports', () => {
   const a = new ActiveOpenPairing();
   a.offerPrimaryDatagram(datagram(33000), 0);
-  pair(a.offerSecondaryDatagram(datagram(44000), 0));
+  assert.equal(pair(a.offerSecondaryDatagram(datagram(44000), 0)).replaced, false);
   a.offerPrimaryDatagram(datagram(33001), 0);
   pair(a.offerSecondaryDatagram(datagram(44001), 0));
   // Mapped ports are not offered again, unless as resumed.
   assert.equal(a.offerPrimaryDatagram(datagram(33000), 10), null);
   assert.equal(a.pendingCount, 0);
-  assert.equal(a.offerPrimaryDatagram(datagram(33000), 10, true), null);
-  assert.equal(a.waitingResumed(true, datagram(44009), 33000), true, 'asked with either guest\'s frame to the destination');
-  assert.equal(a.waitingResumed(false, datagram(44009), 33000), false, 'the other side');
-  assert.equal(a.waitingResumed(true, datagram(33001), 33001), false, 'another port');
+  assert.equal(a.offerPrimaryDatagram(datagram(33000), 10, 'tag p'), null);
+  assert.equal(a.resumedWaiting, 1);
+  assert.equal(a.waitingResumed(true, datagram(44009), 33000, 10), true, 'asked with either guest\'s frame to the destination');
+  assert.equal(a.waitingResumed(false, datagram(44009), 33000, 10), false, 'the other side');
+  assert.equal(a.waitingResumed(true, datagram(33001), 33001, 10), false, 'another port');
   // The SVM's port of the other flow, drawn again for the new one.
-  const p = pair(a.offerSecondaryDatagram(datagram(44001), 10, true));
-  assert.deepEqual([p.primaryPort, p.secondaryPort], [33000, 44001]);
-  assert.equal(a.waitingResumed(true, datagram(44009), 33000), false, 'paired');
+  const p = pair(a.offerSecondaryDatagram(datagram(44001), 10, 'tag s'));
+  assert.deepEqual([p.primaryPort, p.secondaryPort, p.replaced], [33000, 44001, true]);
+  assert.equal(a.waitingResumed(true, datagram(44009), 33000, 10), false, 'paired');
+  assert.equal(a.resumedWaiting, 0);
   assert.equal(a.mappingCount, 1, 'both old mappings gone, the new one kept');
   assert.equal(a.primaryPortOf(datagram(44001)), 33000);
   assert.equal(a.primaryPortOf(datagram(44000)), 44000, 'the SVM\'s old port of 33000 is mapped no more');
   assert.equal(a.secondaryPortOf(datagram(33001, true)), 33001, 'nor is the PVM\'s port of the other old flow');
   assert.equal(a.secondaryPortOf(datagram(33000, true)), 44001);
-  // A fresh offer has no such effect on a waiting resumed one: they pair like any two.
-  assert.equal(a.offerSecondaryDatagram(datagram(44000), 20, true), null);
-  assert.equal(a.waitingResumed(false, datagram(33009), 44000), true);
+  // A first datagram pairs with a waiting resumed one like any two; the pairing says it replaced.
+  assert.equal(a.offerSecondaryDatagram(datagram(44000), 20, 'tag s2'), null);
+  assert.equal(a.waitingResumed(false, datagram(33009), 44000, 20), true);
   const q = pair(a.offerPrimaryDatagram(datagram(33002), 20));
-  assert.deepEqual([q.primaryPort, q.secondaryPort], [33002, 44000]);
+  assert.deepEqual([q.primaryPort, q.secondaryPort, q.replaced], [33002, 44000, true]);
   assert.equal(a.primaryPortOf(datagram(44001)), 33000, 'mappings of other ports stay');
+  assert.deepEqual(a.droppedResumed, [], 'nothing dropped: every resumed offer paired');
+});
+
+test('pairing: a resumed offer takes the oldest waiting twin, never one for having its port; dropped ones leave their tags', () => {
+  const a = new ActiveOpenPairing({ maxPending: 3 });
+  // The SVM's first datagrams of two new flows; then the PVM's resumed one from 44001, the port of the second.
+  a.offerSecondaryDatagram(datagram(44000), 0);
+  a.offerSecondaryDatagram(datagram(44001), 0);
+  const p = pair(a.offerPrimaryDatagram(datagram(44001), 0, 'resumed'));
+  assert.deepEqual([p.primaryPort, p.secondaryPort], [44001, 44000], 'in order, not by port');
+  // Between first datagrams the same port is still taken first.
+  a.offerSecondaryDatagram(datagram(46000), 0);
+  a.offerSecondaryDatagram(datagram(46001), 0);
+  const q = pair(a.offerPrimaryDatagram(datagram(46001), 0));
+  assert.deepEqual([q.primaryPort, q.secondaryPort], [46001, 46001]);
+  assert.deepEqual([pair(a.offerPrimaryDatagram(datagram(46002), 0)).secondaryPort, pair(a.offerPrimaryDatagram(datagram(46003), 0)).secondaryPort], [44001, 46000]);
+  // Expired and evicted resumed offers leave their tags, in the order dropped; first ones none.
+  a.offerSecondaryDatagram(datagram(45000), 0, 'expired');
+  a.offerSecondaryDatagram(datagram(45001), 5000);
+  a.offerSecondaryDatagram(datagram(45002), 5000, 'evicted');
+  a.offerSecondaryDatagram(datagram(45003), 5000);
+  a.offerSecondaryDatagram(datagram(45004), 5000);
+  a.offerSecondaryDatagram(datagram(45005), 5000);
+  assert.deepEqual(a.droppedResumed, ['expired', 'evicted']);
+  assert.equal(a.resumedWaiting, 0);
+  a.clear();
+  assert.deepEqual(a.droppedResumed, []);
 });
 
 test('pairing: echo messages pair by identifier, which both lookups then map', () => {
