@@ -1227,7 +1227,7 @@ class Engine implements Comparator {
    */
   private messageConnection(primary: boolean, f: Frame, now: number): MessageConnection {
     if (this.config.mode !== 'translate' || !isPairableDatagram(f)) return this.connection(f, true, now) as MessageConnection;
-    this.pairing.expire(now);
+    if (this.pairing.pendingCount > 0) this.pairing.expire(now);
     if (this.pairing.droppedResumed.length > 0) this.rehomeDropped();
     let guestPort = primary ? -1 : this.pairing.primaryPortOf(f);
     const crossed = !primary && this.crossedDatagram(f, guestPort);
