@@ -440,6 +440,9 @@ class MessageConnection extends Connection {
     this.heldParts.clear();
     this.diverged = false;
     this.paired = null;
+    // The SVM is now the PVM: a flow either had open, both have (on the PVM's port), so the next
+    // datagram on it is no first one. A flow of the SVM's apart is not the PVM's, and stays apart.
+    if (this.heard !== 0 && !this.key.startsWith(SECONDARY_APART_PREFIX)) this.heard |= HEARD_PRIMARY | HEARD_SECONDARY;
     this.primaryMessages = 0;
     this.secondaryMessages = 0;
     this.owed.clear();
@@ -1264,7 +1267,9 @@ class Engine implements Comparator {
     let resumed: ResumedOffer | undefined;
     if (known instanceof MessageConnection && (known.heard & (HEARD_CLIENT_FIRST | (primary ? HEARD_PRIMARY : HEARD_SECONDARY))) !== 0) {
       const twinWaits = !primary && pairing.resumedWaiting > 0 && pairing.waitingResumed(true, f, guestPort, now);
-      if (!twinWaits && !resumable(known, now)) return null;
+      // The SVM first, its datagram would wait apart: not in a full table, where that flow would
+      // evict another (the flow it came on, say). It is then taken for more of this flow.
+      if (!twinWaits && (!resumable(known, now) || (!primary && this.table.size >= this.config.maxConnections))) return null;
       resumed = primary ? PRIMARY_RESUMED : new ResumedOffer(known.key, SECONDARY_APART_PREFIX + this.keys.of(f, true, -1));
     }
     const pair = primary ? pairing.offerPrimaryDatagram(f, now, resumed) : pairing.offerSecondaryDatagram(f, now, resumed);
@@ -1289,6 +1294,7 @@ class Engine implements Comparator {
         home.pushWaiting(w);
         home.secondaryMessages++;
       }
+      this.touch(home); // a checkpoint must reset what waits in it now
       this.mergedAway(stray);
     }
   }

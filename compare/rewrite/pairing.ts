@@ -30,7 +30,9 @@
  * ports (`PairedOpen.replaced`). A resumed offer never takes a waiting one for having its port
  * (its port is an old flow's, which the other guest may have drawn for a new one). The tags of
  * resumed offers dropped unpaired (expired, or evicted past `maxPending`) are left in
- * `droppedResumed` for the caller, whose datagrams of them wait for a twin that will not come.
+ * `droppedResumed` for the caller, whose datagrams of them wait for a twin that will not come;
+ * past `maxPending` resumed offers are dropped before first ones, which have no flow to fall
+ * back on.
  *
  * After a pairing with different ports, every later frame of that connection needs its
  * guest-side port looked up: `primaryPortOf` for SVM output, `secondaryPortOf` for client
@@ -120,6 +122,7 @@ class PendingSyn {
     readonly arrival: number,
     /** The caller's tag of an offer as resumed (see the module header); undefined for a first datagram or SYN. */
     readonly resumed: unknown,
+    readonly protocol: number,
   ) {}
 }
 
@@ -151,6 +154,8 @@ export class ActiveOpenPairing {
   resumedWaiting = 0;
   /** The tags of offers as resumed dropped unpaired, oldest first, for the caller to take (and empty). */
   readonly droppedResumed: unknown[] = [];
+  /** Offers as resumed waiting, by `resumedKey`: `waitingResumed` builds no string for a port with none. */
+  private readonly resumedPorts = new Map<number, number>();
 
   /** Throws RangeError when `pendingTimeout` is not a positive finite number or a maximum not a positive integer. */
   constructor(options: ActiveOpenPairingOptions = {}) {
@@ -198,7 +203,7 @@ export class ActiveOpenPairing {
    */
   waitingResumed(primary: boolean, frame: Frame, port: number, now: number): boolean {
     this.expire(now);
-    if (this.resumedWaiting === 0) return false;
+    if (this.resumedWaiting === 0 || !this.resumedPorts.has(resumedKey(primary ? PRIMARY : SECONDARY, frame.protocol, port, remotePortOf(frame, true)))) return false;
     const key = destinationKey(frame);
     const queue = key === null ? undefined : this.queues.get(key);
     return queue?.bySide[primary ? PRIMARY : SECONDARY].some((w) => w.port === port && w.resumed !== undefined) ?? false;
@@ -252,6 +257,7 @@ export class ActiveOpenPairing {
     this.queues.clear();
     this.pending.clear();
     this.resumedWaiting = 0;
+    this.resumedPorts.clear();
     this.droppedResumed.length = 0;
     this.mappings.clear();
     this.bySecondary.clear();
@@ -313,13 +319,26 @@ export class ActiveOpenPairing {
     }
     const s = new PendingSyn(
       key, side, v4 ? 4 : 6, copyBytes(ip.bytes, srcAt, srcAt + addressLength), copyBytes(ip.bytes, dstAt, dstAt + addressLength),
-      remotePort, port, isn, tsVal, now, resumed,
+      remotePort, port, isn, tsVal, now, resumed, protocol,
     );
     mine.push(s);
     this.pending.add(s);
-    if (resumed !== undefined) this.resumedWaiting++;
+    if (resumed !== undefined) {
+      this.resumedWaiting++;
+      const k = resumedKey(side, protocol, port, remotePort);
+      this.resumedPorts.set(k, (this.resumedPorts.get(k) ?? 0) + 1);
+    }
     if (this.pending.size > this.maxPending) {
-      const oldest = this.pending.values().next().value!;
+      // The oldest resumed offer first: its datagram has a flow to fall back on, a first one none.
+      let oldest = this.pending.values().next().value!;
+      if (this.resumedWaiting > 0 && oldest.resumed === undefined) {
+        for (const w of this.pending) {
+          if (w.resumed !== undefined) {
+            oldest = w;
+            break;
+          }
+        }
+      }
       this.unqueue(oldest);
       if (oldest.resumed !== undefined) this.droppedResumed.push(oldest.resumed);
       this.evictedSyns++;
@@ -329,7 +348,13 @@ export class ActiveOpenPairing {
 
   private unqueue(s: PendingSyn): void {
     this.pending.delete(s);
-    if (s.resumed !== undefined) this.resumedWaiting--;
+    if (s.resumed !== undefined) {
+      this.resumedWaiting--;
+      const k = resumedKey(s.side, s.protocol, s.port, s.remotePort);
+      const n = this.resumedPorts.get(k)! - 1;
+      if (n === 0) this.resumedPorts.delete(k);
+      else this.resumedPorts.set(k, n);
+    }
     const queue = this.queues.get(s.key)!;
     const list = queue.bySide[s.side]!;
     list.splice(list.indexOf(s), 1);
@@ -394,6 +419,11 @@ function remotePortOf(frame: Frame, guestIsSource: boolean): number {
 function isActiveSyn(frame: Frame): boolean {
   const t = frame.transport;
   return t instanceof TcpView && t.isSyn && !t.isAck;
+}
+
+/** `ActiveOpenPairing.resumedPorts`'s key: a side and portsKey (below 2^42: exact in a double). */
+function resumedKey(side: number, protocol: number, guestPort: number, remotePort: number): number {
+  return side * 2 ** 41 + portsKey(protocol, guestPort, remotePort);
 }
 
 /** One number for a protocol and a connection's two ports (below 2^41: exact in a double). */

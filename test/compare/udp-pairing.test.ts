@@ -262,6 +262,47 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
       assert.deepEqual(t.mismatchReasons(), []);
       assert.deepEqual(t.releasedPayloads(), ['F0', 'G1', 'H1', 'H2']);
     });
+    test('after a checkpoint, a flow only the PVM had sent on is the SVM\'s too: its next datagram is no first one', () => {
+      const t = new Twins({ mode: 'translate' });
+      const other = '192.0.2.99';
+      t.primary(query(35000, 'x', { dst: other }), 0);
+      t.secondary(query(45000, 'X', { dst: other }), 0); // a real difference: a checkpoint is asked for
+      t.primary(query(33000, 'F0'), 10); // the PVM opens F, the SVM has not yet
+      t.checkpointDone();
+      t.primary(query(33000, 'F1'), 500);
+      t.secondary(query(33000, 'F1'), 600);
+      t.primary(query(33001, 'G0'), 1000);
+      t.secondary(query(33001, 'G0'), 1100);
+      t.client(answer(33001, 'to G'), 1200);
+      assert.equal(udpOf(t.delivered('secondary').at(-1)!).udp.dstPort, 33001);
+      t.advanceTo(20_000);
+      assert.deepEqual(t.checkpoints(), ['udp.payload']);
+    });
+    test('a checkpoint after the SVM\'s datagram went back to its flow (its offer expired) resets that flow too', () => {
+      const t = twinsWithF();
+      t.checkpointDone(); // F is not among the flows the next one resets, unless something touches it again
+      t.secondary(query(33000, 'F1'), 10_000);
+      t.primary(query(33050, 'elsewhere', { dst: '192.0.2.99' }), 13_500); // the offer has expired by now
+      t.checkpointDone();
+      t.advanceTo(400_000);
+      assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+      assert.equal(t.c.counters.connectionsOpened, t.c.counters.connectionsClosed, 'every flow gone idle, none left');
+    });
+    test('a full table: flows resuming SVM-first take no more room than before', () => {
+      const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000, maxConnections: 2 });
+      const g = { dst: '192.0.2.54' };
+      t.primary(query(33000, 'F0'), 0);
+      t.secondary(query(44000, 'F0'), 0);
+      t.primary(query(33001, 'G0', g), 1);
+      t.secondary(query(44001, 'G0', g), 1);
+      t.secondary(query(44000, 'F1'), 10_000);
+      t.secondary(query(44001, 'G1', g), 10_001);
+      t.primary(query(33000, 'F1'), 10_300);
+      t.primary(query(33001, 'G1', g), 10_301);
+      t.advanceTo(400_000);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.deepEqual(t.releasedPayloads(), ['F0', 'G0', 'F1', 'G1']);
+    });
     test('more flows going on at once than the pairing keeps waiting (1,100 keepalives, the SVM\'s all first)', () => {
       const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000, maxConnections: 10_000 });
       const peer = (i: number): string => `198.18.${i >> 8}.${i & 255}`;
@@ -275,6 +316,22 @@ describe('translate mode: guest-initiated UDP flows whose guests chose different
       t.advanceTo(40_000);
       assert.deepEqual(t.checkpoints(), []);
       assert.equal(t.released().length, 2200);
+    });
+    test('a query\'s first datagram among more resumed ones than the pairing keeps waiting: the resumed ones go first', () => {
+      const t = new Twins({ mode: 'translate', idleTimeoutMs: 300_000, maxConnections: 10_000 });
+      const peer = (i: number): string => `198.18.${i >> 8}.${i & 255}`;
+      const keepalive = (port: number, i: number, text: string): Uint8Array => emitUdp({ src: GUEST, dst: peer(i), srcPort: port, dstPort: 51820, payload: text });
+      for (let i = 0; i < 1100; i++) {
+        t.primary(keepalive(33000, i, 'hello'), 0);
+        t.secondary(keepalive(44000, i, 'hello'), 0);
+      }
+      t.primary(query(35000, 'who is example.org'), 25_000);
+      for (let i = 0; i < 1100; i++) t.primary(keepalive(33000, i, 'keepalive'), 25_001);
+      t.secondary(query(45000, 'who is example.org'), 25_050);
+      for (let i = 0; i < 1100; i++) t.secondary(keepalive(44000, i, 'keepalive'), 25_051);
+      t.advanceTo(40_000);
+      assert.deepEqual(t.checkpoints(), []);
+      assert.equal(t.released().length, 2201);
     });
   });
 

@@ -281,7 +281,7 @@ test('pairing: a datagram offered as resumed passes its port\'s mapping, and its
   assert.deepEqual(a.droppedResumed, [], 'nothing dropped: every resumed offer paired');
 });
 
-test('pairing: a resumed offer takes the oldest waiting twin, never one for having its port; dropped ones leave their tags', () => {
+test('pairing: a resumed offer takes the oldest waiting twin, never one for having its port; dropped ones leave their tags, resumed ones dropped first', () => {
   const a = new ActiveOpenPairing({ maxPending: 3 });
   // The SVM's first datagrams of two new flows; then the PVM's resumed one from 44001, the port of the second.
   a.offerSecondaryDatagram(datagram(44000), 0);
@@ -300,6 +300,7 @@ test('pairing: a resumed offer takes the oldest waiting twin, never one for havi
   a.offerSecondaryDatagram(datagram(45002), 5000, 'evicted');
   a.offerSecondaryDatagram(datagram(45003), 5000);
   a.offerSecondaryDatagram(datagram(45004), 5000);
+  assert.deepEqual(a.droppedResumed, ['expired', 'evicted'], 'past maxPending, the resumed offer before the older first one');
   a.offerSecondaryDatagram(datagram(45005), 5000);
   assert.deepEqual(a.droppedResumed, ['expired', 'evicted']);
   assert.equal(a.resumedWaiting, 0);
