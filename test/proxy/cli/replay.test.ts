@@ -506,6 +506,22 @@ test('replay cli: --out to a FIFO writes into it, to a symbolic link replaces th
  * exit code and stderr.
  */
 async function replayStoppedBy(name: string, stopSignal: NodeJS.Signals): Promise<{ code: number | null; signal: string | null; stderr: string; out: string }> {
+  const r = replayFromFifo(name);
+  const writer = await open(r.fifo, 'w'); // opens once the replay opened it for reading
+  try {
+    await writer.write(readFileSync(P));
+    await r.outTemporaryMade();
+    r.child.kill(stopSignal);
+    while (r.running() && !r.stderr().includes('\n')) await sleep(10);
+  } finally {
+    await writer.close().catch(() => undefined);
+  }
+  const [code, signal] = await r.exited;
+  return { code, signal, stderr: r.stderr(), out: r.out };
+}
+
+/** A replay whose primary capture is the FIFO `name`.fifo, with an earlier `name`.pcapng as --out. */
+function replayFromFifo(name: string) {
   const fifo = join(dir, `${name}.fifo`);
   execFileSync('mkfifo', [fifo]);
   const out = join(dir, `${name}.pcapng`);
@@ -513,19 +529,16 @@ async function replayStoppedBy(name: string, stopSignal: NodeJS.Signals): Promis
   const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:ab:cd:ef', '--out', out, '--quiet']));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-  const writer = await open(fifo, 'w'); // opens once the replay opened it for reading
-  try {
-    await writer.write(readFileSync(P));
-    const running = (): boolean => child.exitCode === null && child.signalCode === null;
-    while (running() && !readdirSync(dir).some((n) => n.startsWith(`${name}.pcapng.partial-`))) await sleep(10);
-    child.kill(stopSignal);
-    while (running() && !stderr.includes('\n')) await sleep(10);
-  } finally {
-    await writer.close().catch(() => undefined);
-  }
-  const [code, signal] = await exited;
-  return { code, signal, stderr, out };
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  return {
+    fifo, out, child, running,
+    stderr: () => stderr,
+    exited: once(child, 'exit') as Promise<[number | null, string | null]>,
+    /** Resolves once --out's temporary file is made (just before the inputs are opened), or the replay ended. */
+    async outTemporaryMade(): Promise<void> {
+      while (running() && !readdirSync(dir).some((n) => n.startsWith(`${name}.pcapng.partial-`))) await sleep(10);
+    },
+  };
 }
 
 test('replay cli: SIGINT stops a replay with exit 130, leaving an earlier --out as it was and no temporary file', async () => {
@@ -542,24 +555,15 @@ test('replay cli: SIGINT stops a replay with exit 130, leaving an earlier --out 
 for (const [first, second] of [['SIGINT', 'SIGTERM'], ['SIGINT', 'SIGINT']] as const) {
   test(`replay cli: a second signal stops at once (the process dies of it), even while opening a FIFO nobody writes to: ${first}, then ${second}`, async () => {
     const name = `never-written-${second}`;
-    const fifo = join(dir, `${name}.fifo`);
-    execFileSync('mkfifo', [fifo]);
-    const out = join(dir, `${name}.pcapng`);
-    writeFileSync(out, 'earlier');
-    const child = spawn(process.execPath, coloProxyArgv(['replay', '--primary', fifo, '--secondary', join(dir, 's-same.pcapng'), '--guest-mac', '52:54:00:ab:cd:ef', '--out', out, '--quiet']));
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-    const running = (): boolean => child.exitCode === null && child.signalCode === null;
-    // --out's temporary file is made just before the inputs are opened.
-    while (running() && !readdirSync(dir).some((n) => n.startsWith(`${name}.pcapng.partial-`))) await sleep(10);
+    const { fifo, out, child, running, stderr, exited, outTemporaryMade } = replayFromFifo(name);
+    await outTemporaryMade();
     for (const [i, signal] of [first, second].entries()) {
       child.kill(signal);
       // Bounded: a signal that goes unanswered must fail this test, not hang the suite.
-      for (const until = Date.now() + 20_000; running() && stderr.split('\n').length - 1 <= i;) {
+      for (const until = Date.now() + 20_000; running() && stderr().split('\n').length - 1 <= i;) {
         if (Date.now() > until) {
           child.kill('SIGKILL');
-          assert.fail(`${signal} ${i + 1} went unanswered for 20 s; stderr: ${stderr}`);
+          assert.fail(`${signal} ${i + 1} went unanswered for 20 s; stderr: ${stderr()}`);
         }
         await sleep(10);
       }
@@ -567,8 +571,8 @@ for (const [first, second] of [['SIGINT', 'SIGTERM'], ['SIGINT', 'SIGINT']] as c
     // Let a process still blocked in open() go: it would then exit with a status instead of dying of the signal.
     await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined);
     const [code, signal] = await exited;
-    assert.equal(signal, second, `code ${code}: ${stderr}`);
-    assert.equal(stderr, `colo-proxy: replay: ${first}: stopping (again to stop at once)\ncolo-proxy: replay: ${second} again: stopped\n`);
+    assert.equal(signal, second, `code ${code}: ${stderr()}`);
+    assert.equal(stderr(), `colo-proxy: replay: ${first}: stopping (again to stop at once)\ncolo-proxy: replay: ${second} again: stopped\n`);
     assert.equal(readFileSync(out, 'utf8'), 'earlier');
     assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(`${name}.pcapng.partial-`)), [], 'no temporary file left behind');
   });
@@ -887,22 +891,28 @@ test('replay cli: --against-qemu says why QEMU died (here an assertion on a zero
   }
 });
 
-test('replay cli: --against takes any comparator on four sockets: here colo-proxy compare itself', async () => {
+/** Runs `fn` with a colo-proxy compare listening on four UNIX sockets; it gets them as an --against value. */
+function withOurCompare(fn: (against: string) => void): void {
   const sockets = mkdtempSync(join(tmpdir(), 'colo-against-'));
   const names = ['primary_in', 'secondary_in', 'outdev', 'notify_dev'];
   const flagsOf = ['--primary-in', '--secondary-in', '--outdev', '--notify-dev'];
-  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, coloProxyArgv(['compare', ...names.flatMap((n, i) => [flagsOf[i]!, `unix:${join(sockets, n)},server`])]), { stdio: 'ignore' });
   try {
-    const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--json', '--quiet', '--against', names.map((n) => `unix:${join(sockets, n)}`).join(',')]);
-    assert.equal(r.code, 1, r.stderr);
-    const { against, coloProxy } = JSON.parse(r.stdout) as AgainstJson;
-    assert.equal(against.checkpoints.length, coloProxy.checkpointCount, 'the live compare and the replay agree on the episodes');
-    assert.deepEqual([against.released, against.lost, against.duplicated, against.reordered], [primaryFrames.length, 0, 0, 0]);
+    fn(names.map((n) => `unix:${join(sockets, n)}`).join(','));
   } finally {
     child.kill('SIGKILL');
     rmSync(sockets, { recursive: true, force: true });
   }
+}
+
+test('replay cli: --against takes any comparator on four sockets: here colo-proxy compare itself', () => {
+  withOurCompare((against) => {
+    const r = cli(['--primary', P, '--secondary', join(dir, 's-diff.pcapng'), '--json', '--quiet', '--against', against]);
+    assert.equal(r.code, 1, r.stderr);
+    const j = JSON.parse(r.stdout) as AgainstJson;
+    assert.equal(j.against.checkpoints.length, j.coloProxy.checkpointCount, 'the live compare and the replay agree on the episodes');
+    assert.deepEqual([j.against.released, j.against.lost, j.against.duplicated, j.against.reordered], [primaryFrames.length, 0, 0, 0]);
+  });
 });
 
 test('replay cli: --against a comparator that pauses an input (the SVM far ahead) feeds the other on, as two VMs would: no false timeout', async () => {
@@ -913,22 +923,14 @@ test('replay cli: --against a comparator that pauses an input (the SVM far ahead
   const [p, s] = [join(dir, 'ahead-p.pcapng'), join(dir, 'ahead-s.pcapng')];
   await download('ahead-p.pcapng', body, cuts, 1000);
   await download('ahead-s.pcapng', body, cuts, 0);
-  const sockets = mkdtempSync(join(tmpdir(), 'colo-against-'));
-  const names = ['primary_in', 'secondary_in', 'outdev', 'notify_dev'];
-  const flagsOf = ['--primary-in', '--secondary-in', '--outdev', '--notify-dev'];
-  const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, coloProxyArgv(['compare', ...names.flatMap((n, i) => [flagsOf[i]!, `unix:${join(sockets, n)},server`])]), { stdio: 'ignore' });
-  try {
-    const r = cli(['--primary', p, '--secondary', s, '--json', '--quiet', '--against', names.map((n) => `unix:${join(sockets, n)}`).join(',')]);
+  withOurCompare((against) => {
+    const r = cli(['--primary', p, '--secondary', s, '--json', '--quiet', '--against', against]);
     assert.equal(r.code, 0, r.stderr);
-    const { against, coloProxy } = JSON.parse(r.stdout) as AgainstJson;
-    assert.deepEqual(coloProxy.checkpoints, []);
-    assert.deepEqual(against.checkpoints, [], 'no checkpoint from the live compare either');
-    assert.deepEqual([against.released, against.lost, against.duplicated, against.reordered], [902, 0, 0, 0]);
-  } finally {
-    child.kill('SIGKILL');
-    rmSync(sockets, { recursive: true, force: true });
-  }
+    const j = JSON.parse(r.stdout) as AgainstJson;
+    assert.deepEqual(j.coloProxy.checkpoints, []);
+    assert.deepEqual(j.against.checkpoints, [], 'no checkpoint from the live compare either');
+    assert.deepEqual([j.against.released, j.against.lost, j.against.duplicated, j.against.reordered], [902, 0, 0, 0]);
+  });
 });
 
 test('replay cli: --against reports a comparator that loses, duplicates and reorders frames, and lists what it keeps of a flood', async () => {
