@@ -1322,9 +1322,8 @@ class Engine implements Comparator {
     // The target first: opening it in a full table may evict the stray, which then has nothing to give.
     const target = this.connection(f, true, now) as MessageConnection;
     const strayKey = flowKey(f, true, pair.secondaryPort);
-    // Under a key of their own while the ports crossed or the datagram was offered as resumed,
-    // then (a resumed flow's mapping replaced meanwhile) under the SVM's port; never a flow the
-    // PVM sends on.
+    // Under a key of their own when the ports crossed or the datagram was offered as resumed,
+    // else under the SVM's port; never a flow the PVM sends on.
     for (const key of [SECONDARY_APART_PREFIX + strayKey, strayKey]) {
       const stray = this.table.get(key);
       if (!(stray instanceof MessageConnection) || stray === target || stray.held.length > 0 || (stray.heard & HEARD_PRIMARY) !== 0) continue;
