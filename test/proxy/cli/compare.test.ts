@@ -72,6 +72,13 @@ async function stop(r: Without<'notify'> & { notify?: NotifyPeer }): Promise<num
   return new Promise((resolve) => r.child.once('exit', (code) => resolve(code)));
 }
 
+/** Sends compare SIGTERM with its peers still connected; resolves with its exit code. */
+function sigterm(r: Pick<Running, 'child'>): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => r.child.once('exit', (code) => resolve(code)));
+  r.child.kill('SIGTERM');
+  return exited;
+}
+
 /** The value of the metric line starting with `series` (a name, or a name and its labels). */
 async function metric(r: Pick<Running, 'metricsPort'>, series: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`)).text();
@@ -801,9 +808,7 @@ test('compare: on SIGTERM after every frame went out, it says nothing is discard
     r.secondary.sendRaw(bytes);
     r.primary.sendRaw(bytes);
     await r.outdev.waitForFrames(10);
-    const exited = new Promise((resolve) => r.child.once('exit', resolve));
-    r.child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await sigterm(r), 0);
     assert.match(r.log(), /compare: stopping\n.*compare: nothing discarded: no frame held, every released frame written to outdev\n$/);
   } finally {
     await stop(r);
@@ -819,9 +824,7 @@ test('compare: on SIGTERM with a primary frame read only in part, its bytes are 
     const partial = encodeQemuFrames([{ packet: numbered(10) }], false).subarray(0, 44);
     r.primary.sendRaw(Buffer.concat([bytes, partial]));
     await r.outdev.waitForFrames(10);
-    const exited = new Promise((resolve) => r.child.once('exit', resolve));
-    r.child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await sigterm(r), 0);
     assert.match(r.log(), /compare: stopping\n.*compare: discarding 0 held frames \(0 bytes\), 44 bytes of a primary frame read only in part and 0 released frames not written to outdev \(0 bytes\)\n$/);
   } finally {
     await stop(r);
@@ -833,8 +836,7 @@ test('compare: on SIGTERM, released frames queued for a slow outdev get time to 
   try {
     await releaseIntoStalledOutdev(r);
     const released = await metric(r, 'colo_proxy_released_frames_total');
-    const exited = new Promise((resolve) => r.child.once('exit', resolve));
-    r.child.kill('SIGTERM');
+    const exited = sigterm(r);
     await new Promise((resolve) => setTimeout(resolve, 300));
     r.outdev.socket.resume();
     assert.equal(await exited, 0);
@@ -851,9 +853,7 @@ test('compare: on SIGTERM, an outdev that takes nothing holds the stop up for a 
   const r = await startCompare();
   try {
     await releaseIntoStalledOutdev(r);
-    const exited = new Promise((resolve) => r.child.once('exit', resolve));
-    r.child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await sigterm(r), 0);
     assert.match(r.log(), new RegExp(String.raw`compare: discarding 0 held frames \(0 bytes\)${UNREAD} and [1-9]\d* released frames not written to outdev \(\d+ bytes; outdev did not take them within 1000 ms\)\n$`));
   } finally {
     await stop(r);
@@ -885,9 +885,7 @@ test('compare: on SIGTERM, what was read of primary-in while outdev held the inp
     r.primary.sendRaw(encodeQemuFrames(Array.from({ length: 300 }, (_, i) => ({ packet: numbered(1000 + i) })), false));
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(await metric(r, 'colo_proxy_frames_total{side="primary"}'), frames, 'nothing more compared');
-    const exited = new Promise((resolve) => r.child.once('exit', resolve));
-    r.child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await sigterm(r), 0);
     assert.match(r.log(), /compare: discarding \d+ held frames \(\d+ bytes\), \d+ primary frames and [1-9]\d* more bytes of primary-in read while it was paused, not compared yet(, \d+ bytes of a primary frame read only in part)? and [1-9]\d* released frames not written to outdev/);
   } finally {
     await stop(r);
@@ -906,9 +904,7 @@ test('compare: on SIGTERM, held frames and released frames with no outdev peer a
     r.primary.send(held);
     await until(r, 'the frames to be released and held', async () =>
       (await metric(r, 'colo_proxy_released_frames_total')) === 300 && (await metric(r, 'colo_proxy_held_frames')) === 1);
-    const exited = new Promise((resolve) => r.child.once('exit', resolve));
-    r.child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await sigterm(r), 0);
     assert.match(r.log(), new RegExp(`compare: discarding 1 held frames \\(${held.length} bytes\\) and 300 released frames not written to outdev \\(${bytes.length} bytes; outdev has no peer\\)\\n$`));
   } finally {
     await stop(r);
