@@ -336,6 +336,12 @@ class TcpConnection extends Connection {
   clientEnd = -1;
   /** FIN both ways, or an RST (see `finish`). */
   finished = false;
+  /**
+   * Translate mode: the client's SYN opened this entry, so each guest's first segment on it is its
+   * SYN-ACK (or an RST refusing the SYN): anything else a guest sends before is the previous
+   * connection's on these ports (see `stale`).
+   */
+  passiveOpen = false;
   /** Sequence number of the SYN (or SYN-ACK) the client, the PVM and the SVM sent on it, -1 before one: see `newIncarnation`. */
   clientIsn = -1;
   primaryIsn = -1;
@@ -954,7 +960,13 @@ class Engine implements Comparator {
     const tcp = decoded.transport;
     const reset = tcp.isRst && resets(c, tcp);
     if (tcp.isRst && !reset) this.event('client.rst_ignored', c.flow, `client RST at seq ${tcp.seq}, not where the guests expect the client's next byte: they discard it or answer with an ACK (RFC 5961), the connection stays open`);
-    if (!tcp.isRst) {
+    // A client SYN on a live connection (the client lost its state: a reboot, a NAT rebinding) is
+    // answered with an ACK and changes nothing (RFC 5961 §4): its number is not the connection's.
+    // Taken as the client's ISN, the SYN it sends again once it has reset the connection looked
+    // like a resend on the old entry, and the new connection was opened by a SYN-ACK, as if the
+    // guest had opened it (see `resets`).
+    const straySyn = tcp.isSyn && !tcp.isAck && c.handshakeDone && !c.closing && tcp.seq !== c.clientIsn;
+    if (!tcp.isRst && !straySyn) {
       const end = seqAdd(tcp.seq, decoded.payloadLength + (tcp.isSyn ? 1 : 0) + (tcp.isFin ? 1 : 0));
       c.clientEnd = c.clientEnd === -1 ? end : seqMax(c.clientEnd, end);
     }
@@ -962,7 +974,7 @@ class Engine implements Comparator {
     if (tcp.isFin) c.clientFin = true;
     if (reset) c.clientReset = true;
     if (reset || (c.clientFin && c.outputFin)) this.finish(c);
-    if (tcp.isSyn) c.clientIsn = tcp.seq;
+    if (tcp.isSyn && !straySyn) c.clientIsn = tcp.seq;
     if (tcp.isSyn && !tcp.isAck) {
       // A client SYN opens a passive connection: nothing in it refers to the guest's sequence space.
       this.sink.deliver('secondary', bytes);
@@ -1411,9 +1423,9 @@ class Engine implements Comparator {
     let c = keys.tuple(frame, guestIsSource, guestPort) ? this.table.getIpv4(keys.tupleProtocol, keys.tupleGuest, keys.tupleRemote, keys.tuplePorts) : undefined;
     if (c === undefined) {
       const key = keys.of(frame, guestIsSource, guestPort);
-      c = this.table.get(key) ?? this.opened(key, frame, now);
+      c = this.table.get(key) ?? this.opened(key, frame, now, source);
     }
-    if (source !== NO_SOURCE && newIncarnation(c, source, (frame.transport as TcpView).seq)) c = this.reopened(c, frame, now);
+    if (source !== NO_SOURCE && newIncarnation(c, source, (frame.transport as TcpView).seq)) c = this.reopened(c, frame, now, source);
     c.lastSeen = now;
     this.touch(c);
     return c;
@@ -1425,22 +1437,24 @@ class Engine implements Comparator {
    * Taken as more of the old stream it was placed against the old sequence numbers: a false
    * mismatch, or, below the old verified point, its bytes and options never compared.
    */
-  private reopened(old: Connection, frame: Frame, now: number): Connection {
+  private reopened(old: Connection, frame: Frame, now: number, source: number): Connection {
     this.table.delete(old.key);
     // What a reset connection still holds or waits for is timing, not state: it goes now as it
     // would at the next scan, with no checkpoint, nor a new connection blocked behind it.
     if (isClientReset(old) && !old.diverged) this.abandon(old);
     this.removed(old, 'reused');
-    return this.opened(old.key, frame, now);
+    return this.opened(old.key, frame, now, source);
   }
 
   /** A new connection under `key` for `frame`'s flow, added to the table. */
-  private opened(key: string, frame: Frame, now: number): Connection {
+  private opened(key: string, frame: Frame, now: number, source = NO_SOURCE): Connection {
     let c: Connection;
     const cls = flowClassOf(frame);
     if (cls === 'tcp') {
       const t = new TcpConnection(key, now, this.config.idleTimeoutMs, this.config);
-      if (!(frame.transport as TcpView).isSyn) this.pickedUpMidStream(t);
+      const tcp = frame.transport as TcpView;
+      if (!tcp.isSyn) this.pickedUpMidStream(t);
+      else if (source === SOURCE_CLIENT && !tcp.isAck) t.passiveOpen = true;
       c = t;
     } else {
       c = new MessageConnection(key, cls, now, this.config.idleTimeoutMs);
@@ -1534,6 +1548,10 @@ class Engine implements Comparator {
     const isRst = (flags & TCP_RST) !== 0;
     const ack = (flags & TCP_ACK) !== 0 ? tcp.ack : -1;
     const tcpSeq = tcp.seq;
+    if (c.passiveOpen && !isSyn && (primary ? c.primaryIsn : c.secondaryIsn) === -1 && !(isRst && ack === seqAdd(c.clientIsn, 1))) {
+      this.stale(c, primary, bytes, f, tcpSeq, now);
+      return;
+    }
     if (isFin || isRst) c.closing = true;
     if (c.blocked) {
       if (primary) this.hold(c, this.kept(c, now, bytes), now, 0, -1, false, this.tag);
@@ -1629,6 +1647,23 @@ class Engine implements Comparator {
     }
     this.matched(c, compared, unverified);
     this.releaseTcp(c);
+  }
+
+  /**
+   * A guest segment on a connection the client's SYN opened, before that guest's SYN-ACK: the
+   * previous connection's on these ports, which the client reset or closed (a segment in flight, a
+   * FIN resent, an ACK from TIME-WAIT). It cannot belong to the new stream, whose start is the
+   * guest's SYN-ACK, and taken into it, it set the stream's start at the old sequence numbers: the
+   * new connection was then compared from the wrong place, its PVM output released unverified. The
+   * PVM's goes to the client, as on a wire (after the frames it is held behind, when the entry
+   * waits for the old connection's); the SVM's is dropped. Neither is compared: no output of a
+   * connection the client has given up on reaches its application.
+   */
+  private stale(c: TcpConnection, primary: boolean, bytes: Uint8Array, f: Frame, seq: number, now: number): void {
+    this.event('tcp.stale_segment', c.flow, `${primary ? 'primary' : 'secondary'} segment at seq ${seq} (${f.payloadLength} bytes) before its SYN-ACK on a connection the client just opened: the previous connection's on these ports, ${primary ? 'released' : 'dropped'} uncompared`);
+    if (!primary) return;
+    if (c.blocked) this.hold(c, this.kept(c, now, bytes), now, 0, -1, false, this.tag);
+    else this.releaseNow(bytes, this.tag);
   }
 
   /** Secondary output up to `end` is not matched yet: the timeout runs from now for it. */
@@ -2010,7 +2045,7 @@ class Engine implements Comparator {
     const waiting = c.secondaryWaitingCount();
     this.counters.secondaryWaitingFrames -= waiting;
     c.dropSecondaryWaiting();
-    this.event('flow.client_reset', c.flow, `${held} primary frames released, ${waiting} secondary segments dropped without waiting longer for the other guest's`);
+    if (held > 0 || waiting > 0) this.event('flow.client_reset', c.flow, `${held} primary frames released, ${waiting} secondary segments dropped without waiting longer for the other guest's`);
   }
 
   /**

@@ -41,6 +41,7 @@ export const EVENT_CODES = {
   'flow.mapping_expired': 'translate mode: a UDP flow or ping the guests opened from different ports (identifiers) went idle past idleTimeoutMs (or a full table evicted it) and its port mapping was forgotten, as a NAT forgets one: a later datagram from the peer reaches the SVM at the PVM\'s port',
   'flow.client_reset': 'output of a connection the client had reset waited past compareTimeoutMs for the other guest\'s: released (primary) or dropped (secondary), no checkpoint',
   'flow.reused': 'a new connection (SYN) reused the ports of a closed one that still held primary frames or had secondary output waiting',
+  'tcp.stale_segment': 'translate mode: a guest segment other than a SYN-ACK on a connection the client had just opened, before that guest\'s SYN-ACK: the previous connection\'s on the same ports; released (primary) or dropped (secondary) uncompared',
   'fragment.timeout': 'a fragmented datagram was not complete within compareTimeoutMs; its fragments are compared one by one',
   'fragment.overlap_inconsistent': 'IPv4 fragments overlap with different bytes; compared one by one',
   'fragment.overlap_ipv6': 'IPv6 fragments overlap (RFC 5722); compared one by one',
