@@ -1503,8 +1503,10 @@ class Engine implements Comparator {
    * A fragmented datagram reassembled on one side is compared as one message, and the primary
    * releases all its original fragments. A reassembled TCP segment (rare: Linux sets DF and sizes
    * to the MSS) goes into its connection like any segment, held and released as a `FragmentGroup`
-   * of the PVM's fragments. Datagrams that cannot be reassembled (overlaps, limits, timeouts) are
-   * compared fragment by fragment from the IP payload on, in one shared flow. The later fragments
+   * of the PVM's fragments. Datagrams that cannot be reassembled (overlaps, limits, timeouts), or
+   * do not decode once they are, are compared fragment by fragment from the IP payload on, in one
+   * shared flow; a TCP segment's whose connection its first fragment names, in that connection
+   * (`unassembledSegment`). The later fragments
    * of a datagram a checkpoint cut are the primary's output from before it, which the flush has
    * begun to release and the secondary will not send again: released at once (dropped on the
    * secondary). A TCP segment cut so restarts its connection's comparison (see
@@ -1532,11 +1534,46 @@ class Engine implements Comparator {
         this.message(this.messageConnection(primary, whole, now), primary, o.fragments, true, messageParts(whole, this.config.compareHeaders), now);
         return;
       }
+      this.counters.count(whole.code);
+      this.sink.event(whole.code, 'ip fragments', `${primary ? 'primary' : 'secondary'} datagram of ${o.bytes.length} bytes reassembled from ${o.fragments.length} fragments does not decode`);
     } else {
-      this.event(o.code as EventCode, 'ip fragments', `${o.fragments.length} ${primary ? 'primary' : 'secondary'} fragments compared one by one`);
+      this.event(o.code as EventCode, 'ip fragments', `${o.fragments.length} ${primary ? 'primary' : 'secondary'} fragments not reassembled`);
+    }
+    const segmentOf = this.segmentConnection(o.fragments);
+    if (segmentOf !== null) {
+      this.unassembledSegment(segmentOf, primary, o.fragments, now);
+      return;
     }
     const c = this.specialConnection(FRAGMENTS_KEY, now);
     for (const f of o.fragments) this.message(c, primary, [f], true, messageParts(decodeFrame(f, LINKTYPE_ETHERNET) as Frame, this.config.compareHeaders), now);
+  }
+
+  /**
+   * The TCP connection of a segment whose fragments did not make a datagram that decodes, found by
+   * the first fragment's TCP header; null when that is missing (or too short to hold the ports),
+   * or the connection is not in the table: its fragments are then compared one by one.
+   */
+  private segmentConnection(fragments: readonly Uint8Array[]): TcpConnection | null {
+    for (const frame of fragments) {
+      const f = decodeFrame(frame, LINKTYPE_ETHERNET);
+      if (!(f instanceof Frame) || f.transport?.kind !== 'tcp') continue;
+      const c = this.table.get(this.keys.of(f, true, -1));
+      return c instanceof TcpConnection ? c : null;
+    }
+    return null;
+  }
+
+  /**
+   * A TCP segment of `c` whose fragments could not be reassembled (an overlap with different
+   * bytes, a limit, a timeout) or do not decode once they were: its bytes can never take their
+   * place in the stream, whose comparison cannot go past them, so it asks for a checkpoint now
+   * instead of at the timeout. The PVM's fragments are held in the connection, behind what it
+   * already holds, released by the checkpoint: compared one by one outside it, they overtook its
+   * held frames and the ACK gate.
+   */
+  private unassembledSegment(c: TcpConnection, primary: boolean, fragments: readonly Uint8Array[], now: number): void {
+    if (primary) for (const f of fragments) this.hold(c, f, now, 0, -1, false, this.fragmentTag(f));
+    if (!c.diverged) this.mismatch(c, { reason: 'tcp.unassembled', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `${fragments.length} ${primary ? 'primary' : 'secondary'} fragments of a segment not reassembled` });
   }
 
   private tcp(c: TcpConnection, primary: boolean, bytes: Uint8Array, f: Frame, tcp: TcpView, now: number): void {
@@ -1672,6 +1709,9 @@ class Engine implements Comparator {
     pending.push(end, now);
     this.counters.secondaryWaitingFrames++;
     c.copySecondary = this.keep && now - pending.oldestSince() > LONG_WAIT_MS;
+    // The frame limit, as for the PVM's held frames and for datagrams: without it an SVM ahead in
+    // small segments was bounded by bytes only (16 MiB of one-byte segments, each with its entry).
+    if (pending.length > this.config.maxQueueFrames && !c.diverged) this.mismatch(c, limitMismatch(`${pending.length} secondary segments wait for the primary's`));
   }
 
   /** After bytes went into `c.match`: counters from the totals before, and the byte limit. */

@@ -261,25 +261,27 @@ function decode(bytes: Uint8Array, linkType: number, r: Reused | null): Frame | 
   }
 
   // One transport parse for both IP versions; none for non-first fragments. In a first fragment
-  // (isFragment) UDP's length field counts the whole datagram, not this fragment.
+  // (isFragment) UDP's length field counts the whole datagram, not this fragment. A first fragment
+  // too short for its transport header (tiny fragments, RFC 1858; its options may run past it)
+  // is still a fragment, without a transport view: the header is parsed once it is reassembled.
   let transport: TransportView | null = null;
   if (fragmentOffset === 0) {
     if (protocol === IP_PROTOCOL_TCP) {
       const t = (r === null ? TcpView.empty() : r.tcp).reset(bytes, upperAt, upperLength);
-      if (!(t instanceof TcpView)) return t;
-      transport = t;
+      if (t instanceof TcpView) transport = t;
+      else if (!isFragment) return t;
     } else if (protocol === IP_PROTOCOL_UDP) {
       const u = (r === null ? UdpView.empty() : r.udp).reset(bytes, upperAt, upperLength, isFragment);
-      if (!(u instanceof UdpView)) return u;
-      transport = u;
+      if (u instanceof UdpView) transport = u;
+      else if (!isFragment) return u;
     } else if (protocol === IP_PROTOCOL_ICMP && etherType === ETHERTYPE_IPV4) {
       const c = (r === null ? IcmpView.empty() : r.icmp).reset(bytes, upperAt, upperLength);
-      if (!(c instanceof IcmpView)) return c;
-      transport = c;
+      if (c instanceof IcmpView) transport = c;
+      else if (!isFragment) return c;
     } else if (protocol === IP_PROTOCOL_ICMPV6 && etherType === ETHERTYPE_IPV6) {
       const c = (r === null ? Icmpv6View.empty() : r.icmpv6).reset(bytes, upperAt, upperLength);
-      if (!(c instanceof Icmpv6View)) return c;
-      transport = c;
+      if (c instanceof Icmpv6View) transport = c;
+      else if (!isFragment) return c;
     }
   }
   if (transport === null) return frameOf(r, bytes, linkType, link, etherType, at, ip, null, protocol, isFragment, upperAt, upperLength);

@@ -131,6 +131,19 @@ test('frame: IPv6 later fragment has no transport header', () => {
   assert.equal(f.payloadLength, 8);
 });
 
+test('frame: a first fragment too short for its TCP header is a fragment without a transport view, not an error', () => {
+  // 10.0.0.2 -> 10.0.0.1, TCP, More Fragments, offset 0, 8 bytes of the TCP header.
+  const ip = '4500 001c 0001 2000 40 06 0000 0a000002 0a000001';
+  const tiny = decoded(fromHex(`525400123456 525400abcdef 0800 ${ip} 0050 9c40 000f4240`));
+  assert.ok(tiny.isFragment);
+  assert.equal(tiny.transport, null);
+  assert.equal(tiny.protocol, 6);
+  assert.equal(tiny.payloadLength, 8);
+  const unfragmented = decodeFrame(fromHex(`525400123456 525400abcdef 0800 ${ip.replace('2000', '0000')} 0050 9c40 000f4240`), LINKTYPE_ETHERNET);
+  assert.ok(isWireError(unfragmented));
+  assert.equal(unfragmented.code, 'decode.tcp.header_too_short');
+});
+
 test('frame: malformed known layers are that layer\'s coded error', () => {
   const badTcp = fixture('ack4');
   badTcp[46] = 0x40; // data offset 4
