@@ -1539,7 +1539,7 @@ class Engine implements Comparator {
     } else {
       this.event(o.code as EventCode, 'ip fragments', `${o.fragments.length} ${primary ? 'primary' : 'secondary'} fragments not reassembled`);
     }
-    const segmentOf = this.segmentConnection(o.fragments);
+    const segmentOf = this.segmentConnection(primary, o.fragments);
     if (segmentOf !== null) {
       this.unassembledSegment(segmentOf, primary, o.fragments, now);
       return;
@@ -1553,11 +1553,11 @@ class Engine implements Comparator {
    * the first fragment's TCP header; null when that is missing (or too short to hold the ports),
    * or the connection is not in the table: its fragments are then compared one by one.
    */
-  private segmentConnection(fragments: readonly Uint8Array[]): TcpConnection | null {
+  private segmentConnection(primary: boolean, fragments: readonly Uint8Array[]): TcpConnection | null {
     for (const frame of fragments) {
       const f = decodeFrame(frame, LINKTYPE_ETHERNET);
       if (!(f instanceof Frame) || f.transport?.kind !== 'tcp') continue;
-      const c = this.table.get(this.keys.of(f, true, -1));
+      const c = this.table.get(this.keys.of(f, true, this.config.mode === 'translate' && !primary ? this.pairing.primaryPortOf(f) : -1));
       return c instanceof TcpConnection ? c : null;
     }
     return null;

@@ -6,6 +6,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { TCP_ACK, TCP_SYN } from '../../compare/index.js';
 import { writeU16 } from '../../compare/wire/bytes.js';
 import { Twins, pattern } from '../support/twins.js';
 import { fragment, split } from '../support/fragments.js';
@@ -44,6 +45,23 @@ describe('a TCP segment whose fragments cannot be reassembled', () => {
     for (const f of inconsistent(t, 7)) t.secondary(f);
     assert.deepEqual(t.checkpoints(), ['tcp.unassembled']);
   });
+});
+
+test('translate mode: the SVM\'s unassembled segment on a connection whose guests chose different ports is its connection\'s', () => {
+  const opts = { mss: 1460, sackPermitted: true, windowScale: 7 };
+  const t = new Twins({ mode: 'translate' });
+  t.primary(t.out({ srcPort: 33000, dstPort: 443, seq: ISN, ack: 0, flags: TCP_SYN, options: opts }));
+  t.secondary(t.out({ srcPort: 44000, dstPort: 443, seq: 7, ack: 0, flags: TCP_SYN, options: opts }));
+  t.client(t.in({ srcPort: 443, dstPort: 33000, seq: 9000, ack: ISN + 1, flags: TCP_SYN | TCP_ACK, options: opts }));
+  const first = t.out({ srcPort: 33000, dstPort: 443, seq: ISN + 1, ack: 9001, payload: 'GET /' });
+  t.primary(first);
+  const whole = t.out({ srcPort: 44000, dstPort: 443, seq: 8, ack: 9001, payload: pattern(0, 200), dontFragment: false, ipId: 3 });
+  const [a, b] = split(whole, [96]);
+  for (const f of [a!, fragment(whole, 88, new Uint8Array(16).fill(0x55), true), b!]) t.secondary(f);
+  assert.deepEqual(t.mismatchReasons(), ['tcp.unassembled']);
+  assert.equal(t.c.counters.secondaryWaitingFrames, 0, 'nothing left waiting in a flow of its own');
+  t.checkpointDone();
+  assert.deepEqual(t.released().at(-1), first);
 });
 
 test('a TCP segment whose first IPv4 fragment is shorter than the TCP header is reassembled like any other', () => {
