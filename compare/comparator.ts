@@ -267,13 +267,15 @@ const REDELIVER_STALL_MS = 200;
 const REDELIVER_DUP_ACKS = 2;
 /**
  * Why `redeliver` is called: an SVM segment that moved its ACK; REDELIVER_DUP_ACKS duplicate ACKs;
- * a window update (a pure ACK that did not move it, its window changed); a scan; anything else.
+ * a window update (a pure ACK that did not move it, its window changed), from a zero window or
+ * another; a scan; anything else.
  */
 const REDELIVER_ACK_MOVED = 0;
 const REDELIVER_DUP_ACKS_SEEN = 1;
-const REDELIVER_WINDOW_UPDATE = 2;
-const REDELIVER_SCAN = 3;
-const REDELIVER_NOTHING = 4;
+const REDELIVER_WINDOW_OPENED = 2;
+const REDELIVER_WINDOW_UPDATE = 3;
+const REDELIVER_SCAN = 4;
+const REDELIVER_NOTHING = 5;
 
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
@@ -332,6 +334,8 @@ class TcpConnection extends Connection {
   clientFin = false;
   /** Translate mode: the client reset the connection, so no output of it can reach the client any more (see `scan`). */
   clientReset = false;
+  /** Translate mode: the newest TSval the client has sent (a re-delivery carries it: see `redeliver`), -1 before one. */
+  clientTsval = -1;
   /** Translate mode: the end of the client's sequence space seen so far (SYN, data and FIN), -1 before any. */
   clientEnd = -1;
   /** FIN both ways, or an RST (see `finish`). */
@@ -975,6 +979,9 @@ class Engine implements Comparator {
     if (reset) c.clientReset = true;
     if (reset || (c.clientFin && c.outputFin)) this.finish(c);
     if (tcp.isSyn && !straySyn) c.clientIsn = tcp.seq;
+    // Not from a stray SYN: a client that lost its state may run another timestamp clock.
+    const tsval = straySyn ? -1 : tcp.tsVal;
+    if (tsval !== -1 && (c.clientTsval === -1 || seqGt(tsval, c.clientTsval))) c.clientTsval = tsval;
     if (tcp.isSyn && !tcp.isAck) {
       // A client SYN opens a passive connection: nothing in it refers to the guest's sequence space.
       this.sink.deliver('secondary', bytes);
@@ -1113,7 +1120,7 @@ class Engine implements Comparator {
       c.dupAcks = 0;
       why = REDELIVER_ACK_MOVED;
     } else if (f.payloadLength === 0 && (tcp.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0) {
-      if (window !== c.svmWindow) why = REDELIVER_WINDOW_UPDATE;
+      if (window !== c.svmWindow) why = c.svmWindow === 0 ? REDELIVER_WINDOW_OPENED : REDELIVER_WINDOW_UPDATE;
       else if (++c.dupAcks >= REDELIVER_DUP_ACKS) why = REDELIVER_DUP_ACKS_SEEN;
     }
     c.svmWindow = window;
@@ -1130,17 +1137,23 @@ class Engine implements Comparator {
    * has not, the first segment the SVM lacks is delivered to it again when the SVM says it lacks
    * it, as a sender's fast retransmit would, at most every REDELIVER_GAP_MS for one ACK:
    * - on REDELIVER_DUP_ACKS duplicate ACKs (Linux sends one for each segment it drops out of its
-   *   window or takes beyond a hole; one alone may answer a copy it already had), which starts a
-   *   recovery: while its ACK then comes to rest exactly at the end of what went again (it took
-   *   that and nothing after it, which it would have had by then: the link to it keeps order), or
-   *   moves with SACK blocks above it (holes left), the next segment it lacks goes at once;
+   *   window or takes beyond a hole; one alone may answer a copy it already had);
    * - on a window update (its application read, so what it dropped for a full window fits now);
    * - at a scan, when its ACK has not moved for REDELIVER_STALL_MS (a segment dropped at the end
    *   of an upload, which draws no duplicate ACK).
-   * The last two deliver one segment and start no recovery. An ACK that moves otherwise is an SVM
-   * a little slower than the PVM, its segments on their way: delivering them again doubled the
-   * client's traffic to the SVM in every upload. A D-SACK (it got a segment twice) or an ACK past
-   * what went again, without holes left, ends the recovery.
+   * Each but a window update from a window that was not zero starts a recovery: while the SVM's
+   * ACK then comes to rest exactly at the end of what went again (it took that and nothing after
+   * it, which it would have had by then: the link to it keeps order, nothing of it was on its way
+   * after duplicate ACKs, a zero window or a stall), the next segment it lacks goes at once; and
+   * whenever its ACK moves with SACK blocks above it (holes left: what came after a hole did
+   * arrive), recovering or not. Without that, segments dropped for a full window went one a
+   * scan (one a second), and five of them outlasted the compare timeout. An ACK that moves
+   * otherwise is an SVM a little slower than the PVM, its segments on their way: delivering them
+   * again doubled the client's traffic to the SVM in every upload. A D-SACK (it got a segment
+   * twice) or an ACK past what went again, without holes left, ends the recovery. What goes
+   * again carries the newest timestamp the client has sent on the connection: the SVM may have
+   * taken a later segment meanwhile, and Linux discards a segment older than that (PAWS, RFC
+   * 7323 §5), answering it with a D-SACK.
    */
   private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean, holesLeft = false): void {
     const sent = c.sentToSecondary!;
@@ -1154,7 +1167,7 @@ class Engine implements Comparator {
     }
     const recovering = c.redeliveredEnd !== -1;
     if (why === REDELIVER_ACK_MOVED) {
-      if (!recovering || (acked !== c.redeliveredEnd && !holesLeft)) {
+      if (!holesLeft && (!recovering || acked !== c.redeliveredEnd)) {
         c.redeliveredEnd = -1;
         return;
       }
@@ -1165,9 +1178,9 @@ class Engine implements Comparator {
     }
     c.redeliveredAck = acked;
     c.redeliveredAt = now;
-    if (recovering || why === REDELIVER_DUP_ACKS_SEEN) c.redeliveredEnd = head.end;
+    if (why !== REDELIVER_WINDOW_UPDATE || recovering) c.redeliveredEnd = head.end;
     this.counters.count('client.redelivered');
-    this.sink.deliver('secondary', head.frame);
+    this.sink.deliver('secondary', withNewestTimestamp(head.frame, c.clientTsval));
   }
 
   private flushToSecondary(c: TcpConnection, now: number): void {
@@ -2184,6 +2197,21 @@ function newIncarnation(c: Connection, source: number, seq: number): boolean {
   // This guest sent no SYN on `c`: a new connection if neither guest did (picked up mid-stream)
   // and comparison is under way; with the other guest's in, this one's belongs to `c`.
   return (source === SOURCE_PRIMARY ? c.secondaryIsn : c.primaryIsn) === -1 && c.match.started;
+}
+
+/**
+ * A client segment kept for the SVM, to go to it again: a copy carrying TSval `tsval` when its own
+ * is older (see `redeliver`), the TCP checksum updated; the frame itself otherwise.
+ */
+function withNewestTimestamp(frame: Uint8Array, tsval: number): Uint8Array {
+  if (tsval === -1) return frame;
+  const copy = frame.slice();
+  const f = decodeFrame(copy, LINKTYPE_ETHERNET);
+  if (!(f instanceof Frame) || f.transport?.kind !== 'tcp') return frame;
+  const own = f.transport.tsVal;
+  if (own === -1 || !seqGt(tsval, own)) return frame;
+  f.transport.setTsVal(tsval);
+  return copy;
 }
 
 /** The client has acknowledged the PVM's FIN on `c` (translate mode, where the core sees the client's frames). */

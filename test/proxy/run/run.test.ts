@@ -105,6 +105,16 @@ describe('identical twins: data intact, zero checkpoints', () => {
     });
   });
 
+  test('an upload to a guest application that reads slowly (a 4 KiB receive buffer): client data the SVM dropped reaches it again in time', async () => {
+    // The guests' windows fill at different moments, so the SVM drops segments the PVM took; the
+    // client, hearing only the PVM, never resends them. Before the core re-delivered them with
+    // the client's newest timestamp, Linux discarded each (PAWS): three timeouts, the SVM lost.
+    await noCheckpoints(t, proxy, async () => {
+      const r = await t.lab.exec(t.client, 'python3', [TWIN, 'upload', GUEST_IP, String(PORT + 2), '300000'], { timeoutMs: 60_000 });
+      assert.equal(r.stdout.trim(), '300000', r.stderr);
+    });
+  });
+
   test('300 short connections, one after another', async () => {
     await noCheckpoints(t, proxy, async () => {
       const r = await t.lab.exec(t.client, 'python3', [TWIN, 'short', `http://${GUEST_IP}:${PORT}/small`, '300'], { timeoutMs: 60_000 });
