@@ -1999,6 +1999,15 @@ class Engine implements Comparator {
     if (!c.diverged && (c.held.length > this.config.maxQueueFrames || c.heldBytes > this.config.maxQueueBytes)) {
       this.mismatch(c, limitMismatch(`${c.held.length} primary frames (${c.heldBytes} bytes) held`));
     }
+    if (this.counters.heldBytes > this.config.maxHeldBytes && !this.checkpointPending) this.heldOverLimit();
+  }
+
+  /** Past `maxHeldBytes` held in all: a checkpoint, asked for on the connection holding the oldest frame (as a timeout would be). */
+  private heldOverLimit(): void {
+    const owner = this.heldQueue.oldest()!.owner as Connection;
+    const detail = `${this.counters.heldFrames} primary frames (${this.counters.heldBytes} bytes) held across all connections`;
+    if (!owner.diverged) this.mismatch(owner, limitMismatch(detail));
+    else this.requestCheckpoint('queue_full', owner.flow);
   }
 
   private releaseFront(c: Connection): void {

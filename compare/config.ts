@@ -28,6 +28,12 @@ export interface ComparatorConfig {
   maxQueueFrames: number;
   /** Bytes one side of one connection may hold before a checkpoint. */
   maxQueueBytes: number;
+  /**
+   * Bytes of primary frames held across all connections before a checkpoint (`queue_full`, on
+   * the connection holding the oldest): the bound on memory when the SVM falls silent on many
+   * connections at once, none of which reaches its own limit before the timeout.
+   */
+  maxHeldBytes: number;
   /** Connections tracked at once; beyond it one not used lately is evicted (second chance, flow/table.ts). */
   maxConnections: number;
   /**
@@ -62,6 +68,7 @@ export const DEFAULT_CONFIG: Readonly<ComparatorConfig> = {
   scanIntervalMs: 1000,
   maxQueueFrames: 1024,
   maxQueueBytes: 16 * 1024 * 1024,
+  maxHeldBytes: 256 * 1024 * 1024,
   maxConnections: 65536,
   idleTimeoutMs: 300_000,
   closedLingerMs: 10_000,
@@ -90,6 +97,7 @@ export function resolveConfig(partial: Partial<ComparatorConfig> = {}): Comparat
   positiveInteger('scanIntervalMs', c.scanIntervalMs, 1);
   positiveInteger('maxQueueFrames', c.maxQueueFrames, 1);
   positiveInteger('maxQueueBytes', c.maxQueueBytes, 1);
+  positiveInteger('maxHeldBytes', c.maxHeldBytes, 1);
   positiveInteger('maxConnections', c.maxConnections, 1);
   positiveInteger('idleTimeoutMs', c.idleTimeoutMs, 1);
   positiveInteger('closedLingerMs', c.closedLingerMs, 0);
