@@ -11,6 +11,7 @@
  * peers dialling the one given never find it).
  */
 
+import { SocketAddress, isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError } from '../cli/errors.js';
@@ -60,7 +61,30 @@ export function parseEndpoint(flag: string, text: string, listens = false): Endp
   const port = Number(m[3]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`port ${m[3]} out of range 1-65535`);
   const host = m[1] ?? (m[2] === '' ? (server ? '0.0.0.0' : '127.0.0.1') : m[2]!);
+  const why = m[1] !== undefined ? badIpv6(host) : badHost(host);
+  if (why !== null) throw bad(why);
   return { kind: 'tcp', host, port, server, text };
+}
+
+/**
+ * What is wrong with a host in brackets, or null: not an IPv6 address, or a link-local one without
+ * the interface it is on (`fe80::1%eth0`), which the kernel refuses (EINVAL) at every dial.
+ */
+function badIpv6(host: string): string | null {
+  if (!isIPv6(host)) return `"[${host}]" is not an IPv6 address`;
+  if (/^fe[89ab]/i.test(canonicalHost(host)) && !host.includes('%')) return `link-local address [${host}] without its interface (as [${host}%IFACE])`;
+  return null;
+}
+
+/**
+ * What is wrong with a host not in brackets, or null: digits and dots that are not an IPv4
+ * address, or not a host name at all. A well-formed name is taken as given: one that does not
+ * resolve yet is dialled again, as QEMU's reconnecting chardev does.
+ */
+function badHost(host: string): string | null {
+  if (/^[\d.]+$/.test(host)) return isIPv4(host) ? null : `"${host}" is not an IPv4 address`;
+  const label = /^(?!-)[a-z\d-]{1,63}(?<!-)$/i;
+  return host.length <= 253 && host.replace(/\.$/, '').split('.').every((l) => label.test(l)) ? null : `"${host}" is not a host name (IPv6 addresses go in brackets)`;
 }
 
 /**
@@ -85,9 +109,16 @@ export function sameSocket(a: Endpoint, b: Endpoint): boolean {
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
+/** `host` spelled one way: `localhost` as 127.0.0.1, IPv6 compressed, an IPv4-mapped IPv6 address as the IPv4 one. */
 function canonicalHost(host: string): string {
   const h = host.toLowerCase();
-  return h === 'localhost' ? '127.0.0.1' : h;
+  if (h === 'localhost') return '127.0.0.1';
+  if (!isIPv6(h)) return h;
+  const [address = '', scope] = h.split('%', 2);
+  const canonical = new SocketAddress({ address, family: 'ipv6' }).address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(canonical);
+  if (mapped !== null) return mapped[1]!;
+  return scope === undefined ? canonical : `${canonical}%${scope}`;
 }
 
 /** An address this machine answers on: loopback, or one of its interfaces' (a dialler to it reaches our own wildcard listener). */

@@ -18,6 +18,9 @@ test('endpoints in QEMU chardev spelling', () => {
     ['unix:/run/c.sock,server=true,nowait', { kind: 'unix', path: '/run/c.sock', server: true }],
   ];
   for (const [text, expected] of cases) assert.deepEqual(parseEndpoint('--outdev', text), { ...expected, text }, text);
+  for (const host of ['colo-host.example', 'node7', '192.0.2.1', '[2001:db8::1]', '[fe80::1%eth0]', '[::ffff:10.0.0.1]']) {
+    assert.equal(parseEndpoint('--outdev', `tcp:${host}:9000`).kind, 'tcp', host);
+  }
   assert.equal(parseEndpoint('--outdev', `unix:/${'x'.repeat(106)}`).kind, 'unix', 'a 107-byte path fits');
 });
 
@@ -31,6 +34,10 @@ test('endpoints on the same socket: unix paths after resolving, TCP host and por
   assert.ok(!same('tcp:127.0.0.1:9003', 'tcp:127.0.0.1:9004'));
   assert.ok(!same('tcp:127.0.0.1:9003', 'tcp:127.0.0.2:9003'));
   assert.ok(same('tcp:localhost:9003', 'tcp:127.0.0.1:9003,server'));
+  assert.ok(same('tcp:[::ffff:127.0.0.1]:9000,server', 'tcp:127.0.0.1:9000'), 'an IPv4-mapped IPv6 address is that IPv4 address');
+  assert.ok(same('tcp:[0:0:0:0:0:0:0:1]:9000,server', 'tcp:[::1]:9000'), 'IPv6 spelled long or short');
+  assert.ok(same('tcp:[FE80::1%eth0]:9000', 'tcp:[fe80::1%eth0]:9000,server'));
+  assert.ok(!same('tcp:[fe80::1%eth0]:9000', 'tcp:[fe80::1%eth1]:9000,server'), 'the same link-local address on two interfaces');
 });
 
 test('endpoints on the same socket: a listener on every address and a dialler to this machine on its port', () => {
@@ -59,6 +66,12 @@ test('a bad endpoint is one line naming the flag, the problem and the accepted f
     ['unix:/x,bogus', /unknown option "bogus"/],
     [`unix:/${'x'.repeat(107)},server`, /^--primary-in: unix socket path of 108 bytes in "unix:\/x+,server" is too long \(at most 107; the kernel would cut it short\)$/],
     [`unix:/${'\u00e9'.repeat(54)}`, /unix socket path of 109 bytes/],
+    ['tcp:[zz::1]:9000', /"\[zz::1\]" is not an IPv6 address/],
+    ['tcp:999.1.1.1:9000', /"999\.1\.1\.1" is not an IPv4 address/],
+    ['tcp:1.2.3:9000', /"1\.2\.3" is not an IPv4 address/],
+    ['tcp:[fe80::1]:9000', /link-local address \[fe80::1\] without its interface \(as \[fe80::1%IFACE\]\)/],
+    ['tcp:bad_host:9000', /"bad_host" is not a host name/],
+    ['tcp:-x.example:9000', /"-x\.example" is not a host name/],
   ];
   for (const [text, re] of cases) {
     assert.throws(() => parseEndpoint('--primary-in', text), (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'), text);
