@@ -75,6 +75,7 @@ export class XenNotifyController implements CheckpointController {
         this.stopGrace();
         this.port.discardPending();
         this.log(`notify-dev: controller gone (${reason})`);
+        this.streamEnded();
       },
       log: (line) => this.log(`notify-dev: ${line}`),
       drained: () => {},
@@ -147,6 +148,22 @@ export class XenNotifyController implements CheckpointController {
     }
     // Damage after good messages in the same read: they were handled, now the connection goes.
     if (this.decoder.error && this.connection === connection && this.port.connected) this.framingError(this.decoder.error);
+  }
+
+  /**
+   * The controller's connection is over: a message it stopped inside of is lost, counted and logged
+   * as the framing error it is (unless the connection was closed for an earlier one), as on the
+   * frame inputs.
+   */
+  private streamEnded(): void {
+    if (this.decoder.error !== undefined) return;
+    try {
+      this.decoder.end();
+    } catch (e) {
+      if (!(e instanceof NotifyError)) throw e;
+      this.metrics.framingErrors.inc({ port: 'notify-dev', code: e.code });
+      this.log(`notify-dev: ${e.message}; that partial message is dropped`);
+    }
   }
 
   private framingError(e: NotifyError): void {

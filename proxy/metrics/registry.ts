@@ -71,6 +71,6 @@ export function createMetrics(counters: Counters, sides: readonly InputSide[], p
     framingErrors: new Counter({ name: 'colo_proxy_framing_errors_total', help: 'Framing or protocol errors on a socket, by port and code (the connection is closed; qemu.truncated: the peer closed it inside a frame).', labelNames: ['port', 'code'], registers: [registry] }),
     peerConnections: new Counter({ name: 'colo_proxy_peer_connections_total', help: 'Peer connections accepted or made, by port.', labelNames: ['port'], registers: [registry] }),
     notifyUnknown: new Counter({ name: 'colo_proxy_notify_unknown_total', help: 'Notify messages of an unknown kind.', registers: [registry] }),
-    outdevDropped: new Counter({ name: 'colo_proxy_outdev_dropped_frames_total', help: "Released frames dropped because outdev's peer went away while taking the write that carried them (not resent: it may have read part of it).", registers: [registry] }),
+    outdevDropped: new Counter({ name: 'colo_proxy_outdev_dropped_frames_total', help: "Released frames of the write outdev's peer was taking when it went away: dropped, not resent (it may have read part of it, or all of it). Frames the kernel already held for that peer are lost with it and not counted here.", registers: [registry] }),
   };
 }

@@ -720,6 +720,19 @@ test('compare: a bad notify message right behind a good one in the same read clo
   }
 });
 
+test('compare: a notify message cut off by the controller going away is counted and logged as a framing error', async () => {
+  const r = await startCompare();
+  try {
+    r.notify.socket.write(encodeNotify(COLO_CHECKPOINT).subarray(0, 9));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // read before the close
+    r.notify.close();
+    await until(r, 'the count', async () => (await metric(r, 'colo_proxy_framing_errors_total{port="notify-dev",code="notify.truncated"}')) === 1);
+    assert.match(r.log(), /notify-dev: stream ends after 5 of the 15 bytes of a message at byte 0 \(notify\.truncated\); that partial message is dropped/);
+  } finally {
+    await stop(r);
+  }
+});
+
 test('compare: a frame cut off by its peer going away is counted and logged as a framing error', async () => {
   const r = await startCompare();
   try {
