@@ -73,6 +73,24 @@ export const compareCommand: Command = {
       primaryIn, secondaryIn, outdev, notifyDev, vnetHeader: f['vnet-hdr'], log,
       comparator: { compareTimeoutMs: f['compare-timeout'], scanIntervalMs: f['expired-scan-cycle'], maxQueueFrames: f['max-queue-size'] },
     });
+    // The first SIGINT or SIGTERM stops; a second cuts the wait for outdev short, the summary of
+    // what is discarded still said (without a listener, Node would die of it); a third kills.
+    // Listened for from here, so that one during the start-up (the warm-up takes several hundred
+    // ms) stops it once started, sockets removed, instead of killing it silently.
+    let signals = 0;
+    let stopNow: () => void = () => {};
+    let again: (what: string) => void = () => {};
+    const signalled = (signal: NodeJS.Signals): void => {
+      if (++signals === 1) return stopNow();
+      unlisten();
+      again(`${signal} again`);
+    };
+    const unlisten = (): void => {
+      process.off('SIGINT', signalled);
+      process.off('SIGTERM', signalled);
+    };
+    process.on('SIGINT', signalled);
+    process.on('SIGTERM', signalled);
     // The warm-up blocks the event loop for several hundred ms: it runs before any port listens, so
     // that a peer connecting at start-up is answered at once (Xen waits 500 ms for the reply to its
     // hello). Nothing is logged until everything listens, so that an address that cannot be
@@ -80,10 +98,17 @@ export const compareCommand: Command = {
     const warmStart = performance.now();
     const warm = engine.warmUp();
     const warmMs = Math.round(performance.now() - warmStart);
-    const metricsServer: Server | undefined = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close()) : undefined;
+    let metricsServer: Server | undefined;
+    try {
+      metricsServer = metricsAt ? await startMetrics('compare', engine.metrics.registry, metricsAt, () => engine.close()) : undefined;
+    } catch (e) {
+      unlisten();
+      throw e;
+    }
     try {
       await engine.start();
     } catch (e) {
+      unlisten();
       if (metricsServer !== undefined) closeMetrics(metricsServer);
       throw new UsageError(`compare: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -93,20 +118,7 @@ export const compareCommand: Command = {
     const notice = nodeFlagsNotice(process.execArgv);
     if (notice !== undefined) log(`compare: ${notice}`);
     log(`compare: primary-in ${primaryIn.text}, secondary-in ${secondaryIn.text}, outdev ${outdev.text}, notify-dev ${notifyDev?.text ?? 'none'}, vnet header ${f['vnet-hdr'] ? 'on' : 'off'}; compare-timeout ${f['compare-timeout']} ms, expired-scan-cycle ${f['expired-scan-cycle']} ms, max-queue-size ${f['max-queue-size']}`);
-    // The first SIGINT or SIGTERM stops; a second cuts the wait for outdev short, the summary of
-    // what is discarded still said (without a listener, Node would die of it); a third kills.
-    let signals = 0;
-    let again: (what: string) => void = () => {};
-    await new Promise<void>((resolve) => {
-      const signalled = (signal: NodeJS.Signals): void => {
-        if (++signals === 1) return resolve();
-        process.off('SIGINT', signalled);
-        process.off('SIGTERM', signalled);
-        again(`${signal} again`);
-      };
-      process.on('SIGINT', signalled);
-      process.on('SIGTERM', signalled);
-    });
+    if (signals === 0) await new Promise<void>((resolve) => (stopNow = resolve));
     log('compare: stopping');
     if (metricsServer !== undefined) closeMetrics(metricsServer);
     await engine.stop(new Promise<string>((resolve) => (again = resolve)));

@@ -181,6 +181,25 @@ test('compare: the warm-up is over before any port listens, so a controller sayi
   }
 });
 
+test('compare: SIGTERM as soon as its first socket exists (still starting) stops it once started: a clean exit, its sockets removed', async () => {
+  // Before, the signal handlers came only after everything listened and the start-up was logged:
+  // a signal in between killed it silently, its socket files left behind.
+  const runDir = join(dir, `r${run++}`);
+  mkdirSync(runDir);
+  const child = spawnTracked(process.execPath, coloProxyCompareArgs(runDir), { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const names = ['primary_in', 'secondary_in', 'outdev', 'notify_dev'];
+  const deadline = Date.now() + 15_000;
+  while (!names.some((n) => existsSync(join(runDir, n))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, stderr);
+  assert.match(stderr, /compare: stopping/);
+  for (const name of names) assert.ok(!existsSync(join(runDir, name)), `${name} removed`);
+});
+
 test('compare: identical output is released on outdev, byte for byte and in order', async () => {
   const frames = [segment(1000, 'hello '), segment(1006, 'world')];
   const start = shared.outdev.received.length;
