@@ -189,9 +189,12 @@ abstract class Connection {
   abstract dropSecondaryWaiting(): void;
 }
 
-/** A client segment delivered to the SVM: where it ends (client sequence space) and the bytes sent. */
+/**
+ * A client segment delivered to the SVM: where it starts and ends (client sequence space), the
+ * bytes sent, and when it last went (a count of the connection's deliveries, see `redeliver`).
+ */
 class SentSegment {
-  constructor(readonly end: number, readonly frame: Uint8Array) {}
+  constructor(readonly start: number, readonly end: number, readonly frame: Uint8Array, public delivery: number) {}
 }
 
 /**
@@ -259,6 +262,9 @@ function primaryRecent(c: Connection, now: number): boolean {
   return h === undefined || now - h.since <= LONG_WAIT_MS;
 }
 
+/** The `end` of a held frame no verification can release: it waits for the checkpoint (`unassembledSegment`). */
+const NEVER_COVERED = Number.POSITIVE_INFINITY;
+
 /** Least caller time between two re-deliveries of client data to an SVM whose ACK makes no progress. */
 const REDELIVER_GAP_MS = 2;
 /** How long the SVM's ACK must rest behind the PVM's before a scan delivers the segment it lacks again (TCP's least RTO). */
@@ -267,15 +273,13 @@ const REDELIVER_STALL_MS = 200;
 const REDELIVER_DUP_ACKS = 2;
 /**
  * Why `redeliver` is called: an SVM segment that moved its ACK; REDELIVER_DUP_ACKS duplicate ACKs;
- * a window update (a pure ACK that did not move it, its window changed), from a zero window or
- * another; a scan; anything else.
+ * a window update (a pure ACK that did not move it, its window changed); a scan; anything else.
  */
 const REDELIVER_ACK_MOVED = 0;
 const REDELIVER_DUP_ACKS_SEEN = 1;
-const REDELIVER_WINDOW_OPENED = 2;
-const REDELIVER_WINDOW_UPDATE = 3;
-const REDELIVER_SCAN = 4;
-const REDELIVER_NOTHING = 5;
+const REDELIVER_WINDOW_UPDATE = 2;
+const REDELIVER_SCAN = 3;
+const REDELIVER_NOTHING = 4;
 
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
@@ -334,6 +338,8 @@ class TcpConnection extends Connection {
   clientFin = false;
   /** Translate mode: the client reset the connection, so no output of it can reach the client any more (see `scan`). */
   clientReset = false;
+  /** Translate mode: client segments delivered to the SVM so far, first deliveries and re-deliveries (see `SentSegment`). */
+  deliveries = 0;
   /** Translate mode: the newest TSval the client has sent (a re-delivery carries it: see `redeliver`), -1 before one. */
   clientTsval = -1;
   /** Translate mode: the end of the client's sequence space seen so far (SYN, data and FIN), -1 before any. */
@@ -1091,7 +1097,7 @@ class Engine implements Comparator {
     if (f instanceof Frame) {
       translateClientToSecondary(f, c.translation!);
       const t = f.transport;
-      if (t !== null && t.kind === 'tcp' && (f.payloadLength > 0 || t.isFin)) this.rememberSent(c, seqAdd(t.seq, f.payloadLength + (t.isFin ? 1 : 0)), copy, now);
+      if (t !== null && t.kind === 'tcp' && (f.payloadLength > 0 || t.isFin)) this.rememberSent(c, t.seq, seqAdd(t.seq, f.payloadLength + (t.isFin ? 1 : 0)), copy, now);
     }
     this.sink.deliver('secondary', copy);
   }
@@ -1101,12 +1107,13 @@ class Engine implements Comparator {
    * Past that the newest is not kept, the oldest is: the first segment the SVM lacks is the one a
    * re-delivery needs (dropping the oldest lost exactly that one, for good).
    */
-  private rememberSent(c: TcpConnection, end: number, frame: Uint8Array, now: number): void {
+  private rememberSent(c: TcpConnection, start: number, end: number, frame: Uint8Array, now: number): void {
     // With nothing outstanding, the SVM's ACK is timed from here: it had nothing to move for before.
     if (c.sentToSecondary === null || c.sentToSecondary.length === 0) c.secondaryAckMovedAt = now;
+    c.deliveries++;
     if (c.sentBytes + frame.length > this.config.maxQueueBytes) return;
     const sent = (c.sentToSecondary ??= new Fifo<SentSegment>());
-    sent.push(new SentSegment(end, frame));
+    sent.push(new SentSegment(start, end, frame, c.deliveries));
     c.sentBytes += frame.length;
   }
 
@@ -1120,14 +1127,14 @@ class Engine implements Comparator {
       c.dupAcks = 0;
       why = REDELIVER_ACK_MOVED;
     } else if (f.payloadLength === 0 && (tcp.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0) {
-      if (window !== c.svmWindow) why = c.svmWindow === 0 ? REDELIVER_WINDOW_OPENED : REDELIVER_WINDOW_UPDATE;
+      if (window !== c.svmWindow) why = REDELIVER_WINDOW_UPDATE;
       else if (++c.dupAcks >= REDELIVER_DUP_ACKS) why = REDELIVER_DUP_ACKS_SEEN;
     }
     c.svmWindow = window;
     const sack = tcp.sackBlockCount > 0 ? tcp.sackLeft(0) : -1;
     // D-SACK: its first block below the ACK, a segment it got twice (RFC 2883). A block above the
     // ACK: holes left past what it took (a partial ACK, RFC 6675).
-    this.redeliver(c, now, why, sack !== -1 && seqGt(tcp.ack, sack), sack !== -1 && seqGt(sack, tcp.ack));
+    this.redeliver(c, now, why, sack !== -1 && seqGt(tcp.ack, sack), sack !== -1 && seqGt(sack, tcp.ack), before);
   }
 
   /**
@@ -1137,37 +1144,44 @@ class Engine implements Comparator {
    * has not, the first segment the SVM lacks is delivered to it again when the SVM says it lacks
    * it, as a sender's fast retransmit would, at most every REDELIVER_GAP_MS for one ACK:
    * - on REDELIVER_DUP_ACKS duplicate ACKs (Linux sends one for each segment it drops out of its
-   *   window or takes beyond a hole; one alone may answer a copy it already had);
+   *   window or takes beyond a hole; one alone may answer a copy it already had), which starts a
+   *   recovery: while its ACK then comes to rest exactly at the end of what went again (it took
+   *   that and nothing after it, which it would have had by then: the link to it keeps order), the
+   *   next segment it lacks goes at once;
+   * - when its ACK moves with SACK blocks above it (holes left: what came after the hole did
+   *   arrive), recovering or not, unless the segment at the hole went after the one that moved
+   *   the ACK (the client's own resend of it, still on its way): after a zero window, the SVM
+   *   taking one segment again then brings the next at once, where it waited for a scan (one a
+   *   second: five such segments outlasted the compare timeout);
    * - on a window update (its application read, so what it dropped for a full window fits now);
    * - at a scan, when its ACK has not moved for REDELIVER_STALL_MS (a segment dropped at the end
    *   of an upload, which draws no duplicate ACK).
-   * Each but a window update from a window that was not zero starts a recovery: while the SVM's
-   * ACK then comes to rest exactly at the end of what went again (it took that and nothing after
-   * it, which it would have had by then: the link to it keeps order, nothing of it was on its way
-   * after duplicate ACKs, a zero window or a stall), the next segment it lacks goes at once; and
-   * whenever its ACK moves with SACK blocks above it (holes left: what came after a hole did
-   * arrive), recovering or not. Without that, segments dropped for a full window went one a
-   * scan (one a second), and five of them outlasted the compare timeout. An ACK that moves
-   * otherwise is an SVM a little slower than the PVM, its segments on their way: delivering them
-   * again doubled the client's traffic to the SVM in every upload. A D-SACK (it got a segment
-   * twice) or an ACK past what went again, without holes left, ends the recovery. What goes
-   * again carries the newest timestamp the client has sent on the connection: the SVM may have
-   * taken a later segment meanwhile, and Linux discards a segment older than that (PAWS, RFC
-   * 7323 §5), answering it with a D-SACK.
+   * The last two deliver one segment and start no recovery: the SVM's segments may still be on
+   * their way after either (a slow SVM's queue). An ACK that moves otherwise is an SVM a little
+   * slower than the PVM, its segments on their way: delivering them again doubled the client's
+   * traffic to the SVM in every upload. A D-SACK (it got a segment twice) or an ACK past what went
+   * again, without holes left, ends the recovery. What goes again is the segment holding the
+   * SVM's next byte (the client's resends come after later segments in delivery order), carrying
+   * the newest timestamp the client has sent on the connection: the SVM may have taken a later
+   * segment meanwhile, and Linux discards one older than that (PAWS, RFC 7323 §5), answering it
+   * with a D-SACK.
    */
-  private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean, holesLeft = false): void {
+  private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean, holesLeft = false, before = -1): void {
     const sent = c.sentToSecondary!;
     const acked = c.secondaryAck;
     if (acked === -1) return;
+    // Before the segments it acknowledged are forgotten: when the latest of them went.
+    const moved = why === REDELIVER_ACK_MOVED && holesLeft ? lastDeliveryBelow(sent, before, acked) : 0;
     for (let head = sent.peek(); head !== undefined && !seqGt(head.end, acked); head = sent.peek()) c.sentBytes -= sent.shift()!.frame.length;
-    const head = sent.peek();
-    if (head === undefined || c.primaryAck === -1 || !seqGt(c.primaryAck, acked) || c.diverged || dsack) {
+    const next = segmentAt(sent, acked);
+    if (next === undefined || c.primaryAck === -1 || !seqGt(c.primaryAck, acked) || c.diverged || dsack) {
       c.redeliveredEnd = -1;
       return;
     }
     const recovering = c.redeliveredEnd !== -1;
     if (why === REDELIVER_ACK_MOVED) {
-      if (!holesLeft && (!recovering || acked !== c.redeliveredEnd)) {
+      const atRest = recovering && acked === c.redeliveredEnd;
+      if (!atRest && !(holesLeft && next.delivery < moved)) {
         c.redeliveredEnd = -1;
         return;
       }
@@ -1178,9 +1192,10 @@ class Engine implements Comparator {
     }
     c.redeliveredAck = acked;
     c.redeliveredAt = now;
-    if (why !== REDELIVER_WINDOW_UPDATE || recovering) c.redeliveredEnd = head.end;
+    if (recovering || why === REDELIVER_DUP_ACKS_SEEN) c.redeliveredEnd = next.end;
+    next.delivery = ++c.deliveries;
     this.counters.count('client.redelivered');
-    this.sink.deliver('secondary', withNewestTimestamp(head.frame, c.clientTsval));
+    this.sink.deliver('secondary', withNewestTimestamp(next.frame, c.clientTsval));
   }
 
   private flushToSecondary(c: TcpConnection, now: number): void {
@@ -1585,7 +1600,7 @@ class Engine implements Comparator {
    * held frames and the ACK gate.
    */
   private unassembledSegment(c: TcpConnection, primary: boolean, fragments: readonly Uint8Array[], now: number): void {
-    if (primary) for (const f of fragments) this.hold(c, f, now, 0, -1, false, this.fragmentTag(f));
+    if (primary) for (const f of fragments) this.hold(c, f, now, NEVER_COVERED, -1, false, this.fragmentTag(f));
     if (!c.diverged) this.mismatch(c, { reason: 'tcp.unassembled', position: -1, offset: 0, primaryHex: '', secondaryHex: '', detail: `${fragments.length} ${primary ? 'primary' : 'secondary'} fragments of a segment not reassembled` });
   }
 
@@ -1693,7 +1708,9 @@ class Engine implements Comparator {
       const kept = c.copySecondary && f.payloadLength > 0 ? this.waitCopier.copy(bytes) : bytes;
       const end = c.match.addSecondary(seq, kept, isFin, isRst, f.payloadOffset, f.payloadLength);
       this.checkMatch(c);
-      if (end > c.match.verified) this.secondaryWaits(c, end, now);
+      // A segment with nothing to compare (a pure ACK) below what already waits adds no wait of
+      // its own: counted, an SVM a byte ahead reached the frame limit on the ACKs of an upload.
+      if (end > c.match.verified && (f.payloadLength > 0 || isFin || isRst || end > (c.secondaryPending?.newestEnd() ?? Number.NEGATIVE_INFINITY))) this.secondaryWaits(c, end, now);
     }
     this.matched(c, compared, unverified);
     this.releaseTcp(c);
@@ -2002,12 +2019,31 @@ class Engine implements Comparator {
     if (this.counters.heldBytes > this.config.maxHeldBytes && !this.checkpointPending) this.heldOverLimit();
   }
 
-  /** Past `maxHeldBytes` held in all: a checkpoint, asked for on the connection holding the oldest frame (as a timeout would be). */
+  /**
+   * Past `maxHeldBytes` held in all: a checkpoint, asked for on the connections holding the oldest
+   * frames (as a timeout would be), as many as hold half the limit's worth, so that a request
+   * ended without a checkpoint (`resynchronize`) lets that much go rather than one connection's
+   * and then asks again at the next frame. A connection the client reset lets its frames go
+   * without one, as at a scan (`abandon`).
+   */
   private heldOverLimit(): void {
-    const owner = this.heldQueue.oldest()!.owner as Connection;
+    const excess = this.counters.heldBytes - this.config.maxHeldBytes / 2;
+    const owners = new Set<Connection>();
+    let taken = 0;
+    for (let h = this.heldQueue.oldest(); h !== undefined && taken < excess; h = h.newer ?? undefined) {
+      const c = h.owner as Connection;
+      if (owners.has(c)) continue;
+      owners.add(c);
+      taken += c.heldBytes;
+    }
     const detail = `${this.counters.heldFrames} primary frames (${this.counters.heldBytes} bytes) held across all connections`;
-    if (!owner.diverged) this.mismatch(owner, limitMismatch(detail));
-    else this.requestCheckpoint('queue_full', owner.flow);
+    let first: Connection | undefined;
+    for (const c of owners) {
+      if (isClientReset(c) && !c.diverged) this.abandon(c);
+      else if (!c.diverged) this.mismatch(c, limitMismatch(detail));
+      first ??= c;
+    }
+    if (!this.checkpointPending && this.counters.heldBytes > this.config.maxHeldBytes && first !== undefined) this.requestCheckpoint('queue_full', first.flow);
   }
 
   private releaseFront(c: Connection): void {
@@ -2206,6 +2242,25 @@ function newIncarnation(c: Connection, source: number, seq: number): boolean {
   // This guest sent no SYN on `c`: a new connection if neither guest did (picked up mid-stream)
   // and comparison is under way; with the other guest's in, this one's belongs to `c`.
   return (source === SOURCE_PRIMARY ? c.secondaryIsn : c.primaryIsn) === -1 && c.match.started;
+}
+
+/** The kept client segment holding client byte `seq`, the first such in delivery order; undefined when none does. */
+function segmentAt(sent: Fifo<SentSegment>, seq: number): SentSegment | undefined {
+  const front = sent.peek();
+  if (front === undefined || (!seqGt(front.start, seq) && seqGt(front.end, seq))) return front;
+  for (const s of sent) if (!seqGt(s.start, seq) && seqGt(s.end, seq)) return s;
+  return undefined;
+}
+
+/**
+ * The latest delivery among the kept segments within [from, to): those whose arrival moved the
+ * SVM's ACK from `from` to `to` (0 when none is kept, or `from` is unknown).
+ */
+function lastDeliveryBelow(sent: Fifo<SentSegment>, from: number, to: number): number {
+  if (from === -1) return 0;
+  let last = 0;
+  for (const s of sent) if (!seqGt(from, s.start) && seqGt(to, s.start) && s.delivery > last) last = s.delivery;
+  return last;
 }
 
 /**

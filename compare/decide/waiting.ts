@@ -28,6 +28,11 @@ export class WaitingSegments {
     this.tail += 2;
   }
 
+  /** Relative end of the newest segment waiting, or -Infinity when none waits. */
+  newestEnd(): number {
+    return this.head === this.tail ? Number.NEGATIVE_INFINITY : this.items[this.tail - 2]!;
+  }
+
   /** Arrival time of the oldest segment waiting, or -1 when none waits. */
   oldestSince(): number {
     return this.head === this.tail ? -1 : this.items[this.head + 1]!;

@@ -79,7 +79,9 @@ export const compareCommand: Command = {
     // ms) stops it once started, sockets removed, instead of killing it silently.
     let signals = 0;
     let stopNow: () => void = () => {};
-    let again: (what: string) => void = () => {};
+    // A second signal before the stop waits for outdev (during the start-up, say) is kept for it.
+    let secondSignal: string | undefined;
+    let again: (what: string) => void = (what) => (secondSignal = what);
     const signalled = (signal: NodeJS.Signals): void => {
       if (++signals === 1) return stopNow();
       unlisten();
@@ -121,7 +123,7 @@ export const compareCommand: Command = {
     if (signals === 0) await new Promise<void>((resolve) => (stopNow = resolve));
     log('compare: stopping');
     if (metricsServer !== undefined) closeMetrics(metricsServer);
-    await engine.stop(new Promise<string>((resolve) => (again = resolve)));
+    await engine.stop(new Promise<string>((resolve) => (secondSignal !== undefined ? resolve(secondSignal) : (again = resolve))));
     return 0;
   },
 };

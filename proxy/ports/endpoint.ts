@@ -83,7 +83,8 @@ function badIpv6(host: string): string | null {
  */
 function badHost(host: string): string | null {
   if (/^[\d.]+$/.test(host)) return isIPv4(host) ? null : `"${host}" is not an IPv4 address`;
-  const label = /^(?!-)[a-z\d-]{1,63}(?<!-)$/i;
+  // Underscores too: container and compose service names carry them, and resolvers take them.
+  const label = /^(?!-)[\w-]{1,63}(?<!-)$/;
   return host.length <= 253 && host.replace(/\.$/, '').split('.').every((l) => label.test(l)) ? null : `"${host}" is not a host name (IPv6 addresses go in brackets)`;
 }
 

@@ -91,6 +91,43 @@ test('a reassembled datagram that does not decode is a counted event, its fragme
   assert.equal(t.released().length, 2);
 });
 
+test('unassembled PVM fragments held in their connection wait for the checkpoint, whatever the stream verifies meanwhile', () => {
+  const t = new Twins();
+  t.established(ISN - 1);
+  t.primary(t.out({ seq: ISN, payload: 'first' }));
+  t.secondary(t.out({ seq: ISN, payload: 'first' }));
+  const whole = t.out({ seq: ISN + 5, payload: pattern(0, 200), dontFragment: false, ipId: 42 });
+  const [a, b] = split(whole, [96]);
+  for (const f of [a!, fragment(whole, 88, new Uint8Array(16).fill(0x55), true), b!]) t.primary(f);
+  assert.deepEqual(t.checkpoints(), ['tcp.unassembled']);
+  // The SVM's copy reassembled fine and is compared; a pure ACK of the PVM's follows.
+  t.secondary(t.out({ seq: ISN + 5, payload: pattern(0, 200) }));
+  t.primary(t.out({ seq: ISN + 205, ack: 5001 }));
+  assert.equal(t.released().length, 2, 'the SYN-ACK and "first" only');
+  t.checkpointDone();
+  assert.equal(t.released().length, 6);
+});
+
+for (const mode of ['translate', 'pre-translated'] as const) {
+  test(`${mode}: the pure ACKs of an SVM a byte ahead are no waiting segments toward the frame limit`, () => {
+    const t = new Twins({ mode, maxQueueFrames: 64 });
+    if (mode === 'translate') t.client(t.in({ seq: 4999, flags: TCP_SYN }), 0);
+    t.established(1000);
+    t.secondary(t.out({ seq: 1001, ack: 5000, payload: '>' }), 1); // the SVM's prompt, first
+    let ack = 5000;
+    for (let i = 0; i < 100; i++) {
+      // An upload: the client's data (translate mode) and each guest's pure ACK of it.
+      if (mode === 'translate') t.client(t.in({ seq: ack, ack: 1001, payload: 'u'.repeat(1000) }), 1 + i * 0.01);
+      ack += 1000;
+      t.primary(t.out({ seq: 1001, ack }), 1 + i * 0.01);
+      t.secondary(t.out({ seq: 1002, ack }), 1 + i * 0.01);
+    }
+    t.primary(t.out({ seq: 1001, ack, payload: '>' }), 2.5); // the PVM's prompt, a little later
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.secondaryWaitingFrames, 0);
+  });
+}
+
 test('the SVM ahead in many small TCP segments reaches the frame limit, as the PVM does', () => {
   const t = new Twins({ maxQueueFrames: 16 });
   t.established(ISN - 1);

@@ -47,3 +47,18 @@ test('the limit counts what is held now: frames the SVM matched leave it', () =>
   assert.deepEqual(t.checkpoints(), []);
   assert.equal(t.released().length, 3000);
 });
+
+test('without a checkpoint to end a request (resynchronize), one request lets half the limit go: not a request per frame', () => {
+  const t = new Twins({ maxHeldBytes: 50_000 });
+  let requests = 0;
+  for (let i = 0; i < 600; i++) {
+    t.primary(t.udp({ dstPort: 6000 + i, payload: 'x'.repeat(100) }), 1);
+    if (t.c.checkpointPending) {
+      requests++;
+      assert.ok(t.c.counters.heldBytes <= 50_000 + 200, `asked for at ${t.c.counters.heldBytes} bytes held`);
+      t.resynchronize();
+      assert.ok(t.c.counters.heldBytes <= 25_000, `${t.c.counters.heldBytes} bytes still held after the request ended`);
+    }
+  }
+  assert.ok(requests >= 1 && requests <= 3, `${requests} requests for 600 datagrams of ~142 bytes`);
+});

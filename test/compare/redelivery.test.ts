@@ -230,16 +230,46 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     assert.deepEqual(t.checkpoints(), []);
   });
 
-  test('without SACK too: after a zero window, each segment it takes brings the next', () => {
-    const t = open();
-    t.client(t.in({ seq: 5000, ack: ISN + 1 }), 1);
-    for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: String(i).repeat(4) }), 1);
-    t.primary(t.out({ seq: ISN + 1, ack: 5016 }), 2);
-    svmAck(t, 5004, 2, { window: 0 });
+  test('an SVM that stalled with nothing dropped (its ACK rested 300 ms, then it takes its queue) gets one segment again, not its backlog', () => {
+    const t = open(100);
+    let seq = 5000;
+    for (let i = 0; i < 8; i++, seq += 1000) t.client(t.in({ seq, ack: ISN + 1, payload: String.fromCharCode(97 + i).repeat(1000) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: seq }), 1.1);
     const delivered = t.delivered('secondary').length;
-    svmAck(t, 5004, 10, { window: 500 });
-    svmAck(t, 5008, 10.1, { window: 500 });
-    svmAck(t, 5012, 10.2, { window: 500 });
-    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['1', '2', '3']);
+    t.advanceTo(301);
+    assert.equal(t.delivered('secondary').length - delivered, 1, 'the scan sends the first segment again');
+    for (let a = 6000; a <= seq; a += 1000) svmAck(t, a, 301.5);
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['a']);
+  });
+
+  test('a window opening from zero with nothing dropped (its segments arrive after): their ACKs send nothing again', () => {
+    const t = open();
+    t.client(t.in({ seq: 5000, ack: ISN + 1, payload: 'x'.repeat(1000) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: 6000 }), 1.1);
+    svmAck(t, 6000, 1.2, { window: 0 });
+    let seq = 6000;
+    for (let i = 0; i < 6; i++, seq += 1000) t.client(t.in({ seq, ack: ISN + 1, payload: String.fromCharCode(97 + i).repeat(1000) }), 1.3);
+    t.primary(t.out({ seq: ISN + 1, ack: seq }), 1.4);
+    const delivered = t.delivered('secondary').length;
+    svmAck(t, 6000, 1.5, { window: 1000 });
+    for (let a = 7000; a <= seq; a += 1000) svmAck(t, a, 1.6);
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['a'], 'one, at the window update');
+  });
+
+  test('holes the client itself fills (segments lost before the comparator, resent): the ACK that moves with SACK above sends nothing the SVM has or is getting', () => {
+    const t = open();
+    const segment = (seq: number, ch: string) => t.in({ seq, ack: ISN + 1, payload: ch.repeat(1000) });
+    // [5000,6000) and [7000,8000) never reach the comparator; the client resends both.
+    t.client(segment(6000, 'b'), 1);
+    t.client(segment(8000, 'd'), 1);
+    t.client(segment(5000, 'a'), 2);
+    t.client(segment(7000, 'c'), 2);
+    t.primary(t.out({ seq: ISN + 1, ack: 9000 }), 2.1);
+    const delivered = t.delivered('secondary').length;
+    // The SVM takes the resent 'a': ACK 7000, [8000,9000) SACKed; 'c' is right behind on the link.
+    svmAck(t, 7000, 2.2, { options: { sack: [[8000, 9000]] } });
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), []);
+    svmAck(t, 9000, 2.3);
+    assert.deepEqual(t.checkpoints(), []);
   });
 });
