@@ -279,7 +279,15 @@ const REDELIVER_ACK_MOVED = 0;
 const REDELIVER_DUP_ACKS_SEEN = 1;
 const REDELIVER_WINDOW_UPDATE = 2;
 const REDELIVER_SCAN = 3;
-const REDELIVER_NOTHING = 4;
+/** The SVM's ACK rested REDELIVER_SETTLE_MS at the end of a segment a window update or a scan sent again. */
+const REDELIVER_SETTLED = 4;
+const REDELIVER_NOTHING = 5;
+/**
+ * How long the SVM's ACK must rest at the end of a segment a window update or a scan delivered
+ * again before the next segment it lacks goes too, starting a recovery: its own copies of the
+ * later segments, were they still on their way (a slow SVM's queue), would have moved it by then.
+ */
+const REDELIVER_SETTLE_MS = 20;
 
 class TcpConnection extends Connection {
   readonly match: TcpStreamMatch;
@@ -305,6 +313,11 @@ class TcpConnection extends Connection {
   redeliveredAt = 0;
   /** The end of the segment last delivered again while recovering, -1 when not recovering. */
   redeliveredEnd = -1;
+  /** The end of the segment a window update or a scan last delivered again, -1 when none waits for its ACK (see `redeliver`). */
+  probeEnd = -1;
+  /** Caller time at which `Engine.settle` looks whether the SVM's ACK still rests at `settleAck` (while in `Engine.settling`). */
+  settleAt = -1;
+  settleAck = -1;
   /** Caller time the SVM's ACK last moved, or client data was delivered to it with none outstanding. */
   secondaryAckMovedAt = 0;
   /** The SVM's last advertised window (raw), -1 before one, and its duplicate ACKs in a row (see `secondaryAcked`). */
@@ -388,6 +401,7 @@ class TcpConnection extends Connection {
     this.sentBytes = 0;
     this.redeliveredAck = -1;
     this.redeliveredEnd = -1;
+    this.probeEnd = -1;
     this.dupAcks = 0;
     this.dropSecondaryWaiting();
     // The SVM is now a copy of the PVM: learn the VLAN tags and IP options afresh, whoever speaks first.
@@ -646,6 +660,8 @@ class Engine implements Comparator {
   /** The sink of the array-returning calls, reused (each call gets a fresh array). */
   private readonly list = new ActionList();
   private lastScan = -1;
+  /** Connections whose SVM ACK is to be looked at again shortly (see `redeliver`, `settle`). */
+  private readonly settling = new Set<TcpConnection>();
   private readonly copier = new SlabCopier();
   /**
    * The copier of what flows waiting over LONG_WAIT_MS keep (`keeper`). Copied where every other
@@ -720,7 +736,7 @@ class Engine implements Comparator {
   }
 
   advance(now: number): Action[] {
-    if (this.lastScan < 0 || now < this.lastScan + this.config.scanIntervalMs) return NO_ACTIONS;
+    if (!this.scanDue(now) && now < this.nextSettle()) return NO_ACTIONS;
     const list = this.list;
     list.actions = [];
     this.advanceTo(list, now);
@@ -767,9 +783,12 @@ class Engine implements Comparator {
   }
 
   advanceTo(sink: ActionSink, now: number): void {
-    if (this.lastScan < 0 || now < this.lastScan + this.config.scanIntervalMs) return;
+    const scanDue = this.scanDue(now);
+    if (!scanDue && now < this.nextSettle()) return;
     this.enter(sink);
     try {
+      if (this.settling.size > 0) this.settle(now);
+      if (!scanDue) return;
       this.lastScan = now;
       for (const o of this.primaryFragments.expire(now)) this.fragmentOutcome(true, o, now);
       for (const o of this.secondaryFragments.expire(now)) this.fragmentOutcome(false, o, now);
@@ -778,6 +797,10 @@ class Engine implements Comparator {
     } finally {
       this.sink = NO_SINK;
     }
+  }
+
+  private scanDue(now: number): boolean {
+    return this.lastScan >= 0 && now >= this.lastScan + this.config.scanIntervalMs;
   }
 
   checkpointDoneTo(sink: ActionSink, now: number): void {
@@ -943,7 +966,8 @@ class Engine implements Comparator {
 
   nextDeadline(): number | undefined {
     if (this.lastScan < 0 || this.idle()) return undefined;
-    return this.lastScan + this.config.scanIntervalMs;
+    const scan = this.lastScan + this.config.scanIntervalMs;
+    return this.settling.size === 0 ? scan : Math.min(scan, this.nextSettle());
   }
 
   /** Nothing a scan could act on: no connection, held frame, pending fragment or datagram cut by a checkpoint. */
@@ -1156,8 +1180,11 @@ class Engine implements Comparator {
    * - on a window update (its application read, so what it dropped for a full window fits now);
    * - at a scan, when its ACK has not moved for REDELIVER_STALL_MS (a segment dropped at the end
    *   of an upload, which draws no duplicate ACK).
-   * The last two deliver one segment and start no recovery: the SVM's segments may still be on
-   * their way after either (a slow SVM's queue). An ACK that moves otherwise is an SVM a little
+   * The last two deliver one segment and start no recovery at once: the SVM's own copies of the
+   * later segments may still be on their way (a slow SVM's queue). When its ACK then comes to rest
+   * exactly at the end of that segment and stays there REDELIVER_SETTLE_MS (`settle`), they are
+   * not: the next goes and a recovery begins. Without it, a zero window that dropped every later
+   * segment (no SACK block to show the holes) had them go one a scan. An ACK that moves otherwise is an SVM a little
    * slower than the PVM, its segments on their way: delivering them again doubled the client's
    * traffic to the SVM in every upload. A D-SACK (it got a segment twice) or an ACK past what went
    * again, without holes left, ends the recovery. What goes again is the segment holding the
@@ -1183,19 +1210,45 @@ class Engine implements Comparator {
       const atRest = recovering && acked === c.redeliveredEnd;
       if (!atRest && !(holesLeft && next.delivery < moved)) {
         c.redeliveredEnd = -1;
+        if (acked === c.probeEnd) this.settleLater(c, now);
+        c.probeEnd = -1;
         return;
       }
     } else {
       if (why === REDELIVER_NOTHING) return;
       if (why === REDELIVER_SCAN && now - c.secondaryAckMovedAt < REDELIVER_STALL_MS) return;
-      if (acked === c.redeliveredAck && now - c.redeliveredAt < REDELIVER_GAP_MS) return;
+      if (why !== REDELIVER_SETTLED && acked === c.redeliveredAck && now - c.redeliveredAt < REDELIVER_GAP_MS) return;
     }
     c.redeliveredAck = acked;
     c.redeliveredAt = now;
-    if (recovering || why === REDELIVER_DUP_ACKS_SEEN) c.redeliveredEnd = next.end;
+    if (recovering || why === REDELIVER_DUP_ACKS_SEEN || why === REDELIVER_SETTLED) c.redeliveredEnd = next.end;
+    else c.probeEnd = next.end;
     next.delivery = ++c.deliveries;
     this.counters.count('client.redelivered');
     this.sink.deliver('secondary', withNewestTimestamp(next.frame, c.clientTsval));
+  }
+
+  /** Looks again at `c` REDELIVER_SETTLE_MS from now (see `redeliver`). */
+  private settleLater(c: TcpConnection, now: number): void {
+    c.settleAt = now + REDELIVER_SETTLE_MS;
+    c.settleAck = c.secondaryAck;
+    this.settling.add(c);
+  }
+
+  /** The connections whose settle time has come: where the SVM's ACK still rests, the next segment it lacks goes. */
+  private settle(now: number): void {
+    for (const c of this.settling) {
+      if (c.settleAt > now) continue;
+      this.settling.delete(c);
+      if (!c.evicted && c.sentToSecondary !== null && c.secondaryAck === c.settleAck) this.redeliver(c, now, REDELIVER_SETTLED, false);
+    }
+  }
+
+  /** The earliest settle time armed, or Infinity. */
+  private nextSettle(): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const c of this.settling) next = Math.min(next, c.settleAt);
+    return next;
   }
 
   private flushToSecondary(c: TcpConnection, now: number): void {

@@ -230,6 +230,46 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     assert.deepEqual(t.checkpoints(), []);
   });
 
+  test('without SACK: after a zero window dropped every later segment, the ACK resting at the end of the one sent again brings the next, then each next at once', () => {
+    const t = open();
+    t.client(t.in({ seq: 5000, ack: ISN + 1 }), 1);
+    for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: String(i).repeat(4) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: 5016 }), 2);
+    svmAck(t, 5004, 2, { window: 0 });
+    const delivered = t.delivered('secondary').length;
+    const sentAgain = (): string[] => t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]!);
+    svmAck(t, 5004, 10, { window: 500 });
+    assert.deepEqual(sentAgain(), ['1'], 'the window update sends the first it lacks');
+    svmAck(t, 5008, 10.1, { window: 500 });
+    assert.deepEqual(sentAgain(), ['1'], 'its ACK at that segment\'s end: perhaps its own copies follow');
+    t.advanceTo(29);
+    assert.deepEqual(sentAgain(), ['1'], 'not before the ACK has rested 20 ms');
+    t.advanceTo(31);
+    assert.deepEqual(sentAgain(), ['1', '2'], 'they did not come: the next goes, a recovery begins');
+    svmAck(t, 5012, 31.1, { window: 500 });
+    assert.deepEqual(sentAgain(), ['1', '2', '3'], 'and each next as it takes the last');
+    svmAck(t, 5016, 31.2, { window: 500 });
+    t.advanceTo(10_000);
+    assert.deepEqual(t.checkpoints(), []);
+    assert.equal(t.c.counters.events.get('client.redelivered'), 3);
+  });
+
+  test('without SACK: an ACK that moves on within 20 ms of resting at the end of the segment sent again (its own copies coming) sends nothing more', () => {
+    const t = open();
+    t.client(t.in({ seq: 5000, ack: ISN + 1 }), 1);
+    for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: String(i).repeat(4) }), 1);
+    t.primary(t.out({ seq: ISN + 1, ack: 5016 }), 2);
+    svmAck(t, 5004, 2, { window: 0 });
+    const delivered = t.delivered('secondary').length;
+    svmAck(t, 5004, 10, { window: 500 });
+    svmAck(t, 5008, 10.1, { window: 500 });
+    svmAck(t, 5012, 15, { window: 500 });
+    svmAck(t, 5016, 16, { window: 500 });
+    t.advanceTo(10_000);
+    assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['1']);
+    assert.deepEqual(t.checkpoints(), []);
+  });
+
   test('an SVM that stalled with nothing dropped (its ACK rested 300 ms, then it takes its queue) gets one segment again, not its backlog', () => {
     const t = open(100);
     let seq = 5000;
