@@ -198,6 +198,25 @@ class SentSegment {
 }
 
 /**
+ * Translate mode: the client segments a connection has delivered to the SVM and it has not
+ * acknowledged yet, in delivery order, with the re-delivery state that lives as long as they do
+ * (made on first need: an idle connection carries none of it).
+ */
+class SentLog extends Fifo<SentSegment> {
+  /** Client segments delivered so far, first deliveries and re-deliveries (see `SentSegment`). */
+  deliveries = 0;
+  /** The end of the segment a window update or a scan last delivered again, -1 when none waits for its ACK (see `Engine.redeliver`). */
+  probeEnd = -1;
+}
+
+/** A connection whose SVM ACK `Engine.settle` looks at again at `at`: still at `ack`, and the same log. */
+interface Settling {
+  at: number;
+  ack: number;
+  log: SentLog;
+}
+
+/**
  * The tag of a TCP segment the PVM sent in IP fragments, held and compared reassembled: releasing
  * it releases the fragments, each with the caller's tag, in their arrival order.
  */
@@ -306,18 +325,13 @@ class TcpConnection extends Connection {
    * Translate mode: client segments carrying data or FIN delivered to the SVM (as translated) and
    * not yet acknowledged by it, with their end in the client's sequence space; made on first need.
    */
-  sentToSecondary: Fifo<SentSegment> | null = null;
+  sentToSecondary: SentLog | null = null;
   sentBytes = 0;
   /** The SVM's ACK and the caller time at the last re-delivery (see `redeliver`). */
   redeliveredAck = -1;
   redeliveredAt = 0;
   /** The end of the segment last delivered again while recovering, -1 when not recovering. */
   redeliveredEnd = -1;
-  /** The end of the segment a window update or a scan last delivered again, -1 when none waits for its ACK (see `redeliver`). */
-  probeEnd = -1;
-  /** Caller time at which `Engine.settle` looks whether the SVM's ACK still rests at `settleAck` (while in `Engine.settling`). */
-  settleAt = -1;
-  settleAck = -1;
   /** Caller time the SVM's ACK last moved, or client data was delivered to it with none outstanding. */
   secondaryAckMovedAt = 0;
   /** The SVM's last advertised window (raw), -1 before one, and its duplicate ACKs in a row (see `secondaryAcked`). */
@@ -351,8 +365,6 @@ class TcpConnection extends Connection {
   clientFin = false;
   /** Translate mode: the client reset the connection, so no output of it can reach the client any more (see `scan`). */
   clientReset = false;
-  /** Translate mode: client segments delivered to the SVM so far, first deliveries and re-deliveries (see `SentSegment`). */
-  deliveries = 0;
   /** Translate mode: the newest TSval the client has sent (a re-delivery carries it: see `redeliver`), -1 before one. */
   clientTsval = -1;
   /** Translate mode: the end of the client's sequence space seen so far (SYN, data and FIN), -1 before any. */
@@ -401,7 +413,6 @@ class TcpConnection extends Connection {
     this.sentBytes = 0;
     this.redeliveredAck = -1;
     this.redeliveredEnd = -1;
-    this.probeEnd = -1;
     this.dupAcks = 0;
     this.dropSecondaryWaiting();
     // The SVM is now a copy of the PVM: learn the VLAN tags and IP options afresh, whoever speaks first.
@@ -661,7 +672,7 @@ class Engine implements Comparator {
   private readonly list = new ActionList();
   private lastScan = -1;
   /** Connections whose SVM ACK is to be looked at again shortly (see `redeliver`, `settle`). */
-  private readonly settling = new Set<TcpConnection>();
+  private readonly settling = new Map<TcpConnection, Settling>();
   private readonly copier = new SlabCopier();
   /**
    * The copier of what flows waiting over LONG_WAIT_MS keep (`keeper`). Copied where every other
@@ -1134,10 +1145,10 @@ class Engine implements Comparator {
   private rememberSent(c: TcpConnection, start: number, end: number, frame: Uint8Array, now: number): void {
     // With nothing outstanding, the SVM's ACK is timed from here: it had nothing to move for before.
     if (c.sentToSecondary === null || c.sentToSecondary.length === 0) c.secondaryAckMovedAt = now;
-    c.deliveries++;
+    const sent = (c.sentToSecondary ??= new SentLog());
+    sent.deliveries++;
     if (c.sentBytes + frame.length > this.config.maxQueueBytes) return;
-    const sent = (c.sentToSecondary ??= new Fifo<SentSegment>());
-    sent.push(new SentSegment(start, end, frame, c.deliveries));
+    sent.push(new SentSegment(start, end, frame, sent.deliveries));
     c.sentBytes += frame.length;
   }
 
@@ -1210,8 +1221,8 @@ class Engine implements Comparator {
       const atRest = recovering && acked === c.redeliveredEnd;
       if (!atRest && !(holesLeft && next.delivery < moved)) {
         c.redeliveredEnd = -1;
-        if (acked === c.probeEnd) this.settleLater(c, now);
-        c.probeEnd = -1;
+        if (acked === sent.probeEnd) this.settling.set(c, { at: now + REDELIVER_SETTLE_MS, ack: acked, log: sent });
+        sent.probeEnd = -1;
         return;
       }
     } else {
@@ -1222,32 +1233,25 @@ class Engine implements Comparator {
     c.redeliveredAck = acked;
     c.redeliveredAt = now;
     if (recovering || why === REDELIVER_DUP_ACKS_SEEN || why === REDELIVER_SETTLED) c.redeliveredEnd = next.end;
-    else c.probeEnd = next.end;
-    next.delivery = ++c.deliveries;
+    else sent.probeEnd = next.end;
+    next.delivery = ++sent.deliveries;
     this.counters.count('client.redelivered');
     this.sink.deliver('secondary', withNewestTimestamp(next.frame, c.clientTsval));
   }
 
-  /** Looks again at `c` REDELIVER_SETTLE_MS from now (see `redeliver`). */
-  private settleLater(c: TcpConnection, now: number): void {
-    c.settleAt = now + REDELIVER_SETTLE_MS;
-    c.settleAck = c.secondaryAck;
-    this.settling.add(c);
-  }
-
-  /** The connections whose settle time has come: where the SVM's ACK still rests, the next segment it lacks goes. */
+  /** The connections whose settle time has come: where the SVM's ACK still rests, the next segment it lacks goes (see `redeliver`). */
   private settle(now: number): void {
-    for (const c of this.settling) {
-      if (c.settleAt > now) continue;
+    for (const [c, s] of this.settling) {
+      if (s.at > now) continue;
       this.settling.delete(c);
-      if (!c.evicted && c.sentToSecondary !== null && c.secondaryAck === c.settleAck) this.redeliver(c, now, REDELIVER_SETTLED, false);
+      if (!c.evicted && c.sentToSecondary === s.log && c.secondaryAck === s.ack) this.redeliver(c, now, REDELIVER_SETTLED, false);
     }
   }
 
   /** The earliest settle time armed, or Infinity. */
   private nextSettle(): number {
     let next = Number.POSITIVE_INFINITY;
-    for (const c of this.settling) next = Math.min(next, c.settleAt);
+    for (const s of this.settling.values()) next = Math.min(next, s.at);
     return next;
   }
 
