@@ -230,12 +230,18 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     assert.deepEqual(t.checkpoints(), []);
   });
 
-  test('without SACK: after a zero window dropped every later segment, the ACK resting at the end of the one sent again brings the next, then each next at once', () => {
+  /** Four 4-byte client segments, '0' to '3', all taken by the PVM; the SVM took '0', then its window closed (no SACK: nothing after it arrived). */
+  const zeroWindowAfterFirst = (): Twins => {
     const t = open();
     t.client(t.in({ seq: 5000, ack: ISN + 1 }), 1);
     for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: String(i).repeat(4) }), 1);
     t.primary(t.out({ seq: ISN + 1, ack: 5016 }), 2);
     svmAck(t, 5004, 2, { window: 0 });
+    return t;
+  };
+
+  test('without SACK: after a zero window dropped every later segment, the ACK resting at the end of the one sent again brings the next, then each next at once', () => {
+    const t = zeroWindowAfterFirst();
     const delivered = t.delivered('secondary').length;
     const sentAgain = (): string[] => t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]!);
     svmAck(t, 5004, 10, { window: 500 });
@@ -255,11 +261,7 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
   });
 
   test('without SACK: an ACK that moves on within 20 ms of resting at the end of the segment sent again (its own copies coming) sends nothing more', () => {
-    const t = open();
-    t.client(t.in({ seq: 5000, ack: ISN + 1 }), 1);
-    for (let i = 0; i < 4; i++) t.client(t.in({ seq: 5000 + 4 * i, ack: ISN + 1, flags: TCP_ACK | TCP_PSH, payload: String(i).repeat(4) }), 1);
-    t.primary(t.out({ seq: ISN + 1, ack: 5016 }), 2);
-    svmAck(t, 5004, 2, { window: 0 });
+    const t = zeroWindowAfterFirst();
     const delivered = t.delivered('secondary').length;
     svmAck(t, 5004, 10, { window: 500 });
     svmAck(t, 5008, 10.1, { window: 500 });

@@ -149,28 +149,34 @@ test('compare: answers the Xen hello', async () => {
   await shared.notify.waitFor(COLO_COMPARE_GET_XEN_INIT);
 });
 
-test('compare: the warm-up is over before any port listens, so a controller saying hello at start-up is answered at once', async () => {
-  // Xen's libxl gives up when the reply to its hello takes over 500 ms; the warm-up blocks
-  // compare for several hundred. A controller that connects as soon as notify-dev exists is
-  // answered in less than half the time compare says the warm-up took: were the warm-up still to
-  // run, the reply would wait for all of it.
+/** Our compare with its four ports on UNIX sockets in a fresh directory, nothing connected; `log` is its stderr so far. */
+function spawnBareCompare(): { runDir: string; child: ChildProcess; log: () => string } {
   const runDir = join(dir, `r${run++}`);
   mkdirSync(runDir);
   const child = spawnTracked(process.execPath, coloProxyCompareArgs(runDir), { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  return { runDir, child, log: () => stderr };
+}
+
+test('compare: the warm-up is over before any port listens, so a controller saying hello at start-up is answered at once', async () => {
+  // Xen's libxl gives up when the reply to its hello takes over 500 ms; the warm-up blocks
+  // compare for several hundred. A controller that connects as soon as notify-dev exists is
+  // answered in less than half the time compare says the warm-up took: were the warm-up still to
+  // run, the reply would wait for all of it.
+  const { runDir, child, log } = spawnBareCompare();
   try {
     const notifyDev = join(runDir, 'notify_dev');
-    await waitFor(() => `the notify-dev socket; stderr: ${stderr}`, () => existsSync(notifyDev), 15000);
+    await waitFor(() => `the notify-dev socket; stderr: ${log()}`, () => existsSync(notifyDev), 15000);
     const controller = await NotifyPeer.open(notifyDev);
     try {
       const sent = performance.now();
       controller.send(COLO_USERSPACE_PROXY_INIT);
       await controller.waitFor(COLO_COMPARE_GET_XEN_INIT);
       const replyMs = performance.now() - sent;
-      await waitFor(() => `the warm-up line; stderr: ${stderr}`, () => /warmed up on/.test(stderr));
-      const warmMs = Number(/warmed up on \d+ synthetic frames \(\d+ released\) in (\d+) ms/.exec(stderr)?.[1]);
+      await waitFor(() => `the warm-up line; stderr: ${log()}`, () => /warmed up on/.test(log()));
+      const warmMs = Number(/warmed up on \d+ synthetic frames \(\d+ released\) in (\d+) ms/.exec(log())?.[1]);
       assert.ok(replyMs < warmMs / 2, `the reply took ${Math.round(replyMs)} ms; the warm-up ${warmMs} ms`);
     } finally {
       controller.close();
@@ -184,19 +190,14 @@ test('compare: the warm-up is over before any port listens, so a controller sayi
 test('compare: SIGTERM as soon as its first socket exists (still starting) stops it once started: a clean exit, its sockets removed', async () => {
   // Before, the signal handlers came only after everything listened and the start-up was logged:
   // a signal in between killed it silently, its socket files left behind.
-  const runDir = join(dir, `r${run++}`);
-  mkdirSync(runDir);
-  const child = spawnTracked(process.execPath, coloProxyCompareArgs(runDir), { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const { runDir, child, log } = spawnBareCompare();
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const names = ['primary_in', 'secondary_in', 'outdev', 'notify_dev'];
   const deadline = Date.now() + 15_000;
   while (!names.some((n) => existsSync(join(runDir, n))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, stderr);
-  assert.match(stderr, /compare: stopping/);
+  assert.equal(await exited, 0, log());
+  assert.match(log(), /compare: stopping/);
   for (const name of names) assert.ok(!existsSync(join(runDir, name)), `${name} removed`);
 });
 
