@@ -1207,7 +1207,8 @@ class Engine implements Comparator {
   private redeliver(c: TcpConnection, now: number, why: number, dsack: boolean, holesLeft = false, before = -1): void {
     const sent = c.sentToSecondary!;
     const acked = c.secondaryAck;
-    if (acked === -1) return;
+    // Nothing of a connection the client reset goes to the SVM again: it would answer with an RST.
+    if (acked === -1 || c.clientReset) return;
     // Before the segments it acknowledged are forgotten: when the latest of them went.
     const moved = why === REDELIVER_ACK_MOVED && holesLeft ? lastDeliveryBelow(sent, before, acked) : 0;
     for (let head = sent.peek(); head !== undefined && !seqGt(head.end, acked); head = sent.peek()) c.sentBytes -= sent.shift()!.frame.length;
@@ -1244,7 +1245,9 @@ class Engine implements Comparator {
     for (const [c, s] of this.settling) {
       if (s.at > now) continue;
       this.settling.delete(c);
-      if (!c.evicted && c.sentToSecondary === s.log && c.secondaryAck === s.ack) this.redeliver(c, now, REDELIVER_SETTLED, false);
+      // Unless something went again at that ACK meanwhile (a window update, duplicate ACKs): it
+      // was this very segment, and the probe it made waits for its own ACK.
+      if (!c.evicted && c.sentToSecondary === s.log && c.secondaryAck === s.ack && c.redeliveredAck !== s.ack) this.redeliver(c, now, REDELIVER_SETTLED, false);
     }
   }
 

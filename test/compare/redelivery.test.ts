@@ -3,7 +3,7 @@
 // that: an SVM a little slower than the PVM is not sent anything twice.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TCP_ACK, TCP_PSH, TCP_SYN } from '../../compare/index.js';
+import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../compare/index.js';
 import { type TcpFields } from '../../compare/wire/emit.js';
 import type { TcpView } from '../../compare/wire/tcp.js';
 import { Twins, payloadText } from '../support/twins.js';
@@ -270,6 +270,33 @@ describe('translate mode: client data the SVM dropped is delivered to it again, 
     t.advanceTo(10_000);
     assert.deepEqual(t.delivered('secondary').slice(delivered).map((f) => payloadText(f)[0]), ['1']);
     assert.deepEqual(t.checkpoints(), []);
+  });
+
+  /** `zeroWindowAfterFirst`, then '1' sent again at the window update and the ACK resting at its end (the settle looks at 30.1). */
+  const restingAfterProbe = (): { t: Twins; sentAgain: () => string[] } => {
+    const t = zeroWindowAfterFirst();
+    const delivered = t.delivered('secondary').length;
+    svmAck(t, 5004, 10, { window: 500 });
+    svmAck(t, 5008, 10.1, { window: 500 });
+    return { t, sentAgain: () => t.delivered('secondary').slice(delivered).map(payloadText).filter((p) => p !== '').map((p) => p[0]!) };
+  };
+
+  test('what a window update or duplicate ACKs send while the ACK rests is not sent again by the settle', () => {
+    for (const meanwhile of ['window update', 'duplicate ACKs'] as const) {
+      const { t, sentAgain } = restingAfterProbe();
+      if (meanwhile === 'window update') svmAck(t, 5008, 29.5, { window: 1000 });
+      else for (const at of [29.6, 29.7]) svmAck(t, 5008, at, { window: 500 });
+      assert.deepEqual(sentAgain(), ['1', '2'], meanwhile);
+      t.advanceTo(30.2);
+      assert.deepEqual(sentAgain(), ['1', '2'], `${meanwhile}: '2' went a moment ago`);
+    }
+  });
+
+  test('once the client reset the connection, nothing goes to the SVM again: not at the settle, not at a scan', () => {
+    const { t, sentAgain } = restingAfterProbe();
+    t.client(t.in({ seq: 5016, ack: ISN + 1, flags: TCP_RST | TCP_ACK }), 15);
+    t.advanceTo(5000);
+    assert.deepEqual(sentAgain(), ['1'], 'the RST itself went, and nothing after it');
   });
 
   test('an SVM that stalled with nothing dropped (its ACK rested 300 ms, then it takes its queue) gets one segment again, not its backlog', () => {
