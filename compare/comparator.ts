@@ -1195,10 +1195,10 @@ class Engine implements Comparator {
    * later segments may still be on their way (a slow SVM's queue). When its ACK then comes to rest
    * exactly at the end of that segment and stays there REDELIVER_SETTLE_MS (`settle`), they are
    * not: the next goes and a recovery begins. Without it, a zero window that dropped every later
-   * segment (no SACK block to show the holes) had them go one a scan. An ACK that moves otherwise is an SVM a little
-   * slower than the PVM, its segments on their way: delivering them again doubled the client's
-   * traffic to the SVM in every upload. A D-SACK (it got a segment twice) or an ACK past what went
-   * again, without holes left, ends the recovery. What goes again is the segment holding the
+   * segment (no SACK block to show the holes) had them go one a scan. An ACK that moves
+   * otherwise is an SVM a little slower than the PVM, its segments on their way: delivering them
+   * again doubled the client's traffic to the SVM in every upload. A D-SACK (it got a segment
+   * twice) or an ACK past what went again, without holes left, ends the recovery. What goes again is the segment holding the
    * SVM's next byte (the client's resends come after later segments in delivery order), carrying
    * the newest timestamp the client has sent on the connection: the SVM may have taken a later
    * segment meanwhile, and Linux discards one older than that (PAWS, RFC 7323 §5), answering it
