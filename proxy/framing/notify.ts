@@ -1,15 +1,17 @@
 /**
  * The Xen checkpoint-controller protocol of colo-compare's `notify_dev` (COLO-REFERENCE §4): the
  * QEMU socket framing of qemu-frames.ts, never with a `VNET_LEN`, each frame one ASCII message
- * without NUL. (QEMU's own reader takes a `VNET_LEN` here when `vnet_hdr_support` is on, which
+ * without NUL (what we send). (QEMU's own reader takes a `VNET_LEN` here when `vnet_hdr_support` is on, which
  * no controller sends; we follow the controller.)
  *
  * `NotifyDecoder` has the contract of unit-framer.ts, like `QemuFrameDecoder`: any chunking,
  * messages in stream order, messages before the damage all delivered with `error` set and the
  * error thrown by the next call, then dead; `end()` reports a stream that stopped inside a
  * message. A message is matched exactly (as QEMU does): anything but the two controller messages
- * is returned as kind `unknown`, for the caller to log and count, not thrown. Framing errors are a
- * `NotifyError`: a length over `NOTIFY_MAX_LEN`, a byte over 0x7f, a NUL, a truncated stream.
+ * is returned as kind `unknown`, for the caller to log and count, not thrown; so is one with a NUL
+ * or a byte over 0x7f (`COLO_CHECKPOINT` with a C string's terminator, say), which QEMU also
+ * logs and ignores: closing the connection for it cut off a controller that might not come back.
+ * Framing errors are a `NotifyError`: a length over `NOTIFY_MAX_LEN`, a truncated stream.
  *
  * `encodeNotify` returns one buffer (length and body) so that each message goes out in a single
  * write: the Xen controller reads the length and the body with one recv each. Text it cannot
@@ -43,13 +45,9 @@ export interface NotifyMessage {
 }
 
 /** Stable codes of `NotifyError`. */
-export type NotifyErrorCode = 'notify.too_long' | 'notify.not_ascii' | 'notify.nul' | 'notify.truncated';
+export type NotifyErrorCode = 'notify.too_long' | 'notify.truncated';
 
-/**
- * A notify stream that cannot be decoded further. `offset` is the stream offset of the length
- * field (`notify.too_long`, `notify.truncated`) or of the offending byte (`notify.not_ascii`,
- * `notify.nul`).
- */
+/** A notify stream that cannot be decoded further. `offset` is the stream offset of the message's length field. */
 export class NotifyError extends FramingError<NotifyErrorCode> {
   override readonly name = 'NotifyError';
 }
@@ -67,12 +65,7 @@ const notifyUnits: UnitFormat<NotifyMessage, NotifyError> = {
 
   unit(b: Uint8Array, at: number, length: number, offset: number, out: NotifyMessage[]): void {
     let text = '';
-    for (let i = 0; i < length; i++) {
-      const c = b[at + i]!;
-      if (c === 0) throw new NotifyError('notify.nul', offset + 4 + i, 'NUL in a notify message');
-      if (c > 0x7f) throw new NotifyError('notify.not_ascii', offset + 4 + i, `non-ASCII byte 0x${c.toString(16)} in a notify message`);
-      text += String.fromCharCode(c);
-    }
+    for (let i = 0; i < length; i++) text += String.fromCharCode(b[at + i]!);
     const kind = text === COLO_USERSPACE_PROXY_INIT ? 'hello' : text === COLO_CHECKPOINT ? 'checkpoint-done' : 'unknown';
     out.push({ kind, text, offset });
   },

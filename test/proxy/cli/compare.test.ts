@@ -728,6 +728,20 @@ test('compare: unknown notify messages are each counted, and logged at most 20 l
   }
 });
 
+test('compare: a notify message with a NUL is an unknown message, counted, and the controller stays connected (as QEMU does)', async () => {
+  const r = await startCompare();
+  try {
+    const withNul = Buffer.concat([Buffer.from([0, 0, 0, 16]), Buffer.from('COLO_CHECKPOINT\0', 'latin1')]);
+    r.notify.socket.write(Buffer.concat([withNul, encodeNotify(COLO_CHECKPOINT)]));
+    await until(r, 'the good message handled', async () => (await metric(r, 'colo_proxy_checkpoints_done_total')) === 1);
+    assert.equal(await metric(r, 'colo_proxy_notify_unknown_total'), 1, r.log());
+    assert.ok(!r.log().includes('notify-dev: controller gone'), r.log());
+    assert.match(r.log(), /notify-dev: unknown message "COLO_CHECKPOINT\\u0000" ignored/);
+  } finally {
+    await stop(r);
+  }
+});
+
 test('compare: a bad notify message right behind a good one in the same read closes the controller connection at once', async () => {
   const r = await startCompare();
   try {
