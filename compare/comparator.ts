@@ -2329,12 +2329,13 @@ function lastDeliveryBelow(sent: Fifo<SentSegment>, from: number, to: number): n
  */
 function withNewestTimestamp(frame: Uint8Array, tsval: number): Uint8Array {
   if (tsval === -1) return frame;
-  const copy = frame.slice();
-  const f = decodeFrame(copy, LINKTYPE_ETHERNET);
+  const f = decodeFrame(frame, LINKTYPE_ETHERNET);
   if (!(f instanceof Frame) || f.transport?.kind !== 'tcp') return frame;
-  const own = f.transport.tsVal;
-  if (own === -1 || !seqGt(tsval, own)) return frame;
-  f.transport.setTsVal(tsval);
+  const tcp = f.transport;
+  if (tcp.tsVal === -1 || !seqGt(tsval, tcp.tsVal)) return frame;
+  // The copy has the frame's layout: TSval and the checksum at the same offsets (TcpView.setTsVal's write).
+  const copy = frame.slice();
+  rewriteU32(copy, tcp.timestampOffset, tcp.offset + 16, tsval);
   return copy;
 }
 
